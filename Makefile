@@ -1,0 +1,43 @@
+# bvsim: every target bootstraps its own virtual environment.
+#   make sweep   default preset (seed-demo) -> results/seed-demo/
+#   make test    lint + the whole test suite
+#   make bench   engine benchmark -> results/bench/
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PRESET ?= seed-demo
+ARGS   ?=
+
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: sweep test bench lint clean venv
+
+venv: $(STAMP)
+
+# Re-installs only when pyproject.toml (or the torch spec) changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	echo "$(TORCH)" > $@
+
+sweep: $(STAMP)
+	$(BIN)/bvsim sweep --preset $(PRESET) --out results/$(PRESET) $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check bvsim tests scripts
+	$(BIN)/ruff format --check bvsim tests scripts
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix bvsim tests scripts
+	$(BIN)/ruff format bvsim tests scripts
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info bvsim.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,136 @@
+"""Command line: ``bvsim sweep | presets | plot | report``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import ConfigError, list_presets, load_config
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bvsim",
+        description="Bias-variance Monte Carlo simulator over a weight-decay grid.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sweep", help="train the ensemble and write CSVs, figures, report")
+    s.add_argument("config", nargs="?", help="a TOML file (keys override the preset's)")
+    s.add_argument("--preset", help="a shipped preset (see `bvsim presets`)")
+    s.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one key, e.g. --set sweep.n_reps=100 (repeatable)",
+    )
+    s.add_argument("--out", help="run directory (default results/<name>)")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    s.add_argument(
+        "--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)"
+    )
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run directory that holds another configuration",
+    )
+    s.add_argument("--no-figures", action="store_true", help="skip figures and report")
+
+    sub.add_parser("presets", help="list the shipped presets")
+    for name, what in (("plot", "redraw the figures"), ("report", "rewrite report.md")):
+        q = sub.add_parser(name, help=f"{what} of a run from its CSVs (no training)")
+        q.add_argument("run_dir")
+    return p
+
+
+def _check_writable(out: Path) -> None:
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise ConfigError(f"--out {out}: {probe} is not a writable directory")
+
+
+def _sweep(args) -> int:
+    if args.config is None and args.preset is None:
+        args.preset = "seed-demo"
+    cfg = load_config(args.config, preset=args.preset, overrides=args.overrides)
+    out = Path(args.out) if args.out else Path("results") / cfg.name
+    _check_writable(out)
+    from .engine import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    from .api import run_sweep
+
+    try:
+        result = run_sweep(
+            cfg,
+            out,
+            device=args.device,
+            n_jobs=args.n_jobs,
+            overwrite=args.overwrite,
+            figures=not args.no_figures,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\nbvsim: interrupted; finished chunks are kept in {out / 'chunks'}. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    s = result.summary
+    cols = ["weight_decay", "bias2", "variance", "noise", "expected_error", "test_error"]
+    print(s[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    n_div = int(s["n_diverged"].sum())
+    if n_div:
+        print(f"bvsim: {n_div} member(s) diverged and were excluded (see n_diverged).")
+    print(f"bvsim: wrote {out}/ ({result.raw.info['train_seconds']:.1f} s training)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "presets":
+            for name in list_presets():
+                cfg = load_config(preset=name)
+                first = cfg.sweep.weight_decay
+                print(
+                    f"{name:16s} {cfg.data.truth} truth, {cfg.model.kind} "
+                    f"{cfg.model.hidden if cfg.model.kind == 'mlp' else ''}, "
+                    f"{len(first)} lambdas x {cfg.sweep.n_reps} sets x "
+                    f"{cfg.sweep.n_seeds} seeds"
+                )
+            return 0
+        from .tables import read_tables
+
+        tables = read_tables(args.run_dir)
+        if args.command == "plot":
+            from .figures import plot_all
+
+            for path in plot_all(tables, args.run_dir):
+                print(path)
+        else:
+            from .report import write_report
+
+            print(write_report(tables, args.run_dir))
+        return 0
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"bvsim: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,515 @@
+"""Configuration: TOML files and presets parsed into frozen dataclasses.
+
+Every key is declared once, in the dataclasses below, with its type and its check.
+Unknown keys, wrong types and bad values raise :class:`ConfigError` before any compute,
+naming the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "SweepConfig",
+    "TrainConfig",
+    "dumps_toml",
+    "list_presets",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported as one line naming the key and the fix."""
+
+
+# --- checks ---------------------------------------------------------------------------
+
+
+def _positive(v):
+    return None if v > 0 else "must be > 0"
+
+
+def _at_least(n):
+    def check(v):
+        return None if v >= n else f"must be >= {n}"
+
+    return check
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be >= 0"
+
+
+def _one_of(*allowed):
+    def check(v):
+        return None if v in allowed else f"must be one of {', '.join(map(repr, allowed))}"
+
+    check.allowed = allowed
+    return check
+
+
+def _unit_interval_open_right(v):
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _weight_decay_grid(values):
+    if len(values) == 0:
+        return "must be a non-empty list of weight-decay values"
+    for v in values:
+        if not math.isfinite(v) or v < 0:
+            return f"every value must be finite and >= 0 (got {v!r})"
+    if len(set(values)) != len(values):
+        dup = sorted({v for v in values if values.count(v) > 1})
+        return f"must not repeat a value (repeated: {dup})"
+    return None
+
+
+def _hidden_widths(values):
+    if any(v < 1 for v in values):
+        return "every hidden width must be a positive integer"
+    return None
+
+
+def _betas(values):
+    if len(values) != 2 or not all(0 <= b < 1 for b in values):
+        return "must be two numbers in [0, 1)"
+    return None
+
+
+def _key(kind, check=None, doc=""):
+    """Field metadata: the expected ``kind`` ('int', 'float', 'str', 'bool',
+    'float_list', 'int_list') and an optional check returning an error or None."""
+    return {"kind": kind, "check": check, "doc": doc}
+
+
+# --- the schema -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data-generating process: truth f, x distribution, noise."""
+
+    truth: str = field(
+        default="linear",
+        metadata=_key("str", _one_of("linear", "sine", "cubic"), "the true function f(x)"),
+    )
+    dim: int = field(default=1, metadata=_key("int", _at_least(1), "input dimension p"))
+    coef_norm2: float = field(
+        default=1.0,
+        metadata=_key(
+            "float", _non_negative, "linear truth: ||w*||^2 (w* = equal entries)"
+        ),
+    )
+    frequency: float = field(
+        default=1.0,
+        metadata=_key("float", _positive, "sine truth: f = sin(2 pi frequency x)"),
+    )
+    x_dist: str = field(
+        default="uniform",
+        metadata=_key(
+            "str", _one_of("uniform", "gaussian", "grid"), "distribution of training x"
+        ),
+    )
+    x_low: float = field(default=-1.0, metadata=_key("float", None, "uniform/grid: lower"))
+    x_high: float = field(default=1.0, metadata=_key("float", None, "uniform/grid: upper"))
+    train_design: str = field(
+        default="random",
+        metadata=_key(
+            "str", _one_of("fixed", "random"), "x fixed across training sets, or redrawn"
+        ),
+    )
+    test_design: str = field(
+        default="sample",
+        metadata=_key(
+            "str", _one_of("grid", "sample"), "test x: even grid (1-D) or draws from x_dist"
+        ),
+    )
+    n_train: int = field(default=10, metadata=_key("int", _at_least(1), "points per set"))
+    n_test: int = field(default=100, metadata=_key("int", _at_least(1), "test points"))
+    noise_std: float = field(
+        default=0.5, metadata=_key("float", _non_negative, "training label noise std")
+    )
+    test_noise_std: float = field(
+        default=0.5, metadata=_key("float", _non_negative, "test label noise std")
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model family trained on every training set."""
+
+    kind: str = field(
+        default="mlp", metadata=_key("str", _one_of("mlp", "linear"), "model family")
+    )
+    hidden: list[int] = field(
+        default_factory=lambda: [32, 32],
+        metadata=_key("int_list", _hidden_widths, "mlp: hidden layer widths"),
+    )
+    activation: str = field(
+        default="relu", metadata=_key("str", _one_of("relu", "tanh"), "mlp: activation")
+    )
+    bias: bool = field(default=True, metadata=_key("bool", None, "layers have a bias"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How every member is trained (one optimizer per member, its own lambda)."""
+
+    optimizer: str = field(
+        default="sgd", metadata=_key("str", _one_of("sgd", "adam"), "torch.optim rule")
+    )
+    lr: float = field(default=0.01, metadata=_key("float", _positive, "learning rate"))
+    momentum: float = field(
+        default=0.9, metadata=_key("float", _unit_interval_open_right, "sgd: momentum")
+    )
+    betas: list[float] = field(
+        default_factory=lambda: [0.9, 0.999],
+        metadata=_key("float_list", _betas, "adam: (beta1, beta2)"),
+    )
+    eps: float = field(default=1e-8, metadata=_key("float", _positive, "adam: epsilon"))
+    steps: int = field(default=2000, metadata=_key("int", _at_least(1), "optimizer steps"))
+    batch_size: int = field(
+        default=0, metadata=_key("int", _non_negative, "minibatch size; 0 = full batch")
+    )
+    decay_bias: bool = field(
+        default=True, metadata=_key("bool", None, "apply weight decay to biases too")
+    )
+    log_every: int = field(
+        default=100, metadata=_key("int", _at_least(1), "steps between curve points")
+    )
+    dtype: str = field(
+        default="float32",
+        metadata=_key("str", _one_of("float32", "float64"), "training precision"),
+    )
+    diverge_threshold: float = field(
+        default=1e8,
+        metadata=_key("float", _positive, "a training loss above this counts as diverged"),
+    )
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The Monte Carlo design: lambda grid x training sets x seeds."""
+
+    weight_decay: list[float] = field(
+        default_factory=lambda: [0.0, 1e-3, 1e-2, 1e-1],
+        metadata=_key("float_list", _weight_decay_grid, "the lambda grid"),
+    )
+    n_reps: int = field(
+        default=20, metadata=_key("int", _at_least(2), "training sets drawn (K)")
+    )
+    n_seeds: int = field(
+        default=1, metadata=_key("int", _at_least(1), "initializations per set (S)")
+    )
+    chunk_size: int = field(
+        default=0,
+        metadata=_key("int", _non_negative, "training sets per batched chunk; 0 = auto"),
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration of a sweep."""
+
+    name: str = field(default="run", metadata=_key("str", None, "run name"))
+    seed: int = field(default=0, metadata=_key("int", _non_negative, "root seed"))
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "sweep": SweepConfig,
+}
+
+
+# --- parsing --------------------------------------------------------------------------
+
+
+def _suggest(name, options):
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _coerce(where, value, kind):
+    """Return ``value`` as ``kind`` or raise ConfigError naming ``where``."""
+
+    def bad(expected):
+        return ConfigError(f"{where} = {value!r}: expected {expected}")
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad("an integer")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number")
+        value = float(value)
+        if math.isnan(value):
+            raise bad("a number, not nan")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if kind in ("float_list", "int_list"):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list):
+            raise bad("a list")
+        inner = kind.removesuffix("_list")
+        return [_coerce(where, v, inner) for v in value]
+    raise AssertionError(kind)
+
+
+def _build(cls, raw, where):
+    """Build dataclass ``cls`` from dict ``raw``; ``where`` prefixes messages."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _SECTIONS}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{where}unknown key {key!r}{_suggest(key, fields)}; "
+                f"allowed: {', '.join(fields)}"
+            )
+        meta = fields[key].metadata
+        value = _coerce(f"{where}{key}", value, meta["kind"])
+        check = meta["check"]
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{where}{key} = {value!r}: {problem}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _parse_value(text):
+    """Parse the right-hand side of ``--set key=value`` as TOML, else as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _override(raw, assignment):
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+    key, text = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) == 1:
+        top = [f.name for f in dataclasses.fields(Config) if f.name not in _SECTIONS]
+        if parts[0] not in top:
+            raise ConfigError(
+                f"--set {key}: unknown key{_suggest(parts[0], top + list(_SECTIONS))}; "
+                f"top-level keys: {', '.join(top)}; others are section.key"
+            )
+        return _merge(raw, {parts[0]: _parse_value(text.strip())})
+    if len(parts) != 2 or parts[0] not in _SECTIONS:
+        raise ConfigError(
+            f"--set {key}: unknown section{_suggest(parts[0], _SECTIONS)}; "
+            f"sections: {', '.join(_SECTIONS)}"
+        )
+    names = [f.name for f in dataclasses.fields(_SECTIONS[parts[0]])]
+    if parts[1] not in names:
+        raise ConfigError(
+            f"--set {key}: unknown key{_suggest(parts[1], names)}; "
+            f"[{parts[0]}] keys: {', '.join(names)}"
+        )
+    return _merge(raw, {parts[0]: {parts[1]: _parse_value(text.strip())}})
+
+
+def _read_toml(path: Path, label: str) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a directory, expected a .toml file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{label}: malformed TOML: {err}") from None
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped inside the package."""
+    files = resources.files("bvsim").joinpath("presets").iterdir()
+    return sorted(p.name.removesuffix(".toml") for p in files if p.name.endswith(".toml"))
+
+
+def _preset_raw(name: str) -> dict:
+    presets = list_presets()
+    if name not in presets:
+        raise ConfigError(
+            f"unknown preset {name!r}{_suggest(name, presets)}; presets: {', '.join(presets)}"
+        )
+    text = resources.files("bvsim").joinpath("presets", f"{name}.toml").read_text()
+    return tomllib.loads(text)
+
+
+def from_dict(raw: dict, source: str = "config") -> Config:
+    """Validate a nested dict (as read from TOML) into a :class:`Config`."""
+    prefix = f"{source}: " if source else ""
+    top_fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in _SECTIONS}
+    allowed = list(top_fields) + list(_SECTIONS)
+    top, sections = {}, {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}[{key}] must be a table")
+            sections[key] = _build(_SECTIONS[key], value, f"{prefix}{key}.")
+        elif key in top_fields:
+            top[key] = value
+        else:
+            raise ConfigError(
+                f"{prefix}unknown section or key {key!r}{_suggest(key, allowed)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+    base = _build(Config, top, prefix)
+    cfg = dataclasses.replace(base, **sections)
+    _check_consistency(cfg, prefix)
+    return cfg
+
+
+def _check_consistency(cfg: Config, prefix: str) -> None:
+    """Checks that involve more than one key."""
+    d = cfg.data
+    if d.x_low >= d.x_high:
+        raise ConfigError(
+            f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}"
+        )
+    if d.x_dist == "grid" and d.dim != 1:
+        raise ConfigError(f"{prefix}data.x_dist = 'grid' needs data.dim = 1 (got {d.dim})")
+    if d.x_dist == "grid" and d.train_design != "fixed":
+        raise ConfigError(
+            f"{prefix}data.x_dist = 'grid' is a fixed design: set data.train_design = 'fixed'"
+        )
+    if d.test_design == "grid" and d.dim != 1:
+        raise ConfigError(
+            f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
+        )
+    if d.truth in ("sine", "cubic") and d.dim != 1:
+        raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
+    if cfg.train.batch_size > d.n_train:
+        raise ConfigError(
+            f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
+            f"{d.n_train}; use 0 for full batch"
+        )
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Load a configuration: preset (base), then file, then ``--set`` overrides.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML file. Keys it sets override the preset's.
+    preset : str, optional
+        Name of a shipped preset (see :func:`list_presets`).
+    overrides : list of str
+        ``"section.key=value"`` assignments, value parsed as TOML (bare words are
+        strings).
+
+    Raises
+    ------
+    ConfigError
+        On any unknown key, wrong type or bad value, before anything is computed.
+    """
+    raw: dict = {}
+    source = "config"
+    if preset is not None:
+        raw = _preset_raw(preset)
+        source = f"preset {preset!r}"
+    if path is not None:
+        raw = _merge(raw, _read_toml(Path(path), str(path)))
+        source = str(path)
+    for assignment in overrides:
+        raw = _override(raw, assignment)
+    if overrides:
+        source += " with --set"
+    return from_dict(raw, source)
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(type(v))
+
+
+def dumps_toml(cfg: Config) -> str:
+    """The resolved configuration as TOML text that :func:`load_config` reads back."""
+    d = cfg.to_dict()
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if k not in _SECTIONS]
+    for section in _SECTIONS:
+        lines += ["", f"[{section}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items()]
+    return "\n".join(lines) + "\n"
+
+
+def describe_keys() -> list[tuple[str, str, str, str]]:
+    """(key, type, default, doc) for every key; used for the README's reference."""
+    out = []
+    for f in dataclasses.fields(Config):
+        if f.name in _SECTIONS:
+            continue
+        out.append((f.name, f.metadata["kind"], repr(f.default), f.metadata["doc"]))
+    for section, cls in _SECTIONS.items():
+        inst = cls()
+        for f in dataclasses.fields(cls):
+            out.append(
+                (
+                    f"{section}.{f.name}",
+                    f.metadata["kind"],
+                    repr(getattr(inst, f.name)),
+                    f.metadata["doc"],
+                )
+            )
+    return out

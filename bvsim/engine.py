@@ -1,0 +1,464 @@
+"""The batched training engine: many models trained as one tensor program.
+
+Every member ``i`` of a batch is its own MLP (or linear model) with its own training
+set, initialization and weight decay ``weight_decay[i]``. The parameters of all
+members live in one member-major tensor ``flat`` of shape (members, n_params); each
+layer's weight is a strided view of shape (members, fan_in, fan_out), so the forward
+and backward passes are ``bmm``/``baddbmm`` calls and the optimizer update is a few
+element-wise calls over ``flat``. The backward pass is written out by hand (it is
+the chain rule of a ReLU/tanh MLP under ``nn.MSELoss``), and the optimizers follow
+``torch.optim.SGD`` / ``torch.optim.Adam`` with coupled L2 ``weight_decay`` exactly;
+``tests/test_engine.py`` proves both against a plain per-model ``torch.optim`` loop in
+float64. This module is the only one that knows about devices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data import Stream, rng
+
+__all__ = [
+    "EngineResult",
+    "TrainSpec",
+    "batch_schedule",
+    "init_params",
+    "layer_shapes",
+    "resolve_device",
+    "setup_process",
+    "train_batched",
+]
+
+
+def setup_process(n_threads: int | None = 1) -> None:
+    """Per-process torch settings for training: flush denormals, cap threads.
+
+    Strong weight decay drives weights into denormal floats, which are several times
+    slower on CPUs; flushing them changes nothing measurable in the results.
+    """
+    torch.set_flush_denormal(True)
+    if n_threads is not None and torch.get_num_threads() != n_threads:
+        torch.set_num_threads(n_threads)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (cuda when available).
+
+    Raises
+    ------
+    ValueError
+        If a CUDA device is asked for and none is available.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"--device {device!r}: expected cpu, cuda, cuda:N or auto"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"--device {device!r}: no CUDA device is available here "
+                "(use --device cpu, or auto to fall back)"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto")
+    return dev
+
+
+def layer_shapes(cfg: Config) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of every layer, input to output."""
+    widths = [cfg.data.dim]
+    if cfg.model.kind == "mlp":
+        widths += list(cfg.model.hidden)
+    widths.append(1)
+    return list(zip(widths[:-1], widths[1:], strict=True))
+
+
+def _uses_bias(cfg: Config) -> bool:
+    return cfg.model.bias
+
+
+def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
+    """Initial parameters of members (k, s), as ``torch.nn.Linear`` draws them.
+
+    Weights and biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default for
+    ``nn.Linear``), drawn in float64 from seed-tree node (INIT, k, s): the same for
+    every lambda (common random numbers) and every device.
+
+    Returns
+    -------
+    params : list of ndarray
+        Per layer, the weight of shape (n_sets, n_seeds, fan_in, fan_out), then (if the
+        model has biases) the bias of shape (n_sets, n_seeds, fan_out).
+    """
+    shapes = layer_shapes(cfg)
+    bias = _uses_bias(cfg)
+    out = []
+    for fi, fo in shapes:
+        out.append(np.empty((len(ks), n_seeds, fi, fo)))
+        if bias:
+            out.append(np.empty((len(ks), n_seeds, fo)))
+    for a, k in enumerate(ks):
+        for s in range(n_seeds):
+            gen = rng(cfg.seed, Stream.INIT, int(k), s)
+            i = 0
+            for fi, fo in shapes:
+                bound = 1.0 / math.sqrt(fi)
+                out[i][a, s] = gen.uniform(-bound, bound, size=(fi, fo))
+                i += 1
+                if bias:
+                    out[i][a, s] = gen.uniform(-bound, bound, size=fo)
+                    i += 1
+    return out
+
+
+def batch_schedule(cfg: Config, ks, n_seeds: int) -> np.ndarray | None:
+    """Minibatch indices of members (k, s), or None for full-batch training.
+
+    Each epoch is a fresh permutation of the training points split into consecutive
+    batches (the last one of an epoch may be smaller, as ``DataLoader`` with
+    ``shuffle=True``); the order comes from seed-tree node (BATCH, k, s).
+
+    Returns
+    -------
+    schedule : ndarray of shape (n_sets, n_seeds, n_epochs, n_train) or None
+    """
+    n, b = cfg.data.n_train, cfg.train.batch_size
+    if b == 0 or b >= n:
+        return None
+    per_epoch = math.ceil(n / b)
+    n_epochs = math.ceil(cfg.train.steps / per_epoch)
+    out = np.empty((len(ks), n_seeds, n_epochs, n), dtype=np.int64)
+    for a, k in enumerate(ks):
+        for s in range(n_seeds):
+            gen = rng(cfg.seed, Stream.BATCH, int(k), s)
+            out[a, s] = gen.permuted(np.tile(np.arange(n), (n_epochs, 1)), axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What the engine needs from the configuration, as plain values."""
+
+    shapes: tuple[tuple[int, int], ...]
+    bias: bool
+    activation: str
+    optimizer: str
+    lr: float
+    momentum: float
+    betas: tuple[float, float]
+    eps: float
+    steps: int
+    batch_size: int
+    decay_bias: bool
+    log_every: int
+    diverge_threshold: float
+    dtype: torch.dtype
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> TrainSpec:
+        t = cfg.train
+        return cls(
+            shapes=tuple(layer_shapes(cfg)),
+            bias=_uses_bias(cfg),
+            activation=cfg.model.activation,
+            optimizer=t.optimizer,
+            lr=t.lr,
+            momentum=t.momentum,
+            betas=(t.betas[0], t.betas[1]),
+            eps=t.eps,
+            steps=t.steps,
+            batch_size=t.batch_size,
+            decay_bias=t.decay_bias,
+            log_every=t.log_every,
+            diverge_threshold=t.diverge_threshold,
+            dtype=torch.float64 if t.dtype == "float64" else torch.float32,
+        )
+
+    @property
+    def n_params(self) -> int:
+        return sum(fi * fo + (fo if self.bias else 0) for fi, fo in self.shapes)
+
+    @property
+    def log_steps(self) -> np.ndarray:
+        """Steps after which curves are logged (0 = before training)."""
+        steps = list(range(0, self.steps, self.log_every)) + [self.steps]
+        return np.array(sorted(set(steps)))
+
+    def flops_per_step(self, n: int) -> float:
+        """Matmul FLOPs of one forward + backward step of one member on n points."""
+        mm = sum(2 * n * fi * fo for fi, fo in self.shapes)
+        # forward, weight gradient, input gradient (none for the first layer)
+        return 3 * mm - 2 * n * self.shapes[0][0] * self.shapes[0][1]
+
+
+@dataclass
+class EngineResult:
+    """Per-member outputs of :func:`train_batched` (numpy, float64 unless noted).
+
+    Attributes
+    ----------
+    pred : ndarray of shape (members, n_test)
+        Final predictions at the test inputs; NaN for diverged members.
+    train_error : ndarray of shape (members,)
+        Final full-batch training MSE; NaN for diverged members.
+    weight_norm : ndarray of shape (members,)
+        L2 norm of all weight matrices (biases excluded); NaN for diverged members.
+    curve_train, curve_test : ndarray of shape (members, n_log)
+        Training MSE and test MSE (against the member's noisy test labels) after the
+        steps in ``log_steps``; NaN from divergence on.
+    log_steps : ndarray of shape (n_log,)
+    diverged : ndarray of bool, shape (members,)
+    diverged_step : ndarray of int, shape (members,)
+        First logged step at which the member was found diverged; -1 if never.
+    params : ndarray of float32, shape (members, n_params)
+        Final parameters, member-major as in the engine (zeros if diverged).
+    """
+
+    pred: np.ndarray
+    train_error: np.ndarray
+    weight_norm: np.ndarray
+    curve_train: np.ndarray
+    curve_test: np.ndarray
+    log_steps: np.ndarray
+    diverged: np.ndarray
+    diverged_step: np.ndarray
+    params: np.ndarray
+
+
+class _Layout:
+    """Views of one member-major flat tensor as per-layer weights and biases."""
+
+    def __init__(self, spec: TrainSpec):
+        self.slices = []  # (weight slice, shape, bias slice or None)
+        off = 0
+        for fi, fo in spec.shapes:
+            w = slice(off, off + fi * fo)
+            off += fi * fo
+            b = None
+            if spec.bias:
+                b = slice(off, off + fo)
+                off += fo
+            self.slices.append((w, (fi, fo), b))
+        self.n_params = off
+
+    def views(self, flat: torch.Tensor):
+        m = flat.shape[0]
+        out = []
+        for w, (fi, fo), b in self.slices:
+            wv = flat[:, w].view(m, fi, fo)
+            bv = flat[:, b].view(m, 1, fo) if b is not None else None
+            out.append((wv, bv))
+        return out
+
+    def weight_mask(self) -> torch.Tensor:
+        """1 where a flat parameter is a weight, 0 where it is a bias."""
+        mask = torch.zeros(self.n_params)
+        for w, _, _ in self.slices:
+            mask[w] = 1
+        return mask
+
+    def pack(self, params: list[np.ndarray]) -> np.ndarray:
+        """Pack per-layer arrays of shape (members, ...) into (members, n_params)."""
+        m = params[0].shape[0]
+        return np.concatenate([p.reshape(m, -1) for p in params], axis=1)
+
+
+def _forward(views, x, activation, keep):
+    """Forward pass; returns the output (members, n, 1) and the hidden activations."""
+    hs = [x]
+    h = x
+    last = len(views) - 1
+    for i, (w, b) in enumerate(views):
+        z = torch.baddbmm(b, h, w) if b is not None else torch.bmm(h, w)
+        if i == last:
+            return z, hs
+        h = torch.relu_(z) if activation == "relu" else torch.tanh_(z)
+        if keep:
+            hs.append(h)
+    raise AssertionError
+
+
+def _mse(out, y):
+    return (out.squeeze(-1) - y).square_().mean(1)
+
+
+def train_batched(
+    spec: TrainSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    weight_decay: np.ndarray,
+    init: np.ndarray,
+    schedule: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+) -> EngineResult:
+    """Train ``members`` models at once and evaluate them.
+
+    Parameters
+    ----------
+    spec : TrainSpec
+    x : ndarray of shape (members, n_train, dim)
+    y : ndarray of shape (members, n_train)
+    x_test : ndarray of shape (n_test, dim)
+        Shared by all members.
+    y_test : ndarray of shape (members, n_test)
+        Noisy test labels, for the logged test curves.
+    weight_decay : ndarray of shape (members,)
+        Each member's coupled L2 coefficient (``torch.optim`` ``weight_decay``).
+    init : ndarray of shape (members, n_params)
+        Initial parameters, packed as :meth:`_Layout.pack` does.
+    schedule : ndarray of shape (members, n_epochs, n_train), optional
+        Minibatch orders (see :func:`batch_schedule`); None for full batch.
+    device : str or torch.device
+
+    Returns
+    -------
+    EngineResult
+    """
+    device = torch.device(device)
+    dt = spec.dtype
+    layout = _Layout(spec)
+    m, n, _ = x.shape
+
+    def tensor(a):  # always a copy: the engine writes into x, y and flat
+        return torch.tensor(np.asarray(a), dtype=dt, device=device)
+
+    xt, yt = tensor(x), tensor(y)
+    xtest = tensor(x_test).unsqueeze(0).expand(m, -1, -1)
+    ytest = tensor(y_test)
+    flat = tensor(init)
+    views = layout.views(flat)
+    lam = tensor(weight_decay).view(m, 1)
+    if not spec.decay_bias and spec.bias:
+        lam = lam * layout.weight_mask().to(device=device, dtype=dt)
+    # buffer for the gradient (adam) or the momentum (sgd): same layout as flat
+    buf = torch.zeros_like(flat)
+    buf_views = layout.views(buf)
+    if spec.optimizer == "adam":
+        exp_avg = torch.zeros_like(flat)
+        exp_avg_sq = torch.zeros_like(flat)
+    sched = None
+    if schedule is not None:
+        sched = torch.as_tensor(schedule, device=device)
+        per_epoch = math.ceil(n / spec.batch_size)
+
+    log_steps = spec.log_steps
+    curve_train = np.full((m, len(log_steps)), np.nan)
+    curve_test = np.full((m, len(log_steps)), np.nan)
+    diverged = np.zeros(m, dtype=bool)
+    diverged_step = np.full(m, -1, dtype=np.int64)
+    beta = spec.momentum if spec.optimizer == "sgd" else 0.0
+    relu = spec.activation == "relu"
+
+    def check_and_log(step, li):
+        with torch.no_grad():
+            out, _ = _forward(views, xt, spec.activation, keep=False)
+            train = _mse(out, yt)
+            out_t, _ = _forward(views, xtest, spec.activation, keep=False)
+            test = _mse(out_t, ytest)
+        train_np = train.double().cpu().numpy()
+        bad = ~np.isfinite(train_np) | (train_np > spec.diverge_threshold)
+        bad |= ~torch.isfinite(flat).all(1).cpu().numpy()
+        new = bad & ~diverged
+        if new.any():
+            idx = torch.as_tensor(np.flatnonzero(new), device=device)
+            # Freeze: zero parameters, optimizer state and data. A zero member with
+            # zero data has zero gradient and zero decay, so it never moves again
+            # and never touches another member.
+            for t in (flat, buf, xt, yt):
+                t[idx] = 0
+            if spec.optimizer == "adam":
+                exp_avg[idx] = 0
+                exp_avg_sq[idx] = 0
+            diverged[new] = True
+            diverged_step[new] = step
+        if li is not None:
+            curve_train[:, li] = np.where(diverged, np.nan, train_np)
+            curve_test[:, li] = np.where(diverged, np.nan, test.double().cpu().numpy())
+
+    log_index = {int(s): i for i, s in enumerate(log_steps)}
+    check_and_log(0, log_index[0])
+    with torch.no_grad():
+        for step in range(1, spec.steps + 1):
+            if sched is None:
+                xb, yb = xt, yt
+            else:
+                t = step - 1
+                e, j = divmod(t, per_epoch)
+                idx = sched[:, e, j * spec.batch_size : (j + 1) * spec.batch_size]
+                xb = torch.gather(xt, 1, idx.unsqueeze(-1).expand(-1, -1, xt.shape[2]))
+                yb = torch.gather(yt, 1, idx)
+            nb = xb.shape[1]
+            out, hs = _forward(views, xb, spec.activation, keep=True)
+            # d MSELoss / d out for targets of shape (n, 1): 2 (out - y) / n
+            g = out.squeeze(-1).sub_(yb).mul_(2.0 / nb).unsqueeze(-1)
+            for i in range(len(views) - 1, -1, -1):
+                w, b = views[i]
+                gw, gb = buf_views[i]
+                h = hs[i]
+                # momentum (sgd) folded in: buf <- beta * buf + h^T g
+                gw.baddbmm_(h.transpose(1, 2), g, beta=beta)
+                if gb is not None:
+                    if beta:
+                        gb.mul_(beta).add_(g.sum(1, keepdim=True))
+                    else:
+                        gb.copy_(g.sum(1, keepdim=True))
+                if i > 0:
+                    g = torch.bmm(g, w.transpose(1, 2))
+                    if relu:
+                        g.masked_fill_(h <= 0, 0.0)
+                    else:
+                        g.mul_(1 - h.square())
+            if spec.optimizer == "sgd":
+                # buf already holds beta * buf + grad; torch adds lam * p to grad
+                # before the momentum, which is the same sum.
+                buf.addcmul_(lam, flat)
+                flat.add_(buf, alpha=-spec.lr)
+            else:
+                b1, b2 = spec.betas
+                buf.addcmul_(lam, flat)
+                exp_avg.lerp_(buf, 1 - b1)
+                exp_avg_sq.mul_(b2).addcmul_(buf, buf, value=1 - b2)
+                bc1 = 1 - b1**step
+                bc2_sqrt = math.sqrt(1 - b2**step)
+                denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(spec.eps)
+                flat.addcdiv_(exp_avg, denom, value=-spec.lr / bc1)
+            if step in log_index:
+                check_and_log(step, log_index[step])
+
+        out, _ = _forward(views, xt, spec.activation, keep=False)
+        train_error = _mse(out, yt).double().cpu().numpy()
+        out_t, _ = _forward(views, xtest, spec.activation, keep=False)
+        pred = out_t.squeeze(-1).double().cpu().numpy()
+        wn = sum(w.square().sum((1, 2)) for w, _ in views).sqrt().double().cpu().numpy()
+        params = flat.float().cpu().numpy()
+
+    nan = np.nan
+    pred[diverged] = nan
+    train_error[diverged] = nan
+    wn[diverged] = nan
+    return EngineResult(
+        pred=pred,
+        train_error=train_error,
+        weight_norm=wn,
+        curve_train=curve_train,
+        curve_test=curve_test,
+        log_steps=log_steps,
+        diverged=diverged,
+        diverged_step=diverged_step,
+        params=params,
+    )

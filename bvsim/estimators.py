@@ -1,0 +1,141 @@
+"""Estimators of the bias-variance decomposition with Monte Carlo standard errors.
+
+Pure functions: arrays in, arrays out, no I/O. Notation (CONTEXT.md): predictions
+``pred[k, s, j]`` of training set k (the i.i.d. unit), seed s, test point j; noiseless
+truth ``f[j]``; test-noise variance ``noise_var``. With
+
+* ``a[k, j] = mean_s pred[k, s, j]`` and ``m[j] = mean_k a[k, j]``,
+* ``B[j] = var_k(a[k, j], ddof=1)`` (between training sets),
+* ``W[j] = mean_k var_s(pred[k, s, j], ddof=1)`` (within a training set; 0 if S = 1),
+
+the estimators are, per test point,
+
+* ``variance_init = W`` (unbiased for E_k Var_s),
+* ``variance_data = B - W / S`` (unbiased for Var_k E_s),
+* ``variance = B + (1 - 1/S) W`` (their sum),
+* ``bias2 = (m - f)^2 - B / K`` (the plug-in minus its estimated excess Var(m)),
+
+so that ``bias2 + variance == mean_{k,s} (pred - f)^2`` exactly. Standard errors
+are delete-one-training-set jackknife estimates (for plain means this equals the CLT
+standard error over k).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "COMPONENTS",
+    "decompose",
+    "jackknife_se",
+    "mean_se",
+    "valid_training_sets",
+]
+
+#: Components returned by :func:`decompose`, each with a ``*_se`` partner.
+COMPONENTS = ("bias2", "variance", "variance_data", "variance_init", "mse_truth")
+
+
+def valid_training_sets(pred: np.ndarray) -> np.ndarray:
+    """Training sets whose every member is finite (none diverged).
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n_reps, n_seeds, n_test)
+
+    Returns
+    -------
+    ok : ndarray of bool, shape (n_reps,)
+    """
+    return np.isfinite(pred).all(axis=(1, 2))
+
+
+def jackknife_se(loo: np.ndarray) -> np.ndarray:
+    """Jackknife standard error from leave-one-out estimates along axis 0.
+
+    Parameters
+    ----------
+    loo : ndarray of shape (n_reps, ...)
+    """
+    k = loo.shape[0]
+    if k < 2:
+        return np.full(loo.shape[1:], np.nan)
+    dev = loo - loo.mean(axis=0)
+    return np.sqrt((k - 1) / k * np.square(dev).sum(axis=0))
+
+
+def mean_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error (ddof=1, over axis 0) of i.i.d. rows.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_reps, ...)
+    """
+    k = values.shape[0]
+    mean = values.mean(axis=0)
+    if k < 2:
+        return mean, np.full(mean.shape, np.nan)
+    return mean, values.std(axis=0, ddof=1) / np.sqrt(k)
+
+
+def _parts(k, s, m, f, ss, w):
+    """Per-point components from summary statistics (broadcasting over any axes)."""
+    b = ss / (k - 1)
+    within = (1 - 1 / s) * w
+    variance = b + within
+    bias2 = np.square(m - f) - b / k
+    return {
+        "bias2": bias2,
+        "variance": variance,
+        "variance_data": b - w / s,
+        "variance_init": w if s > 1 else np.full_like(b, np.nan),
+        "mse_truth": bias2 + variance,
+    }
+
+
+def decompose(pred: np.ndarray, f: np.ndarray) -> tuple[dict, dict]:
+    """Bias-variance decomposition of squared error against the noiseless truth.
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n_reps, n_seeds, n_test)
+        Predictions; every entry finite (drop diverged sets first, see
+        :func:`valid_training_sets`). ``n_reps >= 2``.
+    f : ndarray of shape (n_test,)
+
+    Returns
+    -------
+    overall : dict of str to float
+        Each of :data:`COMPONENTS` averaged over the test points, with ``<name>_se``.
+    pointwise : dict of str to ndarray of shape (n_test,)
+        The same per test point, plus ``mean_prediction``.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    k, s, _ = pred.shape
+    if k < 2:
+        raise ValueError(f"need at least 2 training sets, got {k}")
+    a = pred.mean(axis=1)  # (K, J)
+    within = pred.var(axis=1, ddof=1) if s > 1 else np.zeros_like(a)  # (K, J)
+    m = a.mean(axis=0)
+    dev = a - m
+    ss = np.square(dev).sum(axis=0)
+    w = within.mean(axis=0)
+    full = _parts(k, s, m, f, ss, w)
+
+    overall, pointwise = {}, {"mean_prediction": m}
+    if k >= 3:
+        # leave training set i out, for all i at once (shapes (K, J))
+        m_loo = m - dev / (k - 1)
+        ss_loo = ss - np.square(dev) * k / (k - 1)
+        w_loo = (k * w - within) / (k - 1)
+        loo = _parts(k - 1, s, m_loo, f, ss_loo, w_loo)
+    for name in COMPONENTS:
+        pointwise[name] = full[name]
+        overall[name] = float(full[name].mean())
+        if k >= 3:
+            pointwise[f"{name}_se"] = jackknife_se(loo[name])
+            overall[f"{name}_se"] = float(jackknife_se(loo[name].mean(axis=1)))
+        else:
+            pointwise[f"{name}_se"] = np.full_like(m, np.nan)
+            overall[f"{name}_se"] = np.nan
+    return overall, pointwise

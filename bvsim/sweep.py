@@ -1,0 +1,307 @@
+"""Run the Monte Carlo design: chunks of training sets, each trained as one batch.
+
+A chunk holds training sets ``ks``; it trains every member (weight decay, k, seed)
+of those sets as one batched program. Chunks run through joblib (the backend is left
+to the caller's ``joblib.parallel_config``) and, when a run directory is given, each
+finished chunk is written there atomically so that re-running resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import Config, ConfigError, dumps_toml
+from .data import TestSet, draw_training_sets, make_test_set
+from .engine import (
+    TrainSpec,
+    _Layout,
+    batch_schedule,
+    init_params,
+    resolve_device,
+    setup_process,
+    train_batched,
+)
+
+__all__ = ["SweepResult", "auto_chunk_size", "member_grid", "train_sweep"]
+
+#: Per-member arrays a chunk returns, with their trailing shapes.
+_MEMBER_FIELDS = (
+    "pred",
+    "train_error",
+    "weight_norm",
+    "curve_train",
+    "curve_test",
+    "diverged",
+    "diverged_step",
+)
+
+#: Target number of parameters (all members together) in one chunk: keeps a chunk's
+#: parameters and optimizer state within a few MiB of cache.
+_CHUNK_PARAMS = 2_000_000
+
+
+def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
+    """The one place the flat member index is laid out.
+
+    Member ``i`` of a chunk is (weight decay ``w``, training set ``a``, seed ``s``)
+    in row-major order over (n_wd, n_sets, n_seeds): a per-member array of shape
+    (members, ...) reshapes to (n_wd, n_sets, n_seeds, ...).
+
+    Returns
+    -------
+    w, a, s : ndarray of int, each of shape (members,)
+    """
+    w, a, s = np.meshgrid(
+        np.arange(n_wd), np.arange(n_sets), np.arange(n_seeds), indexing="ij"
+    )
+    return w.ravel(), a.ravel(), s.ravel()
+
+
+def auto_chunk_size(cfg: Config) -> int:
+    """Training sets per chunk: the configured value, or sized by model parameters."""
+    if cfg.sweep.chunk_size:
+        return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
+    spec = TrainSpec.from_config(cfg)
+    members = int(np.clip(_CHUNK_PARAMS // spec.n_params, 8, 2048))
+    per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
+    return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
+
+
+def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
+    """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
+    setup_process(1)
+    t0 = time.perf_counter()
+    spec = TrainSpec.from_config(cfg)
+    wd = np.asarray(cfg.sweep.weight_decay, dtype=np.float64)
+    n_wd, n_sets, n_seeds = len(wd), len(ks), cfg.sweep.n_seeds
+    sets = draw_training_sets(cfg, test, ks)
+    layout = _Layout(spec)
+    init = layout.pack(
+        [p.reshape(n_sets * n_seeds, *p.shape[2:]) for p in init_params(cfg, ks, n_seeds)]
+    )
+    init = init.reshape(n_sets, n_seeds, -1)
+    sched = batch_schedule(cfg, ks, n_seeds)
+    w, a, s = member_grid(n_wd, n_sets, n_seeds)
+    res = train_batched(
+        spec,
+        x=sets.x[a],
+        y=sets.y[a],
+        x_test=test.x,
+        y_test=sets.y_test[a],
+        weight_decay=wd[w],
+        init=init[a, s],
+        schedule=None if sched is None else sched[a, s],
+        device=device,
+    )
+    shape = (n_wd, n_sets, n_seeds)
+    out = {
+        name: getattr(res, name).reshape(*shape, *getattr(res, name).shape[1:])
+        for name in _MEMBER_FIELDS
+    }
+    out["ks"] = np.asarray(ks)
+    out["log_steps"] = res.log_steps
+    if ks[0] == 0:  # keep the weights of training set 0 for the histograms
+        out["params0"] = res.params.reshape(*shape, -1)[:, 0]
+    out["seconds"] = np.float64(time.perf_counter() - t0)
+    out["device"] = np.str_(str(device))
+    return out
+
+
+@dataclass
+class SweepResult:
+    """Raw outputs of a sweep (numpy), before estimation.
+
+    Attributes
+    ----------
+    cfg : Config
+    test : TestSet
+    weight_decay : ndarray of shape (n_wd,)
+    pred : ndarray of shape (n_wd, n_reps, n_seeds, n_test)
+        Test predictions; NaN for diverged members.
+    train_error, weight_norm : ndarray of shape (n_wd, n_reps, n_seeds)
+    curve_train, curve_test : ndarray of shape (n_wd, n_reps, n_seeds, n_log)
+    log_steps : ndarray of shape (n_log,)
+    diverged : ndarray of bool, shape (n_wd, n_reps, n_seeds)
+    diverged_step : ndarray of int, shape (n_wd, n_reps, n_seeds)
+    params0 : ndarray of float32, shape (n_wd, n_seeds, n_params)
+        Final parameters of training set 0 (for weight histograms).
+    y_test : ndarray of shape (n_reps, n_test)
+        The noisy test labels of each training set.
+    info : dict
+        Timings, device, versions: what ``run.json`` records.
+    """
+
+    cfg: Config
+    test: TestSet
+    weight_decay: np.ndarray
+    pred: np.ndarray
+    train_error: np.ndarray
+    weight_norm: np.ndarray
+    curve_train: np.ndarray
+    curve_test: np.ndarray
+    log_steps: np.ndarray
+    diverged: np.ndarray
+    diverged_step: np.ndarray
+    params0: np.ndarray
+    y_test: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def config_key(cfg: Config) -> str:
+    """Hash of everything that affects the numbers (the name does not)."""
+    text = dumps_toml(cfg).split("\n", 1)[1]  # drop the `name = ...` line
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _save_atomic(path: Path, arrays: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_chunk(path: Path) -> dict | None:
+    """A finished chunk, or None if it is missing or corrupt (zip CRC)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:  # a torn or corrupt file is recomputed
+        return None
+
+
+def _chunks(cfg: Config) -> list[np.ndarray]:
+    size = auto_chunk_size(cfg)
+    return [
+        np.arange(a, min(a + size, cfg.sweep.n_reps))
+        for a in range(0, cfg.sweep.n_reps, size)
+    ]
+
+
+def train_sweep(
+    cfg: Config,
+    *,
+    device: str = "cpu",
+    n_jobs: int = 1,
+    chunk_dir: str | Path | None = None,
+    progress: bool | None = None,
+) -> SweepResult:
+    """Train every member of the design and gather the raw outputs.
+
+    Parameters
+    ----------
+    cfg : Config
+    device : str
+        ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+    n_jobs : int
+        joblib workers over chunks (each with one torch thread); -1 for all cores.
+    chunk_dir : path, optional
+        Where finished chunks are kept; chunks already there are loaded, not trained.
+    progress : bool, optional
+        Show a tqdm bar; None shows it only on a terminal.
+    """
+    dev = str(resolve_device(device))
+    test = make_test_set(cfg)
+    chunks = _chunks(cfg)
+    n_members = len(cfg.sweep.weight_decay) * cfg.sweep.n_reps * cfg.sweep.n_seeds
+    paths: list[Path | None] = [None] * len(chunks)
+    if chunk_dir is not None:
+        chunk_dir = Path(chunk_dir) / config_key(cfg)
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        paths = [chunk_dir / f"sets_{ks[0]:06d}_{ks[-1]:06d}.npz" for ks in chunks]
+
+    results: list[dict | None] = [_load_chunk(p) if p else None for p in paths]
+    todo = [i for i, r in enumerate(results) if r is None]
+    n_resumed = len(chunks) - len(todo)
+    t0 = time.perf_counter()
+    per_set = n_members // cfg.sweep.n_reps
+    bar = tqdm(
+        total=n_members,
+        initial=sum(len(chunks[i]) for i in range(len(chunks)) if results[i] is not None)
+        * per_set,
+        unit="model",
+        desc=f"bvsim {cfg.name}",
+        disable=(not progress) if progress is not None else None,
+        dynamic_ncols=True,
+    )
+    if todo:
+        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+        jobs = (joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
+        with bar:
+            for i, res in zip(todo, parallel(jobs), strict=True):
+                if paths[i] is not None:
+                    _save_atomic(paths[i], res)
+                results[i] = res
+                bar.update(len(chunks[i]) * per_set)
+    else:
+        bar.close()
+    wall = time.perf_counter() - t0
+
+    gathered = {
+        name: np.concatenate([r[name] for r in results], axis=1) for name in _MEMBER_FIELDS
+    }
+    sets = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps))
+    info = {
+        "device": dev,
+        "n_jobs": n_jobs,
+        "n_chunks": len(chunks),
+        "chunk_size": int(len(chunks[0])),
+        "n_chunks_resumed": n_resumed,
+        "train_seconds": wall,
+        "chunk_seconds_total": float(sum(float(r["seconds"]) for r in results)),
+        "chunks_per_device": {
+            d: int(sum(str(r["device"]) == d for r in results))
+            for d in sorted({str(r["device"]) for r in results})
+        },
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "n_members": n_members,
+    }
+    return SweepResult(
+        cfg=cfg,
+        test=test,
+        weight_decay=np.asarray(cfg.sweep.weight_decay, dtype=np.float64),
+        log_steps=results[0]["log_steps"],
+        params0=results[0]["params0"],
+        y_test=sets.y_test,
+        info=info,
+        **gathered,
+    )
+
+
+def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
+    """Refuse a run directory that holds results of a different configuration."""
+    saved = out / "config.toml"
+    if not saved.exists():
+        return
+    from .config import load_config
+
+    try:
+        old = load_config(saved)
+    except ConfigError:
+        old = None
+    if old is not None and config_key(old) == config_key(cfg):
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"{out} holds results of a different configuration ({saved}); "
+            "use --overwrite to replace them or --out for a new directory"
+        )

@@ -1,0 +1,275 @@
+"""Tidy tables: estimators applied to a sweep, written to and read from a run dir.
+
+This is the only module that writes CSVs. Every column is documented in
+``results/README.md`` (and :data:`SCHEMA` keeps the names in one place).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import dumps_toml
+from .estimators import decompose, mean_se, valid_training_sets
+from .sweep import SweepResult, config_key
+
+__all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_run"]
+
+FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
+_HIST_BINS = 60
+
+
+@dataclass
+class Tables:
+    """The tidy tables of one run (see ``results/README.md``)."""
+
+    summary: pd.DataFrame
+    pointwise: pd.DataFrame
+    curves: pd.DataFrame
+    members: pd.DataFrame
+    weight_hist: pd.DataFrame
+    meta: dict
+
+
+def _summary_rows(r: SweepResult):
+    cfg = r.cfg
+    noise = float(r.test.noise_var)
+    rows, points = [], []
+    for i, wd in enumerate(r.weight_decay):
+        pred = r.pred[i]
+        ok = valid_training_sets(pred)
+        n_ok = int(ok.sum())
+        row = {
+            "weight_decay": float(wd),
+            "n_reps": cfg.sweep.n_reps,
+            "n_seeds": cfg.sweep.n_seeds,
+            "n_reps_used": n_ok,
+            "n_diverged": int(r.diverged[i].sum()),
+            "noise": noise,
+        }
+        if n_ok >= 2:
+            overall, pointwise = decompose(pred[ok], r.test.f)
+            row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
+            row["expected_error"] = overall["mse_truth"] + noise
+            row["expected_error_se"] = overall["mse_truth_se"]
+            err_k = np.square(pred[ok] - r.y_test[ok][:, None, :]).mean(axis=(1, 2))
+            for name, values in (
+                ("test_error", err_k),
+                ("train_error", r.train_error[i][ok].mean(axis=1)),
+                ("weight_norm", r.weight_norm[i][ok].mean(axis=1)),
+            ):
+                mean, se = mean_se(values)
+                row[name], row[f"{name}_se"] = float(mean), float(se)
+            row["status"] = "ok" if n_ok == cfg.sweep.n_reps else "some_diverged"
+            points.append(
+                pd.DataFrame(
+                    {
+                        "weight_decay": float(wd),
+                        "point": np.arange(len(r.test.f)),
+                        "x": r.test.x[:, 0],
+                        "truth": r.test.f,
+                        "mean_prediction": pointwise["mean_prediction"],
+                        "bias2": pointwise["bias2"],
+                        "bias2_se": pointwise["bias2_se"],
+                        "variance": pointwise["variance"],
+                        "variance_se": pointwise["variance_se"],
+                    }
+                )
+            )
+        else:
+            row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    columns = [
+        "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged",
+        "bias2", "bias2_se", "variance", "variance_se",
+        "variance_data", "variance_data_se", "variance_init", "variance_init_se",
+        "noise", "expected_error", "expected_error_se", "test_error", "test_error_se",
+        "train_error", "train_error_se", "weight_norm", "weight_norm_se", "status",
+    ]  # fmt: skip
+    summary = summary.reindex(columns=columns)
+    best = (
+        summary["expected_error"].idxmin()
+        if summary["expected_error"].notna().any()
+        else None
+    )
+    summary.insert(len(columns) - 1, "is_best", summary.index == best)
+    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    return summary, pointwise
+
+
+def _curves(r: SweepResult) -> pd.DataFrame:
+    frames = []
+    for i, wd in enumerate(r.weight_decay):
+        ok = valid_training_sets(r.pred[i])
+        if ok.sum() < 1:
+            continue
+        for split, curve in (("train", r.curve_train[i]), ("test", r.curve_test[i])):
+            mean, se = mean_se(curve[ok].mean(axis=1))  # over training sets
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "weight_decay": float(wd),
+                        "step": r.log_steps,
+                        "split": split,
+                        "loss": mean,
+                        "loss_se": se,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _members(r: SweepResult) -> pd.DataFrame:
+    n_wd, n_reps, n_seeds = r.diverged.shape
+    w, k, s = np.meshgrid(np.arange(n_wd), np.arange(n_reps), np.arange(n_seeds),
+                          indexing="ij")  # fmt: skip
+    test_err = np.square(r.pred - r.y_test[None, :, None, :]).mean(axis=-1)
+    mse_truth = np.square(r.pred - r.test.f).mean(axis=-1)
+    return pd.DataFrame(
+        {
+            "weight_decay": r.weight_decay[w.ravel()],
+            "rep": k.ravel(),
+            "seed": s.ravel(),
+            "train_error": r.train_error.ravel(),
+            "test_error": test_err.ravel(),
+            "mse_truth": mse_truth.ravel(),
+            "weight_norm": r.weight_norm.ravel(),
+            "diverged": r.diverged.ravel(),
+            "diverged_step": r.diverged_step.ravel(),
+        }
+    )
+
+
+def _weight_hist(r: SweepResult) -> pd.DataFrame:
+    """Histograms of the weights of training set 0 (all seeds), per layer and lambda.
+
+    Bins are shared across lambda within a layer, so the shrinkage shows.
+    """
+    from .engine import TrainSpec, _Layout
+
+    layout = _Layout(TrainSpec.from_config(r.cfg))
+    frames = []
+    for layer, (wslice, _, _) in enumerate(layout.slices):
+        weights = r.params0[:, :, wslice].astype(np.float64)  # (n_wd, S, n)
+        finite = weights[np.isfinite(weights)]
+        bound = float(np.abs(finite).max()) if finite.size else 1.0
+        edges = np.linspace(-bound, bound, _HIST_BINS + 1)
+        for i, wd in enumerate(r.weight_decay):
+            if r.diverged[i, 0].any():
+                continue
+            counts, _ = np.histogram(weights[i].ravel(), bins=edges)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "weight_decay": float(wd),
+                        "layer": layer + 1,
+                        "bin_left": edges[:-1],
+                        "bin_right": edges[1:],
+                        "count": counts,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def summarize(r: SweepResult) -> Tables:
+    """Apply the estimators to a sweep and lay the results out as tidy tables."""
+    summary, pointwise = _summary_rows(r)
+    meta = {
+        "name": r.cfg.name,
+        "seed": r.cfg.seed,
+        "config_key": config_key(r.cfg),
+        "bvsim": __version__,
+        **r.info,
+    }
+    return Tables(
+        summary=summary,
+        pointwise=pointwise,
+        curves=_curves(r),
+        members=_members(r),
+        weight_hist=_weight_hist(r),
+        meta=meta,
+    )
+
+
+def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
+    """Write CSVs, ``predictions.npz``, ``config.toml`` and ``run.json`` to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        getattr(tables, name).to_csv(out / f"{name}.csv", index=False)
+    np.savez_compressed(
+        out / "predictions.npz",
+        weight_decay=r.weight_decay,
+        pred=r.pred,
+        x_test=r.test.x,
+        f_test=r.test.f,
+        y_test=r.y_test,
+        train_error=r.train_error,
+        diverged=r.diverged,
+        log_steps=r.log_steps,
+        curve_train=r.curve_train,
+        curve_test=r.curve_test,
+    )
+    (out / "config.toml").write_text(dumps_toml(r.cfg))
+    meta = dict(tables.meta)
+    meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def read_tables(run_dir: str | Path) -> Tables:
+    """Read the tables of a finished run (for plotting and reporting)."""
+    run_dir = Path(run_dir)
+    missing = [f"{n}.csv" for n in FILES if not (run_dir / f"{n}.csv").exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{run_dir}: not a finished run (missing {', '.join(missing)})"
+        )
+    frames = {}
+    for name in FILES:
+        try:
+            frames[name] = pd.read_csv(run_dir / f"{name}.csv")
+        except pd.errors.EmptyDataError:
+            frames[name] = pd.DataFrame()
+    meta = (
+        json.loads((run_dir / "run.json").read_text())
+        if (run_dir / "run.json").exists()
+        else {}
+    )
+    return Tables(**frames, meta=meta)
+
+
+def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.DataFrame:
+    """Member predictions at chosen weight decays, long: for the fitted-curve fans.
+
+    Returns
+    -------
+    DataFrame with columns weight_decay, rep, seed, x, prediction (first ``max_members``
+    training sets, seed 0 and up, diverged members left out).
+    """
+    with np.load(Path(run_dir) / "predictions.npz") as z:
+        wd, pred, x = z["weight_decay"], z["pred"], z["x_test"][:, 0]
+    frames = []
+    for value in weight_decays:
+        i = int(np.argmin(np.abs(wd - value)))
+        p = pred[i, :max_members]  # (K, S, J)
+        k, s, j = np.meshgrid(*map(np.arange, p.shape), indexing="ij")
+        df = pd.DataFrame(
+            {
+                "weight_decay": float(wd[i]),
+                "rep": k.ravel(),
+                "seed": s.ravel(),
+                "x": x[j.ravel()],
+                "prediction": p.ravel(),
+            }
+        )
+        frames.append(df.dropna())
+    return pd.concat(frames, ignore_index=True)
