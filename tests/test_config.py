@@ -1,0 +1,162 @@
+"""Configuration: presets load, bad input fails before compute with a clear message."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from bvsim.cli import main
+from bvsim.config import (
+    ConfigError,
+    describe_keys,
+    dumps_toml,
+    from_dict,
+    list_presets,
+    load_config,
+)
+
+
+def test_presets_ship_and_load():
+    names = list_presets()
+    assert {"seed-demo", "sine", "linear", "smoke"} <= set(names)
+    for name in names:
+        cfg = load_config(preset=name)
+        assert cfg.name == name
+
+
+def test_seed_demo_is_the_course_demo():
+    cfg = load_config(preset="seed-demo")
+    assert cfg.model.hidden == [200, 200, 200] and cfg.model.activation == "relu"
+    assert cfg.data.n_train == 10 and cfg.data.x_dist == "grid"
+    assert cfg.data.train_design == "fixed"
+    assert (cfg.data.noise_std, cfg.data.test_noise_std) == (0.5, 0.3)
+    assert cfg.data.coef_norm2 == pytest.approx(1.5**2)
+    t = cfg.train
+    assert (t.optimizer, t.lr, t.momentum, t.steps, t.batch_size) == ("sgd", 0.01, 0.9, 2000, 0)
+    wd = cfg.sweep.weight_decay
+    assert wd[0] == 0 and max(wd) >= 1 and len(wd) >= 8
+    assert cfg.sweep.n_reps >= 50
+
+
+def test_round_trip_through_toml():
+    cfg = load_config(preset="seed-demo", overrides=["train.optimizer=adam", "seed=5"])
+    assert from_dict(tomllib.loads(dumps_toml(cfg))) == cfg
+
+
+def test_set_overrides_parse_values():
+    cfg = load_config(
+        preset="smoke",
+        overrides=["sweep.weight_decay=[0, 0.5]", "model.activation=tanh", "train.lr=1e-3"],
+    )
+    assert cfg.sweep.weight_decay == [0.0, 0.5]
+    assert cfg.model.activation == "tanh"
+    assert cfg.train.lr == 1e-3
+
+
+def test_file_overrides_preset(tmp_path):
+    path = tmp_path / "my.toml"
+    path.write_text("[sweep]\nn_reps = 3\n")
+    cfg = load_config(path, preset="smoke")
+    assert cfg.sweep.n_reps == 3 and cfg.name == "smoke"
+
+
+BAD_SETS = {
+    "sweep.n_rep=3": "did you mean 'n_reps'",
+    "sweep.n_reps=1": "must be >= 2",
+    "sweep.n_seeds=0": "must be >= 1",
+    "sweep.weight_decay=[]": "non-empty",
+    "sweep.weight_decay=[0.1, 0.1]": "must not repeat",
+    "sweep.weight_decay=[-1.0]": ">= 0",
+    "sweep.weight_decay=[nan]": "not nan",
+    "sweep.weight_decay=[inf]": "finite",
+    "sweep.n_reps=2.5": "expected an integer",
+    "train.lr=0": "must be > 0",
+    "train.lr=fast": "expected a number",
+    "train.momentum=1.0": "[0, 1)",
+    "train.steps=0": "must be >= 1",
+    "train.optimizer=lbfgs": "must be one of 'sgd', 'adam'",
+    "model.kind=cnn": "must be one of",
+    "model.activation=gelu": "must be one of",
+    "model.hidden=[32, 0]": "positive integer",
+    "data.noise_std=-0.1": "must be >= 0",
+    "data.n_train=0": "must be >= 1",
+    "data.n_test=0": "must be >= 1",
+    "train.batch_size=500": "exceeds data.n_train",
+    "trian.lr=0.1": "did you mean 'train'",
+    "nope=1": "unknown key",
+    "model.bias=yes": "true or false",
+}
+
+
+@pytest.mark.parametrize("assignment", list(BAD_SETS))
+def test_bad_values_fail_with_a_message_naming_the_key(assignment):
+    with pytest.raises(ConfigError, match=r".*") as info:
+        load_config(preset="smoke", overrides=[assignment])
+    message = str(info.value)
+    assert BAD_SETS[assignment] in message
+    key = assignment.split("=")[0].split(".")[-1]
+    assert key in message
+
+
+def test_set_without_equals():
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        load_config(preset="smoke", overrides=["train.lr"])
+
+
+def test_unknown_section_in_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[trian]\nlr = 0.1\n")
+    with pytest.raises(ConfigError, match=r"bad.toml.*'trian'.*did you mean 'train'"):
+        load_config(path)
+
+
+def test_malformed_and_missing_files(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[train\nlr = ")
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_unknown_preset_suggests():
+    with pytest.raises(ConfigError, match="did you mean 'seed-demo'"):
+        load_config(preset="seed_demo")
+
+
+def test_every_key_documented():
+    for key, kind, _, doc in describe_keys():
+        assert doc, key
+        assert kind in {"int", "float", "str", "bool", "float_list", "int_list"}
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["sweep", "--preset", "smoke", "--set", "train.lr=-1"], "train.lr"),
+        (["sweep", "--preset", "nope"], "unknown preset"),
+        (["sweep", "missing.toml"], "file not found"),
+        (["sweep", "--preset", "smoke", "--device", "tpu"], "--device"),
+        (["plot", "/nonexistent/run"], "not a finished run"),
+    ],
+)
+def test_cli_errors_exit_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.startswith("bvsim: error:") and err.count("\n") == 1
+    assert not (tmp_path / "results").exists()  # nothing computed or written
+
+
+def test_cli_unwritable_out(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("")
+    assert main(["sweep", "--preset", "smoke", "--out", str(target / "sub")]) == 2
+    assert "not a writable directory" in capsys.readouterr().err
+
+
+def test_cli_presets(capsys):
+    assert main(["presets"]) == 0
+    assert "seed-demo" in capsys.readouterr().out

@@ -1,0 +1,141 @@
+"""The batched engine equals a plain one-model-at-a-time torch.optim loop (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bvsim.config import load_config
+from bvsim.engine import TrainSpec, resolve_device, train_batched
+from bvsim.reference import train_one
+
+from .conftest import chunk_inputs
+
+BASE = [
+    "train.dtype=float64",
+    "train.steps=120",
+    "train.log_every=40",
+    "data.n_train=9",
+    "data.n_test=7",
+    "model.hidden=[12, 8]",
+    "sweep.weight_decay=[0.0, 0.05, 0.5]",
+]
+
+CASES = {
+    "sgd-momentum": ["train.optimizer=sgd", "train.momentum=0.9"],
+    "sgd-plain": ["train.optimizer=sgd", "train.momentum=0.0", "train.lr=0.1"],
+    "sgd-no-bias-decay": ["train.decay_bias=false"],
+    "sgd-minibatch": ["train.batch_size=4"],
+    "sgd-tanh": ["model.activation=tanh"],
+    "adam": ["train.optimizer=adam", "train.lr=0.01"],
+    "adam-no-bias-decay-minibatch": [
+        "train.optimizer=adam",
+        "train.lr=0.01",
+        "train.decay_bias=false",
+        "train.batch_size=3",
+    ],
+    "linear-no-bias": ["model.kind=linear", "model.bias=false", "data.dim=3",
+                       "data.x_dist=gaussian", "data.test_design=sample", "data.truth=linear"],  # fmt: skip
+    "mlp-no-bias": ["model.bias=false"],
+}
+
+
+def _run_both(cfg):
+    inp = chunk_inputs(cfg)
+    meta = inp.pop("meta")
+    res = train_batched(**inp)
+    ref_pred, ref_train = [], []
+    for i, (wd, _, _) in enumerate(meta):
+        pred, train = train_one(
+            inp["spec"],
+            inp["x"][i],
+            inp["y"][i],
+            inp["x_test"],
+            float(wd),
+            inp["init"][i],
+            None if inp["schedule"] is None else inp["schedule"][i],
+        )
+        ref_pred.append(pred)
+        ref_train.append(train)
+    return res, np.array(ref_pred), np.array(ref_train)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_batched_equals_torch_optim_loop(case):
+    cfg = load_config(preset="smoke", overrides=BASE + CASES[case])
+    res, ref_pred, ref_train = _run_both(cfg)
+    assert not res.diverged.any()
+    np.testing.assert_allclose(res.pred, ref_pred, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(res.train_error, ref_train, rtol=0, atol=1e-10)
+    # members differ: the comparison is not vacuous
+    assert np.ptp(res.pred[:, 0]) > 1e-3
+
+
+def test_float32_close_to_float64():
+    cfg64 = load_config(preset="smoke", overrides=BASE)
+    cfg32 = load_config(preset="smoke", overrides=[*BASE, "train.dtype=float32"])
+    r64 = train_batched(**{k: v for k, v in chunk_inputs(cfg64).items() if k != "meta"})
+    r32 = train_batched(**{k: v for k, v in chunk_inputs(cfg32).items() if k != "meta"})
+    np.testing.assert_allclose(r32.pred, r64.pred, atol=1e-4)
+
+
+def test_diverging_member_is_frozen_and_isolated():
+    """lr so large that the undecayed members blow up; the others must not notice."""
+    over = [*BASE, "train.lr=0.6", "train.momentum=0.9", "train.log_every=10"]
+    cfg = load_config(preset="smoke", overrides=over)
+    inp = chunk_inputs(cfg)
+    meta = inp.pop("meta")
+    res = train_batched(**inp)
+    assert res.diverged.any(), "the test needs at least one diverging member"
+    assert np.isnan(res.pred[res.diverged]).all()
+    assert np.isnan(res.train_error[res.diverged]).all()
+    assert (res.diverged_step[res.diverged] > 0).all()
+    # a member trained alone gives the same answer as inside the diverging batch
+    keep = np.flatnonzero(~res.diverged)
+    assert keep.size
+    alone = train_batched(**{k: (v[keep] if k not in ("spec", "x_test") and v is not None
+                                  else v) for k, v in inp.items()})  # fmt: skip
+    # (batch composition may change the last bits of a bmm, nothing more)
+    np.testing.assert_allclose(alone.pred, res.pred[keep], rtol=0, atol=1e-12)
+    assert len(meta) == res.pred.shape[0]
+
+
+def test_curves_logged_at_steps():
+    cfg = load_config(preset="smoke", overrides=BASE)
+    inp = chunk_inputs(cfg)
+    inp.pop("meta")
+    res = train_batched(**inp)
+    assert list(res.log_steps) == [0, 40, 80, 120]
+    assert np.isfinite(res.curve_train).all()
+    np.testing.assert_allclose(res.curve_train[:, -1], res.train_error, rtol=1e-12)
+    # training reduces the training loss of the unregularized members
+    assert (res.curve_train[:, -1] < res.curve_train[:, 0]).mean() > 0.5
+
+
+def test_flops_count_matches_layers():
+    spec = TrainSpec.from_config(load_config(preset="seed-demo"))
+    n = 10
+    fwd = 2 * n * (1 * 200 + 200 * 200 + 200 * 200 + 200 * 1)
+    assert spec.flops_per_step(n) == 3 * fwd - 2 * n * 200
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="expected cpu"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_equals_cpu_float64():
+    cfg = load_config(preset="smoke", overrides=BASE)
+    inp = chunk_inputs(cfg)
+    inp.pop("meta")
+    cpu = train_batched(**inp, device="cpu")
+    gpu = train_batched(**inp, device="cuda")
+    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
