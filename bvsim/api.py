@@ -73,9 +73,7 @@ def run_sweep(
         if overwrite and (out / "chunks").exists():
             shutil.rmtree(out / "chunks")
         chunk_dir = out / "chunks"
-    raw = train_sweep(
-        cfg, device=device, n_jobs=n_jobs, chunk_dir=chunk_dir, progress=progress
-    )
+    raw = train_sweep(cfg, device=device, n_jobs=n_jobs, chunk_dir=chunk_dir, progress=progress)
     tables = summarize(raw)
     if out is not None:
         write_run(raw, tables, out)

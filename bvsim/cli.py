@@ -33,9 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", help="run directory (default results/<name>)")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    s.add_argument(
-        "--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)"
-    )
+    s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     s.add_argument(
         "--overwrite",
         action="store_true",

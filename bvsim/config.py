@@ -107,9 +107,7 @@ class DataConfig:
     dim: int = field(default=1, metadata=_key("int", _at_least(1), "input dimension p"))
     coef_norm2: float = field(
         default=1.0,
-        metadata=_key(
-            "float", _non_negative, "linear truth: ||w*||^2 (w* = equal entries)"
-        ),
+        metadata=_key("float", _non_negative, "linear truth: ||w*||^2 (w* = equal entries)"),
     )
     frequency: float = field(
         default=1.0,
@@ -117,9 +115,7 @@ class DataConfig:
     )
     x_dist: str = field(
         default="uniform",
-        metadata=_key(
-            "str", _one_of("uniform", "gaussian", "grid"), "distribution of training x"
-        ),
+        metadata=_key("str", _one_of("uniform", "gaussian", "grid"), "distribution of training x"),
     )
     x_low: float = field(default=-1.0, metadata=_key("float", None, "uniform/grid: lower"))
     x_high: float = field(default=1.0, metadata=_key("float", None, "uniform/grid: upper"))
@@ -149,9 +145,7 @@ class DataConfig:
 class ModelConfig:
     """The model family trained on every training set."""
 
-    kind: str = field(
-        default="mlp", metadata=_key("str", _one_of("mlp", "linear"), "model family")
-    )
+    kind: str = field(default="mlp", metadata=_key("str", _one_of("mlp", "linear"), "model family"))
     hidden: list[int] = field(
         default_factory=lambda: [32, 32],
         metadata=_key("int_list", _hidden_widths, "mlp: hidden layer widths"),
@@ -206,9 +200,7 @@ class SweepConfig:
         default_factory=lambda: [0.0, 1e-3, 1e-2, 1e-1],
         metadata=_key("float_list", _weight_decay_grid, "the lambda grid"),
     )
-    n_reps: int = field(
-        default=20, metadata=_key("int", _at_least(2), "training sets drawn (K)")
-    )
+    n_reps: int = field(default=20, metadata=_key("int", _at_least(2), "training sets drawn (K)"))
     n_seeds: int = field(
         default=1, metadata=_key("int", _at_least(1), "initializations per set (S)")
     )
@@ -293,8 +285,7 @@ def _build(cls, raw, where):
     for key, value in raw.items():
         if key not in fields:
             raise ConfigError(
-                f"{where}unknown key {key!r}{_suggest(key, fields)}; "
-                f"allowed: {', '.join(fields)}"
+                f"{where}unknown key {key!r}{_suggest(key, fields)}; allowed: {', '.join(fields)}"
             )
         meta = fields[key].metadata
         value = _coerce(f"{where}{key}", value, meta["kind"])
@@ -407,9 +398,7 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
     """Checks that involve more than one key."""
     d = cfg.data
     if d.x_low >= d.x_high:
-        raise ConfigError(
-            f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}"
-        )
+        raise ConfigError(f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}")
     if d.x_dist == "grid" and d.dim != 1:
         raise ConfigError(f"{prefix}data.x_dist = 'grid' needs data.dim = 1 (got {d.dim})")
     if d.x_dist == "grid" and d.train_design != "fixed":

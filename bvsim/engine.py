@@ -25,6 +25,7 @@ from .data import Stream, rng
 
 __all__ = [
     "EngineResult",
+    "ParamLayout",
     "TrainSpec",
     "batch_schedule",
     "init_params",
@@ -59,9 +60,7 @@ def resolve_device(device: str) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(
-            f"--device {device!r}: expected cpu, cuda, cuda:N or auto"
-        ) from None
+        raise ValueError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -238,11 +237,22 @@ class EngineResult:
     params: np.ndarray
 
 
-class _Layout:
-    """Views of one member-major flat tensor as per-layer weights and biases."""
+class ParamLayout:
+    """Where each layer's parameters live, in two layouts.
+
+    *Packed* (the interface): one row per member, shape (members, n_params), each row
+    the concatenation of W1 (fan_in x fan_out, row-major), b1, W2, b2, ... as
+    :func:`init_params` draws them and ``EngineResult.params`` returns them.
+
+    *Layer-major* (inside the engine): one flat tensor holding, block after block, all
+    members' W1 as (members, fan_in, fan_out), then all members' b1 as
+    (members, 1, fan_out), and so on. Every block is contiguous, so ``bmm`` and
+    in-place ``baddbmm_`` run on it directly, and one element-wise call over the flat
+    tensor updates every parameter of every member.
+    """
 
     def __init__(self, spec: TrainSpec):
-        self.slices = []  # (weight slice, shape, bias slice or None)
+        self.slices = []  # packed: (weight slice, (fan_in, fan_out), bias slice or None)
         off = 0
         for fi, fo in spec.shapes:
             w = slice(off, off + fi * fo)
@@ -254,26 +264,46 @@ class _Layout:
             self.slices.append((w, (fi, fo), b))
         self.n_params = off
 
-    def views(self, flat: torch.Tensor):
-        m = flat.shape[0]
-        out = []
+    def _blocks(self):
         for w, (fi, fo), b in self.slices:
-            wv = flat[:, w].view(m, fi, fo)
-            bv = flat[:, b].view(m, 1, fo) if b is not None else None
-            out.append((wv, bv))
-        return out
-
-    def weight_mask(self) -> torch.Tensor:
-        """1 where a flat parameter is a weight, 0 where it is a bias."""
-        mask = torch.zeros(self.n_params)
-        for w, _, _ in self.slices:
-            mask[w] = 1
-        return mask
+            yield w, (fi, fo)
+            if b is not None:
+                yield b, (1, fo)
 
     def pack(self, params: list[np.ndarray]) -> np.ndarray:
         """Pack per-layer arrays of shape (members, ...) into (members, n_params)."""
         m = params[0].shape[0]
         return np.concatenate([p.reshape(m, -1) for p in params], axis=1)
+
+    def weight_mask(self) -> np.ndarray:
+        """Packed (n_params,): 1 where a parameter is a weight, 0 where a bias."""
+        mask = np.zeros(self.n_params)
+        for w, _, _ in self.slices:
+            mask[w] = 1
+        return mask
+
+    def to_layer_major(self, packed: torch.Tensor) -> torch.Tensor:
+        """(members, n_params) packed -> flat layer-major (members * n_params,)."""
+        return torch.cat([packed[:, sl].reshape(-1) for sl, _ in self._blocks()])
+
+    def blocks(self, flat: torch.Tensor, m: int) -> list[torch.Tensor]:
+        """Views of a layer-major flat tensor: each block as (members, rows, cols)."""
+        out, off = [], 0
+        for _, (r, c) in self._blocks():
+            out.append(flat[off : off + m * r * c].view(m, r, c))
+            off += m * r * c
+        return out
+
+    def layers(self, flat: torch.Tensor, m: int):
+        """[(W of shape (members, fan_in, fan_out), b of shape (members, 1, fan_out)
+        or None), ...] as views of a layer-major flat tensor."""
+        blocks = iter(self.blocks(flat, m))
+        return [(next(blocks), next(blocks) if b is not None else None)
+                for _, _, b in self.slices]  # fmt: skip
+
+    def to_packed(self, flat: torch.Tensor, m: int) -> torch.Tensor:
+        """Flat layer-major -> (members, n_params) packed."""
+        return torch.cat([v.reshape(m, -1) for v in self.blocks(flat, m)], dim=1)
 
 
 def _forward(views, x, activation, keep):
@@ -320,7 +350,7 @@ def train_batched(
     weight_decay : ndarray of shape (members,)
         Each member's coupled L2 coefficient (``torch.optim`` ``weight_decay``).
     init : ndarray of shape (members, n_params)
-        Initial parameters, packed as :meth:`_Layout.pack` does.
+        Initial parameters, packed as :meth:`ParamLayout.pack` does.
     schedule : ndarray of shape (members, n_epochs, n_train), optional
         Minibatch orders (see :func:`batch_schedule`); None for full batch.
     device : str or torch.device
@@ -331,7 +361,7 @@ def train_batched(
     """
     device = torch.device(device)
     dt = spec.dtype
-    layout = _Layout(spec)
+    layout = ParamLayout(spec)
     m, n, _ = x.shape
 
     def tensor(a):  # always a copy: the engine writes into x, y and flat
@@ -340,17 +370,32 @@ def train_batched(
     xt, yt = tensor(x), tensor(y)
     xtest = tensor(x_test).unsqueeze(0).expand(m, -1, -1)
     ytest = tensor(y_test)
-    flat = tensor(init)
-    views = layout.views(flat)
-    lam = tensor(weight_decay).view(m, 1)
-    if not spec.decay_bias and spec.bias:
-        lam = lam * layout.weight_mask().to(device=device, dtype=dt)
+    flat = layout.to_layer_major(tensor(init))
+    views = layout.layers(flat, m)
+    # weight decay per member, broadcast over each parameter block; biases get none
+    # when they are not decayed
+    lam = tensor(weight_decay).view(m, 1, 1)
+    decayed = [True] * len(views) * (2 if spec.bias else 1)
+    if spec.bias and not spec.decay_bias:
+        decayed = [True, False] * len(views)
     # buffer for the gradient (adam) or the momentum (sgd): same layout as flat
     buf = torch.zeros_like(flat)
-    buf_views = layout.views(buf)
+    buf_views = layout.layers(buf, m)
+    decay_pairs = [
+        (b, p)
+        for b, p, d in zip(layout.blocks(buf, m), layout.blocks(flat, m), decayed, strict=True)
+        if d
+    ]
+
+    def add_decay():  # buf += lam * p, block by block (lam is per member)
+        for b, p in decay_pairs:
+            b.addcmul_(lam, p)
+
+    state = [flat, buf]
     if spec.optimizer == "adam":
         exp_avg = torch.zeros_like(flat)
         exp_avg_sq = torch.zeros_like(flat)
+        state += [exp_avg, exp_avg_sq]
     sched = None
     if schedule is not None:
         sched = torch.as_tensor(schedule, device=device)
@@ -372,18 +417,21 @@ def train_batched(
             test = _mse(out_t, ytest)
         train_np = train.double().cpu().numpy()
         bad = ~np.isfinite(train_np) | (train_np > spec.diverge_threshold)
-        bad |= ~torch.isfinite(flat).all(1).cpu().numpy()
+        finite = torch.stack(
+            [torch.isfinite(v).flatten(1).all(1) for v in layout.blocks(flat, m)]
+        ).all(0)
+        bad |= ~finite.cpu().numpy()
         new = bad & ~diverged
         if new.any():
             idx = torch.as_tensor(np.flatnonzero(new), device=device)
             # Freeze: zero parameters, optimizer state and data. A zero member with
             # zero data has zero gradient and zero decay, so it never moves again
             # and never touches another member.
-            for t in (flat, buf, xt, yt):
-                t[idx] = 0
-            if spec.optimizer == "adam":
-                exp_avg[idx] = 0
-                exp_avg_sq[idx] = 0
+            for t in state:
+                for v in layout.blocks(t, m):
+                    v[idx] = 0
+            xt[idx] = 0
+            yt[idx] = 0
             diverged[new] = True
             diverged_step[new] = step
         if li is not None:
@@ -420,17 +468,17 @@ def train_batched(
                 if i > 0:
                     g = torch.bmm(g, w.transpose(1, 2))
                     if relu:
-                        g.masked_fill_(h <= 0, 0.0)
+                        g = torch.ops.aten.threshold_backward(g, h, 0)
                     else:
                         g.mul_(1 - h.square())
             if spec.optimizer == "sgd":
                 # buf already holds beta * buf + grad; torch adds lam * p to grad
                 # before the momentum, which is the same sum.
-                buf.addcmul_(lam, flat)
+                add_decay()
                 flat.add_(buf, alpha=-spec.lr)
             else:
                 b1, b2 = spec.betas
-                buf.addcmul_(lam, flat)
+                add_decay()
                 exp_avg.lerp_(buf, 1 - b1)
                 exp_avg_sq.mul_(b2).addcmul_(buf, buf, value=1 - b2)
                 bc1 = 1 - b1**step
@@ -445,7 +493,7 @@ def train_batched(
         out_t, _ = _forward(views, xtest, spec.activation, keep=False)
         pred = out_t.squeeze(-1).double().cpu().numpy()
         wn = sum(w.square().sum((1, 2)) for w, _ in views).sqrt().double().cpu().numpy()
-        params = flat.float().cpu().numpy()
+        params = layout.to_packed(flat, m).float().cpu().numpy()
 
     nan = np.nan
     pred[diverged] = nan

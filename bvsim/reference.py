@@ -80,9 +80,7 @@ def train_one(
             xb, yb = xt, yt
         else:
             e, j = divmod(t, per_epoch)
-            idx = torch.as_tensor(
-                schedule[e, j * spec.batch_size : (j + 1) * spec.batch_size]
-            )
+            idx = torch.as_tensor(schedule[e, j * spec.batch_size : (j + 1) * spec.batch_size])
             xb, yb = xt[idx], yt[idx]
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)

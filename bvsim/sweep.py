@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from .config import Config, ConfigError, dumps_toml
 from .data import TestSet, draw_training_sets, make_test_set
 from .engine import (
+    ParamLayout,
     TrainSpec,
-    _Layout,
     batch_schedule,
     init_params,
     resolve_device,
@@ -62,9 +62,7 @@ def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
     -------
     w, a, s : ndarray of int, each of shape (members,)
     """
-    w, a, s = np.meshgrid(
-        np.arange(n_wd), np.arange(n_sets), np.arange(n_seeds), indexing="ij"
-    )
+    w, a, s = np.meshgrid(np.arange(n_wd), np.arange(n_sets), np.arange(n_seeds), indexing="ij")
     return w.ravel(), a.ravel(), s.ravel()
 
 
@@ -86,7 +84,7 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     wd = np.asarray(cfg.sweep.weight_decay, dtype=np.float64)
     n_wd, n_sets, n_seeds = len(wd), len(ks), cfg.sweep.n_seeds
     sets = draw_training_sets(cfg, test, ks)
-    layout = _Layout(spec)
+    layout = ParamLayout(spec)
     init = layout.pack(
         [p.reshape(n_sets * n_seeds, *p.shape[2:]) for p in init_params(cfg, ks, n_seeds)]
     )
@@ -188,10 +186,7 @@ def _load_chunk(path: Path) -> dict | None:
 
 def _chunks(cfg: Config) -> list[np.ndarray]:
     size = auto_chunk_size(cfg)
-    return [
-        np.arange(a, min(a + size, cfg.sweep.n_reps))
-        for a in range(0, cfg.sweep.n_reps, size)
-    ]
+    return [np.arange(a, min(a + size, cfg.sweep.n_reps)) for a in range(0, cfg.sweep.n_reps, size)]
 
 
 def train_sweep(
@@ -233,8 +228,7 @@ def train_sweep(
     per_set = n_members // cfg.sweep.n_reps
     bar = tqdm(
         total=n_members,
-        initial=sum(len(chunks[i]) for i in range(len(chunks)) if results[i] is not None)
-        * per_set,
+        initial=sum(len(chunks[i]) for i in range(len(chunks)) if results[i] is not None) * per_set,
         unit="model",
         desc=f"bvsim {cfg.name}",
         disable=(not progress) if progress is not None else None,
@@ -253,9 +247,7 @@ def train_sweep(
         bar.close()
     wall = time.perf_counter() - t0
 
-    gathered = {
-        name: np.concatenate([r[name] for r in results], axis=1) for name in _MEMBER_FIELDS
-    }
+    gathered = {name: np.concatenate([r[name] for r in results], axis=1) for name in _MEMBER_FIELDS}
     sets = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps))
     info = {
         "device": dev,

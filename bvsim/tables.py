@@ -94,11 +94,7 @@ def _summary_rows(r: SweepResult):
         "train_error", "train_error_se", "weight_norm", "weight_norm_se", "status",
     ]  # fmt: skip
     summary = summary.reindex(columns=columns)
-    best = (
-        summary["expected_error"].idxmin()
-        if summary["expected_error"].notna().any()
-        else None
-    )
+    best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
     summary.insert(len(columns) - 1, "is_best", summary.index == best)
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     return summary, pointwise
@@ -152,9 +148,9 @@ def _weight_hist(r: SweepResult) -> pd.DataFrame:
 
     Bins are shared across lambda within a layer, so the shrinkage shows.
     """
-    from .engine import TrainSpec, _Layout
+    from .engine import ParamLayout, TrainSpec
 
-    layout = _Layout(TrainSpec.from_config(r.cfg))
+    layout = ParamLayout(TrainSpec.from_config(r.cfg))
     frames = []
     for layer, (wslice, _, _) in enumerate(layout.slices):
         weights = r.params0[:, :, wslice].astype(np.float64)  # (n_wd, S, n)
@@ -230,20 +226,14 @@ def read_tables(run_dir: str | Path) -> Tables:
     run_dir = Path(run_dir)
     missing = [f"{n}.csv" for n in FILES if not (run_dir / f"{n}.csv").exists()]
     if missing:
-        raise FileNotFoundError(
-            f"{run_dir}: not a finished run (missing {', '.join(missing)})"
-        )
+        raise FileNotFoundError(f"{run_dir}: not a finished run (missing {', '.join(missing)})")
     frames = {}
     for name in FILES:
         try:
             frames[name] = pd.read_csv(run_dir / f"{name}.csv")
         except pd.errors.EmptyDataError:
             frames[name] = pd.DataFrame()
-    meta = (
-        json.loads((run_dir / "run.json").read_text())
-        if (run_dir / "run.json").exists()
-        else {}
-    )
+    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     return Tables(**frames, meta=meta)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from bvsim.config import load_config
 from bvsim.data import draw_training_sets, make_test_set
-from bvsim.engine import TrainSpec, _Layout, batch_schedule, init_params, setup_process
+from bvsim.engine import ParamLayout, TrainSpec, batch_schedule, init_params, setup_process
 from bvsim.sweep import member_grid
 
 setup_process(1)
@@ -27,7 +27,7 @@ def chunk_inputs(cfg, ks=(0, 1), n_seeds=2):
     spec = TrainSpec.from_config(cfg)
     test = make_test_set(cfg)
     sets = draw_training_sets(cfg, test, ks)
-    layout = _Layout(spec)
+    layout = ParamLayout(spec)
     init = init_params(cfg, ks, n_seeds)
     packed = layout.pack([p.reshape(len(ks) * n_seeds, *p.shape[2:]) for p in init])
     packed = packed.reshape(len(ks), n_seeds, -1)

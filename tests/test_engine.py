@@ -35,8 +35,14 @@ CASES = {
         "train.decay_bias=false",
         "train.batch_size=3",
     ],
-    "linear-no-bias": ["model.kind=linear", "model.bias=false", "data.dim=3",
-                       "data.x_dist=gaussian", "data.test_design=sample", "data.truth=linear"],  # fmt: skip
+    "linear-no-bias": [
+        "model.kind=linear",
+        "model.bias=false",
+        "data.dim=3",
+        "data.x_dist=gaussian",
+        "data.test_design=sample",
+        "data.truth=linear",
+    ],  # fmt: skip
     "mlp-no-bias": ["model.bias=false"],
 }
 

@@ -54,9 +54,7 @@ def test_decomposition_matches_closed_form_within_3_se(linear_run):
     coef = np.full(cfg.data.dim, np.sqrt(cfg.data.coef_norm2 / cfg.data.dim))
     s = result.summary
     for _, row in s.iterrows():
-        bias2, variance = ridge_theory(
-            x, test.x, coef, cfg.data.noise_std**2, row["weight_decay"]
-        )
+        bias2, variance = ridge_theory(x, test.x, coef, cfg.data.noise_std**2, row["weight_decay"])
         assert abs(row["bias2"] - bias2) < 3 * row["bias2_se"], (row["weight_decay"], bias2)
         assert abs(row["variance"] - variance) < 3 * row["variance_se"], (
             row["weight_decay"],
