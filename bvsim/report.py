@@ -1,0 +1,377 @@
+"""``report.md`` of a finished run: findings computed from the tables, a summary table,
+the figures with captions, and how to reproduce the run.
+
+Every number in the report is computed from :class:`bvsim.tables.Tables`; nothing is
+hard-coded. Where two estimates are compared, their standard errors are combined as
+``sqrt(se1**2 + se2**2)``, i.e. as if independent. The λ of one run share training sets
+(and test labels), so their errors are positively correlated and this combined SE
+overstates the SE of a difference between two λ: comparisons across λ err on the side
+of "not distinguishable".
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .tables import Tables
+
+__all__ = ["findings", "summary_table", "write_report"]
+
+_VALID = ("ok", "some_diverged")
+
+_CAPTIONS = {
+    "decomposition": (
+        "Bias², variance and noise versus weight decay λ, with their sum (expected error) "
+        "and the test error measured directly on noisy test labels; bands are ±2 SE. "
+        "Bias² is bias-corrected (unbiased), so it can be slightly negative where the true "
+        "bias is near zero. λ = 0 is drawn left of the axis break (//)."
+    ),
+    "fits": (
+        "Fitted functions of individual members (thin lines) at the smallest, best and "
+        "largest λ, with the truth (dashed) and the mean prediction over training sets."
+    ),
+    "pointwise": (
+        "Bias² and variance at each test input for a few λ, with ±2 SE bands. Bias² is "
+        "bias-corrected and may dip slightly below zero; when the largest λ dwarfs the "
+        "others, a zoomed panel leaves it out."
+    ),
+    "curves": (
+        "Train and test loss during optimisation, averaged over training sets, one line "
+        "per λ (log scale). The test loss is measured on noisy labels, so its expectation "
+        "cannot fall below the noise variance (dashed)."
+    ),
+    "weight_norm": (
+        "Mean weight norm of the trained members versus λ (±2 SE). λ = 0 is drawn left of "
+        "the axis break (//)."
+    ),
+    "weight_hist": (
+        "Histograms of the weights of training set 0, per layer, at a few λ; counts on a "
+        "log scale above 1."
+    ),
+    "variance_split": (
+        "Variance split into the part due to the training data and the part due to the "
+        "initialisation seed, stacked; the line is the total variance with ±2 SE. "
+        "λ = 0 is drawn left of the axis break (//)."
+    ),
+}
+_ORDER = tuple(_CAPTIONS)
+
+
+def _lam(value: float) -> str:
+    return "0" if value == 0 else f"{value:g}"
+
+
+def _num(value: float, sig: int = 4) -> str:
+    """A number to ``sig`` significant digits; NaN as an em dash."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    return f"{value:.{sig}g}"
+
+
+def _pm(value: float, se: float) -> str:
+    """``value ± se`` (value to 4, SE to 2 significant digits)."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    if se is None or not np.isfinite(se):
+        return _num(value)
+    return f"{_num(value)} ± {_num(se, 2)}"
+
+
+def _pct(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def _ratio_se(num: float, num_se: float, den: float, den_se: float) -> float:
+    """Delta-method SE of ``num / den`` (independent errors)."""
+    if den == 0:
+        return math.nan
+    return abs(num / den) * math.hypot(num_se / num if num else 0.0, den_se / den)
+
+
+def _valid(summary: pd.DataFrame) -> pd.DataFrame:
+    ok = summary["expected_error"].notna()
+    if "status" in summary:
+        ok &= summary["status"].isin(_VALID)
+    return summary[ok].sort_values("weight_decay").reset_index(drop=True)
+
+
+def findings(summary: pd.DataFrame) -> list[str]:
+    """Factual statements computed from ``summary.csv``, one markdown bullet each.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``summary.csv``: one row per λ.
+
+    Returns
+    -------
+    list of str
+        Bullet texts (without the leading ``-``).
+    """
+    out: list[str] = []
+    s = summary.sort_values("weight_decay").reset_index(drop=True)
+    v = _valid(s)
+    if v.empty:
+        return ["No weight decay produced estimates (every λ diverged or had too few "
+                "converged training sets)."]  # fmt: skip
+    ee, ee_se = v["expected_error"].to_numpy(), v["expected_error_se"].to_numpy()
+    ib = int(np.argmin(ee))
+    best = v.iloc[ib]
+    comb = np.sqrt(ee_se**2 + ee_se[ib] ** 2)
+    near = [i for i in range(len(v)) if i != ib and ee[i] - ee[ib] <= 2 * comb[i]]
+    text = (
+        f"**Best λ = {_lam(best['weight_decay'])}**: expected error "
+        f"{_pm(best['expected_error'], best['expected_error_se'])} "
+        f"(bias² {_pm(best['bias2'], best['bias2_se'])}, "
+        f"variance {_pm(best['variance'], best['variance_se'])}, noise {_num(best['noise'])})."
+    )
+    if near:
+        lams = ", ".join(_lam(v.loc[i, "weight_decay"]) for i in near)
+        text += (
+            f" Within 2 combined SE of the best: λ = {lams}; the optimum is not resolved "
+            "more finely than that."
+        )
+    else:
+        text += " No other λ is within 2 combined SE of it."
+    out.append(text)
+
+    first = v.iloc[0]
+    ref = (
+        "λ = 0" if first["weight_decay"] == 0 else f"the smallest λ ({_lam(first['weight_decay'])})"
+    )
+    if ib != 0:
+        e0, s0 = first["expected_error"], first["expected_error_se"]
+        eb, sb = best["expected_error"], best["expected_error_se"]
+        red = 1 - eb / e0
+        red_se = _ratio_se(eb, sb, e0, s0)
+        out.append(
+            f"Relative to {ref} (expected error {_pm(e0, s0)}), the best λ reduces the "
+            f"expected error by {_pct(red)} ± {_pct(red_se)} "
+            f"(absolute {_num(e0 - eb)} ± {_num(math.hypot(s0, sb), 2)})."
+        )
+    else:
+        out.append(f"The best λ is {ref} itself: weight decay did not reduce the expected error.")
+
+    share_v = first["variance"] / first["expected_error"]
+    share_v_se = _ratio_se(first["variance"], first["variance_se"],
+                           first["expected_error"], first["expected_error_se"])  # fmt: skip
+    last = v.iloc[-1]
+    share_b = last["bias2"] / last["expected_error"]
+    share_b_se = _ratio_se(last["bias2"], last["bias2_se"],
+                           last["expected_error"], last["expected_error_se"])  # fmt: skip
+    out.append(
+        f"At {ref}, variance is {_pct(share_v)} ± {_pct(share_v_se)} of the expected error "
+        f"(bias² {_num(first['bias2'])}, variance {_num(first['variance'])}, noise "
+        f"{_num(first['noise'])}). At the largest λ ({_lam(last['weight_decay'])}), bias² is "
+        f"{_pct(share_b)} ± {_pct(share_b_se)} of it."
+    )
+    neg = v[v["bias2"] < 0]
+    if not neg.empty:
+        worst = float((neg["bias2"] / neg["bias2_se"]).min())
+        out.append(
+            f"The bias-corrected bias² is negative at {len(neg)} λ "
+            f"({', '.join(_lam(x) for x in neg['weight_decay'])}); the most negative is "
+            f"{abs(worst):.1f} SE below zero, consistent with a true bias² near zero."
+        )
+
+    te = v["test_error"].notna()
+    if te.any():
+        diff = (v["test_error"] - v["expected_error"])[te]
+        z = diff / np.sqrt(v["test_error_se"][te] ** 2 + v["expected_error_se"][te] ** 2)
+        zmax = float(np.abs(z).max())
+        verdict = "agrees with" if zmax <= 3 else "does NOT agree with"
+        text = (
+            f"The measured test error {verdict} bias² + variance + noise within 3 combined "
+            f"SE at every λ (max |difference| / SE = {zmax:.2f} at λ = "
+            f"{_lam(v.loc[np.abs(z).idxmax(), 'weight_decay'])})."
+        )
+        if len(diff) > 1 and ((diff > 0).all() or (diff < 0).all()):
+            text += (
+                f" The difference has the same sign at every λ (mean {diff.mean():+.2g}): the "
+                "test labels (and training sets) are shared across λ, so these checks are not "
+                "independent, and one realisation of the test noise shifts all of them alike."
+            )
+        out.append(text)
+
+    var, var_se = v["variance"].to_numpy(), v["variance_se"].to_numpy()
+    rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
+    if rises:
+        parts = []
+        for i in rises:
+            gap = var[i] - var[i - 1]
+            z = gap / math.hypot(var_se[i], var_se[i - 1])
+            parts.append(
+                f"λ = {_lam(v.loc[i, 'weight_decay'])} ({_num(var[i - 1])} → {_num(var[i])}, "
+                f"a rise of {z:.1f} combined SE)"
+            )
+        out.append(
+            "Variance is not monotone in λ: it rises from the previous λ at "
+            + "; ".join(parts)
+            + "."
+        )
+    elif len(v) > 1:
+        out.append("Variance decreases monotonically with λ over the grid.")
+
+    n_div = int(s["n_diverged"].fillna(0).sum())
+    if n_div:
+        per = ", ".join(
+            f"λ = {_lam(r.weight_decay)}: {int(r.n_diverged)}"
+            for r in s.itertuples()
+            if r.n_diverged > 0
+        )
+        out.append(
+            f"{n_div} member(s) diverged and were left out, with their whole training set ({per})."
+        )
+    else:
+        out.append("No member diverged.")
+    bad = s[~s["status"].isin(_VALID)] if "status" in s else s.iloc[:0]
+    if not bad.empty:
+        out.append(
+            "No estimates at "
+            + ", ".join(f"λ = {_lam(r.weight_decay)} ({r.status})" for r in bad.itertuples())
+            + "."
+        )
+    return out
+
+
+def summary_table(summary: pd.DataFrame) -> str:
+    """The summary as a markdown table (values to 4 significant digits, "±" SE).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``summary.csv``.
+    """
+    head = ["λ", "bias²", "variance", "noise", "expected error", "test error", "diverged",
+            "status"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary.sort_values("weight_decay").itertuples():
+        lam = _lam(r.weight_decay) + (" (best)" if bool(r.is_best) else "")
+        cells = [
+            f"**{lam}**" if bool(r.is_best) else lam,
+            _pm(r.bias2, r.bias2_se),
+            _pm(r.variance, r.variance_se),
+            _num(r.noise),
+            _pm(r.expected_error, r.expected_error_se),
+            _pm(r.test_error, r.test_error_se),
+            str(int(r.n_diverged)) if np.isfinite(r.n_diverged) else "—",
+            str(r.status),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _is_unmodified_preset(name: str, run_dir: Path) -> bool | None:
+    """Whether ``run_dir/config.toml`` equals preset ``name`` (None: cannot tell)."""
+    from .config import dumps_toml, list_presets, load_config
+
+    if name not in list_presets():
+        return False
+    cfg_file = run_dir / "config.toml"
+    if not cfg_file.exists():
+        return None
+    return cfg_file.read_text() == dumps_toml(load_config(preset=name))
+
+
+def _reproduce(meta: dict, run_dir: Path) -> list[str]:
+    name = meta.get("name", "")
+    lines = ["## Reproduce", ""]
+    preset = _is_unmodified_preset(name, run_dir) if name else False
+    if preset is not False:
+        lines += [
+            f"This run {'uses' if preset else 'is named after'} the shipped preset "
+            f"`{name}`{'' if preset else ' (config.toml is missing, so this is not checked)'}:",
+            "",
+            "```sh",
+            f"bvsim sweep --preset {name}",
+            "```",
+            "",
+        ]
+        if name == "seed-demo":
+            lines += ["or `make sweep` (which writes `results/seed-demo/`).", ""]
+        else:
+            lines += [f"or `make sweep PRESET={name}`.", ""]
+    lines += [
+        "To rerun exactly this configuration, use the `config.toml` saved in the run "
+        "directory (rerunning into the same directory resumes from its finished chunks):",
+        "",
+        "```sh",
+        f"bvsim sweep {run_dir}/config.toml --out {run_dir}",
+        "```",
+        "",
+    ]
+    device = meta.get("device")
+    if device:
+        lines += [
+            f"This run trained on `{device}`; pass `--device` to choose the device "
+            "(the default is `cpu`).",
+            "",
+        ]
+    return lines
+
+
+def write_report(tables: Tables, out_dir) -> Path:
+    """Write ``out_dir/report.md`` from the tables (and the figures already drawn).
+
+    Parameters
+    ----------
+    tables : Tables
+        From :func:`bvsim.tables.read_tables` or :func:`bvsim.tables.summarize`.
+    out_dir : path
+        The run directory. Figures found in ``out_dir/figures/`` are embedded.
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    s, meta = tables.summary, tables.meta
+    name = meta.get("name", out_dir.name)
+    lines = [f"# Bias–variance report: {name}", ""]
+    if s.empty:
+        lines += ["The summary table is empty: nothing to report.", ""]
+    else:
+        k, n_seeds = int(s["n_reps"].max()), int(s["n_seeds"].max())
+        members = meta.get("n_members")
+        lines += [
+            f"{len(s)} weight decays λ, {k} training sets × {n_seeds} seed(s) each"
+            + (f", {members} trained members in all" if members else "")
+            + (
+                f"; training took {meta['train_seconds']:.0f} s" if "train_seconds" in meta else ""
+            )  # fmt: skip
+            + (f" on `{meta['device']}`" if "device" in meta else "")
+            + ". Errors are mean squared errors on the test points; ± values are Monte "
+            "Carlo standard errors (SE) over training sets.",
+            "",
+            "## Findings",
+            "",
+            *[f"- {f}" for f in findings(s)],
+            "",
+            "Combined SE = sqrt(SE₁² + SE₂²), treating the two estimates as independent. "
+            "All λ share the training sets and test labels, so this overstates the SE of a "
+            "difference across λ.",
+            "",
+            "## Summary",
+            "",
+            summary_table(s),
+            "",
+            "Bias² is the bias-corrected estimate (the plug-in minus its estimated excess), "
+            "unbiased but able to go slightly negative; it is not clipped. Rows with status "
+            "other than `ok`/`some_diverged` have no estimates (—).",
+            "",
+        ]
+    figs = [n for n in _ORDER if (out_dir / "figures" / f"{n}.png").exists()]
+    if figs:
+        lines += ["## Figures", ""]
+        for n in figs:
+            lines += [f"![{n}](figures/{n}.png)", "", f"*{_CAPTIONS[n]}*", ""]
+    lines += _reproduce(meta, out_dir)
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path

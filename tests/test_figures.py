@@ -1,0 +1,189 @@
+"""Figures and report from small synthetic tables (no training, no /tmp fixtures)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bvsim import figures
+from bvsim.figures import ZERO_GAP_DECADES, LambdaAxis, plot_all
+from bvsim.report import write_report
+from bvsim.tables import Tables
+
+WDS = np.array([0.0, 1e-3, 1e-2, 1e-1, 1.0])
+K, J = 6, 11
+BASE = {"decomposition", "fits", "pointwise", "curves", "weight_norm", "weight_hist"}
+
+
+@pytest.fixture(autouse=True)
+def _low_dpi(monkeypatch):
+    monkeypatch.setattr(figures, "DPI", 60)  # PNGs still real, just quicker to write
+
+
+def _fake_run(run_dir, n_seeds: int = 1, dead: float | None = None) -> Tables:
+    """Tables with the exact columns of a run, plus predictions.npz in ``run_dir``.
+
+    ``dead``: a λ whose every member diverged (NaN estimates, status all_diverged).
+    """
+    rng = np.random.default_rng(0)
+    x = np.linspace(-1, 1, J)
+    f = 1.5 * x
+    shrink = 1 / (1 + 3 * WDS)  # (n_wd,)
+    wiggle = rng.normal(0, 0.3, (len(WDS), K, n_seeds, J)) * shrink[:, None, None, None]
+    pred = shrink[:, None, None, None] * f + wiggle
+    dead_i = None if dead is None else int(np.flatnonzero(WDS == dead)[0])
+    if dead_i is not None:
+        pred[dead_i] = np.nan
+    run_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(run_dir / "predictions.npz", weight_decay=WDS, pred=pred, x_test=x[:, None])
+
+    rows, points, curves, members, hist = [], [], [], [], []
+    steps = np.arange(0, 101, 20)
+    for i, wd in enumerate(WDS):
+        p = pred[i]
+        row = {"weight_decay": wd, "n_reps": K, "n_seeds": n_seeds, "noise": 0.09}
+        if i == dead_i:
+            row |= {"n_reps_used": 0, "n_diverged": K * n_seeds, "status": "all_diverged"}
+            rows.append(row)
+            continue
+        m = p.mean(axis=(0, 1))
+        b2 = (m - f) ** 2 - p.mean(axis=1).var(axis=0, ddof=1) / K
+        var = p.reshape(-1, J).var(axis=0, ddof=1)
+        se = 0.2 * var / np.sqrt(K) + 1e-4
+        row |= {
+            "n_reps_used": K, "n_diverged": int(i == 1), "status": "ok",
+            "bias2": b2.mean(), "bias2_se": se.mean(), "variance": var.mean(),
+            "variance_se": se.mean(), "variance_data": 0.7 * var.mean(),
+            "variance_data_se": se.mean(),
+            "variance_init": 0.3 * var.mean() if n_seeds > 1 else np.nan,
+            "variance_init_se": se.mean() if n_seeds > 1 else np.nan,
+            "train_error": 0.01 + wd, "train_error_se": 0.001,
+            "weight_norm": 10 / (1 + 10 * wd), "weight_norm_se": 0.1,
+        }  # fmt: skip
+        row["expected_error"] = row["bias2"] + row["variance"] + 0.09
+        row["expected_error_se"] = 1.5 * se.mean()
+        row["test_error"] = row["expected_error"] + 0.002
+        row["test_error_se"] = 1.6 * se.mean()
+        rows.append(row)
+        points.append(
+            pd.DataFrame(
+                {
+                    "weight_decay": wd,
+                    "point": np.arange(J),
+                    "x": x,
+                    "truth": f,
+                    "mean_prediction": m,
+                    "bias2": b2,
+                    "bias2_se": se,
+                    "variance": var,
+                    "variance_se": se,
+                }
+            )  # fmt: skip
+        )
+        for split, level in (("train", 0.01 + wd), ("test", 0.1 + wd)):
+            loss = level + np.exp(-steps / 30)
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "weight_decay": wd,
+                        "step": steps,
+                        "split": split,
+                        "loss": loss,
+                        "loss_se": 0.05 * loss,
+                    }
+                )  # fmt: skip
+            )
+        edges = np.linspace(-1, 1, 9)
+        for layer in (1, 2, 3):
+            counts = rng.integers(0, 50, len(edges) - 1)
+            hist.append(
+                pd.DataFrame(
+                    {
+                        "weight_decay": wd,
+                        "layer": layer,
+                        "bin_left": edges[:-1],
+                        "bin_right": edges[1:],
+                        "count": counts,
+                    }
+                )  # fmt: skip
+            )
+    for i, wd in enumerate(WDS):
+        for k in range(K):
+            for s in range(n_seeds):
+                gone = i == dead_i
+                members.append(
+                    {"weight_decay": wd, "rep": k, "seed": s, "train_error": 0.01,
+                     "test_error": np.nan if gone else 0.2, "mse_truth": 0.1,
+                     "weight_norm": 1.0, "diverged": gone, "diverged_step": 50 if gone else -1}
+                )  # fmt: skip
+    summary = pd.DataFrame(rows)
+    summary["is_best"] = summary.index == summary["expected_error"].idxmin()
+    meta = {"name": "fake-run", "n_members": len(WDS) * K * n_seeds, "device": "cpu"}
+    return Tables(
+        summary=summary,
+        pointwise=pd.concat(points, ignore_index=True),
+        curves=pd.concat(curves, ignore_index=True),
+        members=pd.DataFrame(members),
+        weight_hist=pd.concat(hist, ignore_index=True),
+        meta=meta,
+    )
+
+
+def _check_written(paths, run_dir, names):
+    assert {p.stem for p in paths} == names
+    for name in names:
+        for ext in ("png", "pdf"):
+            f = run_dir / "figures" / f"{name}.{ext}"
+            assert f in paths and f.stat().st_size > 1000, f
+
+
+def test_plot_all_and_report(tmp_path):
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    paths = plot_all(tables, run)
+    _check_written(paths, run, BASE)
+
+    report = write_report(tables, run).read_text()
+    best = tables.summary.loc[tables.summary["is_best"], "weight_decay"].iloc[0]
+    assert f"Best λ = {best:g}" in report
+    assert "| λ | bias² | variance |" in report
+    assert report.count("\n| ") == 1 + 1 + len(WDS) - 1  # header, rule, one row per λ
+    assert "![decomposition](figures/decomposition.png)" in report
+    assert f"bvsim sweep {run}/config.toml --out {run}" in report
+    assert "variance_split" not in report
+
+
+def test_two_seeds_and_an_all_diverged_row(tmp_path):
+    """n_seeds = 2 adds variance_split; a λ with NaN estimates must not crash anything."""
+    run = tmp_path / "run"
+    tables = _fake_run(run, n_seeds=2, dead=1e-2)
+    assert tables.summary["bias2"].isna().sum() == 1
+    paths = plot_all(tables, run)
+    _check_written(paths, run, BASE | {"variance_split"})
+    report = write_report(tables, run).read_text()
+    assert "figures/variance_split.png" in report
+    assert "λ = 0.01 (all_diverged)" in report
+    assert "| 0.01 | — | — |" in report
+
+
+def test_missing_predictions_and_pointwise_skip_figures(tmp_path):
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    (run / "predictions.npz").unlink()
+    tables.pointwise = pd.DataFrame()
+    paths = plot_all(tables, run)
+    _check_written(paths, run, BASE - {"fits", "pointwise"})
+    assert "figures/fits.png" not in write_report(tables, run).read_text()
+
+
+@pytest.mark.parametrize("grid", [[0.0, 1e-4, 1.0], [1e-3, 1e-1], [0.0]])
+def test_lambda_axis_places_zero_left_of_smallest(grid):
+    axis = LambdaAxis(grid)
+    pos = axis.pos(grid)
+    assert np.all(pos > 0)
+    positive = [g for g in grid if g > 0]
+    if positive and 0.0 in grid:
+        assert pos[0] == pytest.approx(min(positive) / 10**ZERO_GAP_DECADES)
+        assert pos[0] < axis.break_at < min(positive)
+    np.testing.assert_allclose(pos[np.asarray(grid) > 0], positive)
