@@ -186,6 +186,14 @@ class TrainConfig:
         default="float32",
         metadata=_key("str", _one_of("float32", "float64"), "training precision"),
     )
+    solver: str = field(
+        default="gd",
+        metadata=_key(
+            "str",
+            _one_of("gd", "closed_form"),
+            "gd: the optimizer loop; closed_form: exact ridge (linear models without bias)",
+        ),
+    )
     diverge_threshold: float = field(
         default=1e8,
         metadata=_key("float", _positive, "a training loss above this counts as diverged"),
@@ -411,6 +419,11 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
         )
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
+    if cfg.train.solver == "closed_form" and (cfg.model.kind != "linear" or cfg.model.bias):
+        raise ConfigError(
+            f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "
+            "model.bias = false (it solves ridge regression exactly)"
+        )
     if cfg.train.batch_size > d.n_train:
         raise ConfigError(
             f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "

@@ -9,6 +9,7 @@ variance = sigma^2 / m tr(X_test S X^T X S X_test^T).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bvsim import load_config, run_sweep
@@ -70,3 +71,17 @@ def test_measured_error_matches_decomposition(linear_run):
     s = result.summary
     se = np.hypot(s["test_error_se"], s["expected_error_se"])
     assert (np.abs(s["test_error"] - s["expected_error"]) < 3 * se).all()
+
+
+@pytest.mark.parametrize("dim", [20, 60])  # p < n (primal) and p > n (dual form)
+def test_closed_form_solver_equals_converged_gradient_descent(dim):
+    over = [f"data.dim={dim}", "sweep.n_reps=4", "train.dtype=float64",
+            "sweep.weight_decay=[0.1, 0.3, 1.0]", "train.steps=3000", "train.lr=0.02"]  # fmt: skip
+    gd = run_sweep(load_config(preset="linear", overrides=over), progress=False)
+    exact = run_sweep(
+        load_config(preset="linear", overrides=[*over, "train.solver=closed_form"]),
+        progress=False,
+    )
+    np.testing.assert_allclose(exact.raw.pred, gd.raw.pred, atol=1e-6)
+    np.testing.assert_allclose(exact.raw.train_error, gd.raw.train_error, atol=1e-8)
+    pd.testing.assert_frame_equal(exact.summary, gd.summary, atol=1e-6)
