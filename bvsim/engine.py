@@ -309,13 +309,46 @@ class ParamLayout:
         return torch.cat([v.reshape(m, -1) for v in self.blocks(flat, m)], dim=1)
 
 
+def _linear(h, w, b):
+    """``h @ w + b`` for every member, in the fastest layout for the shapes.
+
+    ``h`` (members, n, fan_in), ``w`` (members, fan_in, fan_out), ``b`` (members, 1,
+    fan_out) or None. A matrix-vector product (fan_out = 1) runs as the row product
+    ``w^T h^T`` (several times faster than ``bmm`` with a one-column operand on CPU),
+    and an outer product (fan_in = 1) as one broadcast ``addcmul``.
+    """
+    fi, fo = w.shape[1], w.shape[2]
+    if fi == 1:
+        return torch.addcmul(b, h, w) if b is not None else h * w
+    if fo == 1:
+        wt, ht = w.transpose(1, 2), h.transpose(1, 2)
+        z = torch.baddbmm(b, wt, ht) if b is not None else torch.bmm(wt, ht)
+        return z.transpose(1, 2)
+    return torch.baddbmm(b, h, w) if b is not None else torch.bmm(h, w)
+
+
+def _accumulate_weight_grad(gw, h, g, beta):
+    """``gw <- beta * gw + h^T g`` in place (beta = 0 ignores what gw held)."""
+    if gw.shape[2] == 1:  # a column: accumulate its transpose as a row product
+        gw.transpose(1, 2).baddbmm_(g.transpose(1, 2), h, beta=beta)
+    else:
+        gw.baddbmm_(h.transpose(1, 2), g, beta=beta)
+
+
+def _input_grad(g, w):
+    """``g @ w^T``: the gradient with respect to a layer's input."""
+    if w.shape[2] == 1:  # outer product
+        return g * w.transpose(1, 2)
+    return torch.bmm(g, w.transpose(1, 2))
+
+
 def _forward(views, x, activation, keep):
     """Forward pass; returns the output (members, n, 1) and the hidden activations."""
     hs = [x]
     h = x
     last = len(views) - 1
     for i, (w, b) in enumerate(views):
-        z = torch.baddbmm(b, h, w) if b is not None else torch.bmm(h, w)
+        z = _linear(h, w, b)
         if i == last:
             return z, hs
         h = torch.relu_(z) if activation == "relu" else torch.tanh_(z)
@@ -464,14 +497,14 @@ def train_batched(
                 gw, gb = buf_views[i]
                 h = hs[i]
                 # momentum (sgd) folded in: buf <- beta * buf + h^T g
-                gw.baddbmm_(h.transpose(1, 2), g, beta=beta)
+                _accumulate_weight_grad(gw, h, g, beta)
                 if gb is not None:
                     if beta:
                         gb.mul_(beta).add_(g.sum(1, keepdim=True))
                     else:
                         gb.copy_(g.sum(1, keepdim=True))
                 if i > 0:
-                    g = torch.bmm(g, w.transpose(1, 2))
+                    g = _input_grad(g, w)
                     if relu:
                         g = torch.ops.aten.threshold_backward(g, h, 0)
                     else:

@@ -48,7 +48,7 @@ _MEMBER_FIELDS = (
 
 #: Target number of parameters (all members together) in one chunk: keeps a chunk's
 #: parameters and optimizer state within a few MiB of cache.
-_CHUNK_PARAMS = 2_000_000
+_CHUNK_PARAMS = 1_000_000
 
 
 def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:

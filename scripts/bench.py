@@ -1,0 +1,305 @@
+"""bvsim benchmark: the batched engine against the per-model torch.optim loop.
+
+Run with ``make bench`` (or ``python scripts/bench.py [--quick]``). Every ratio is
+measured in this one run, interleaved and as a median of repeats, so a shared, noisy
+machine moves both sides alike. Writes ``results/bench/bench.csv`` and
+``results/bench/bench.md`` (the table README carries).
+
+Workloads (fixed, so numbers stay comparable over time); each member has its own
+weight decay and its own training set, as in a real sweep:
+
+- W1: the course MLP 1-200-200-200-1 ReLU, n_train 10, 2000 full-batch SGD steps
+  (lr 0.01, momentum 0.9), coupled L2.
+- W2: MLP 1-32-32-1, n_train 20, 2000 steps.
+- W3: linear model, p = 100, n_train 50, 500 steps (and the closed-form solver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bvsim.config import load_config
+from bvsim.data import draw_training_sets, make_test_set
+from bvsim.engine import ParamLayout, TrainSpec, init_params, setup_process, train_batched
+from bvsim.reference import train_one
+
+W2_MODEL = ["model.hidden=[32, 32]", "data.n_train=20"]
+WORKLOADS = {
+    "W1": ("seed-demo", []),
+    "W2": ("seed-demo", W2_MODEL),
+    "W3": (
+        "linear",
+        [
+            "data.dim=100",
+            "data.n_train=50",
+            "train.steps=500",
+            "train.lr=0.005",
+            "data.train_design=random",
+        ],
+    ),
+}
+
+
+def matmul_peak(repeats: int = 3) -> float:
+    """float32 GFLOP/s of a 2048^3 torch.mm on this process's thread count."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t)
+    return 2 * 2048**3 / min(times) / 1e9
+
+
+def members(cfg, n_members: int, offset: int = 0):
+    """Inputs for ``n_members`` members: each its own training set and weight decay."""
+    spec = TrainSpec.from_config(cfg)
+    test = make_test_set(cfg)
+    ks = np.arange(offset, offset + n_members)
+    sets = draw_training_sets(cfg, test, ks)
+    init = ParamLayout(spec).pack([p[:, 0] for p in init_params(cfg, ks, 1)])
+    wd = np.asarray(cfg.sweep.weight_decay)
+    weight_decay = wd[np.arange(n_members) % len(wd)]
+    return spec, {
+        "x": sets.x,
+        "y": sets.y,
+        "x_test": test.x,
+        "y_test": sets.y_test,
+        "weight_decay": weight_decay,
+        "init": init,
+    }
+
+
+def time_engine(spec, inp) -> float:
+    t = time.perf_counter()
+    train_batched(spec, **inp)
+    return time.perf_counter() - t
+
+
+def time_loop(spec, inp) -> float:
+    t = time.perf_counter()
+    for i in range(len(inp["x"])):
+        train_one(
+            spec, inp["x"][i], inp["y"][i], inp["x_test"], inp["weight_decay"][i], inp["init"][i]
+        )
+    return time.perf_counter() - t
+
+
+def bench_workloads(quick: bool, repeats: int) -> list[dict]:
+    plan = {  # workload: (models in the loop, member counts for the engine)
+        "W1": (2, [8, 32]) if quick else (3, [8, 16, 64]),
+        "W2": (4, [64, 512]) if quick else (8, [64, 256, 1024]),
+        "W3": (8, [64, 512]) if quick else (16, [64, 256, 1024]),
+    }
+    rows = []
+    peak_runs = []
+    for name, (preset, over) in WORKLOADS.items():
+        cfg = load_config(preset=preset, overrides=over)
+        n_loop, counts = plan[name]
+        spec, loop_inp = members(cfg, n_loop)
+        flops_model = spec.flops_per_step(cfg.data.n_train) * spec.steps
+        variants = [(f"bvsim gd, {c} members", spec, members(cfg, c)[1], c) for c in counts]
+        if name == "W3":
+            exact = TrainSpec.from_config(
+                load_config(preset=preset, overrides=[*over, "train.solver=closed_form"])
+            )
+            c = counts[-1]
+            variants.append((f"bvsim closed_form, {c} members", exact, members(cfg, c)[1], c))
+        times = {"loop": []} | {v[0]: [] for v in variants}
+        for _ in range(repeats):  # interleaved: loop, then each engine variant
+            peak_runs.append(matmul_peak(1))
+            times["loop"].append(time_loop(spec, loop_inp) / n_loop)
+            for label, vspec, inp, c in variants:
+                times[label].append(time_engine(vspec, inp) / c)
+        loop_rate = 1 / statistics.median(times["loop"])
+        peak = statistics.median(peak_runs)
+        for label, per_model in times.items():
+            rate = 1 / statistics.median(per_model)
+            gflops = np.nan if "closed_form" in label else flops_model * rate / 1e9
+            rows.append(
+                {
+                    "workload": name,
+                    "method": "per-model torch.optim loop" if label == "loop" else label,
+                    "models_per_s": rate,
+                    "speedup_vs_loop": rate / loop_rate,
+                    "gflops": gflops,
+                    "share_of_peak": gflops / peak,
+                    "peak_gflops": peak,
+                }
+            )
+            print(
+                f"{name} {rows[-1]['method']:34s} {rate:10.1f} models/s "
+                f"{rate / loop_rate:8.1f}x  {gflops:6.1f} GFLOP/s "
+                f"({100 * gflops / peak:4.1f}% of {peak:.0f})",
+                flush=True,
+            )
+    return rows
+
+
+class TorchRegressor:
+    """A scikit-learn style wrapper (fit/predict) of the W2 torch model for mlxtend."""
+
+    def __init__(self, spec, weight_decay, init, **_):
+        self.spec, self.weight_decay, self.init = spec, weight_decay, init
+
+    def get_params(self, deep=False):
+        return {"spec": self.spec, "weight_decay": self.weight_decay, "init": self.init}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def fit(self, x, y):
+        self.x_, self.y_ = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        return self
+
+    def predict(self, x):
+        pred, _ = train_one(self.spec, self.x_, self.y_, np.asarray(x), self.weight_decay,
+                            self.init)  # fmt: skip
+        return pred
+
+
+def bench_mlxtend(n_wd: int, n_reps: int) -> dict | None:
+    """One whole decomposition (W2, n_wd lambdas x n_reps training sets): mlxtend's
+    bootstrap loop around the torch model against ``bvsim`` on the same work."""
+    try:
+        from mlxtend.evaluate import bias_variance_decomp
+    except ImportError:
+        print("mlxtend not installed (pip install -e '.[bench]'): skipping", flush=True)
+        return None
+    wd = [0.0] + list(np.logspace(-4, 0, n_wd - 1))
+    over = [*W2_MODEL, f"sweep.n_reps={n_reps}", f"sweep.weight_decay={wd}"]
+    cfg = load_config(preset="seed-demo", overrides=over)
+    spec = TrainSpec.from_config(cfg)
+    test = make_test_set(cfg)
+    sets = draw_training_sets(cfg, test, [0])
+    init = ParamLayout(spec).pack([p[:, 0] for p in init_params(cfg, [0], 1)])[0]
+    t = time.perf_counter()
+    for lam in wd:
+        bias_variance_decomp(
+            TorchRegressor(spec, lam, init),
+            sets.x[0],
+            sets.y[0],
+            test.x,
+            sets.y_test[0],
+            loss="mse",
+            num_rounds=n_reps,
+            random_seed=0,
+        )
+    t_mlxtend = time.perf_counter() - t
+    from bvsim.sweep import train_sweep
+    from bvsim.tables import summarize
+
+    t = time.perf_counter()
+    summarize(train_sweep(cfg, n_jobs=1, progress=False))
+    t_bvsim = time.perf_counter() - t
+    row = {
+        "workload": f"W2 decomposition {n_wd} lambda x {n_reps} sets",
+        "method": "mlxtend bias_variance_decomp",
+        "seconds": t_mlxtend,
+        "bvsim_seconds": t_bvsim,
+        "speedup": t_mlxtend / t_bvsim,
+    }
+    print(
+        f"{row['workload']}: mlxtend {t_mlxtend:.1f} s, bvsim {t_bvsim:.2f} s "
+        f"-> {row['speedup']:.0f}x",
+        flush=True,
+    )
+    return row
+
+
+def bench_default_sweep() -> dict:
+    """Wall time and peak memory of the default ``make sweep`` (seed-demo, all cores)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bvsim", "sweep", "--preset", "seed-demo", "--out", tmp,
+             "--no-figures"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        wall = time.perf_counter() - t
+    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"default sweep (seed-demo, 2 workers): {wall:.0f} s, peak RSS {rss_mib:.0f} MiB")
+    return {"seconds": wall, "peak_rss_mib": rss_mib}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--skip-sweep", action="store_true", help="skip the default-sweep timing")
+    ap.add_argument("--skip-mlxtend", action="store_true")
+    args = ap.parse_args(argv)
+    setup_process(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    date = time.strftime("%Y-%m-%d")
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    print(f"bvsim bench {date}: {cpu}, torch {torch.__version__}, 1 thread", flush=True)
+    rows = bench_workloads(args.quick, repeats=3 if not args.quick else 1)
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "bench.csv", index=False)
+    extra = []
+    if not args.skip_mlxtend:
+        mlx = bench_mlxtend(8, 50 if not args.quick else 10)
+        if mlx:
+            extra.append(
+                f"| {mlx['workload']} | mlxtend `bias_variance_decomp` {mlx['seconds']:.1f} s "
+                f"vs `bvsim` {mlx['bvsim_seconds']:.2f} s | **{mlx['speedup']:.0f}x** |"
+            )
+    if not args.skip_sweep:
+        sw = bench_default_sweep()
+        extra.append(
+            f"| default `make sweep` (seed-demo, 500 models, 2 workers) | "
+            f"{sw['seconds']:.0f} s wall, peak RSS {sw['peak_rss_mib']:.0f} MiB | |"
+        )
+    md = [
+        f"Measured {date} on {cpu} ({platform.machine()}), torch {torch.__version__}, "
+        "one thread per process, by `make bench`.",
+        "",
+        "| workload | method | models/s | vs loop | GFLOP/s | % of matmul peak |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        g = "" if np.isnan(r["gflops"]) else f"{r['gflops']:.1f}"
+        share = "" if np.isnan(r["gflops"]) else f"{100 * r['share_of_peak']:.0f}%"
+        md.append(
+            f"| {r['workload']} | {r['method']} | {r['models_per_s']:.1f} | "
+            f"{r['speedup_vs_loop']:.1f}x | {g} | {share} |"
+        )
+    md += [
+        "",
+        f"Matmul peak (float32 2048^3 `torch.mm`, 1 thread, same run): "
+        f"{rows[0]['peak_gflops']:.0f} GFLOP/s.",
+    ]
+    if extra:
+        md += ["", "| end to end | time | speed-up |", "|---|---|---:|", *extra]
+    (out / "bench.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
