@@ -46,9 +46,11 @@ _MEMBER_FIELDS = (
     "diverged_step",
 )
 
-#: Target number of parameters (all members together) in one chunk: keeps a chunk's
-#: parameters and optimizer state within a few MiB of cache.
-_CHUNK_PARAMS = 1_000_000
+#: Target number of parameters (all members together) in one chunk. On a CPU this keeps
+#: a chunk's parameters and optimizer state within a few MiB of cache; a GPU needs
+#: thousands of members in flight to fill its cores.
+_CHUNK_PARAMS = {"cpu": 1_000_000, "cuda": 256_000_000}
+_CHUNK_MEMBERS = {"cpu": (8, 2048), "cuda": (256, 65536)}
 
 
 def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
@@ -66,12 +68,14 @@ def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
     return w.ravel(), a.ravel(), s.ravel()
 
 
-def auto_chunk_size(cfg: Config) -> int:
-    """Training sets per chunk: the configured value, or sized by model parameters."""
+def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
+    """Training sets per chunk: the configured value, or sized by model parameters
+    for the device type (``"cpu"`` or ``"cuda"``); never by the number of workers."""
     if cfg.sweep.chunk_size:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
     spec = TrainSpec.from_config(cfg)
-    members = int(np.clip(_CHUNK_PARAMS // spec.n_params, 8, 2048))
+    low, high = _CHUNK_MEMBERS[device_type]
+    members = int(np.clip(_CHUNK_PARAMS[device_type] // spec.n_params, low, high))
     per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
 
@@ -184,8 +188,8 @@ def _load_chunk(path: Path) -> dict | None:
         return None
 
 
-def _chunks(cfg: Config) -> list[np.ndarray]:
-    size = auto_chunk_size(cfg)
+def _chunks(cfg: Config, device_type: str) -> list[np.ndarray]:
+    size = auto_chunk_size(cfg, device_type)
     return [np.arange(a, min(a + size, cfg.sweep.n_reps)) for a in range(0, cfg.sweep.n_reps, size)]
 
 
@@ -206,6 +210,7 @@ def train_sweep(
         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     n_jobs : int
         joblib workers over chunks (each with one torch thread); -1 for all cores.
+        On a CUDA device chunks run one after another in this process.
     chunk_dir : path, optional
         Where finished chunks are kept; chunks already there are loaded, not trained.
     progress : bool, optional
@@ -213,7 +218,10 @@ def train_sweep(
     """
     dev = str(resolve_device(device))
     test = make_test_set(cfg)
-    chunks = _chunks(cfg)
+    device_type = torch.device(dev).type
+    chunks = _chunks(cfg, device_type)
+    if device_type == "cuda":
+        n_jobs = 1  # one process drives the GPU; its chunks are large instead
     n_members = len(cfg.sweep.weight_decay) * cfg.sweep.n_reps * cfg.sweep.n_seeds
     paths: list[Path | None] = [None] * len(chunks)
     if chunk_dir is not None:

@@ -1,0 +1,92 @@
+"""One prepared GPU check: correctness against the CPU, then W1 timed end to end.
+
+Run on a machine with a CUDA device, from the repository root:
+``PYTHONPATH=. python3 scripts/gpu_check.py [--n-reps 1000] [--out DIR]``.
+Prints the card, the max deviation from the CPU (float64 and float32), and the wall
+time of W1 (the course MLP, 2000 SGD steps) at n_reps training sets x 16 lambdas,
+training plus estimation; writes gpu_check.json to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bvsim import load_config
+from bvsim.engine import TrainSpec
+from bvsim.sweep import train_sweep
+from bvsim.tables import summarize
+
+SMOKE = ["train.steps=300", "train.log_every=100", "sweep.n_reps=10"]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n-reps", type=int, default=1000)
+    ap.add_argument("--out", default=".")
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("no CUDA device", file=sys.stderr)
+        return 1
+    info = {
+        "card": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+    }
+    print(info, flush=True)
+
+    # 1. correctness: the smoke sweep on the GPU against the CPU
+    ref = train_sweep(load_config(preset="smoke", overrides=[*SMOKE, "train.dtype=float64"]))
+    for dtype in ("float64", "float32"):
+        cfg = load_config(preset="smoke", overrides=[*SMOKE, f"train.dtype={dtype}"])
+        gpu = train_sweep(cfg, device="cuda", progress=False)
+        dev = float(np.nanmax(np.abs(gpu.pred - ref.pred)))
+        info[f"max_abs_dev_{dtype}_vs_cpu_float64"] = dev
+        print(f"smoke {dtype} on cuda vs cpu float64: max |dpred| = {dev:.2e}", flush=True)
+
+    # 2. W1 at n_reps x 16 lambdas, end to end (training + estimation)
+    wd = [0.0, *np.logspace(-4, 0, 15).tolist()]
+    cfg = load_config(
+        preset="seed-demo", overrides=[f"sweep.n_reps={args.n_reps}", f"sweep.weight_decay={wd}"]
+    )
+    warm = load_config(preset="seed-demo", overrides=["sweep.n_reps=4", "train.steps=50"])
+    train_sweep(warm, device="cuda", progress=False)
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    raw = train_sweep(cfg, device="cuda", progress=False)
+    summary = summarize(raw).summary
+    wall = time.perf_counter() - t
+    spec = TrainSpec.from_config(cfg)
+    n_models = raw.info["n_members"]
+    tflops = spec.flops_per_step(cfg.data.n_train) * spec.steps * n_models / wall / 1e12
+    info |= {
+        "w1_n_reps": args.n_reps,
+        "w1_n_lambdas": len(wd),
+        "w1_models": n_models,
+        "w1_seconds": wall,
+        "w1_models_per_s": n_models / wall,
+        "w1_tflops": tflops,
+        "w1_chunks": raw.info["n_chunks"],
+        "w1_best_lambda": float(summary.loc[summary["is_best"], "weight_decay"].iloc[0]),
+        "w1_n_diverged": int(summary["n_diverged"].sum()),
+    }
+    print(
+        f"W1 {args.n_reps} x {len(wd)} lambdas = {n_models} models on {info['card']}: "
+        f"{wall:.1f} s end to end ({n_models / wall:.0f} models/s, {tflops:.1f} TFLOP/s fp32,"
+        f" {raw.info['n_chunks']} chunks)",
+        flush=True,
+    )
+    print(summary[["weight_decay", "bias2", "variance", "expected_error", "test_error"]])
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gpu_check.json").write_text(json.dumps(info, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""GPU path: the same numbers as the CPU. Skipped cleanly where no CUDA device exists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bvsim import load_config
+from bvsim.sweep import train_sweep
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+OVER = ["train.steps=150", "train.log_every=50", "sweep.n_reps=6", "train.dtype=float64"]
+
+
+def test_cuda_sweep_equals_cpu_sweep_float64():
+    cfg = load_config(preset="smoke", overrides=OVER)
+    cpu = train_sweep(cfg, device="cpu", progress=False)
+    gpu = train_sweep(cfg, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(gpu.diverged, cpu.diverged)
+
+
+def test_cuda_float32_close_to_cpu_float64():
+    cpu = train_sweep(load_config(preset="smoke", overrides=OVER), progress=False)
+    cfg32 = load_config(preset="smoke", overrides=[*OVER, "train.dtype=float32"])
+    gpu = train_sweep(cfg32, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.pred, cpu.pred, atol=1e-3)
+
+
+def test_cuda_closed_form_equals_cpu():
+    over = ["sweep.n_reps=5", "train.solver=closed_form", "train.dtype=float64"]
+    cfg = load_config(preset="linear", overrides=over)
+    cpu = train_sweep(cfg, device="cpu", progress=False)
+    gpu = train_sweep(cfg, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
