@@ -35,7 +35,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix bvsim tests scripts
 	$(BIN)/ruff format bvsim tests scripts
 
-bench: $(STAMP)
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.bench
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 clean:
