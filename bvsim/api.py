@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .config import Config
+from .config import Config, ConfigError
 from .sweep import SweepResult, check_run_dir, train_sweep
 from .tables import Tables, summarize, write_run
 
-__all__ = ["RunResult", "run_sweep"]
+__all__ = ["RunResult", "run_lock", "run_sweep"]
 
 
 @dataclass
@@ -66,16 +68,19 @@ def run_sweep(
     figures : bool
         Draw the figures and write ``report.md`` (only with ``out``).
     """
-    chunk_dir = None
-    if out is not None:
-        out = Path(out)
+    if out is None:
+        raw = train_sweep(cfg, device=device, n_jobs=n_jobs, progress=progress)
+        return RunResult(raw=raw, tables=summarize(raw))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
         check_run_dir(out, cfg, overwrite)
         if overwrite and (out / "chunks").exists():
             shutil.rmtree(out / "chunks")
-        chunk_dir = out / "chunks"
-    raw = train_sweep(cfg, device=device, n_jobs=n_jobs, chunk_dir=chunk_dir, progress=progress)
-    tables = summarize(raw)
-    if out is not None:
+        raw = train_sweep(
+            cfg, device=device, n_jobs=n_jobs, chunk_dir=out / "chunks", progress=progress
+        )
+        tables = summarize(raw)
         write_run(raw, tables, out)
         if figures:
             from .figures import plot_all
@@ -84,3 +89,47 @@ def run_sweep(
             plot_all(tables, out)
             write_report(tables, out)
     return RunResult(raw=raw, tables=tables, out=out)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(out: Path):
+    """Hold ``out/.lock`` (holding our pid) while a sweep writes into ``out``.
+
+    A lock held by a live process is refused with its pid; a stale lock left by a dead
+    process is taken over.
+    """
+    lock = out / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _pid_alive(pid):
+                raise ConfigError(
+                    f"{out} is in use by another sweep (pid {pid}); wait for it, or use "
+                    f"another --out (remove {lock} only if that process is gone)"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise ConfigError(f"{out}: could not take the lock {lock}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)

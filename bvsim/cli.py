@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+import joblib
 
 from .config import ConfigError, list_presets, load_config
 
@@ -35,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     s.add_argument(
+        "--backend",
+        default=None,
+        help="joblib backend for the chunks (loky, threading, dask, ...); default loky",
+    )
+    s.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running dask.distributed scheduler (implies --backend dask)",
+    )
+    s.add_argument(
         "--overwrite",
         action="store_true",
         help="replace a run directory that holds another configuration",
@@ -56,6 +69,39 @@ def _check_writable(out: Path) -> None:
         raise ConfigError(f"--out {out}: {probe} is not a writable directory")
 
 
+@contextmanager
+def _backend(backend: str | None, scheduler: str | None):
+    """The joblib backend for the chunks; ``dask`` connects to ``scheduler`` (or starts
+    a local cluster when none is given)."""
+    if scheduler is not None:
+        backend = backend or "dask"
+        if backend != "dask":
+            raise ConfigError(f"--scheduler needs --backend dask (got --backend {backend})")
+    if backend is None:
+        yield
+        return
+    if backend == "dask":
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ConfigError(
+                "--backend dask needs dask.distributed: pip install 'bvsim[distributed]'"
+            ) from None
+        try:
+            client = Client(scheduler, timeout="10s") if scheduler else Client()
+        except OSError as err:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+        with client, joblib.parallel_config(backend="dask"):
+            yield
+        return
+    from joblib.parallel import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend}: unknown; known: {', '.join(sorted(BACKENDS))}")
+    with joblib.parallel_config(backend=backend):
+        yield
+
+
 def _sweep(args) -> int:
     if args.config is None and args.preset is None:
         args.preset = "seed-demo"
@@ -71,14 +117,15 @@ def _sweep(args) -> int:
     from .api import run_sweep
 
     try:
-        result = run_sweep(
-            cfg,
-            out,
-            device=args.device,
-            n_jobs=args.n_jobs,
-            overwrite=args.overwrite,
-            figures=not args.no_figures,
-        )
+        with _backend(args.backend, args.scheduler):
+            result = run_sweep(
+                cfg,
+                out,
+                device=args.device,
+                n_jobs=args.n_jobs,
+                overwrite=args.overwrite,
+                figures=not args.no_figures,
+            )
     except KeyboardInterrupt:
         print(
             f"\nbvsim: interrupted; finished chunks are kept in {out / 'chunks'}. "
@@ -104,12 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             for name in list_presets():
                 cfg = load_config(preset=name)
-                first = cfg.sweep.weight_decay
+                model = (
+                    f"MLP {cfg.data.dim}-{'-'.join(map(str, cfg.model.hidden))}-1"
+                    if cfg.model.kind == "mlp"
+                    else f"linear p={cfg.data.dim}"
+                )
                 print(
-                    f"{name:16s} {cfg.data.truth} truth, {cfg.model.kind} "
-                    f"{cfg.model.hidden if cfg.model.kind == 'mlp' else ''}, "
-                    f"{len(first)} lambdas x {cfg.sweep.n_reps} sets x "
-                    f"{cfg.sweep.n_seeds} seeds"
+                    f"{name:12s} truth {cfg.data.truth:7s} {model:22s} "
+                    f"{len(cfg.sweep.weight_decay)} lambdas x {cfg.sweep.n_reps} sets x "
+                    f"{cfg.sweep.n_seeds} seed(s), {cfg.train.steps} steps"
                 )
             return 0
         from .tables import read_tables

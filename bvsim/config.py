@@ -102,12 +102,16 @@ class DataConfig:
 
     truth: str = field(
         default="linear",
-        metadata=_key("str", _one_of("linear", "sine", "cubic"), "the true function f(x)"),
+        metadata=_key(
+            "str",
+            _one_of("linear", "sine", "cubic"),
+            "f(x): linear x.w*, sine sin(2 pi frequency x), cubic x^3 - x/2",
+        ),
     )
     dim: int = field(default=1, metadata=_key("int", _at_least(1), "input dimension p"))
     coef_norm2: float = field(
         default=1.0,
-        metadata=_key("float", _non_negative, "linear truth: ||w*||^2 (w* = equal entries)"),
+        metadata=_key("float", _non_negative, "linear truth: squared norm of w* (equal entries)"),
     )
     frequency: float = field(
         default=1.0,
@@ -496,13 +500,19 @@ def dumps_toml(cfg: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _doc(f) -> str:
+    allowed = getattr(f.metadata["check"], "allowed", None)
+    doc = f.metadata["doc"]
+    return f"{doc} (one of: {', '.join(allowed)})" if allowed else doc
+
+
 def describe_keys() -> list[tuple[str, str, str, str]]:
     """(key, type, default, doc) for every key; used for the README's reference."""
     out = []
     for f in dataclasses.fields(Config):
         if f.name in _SECTIONS:
             continue
-        out.append((f.name, f.metadata["kind"], repr(f.default), f.metadata["doc"]))
+        out.append((f.name, f.metadata["kind"], repr(f.default), _doc(f)))
     for section, cls in _SECTIONS.items():
         inst = cls()
         for f in dataclasses.fields(cls):
@@ -511,7 +521,7 @@ def describe_keys() -> list[tuple[str, str, str, str]]:
                     f"{section}.{f.name}",
                     f.metadata["kind"],
                     repr(getattr(inst, f.name)),
-                    f.metadata["doc"],
+                    _doc(f),
                 )
             )
     return out

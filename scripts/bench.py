@@ -181,7 +181,7 @@ def bench_mlxtend(n_wd: int, n_reps: int) -> dict | None:
     except ImportError:
         print("mlxtend not installed (pip install -e '.[bench]'): skipping", flush=True)
         return None
-    wd = [0.0] + list(np.logspace(-4, 0, n_wd - 1))
+    wd = [0.0, *np.logspace(-4, 0, n_wd - 1).tolist()]
     over = [*W2_MODEL, f"sweep.n_reps={n_reps}", f"sweep.weight_decay={wd}"]
     cfg = load_config(preset="seed-demo", overrides=over)
     spec = TrainSpec.from_config(cfg)

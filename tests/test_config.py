@@ -160,3 +160,12 @@ def test_cli_unwritable_out(tmp_path, capsys):
 def test_cli_presets(capsys):
     assert main(["presets"]) == 0
     assert "seed-demo" in capsys.readouterr().out
+
+
+def test_readme_config_reference_is_complete():
+    """README's reference table lists every key with its current default."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for key, kind, default, doc in describe_keys():
+        assert f"| `{key}` | {kind} | `{default}` | {doc} |" in readme, key

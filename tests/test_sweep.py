@@ -127,3 +127,19 @@ def test_sigkill_then_resume_gives_identical_bytes(tmp_path):
     assert not (run / "summary.csv").exists()
     subprocess.run([*cmd, "--out", str(run)], check=True, capture_output=True)
     assert _csv_bytes(run) == _csv_bytes(ref)
+
+
+def test_run_dir_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path):
+    cfg = load_config(preset="smoke", overrides=FAST)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ".lock").write_text(f"{holder.pid}\n")
+        with pytest.raises(ConfigError, match=f"in use by another sweep \\(pid {holder.pid}\\)"):
+            run_sweep(cfg, tmp_path, progress=False, figures=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is dead now: its lock is stale and is taken over
+    run_sweep(cfg, tmp_path, progress=False, figures=False)
+    assert not (tmp_path / ".lock").exists()
+    assert (tmp_path / "summary.csv").exists()
