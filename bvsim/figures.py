@@ -207,17 +207,16 @@ def fig_decomposition(summary: pd.DataFrame, meta: dict | None = None) -> Figure
     if not best.empty:
         b = best.iloc[0]
         bx = axis.pos([b["weight_decay"]])[0]
-        ax.axvline(bx, color="0.2", linewidth=1, linestyle="-.", zorder=1)
-        # keep the label inside the axes: lean it away from the nearer edge
-        rank = (s["weight_decay"] < b["weight_decay"]).sum() / max(len(s) - 1, 1)
-        ha, dx = ("left", 12) if rank < 0.3 else ("right", -12) if rank > 0.7 else ("center", 0)
-        ax.annotate(
-            f"best λ = {_fmt_lambda(b['weight_decay'])}\n"
-            f"expected error {b['expected_error']:.3g} ± {b['expected_error_se']:.2g}",
-            xy=(bx, b["expected_error"]), xytext=(dx, 60), textcoords="offset points",
-            ha=ha, fontsize=9, arrowprops={"arrowstyle": "->", "color": "0.2"},
-            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "0.6"},
-        )  # fmt: skip
+        # labelled in the legend (below the axes), so it never covers a curve
+        ax.axvline(
+            bx,
+            color="0.2",
+            linewidth=1,
+            linestyle="-.",
+            zorder=1,
+            label=f"best λ = {_fmt_lambda(b['weight_decay'])}: expected error "
+            f"{b['expected_error']:.3g} ± {b['expected_error_se']:.2g}",
+        )
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
     ax.set_ylabel("mean squared error on test points")

@@ -119,6 +119,8 @@ def _curves(r: SweepResult) -> pd.DataFrame:
                     }
                 )
             )
+    if not frames:
+        return pd.DataFrame(columns=["weight_decay", "step", "split", "loss", "loss_se"])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -169,3 +169,26 @@ def test_readme_config_reference_is_complete():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for key, kind, default, doc in describe_keys():
         assert f"| `{key}` | {kind} | `{default}` | {doc} |" in readme, key
+
+
+def test_cli_cuda_without_gpu(capsys, tmp_path, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "--preset", "smoke", "--device", "cuda"]) == 2
+    assert "no CUDA device is available" in capsys.readouterr().err
+
+
+def test_cli_plot_and_report_redraw_without_training(tmp_path, capsys):
+    over = ["--set", "train.steps=40", "--set", "train.log_every=20", "--set", "sweep.n_reps=4"]
+    out = tmp_path / "run"
+    assert main(["sweep", "--preset", "smoke", "--n-jobs", "1", "--out", str(out), *over]) == 0
+    (out / "report.md").unlink()
+    for png in (out / "figures").glob("*.png"):
+        png.unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "figures" / "decomposition.png").stat().st_size > 0
+    assert main(["report", str(out)]) == 0
+    assert "best" in (out / "report.md").read_text().lower()

@@ -143,3 +143,56 @@ def test_run_dir_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path)
     run_sweep(cfg, tmp_path, progress=False, figures=False)
     assert not (tmp_path / ".lock").exists()
     assert (tmp_path / "summary.csv").exists()
+
+
+def test_divergence_is_counted_excluded_and_reported(tmp_path):
+    """lr 0.6 with momentum and lambda = 3: some members blow up (lr * lambda too big),
+    the others must still give finite estimates."""
+    over = ["train.lr=0.6", "train.steps=100", "train.log_every=10", "sweep.n_reps=6",
+            "sweep.weight_decay=[0.0, 3.0]"]  # fmt: skip
+    cfg = load_config(preset="smoke", overrides=over)
+    result = run_sweep(cfg, tmp_path, progress=False)
+    s = result.summary.set_index("weight_decay")
+    assert s.loc[3.0, "n_diverged"] > 0
+    assert s.loc[3.0, "status"] == "some_diverged"
+    assert s.loc[0.0, "n_diverged"] == 0
+    members = pd.read_csv(tmp_path / "members.csv")
+    assert members["diverged"].sum() == s["n_diverged"].sum()
+    assert members.loc[members.diverged, "test_error"].isna().all()
+    for wd, row in s.iterrows():
+        if row["n_reps_used"] >= 2:
+            assert np.isfinite(row[["bias2", "variance", "expected_error"]].astype(float)).all()
+            assert row["status"] in ("ok", "some_diverged")
+        else:
+            assert row["status"] in ("all_diverged", "too_few_converged")
+            assert np.isnan(row["bias2"]), wd
+    assert "diverged" in (tmp_path / "report.md").read_text()
+
+
+def test_all_diverged_lambda_gives_nan_with_reason():
+    over = ["train.lr=5.0", "train.steps=50", "train.log_every=10", "sweep.n_reps=4",
+            "sweep.weight_decay=[0.0]"]  # fmt: skip
+    s = _summary(load_config(preset="smoke", overrides=over))
+    assert s.loc[0, "n_diverged"] == 4 * 2
+    assert s.loc[0, "status"] == "all_diverged"
+    assert np.isnan(s.loc[0, "bias2"]) and np.isnan(s.loc[0, "variance"])
+
+
+def test_sigint_stops_cleanly_and_resumes(tmp_path):
+    over = ["--set", "train.steps=400", "--set", "sweep.n_reps=12", "--set", "sweep.chunk_size=1"]
+    cmd = [sys.executable, "-m", "bvsim", "sweep", "--preset", "smoke", "--n-jobs", "1",
+           "--no-figures", "--out", str(tmp_path), *over]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((tmp_path / "chunks").rglob("sets_*.npz"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Run the same command again to resume" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / ".lock").exists()
+    kept = len(list((tmp_path / "chunks").rglob("sets_*.npz")))
+    assert 2 <= kept < 12
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "wrote" in done.stdout
