@@ -482,8 +482,14 @@ def fig_variance_split(summary: pd.DataFrame) -> Figure:
 
 def _save(fig: Figure, out: Path, name: str) -> list[Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight", pad_inches=0.1)
-    fig.savefig(paths[1], bbox_inches="tight", pad_inches=0.1)
+    # no timestamps or software versions in the files: the same run gives the same bytes
+    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight", pad_inches=0.1, metadata={"Software": None})
+    fig.savefig(
+        paths[1],
+        bbox_inches="tight",
+        pad_inches=0.1,
+        metadata={"CreationDate": None, "Producer": None},
+    )
     plt.close(fig)
     return paths
 
