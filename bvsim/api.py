@@ -50,6 +50,7 @@ def run_sweep(
     overwrite: bool = False,
     figures: bool = True,
     progress: bool | None = None,
+    devices: list[str] | None = None,
 ) -> RunResult:
     """Run a whole sweep: train every member, decompose, write outputs.
 
@@ -67,9 +68,12 @@ def run_sweep(
         joblib workers over chunks (-1: all cores). Results do not depend on it.
     figures : bool
         Draw the figures and write ``report.md`` (only with ``out``).
+    devices : list of str, optional
+        Several devices at once, e.g. ``["cuda:0", "cpu", "cpu"]``; see
+        :func:`bvsim.sweep.train_sweep`.
     """
     if out is None:
-        raw = train_sweep(cfg, device=device, n_jobs=n_jobs, progress=progress)
+        raw = train_sweep(cfg, device=device, n_jobs=n_jobs, progress=progress, devices=devices)
         return RunResult(raw=raw, tables=summarize(raw))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +82,12 @@ def run_sweep(
         if overwrite and (out / "chunks").exists():
             shutil.rmtree(out / "chunks")
         raw = train_sweep(
-            cfg, device=device, n_jobs=n_jobs, chunk_dir=out / "chunks", progress=progress
+            cfg,
+            device=device,
+            n_jobs=n_jobs,
+            chunk_dir=out / "chunks",
+            progress=progress,
+            devices=devices,
         )
         tables = summarize(raw)
         write_run(raw, tables, out)

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     s.add_argument(
+        "--devices",
+        metavar="D1,D2,...",
+        help="share chunks among several devices at once, e.g. cuda:0,cuda:1,cpu "
+        "(one worker per entry)",
+    )
+    s.add_argument(
         "--backend",
         default=None,
         help="joblib backend for the chunks (loky, threading, dask, ...); default loky",
@@ -110,10 +116,18 @@ def _sweep(args) -> int:
     _check_writable(out)
     from .engine import resolve_device
 
+    devices = None
+    if args.devices:
+        devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+        if not devices:
+            raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
     try:
-        resolve_device(args.device)
+        for d in devices or [args.device]:
+            resolve_device(d)
     except ValueError as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(
+            str(err).replace("--device ", "--devices " if devices else "--device ")
+        ) from None
     from .api import run_sweep
 
     try:
@@ -125,6 +139,7 @@ def _sweep(args) -> int:
                 n_jobs=args.n_jobs,
                 overwrite=args.overwrite,
                 figures=not args.no_figures,
+                devices=devices,
             )
     except KeyboardInterrupt:
         print(

@@ -8,10 +8,12 @@ finished chunk is written there atomically so that re-running resumes.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import platform
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +162,65 @@ class SweepResult:
     info: dict = field(default_factory=dict)
 
 
+def _split_chunk(res: dict, sizes: list[int]) -> list[dict]:
+    """Split a merged chunk result back into its units (along the training-set axis)."""
+    parts, start = [], 0
+    total = sum(sizes)
+    for size in sizes:
+        stop = start + size
+        part = {name: res[name][:, start:stop] for name in _MEMBER_FIELDS}
+        part["ks"] = res["ks"][start:stop]
+        part["log_steps"] = res["log_steps"]
+        part["seconds"] = np.float64(float(res["seconds"]) * size / total)
+        part["device"] = res["device"]
+        if "params0" in res and part["ks"][0] == 0:
+            part["params0"] = res["params0"]
+        parts.append(part)
+        start = stop
+    return parts
+
+
+def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
+    """Train units ``todo`` on several devices at once, one thread per device.
+
+    Each thread takes the next units from a shared queue as soon as it is free, so a
+    fast device does more of the work: a CPU thread one unit at a time, a GPU thread
+    as many as fill a GPU-sized chunk (trained as one batch, saved unit by unit).
+    Torch releases the GIL inside its kernels, so CPU threads run in parallel.
+    """
+    pending = collections.deque(todo)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    per_gpu = max(1, auto_chunk_size(cfg, "cuda") // max(len(chunks[0]), 1))
+
+    def worker(dev):
+        take = per_gpu if dev.startswith("cuda") else 1
+        while not errors:
+            with lock:
+                batch = [pending.popleft() for _ in range(min(take, len(pending)))]
+            if not batch:
+                return
+            try:
+                ks = np.concatenate([chunks[i] for i in batch])
+                res = _train_chunk(cfg, test, ks, dev)
+                parts = _split_chunk(res, [len(chunks[i]) for i in batch])
+                with lock:
+                    for i, part in zip(batch, parts, strict=True):
+                        done(i, part)
+            except BaseException as err:  # re-raised in the calling thread
+                errors.append(err)
+                return
+
+    threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.2)  # stay responsive to Ctrl-C
+    if errors:
+        raise errors[0]
+
+
 def config_key(cfg: Config) -> str:
     """Hash of everything that affects the numbers (the name does not)."""
     text = dumps_toml(cfg).split("\n", 1)[1]  # drop the `name = ...` line
@@ -200,6 +261,7 @@ def train_sweep(
     n_jobs: int = 1,
     chunk_dir: str | Path | None = None,
     progress: bool | None = None,
+    devices: list[str] | None = None,
 ) -> SweepResult:
     """Train every member of the design and gather the raw outputs.
 
@@ -215,10 +277,20 @@ def train_sweep(
         Where finished chunks are kept; chunks already there are loaded, not trained.
     progress : bool, optional
         Show a tqdm bar; None shows it only on a terminal.
+    devices : list of str, optional
+        Share the chunks dynamically among several devices at once, e.g.
+        ``["cuda:0", "cuda:1", "cpu"]`` (one worker thread per entry; name ``cpu``
+        twice for two CPU workers). A GPU takes many chunks per batch. Overrides
+        ``device`` and ``n_jobs``.
     """
-    dev = str(resolve_device(device))
+    if devices:
+        devices = [str(resolve_device(d)) for d in devices]
+        dev = ",".join(devices)
+        device_type = "cpu"  # chunks are CPU-sized units; a GPU merges several
+    else:
+        dev = str(resolve_device(device))
+        device_type = torch.device(dev).type
     test = make_test_set(cfg)
-    device_type = torch.device(dev).type
     chunks = _chunks(cfg, device_type)
     if device_type == "cuda":
         n_jobs = 1  # one process drives the GPU; its chunks are large instead
@@ -242,17 +314,21 @@ def train_sweep(
         disable=(not progress) if progress is not None else None,
         dynamic_ncols=True,
     )
-    if todo:
-        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-        jobs = (joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
-        with bar:
+
+    def done(i, res):
+        if paths[i] is not None:
+            _save_atomic(paths[i], res)
+        results[i] = res
+        bar.update(len(chunks[i]) * per_set)
+
+    with bar:
+        if todo and devices:
+            _run_on_devices(cfg, test, chunks, todo, devices, done)
+        elif todo:
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+            jobs = (joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
             for i, res in zip(todo, parallel(jobs), strict=True):
-                if paths[i] is not None:
-                    _save_atomic(paths[i], res)
-                results[i] = res
-                bar.update(len(chunks[i]) * per_set)
-    else:
-        bar.close()
+                done(i, res)
     wall = time.perf_counter() - t0
 
     gathered = {name: np.concatenate([r[name] for r in results], axis=1) for name in _MEMBER_FIELDS}

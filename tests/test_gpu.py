@@ -38,3 +38,11 @@ def test_cuda_closed_form_equals_cpu():
     cpu = train_sweep(cfg, device="cpu", progress=False)
     gpu = train_sweep(cfg, device="cuda", progress=False)
     np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+
+
+def test_cpu_and_gpu_together_equal_cpu_alone():
+    cfg = load_config(preset="smoke", overrides=[*OVER, "sweep.chunk_size=1"])
+    cpu = train_sweep(cfg, device="cpu", progress=False)
+    mixed = train_sweep(cfg, devices=["cuda", "cpu"], progress=False)
+    np.testing.assert_allclose(mixed.pred, cpu.pred, rtol=0, atol=1e-9)
+    assert sum(mixed.info["chunks_per_device"].values()) == 6

@@ -196,3 +196,30 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
     assert 2 <= kept < 12
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "wrote" in done.stdout
+
+
+def test_several_devices_share_the_work_and_give_the_same_numbers(tmp_path):
+    cfg = load_config(preset="smoke", overrides=[*FAST, "sweep.chunk_size=1"])
+    ref = run_sweep(cfg, progress=False, figures=False)
+    both = run_sweep(cfg, tmp_path, progress=False, figures=False, devices=["cpu", "cpu"])
+    pd.testing.assert_frame_equal(ref.summary, both.summary, check_exact=True)
+    assert both.raw.info["chunks_per_device"] == {"cpu": 6}
+    assert both.raw.info["device"] == "cpu,cpu"
+    # resume works with the same units
+    again = run_sweep(cfg, tmp_path, progress=False, figures=False, devices=["cpu", "cpu"])
+    assert again.raw.info["n_chunks_resumed"] == 6
+
+
+def test_split_chunk_round_trip():
+    from bvsim.data import make_test_set
+    from bvsim.sweep import _split_chunk, _train_chunk
+
+    cfg = load_config(preset="smoke", overrides=FAST)
+    test = make_test_set(cfg)
+    merged = _train_chunk(cfg, test, np.arange(0, 4), "cpu")
+    parts = _split_chunk(merged, [1, 3])
+    assert [list(p["ks"]) for p in parts] == [[0], [1, 2, 3]]
+    assert "params0" in parts[0] and "params0" not in parts[1]
+    np.testing.assert_array_equal(
+        np.concatenate([p["pred"] for p in parts], axis=1), merged["pred"]
+    )
