@@ -32,6 +32,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=".")
     ap.add_argument("--chunk-size", type=int, default=0, help="training sets per chunk (0: auto)")
     ap.add_argument("--skip-check", action="store_true", help="time only")
+    ap.add_argument(
+        "--mixed",
+        type=int,
+        default=0,
+        metavar="N_REPS",
+        help="instead: W1 at N_REPS x 16 lambdas on the GPU alone, the CPU cores alone and "
+        "both together (--devices cuda,cpu,...); compare summaries and times",
+    )
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
@@ -42,6 +50,8 @@ def main(argv=None) -> int:
         "cuda": torch.version.cuda,
     }
     print(info, flush=True)
+    if args.mixed:
+        return mixed(args, info)
 
     # 1. correctness: the smoke sweep on the GPU against the CPU
     dtypes = () if args.skip_check else ("float64", "float32")
@@ -100,6 +110,41 @@ def main(argv=None) -> int:
     (Path(args.out) / f"gpu_check_chunk{raw.info['chunk_size']}.json").write_text(
         json.dumps(info, indent=2) + "\n"
     )
+    return 0
+
+
+def mixed(args, info) -> int:
+    """GPU alone vs CPU cores alone vs both at once, on the same W1 sweep."""
+    import os
+
+    wd = [0.0, *np.logspace(-4, 0, 15).tolist()]
+    cfg = load_config(
+        preset="seed-demo", overrides=[f"sweep.n_reps={args.mixed}", f"sweep.weight_decay={wd}"]
+    )
+    n_cpu = os.cpu_count() or 2
+    runs = {
+        "gpu": {"device": "cuda"},
+        "cpu": {"device": "cpu", "n_jobs": n_cpu},
+        "gpu+cpu": {"devices": ["cuda"] + ["cpu"] * (n_cpu - 1)},
+    }
+    warm = load_config(preset="seed-demo", overrides=["sweep.n_reps=4", "train.steps=50"])
+    train_sweep(warm, device="cuda", progress=False)
+    summaries = {}
+    for name, kw in runs.items():
+        t = time.perf_counter()
+        raw = train_sweep(cfg, progress=False, **kw)
+        summaries[name] = summarize(raw).summary
+        wall = time.perf_counter() - t
+        info[f"mixed_{name}_seconds"] = wall
+        info[f"mixed_{name}_chunks_per_device"] = raw.info["chunks_per_device"]
+        print(f"{name:8s} {wall:7.1f} s  {raw.info['chunks_per_device']}", flush=True)
+    cols = ["bias2", "variance", "expected_error", "test_error"]
+    for name in ("gpu", "gpu+cpu"):
+        dev = float((summaries[name][cols] - summaries["cpu"][cols]).abs().to_numpy().max())
+        info[f"mixed_{name}_max_summary_dev_vs_cpu"] = dev
+        print(f"max |summary({name}) - summary(cpu)| = {dev:.2e}", flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gpu_mixed.json").write_text(json.dumps(info, indent=2) + "\n")
     return 0
 
 
