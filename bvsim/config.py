@@ -158,6 +158,14 @@ class ModelConfig:
         default="relu", metadata=_key("str", _one_of("relu", "tanh"), "mlp: activation")
     )
     bias: bool = field(default=True, metadata=_key("bool", None, "layers have a bias"))
+    dropout: float = field(
+        default=0.0,
+        metadata=_key(
+            "float",
+            _unit_interval_open_right,
+            "mlp: dropout rate after every hidden activation while training (nn.Dropout)",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,16 @@ class TrainConfig:
     steps: int = field(default=2000, metadata=_key("int", _at_least(1), "optimizer steps"))
     batch_size: int = field(
         default=0, metadata=_key("int", _non_negative, "minibatch size; 0 = full batch")
+    )
+    penalty: str = field(
+        default="l2",
+        metadata=_key(
+            "str",
+            _one_of("l2", "l1", "decoupled"),
+            "what weight_decay lambda does: l2 adds lambda*w to the gradient (torch "
+            "weight_decay, objective + lambda/2 |w|^2); l1 adds lambda*sign(w) (objective "
+            "+ lambda |w|_1); decoupled shrinks w by (1 - lr*lambda) each step (AdamW, SGDW)",
+        ),
     )
     decay_bias: bool = field(
         default=True, metadata=_key("bool", None, "apply weight decay to biases too")
@@ -423,6 +441,11 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
         )
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
+    if cfg.train.solver == "closed_form" and cfg.train.penalty != "l2":
+        raise ConfigError(
+            f"{prefix}train.solver = 'closed_form' solves the l2 penalty only "
+            f"(got train.penalty = {cfg.train.penalty!r})"
+        )
     if cfg.train.solver == "closed_form" and (cfg.model.kind != "linear" or cfg.model.bias):
         raise ConfigError(
             f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "

@@ -33,6 +33,7 @@ class Stream:
     INIT = 2  # initialization of member (k, s)
     BATCH = 3  # minibatch order of member (k, s)
     DESIGN = 4  # the fixed design x shared by all training sets
+    DROPOUT = 5  # dropout masks of member (k, s)
 
 
 def rng(root: int, *key: int) -> np.random.Generator:

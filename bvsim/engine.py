@@ -28,6 +28,8 @@ __all__ = [
     "ParamLayout",
     "TrainSpec",
     "batch_schedule",
+    "dropout_keys",
+    "dropout_masks",
     "init_params",
     "layer_shapes",
     "resolve_device",
@@ -124,6 +126,16 @@ def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
     return out
 
 
+def dropout_keys(cfg: Config, ks, n_seeds: int) -> np.ndarray:
+    """int64 keys of the dropout streams of members (k, s), shape (n_sets, n_seeds)."""
+    out = np.empty((len(ks), n_seeds), dtype=np.int64)
+    for a, k in enumerate(ks):
+        for s in range(n_seeds):
+            seq = np.random.SeedSequence(cfg.seed, spawn_key=(Stream.DROPOUT, int(k), s))
+            out[a, s] = seq.generate_state(1, dtype=np.uint64).view(np.int64)[0]
+    return out
+
+
 def batch_schedule(cfg: Config, ks, n_seeds: int) -> np.ndarray | None:
     """Minibatch indices of members (k, s), or None for full-batch training.
 
@@ -167,6 +179,8 @@ class TrainSpec:
     diverge_threshold: float
     dtype: torch.dtype
     solver: str = "gd"
+    penalty: str = "l2"
+    dropout: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: Config) -> TrainSpec:
@@ -187,6 +201,8 @@ class TrainSpec:
             diverge_threshold=t.diverge_threshold,
             dtype=torch.float64 if t.dtype == "float64" else torch.float32,
             solver=t.solver,
+            penalty=t.penalty,
+            dropout=cfg.model.dropout,
         )
 
     @property
@@ -342,8 +358,12 @@ def _input_grad(g, w):
     return torch.bmm(g, w.transpose(1, 2))
 
 
-def _forward(views, x, activation, keep):
-    """Forward pass; returns the output (members, n, 1) and the hidden activations."""
+def _forward(views, x, activation, keep, masks=None, acts=None):
+    """Forward pass; returns the output (members, n, 1) and the inputs of every layer.
+
+    With dropout ``masks`` (one scaled mask per hidden layer), each hidden activation
+    is multiplied by its mask; the activations before dropout go to ``acts``.
+    """
     hs = [x]
     h = x
     last = len(views) - 1
@@ -352,9 +372,48 @@ def _forward(views, x, activation, keep):
         if i == last:
             return z, hs
         h = torch.relu_(z) if activation == "relu" else torch.tanh_(z)
+        if masks is not None:
+            acts.append(h)
+            h = h * masks[i]
         if keep:
             hs.append(h)
     raise AssertionError
+
+
+_M1, _M2, _GOLDEN = -4658895280553007687, -7723592293110705685, -7046029254386353131
+
+
+def _splitmix64(z: torch.Tensor) -> torch.Tensor:
+    """SplitMix64 finalizer on int64 tensors (wrapping arithmetic, logical shifts)."""
+    z = z + _GOLDEN
+    z = (z ^ ((z >> 30) & ((1 << 34) - 1))) * _M1
+    z = (z ^ ((z >> 27) & ((1 << 37) - 1))) * _M2
+    return z ^ ((z >> 31) & ((1 << 33) - 1))
+
+
+def dropout_masks(keys, step: int, layer: int, n: int, width: int, keep, device, dtype):
+    """Scaled dropout masks (inverted dropout, as ``nn.Dropout`` in training mode).
+
+    A counter-based generator: the mask of member ``i`` at (step, layer, row, column)
+    is a hash of the member's key and those numbers, so it is the same on every
+    device and in every chunk, and the per-model reference loop can draw it too.
+
+    Parameters
+    ----------
+    keys : int64 tensor of shape (members,)
+    keep : tensor of shape (members, 1, 1) or float
+        Keep probability 1 - dropout.
+
+    Returns
+    -------
+    mask : tensor of shape (members, n, width)
+        0 for dropped units, 1/keep for kept ones.
+    """
+    base = _splitmix64(keys.view(-1, 1, 1) ^ _splitmix64(torch.tensor(step * 64 + layer)))
+    idx = torch.arange(n * width, device=device, dtype=torch.int64).view(1, n, width)
+    u = ((_splitmix64(base + idx) >> 40) & ((1 << 24) - 1)).to(dtype) / float(1 << 24)
+    keep = torch.as_tensor(keep, dtype=dtype, device=device)
+    return (u < keep).to(dtype) / keep
 
 
 def _mse(out, y):
@@ -371,6 +430,7 @@ def train_batched(
     init: np.ndarray,
     schedule: np.ndarray | None = None,
     device: str | torch.device = "cpu",
+    dropout_keys: np.ndarray | None = None,
 ) -> EngineResult:
     """Train ``members`` models at once and evaluate them.
 
@@ -390,6 +450,9 @@ def train_batched(
     schedule : ndarray of shape (members, n_epochs, n_train), optional
         Minibatch orders (see :func:`batch_schedule`); None for full batch.
     device : str or torch.device
+    dropout_keys : ndarray of int64, shape (members,), optional
+        Each member's dropout stream (see :func:`dropout_masks`); needed when
+        ``spec.dropout > 0``.
 
     Returns
     -------
@@ -425,9 +488,17 @@ def train_batched(
         if d
     ]
 
-    def add_decay():  # buf += lam * p, block by block (lam is per member)
+    shrink = 1 - spec.lr * lam  # decoupled decay: p <- p (1 - lr lam), as AdamW
+
+    def add_penalty():
+        """The penalty's part of the update, block by block (lam is per member)."""
         for b, p in decay_pairs:
-            b.addcmul_(lam, p)
+            if spec.penalty == "l2":  # coupled: grad += lam * p (torch weight_decay)
+                b.addcmul_(lam, p)
+            elif spec.penalty == "l1":  # grad += lam * sign(p): d/dp of lam * |p|
+                b.addcmul_(lam, p.sign())
+            else:  # decoupled: shrink the weights before the step
+                p.mul_(shrink)
 
     state = [flat, buf]
     if spec.optimizer == "adam":
@@ -445,6 +516,12 @@ def train_batched(
     diverged = np.zeros(m, dtype=bool)
     diverged_step = np.full(m, -1, dtype=np.int64)
     beta = spec.momentum if spec.optimizer == "sgd" else 0.0
+    dropping = spec.dropout > 0 and len(spec.shapes) > 1
+    if dropping:
+        if dropout_keys is None:
+            raise ValueError("spec.dropout > 0 needs dropout_keys")
+        dkeys = torch.as_tensor(np.asarray(dropout_keys, dtype=np.int64), device=device)
+        keep_prob = 1.0 - spec.dropout
     relu = spec.activation == "relu"
 
     def check_and_log(step, li):
@@ -489,7 +566,14 @@ def train_batched(
                 xb = torch.gather(xt, 1, idx.unsqueeze(-1).expand(-1, -1, xt.shape[2]))
                 yb = torch.gather(yt, 1, idx)
             nb = xb.shape[1]
-            out, hs = _forward(views, xb, spec.activation, keep=True)
+            masks = acts = None
+            if dropping:
+                masks = [
+                    dropout_masks(dkeys, step, i, nb, fo, keep_prob, device, dt)
+                    for i, (_, fo) in enumerate(spec.shapes[:-1])
+                ]
+                acts = []
+            out, hs = _forward(views, xb, spec.activation, keep=True, masks=masks, acts=acts)
             # d MSELoss / d out for targets of shape (n, 1): 2 (out - y) / n
             g = out.squeeze(-1).sub_(yb).mul_(2.0 / nb).unsqueeze(-1)
             for i in range(len(views) - 1, -1, -1):
@@ -505,18 +589,22 @@ def train_batched(
                         gb.copy_(g.sum(1, keepdim=True))
                 if i > 0:
                     g = _input_grad(g, w)
+                    act = h
+                    if masks is not None:  # through dropout, then the activation
+                        g = g * masks[i - 1]
+                        act = acts[i - 1]
                     if relu:
-                        g = torch.ops.aten.threshold_backward(g, h, 0)
+                        g = torch.ops.aten.threshold_backward(g, act, 0)
                     else:
-                        g.mul_(1 - h.square())
+                        g.mul_(1 - act.square())
             if spec.optimizer == "sgd":
                 # buf already holds beta * buf + grad; torch adds lam * p to grad
                 # before the momentum, which is the same sum.
-                add_decay()
+                add_penalty()
                 flat.add_(buf, alpha=-spec.lr)
             else:
                 b1, b2 = spec.betas
-                add_decay()
+                add_penalty()
                 exp_avg.lerp_(buf, 1 - b1)
                 exp_avg_sq.mul_(b2).addcmul_(buf, buf, value=1 - b2)
                 bc1 = 1 - b1**step

@@ -12,7 +12,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import TrainSpec
+from .engine import TrainSpec, dropout_masks
+
+
+class _MaskedDropout(nn.Module):
+    """Dropout whose mask is set from outside (the engine's counter-based masks);
+    the identity in eval mode, as ``nn.Dropout``."""
+
+    def __init__(self):
+        super().__init__()
+        self.mask = None
+
+    def forward(self, h):
+        return h * self.mask if self.training else h
 
 __all__ = ["build_module", "train_one"]
 
@@ -35,6 +47,8 @@ def build_module(spec: TrainSpec, init: np.ndarray) -> nn.Sequential:
         layers.append(lin)
         if i < last:
             layers.append(nn.ReLU() if spec.activation == "relu" else nn.Tanh())
+            if spec.dropout > 0:
+                layers.append(_MaskedDropout())
     return nn.Sequential(*layers)
 
 
@@ -46,6 +60,7 @@ def train_one(
     weight_decay: float,
     init: np.ndarray,
     schedule: np.ndarray | None = None,
+    dropout_key: int | None = None,
 ) -> tuple[np.ndarray, float]:
     """Train one model with ``torch.optim`` and return (test predictions, train MSE).
 
@@ -56,19 +71,27 @@ def train_one(
     x_test : ndarray of shape (n_test, dim)
     init : ndarray of shape (n_params,)
     schedule : ndarray of shape (n_epochs, n_train), optional
+    dropout_key : int, optional
+        The member's dropout stream, when ``spec.dropout > 0``.
     """
     model = build_module(spec, init)
     if spec.bias and not spec.decay_bias:
-        decay = [p for name, p in model.named_parameters() if name.endswith("weight")]
-        rest = [p for name, p in model.named_parameters() if name.endswith("bias")]
-        groups = [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": rest, "weight_decay": 0.0},
-        ]
+        decayed = [p for name, p in model.named_parameters() if name.endswith("weight")]
     else:
-        groups = [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+        decayed = list(model.parameters())
+    rest = [p for p in model.parameters() if all(p is not q for q in decayed)]
+    # l2 and AdamW's decoupled decay are torch.optim's own weight_decay; l1 is a term of
+    # the loss; decoupled SGD (SGDW) shrinks the weights by hand before each step.
+    torch_decay = weight_decay if spec.penalty == "l2" else 0.0
+    if spec.penalty == "decoupled" and spec.optimizer == "adam":
+        torch_decay = weight_decay
+    groups = [{"params": decayed, "weight_decay": torch_decay}]
+    if rest:
+        groups.append({"params": rest, "weight_decay": 0.0})
     if spec.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum)
+    elif spec.penalty == "decoupled":
+        opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
     else:
         opt = torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
     loss_fn = nn.MSELoss()
@@ -82,10 +105,24 @@ def train_one(
             e, j = divmod(t, per_epoch)
             idx = torch.as_tensor(schedule[e, j * spec.batch_size : (j + 1) * spec.batch_size])
             xb, yb = xt[idx], yt[idx]
+        drops = [mod for mod in model if isinstance(mod, _MaskedDropout)]
+        for layer, mod in enumerate(drops):
+            keys = torch.tensor([dropout_key], dtype=torch.int64)
+            width = spec.shapes[layer][1]
+            mask = dropout_masks(keys, t + 1, layer, len(xb), width, 1 - spec.dropout,
+                                 "cpu", spec.dtype)  # fmt: skip
+            mod.mask = mask[0]
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)
+        if spec.penalty == "l1":
+            loss = loss + weight_decay * sum(p.abs().sum() for p in decayed)
         loss.backward()
+        if spec.penalty == "decoupled" and spec.optimizer == "sgd":
+            with torch.no_grad():
+                for p in decayed:
+                    p.mul_(1 - spec.lr * weight_decay)
         opt.step()
+    model.eval()
     with torch.no_grad():
         train = loss_fn(model(xt), yt).item()
         pred = model(torch.tensor(x_test, dtype=spec.dtype)).squeeze(1).double().numpy()

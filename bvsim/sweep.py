@@ -29,6 +29,7 @@ from .engine import (
     ParamLayout,
     TrainSpec,
     batch_schedule,
+    dropout_keys,
     init_params,
     resolve_device,
     setup_process,
@@ -96,6 +97,7 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     )
     init = init.reshape(n_sets, n_seeds, -1)
     sched = batch_schedule(cfg, ks, n_seeds)
+    dkeys = dropout_keys(cfg, ks, n_seeds) if spec.dropout > 0 else None
     w, a, s = member_grid(n_wd, n_sets, n_seeds)
     res = train_batched(
         spec,
@@ -107,6 +109,7 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
         init=init[a, s],
         schedule=None if sched is None else sched[a, s],
         device=device,
+        dropout_keys=None if dkeys is None else dkeys[a, s],
     )
     shape = (n_wd, n_sets, n_seeds)
     out = {

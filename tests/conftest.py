@@ -7,7 +7,14 @@ import pytest
 
 from bvsim.config import load_config
 from bvsim.data import draw_training_sets, make_test_set
-from bvsim.engine import ParamLayout, TrainSpec, batch_schedule, init_params, setup_process
+from bvsim.engine import (
+    ParamLayout,
+    TrainSpec,
+    batch_schedule,
+    dropout_keys,
+    init_params,
+    setup_process,
+)
 from bvsim.sweep import member_grid
 
 setup_process(1)
@@ -43,5 +50,6 @@ def chunk_inputs(cfg, ks=(0, 1), n_seeds=2):
         "weight_decay": wd[w],
         "init": packed[a, s],
         "schedule": None if sched is None else sched[a, s],
+        "dropout_keys": dropout_keys(cfg, ks, n_seeds)[a, s] if spec.dropout > 0 else None,
         "meta": list(zip(wd[w], a, s, strict=True)),
     }

@@ -44,6 +44,29 @@ CASES = {
         "data.truth=linear",
     ],  # fmt: skip
     "mlp-no-bias": ["model.bias=false"],
+    "sgd-l1": ["train.penalty=l1"],
+    "sgd-l1-no-bias-decay": ["train.penalty=l1", "train.decay_bias=false"],
+    "sgd-decoupled": ["train.penalty=decoupled"],
+    "adamw": ["train.optimizer=adam", "train.lr=0.01", "train.penalty=decoupled"],
+    "dropout-relu": ["model.dropout=0.3"],
+    "dropout-tanh-minibatch": [
+        "model.dropout=0.5",
+        "model.activation=tanh",
+        "train.batch_size=4",
+        "train.lr=0.01",
+    ],
+    "dropout-adamw": [
+        "model.dropout=0.2",
+        "train.optimizer=adam",
+        "train.lr=0.01",
+        "train.penalty=decoupled",
+    ],  # fmt: skip
+    "adam-l1-no-bias-decay": [
+        "train.optimizer=adam",
+        "train.lr=0.01",
+        "train.penalty=l1",
+        "train.decay_bias=false",
+    ],
 }
 
 
@@ -61,6 +84,7 @@ def _run_both(cfg):
             float(wd),
             inp["init"][i],
             None if inp["schedule"] is None else inp["schedule"][i],
+            None if inp["dropout_keys"] is None else int(inp["dropout_keys"][i]),
         )
         ref_pred.append(pred)
         ref_train.append(train)

@@ -46,3 +46,11 @@ def test_cpu_and_gpu_together_equal_cpu_alone():
     mixed = train_sweep(cfg, devices=["cuda", "cpu"], progress=False)
     np.testing.assert_allclose(mixed.pred, cpu.pred, rtol=0, atol=1e-9)
     assert sum(mixed.info["chunks_per_device"].values()) == 6
+
+
+def test_cuda_dropout_masks_and_penalties_equal_cpu():
+    for extra in (["model.dropout=0.3"], ["train.penalty=l1"], ["train.penalty=decoupled"]):
+        cfg = load_config(preset="smoke", overrides=[*OVER, *extra])
+        cpu = train_sweep(cfg, device="cpu", progress=False)
+        gpu = train_sweep(cfg, device="cuda", progress=False)
+        np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)

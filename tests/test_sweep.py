@@ -223,3 +223,14 @@ def test_split_chunk_round_trip():
     np.testing.assert_array_equal(
         np.concatenate([p["pred"] for p in parts], axis=1), merged["pred"]
     )
+
+
+def test_dropout_and_penalties_independent_of_chunking():
+    for extra in (["model.dropout=0.3"], ["train.penalty=l1"], ["train.penalty=decoupled"]):
+        over = [*FAST, "train.dtype=float64", *extra]
+        ref = train_sweep(load_config(preset="smoke", overrides=over), progress=False)
+        one = train_sweep(
+            load_config(preset="smoke", overrides=[*over, "sweep.chunk_size=1"]), progress=False
+        )
+        np.testing.assert_allclose(one.pred, ref.pred, rtol=0, atol=1e-12)
+        assert np.isfinite(ref.pred).all()
