@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, axis_configs
 from .sweep import SweepResult, check_run_dir, train_sweep
-from .tables import Tables, summarize, write_run
+from .tables import Tables, combine_axis, summarize, write_run, write_tables
 
 __all__ = ["RunResult", "run_lock", "run_sweep"]
 
@@ -23,21 +23,23 @@ class RunResult:
 
     Attributes
     ----------
-    raw : SweepResult
-        Raw per-member arrays (predictions of shape (n_wd, n_reps, n_seeds, n_test)).
+    raw : SweepResult or list of SweepResult
+        Raw per-member arrays (predictions of shape (n_wd, n_reps, n_seeds, n_test));
+        one per value of a second sweep axis.
     tables : Tables
         The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...).
     out : Path or None
         The run directory, when one was written.
     """
 
-    raw: SweepResult
+    raw: SweepResult | list[SweepResult]
     tables: Tables
     out: Path | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
-        """One row per weight decay: bias2, variance, noise, errors, each with SE."""
+        """One row per weight decay (and second-axis value): bias2, variance, noise,
+        errors, each with SE."""
         return self.tables.summary
 
 
@@ -72,23 +74,30 @@ def run_sweep(
         Several devices at once, e.g. ``["cuda:0", "cpu", "cpu"]``; see
         :func:`bvsim.sweep.train_sweep`.
     """
+    train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
+    subs = axis_configs(cfg)
     if out is None:
-        raw = train_sweep(cfg, device=device, n_jobs=n_jobs, progress=progress, devices=devices)
-        return RunResult(raw=raw, tables=summarize(raw))
+        if subs[0][0] is None:
+            raw = train_sweep(cfg, **train)
+            return RunResult(raw=raw, tables=summarize(raw))
+        parts = [(v, run_sweep(sub, **train)) for v, sub in subs]
+        return _combined(cfg, parts, None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         check_run_dir(out, cfg, overwrite)
-        if overwrite and (out / "chunks").exists():
-            shutil.rmtree(out / "chunks")
-        raw = train_sweep(
-            cfg,
-            device=device,
-            n_jobs=n_jobs,
-            chunk_dir=out / "chunks",
-            progress=progress,
-            devices=devices,
-        )
+        if overwrite:
+            for old in ("chunks", "axis"):
+                if (out / old).exists():
+                    shutil.rmtree(out / old)
+        if subs[0][0] is not None:
+            parts = [
+                (v, run_sweep(sub, out / "axis" / axis_dir_name(cfg.sweep.axis, v),
+                              figures=figures, **train))
+                for v, sub in subs
+            ]  # fmt: skip
+            return _combined(cfg, parts, out, figures)
+        raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
         tables = summarize(raw)
         write_run(raw, tables, out)
         if figures:
@@ -98,6 +107,26 @@ def run_sweep(
             plot_all(tables, out)
             write_report(tables, out)
     return RunResult(raw=raw, tables=tables, out=out)
+
+
+def axis_dir_name(axis: str, value: float) -> str:
+    """Sub-directory of one value of the second axis, e.g. ``n_train=20``."""
+    text = f"{int(value)}" if float(value).is_integer() else f"{value:g}"
+    return f"{axis}={text}"
+
+
+def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> RunResult:
+    """Stack the tables of a second-axis sweep, with the axis value as a column."""
+    tables = combine_axis(cfg, [(v, r.tables) for v, r in parts])
+    if out is not None:
+        write_tables(cfg, tables, out)
+        if figures:
+            from .figures import plot_axis
+            from .report import write_axis_report
+
+            plot_axis(tables, out, cfg.sweep.axis)
+            write_axis_report(tables, out, cfg.sweep.axis)
+    return RunResult(raw=[r.raw for _, r in parts], tables=tables, out=out)
 
 
 def _pid_alive(pid: int) -> bool:

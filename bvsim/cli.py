@@ -150,11 +150,13 @@ def _sweep(args) -> int:
         return EXIT_INTERRUPTED
     s = result.summary
     cols = ["weight_decay", "bias2", "variance", "noise", "expected_error", "test_error"]
+    if cfg.sweep.axis != "none":
+        cols.insert(0, cfg.sweep.axis)
     print(s[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     n_div = int(s["n_diverged"].sum())
     if n_div:
         print(f"bvsim: {n_div} member(s) diverged and were excluded (see n_diverged).")
-    print(f"bvsim: wrote {out}/ ({result.raw.info['train_seconds']:.1f} s training)")
+    print(f"bvsim: wrote {out}/ ({result.tables.meta['train_seconds']:.1f} s training)")
     return 0
 
 

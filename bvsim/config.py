@@ -23,6 +23,7 @@ __all__ = [
     "ModelConfig",
     "SweepConfig",
     "TrainConfig",
+    "axis_configs",
     "dumps_toml",
     "list_presets",
     "load_config",
@@ -233,6 +234,19 @@ class SweepConfig:
     n_reps: int = field(default=20, metadata=_key("int", _at_least(2), "training sets drawn (K)"))
     n_seeds: int = field(
         default=1, metadata=_key("int", _at_least(1), "initializations per set (S)")
+    )
+    axis: str = field(
+        default="none",
+        metadata=_key(
+            "str",
+            _one_of("none", "n_train", "hidden_width", "noise_std", "dropout"),
+            "a second sweep axis crossed with the lambda grid (hidden_width sets every "
+            "hidden layer's width; noise_std sets the training-label noise)",
+        ),
+    )
+    axis_values: list[float] = field(
+        default_factory=list,
+        metadata=_key("float_list", None, "values of the second axis"),
     )
     chunk_size: int = field(
         default=0,
@@ -451,11 +465,69 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
             f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "
             "model.bias = false (it solves ridge regression exactly)"
         )
+    _check_axis(cfg, prefix)
     if cfg.train.batch_size > d.n_train:
         raise ConfigError(
             f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
             f"{d.n_train}; use 0 for full batch"
         )
+
+
+def _check_axis(cfg: Config, prefix: str) -> None:
+    sw = cfg.sweep
+    where = f"{prefix}sweep.axis_values = {sw.axis_values!r}"
+    if sw.axis == "none":
+        if sw.axis_values:
+            raise ConfigError(f"{where}: set sweep.axis to say which key these values are for")
+        return
+    values = sw.axis_values
+    if not values:
+        raise ConfigError(f"{where}: sweep.axis = {sw.axis!r} needs a non-empty list of values")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{where}: must not repeat a value")
+    if sw.axis in ("n_train", "hidden_width") and not all(
+        v >= 1 and float(v).is_integer() for v in values
+    ):
+        raise ConfigError(f"{where}: {sw.axis} values must be positive integers")
+    if sw.axis == "hidden_width" and cfg.model.kind != "mlp":
+        raise ConfigError(f"{prefix}sweep.axis = 'hidden_width' needs model.kind = 'mlp'")
+    if sw.axis == "noise_std" and min(values) < 0:
+        raise ConfigError(f"{where}: noise_std values must be >= 0")
+    if sw.axis == "dropout" and not all(0 <= v < 1 for v in values):
+        raise ConfigError(f"{where}: dropout values must be in [0, 1)")
+
+
+def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
+    """The configurations of a sweep's second axis: [(value, config), ...].
+
+    Without a second axis: ``[(None, cfg)]``. Each returned configuration has
+    ``sweep.axis = "none"`` and the axis value set in its own key, so it is a plain
+    one-axis sweep (with its own seed tree under the same root seed).
+    """
+    sw = cfg.sweep
+    if sw.axis == "none":
+        return [(None, cfg)]
+    out = []
+    for value in sw.axis_values:
+        sweep = dataclasses.replace(sw, axis="none", axis_values=[])
+        if sw.axis == "n_train":
+            data = dataclasses.replace(cfg.data, n_train=int(value))
+            train = cfg.train
+            if train.batch_size > int(value):
+                train = dataclasses.replace(train, batch_size=0)
+            sub = dataclasses.replace(cfg, data=data, train=train, sweep=sweep)
+        elif sw.axis == "noise_std":
+            data = dataclasses.replace(cfg.data, noise_std=float(value))
+            sub = dataclasses.replace(cfg, data=data, sweep=sweep)
+        elif sw.axis == "hidden_width":
+            hidden = [int(value)] * len(cfg.model.hidden)
+            model = dataclasses.replace(cfg.model, hidden=hidden)
+            sub = dataclasses.replace(cfg, model=model, sweep=sweep)
+        else:  # dropout
+            model = dataclasses.replace(cfg.model, dropout=float(value))
+            sub = dataclasses.replace(cfg, model=model, sweep=sweep)
+        out.append((value, sub))
+    return out
 
 
 def load_config(

@@ -586,3 +586,128 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
     if s["variance_init"].notna().any():
         written += _save(fig_variance_split(s), fig_dir, "variance_split")
     return written
+
+
+def _axis_label(axis: str, value: float) -> str:
+    return f"{axis} = {value:g}"
+
+
+@_styled
+def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
+    """Bias², variance, noise and expected error vs λ, one panel per second-axis value."""
+    values = sorted(summary[axis].unique())
+    ncol = 2 if len(values) == 4 else min(len(values), 3)
+    nrow = int(np.ceil(len(values) / ncol))
+    fig, axes = plt.subplots(
+        nrow,
+        ncol,
+        figsize=(4.3 * ncol, 3.4 * nrow + 1.0),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    lam = LambdaAxis(summary["weight_decay"])
+    palette = sns.color_palette("colorblind")
+    for ax, value in zip(axes.flat, values, strict=False):
+        s = _valid(summary[summary[axis] == value])
+        x = lam.pos(s["weight_decay"])
+        for col, label, ci, marker in _COMPONENTS:
+            se = s[f"{col}_se"] if f"{col}_se" in s else None
+            style = {"linestyle": "--", "linewidth": 1.2} if col == "noise" else {"linewidth": 1.6}
+            _band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=4, **style)
+        best = s[s["is_best"].astype(bool)]
+        if not best.empty:
+            ax.axvline(lam.pos([best["weight_decay"].iloc[0]])[0], color="0.2", linestyle="-.",
+                       linewidth=1, label="best λ")  # fmt: skip
+        lam.apply(ax, label="weight decay λ")
+        ax.set_title(_axis_label(axis, value))
+    for ax in axes.flat[len(values) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean squared error")
+    fig.suptitle(f"Bias–variance decomposition by {axis} (bands: ±2 SE)")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    return fig
+
+
+@_styled
+def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
+    """Expected error over (second axis × λ); the best λ of each row is boxed."""
+    grid = summary.pivot(index=axis, columns="weight_decay", values="expected_error")
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * grid.shape[1], 1.2 + 0.5 * grid.shape[0]))
+    sns.heatmap(
+        grid,
+        annot=True,
+        fmt=".3g",
+        cmap="viridis_r",
+        ax=ax,
+        cbar_kws={"label": "expected error (bias² + variance + noise)"},
+        annot_kws={"fontsize": 8},
+    )
+    ax.set_xticklabels([_fmt_lambda(v) for v in grid.columns], rotation=0)
+    ax.set_yticklabels([f"{v:g}" for v in grid.index], rotation=0)
+    ax.set_xlabel("weight decay λ")
+    ax.set_ylabel(axis)
+    for row, (_, values) in enumerate(grid.iterrows()):
+        if values.notna().any():
+            col = int(np.nanargmin(values.to_numpy()))
+            ax.add_patch(plt.Rectangle((col, row), 1, 1, fill=False, edgecolor="red", lw=2))
+    ax.set_title(f"Expected error over {axis} × λ (red: best λ of each row)")
+    return fig
+
+
+@_styled
+def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
+    """Best λ and the error it reaches (against λ = 0), as the second axis varies."""
+    rows = []
+    for value, s in summary.groupby(axis):
+        s = _valid(s)
+        if s.empty:
+            continue
+        best = s.loc[s["expected_error"].idxmin()]
+        first = s.loc[s["weight_decay"].idxmin()]
+        rows.append((value, best, first))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    if not rows:
+        return fig
+    values = np.array([r[0] for r in rows], dtype=float)
+    lam = LambdaAxis(summary["weight_decay"])
+    ax1.plot(values, lam.pos([r[1]["weight_decay"] for r in rows]), "o-", color="C3")
+    ax1.set_yscale("log")
+    ticks = sorted(set(lam.pos(summary["weight_decay"].unique())))
+    ax1.set_yticks(ticks)
+    ax1.set_yticklabels([_fmt_lambda(v) for v in sorted(summary["weight_decay"].unique())])
+    ax1.minorticks_off()
+    ax1.set_ylabel("best λ (grid value)")
+    ax1.set_title(f"best λ vs {axis}")
+    pal = sns.color_palette("colorblind")
+    for idx, label, color in ((1, "at the best λ", pal[3]), (2, "at the smallest λ", pal[0])):
+        err = np.array([r[idx]["expected_error"] for r in rows])
+        se = np.array([r[idx]["expected_error_se"] for r in rows])
+        _band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6)
+    ax2.set_ylabel("expected error")
+    ax2.set_title(f"expected error vs {axis} (±2 SE)")
+    ax2.legend()
+    for ax in (ax1, ax2):
+        ax.set_xlabel(axis)
+        if values.min() > 0 and values.max() / values.min() >= 8:
+            ax.set_xscale("log")
+            ax.set_xticks(values)
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+    return fig
+
+
+def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
+    """Draw the second-axis figures of a combined run into ``out_dir/figures``."""
+    out = Path(out_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = tables.summary
+    paths: list[Path] = []
+    if summary.empty:
+        return paths
+    paths += _save(fig_axis_decomposition(summary, axis), out, "axis_decomposition")
+    paths += _save(fig_axis_heatmap(summary, axis), out, "axis_heatmap")
+    paths += _save(fig_axis_best(summary, axis), out, "axis_best")
+    return paths

@@ -375,3 +375,73 @@ def write_report(tables: Tables, out_dir) -> Path:
     path = out_dir / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
+    """``report.md`` of a second-axis sweep: best λ per value, figures, sub-reports."""
+    out_dir = Path(out_dir)
+    s = tables.summary
+    meta = tables.meta
+    lines = [
+        f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",
+        "",
+        f"{len(meta.get('axis_values', []))} values of {axis} crossed with "
+        f"{s['weight_decay'].nunique()} weight decays λ; {meta.get('n_members', '?')} trained "
+        f"members in all, {meta.get('train_seconds', 0):.0f} s of training. ± values are "
+        "Monte Carlo standard errors over training sets. Each value of "
+        f"{axis} is a complete run of its own under `axis/` (CSVs, figures, report).",
+        "",
+        "## Best λ for each value",
+        "",
+        f"| {axis} | best λ | expected error at best λ | at the smallest λ | reduction | "
+        "bias² share at the largest λ | diverged | run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    from .api import axis_dir_name
+
+    for value, part in s.groupby(axis, sort=True):
+        v = _valid(part)
+        sub = axis_dir_name(axis, value)
+        if v.empty:
+            lines.append(f"| {value:g} | — | — | — | — | — | {int(part['n_diverged'].sum())} "
+                         f"| [report](axis/{sub}/report.md) |")  # fmt: skip
+            continue
+        best = v.loc[v["expected_error"].idxmin()]
+        first = v.loc[v["weight_decay"].idxmin()]
+        last = v.loc[v["weight_decay"].idxmax()]
+        red = 1 - best["expected_error"] / first["expected_error"]
+        share = last["bias2"] / last["expected_error"]
+        lines.append(
+            f"| {value:g} | {_lam(best['weight_decay'])} | "
+            f"{_pm(best['expected_error'], best['expected_error_se'])} | "
+            f"{_pm(first['expected_error'], first['expected_error_se'])} | {_pct(red)} | "
+            f"{_pct(share)} | {int(part['n_diverged'].sum())} | [report](axis/{sub}/report.md) |"
+        )
+    lines += [
+        "",
+        "## Figures",
+        "",
+        "![axis decomposition](figures/axis_decomposition.png)",
+        "",
+        f"*Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE. "
+        "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //.*",
+        "",
+        "![axis heatmap](figures/axis_heatmap.png)",
+        "",
+        f"*Expected error over {axis} × λ; the best λ of each row is boxed in red.*",
+        "",
+        "![axis best](figures/axis_best.png)",
+        "",
+        f"*Left: the best λ of the grid for each {axis}. Right: the expected error at that λ "
+        "and at the smallest λ, ±2 SE.*",
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        f"bvsim sweep {out_dir}/config.toml --out {out_dir}",
+        "```",
+        "",
+    ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path

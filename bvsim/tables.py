@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -199,10 +199,7 @@ def summarize(r: SweepResult) -> Tables:
 
 def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
     """Write CSVs, ``predictions.npz``, ``config.toml`` and ``run.json`` to ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        getattr(tables, name).to_csv(out / f"{name}.csv", index=False)
+    out = write_tables(r.cfg, tables, out)
     np.savez_compressed(
         out / "predictions.npz",
         weight_decay=r.weight_decay,
@@ -216,10 +213,6 @@ def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
         curve_train=r.curve_train,
         curve_test=r.curve_test,
     )
-    (out / "config.toml").write_text(dumps_toml(r.cfg))
-    meta = dict(tables.meta)
-    meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out
 
 
@@ -265,3 +258,61 @@ def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.D
         )
         frames.append(df.dropna())
     return pd.concat(frames, ignore_index=True)
+
+
+def combine_axis(cfg, parts) -> Tables:
+    """Stack the tables of a second-axis sweep; the axis value becomes the first column.
+
+    Parameters
+    ----------
+    cfg : Config
+        The configuration with ``sweep.axis`` set.
+    parts : list of (float, Tables)
+        The tables of each axis value, in order.
+    """
+    axis = cfg.sweep.axis
+    frames = {}
+    for name in _all_frames(parts[0][1]):
+        pieces = []
+        for value, t in parts:
+            df = getattr(t, name)
+            if df is None or df.empty:
+                continue
+            df = df.copy()
+            df.insert(0, axis, value)
+            pieces.append(df)
+        frames[name] = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    metas = [t.meta for _, t in parts]
+    meta = {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "config_key": config_key(cfg),
+        "bvsim": __version__,
+        "axis": axis,
+        "axis_values": list(cfg.sweep.axis_values),
+        "train_seconds": float(sum(m.get("train_seconds", 0.0) for m in metas)),
+        "n_members": int(sum(m.get("n_members", 0) for m in metas)),
+        "device": metas[0].get("device"),
+        "parts": [m.get("config_key") for m in metas],
+    }
+    return Tables(**frames, meta=meta)
+
+
+def _all_frames(tables: Tables) -> list[str]:
+    """Names of the DataFrame fields of ``tables`` (the CSV files), in order."""
+    return [f.name for f in fields(tables) if f.name != "meta"]
+
+
+def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
+    """Write the CSVs, ``config.toml`` and ``run.json`` of ``tables`` to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _all_frames(tables):
+        df = getattr(tables, name)
+        if df is not None:
+            df.to_csv(out / f"{name}.csv", index=False)
+    (out / "config.toml").write_text(dumps_toml(cfg))
+    meta = dict(tables.meta)
+    meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out

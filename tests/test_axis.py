@@ -1,0 +1,76 @@
+"""A second sweep axis crossed with lambda: sub-runs, combined tables, figures, report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bvsim import ConfigError, load_config, run_sweep
+from bvsim.config import axis_configs
+
+FAST = ["train.steps=60", "train.log_every=20", "sweep.n_reps=4", "sweep.weight_decay=[0, 0.1]"]
+
+
+@pytest.mark.parametrize(
+    "axis, values, key",
+    [
+        ("n_train", "[8, 16]", lambda c: c.data.n_train),
+        ("hidden_width", "[4, 8]", lambda c: c.model.hidden),
+        ("noise_std", "[0.1, 0.5]", lambda c: c.data.noise_std),
+        ("dropout", "[0.0, 0.2]", lambda c: c.model.dropout),
+    ],
+)
+def test_axis_configs_set_the_key(axis, values, key):
+    cfg = load_config(
+        preset="smoke", overrides=[f"sweep.axis={axis}", f"sweep.axis_values={values}"]
+    )
+    subs = axis_configs(cfg)
+    assert len(subs) == 2
+    assert [key(sub) for _, sub in subs] != [key(cfg)] * 2 or axis == "dropout"
+    assert all(sub.sweep.axis == "none" for _, sub in subs)
+    if axis == "hidden_width":
+        assert subs[1][1].model.hidden == [8, 8]
+
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        (["sweep.axis=n_train"], "non-empty"),
+        (["sweep.axis=n_train", "sweep.axis_values=[2.5]"], "positive integers"),
+        (["sweep.axis=dropout", "sweep.axis_values=[1.0]"], "[0, 1)"),
+        (["sweep.axis_values=[1, 2]"], "set sweep.axis"),
+        (["sweep.axis=width"], "must be one of"),
+    ],
+)
+def test_bad_axis(over, needle):
+    with pytest.raises(ConfigError, match=r".*") as info:
+        load_config(preset="smoke", overrides=over)
+    assert needle in str(info.value)
+
+
+def test_axis_sweep_writes_combined_tables_and_sub_runs(tmp_path):
+    over = [*FAST, "sweep.axis=n_train", "sweep.axis_values=[10, 20]"]
+    cfg = load_config(preset="smoke", overrides=over)
+    result = run_sweep(cfg, tmp_path, progress=False)
+    s = pd.read_csv(tmp_path / "summary.csv")
+    assert list(s.columns[:2]) == ["n_train", "weight_decay"]
+    assert sorted(s["n_train"].unique()) == [10, 20]
+    assert len(s) == 4 and result.summary.shape == s.shape
+    for name in ("pointwise", "curves", "members"):
+        assert "n_train" in pd.read_csv(tmp_path / f"{name}.csv").columns
+    for sub in ("n_train=10", "n_train=20"):
+        assert (tmp_path / "axis" / sub / "summary.csv").exists()
+        assert (tmp_path / "axis" / sub / "figures" / "decomposition.png").exists()
+    for fig in ("axis_decomposition", "axis_heatmap", "axis_best"):
+        assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    assert "n_train × λ" in report and "axis/n_train=20/report.md" in report
+    # each value equals the plain sweep of that value
+    plain = run_sweep(
+        load_config(preset="smoke", overrides=[*FAST, "data.n_train=20"]), progress=False
+    ).summary
+    got = s[s["n_train"] == 20].drop(columns="n_train").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, plain, check_dtype=False)
+    # rerun resumes every sub-run
+    again = run_sweep(cfg, tmp_path, progress=False, figures=False)
+    assert all(r.info["n_chunks_resumed"] == r.info["n_chunks"] for r in again.raw)
