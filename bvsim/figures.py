@@ -598,11 +598,14 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
     values = sorted(summary[axis].unique())
     ncol = 2 if len(values) == 4 else min(len(values), 3)
     nrow = int(np.ceil(len(values) / ncol))
+    errors = _valid(summary)["expected_error"].to_numpy()
+    # a shared y axis, unless one value dwarfs the rest (an interpolation peak)
+    share = not (errors.size and errors.max() > 20 * np.median(errors))
     fig, axes = plt.subplots(
         nrow,
         ncol,
         figsize=(4.3 * ncol, 3.4 * nrow + 1.0),
-        sharey=True,
+        sharey=share,
         squeeze=False,
         layout="constrained",
     )
@@ -623,9 +626,10 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
         ax.set_title(_axis_label(axis, value))
     for ax in axes.flat[len(values) :]:
         ax.set_visible(False)
-    for ax in axes[:, 0]:
+    for ax in axes[:, 0] if share else axes.flat:
         ax.set_ylabel("mean squared error")
-    fig.suptitle(f"Bias–variance decomposition by {axis} (bands: ±2 SE)")
+    scale = "" if share else "; each panel has its own y scale"
+    fig.suptitle(f"Bias–variance decomposition by {axis} (bands: ±2 SE{scale})")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
     return fig
@@ -636,13 +640,23 @@ def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
     """Expected error over (second axis × λ); the best λ of each row is boxed."""
     grid = summary.pivot(index=axis, columns="weight_decay", values="expected_error")
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * grid.shape[1], 1.2 + 0.5 * grid.shape[0]))
+    finite = grid.to_numpy()[np.isfinite(grid.to_numpy())]
+    norm = None
+    if finite.size and finite.min() > 0 and finite.max() / finite.min() > 30:
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(finite.min(), finite.max())  # a wide range, e.g. a variance peak
     sns.heatmap(
         grid,
         annot=True,
         fmt=".3g",
         cmap="viridis_r",
+        norm=norm,
         ax=ax,
-        cbar_kws={"label": "expected error (bias² + variance + noise)"},
+        cbar_kws={
+            "label": "expected error (bias² + variance + noise)"
+            + (", log colour scale" if norm is not None else "")
+        },
         annot_kws={"fontsize": 8},
     )
     ax.set_xticklabels([_fmt_lambda(v) for v in grid.columns], rotation=0)
@@ -686,6 +700,9 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
         err = np.array([r[idx]["expected_error"] for r in rows])
         se = np.array([r[idx]["expected_error_se"] for r in rows])
         _band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6)
+    errors = np.array([r[i]["expected_error"] for r in rows for i in (1, 2)])
+    if errors.min() > 0 and errors.max() / errors.min() > 30:
+        ax2.set_yscale("log")  # e.g. the interpolation peak of double descent
     ax2.set_ylabel("expected error")
     ax2.set_title(f"expected error vs {axis} (±2 SE)")
     ax2.legend()
@@ -693,7 +710,11 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
         ax.set_xlabel(axis)
         if values.min() > 0 and values.max() / values.min() >= 8:
             ax.set_xscale("log")
-            ax.set_xticks(values)
+            ticks = [values[0]]
+            for v in values[1:]:  # keep tick labels at least 0.12 decades apart
+                if np.log10(v / ticks[-1]) >= 0.12:
+                    ticks.append(v)
+            ax.set_xticks(ticks)
             ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
             ax.xaxis.set_minor_locator(ticker.NullLocator())
     return fig
