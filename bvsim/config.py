@@ -64,6 +64,14 @@ def _unit_interval_open_right(v):
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
 
+def _truth_name(value):
+    if ":" in value:  # a user's callable: checked on a probe batch in _check_user_code
+        return None
+    return _one_of("linear", "sine", "cubic")(value) and (
+        "must be one of 'linear', 'sine', 'cubic', or 'package.module:f' / 'file.py:f'"
+    )
+
+
 def _weight_decay_grid(values):
     if len(values) == 0:
         return "must be a non-empty list of weight-decay values"
@@ -105,8 +113,10 @@ class DataConfig:
         default="linear",
         metadata=_key(
             "str",
-            _one_of("linear", "sine", "cubic"),
-            "f(x): linear x.w*, sine sin(2 pi frequency x), cubic x^3 - x/2",
+            _truth_name,
+            "f(x): linear x.w*, sine sin(2 pi frequency x), cubic x^3 - x/2, or your own "
+            "function 'package.module:f' / 'file.py:f' taking x of shape (n, dim) and "
+            "returning shape (n,)",
         ),
     )
     dim: int = field(default=1, metadata=_key("int", _at_least(1), "input dimension p"))
@@ -150,7 +160,14 @@ class DataConfig:
 class ModelConfig:
     """The model family trained on every training set."""
 
-    kind: str = field(default="mlp", metadata=_key("str", _one_of("mlp", "linear"), "model family"))
+    kind: str = field(
+        default="mlp",
+        metadata=_key(
+            "str",
+            _one_of("mlp", "linear", "sklearn"),
+            "model family; sklearn: any fit/predict estimator named by model.estimator",
+        ),
+    )
     hidden: list[int] = field(
         default_factory=lambda: [32, 32],
         metadata=_key("int_list", _hidden_widths, "mlp: hidden layer widths"),
@@ -159,6 +176,24 @@ class ModelConfig:
         default="relu", metadata=_key("str", _one_of("relu", "tanh"), "mlp: activation")
     )
     bias: bool = field(default=True, metadata=_key("bool", None, "layers have a bias"))
+    estimator: str = field(
+        default="",
+        metadata=_key(
+            "str",
+            None,
+            "sklearn: the estimator class, 'package.module:Class' or 'file.py:Class'",
+        ),
+    )
+    param: str = field(
+        default="alpha",
+        metadata=_key(
+            "str", None, "sklearn: the constructor argument that takes the sweep's lambda values"
+        ),
+    )
+    estimator_args: dict = field(
+        default_factory=dict,
+        metadata=_key("table", None, "sklearn: fixed constructor arguments (a TOML table)"),
+    )
     dropout: float = field(
         default=0.0,
         metadata=_key(
@@ -312,6 +347,13 @@ def _coerce(where, value, kind):
         if not isinstance(value, str):
             raise bad("a string")
         return value
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise bad("a table, e.g. {fit_intercept = false}")
+        for k, v in value.items():
+            if not isinstance(v, bool | int | float | str):
+                raise ConfigError(f"{where}.{k} = {v!r}: expected a number, string or boolean")
+        return dict(value)
     if kind in ("float_list", "int_list"):
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = [value]
@@ -453,6 +495,8 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
         raise ConfigError(
             f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
         )
+    _check_user_code(cfg, prefix)
+    _check_estimator(cfg, prefix)
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
     if cfg.train.solver == "closed_form" and cfg.train.penalty != "l2":
@@ -471,6 +515,66 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
             f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
             f"{d.n_train}; use 0 for full batch"
         )
+
+
+def _check_user_code(cfg: Config, prefix: str) -> None:
+    """Import the user's truth function and try it on a probe batch, before compute."""
+    import numpy as np
+
+    from .plugins import load_object
+
+    d = cfg.data
+    if ":" not in d.truth:
+        return
+    key = f"{prefix}data.truth"
+    func = load_object(d.truth, key)
+    if not callable(func):
+        raise ConfigError(f"{key} = {d.truth!r}: not callable")
+    probe = np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim)
+    try:
+        out = np.asarray(func(probe.copy()))
+    except Exception as err:
+        raise ConfigError(
+            f"{key} = {d.truth!r}: calling it on x of shape (7, {d.dim}) failed: "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    if out.shape not in ((7,), (7, 1)):
+        raise ConfigError(
+            f"{key} = {d.truth!r}: returned shape {out.shape} for x of shape (7, {d.dim}); "
+            "expected (7,)"
+        )
+    if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out.astype(float)).all():
+        raise ConfigError(f"{key} = {d.truth!r}: returned non-finite or non-numeric values")
+
+
+def _check_estimator(cfg: Config, prefix: str) -> None:
+    """A sklearn-style estimator: importable, fit/predict, takes model.param."""
+    m = cfg.model
+    if m.kind != "sklearn":
+        return
+    from .plugins import load_object
+
+    key = f"{prefix}model.estimator"
+    if not m.estimator:
+        raise ConfigError(f"{key}: model.kind = 'sklearn' needs model.estimator = 'pkg.mod:Class'")
+    cls = load_object(m.estimator, key)
+    if not (callable(getattr(cls, "fit", None)) and callable(getattr(cls, "predict", None))):
+        raise ConfigError(f"{key} = {m.estimator!r}: has no fit and predict methods")
+    try:
+        est = cls(**m.estimator_args)
+    except Exception as err:
+        raise ConfigError(
+            f"{prefix}model.estimator_args = {m.estimator_args!r}: {m.estimator} does not "
+            f"accept them: {type(err).__name__}: {err}"
+        ) from None
+    params = est.get_params() if hasattr(est, "get_params") else {}
+    if m.param not in params:
+        raise ConfigError(
+            f"{prefix}model.param = {m.param!r}: not a parameter of {m.estimator}; "
+            f"its parameters: {', '.join(sorted(params)) or 'none (no get_params)'}"
+        )
+    if cfg.train.solver != "gd" or cfg.model.dropout:
+        raise ConfigError(f"{prefix}model.kind = 'sklearn' trains with the estimator's fit only")
 
 
 def _check_axis(cfg: Config, prefix: str) -> None:
@@ -582,6 +686,8 @@ def _toml_value(v):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(type(v))
 
 

@@ -76,6 +76,8 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
     for the device type (``"cpu"`` or ``"cuda"``); never by the number of workers."""
     if cfg.sweep.chunk_size:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
+    if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
+        return max(1, cfg.sweep.n_reps // 16)
     spec = TrainSpec.from_config(cfg)
     low, high = _CHUNK_MEMBERS[device_type]
     members = int(np.clip(_CHUNK_PARAMS[device_type] // spec.n_params, low, high))
@@ -83,14 +85,10 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
 
 
-def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
-    """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
-    setup_process(1)
-    t0 = time.perf_counter()
-    spec = TrainSpec.from_config(cfg)
-    wd = np.asarray(cfg.sweep.weight_decay, dtype=np.float64)
-    n_wd, n_sets, n_seeds = len(wd), len(ks), cfg.sweep.n_seeds
-    sets = draw_training_sets(cfg, test, ks)
+def _train_torch(cfg, spec, sets, test, ks, wd, grid, device):
+    """The batched torch engine on the members of one chunk (flat, as member_grid)."""
+    w, a, s = grid
+    n_sets, n_seeds = len(ks), cfg.sweep.n_seeds
     layout = ParamLayout(spec)
     init = layout.pack(
         [p.reshape(n_sets * n_seeds, *p.shape[2:]) for p in init_params(cfg, ks, n_seeds)]
@@ -98,8 +96,7 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     init = init.reshape(n_sets, n_seeds, -1)
     sched = batch_schedule(cfg, ks, n_seeds)
     dkeys = dropout_keys(cfg, ks, n_seeds) if spec.dropout > 0 else None
-    w, a, s = member_grid(n_wd, n_sets, n_seeds)
-    res = train_batched(
+    return train_batched(
         spec,
         x=sets.x[a],
         y=sets.y[a],
@@ -111,6 +108,31 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
         device=device,
         dropout_keys=None if dkeys is None else dkeys[a, s],
     )
+
+
+def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
+    """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
+    setup_process(1)
+    t0 = time.perf_counter()
+    spec = TrainSpec.from_config(cfg)
+    wd = np.asarray(cfg.sweep.weight_decay, dtype=np.float64)
+    n_wd, n_sets, n_seeds = len(wd), len(ks), cfg.sweep.n_seeds
+    sets = draw_training_sets(cfg, test, ks)
+    w, a, s = member_grid(n_wd, n_sets, n_seeds)
+    if cfg.model.kind == "sklearn":
+        from .external import fit_estimators, random_states
+
+        res = fit_estimators(
+            cfg,
+            x=sets.x[a],
+            y=sets.y[a],
+            x_test=test.x,
+            y_test=sets.y_test[a],
+            weight_decay=wd[w],
+            seeds=random_states(cfg, ks, n_seeds)[a, s],
+        )
+    else:
+        res = _train_torch(cfg, spec, sets, test, ks, wd, (w, a, s), device)
     shape = (n_wd, n_sets, n_seeds)
     out = {
         name: getattr(res, name).reshape(*shape, *getattr(res, name).shape[1:])
@@ -119,7 +141,7 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     out["ks"] = np.asarray(ks)
     out["log_steps"] = res.log_steps
     if ks[0] == 0:  # keep the weights of training set 0 for the histograms
-        out["params0"] = res.params.reshape(*shape, -1)[:, 0]
+        out["params0"] = res.params.reshape(*shape, res.params.shape[-1])[:, 0]
     out["seconds"] = np.float64(time.perf_counter() - t0)
     out["device"] = np.str_(str(device))
     return out

@@ -18,10 +18,13 @@ from . import __version__
 from .config import dumps_toml
 from .estimators import decompose, mean_se, valid_training_sets
 from .sweep import SweepResult, config_key
+from .theory import theory_table
 
 __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_run"]
 
 FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
+#: Written only when the configuration has a closed-form theory (bvsim.theory).
+THEORY = "theory"
 _HIST_BINS = 60
 
 
@@ -35,6 +38,9 @@ class Tables:
     members: pd.DataFrame
     weight_hist: pd.DataFrame
     meta: dict
+    #: Closed-form bias² and variance per λ (:func:`bvsim.theory.theory_table`); None
+    #: when the configuration has no theory. Written as ``theory.csv``.
+    theory: pd.DataFrame | None = None
 
 
 def _summary_rows(r: SweepResult):
@@ -152,6 +158,8 @@ def _weight_hist(r: SweepResult) -> pd.DataFrame:
     """
     from .engine import ParamLayout, TrainSpec
 
+    if r.params0.shape[-1] == 0:  # no parameters to show (a user's estimator)
+        return pd.DataFrame()
     layout = ParamLayout(TrainSpec.from_config(r.cfg))
     frames = []
     for layer, (wslice, _, _) in enumerate(layout.slices):
@@ -194,6 +202,7 @@ def summarize(r: SweepResult) -> Tables:
         members=_members(r),
         weight_hist=_weight_hist(r),
         meta=meta,
+        theory=theory_table(r.cfg, r.test),
     )
 
 
@@ -229,7 +238,9 @@ def read_tables(run_dir: str | Path) -> Tables:
         except pd.errors.EmptyDataError:
             frames[name] = pd.DataFrame()
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    return Tables(**frames, meta=meta)
+    theory_file = run_dir / f"{THEORY}.csv"
+    theory = pd.read_csv(theory_file) if theory_file.exists() else None
+    return Tables(**frames, meta=meta, theory=theory)
 
 
 def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.DataFrame:
@@ -309,7 +320,9 @@ def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in _all_frames(tables):
         df = getattr(tables, name)
-        if df is not None:
+        if name == THEORY and (df is None or df.empty):
+            (out / f"{name}.csv").unlink(missing_ok=True)  # none, not a stale one either
+        elif df is not None:
             df.to_csv(out / f"{name}.csv", index=False)
     (out / "config.toml").write_text(dumps_toml(cfg))
     meta = dict(tables.meta)

@@ -1,0 +1,110 @@
+"""Members trained by a user's scikit-learn style estimator, one ``fit`` each.
+
+The same design as the torch engine (every member its own training set and its own
+value of the swept parameter ``model.param``), the same seed tree (``random_state``
+drawn from node (INIT, k, s) when the estimator has one and the user did not fix it),
+and the same per-member outputs, so estimators, tables and figures need not know.
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+
+import numpy as np
+
+from .config import Config
+from .data import Stream
+from .engine import EngineResult
+from .plugins import load_object
+
+__all__ = ["fit_estimators", "random_states"]
+
+
+def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
+    """``random_state`` of members (k, s), shape (n_sets, n_seeds)."""
+    out = np.empty((len(ks), n_seeds), dtype=np.int64)
+    for a, k in enumerate(ks):
+        for s in range(n_seeds):
+            seq = np.random.SeedSequence(cfg.seed, spawn_key=(Stream.INIT, int(k), s))
+            out[a, s] = int(seq.generate_state(1)[0] % (2**31 - 1))
+    return out
+
+
+def fit_estimators(
+    cfg: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    weight_decay: np.ndarray,
+    seeds: np.ndarray,
+) -> EngineResult:
+    """Fit one estimator per member and evaluate it.
+
+    Parameters
+    ----------
+    x : ndarray of shape (members, n_train, dim)
+    y : ndarray of shape (members, n_train)
+    x_test : ndarray of shape (n_test, dim)
+    y_test : ndarray of shape (members, n_test)
+    weight_decay : ndarray of shape (members,)
+        The value of ``model.param`` for each member.
+    seeds : ndarray of int, shape (members,)
+        ``random_state`` for estimators that take one.
+
+    Returns
+    -------
+    EngineResult
+        A failed fit counts as diverged: its outputs are NaN and a warning carries
+        the first traceback.
+    """
+    m = cfg.model
+    cls = load_object(m.estimator, "model.estimator")
+    takes_seed = "random_state" in cls(**m.estimator_args).get_params()
+    members, n_test = len(x), len(x_test)
+    pred = np.full((members, n_test), np.nan)
+    train = np.full(members, np.nan)
+    norm = np.full(members, np.nan)
+    failed = np.zeros(members, dtype=bool)
+    first_error = None
+    for i in range(members):
+        kwargs = dict(m.estimator_args)
+        kwargs[m.param] = float(weight_decay[i])
+        if takes_seed and "random_state" not in m.estimator_args:
+            kwargs["random_state"] = int(seeds[i])
+        try:
+            est = cls(**kwargs).fit(x[i], y[i])
+            p = np.asarray(est.predict(x_test), dtype=np.float64).reshape(n_test)
+            t = np.asarray(est.predict(x[i]), dtype=np.float64).reshape(len(x[i]))
+        except Exception:
+            failed[i] = True
+            first_error = first_error or traceback.format_exc()
+            continue
+        if not (np.isfinite(p).all() and np.isfinite(t).all()):
+            failed[i] = True
+            continue
+        pred[i] = p
+        train[i] = np.mean(np.square(t - y[i]))
+        coef = getattr(est, "coef_", None)
+        if coef is not None:
+            norm[i] = float(np.linalg.norm(np.asarray(coef, dtype=np.float64)))
+    if first_error is not None:
+        warnings.warn(
+            f"{int(failed.sum())} of {members} fits of {m.estimator} failed and count as "
+            f"diverged; the first one:\n{first_error}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    test = np.mean(np.square(pred - y_test), axis=1)
+    return EngineResult(
+        pred=pred,
+        train_error=train,
+        weight_norm=norm,
+        curve_train=train[:, None].copy(),
+        curve_test=test[:, None],
+        log_steps=np.array([1]),
+        diverged=failed,
+        diverged_step=np.where(failed, 1, -1),
+        params=np.zeros((members, 0), dtype=np.float32),
+    )
