@@ -164,8 +164,9 @@ class ModelConfig:
         default="mlp",
         metadata=_key(
             "str",
-            _one_of("mlp", "linear", "sklearn"),
-            "model family; sklearn: any fit/predict estimator named by model.estimator",
+            _one_of("mlp", "linear", "sklearn", "module"),
+            "model family; sklearn: a fit/predict estimator (model.estimator); module: "
+            "your torch.nn.Module (model.module)",
         ),
     )
     hidden: list[int] = field(
@@ -176,6 +177,15 @@ class ModelConfig:
         default="relu", metadata=_key("str", _one_of("relu", "tanh"), "mlp: activation")
     )
     bias: bool = field(default=True, metadata=_key("bool", None, "layers have a bias"))
+    module: str = field(
+        default="",
+        metadata=_key(
+            "str",
+            None,
+            "module: a factory 'file.py:make_model' / 'pkg.mod:make_model' returning an "
+            "nn.Module from x (n, dim) to (n,) or (n, 1)",
+        ),
+    )
     estimator: str = field(
         default="",
         metadata=_key(
@@ -497,6 +507,10 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
         )
     _check_user_code(cfg, prefix)
     _check_estimator(cfg, prefix)
+    if cfg.model.kind == "module":
+        from .module_engine import check_module
+
+        check_module(cfg, prefix)
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
     if cfg.train.solver == "closed_form" and cfg.train.penalty != "l2":

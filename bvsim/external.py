@@ -61,7 +61,10 @@ def fit_estimators(
     """
     m = cfg.model
     cls = load_object(m.estimator, "model.estimator")
-    takes_seed = "random_state" in cls(**m.estimator_args).get_params()
+    defaults = cls(**m.estimator_args).get_params()
+    takes_seed = "random_state" in defaults
+    # an integer parameter (n_neighbors, max_depth, ...) gets integer values
+    as_int = isinstance(defaults.get(m.param), int) and not isinstance(defaults[m.param], bool)
     members, n_test = len(x), len(x_test)
     pred = np.full((members, n_test), np.nan)
     train = np.full(members, np.nan)
@@ -70,7 +73,8 @@ def fit_estimators(
     first_error = None
     for i in range(members):
         kwargs = dict(m.estimator_args)
-        kwargs[m.param] = float(weight_decay[i])
+        value = float(weight_decay[i])
+        kwargs[m.param] = int(value) if as_int and value.is_integer() else value
         if takes_seed and "random_state" not in m.estimator_args:
             kwargs["random_state"] = int(seeds[i])
         try:

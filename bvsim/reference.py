@@ -26,7 +26,7 @@ class _MaskedDropout(nn.Module):
     def forward(self, h):
         return h * self.mask if self.training else h
 
-__all__ = ["build_module", "train_one"]
+__all__ = ["build_module", "fit_module", "train_one"]
 
 
 def build_module(spec: TrainSpec, init: np.ndarray) -> nn.Sequential:
@@ -75,8 +75,26 @@ def train_one(
         The member's dropout stream, when ``spec.dropout > 0``.
     """
     model = build_module(spec, init)
-    if spec.bias and not spec.decay_bias:
-        decayed = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    return fit_module(model, spec, x, y, x_test, weight_decay, schedule, dropout_key)
+
+
+def fit_module(
+    model: nn.Module,
+    spec: TrainSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    weight_decay: float,
+    schedule: np.ndarray | None = None,
+    dropout_key: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Train ``model`` in place with ``torch.optim``; (test predictions, train MSE).
+
+    Parameters whose name ends in ``bias`` are not decayed when ``spec.decay_bias``
+    is false.
+    """
+    if not spec.decay_bias:
+        decayed = [p for name, p in model.named_parameters() if not name.endswith("bias")]
     else:
         decayed = list(model.parameters())
     rest = [p for p in model.parameters() if all(p is not q for q in decayed)]
@@ -98,6 +116,7 @@ def train_one(
     xt = torch.tensor(x, dtype=spec.dtype)
     yt = torch.tensor(y, dtype=spec.dtype).unsqueeze(1)  # (n, 1): no broadcasting
     per_epoch = math.ceil(len(x) / spec.batch_size) if schedule is not None else 1
+    drops = [mod for mod in model.modules() if isinstance(mod, _MaskedDropout)]
     for t in range(spec.steps):
         if schedule is None:
             xb, yb = xt, yt
@@ -105,7 +124,6 @@ def train_one(
             e, j = divmod(t, per_epoch)
             idx = torch.as_tensor(schedule[e, j * spec.batch_size : (j + 1) * spec.batch_size])
             xb, yb = xt[idx], yt[idx]
-        drops = [mod for mod in model if isinstance(mod, _MaskedDropout)]
         for layer, mod in enumerate(drops):
             keys = torch.tensor([dropout_key], dtype=torch.int64)
             width = spec.shapes[layer][1]
@@ -113,7 +131,7 @@ def train_one(
                                  "cpu", spec.dtype)  # fmt: skip
             mod.mask = mask[0]
         opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
+        loss = loss_fn(model(xb).reshape(-1, 1), yb)
         if spec.penalty == "l1":
             loss = loss + weight_decay * sum(p.abs().sum() for p in decayed)
         loss.backward()
@@ -124,6 +142,6 @@ def train_one(
         opt.step()
     model.eval()
     with torch.no_grad():
-        train = loss_fn(model(xt), yt).item()
-        pred = model(torch.tensor(x_test, dtype=spec.dtype)).squeeze(1).double().numpy()
+        train = loss_fn(model(xt).reshape(-1, 1), yt).item()
+        pred = model(torch.tensor(x_test, dtype=spec.dtype)).reshape(-1).double().numpy()
     return pred, train

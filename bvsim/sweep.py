@@ -78,6 +78,8 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
     if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
         return max(1, cfg.sweep.n_reps // 16)
+    if cfg.model.kind == "module":  # parameters unknown here: a few chunks per sweep
+        return max(1, cfg.sweep.n_reps // 8)
     spec = TrainSpec.from_config(cfg)
     low, high = _CHUNK_MEMBERS[device_type]
     members = int(np.clip(_CHUNK_PARAMS[device_type] // spec.n_params, low, high))
@@ -130,6 +132,20 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
             y_test=sets.y_test[a],
             weight_decay=wd[w],
             seeds=random_states(cfg, ks, n_seeds)[a, s],
+        )
+    elif cfg.model.kind == "module":
+        from .module_engine import make_members, train_modules
+
+        modules = make_members(cfg, ks, n_seeds, spec.dtype)
+        res = train_modules(
+            spec,
+            [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)],
+            x=sets.x[a],
+            y=sets.y[a],
+            x_test=test.x,
+            y_test=sets.y_test[a],
+            weight_decay=wd[w],
+            device=device,
         )
     else:
         res = _train_torch(cfg, spec, sets, test, ks, wd, (w, a, s), device)

@@ -1,0 +1,229 @@
+"""A user's ``torch.nn.Module``, many copies trained as one program with ``torch.func``.
+
+``model.module = "file.py:make_model"`` names a factory called with no arguments that
+returns an ``nn.Module`` mapping x of shape (n, dim) to (n,) or (n, 1). Every member
+(weight decay, training set k, seed s) is a copy with its own parameters, initialized
+by the module's own code under ``torch.manual_seed`` of seed-tree node (INIT, k, s)
+(the same for every lambda). The copies are stacked (``stack_module_state``), the
+per-member gradients come from ``vmap(grad(functional_call(...)))``, and the optimizer
+update is the built-in engine's (SGD with momentum or Adam; l2, l1 or decoupled decay;
+biases optionally undecayed), proven equal to a per-model ``torch.optim`` loop in
+float64 (tests/test_module.py). Modules with buffers (batch norm statistics) and
+random layers (dropout) are refused when the configuration loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from .config import Config, ConfigError
+from .data import Stream
+from .engine import EngineResult, TrainSpec
+from .plugins import load_object
+
+__all__ = ["check_module", "make_members", "member_seed", "train_modules"]
+
+
+def _factory(cfg: Config):
+    return load_object(cfg.model.module, "model.module")
+
+
+def member_seed(cfg: Config, k: int, s: int) -> int:
+    """The ``torch.manual_seed`` that initializes member (k, s)."""
+    seq = np.random.SeedSequence(cfg.seed, spawn_key=(Stream.INIT, int(k), s))
+    return int(seq.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
+
+
+def _build(cfg: Config, seed: int, dtype: torch.dtype) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = _factory(cfg)()
+    return module.to(dtype)
+
+
+def check_module(cfg: Config, prefix: str = "") -> None:
+    """Refuse, before any compute, a factory that does not give a usable module."""
+    key = f"{prefix}model.module"
+    if not cfg.model.module:
+        raise ConfigError(f"{key}: model.kind = 'module' needs model.module = 'file.py:factory'")
+    factory = _factory(cfg)
+    try:
+        module = factory()
+    except Exception as err:
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: calling it failed: {type(err).__name__}: {err}"
+        ) from None
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"{key} = {cfg.model.module!r}: returned {type(module).__name__}, "
+                          "not a torch.nn.Module")  # fmt: skip
+    buffers = [name for name, _ in module.named_buffers()]
+    if buffers:
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: has buffers ({', '.join(buffers)}), e.g. batch "
+            "norm statistics, which the stacked training does not carry; use a module "
+            "without buffers (LayerNorm instead of BatchNorm)"
+        )
+    if any(isinstance(m, nn.modules.dropout._DropoutNd) for m in module.modules()):
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: has dropout layers; their masks would depend "
+            "on the chunking: use model.kind = 'mlp' with model.dropout instead"
+        )
+    if not list(module.parameters()):
+        raise ConfigError(f"{key} = {cfg.model.module!r}: the module has no parameters")
+    probe = torch.linspace(-1, 1, 7 * cfg.data.dim).reshape(7, cfg.data.dim)
+    try:
+        out = module.to(torch.float64)(probe.double())
+    except Exception as err:
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: forward on x of shape (7, {cfg.data.dim}) "
+            f"failed: {type(err).__name__}: {err}"
+        ) from None
+    if tuple(out.shape) not in ((7,), (7, 1)):
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: output shape {tuple(out.shape)} for x of shape "
+            f"(7, {cfg.data.dim}); expected (7,) or (7, 1)"
+        )
+    t = cfg.train
+    if t.batch_size or t.solver != "gd" or cfg.model.dropout:
+        raise ConfigError(
+            f"{key}: a user module trains full batch (train.batch_size = 0), with "
+            "train.solver = 'gd' and no model.dropout"
+        )
+
+
+def make_members(cfg: Config, ks, n_seeds: int, dtype: torch.dtype) -> list[nn.Module]:
+    """The initialized modules of members (k, s), in (set, seed) order."""
+    return [_build(cfg, member_seed(cfg, k, s), dtype) for k in ks for s in range(n_seeds)]
+
+
+def train_modules(
+    spec: TrainSpec,
+    modules: list[nn.Module],
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    weight_decay: np.ndarray,
+    device: str | torch.device = "cpu",
+) -> EngineResult:
+    """Train ``members`` copies at once (one module per member, already initialized).
+
+    Parameters as :func:`bvsim.engine.train_batched`; ``modules`` has one entry per
+    member (the same object may appear for several members: it is copied).
+    """
+    device = torch.device(device)
+    dt = spec.dtype
+    m = len(modules)
+    params, _ = stack_module_state([copy.deepcopy(mod) for mod in modules])
+    params = {k: v.detach().to(device=device, dtype=dt).clone() for k, v in params.items()}
+    base = copy.deepcopy(modules[0]).to("meta")
+
+    def tensor(a):
+        return torch.tensor(np.asarray(a), dtype=dt, device=device)
+
+    xt, yt, xte, yte = tensor(x), tensor(y), tensor(x_test), tensor(y_test)
+
+    def predict(p, xx):
+        return functional_call(base, p, (xx,)).reshape(-1)
+
+    def loss(p, xx, yy):
+        return torch.mean(torch.square(predict(p, xx) - yy))
+
+    grad_fn = vmap(grad(loss))
+    loss_fn = vmap(loss)
+    test_fn = vmap(loss, in_dims=(0, None, 0))
+    pred_fn = vmap(predict, in_dims=(0, None))
+
+    def shaped(v, p):
+        return v.view(m, *([1] * (p.dim() - 1)))
+
+    lam = tensor(weight_decay)
+    lam_p = {
+        k: shaped(lam, p) * (0.0 if (not spec.decay_bias and k.endswith("bias")) else 1.0)
+        for k, p in params.items()
+    }
+    active = torch.ones(m, dtype=dt, device=device)
+    buf = {k: torch.zeros_like(p) for k, p in params.items()}
+    if spec.optimizer == "adam":
+        avg = {k: torch.zeros_like(p) for k, p in params.items()}
+        avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
+    log_steps = spec.log_steps
+    curve_train = np.full((m, len(log_steps)), np.nan)
+    curve_test = np.full((m, len(log_steps)), np.nan)
+    diverged = np.zeros(m, dtype=bool)
+    diverged_step = np.full(m, -1, dtype=np.int64)
+    log_index = {int(s): i for i, s in enumerate(log_steps)}
+
+    def check_and_log(step):
+        with torch.no_grad():
+            train = loss_fn(params, xt, yt).double().cpu().numpy()
+            test = test_fn(params, xte, yte).double().cpu().numpy()
+        bad = ~np.isfinite(train) | (train > spec.diverge_threshold)
+        new = bad & ~diverged
+        if new.any():
+            diverged[new] = True
+            diverged_step[new] = step
+            idx = torch.as_tensor(np.flatnonzero(new), device=device)
+            active[idx] = 0  # frozen: its update is multiplied by 0 from now on
+            for p in params.values():
+                p[idx] = 0
+        li = log_index[step]
+        curve_train[:, li] = np.where(diverged, np.nan, train)
+        curve_test[:, li] = np.where(diverged, np.nan, test)
+
+    check_and_log(0)
+    for step in range(1, spec.steps + 1):
+        grads = grad_fn(params, xt, yt)
+        with torch.no_grad():
+            b1, b2 = spec.betas
+            for k, p in params.items():
+                g, b, lp = grads[k], buf[k], lam_p[k]
+                if spec.optimizer == "sgd":
+                    b.mul_(spec.momentum).add_(g)
+                else:
+                    b.copy_(g)
+                if spec.penalty == "l2":
+                    b.addcmul_(lp, p)
+                elif spec.penalty == "l1":
+                    b.addcmul_(lp, p.sign())
+                else:
+                    p.mul_(1 - spec.lr * lp)
+                rate = shaped(active, p)
+                if spec.optimizer == "sgd":
+                    p.addcmul_(rate, b, value=-spec.lr)
+                else:
+                    avg[k].lerp_(b, 1 - b1)
+                    avg_sq[k].mul_(b2).addcmul_(b, b, value=1 - b2)
+                    bc1 = 1 - b1**step
+                    bc2_sqrt = math.sqrt(1 - b2**step)
+                    denom = (avg_sq[k].sqrt() / bc2_sqrt).add_(spec.eps)
+                    p.addcdiv_(avg[k] * rate, denom, value=-spec.lr / bc1)
+        if step in log_index:
+            check_and_log(step)
+
+    with torch.no_grad():
+        pred = pred_fn(params, xte).double().cpu().numpy()
+        train_error = loss_fn(params, xt, yt).double().cpu().numpy()
+        norm = torch.sqrt(
+            sum(p.square().flatten(1).sum(1) for k, p in params.items() if not k.endswith("bias"))
+        )
+        norm = norm.double().cpu().numpy()
+    for a in (pred, train_error, norm):
+        a[diverged] = np.nan
+    return EngineResult(
+        pred=pred,
+        train_error=train_error,
+        weight_norm=norm,
+        curve_train=curve_train,
+        curve_test=curve_test,
+        log_steps=log_steps,
+        diverged=diverged,
+        diverged_step=diverged_step,
+        params=np.zeros((m, 0), dtype=np.float32),
+    )
