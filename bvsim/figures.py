@@ -30,6 +30,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from .tables import Tables, load_fits  # noqa: E402
+from .theory import KINDS as _THEORY_LABELS  # noqa: E402
 
 __all__ = [
     "LambdaAxis",
@@ -182,8 +183,24 @@ def _mark_diverged(ax, axis: LambdaAxis, summary: pd.DataFrame) -> bool:
     return True
 
 
+def _theory_lines(ax, axis: LambdaAxis, theory: pd.DataFrame) -> None:
+    """Thin black dotted lines: theoretical bias², variance and expected error (one
+    legend entry; each line runs over the estimate of the same quantity)."""
+    t = theory.sort_values("weight_decay")
+    x = axis.pos(t["weight_decay"])
+    kind = str(t["kind"].iloc[0]) if "kind" in t else ""
+    label = _THEORY_LABELS.get(kind, "theory")
+    for i, col in enumerate(("bias2_theory", "variance_theory", "expected_error_theory")):
+        y = t[col].to_numpy(float)
+        y = np.where(np.isfinite(y), y, np.nan)  # a divergent limit: leave a gap
+        ax.plot(x, y, color="black", linestyle=":", linewidth=1.3, zorder=5,
+                label=label if i == 0 else None)  # fmt: skip
+
+
 @_styled
-def fig_decomposition(summary: pd.DataFrame, meta: dict | None = None) -> Figure:
+def fig_decomposition(
+    summary: pd.DataFrame, meta: dict | None = None, theory: pd.DataFrame | None = None
+) -> Figure:
     """Bias², variance, noise, their sum and the measured test error vs λ (±2 SE).
 
     Parameters
@@ -192,6 +209,9 @@ def fig_decomposition(summary: pd.DataFrame, meta: dict | None = None) -> Figure
         ``summary.csv``: one row per λ.
     meta : dict, optional
         ``run.json`` (for the run name in the title).
+    theory : DataFrame, optional
+        ``theory.csv``: closed-form bias², variance and expected error per λ, drawn as
+        thin black dotted lines over the estimates, labelled by its ``kind``.
     """
     s = summary.sort_values("weight_decay")
     axis = LambdaAxis(s["weight_decay"])
@@ -203,6 +223,8 @@ def fig_decomposition(summary: pd.DataFrame, meta: dict | None = None) -> Figure
         se = s[f"{col}_se"] if f"{col}_se" in s else None
         style = {"linestyle": "--", "linewidth": 1.3} if col == "noise" else {"linewidth": 1.8}
         _band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=5, **style)
+    if theory is not None and not theory.empty:
+        _theory_lines(ax, axis, theory)
     best = s[s["is_best"].astype(bool)]
     if not best.empty:
         b = best.iloc[0]
@@ -559,7 +581,7 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
     valid = _valid(s)
     noise = float(s["noise"].dropna().iloc[0]) if s["noise"].notna().any() else None
 
-    written += _save(fig_decomposition(s, tables.meta), fig_dir, "decomposition")
+    written += _save(fig_decomposition(s, tables.meta, tables.theory), fig_dir, "decomposition")
 
     pw = tables.pointwise
     dim = _input_dim(out_dir)

@@ -14,15 +14,7 @@ import pytest
 
 from bvsim import load_config, run_sweep
 from bvsim.data import draw_training_sets, make_test_set
-
-
-def ridge_theory(x, x_test, coef, noise_var, weight_decay):
-    n, p = x.shape
-    alpha = n * weight_decay / 2
-    s = np.linalg.inv(x.T @ x + alpha * np.eye(p))
-    bias2 = np.mean(np.square(alpha * x_test @ s @ coef))
-    variance = noise_var * np.trace(x_test @ s @ x.T @ x @ s @ x_test.T) / len(x_test)
-    return bias2, variance
+from bvsim.theory import ridge_fixed_design as ridge_theory
 
 
 @pytest.fixture(scope="module")

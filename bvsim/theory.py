@@ -1,0 +1,366 @@
+r"""Closed-form bias² and variance of ridge regression: the ground truth for ``linear``.
+
+Conventions
+-----------
+bvsim trains with ``nn.MSELoss`` and coupled weight decay λ, i.e. it minimizes
+(1/n)‖y − Xw‖² + (λ/2)‖w‖². For a linear model without intercept the minimizer is
+ridge regression ŵ = (XᵀX + αI)⁻¹Xᵀy with
+
+    α = n λ / 2          (the "sum" penalty of (XᵀX + αI)),
+    λ_r = α / n = λ / 2  (the per-sample penalty of the random-matrix literature, which
+                          writes ŵ = (Σ̂ + λ_r I)⁻¹ Xᵀy / n with Σ̂ = XᵀX / n).
+
+:func:`ridge_fixed_design` takes bvsim's λ (``weight_decay``);
+:func:`ridge_random_design_limit` takes λ_r (``alpha_over_n``). At λ = 0 both use the
+minimum-norm least-squares solution (the pseudo-inverse) when XᵀX is singular (p > n),
+which is what ``train.solver = "closed_form"`` computes and what gradient descent
+reaches from a zero initialization (from bvsim's random initialization it keeps the
+initial weights' component in the null space of X, so only the closed-form solver is
+comparable there).
+
+Truth y = xᵀw* + ε, ε ~ N(0, σ²), ‖w*‖² = r²; test points x_j, j = 1..J. bvsim's
+decomposition, with E over training sets (the noise, and X when it is redrawn):
+
+    bias² = mean_j (E[ŷ(x_j)] − x_jᵀw*)²,   variance = mean_j Var[ŷ(x_j)].
+
+Fixed design (exact, any X)
+---------------------------
+Write X = U diag(d) Vᵀ (thin SVD). Then E ŵ = V diag(d²/(d²+α)) Vᵀ w* and
+Cov ŵ = σ² V diag(d²/(d²+α)²) Vᵀ, so with S = (XᵀX + αI)⁻¹ (pseudo-inverse at α = 0)
+
+    bias² = mean_j (x_jᵀ (I − S XᵀX) w*)²  = mean_j (α x_jᵀ S w*)²  when α > 0,
+    variance = (σ²/J) tr(X_test S XᵀX S X_testᵀ).
+
+Random design, x ~ N(0, I_p): proportional limit p, n → ∞, p/n → γ
+-------------------------------------------------------------------
+The eigenvalue law of Σ̂ = XᵀX/n tends to Marchenko–Pastur with ratio γ (with an atom
+1 − 1/γ at 0 when γ > 1). Its Stieltjes transform m(z) = ∫ dμ(s)/(s − z) solves
+γ z m² − (1 − γ − z) m + 1 = 0; at z = −λ_r < 0, with a = 1 − γ + λ_r and
+s = √(a² + 4γλ_r),
+
+    m = m(−λ_r) = (s − a) / (2γλ_r) = 2 / (a + s),
+    m' = m'(−λ_r) = ∫ dμ(s)/(s + λ_r)² = m (1 + γ m) / s    (implicit differentiation).
+
+With R = (Σ̂ + λ_r I)⁻¹: ŵ − w* = −λ_r R w* + R Xᵀε/n. Test x ~ N(0, I) is
+independent of ŵ, so the out-of-sample risk is E‖ŵ − w*‖², and traces of R converge:
+(1/p) tr R → m, (1/p) tr R² → m', (1/p) tr RΣ̂R = (1/p) tr(R − λ_r R²) → m − λ_r m'.
+
+*Total* (split-independent): E‖ŵ − w*‖² → r² λ_r² m' + σ² γ (m − λ_r m').
+
+*Classical split* (Dobriban & Wager 2018; Hastie, Montanari, Rosset & Tibshirani 2022),
+conditional on X, averaging only the noise:
+B = E_X ‖E_ε[ŵ | X] − w*‖² → r² λ_r² m' and V = E_X tr Cov_ε(ŵ | X) → σ² γ (m − λ_r m')
+(for w* with equal entries, which is rotation-invariant in the limit, or an isotropic
+prior). This is *not* what bvsim estimates when X is redrawn.
+
+*bvsim's split* averages over X too. Gaussian X is rotation-invariant, so
+E_X[R Σ̂] = c_n I exactly, with c_n = 1 − λ_r E (1/p) tr R → c = 1 − λ_r m: the mean
+predictor is c·x w*, a shrunken truth. Hence
+
+    bias²_bvsim = (1 − c)² r² = λ_r² m² r²,
+    variance_bvsim = total − bias²_bvsim = r² λ_r² (m' − m²) + σ² γ (m − λ_r m').
+
+The extra r² λ_r² (m' − m²) ≥ 0 (Jensen) is the spread of the shrinkage R Σ̂ across
+designs: the classical bias minus bvsim's bias, counted by bvsim as variance. The
+covariance of ŵ is isotropic up to O(1/p) (its excess along w* is O(r²/p)), so at a
+test point x_j, Var ŷ(x_j) → (‖x_j‖²/p) · variance_bvsim; and
+E ŷ(x_j) − f(x_j) = −(1 − c) f(x_j). :func:`theory_table` therefore evaluates the limit
+at the run's own test points: bias² × mean_j f_j² / r², variance × mean_j ‖x_j‖² / p
+(both factors → 1 for many test points; the first fluctuates by ≈ √(2/J) and matters).
+
+Ridgeless limit λ_r → 0:
+
+- γ < 1: m → 1/(1 − γ), λ_r m → 0, so c → 1, bias² → 0 (both splits) and
+  variance → σ² γ / (1 − γ).
+- γ > 1: λ_r m → 1 − 1/γ and λ_r² m' → 1 − 1/γ (the atom at 0), ∫_{s>0} dμ/s =
+  1/(γ(γ − 1)). Classical: B = r² (1 − 1/γ), V = σ² / (γ − 1). bvsim: c = 1/γ (the
+  minimum-norm fit projects w* onto a random n-dimensional subspace, E P = (n/p) I),
+  bias² = r² (1 − 1/γ)², variance = r² (1 − 1/γ)/γ + σ² / (γ − 1).
+- γ = 1: the variance diverges (σ² > 0).
+
+At finite n the limit drifts by O(1/n) (e.g. at λ = 0, p < n the exact Gaussian value is
+σ² p / (n − p − 1) against σ² p / (n − p)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .data import TestSet
+
+__all__ = [
+    "has_theory",
+    "mp_stieltjes",
+    "ridge_fixed_design",
+    "ridge_random_design_limit",
+    "ridge_random_design_limit_classical",
+    "ridge_random_design_shrinkage",
+    "factors_at_test_points",
+    "theory_table",
+]
+
+#: ``kind`` values of :func:`theory_table`, and their legend labels.
+KINDS = {
+    "fixed_design_exact": "theory (exact, fixed design)",
+    "random_design_limit": "theory (Marchenko–Pastur limit)",
+}
+
+
+def ridge_fixed_design(x, x_test, coef, noise_var, weight_decay):
+    """Exact bias² and variance of ridge on a fixed design (only the noise redrawn).
+
+    The estimator is the minimizer of (1/n)‖y − Xw‖² + (λ/2)‖w‖², i.e. ridge with
+    α = nλ/2; at λ = 0 with XᵀX singular it is the minimum-norm least-squares solution.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, p)
+        The training design, shared by every training set.
+    x_test : ndarray of shape (m, p)
+        Test inputs.
+    coef : ndarray of shape (p,)
+        The true coefficients w*.
+    noise_var : float
+        Training-label noise variance σ².
+    weight_decay : float or ndarray of shape (L,)
+        bvsim's λ (not α).
+
+    Returns
+    -------
+    bias2, variance : float or ndarray of shape (L,)
+        mean_j (E ŷ(x_j) − x_jᵀw*)² and mean_j Var ŷ(x_j), shaped like ``weight_decay``.
+    """
+    x, x_test = np.asarray(x, float), np.asarray(x_test, float)
+    coef = np.asarray(coef, float)
+    lam = np.asarray(weight_decay, float)
+    n = x.shape[0]
+    alpha = (n * lam / 2)[..., None]  # (..., 1)
+    u, d, vt = np.linalg.svd(x, full_matrices=False)  # vt: (k, p)
+    keep = d > d.max(initial=0.0) * max(x.shape) * np.finfo(float).eps
+    d2 = np.where(keep, d**2, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # alpha = 0 and d = 0 (null space): the pseudo-inverse contributes nothing
+        shrink = np.where(keep, d2 / (d2 + alpha), 0.0)  # (..., k) E ŵ in the V basis
+        gain = np.where(keep, d / (d2 + alpha), 0.0)  # (..., k) ŵ = V diag(gain) Uᵀ y
+    zt = x_test @ vt.T  # (m, k): test points in the V basis
+    # E ŷ_j − f_j = x_jᵀ (V diag(shrink) Vᵀ − I) w* = zt (shrink ∘ Vᵀw*) − x_jᵀ w*
+    mean_err = (zt * shrink[..., None, :]) @ (vt @ coef) - x_test @ coef  # (..., m)
+    bias2 = np.mean(np.square(mean_err), axis=-1)
+    variance = noise_var * np.mean(np.square(zt * gain[..., None, :]).sum(-1), axis=-1)
+    return bias2[()], variance[()]
+
+
+def mp_stieltjes(gamma, lam):
+    """Stieltjes transform of the Marchenko–Pastur law and its derivative at z = −λ.
+
+    μ is the limiting eigenvalue law of XᵀX/n for x ~ N(0, I_p), p/n → γ (an atom
+    1 − 1/γ at 0 when γ > 1); m(z) = ∫ dμ(s)/(s − z).
+
+    Parameters
+    ----------
+    gamma : float or ndarray
+        Aspect ratio p/n (> 0).
+    lam : float or ndarray
+        λ > 0 (broadcast against ``gamma``).
+
+    Returns
+    -------
+    m, dm : ndarray
+        m(−λ) = ∫ dμ/(s + λ) and m'(−λ) = ∫ dμ/(s + λ)², both positive.
+    """
+    g, lam = np.broadcast_arrays(np.asarray(gamma, float), np.asarray(lam, float))
+    a = 1 - g + lam
+    s = np.sqrt(a * a + 4 * g * lam)
+    # two exact forms of the same root; each is free of cancellation on its side of a = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where(a >= 0, 2 / (a + s), (s - a) / (2 * g * lam))
+    dm = m * (1 + g * m) / s
+    return m[()], dm[()]
+
+
+def _limit_parts(gamma, alpha_over_n):
+    """λ_r m, λ_r² m', σ²-free variance factor γ (m − λ_r m'), including λ_r = 0."""
+    g, lam = np.broadcast_arrays(np.asarray(gamma, float), np.asarray(alpha_over_n, float))
+    if np.any(g <= 0) or np.any(lam < 0):
+        raise ValueError("need gamma > 0 and alpha_over_n >= 0")
+    pos = lam > 0
+    safe = np.where(pos, lam, 1.0)
+    m, dm = mp_stieltjes(g, safe)
+    lm = np.where(pos, safe * m, np.where(g > 1, 1 - 1 / g, 0.0))
+    l2dm = np.where(pos, safe**2 * dm, np.where(g > 1, 1 - 1 / g, 0.0))
+    with np.errstate(divide="ignore"):
+        v0 = np.where(g < 1, g / (1 - g), np.where(g > 1, 1 / (g - 1), np.inf))
+    vfac = np.where(pos, g * (m - safe * dm), v0)
+    return lm, l2dm, vfac
+
+
+def _times(noise_var, factor):
+    """σ² × factor, with 0 × inf = 0 (no noise, no noise variance)."""
+    noise_var = np.asarray(noise_var, float)
+    with np.errstate(invalid="ignore"):
+        return np.where(noise_var == 0, 0.0, noise_var * factor)
+
+
+def ridge_random_design_shrinkage(gamma, alpha_over_n):
+    """The limit c of E ŵ = c·w* for a random isotropic Gaussian design.
+
+    Parameters
+    ----------
+    gamma : float or ndarray
+        p/n.
+    alpha_over_n : float or ndarray
+        λ_r = α/n = bvsim's λ / 2 (≥ 0).
+
+    Returns
+    -------
+    c : ndarray
+        1 − λ_r m(−λ_r); at λ_r = 0: 1 for γ ≤ 1, 1/γ for γ > 1.
+    """
+    lm, _, _ = _limit_parts(gamma, alpha_over_n)
+    return (1 - lm)[()]
+
+
+def ridge_random_design_limit(gamma, coef_norm2, noise_var, alpha_over_n):
+    """bvsim's bias² and variance of ridge for x ~ N(0, I_p), in the limit p/n → γ.
+
+    bvsim averages over training sets *including* the design, so bias² = ‖E ŵ − w*‖²
+    and variance = E‖ŵ − E ŵ‖² (test x ~ N(0, I_p)); see the module docstring for the
+    derivation and :func:`ridge_random_design_limit_classical` for the split
+    conditional on X. Their sums agree.
+
+    Parameters
+    ----------
+    gamma : float or ndarray
+        p/n (> 0).
+    coef_norm2 : float
+        r² = ‖w*‖².
+    noise_var : float
+        σ², the training-label noise variance.
+    alpha_over_n : float or ndarray
+        λ_r = α/n = bvsim's λ / 2 (≥ 0; 0 is the ridgeless / minimum-norm limit).
+
+    Returns
+    -------
+    bias2, variance : ndarray
+        r² λ_r² m² and r² λ_r² (m' − m²) + σ² γ (m − λ_r m'), m = m(−λ_r); broadcast
+        over ``gamma`` and ``alpha_over_n``. The variance is inf at γ = 1, λ_r = 0.
+    """
+    lm, l2dm, vfac = _limit_parts(gamma, alpha_over_n)
+    bias2 = coef_norm2 * lm**2
+    variance = coef_norm2 * (l2dm - lm**2) + _times(noise_var, vfac)
+    return bias2[()], variance[()]
+
+
+def ridge_random_design_limit_classical(gamma, coef_norm2, noise_var, alpha_over_n):
+    """The classical (conditional on X) split of the same limit: Hastie et al. 2022.
+
+    Parameters
+    ----------
+    As :func:`ridge_random_design_limit`.
+
+    Returns
+    -------
+    bias2, variance : ndarray
+        E_X‖E_ε[ŵ | X] − w*‖² → r² λ_r² m' and E_X tr Cov_ε(ŵ | X) → σ² γ (m − λ_r m').
+        At λ_r = 0 and γ > 1: r² (1 − 1/γ) and σ²/(γ − 1).
+    """
+    _, l2dm, vfac = _limit_parts(gamma, alpha_over_n)
+    return (coef_norm2 * l2dm)[()], _times(noise_var, vfac)[()]
+
+
+def factors_at_test_points(x_test, coef):
+    """Factors that move a population (x ~ N(0, I)) limit onto a finite test set.
+
+    Parameters
+    ----------
+    x_test : ndarray of shape (m, p)
+    coef : ndarray of shape (p,)
+
+    Returns
+    -------
+    bias_factor : float
+        mean_j (x_jᵀw*)² / ‖w*‖² (1 when w* = 0): bias² at the test points is
+        (1 − c)² mean_j f_j².
+    variance_factor : float
+        mean_j ‖x_j‖² / p: the covariance of ŵ is isotropic in the limit.
+    """
+    x_test, coef = np.asarray(x_test, float), np.asarray(coef, float)
+    r2 = float(coef @ coef)
+    bias_factor = float(np.mean(np.square(x_test @ coef)) / r2) if r2 > 0 else 1.0
+    return bias_factor, float(np.mean(np.square(x_test).sum(1)) / x_test.shape[1])
+
+
+def has_theory(cfg: Config) -> str | None:
+    """Which theory applies to ``cfg``: a key of :data:`KINDS`, or None.
+
+    Linear truth, linear model without intercept or dropout, the l2 penalty (coupled
+    weight decay, i.e. ridge); then a fixed design (exact, for any x distribution, so a
+    fixed uniform or grid design has it too) or a random Gaussian design (the
+    Marchenko–Pastur limit).
+    """
+    d, m = cfg.data, cfg.model
+    if d.truth != "linear" or m.kind != "linear" or m.bias or m.dropout > 0:
+        return None
+    if cfg.train.penalty != "l2":
+        return None
+    if d.train_design == "fixed":
+        return "fixed_design_exact"
+    return "random_design_limit" if d.x_dist == "gaussian" else None
+
+
+def theory_table(cfg: Config, test: TestSet, x_design=None) -> pd.DataFrame | None:
+    """Theoretical bias², variance and expected error at every λ of the sweep.
+
+    Parameters
+    ----------
+    cfg : Config
+    test : TestSet
+        The run's test set (from :func:`bvsim.data.make_test_set`).
+    x_design : ndarray of shape (n_train, dim), optional
+        The fixed design; drawn from ``cfg`` (training set 0) when not given.
+
+    Returns
+    -------
+    DataFrame or None
+        One row per λ, columns weight_decay, bias2_theory, variance_theory, expected_error_theory
+        (bias² + variance + test-noise variance), kind (``"fixed_design_exact"`` or
+        ``"random_design_limit"``). None when no theory applies
+        (:func:`has_theory`). The random-design limit is evaluated at the run's own
+        test points (:func:`factors_at_test_points`).
+    """
+    if cfg.sweep.axis != "none":
+        raise ValueError(
+            "theory_table takes a one-axis configuration: call it per "
+            "bvsim.config.axis_configs(cfg) entry (the tables of a second-axis sweep stack them)"
+        )
+    kind = has_theory(cfg)
+    if kind is None:
+        return None
+    d = cfg.data
+    lam = np.asarray(cfg.sweep.weight_decay, float)
+    coef = np.full(d.dim, np.sqrt(d.coef_norm2 / d.dim))
+    if kind == "fixed_design_exact":
+        if x_design is None:
+            from .data import draw_training_sets
+
+            x_design = draw_training_sets(cfg, test, [0]).x[0]
+        bias2, variance = ridge_fixed_design(x_design, test.x, coef, d.noise_std**2, lam)
+    else:
+        bias2, variance = ridge_random_design_limit(
+            d.dim / d.n_train, d.coef_norm2, d.noise_std**2, lam / 2
+        )
+        bias_factor, variance_factor = factors_at_test_points(test.x, coef)
+        bias2, variance = bias2 * bias_factor, variance * variance_factor
+    bias2 = np.broadcast_to(bias2, lam.shape).astype(float)
+    variance = np.broadcast_to(variance, lam.shape).astype(float)
+    return pd.DataFrame(
+        {
+            "weight_decay": lam,
+            "bias2_theory": bias2,
+            "variance_theory": variance,
+            "expected_error_theory": bias2 + variance + float(test.noise_var),
+            "kind": kind,
+        }
+    )
