@@ -26,6 +26,7 @@ class _MaskedDropout(nn.Module):
     def forward(self, h):
         return h * self.mask if self.training else h
 
+
 __all__ = ["build_module", "fit_module", "train_one"]
 
 
