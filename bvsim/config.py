@@ -72,6 +72,10 @@ def _truth_name(value):
     )
 
 
+def _open_unit(v):
+    return None if 0 < v < 1 else "must be in (0, 1)"
+
+
 def _weight_decay_grid(values):
     if len(values) == 0:
         return "must be a non-empty list of weight-decay values"
@@ -153,6 +157,46 @@ class DataConfig:
     )
     test_noise_std: float = field(
         default=0.5, metadata=_key("float", _non_negative, "test label noise std")
+    )
+    source: str = field(
+        default="generator",
+        metadata=_key(
+            "str",
+            _one_of("generator", "csv"),
+            "generator: the truth and noise above; csv: your data in data.path",
+        ),
+    )
+    path: str = field(
+        default="",
+        metadata=_key(
+            "str", None, "csv: the file ('bvsim-data:NAME.csv' for data shipped with bvsim)"
+        ),
+    )
+    target: str = field(
+        default="", metadata=_key("str", None, "csv: the target column (default: the last)")
+    )
+    features: list[str] = field(
+        default_factory=list,
+        metadata=_key("str_list", None, "csv: feature columns (default: all but the target)"),
+    )
+    test_fraction: float = field(
+        default=0.25,
+        metadata=_key("float", _open_unit, "csv: share of rows held out as the fixed test set"),
+    )
+    resample: str = field(
+        default="bootstrap",
+        metadata=_key(
+            "str",
+            _one_of("bootstrap", "subsample", "disjoint"),
+            "csv: training sets of n_train rows drawn with replacement (as mlxtend), "
+            "without (as Decompose), or as disjoint parts (as Yang et al. 2020)",
+        ),
+    )
+    standardize: bool = field(
+        default=True,
+        metadata=_key(
+            "bool", None, "csv: centre and scale features and target (training-pool stats)"
+        ),
     )
 
 
@@ -364,7 +408,7 @@ def _coerce(where, value, kind):
             if not isinstance(v, bool | int | float | str):
                 raise ConfigError(f"{where}.{k} = {v!r}: expected a number, string or boolean")
         return dict(value)
-    if kind in ("float_list", "int_list"):
+    if kind in ("float_list", "int_list", "str_list"):
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list):
@@ -486,12 +530,16 @@ def from_dict(raw: dict, source: str = "config") -> Config:
             )
     base = _build(Config, top, prefix)
     cfg = dataclasses.replace(base, **sections)
+    if cfg.data.source == "csv":
+        from .dataset import check_csv
+
+        cfg = dataclasses.replace(cfg, data=check_csv(cfg, prefix))
     _check_consistency(cfg, prefix)
     return cfg
 
 
-def _check_consistency(cfg: Config, prefix: str) -> None:
-    """Checks that involve more than one key."""
+def _check_generator(cfg: Config, prefix: str) -> None:
+    """Checks of the data-generating process (not used for a CSV source)."""
     d = cfg.data
     if d.x_low >= d.x_high:
         raise ConfigError(f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}")
@@ -506,13 +554,20 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
             f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
         )
     _check_user_code(cfg, prefix)
+    if d.truth in ("sine", "cubic") and d.dim != 1:
+        raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
+
+
+def _check_consistency(cfg: Config, prefix: str) -> None:
+    """Checks that involve more than one key."""
+    d = cfg.data
+    if d.source == "generator":
+        _check_generator(cfg, prefix)
     _check_estimator(cfg, prefix)
     if cfg.model.kind == "module":
         from .module_engine import check_module
 
         check_module(cfg, prefix)
-    if d.truth in ("sine", "cubic") and d.dim != 1:
-        raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
     if cfg.train.solver == "closed_form" and cfg.train.penalty != "l2":
         raise ConfigError(
             f"{prefix}train.solver = 'closed_form' solves the l2 penalty only "

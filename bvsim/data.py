@@ -94,6 +94,11 @@ class TestSet:
 
 def make_test_set(cfg: Config) -> TestSet:
     d = cfg.data
+    if d.source == "csv":  # labels stand in for the truth; the noise is unknown
+        from .dataset import load_split
+
+        _, _, x_test, y_test = load_split(cfg)
+        return TestSet(x=x_test, f=y_test, noise_var=float("nan"))
     if d.test_design == "grid":
         x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]
     else:
@@ -126,6 +131,17 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
     """Draw training sets ``ks``; set ``k`` is the same whichever chunk asks for it."""
     d = cfg.data
     ks = np.asarray(ks, dtype=np.int64)
+    if d.source == "csv":
+        from .dataset import load_split, training_rows
+
+        x_pool, y_pool, _, _ = load_split(cfg)
+        rows = [training_rows(cfg, int(k), len(y_pool)) for k in ks]
+        return TrainingSets(
+            ks=ks,
+            x=np.stack([x_pool[r] for r in rows]),
+            y=np.stack([y_pool[r] for r in rows]),
+            y_test=np.broadcast_to(test.f, (len(ks), len(test.f))).copy(),
+        )
     fixed_x = None
     if d.train_design == "fixed":
         fixed_x = _draw_x(rng(cfg.seed, Stream.DESIGN), d.n_train, d)

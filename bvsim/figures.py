@@ -58,6 +58,18 @@ _COMPONENTS = (
 )
 
 
+def _components(summary: pd.DataFrame):
+    """The curves to draw; with unknown noise (data from a file) bias² includes it."""
+    if "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any():
+        return [
+            (c, "bias² + noise (noise unknown)", ci, m) if c == "bias2" else
+            (c, "bias² + noise + variance", ci, m) if c == "expected_error" else (c, lab, ci, m)
+            for c, lab, ci, m in _COMPONENTS
+            if c != "noise"
+        ]  # fmt: skip
+    return list(_COMPONENTS)
+
+
 @contextmanager
 def _style():
     """The house style: seaborn whitegrid, fonts of 9 pt or more, no global change."""
@@ -219,7 +231,7 @@ def fig_decomposition(
     palette = sns.color_palette("colorblind", 10)
     fig, ax = plt.subplots(figsize=(7.5, 5.4))
     ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-    for col, label, ci, marker in _COMPONENTS:
+    for col, label, ci, marker in _components(s):
         se = s[f"{col}_se"] if f"{col}_se" in s else None
         style = {"linestyle": "--", "linewidth": 1.3} if col == "noise" else {"linewidth": 1.8}
         _band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=5, **style)
@@ -636,7 +648,7 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
     for ax, value in zip(axes.flat, values, strict=False):
         s = _valid(summary[summary[axis] == value])
         x = lam.pos(s["weight_decay"])
-        for col, label, ci, marker in _COMPONENTS:
+        for col, label, ci, marker in _components(s):
             se = s[f"{col}_se"] if f"{col}_se" in s else None
             style = {"linestyle": "--", "linewidth": 1.2} if col == "noise" else {"linewidth": 1.6}
             _band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=4, **style)

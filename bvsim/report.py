@@ -114,6 +114,12 @@ def findings(summary: pd.DataFrame) -> list[str]:
     """
     out: list[str] = []
     s = summary.sort_values("weight_decay").reset_index(drop=True)
+    if "bias2_includes_noise" in s and s["bias2_includes_noise"].astype(bool).any():
+        out.append(
+            "**The noise is unknown** (the data come from a file, with no generator): the "
+            "test labels stand in for the truth, so every bias² below is **bias² + noise** "
+            "and the expected error is bias² + noise + variance. The noise is not separated."
+        )
     v = _valid(s)
     if v.empty:
         return ["No weight decay produced estimates (every λ diverged or had too few "

@@ -46,6 +46,7 @@ class Tables:
 def _summary_rows(r: SweepResult):
     cfg = r.cfg
     noise = float(r.test.noise_var)
+    noise_known = bool(np.isfinite(noise))
     rows, points = [], []
     for i, wd in enumerate(r.weight_decay):
         pred = r.pred[i]
@@ -62,7 +63,9 @@ def _summary_rows(r: SweepResult):
         if n_ok >= 2:
             overall, pointwise = decompose(pred[ok], r.test.f)
             row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
-            row["expected_error"] = overall["mse_truth"] + noise
+            # with unknown noise (data from a file) the labels are the "truth": bias2
+            # then includes the noise and expected_error is bias2 + variance
+            row["expected_error"] = overall["mse_truth"] + (noise if noise_known else 0.0)
             row["expected_error_se"] = overall["mse_truth_se"]
             err_k = np.square(pred[ok] - r.y_test[ok][:, None, :]).mean(axis=(1, 2))
             for name, values in (
@@ -97,8 +100,10 @@ def _summary_rows(r: SweepResult):
         "bias2", "bias2_se", "variance", "variance_se",
         "variance_data", "variance_data_se", "variance_init", "variance_init_se",
         "noise", "expected_error", "expected_error_se", "test_error", "test_error_se",
-        "train_error", "train_error_se", "weight_norm", "weight_norm_se", "status",
+        "train_error", "train_error_se", "weight_norm", "weight_norm_se",
+        "bias2_includes_noise", "status",
     ]  # fmt: skip
+    summary["bias2_includes_noise"] = not noise_known
     summary = summary.reindex(columns=columns)
     best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
     summary.insert(len(columns) - 1, "is_best", summary.index == best)

@@ -1,0 +1,104 @@
+"""The user's own data: a CSV, a fixed test split, three resampling modes, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bvsim import ConfigError, load_config, run_sweep
+from bvsim.data import draw_training_sets, make_test_set
+from bvsim.dataset import load_split
+
+
+@pytest.fixture
+def csv(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    df = pd.DataFrame(
+        {"a": x[:, 0], "b": x[:, 1], "y": x[:, 0] - 2 * x[:, 1] + rng.normal(size=60)}
+    )
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _cfg(path, *extra):
+    over = ["data.source=csv", f"data.path={path}", "data.target=y", "data.n_train=20",
+            "model.hidden=[8]", "train.steps=40", "sweep.n_reps=5", *extra]  # fmt: skip
+    return load_config(preset="smoke", overrides=over)
+
+
+def test_split_and_resampling_modes(csv):
+    cfg = _cfg(csv)
+    assert cfg.data.dim == 2 and cfg.data.features == ["a", "b"]
+    x_pool, y_pool, x_test, y_test = load_split(cfg)
+    assert len(y_test) == 15 and len(y_pool) == 45  # test_fraction 0.25 of 60
+    assert abs(y_pool.mean()) < 1e-12 and y_pool.std() == pytest.approx(1.0)  # standardized
+    test = make_test_set(cfg)
+    np.testing.assert_array_equal(test.f, y_test)
+    assert np.isnan(test.noise_var)
+
+    def rows(mode, n_reps=5, n=20):
+        c = _cfg(csv, f"data.resample={mode}", f"sweep.n_reps={n_reps}", f"data.n_train={n}")
+        sets = draw_training_sets(c, make_test_set(c), range(n_reps))
+        # recover pool row numbers from the (unique) standardized feature vectors
+        index = {tuple(v): i for i, v in enumerate(x_pool)}
+        return [[index[tuple(v)] for v in s] for s in sets.x]
+
+    boot = rows("bootstrap")
+    assert all(len(r) == 20 for r in boot)
+    assert any(len(set(r)) < 20 for r in boot)  # with replacement: repeats
+    sub = rows("subsample")
+    assert all(len(set(r)) == 20 for r in sub)  # without replacement
+    dis = rows("disjoint", n_reps=4, n=11)
+    flat = [i for r in dis for i in r]
+    assert len(flat) == len(set(flat)) == 44  # disjoint parts
+
+
+def test_unknown_noise_is_reported_not_folded_silently(csv, tmp_path):
+    result = run_sweep(_cfg(csv), tmp_path / "run", progress=False)
+    s = result.summary
+    assert s["bias2_includes_noise"].all() and s["noise"].isna().all()
+    np.testing.assert_allclose(s["expected_error"], s["bias2"] + s["variance"], rtol=1e-12)
+    np.testing.assert_allclose(s["test_error"], s["expected_error"], rtol=1e-9)
+    assert "bias² + noise" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["data.target=nope"], "no such column"),
+        (["data.features=['a', 'zz']"], "no column 'zz'"),
+        (["data.resample=subsample", "data.n_train=50"], "at most the 45 training rows"),
+        (["data.resample=disjoint", "sweep.n_reps=5", "data.n_train=10"], "need 50 rows"),
+        (["data.test_fraction=1.0"], "must be in (0, 1)"),
+        (["data.features=['a', 'y']"], "includes the target"),
+    ],
+)
+def test_bad_csv_settings(csv, extra, needle):
+    with pytest.raises(ConfigError) as info:
+        _cfg(csv, *extra)
+    assert needle in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        _cfg(tmp_path / "missing.csv")
+    text = tmp_path / "text.csv"
+    text.write_text("a,y\n1,2\n3,x\n5,6\n")
+    with pytest.raises(ConfigError, match=r"column 'y' is not numeric \(line 3: 'x'\)"):
+        _cfg(text)
+    gap = tmp_path / "gap.csv"
+    gap.write_text("a,y\n1,2\n3,4\n,6\n")
+    with pytest.raises(ConfigError, match=r"column 'a' has a missing value \(line 4\)"):
+        _cfg(gap)
+    with pytest.raises(ConfigError, match="needs data.path"):
+        load_config(preset="smoke", overrides=["data.source=csv"])
+
+
+def test_diabetes_preset_loads():
+    cfg = load_config(preset="diabetes")
+    assert cfg.data.dim == 10 and cfg.data.target == "target"
+    x_pool, y_pool, x_test, y_test = load_split(cfg)
+    assert len(y_pool) + len(y_test) == 442
