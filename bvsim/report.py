@@ -222,6 +222,20 @@ def findings(summary: pd.DataFrame) -> list[str]:
     elif len(v) > 1:
         out.append("Variance decreases monotonically with λ over the grid.")
 
+    if "variance_init" in v and v["variance_init"].notna().any():
+        parts = []
+        rows = [("λ = " + _lam(v.iloc[0]["weight_decay"]), v.iloc[0])]
+        if best["weight_decay"] != v.iloc[0]["weight_decay"]:
+            rows.append((f"the best λ = {_lam(best['weight_decay'])}", best))
+        for label, row in rows:
+            share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
+            parts.append(
+                f"at {label}, {_pct(share)} of the variance is initialization variance "
+                f"({_pm(row['variance_init'], row['variance_init_se'])}) and the rest data "
+                f"variance ({_pm(row['variance_data'], row['variance_data_se'])})"
+            )
+        out.append("Variance split (law of total variance): " + "; ".join(parts) + ".")
+
     n_div = int(s["n_diverged"].fillna(0).sum())
     if n_div:
         per = ", ".join(
