@@ -87,9 +87,8 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
 
 
-def _train_torch(cfg, spec, sets, test, ks, wd, grid, device):
+def _train_torch(cfg, spec, ks, a, s, members, device):
     """The batched torch engine on the members of one chunk (flat, as member_grid)."""
-    w, a, s = grid
     n_sets, n_seeds = len(ks), cfg.sweep.n_seeds
     layout = ParamLayout(spec)
     init = layout.pack(
@@ -100,11 +99,7 @@ def _train_torch(cfg, spec, sets, test, ks, wd, grid, device):
     dkeys = dropout_keys(cfg, ks, n_seeds) if spec.dropout > 0 else None
     return train_batched(
         spec,
-        x=sets.x[a],
-        y=sets.y[a],
-        x_test=test.x,
-        y_test=sets.y_test[a],
-        weight_decay=wd[w],
+        **members,
         init=init[a, s],
         schedule=None if sched is None else sched[a, s],
         device=device,
@@ -121,34 +116,26 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     n_wd, n_sets, n_seeds = len(wd), len(ks), cfg.sweep.n_seeds
     sets = draw_training_sets(cfg, test, ks)
     w, a, s = member_grid(n_wd, n_sets, n_seeds)
+    # what every trainer takes, one row per member
+    members = {
+        "x": sets.x[a],
+        "y": sets.y[a],
+        "x_test": test.x,
+        "y_test": sets.y_test[a],
+        "weight_decay": wd[w],
+    }
     if cfg.model.kind == "sklearn":
         from .external import fit_estimators, random_states
 
-        res = fit_estimators(
-            cfg,
-            x=sets.x[a],
-            y=sets.y[a],
-            x_test=test.x,
-            y_test=sets.y_test[a],
-            weight_decay=wd[w],
-            seeds=random_states(cfg, ks, n_seeds)[a, s],
-        )
+        res = fit_estimators(cfg, **members, seeds=random_states(cfg, ks, n_seeds)[a, s])
     elif cfg.model.kind == "module":
         from .module_engine import make_members, train_modules
 
         modules = make_members(cfg, ks, n_seeds, spec.dtype)
-        res = train_modules(
-            spec,
-            [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)],
-            x=sets.x[a],
-            y=sets.y[a],
-            x_test=test.x,
-            y_test=sets.y_test[a],
-            weight_decay=wd[w],
-            device=device,
-        )
+        chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
+        res = train_modules(spec, chosen, **members, device=device)
     else:
-        res = _train_torch(cfg, spec, sets, test, ks, wd, (w, a, s), device)
+        res = _train_torch(cfg, spec, ks, a, s, members, device)
     shape = (n_wd, n_sets, n_seeds)
     out = {
         name: getattr(res, name).reshape(*shape, *getattr(res, name).shape[1:])

@@ -128,7 +128,16 @@ def test_unknown_preset_suggests():
 def test_every_key_documented():
     for key, kind, _, doc in describe_keys():
         assert doc, key
-        assert kind in {"int", "float", "str", "bool", "float_list", "int_list", "str_list", "table"}
+        assert kind in {
+            "int",
+            "float",
+            "str",
+            "bool",
+            "float_list",
+            "int_list",
+            "str_list",
+            "table",
+        }
 
 
 @pytest.mark.parametrize(
