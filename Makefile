@@ -2,6 +2,7 @@
 #   make sweep   default preset (seed-demo) -> results/seed-demo/
 #   make test    lint + the whole test suite
 #   make bench   engine benchmark -> results/bench/
+#   make bench-memory   peak memory vs number of training sets -> results/bench/
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -11,7 +12,7 @@ ARGS   ?=
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sweep test bench lint clean venv
+.PHONY: sweep test bench bench-memory lint clean venv
 
 venv: $(STAMP)
 
@@ -41,6 +42,9 @@ $(VENV)/.bench: $(STAMP)
 
 bench: $(VENV)/.bench
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+bench-memory: $(STAMP)
+	$(BIN)/python scripts/bench_memory.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info bvsim.egg-info
