@@ -67,9 +67,13 @@ def _unit_interval_open_right(v):
 def _truth_name(value):
     if ":" in value:  # a user's callable: checked on a probe batch in _check_user_code
         return None
-    return _one_of("linear", "sine", "cubic")(value) and (
-        "must be one of 'linear', 'sine', 'cubic', or 'package.module:f' / 'file.py:f'"
+    return _one_of("linear", "sine", "cubic", "gaussians")(value) and (
+        "must be one of 'linear', 'sine', 'cubic', 'gaussians', or 'package.module:f' / 'file.py:f'"
     )
+
+
+#: Truths that make a classification task (trained with cross-entropy).
+CLASSIFICATION_TRUTHS = ("gaussians",)
 
 
 def _open_unit(v):
@@ -118,7 +122,8 @@ class DataConfig:
         metadata=_key(
             "str",
             _truth_name,
-            "f(x): linear x.w*, sine sin(2 pi frequency x), cubic x^3 - x/2, or your own "
+            "f(x): linear x.w*, sine sin(2 pi frequency x), cubic x^3 - x/2; gaussians: a "
+            "classification task (n_classes Gaussian classes, cross-entropy); or your own "
             "function 'package.module:f' / 'file.py:f' taking x of shape (n, dim) and "
             "returning shape (n,)",
         ),
@@ -127,6 +132,13 @@ class DataConfig:
     coef_norm2: float = field(
         default=1.0,
         metadata=_key("float", _non_negative, "linear truth: squared norm of w* (equal entries)"),
+    )
+    n_classes: int = field(
+        default=2, metadata=_key("int", _at_least(2), "gaussians: number of classes")
+    )
+    class_sep: float = field(
+        default=1.0,
+        metadata=_key("float", _positive, "gaussians: distance of the class means from the origin"),
     )
     frequency: float = field(
         default=1.0,
@@ -554,13 +566,33 @@ def _check_generator(cfg: Config, prefix: str) -> None:
             f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
         )
     _check_user_code(cfg, prefix)
+    if d.truth in CLASSIFICATION_TRUTHS and d.test_design == "grid" and d.dim != 1:
+        raise ConfigError(f"{prefix}data.test_design = 'grid' needs data.dim = 1")
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
+
+
+def is_classification(cfg: Config) -> bool:
+    """True when the data-generating process is a classification task."""
+    return cfg.data.source == "generator" and cfg.data.truth in CLASSIFICATION_TRUTHS
+
+
+def _check_classification(cfg: Config, prefix: str) -> None:
+    if not is_classification(cfg):
+        return
+    if cfg.model.kind not in ("mlp", "linear") or cfg.train.solver != "gd":
+        raise ConfigError(
+            f"{prefix}data.truth = {cfg.data.truth!r} is a classification task: it needs "
+            "model.kind = 'mlp' or 'linear' and train.solver = 'gd'"
+        )
+    if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout"):
+        raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
 
 
 def _check_consistency(cfg: Config, prefix: str) -> None:
     """Checks that involve more than one key."""
     d = cfg.data
+    _check_classification(cfg, prefix)
     if d.source == "generator":
         _check_generator(cfg, prefix)
     _check_estimator(cfg, prefix)

@@ -41,6 +41,48 @@ def rng(root: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(root, spawn_key=tuple(key)))
 
 
+def class_means(data: DataConfig) -> np.ndarray:
+    """Means of the ``gaussians`` classes, shape (n_classes, dim): evenly spaced on a
+    line (dim 1) or on a circle of radius ``class_sep`` in the first two coordinates."""
+    c = np.arange(data.n_classes)
+    means = np.zeros((data.n_classes, data.dim))
+    if data.dim == 1:
+        means[:, 0] = data.class_sep * (2 * c / max(data.n_classes - 1, 1) - 1)
+    else:
+        angle = 2 * np.pi * c / data.n_classes
+        means[:, 0] = data.class_sep * np.cos(angle)
+        means[:, 1] = data.class_sep * np.sin(angle)
+    return means
+
+
+def class_probabilities(x: np.ndarray, data: DataConfig) -> np.ndarray:
+    """True p(class | x) of the ``gaussians`` task (equal priors, identity covariance).
+
+    Returns
+    -------
+    p : ndarray of shape (n, n_classes)
+    """
+    means = class_means(data)
+    logits = x @ means.T - 0.5 * np.square(means).sum(axis=1)
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _draw_labels(gen: np.random.Generator, p: np.ndarray) -> np.ndarray:
+    """One class per row of ``p`` (n, C), as float class indices."""
+    u = gen.random(len(p))
+    return np.minimum((np.cumsum(p, axis=1) < u[:, None]).sum(axis=1), p.shape[1] - 1).astype(
+        np.float64
+    )
+
+
+def _draw_mixture(gen: np.random.Generator, n: int, data: DataConfig):
+    labels = gen.integers(0, data.n_classes, size=n)
+    x = class_means(data)[labels] + gen.standard_normal((n, data.dim))
+    return x, labels.astype(np.float64)
+
+
 def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
     """The noiseless truth f(x).
 
@@ -59,6 +101,8 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
         return np.sin(2 * np.pi * data.frequency * x[:, 0])
     if data.truth == "cubic":
         return x[:, 0] ** 3 - 0.5 * x[:, 0]
+    if data.truth == "gaussians":  # classification: p(class 1 | x) as a summary
+        return class_probabilities(x, data)[:, 1]
     from .plugins import load_object  # a user's function (checked at config load)
 
     f = load_object(data.truth, "data.truth")
@@ -84,12 +128,16 @@ class TestSet:
     x : ndarray of shape (n_test, dim)
     f : ndarray of shape (n_test,)
     noise_var : float
-        Variance of the test-label noise: the noise floor of the decomposition.
+        Variance of the test-label noise: the noise floor of the decomposition (NaN
+        when unknown; unused for classification).
+    p_true : ndarray of shape (n_test, n_classes) or None
+        True class probabilities (classification tasks).
     """
 
     x: np.ndarray
     f: np.ndarray
     noise_var: float
+    p_true: np.ndarray | None = None
 
 
 def make_test_set(cfg: Config) -> TestSet:
@@ -99,6 +147,13 @@ def make_test_set(cfg: Config) -> TestSet:
 
         _, _, x_test, y_test = load_split(cfg)
         return TestSet(x=x_test, f=y_test, noise_var=float("nan"))
+    if d.truth == "gaussians":
+        if d.test_design == "grid":
+            x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]
+        else:
+            x, _ = _draw_mixture(rng(cfg.seed, Stream.TEST), d.n_test, d)
+        p = class_probabilities(x, d)
+        return TestSet(x=x, f=p[:, 1], noise_var=float("nan"), p_true=p)
     if d.test_design == "grid":
         x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]
     else:
@@ -142,6 +197,8 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
             y=np.stack([y_pool[r] for r in rows]),
             y_test=np.broadcast_to(test.f, (len(ks), len(test.f))).copy(),
         )
+    if d.truth == "gaussians":
+        return _draw_classification_sets(cfg, test, ks)
     fixed_x = None
     if d.train_design == "fixed":
         fixed_x = _draw_x(rng(cfg.seed, Stream.DESIGN), d.n_train, d)
@@ -154,4 +211,25 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
         xs.append(x)
         ys.append(y)
         yts.append(y_test)
+    return TrainingSets(ks=ks, x=np.stack(xs), y=np.stack(ys), y_test=np.stack(yts))
+
+
+def _draw_classification_sets(cfg: Config, test: TestSet, ks: np.ndarray) -> TrainingSets:
+    """Labelled training sets: (x, class) drawn jointly, or x fixed and classes redrawn;
+    test labels drawn from the true class probabilities, per training set."""
+    d = cfg.data
+    fixed_x = None
+    if d.train_design == "fixed":
+        fixed_x, _ = _draw_mixture(rng(cfg.seed, Stream.DESIGN), d.n_train, d)
+        fixed_p = class_probabilities(fixed_x, d)
+    xs, ys, yts = [], [], []
+    for k in ks:
+        gen = rng(cfg.seed, Stream.DATA, int(k))
+        if fixed_x is None:
+            x, y = _draw_mixture(gen, d.n_train, d)
+        else:
+            x, y = fixed_x, _draw_labels(gen, fixed_p)
+        xs.append(x)
+        ys.append(y)
+        yts.append(_draw_labels(gen, test.p_true))
     return TrainingSets(ks=ks, x=np.stack(xs), y=np.stack(ys), y_test=np.stack(yts))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import Config
+from .config import Config, is_classification
 from .data import Stream, rng
 
 __all__ = [
@@ -80,11 +80,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def layer_shapes(cfg: Config) -> list[tuple[int, int]]:
-    """(fan_in, fan_out) of every layer, input to output."""
+    """(fan_in, fan_out) of every layer, input to output (n_classes outputs for a
+    classification task, else one)."""
     widths = [cfg.data.dim]
     if cfg.model.kind == "mlp":
         widths += list(cfg.model.hidden)
-    widths.append(1)
+    widths.append(cfg.data.n_classes if is_classification(cfg) else 1)
     return list(zip(widths[:-1], widths[1:], strict=True))
 
 
@@ -181,6 +182,7 @@ class TrainSpec:
     solver: str = "gd"
     penalty: str = "l2"
     dropout: float = 0.0
+    loss: str = "mse"
 
     @classmethod
     def from_config(cls, cfg: Config) -> TrainSpec:
@@ -203,6 +205,7 @@ class TrainSpec:
             solver=t.solver,
             penalty=t.penalty,
             dropout=cfg.model.dropout,
+            loss="cross_entropy" if is_classification(cfg) else "mse",
         )
 
     @property
@@ -228,8 +231,9 @@ class EngineResult:
 
     Attributes
     ----------
-    pred : ndarray of shape (members, n_test)
-        Final predictions at the test inputs; NaN for diverged members.
+    pred : ndarray of shape (members, n_test), or (members, n_test, n_classes)
+        Final predictions at the test inputs (class probabilities for a classification
+        task); NaN for diverged members.
     train_error : ndarray of shape (members,)
         Final full-batch training MSE; NaN for diverged members.
     weight_norm : ndarray of shape (members,)
@@ -420,6 +424,12 @@ def _mse(out, y):
     return (out.squeeze(-1) - y).square_().mean(1)
 
 
+def _cross_entropy(out, y):
+    """Mean cross-entropy per member: logits (members, n, C), labels (members, n)."""
+    logp = torch.log_softmax(out, dim=-1)
+    return -torch.gather(logp, 2, y.long().unsqueeze(-1)).squeeze(-1).mean(1)
+
+
 def train_batched(
     spec: TrainSpec,
     x: np.ndarray,
@@ -516,6 +526,10 @@ def train_batched(
     diverged = np.zeros(m, dtype=bool)
     diverged_step = np.full(m, -1, dtype=np.int64)
     beta = spec.momentum if spec.optimizer == "sgd" else 0.0
+    classify = spec.loss == "cross_entropy"
+    loss_of = _cross_entropy if classify else _mse
+    active = torch.ones(m, dtype=dt, device=device)
+    minus_one = torch.full((1, 1, 1), -1.0, dtype=dt, device=device)
     dropping = spec.dropout > 0 and len(spec.shapes) > 1
     if dropping:
         if dropout_keys is None:
@@ -527,9 +541,9 @@ def train_batched(
     def check_and_log(step, li):
         with torch.no_grad():
             out, _ = _forward(views, xt, spec.activation, keep=False)
-            train = _mse(out, yt)
+            train = loss_of(out, yt)
             out_t, _ = _forward(views, xtest, spec.activation, keep=False)
-            test = _mse(out_t, ytest)
+            test = loss_of(out_t, ytest)
         train_np = train.double().cpu().numpy()
         bad = ~np.isfinite(train_np) | (train_np > spec.diverge_threshold)
         finite = torch.stack(
@@ -547,6 +561,7 @@ def train_batched(
                     v[idx] = 0
             xt[idx] = 0
             yt[idx] = 0
+            active[idx] = 0
             diverged[new] = True
             diverged_step[new] = step
         if li is not None:
@@ -574,8 +589,12 @@ def train_batched(
                 ]
                 acts = []
             out, hs = _forward(views, xb, spec.activation, keep=True, masks=masks, acts=acts)
-            # d MSELoss / d out for targets of shape (n, 1): 2 (out - y) / n
-            g = out.squeeze(-1).sub_(yb).mul_(2.0 / nb).unsqueeze(-1)
+            if classify:  # d CrossEntropyLoss / d logits: (softmax - onehot) / n
+                g = torch.softmax(out, dim=-1)
+                g.scatter_add_(2, yb.long().unsqueeze(-1), minus_one.expand(m, nb, 1))
+                g.mul_(active.view(m, 1, 1) / nb)  # frozen members: no gradient
+            else:  # d MSELoss / d out for targets of shape (n, 1): 2 (out - y) / n
+                g = out.squeeze(-1).sub_(yb).mul_(2.0 / nb).unsqueeze(-1)
             for i in range(len(views) - 1, -1, -1):
                 w, b = views[i]
                 gw, gb = buf_views[i]
@@ -615,9 +634,12 @@ def train_batched(
                 check_and_log(step, log_index[step])
 
         out, _ = _forward(views, xt, spec.activation, keep=False)
-        train_error = _mse(out, yt).double().cpu().numpy()
+        train_error = loss_of(out, yt).double().cpu().numpy()
         out_t, _ = _forward(views, xtest, spec.activation, keep=False)
-        pred = out_t.squeeze(-1).double().cpu().numpy()
+        if classify:  # predicted class probabilities, (members, n_test, C)
+            pred = torch.softmax(out_t, dim=-1).double().cpu().numpy()
+        else:
+            pred = out_t.squeeze(-1).double().cpu().numpy()
         wn = sum(w.square().sum((1, 2)) for w, _ in views).sqrt().double().cpu().numpy()
         params = layout.to_packed(flat, m).float().cpu().numpy()
 

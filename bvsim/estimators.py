@@ -41,13 +41,13 @@ def valid_training_sets(pred: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    pred : ndarray of shape (n_reps, n_seeds, n_test)
+    pred : ndarray of shape (n_reps, n_seeds, n_test, ...)
 
     Returns
     -------
     ok : ndarray of bool, shape (n_reps,)
     """
-    return np.isfinite(pred).all(axis=(1, 2))
+    return np.isfinite(pred).reshape(len(pred), -1).all(axis=1)
 
 
 def jackknife_se(loo: np.ndarray) -> np.ndarray:

@@ -59,7 +59,17 @@ _COMPONENTS = (
 
 
 def _components(summary: pd.DataFrame):
-    """The curves to draw; with unknown noise (data from a file) bias² includes it."""
+    """The curves to draw; with unknown noise (data from a file) bias² includes it; for a
+    classification task they are the terms of the cross-entropy decomposition."""
+    if "loss" in summary and (summary["loss"] == "cross_entropy").any():
+        labels = {
+            "bias2": "bias: KL(p ‖ π̄)",
+            "variance": "variance: mean KL(π̄ ‖ π)",
+            "noise": "noise: entropy H(p)",
+            "expected_error": "expected cross-entropy (sum)",
+            "test_error": "measured test cross-entropy",
+        }
+        return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS]
     if "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any():
         return [
             (c, "bias² + noise (noise unknown)", ci, m) if c == "bias2" else
@@ -253,7 +263,9 @@ def fig_decomposition(
         )
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
-    ax.set_ylabel("mean squared error on test points")
+    classify = "loss" in s and (s["loss"] == "cross_entropy").any()
+    ax.set_ylabel("cross-entropy on test points (nats)" if classify
+                  else "mean squared error on test points")  # fmt: skip
     ax.set_title(
         f"Bias–variance decomposition vs weight decay\n{_run_title(meta or {}, s)}  (bands: ±2 SE)"
     )
@@ -597,7 +609,8 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
 
     pw = tables.pointwise
     dim = _input_dim(out_dir)
-    if dim == 1 and not pw.empty and not valid.empty:
+    classify = "loss" in s and (s["loss"] == "cross_entropy").any()
+    if dim == 1 and not classify and not pw.empty and not valid.empty:
         fits = load_fits(out_dir, key_lambdas(s), max_members=30)
         if not fits.empty:
             written += _save(fig_fits(fits, pw, s), fig_dir, "fits")

@@ -113,9 +113,27 @@ def fit_module(
         opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
     else:
         opt = torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
-    loss_fn = nn.MSELoss()
+    classify = spec.loss == "cross_entropy"
     xt = torch.tensor(x, dtype=spec.dtype)
-    yt = torch.tensor(y, dtype=spec.dtype).unsqueeze(1)  # (n, 1): no broadcasting
+    if classify:
+        mse = nn.CrossEntropyLoss()
+        yt = torch.tensor(y).long()
+
+        def loss_fn(out, target):
+            return mse(out, target)
+
+        def shape(out):
+            return out
+    else:
+        mse = nn.MSELoss()
+        yt = torch.tensor(y, dtype=spec.dtype).unsqueeze(1)  # (n, 1): no broadcasting
+
+        def loss_fn(out, target):
+            return mse(out, target)
+
+        def shape(out):
+            return out.reshape(-1, 1)
+
     per_epoch = math.ceil(len(x) / spec.batch_size) if schedule is not None else 1
     drops = [mod for mod in model.modules() if isinstance(mod, _MaskedDropout)]
     for t in range(spec.steps):
@@ -132,7 +150,7 @@ def fit_module(
                                  "cpu", spec.dtype)  # fmt: skip
             mod.mask = mask[0]
         opt.zero_grad()
-        loss = loss_fn(model(xb).reshape(-1, 1), yb)
+        loss = loss_fn(shape(model(xb)), yb)
         if spec.penalty == "l1":
             loss = loss + weight_decay * sum(p.abs().sum() for p in decayed)
         loss.backward()
@@ -143,6 +161,10 @@ def fit_module(
         opt.step()
     model.eval()
     with torch.no_grad():
-        train = loss_fn(model(xt).reshape(-1, 1), yt).item()
-        pred = model(torch.tensor(x_test, dtype=spec.dtype)).reshape(-1).double().numpy()
+        train = loss_fn(shape(model(xt)), yt).item()
+        out = model(torch.tensor(x_test, dtype=spec.dtype))
+        if classify:  # class probabilities (n_test, C)
+            pred = torch.softmax(out, dim=-1).double().numpy()
+        else:
+            pred = out.reshape(-1).double().numpy()
     return pred, train

@@ -99,6 +99,22 @@ def _valid(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[ok].sort_values("weight_decay").reset_index(drop=True)
 
 
+def _is_classification(summary: pd.DataFrame) -> bool:
+    return "loss" in summary and bool((summary["loss"] == "cross_entropy").any())
+
+
+def _zero_one_finding(s: pd.DataFrame, best) -> str | None:
+    if "zero_one_error" not in s or pd.isna(best.get("zero_one_error")):
+        return None
+    return (
+        f"0-1 loss at the best λ (Domingos 2000; the terms add up exactly): error "
+        f"{_pm(best['zero_one_error'], best['zero_one_error_se'])} = noise term "
+        f"{_num(best['zero_one_noise_term'])} + bias {_num(best['zero_one_bias'])} + "
+        f"variance term {_num(best['zero_one_variance_term'])} (unweighted variance "
+        f"{_num(best['zero_one_variance'])})."
+    )
+
+
 def findings(summary: pd.DataFrame) -> list[str]:
     """Factual statements computed from ``summary.csv``, one markdown bullet each.
 
@@ -221,6 +237,10 @@ def findings(summary: pd.DataFrame) -> list[str]:
         )
     elif len(v) > 1:
         out.append("Variance decreases monotonically with λ over the grid.")
+
+    zero_one = _zero_one_finding(v, best)
+    if zero_one:
+        out.append(zero_one)
 
     if "variance_init" in v and v["variance_init"].notna().any():
         parts = []
@@ -407,8 +427,16 @@ def write_report(tables: Tables, out_dir) -> Path:
                 f"; training took {meta['train_seconds']:.0f} s" if "train_seconds" in meta else ""
             )  # fmt: skip
             + (f" on `{meta['device']}`" if "device" in meta else "")
-            + ". Errors are mean squared errors on the test points; ± values are Monte "
-            "Carlo standard errors (SE) over training sets.",
+            + (
+                ". Errors are cross-entropies (nats) on the test points: in this report and "
+                "in `summary.csv`, 'bias²' is the bias term KL(p ‖ π̄) of the exact "
+                "cross-entropy decomposition (π̄ the normalized geometric mean of the "
+                "members' predicted distributions), 'variance' is mean KL(π̄ ‖ π) and "
+                "'noise' the entropy of the true class probabilities (jackknife-corrected)"
+                if _is_classification(s)
+                else ". Errors are mean squared errors on the test points"
+            )
+            + "; ± values are Monte Carlo standard errors (SE) over training sets.",
             "",
             "## Findings",
             "",

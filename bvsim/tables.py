@@ -43,7 +43,92 @@ class Tables:
     theory: pd.DataFrame | None = None
 
 
+def _classification_rows(r: SweepResult):
+    """Summary and pointwise rows of a classification task: the exact cross-entropy
+    decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
+    jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
+    from .classification import decompose_cross_entropy, decompose_zero_one
+
+    cfg, p_true = r.cfg, r.test.p_true
+    rows, points = [], []
+    for i, wd in enumerate(r.weight_decay):
+        proba = r.pred[i]  # (K, S, J, C)
+        ok = valid_training_sets(proba)
+        n_ok = int(ok.sum())
+        row = {
+            "weight_decay": float(wd),
+            "n_reps": cfg.sweep.n_reps,
+            "n_seeds": cfg.sweep.n_seeds,
+            "n_reps_used": n_ok,
+            "n_diverged": int(r.diverged[i].sum()),
+            "loss": "cross_entropy",
+        }
+        if n_ok >= 2:
+            ce, ce_pw = decompose_cross_entropy(proba[ok], p_true, corrected=True)
+            for name in ("bias", "variance", "variance_data", "variance_init", "noise"):
+                col = "bias2" if name == "bias" else name
+                row[col], row[f"{col}_se"] = ce[name], ce.get(f"{name}_se", np.nan)
+            row["expected_error"], row["expected_error_se"] = (
+                ce["expected_loss"],
+                ce["expected_loss_se"],
+            )
+            labels = r.y_test[ok].astype(np.int64)  # (K, J) sampled test labels
+            p_label = np.take_along_axis(proba[ok], labels[:, None, :, None], axis=3)[..., 0]
+            err_k = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=(1, 2))
+            for name, values in (
+                ("test_error", err_k),
+                ("train_error", r.train_error[i][ok].mean(axis=1)),
+                ("weight_norm", r.weight_norm[i][ok].mean(axis=1)),
+            ):
+                mean, se = mean_se(values)
+                row[name], row[f"{name}_se"] = float(mean), float(se)
+            zo, _ = decompose_zero_one(proba[ok].argmax(axis=-1), p_true)
+            for name in ("expected_loss", "noise_term", "bias", "variance_term", "variance"):
+                col = "zero_one_error" if name == "expected_loss" else f"zero_one_{name}"
+                row[col], row[f"{col}_se"] = zo[name], zo.get(f"{name}_se", np.nan)
+            row["status"] = "ok" if n_ok == cfg.sweep.n_reps else "some_diverged"
+            points.append(
+                pd.DataFrame(
+                    {
+                        "weight_decay": float(wd),
+                        "point": np.arange(len(p_true)),
+                        "x": r.test.x[:, 0],
+                        "truth": p_true[:, 1],
+                        "mean_prediction": ce_pw["mean_distribution"][:, 1],
+                        "bias2": ce_pw["bias"],
+                        "bias2_se": ce_pw["bias_se"],
+                        "variance": ce_pw["variance"],
+                        "variance_se": ce_pw["variance_se"],
+                    }
+                )
+            )
+        else:
+            row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    zero_one = [
+        f"zero_one_{n}{se}"
+        for n in ("error", "noise_term", "bias", "variance_term", "variance")
+        for se in ("", "_se")
+    ]
+    columns = [
+        "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged", "loss",
+        "bias2", "bias2_se", "variance", "variance_se",
+        "variance_data", "variance_data_se", "variance_init", "variance_init_se",
+        "noise", "noise_se", "expected_error", "expected_error_se",
+        "test_error", "test_error_se", "train_error", "train_error_se",
+        "weight_norm", "weight_norm_se", *zero_one, "status",
+    ]  # fmt: skip
+    summary = summary.reindex(columns=columns)
+    best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
+    summary.insert(len(columns) - 1, "is_best", summary.index == best)
+    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    return summary, pointwise
+
+
 def _summary_rows(r: SweepResult):
+    if r.test.p_true is not None:
+        return _classification_rows(r)
     cfg = r.cfg
     noise = float(r.test.noise_var)
     noise_known = bool(np.isfinite(noise))
@@ -139,8 +224,15 @@ def _members(r: SweepResult) -> pd.DataFrame:
     n_wd, n_reps, n_seeds = r.diverged.shape
     w, k, s = np.meshgrid(np.arange(n_wd), np.arange(n_reps), np.arange(n_seeds),
                           indexing="ij")  # fmt: skip
-    test_err = np.square(r.pred - r.y_test[None, :, None, :]).mean(axis=-1)
-    mse_truth = np.square(r.pred - r.test.f).mean(axis=-1)
+    if r.test.p_true is not None:  # classification: cross-entropy on the sampled labels
+        labels = np.broadcast_to(r.y_test.astype(np.int64)[None, :, None, :, None],
+                                 (*r.pred.shape[:-1], 1))  # fmt: skip
+        p_label = np.take_along_axis(r.pred, labels, axis=-1)[..., 0]
+        test_err = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=-1)
+        mse_truth = np.full(test_err.shape, np.nan)
+    else:
+        test_err = np.square(r.pred - r.y_test[None, :, None, :]).mean(axis=-1)
+        mse_truth = np.square(r.pred - r.test.f).mean(axis=-1)
     return pd.DataFrame(
         {
             "weight_decay": r.weight_decay[w.ravel()],

@@ -61,6 +61,21 @@ CASES = {
         "train.lr=0.01",
         "train.penalty=decoupled",
     ],  # fmt: skip
+    "cross-entropy-3-classes": [
+        "data.truth=gaussians",
+        "data.n_classes=3",
+        "data.dim=2",
+        "data.x_dist=gaussian",
+        "data.test_design=sample",
+    ],
+    "cross-entropy-adamw-minibatch": [
+        "data.truth=gaussians",
+        "train.optimizer=adam",
+        "train.lr=0.01",
+        "train.penalty=decoupled",
+        "train.batch_size=4",
+        "data.test_design=sample",
+    ],
     "adam-l1-no-bias-decay": [
         "train.optimizer=adam",
         "train.lr=0.01",

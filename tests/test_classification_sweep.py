@@ -1,0 +1,48 @@
+"""A classification task end to end: cross-entropy training, exact decompositions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bvsim import ConfigError, load_config, run_sweep
+
+FAST = ["sweep.n_reps=8", "train.steps=200", "sweep.weight_decay=[0.0, 0.03, 0.3]"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gaussians")
+    result = run_sweep(load_config(preset="gaussians", overrides=FAST), out, progress=False)
+    return result, out
+
+
+def test_summary_adds_up_and_matches_measured_cross_entropy(run):
+    result, out = run
+    s = pd.read_csv(out / "summary.csv")
+    assert (s["loss"] == "cross_entropy").all()
+    np.testing.assert_allclose(
+        s["bias2"] + s["variance"] + s["noise"], s["expected_error"], rtol=0, atol=1e-10
+    )
+    zero_one = s["zero_one_noise_term"] + s["zero_one_bias"] + s["zero_one_variance_term"]
+    np.testing.assert_allclose(zero_one, s["zero_one_error"], rtol=0, atol=1e-12)
+    se = np.hypot(s["test_error_se"], s["expected_error_se"])
+    assert (np.abs(s["test_error"] - s["expected_error"]) < 3 * se).all()
+    # the noise is the entropy of the true class probabilities: the same at every λ
+    assert s["noise"].nunique() == 1 and 0 < s["noise"].iloc[0] < np.log(3)
+    assert result.raw.pred.shape[-1] == 3  # class probabilities
+    np.testing.assert_allclose(result.raw.pred.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_outputs_say_cross_entropy(run):
+    _, out = run
+    assert "cross-entropies" in (out / "report.md").read_text()
+    assert (out / "figures" / "decomposition.png").stat().st_size > 0
+    members = pd.read_csv(out / "members.csv")
+    assert members["test_error"].notna().all()
+
+
+def test_classification_needs_a_trainable_model():
+    with pytest.raises(ConfigError, match="classification task"):
+        load_config(preset="gaussians", overrides=["model.kind=sklearn"])
