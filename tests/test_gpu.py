@@ -54,3 +54,20 @@ def test_cuda_dropout_masks_and_penalties_equal_cpu():
         cpu = train_sweep(cfg, device="cpu", progress=False)
         gpu = train_sweep(cfg, device="cuda", progress=False)
         np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+
+
+def test_cuda_cross_entropy_and_module_paths_equal_cpu():
+    over = ["sweep.n_reps=4", "train.steps=100", "train.dtype=float64"]
+    cfg = load_config(preset="gaussians", overrides=over)
+    cpu = train_sweep(cfg, device="cpu", progress=False)
+    gpu = train_sweep(cfg, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+    mod = [
+        *OVER,
+        "model.kind=module",
+        "model.module=tests/fixtures/user_code.py:make_net",
+    ]
+    cfg = load_config(preset="smoke", overrides=mod)
+    cpu = train_sweep(cfg, device="cpu", progress=False)
+    gpu = train_sweep(cfg, device="cuda", progress=False)
+    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
