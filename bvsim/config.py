@@ -170,6 +170,15 @@ class DataConfig:
     test_noise_std: float = field(
         default=0.5, metadata=_key("float", _non_negative, "test label noise std")
     )
+    task: str = field(
+        default="regression",
+        metadata=_key(
+            "str",
+            _one_of("regression", "classification"),
+            "csv: what the target is (a classification target may hold any labels); "
+            "generator tasks follow from data.truth",
+        ),
+    )
     source: str = field(
         default="generator",
         metadata=_key(
@@ -574,7 +583,9 @@ def _check_generator(cfg: Config, prefix: str) -> None:
 
 def is_classification(cfg: Config) -> bool:
     """True when the data-generating process is a classification task."""
-    return cfg.data.source == "generator" and cfg.data.truth in CLASSIFICATION_TRUTHS
+    if cfg.data.source == "csv":
+        return cfg.data.task == "classification"
+    return cfg.data.truth in CLASSIFICATION_TRUTHS
 
 
 def _check_classification(cfg: Config, prefix: str) -> None:

@@ -146,7 +146,10 @@ def make_test_set(cfg: Config) -> TestSet:
         from .dataset import load_split
 
         _, _, x_test, y_test = load_split(cfg)
-        return TestSet(x=x_test, f=y_test, noise_var=float("nan"))
+        p_true = None
+        if d.task == "classification":  # observed labels stand in for p(class | x)
+            p_true = np.eye(d.n_classes)[y_test.astype(np.int64)]
+        return TestSet(x=x_test, f=y_test, noise_var=float("nan"), p_true=p_true)
     if d.truth == "gaussians":
         if d.test_design == "grid":
             x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]

@@ -66,7 +66,17 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
         )
     if target in features:
         raise ConfigError(f"{prefix}data.features: includes the target column {target!r}")
-    for col in [*features, target]:
+    classify = d.task == "classification"
+    if classify:
+        if df[target].isna().any():
+            row = int(np.flatnonzero(df[target].isna().to_numpy())[0])
+            raise ConfigError(
+                f"{key} = {d.path!r}: column {target!r} has a missing value (line {row + 2})"
+            )
+        n_classes = df[target].nunique()
+        if n_classes < 2:
+            raise ConfigError(f"{key} = {d.path!r}: column {target!r} has only one class")
+    for col in features if classify else [*features, target]:
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna() & df[col].notna()
         if bad.any():
@@ -100,18 +110,22 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
             f"{prefix}data.n_train = {n} x sweep.n_reps = {k} disjoint sets need {n * k} rows; "
             f"{d.path} has {pool} training rows (lower one of them)"
         )
+    extra = {"n_classes": int(n_classes)} if classify else {}
     return dataclasses.replace(
-        d, dim=len(features), target=target, features=features, test_design="sample"
+        d, dim=len(features), target=target, features=features, test_design="sample", **extra
     )
 
 
 @functools.cache
-def _split(path, target, features, test_fraction, standardize, seed):
+def _split(path, target, features, test_fraction, standardize, seed, classify):
     from .data import Stream, rng
 
     df = _read(path)
     x = df[list(features)].to_numpy(dtype=np.float64)
-    y = df[target].to_numpy(dtype=np.float64)
+    if classify:  # labels -> 0..C-1 in sorted order of the labels
+        y = pd.Categorical(df[target]).codes.astype(np.float64)
+    else:
+        y = df[target].to_numpy(dtype=np.float64)
     n_test = int(round(test_fraction * len(df)))
     order = rng(seed, Stream.TEST).permutation(len(df))
     test, pool = order[:n_test], np.sort(order[n_test:])
@@ -119,7 +133,8 @@ def _split(path, target, features, test_fraction, standardize, seed):
         mx, sx = x[pool].mean(axis=0), x[pool].std(axis=0)
         my, sy = y[pool].mean(), y[pool].std()
         x = (x - mx) / np.where(sx > 0, sx, 1.0)
-        y = (y - my) / (sy if sy > 0 else 1.0)
+        if not classify:
+            y = (y - my) / (sy if sy > 0 else 1.0)
     return x[pool], y[pool], x[test], y[test]
 
 
@@ -130,7 +145,15 @@ def load_split(cfg: Config):
     the seed tree's TEST stream; standardization (if on) uses the pool's statistics.
     """
     d = cfg.data
-    return _split(d.path, d.target, tuple(d.features), d.test_fraction, d.standardize, cfg.seed)
+    return _split(
+        d.path,
+        d.target,
+        tuple(d.features),
+        d.test_fraction,
+        d.standardize,
+        cfg.seed,
+        d.task == "classification",
+    )
 
 
 def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:

@@ -61,6 +61,17 @@ _COMPONENTS = (
 def _components(summary: pd.DataFrame):
     """The curves to draw; with unknown noise (data from a file) bias² includes it; for a
     classification task they are the terms of the cross-entropy decomposition."""
+    folded = (
+        "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any()
+    )
+    if "loss" in summary and (summary["loss"] == "cross_entropy").any() and folded:
+        labels = {
+            "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",
+            "variance": "variance: mean KL(π̄ ‖ π)",
+            "expected_error": "expected cross-entropy (sum)",
+            "test_error": "measured test cross-entropy",
+        }
+        return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS if c in labels]
     if "loss" in summary and (summary["loss"] == "cross_entropy").any():
         labels = {
             "bias2": "bias: KL(p ‖ π̄)",

@@ -102,3 +102,26 @@ def test_diabetes_preset_loads():
     assert cfg.data.dim == 10 and cfg.data.target == "target"
     x_pool, y_pool, x_test, y_test = load_split(cfg)
     assert len(y_pool) + len(y_test) == 442
+
+
+def test_csv_classification_with_string_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 2))
+    label = np.where(x[:, 0] + 0.5 * rng.normal(size=80) > 0, "yes", "no")
+    path = tmp_path / "cls.csv"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": label}).to_csv(path, index=False)
+    over = ["data.source=csv", "data.task=classification", f"data.path={path}",
+            "data.target=label", "data.n_train=40", "model.hidden=[8]", "train.steps=60",
+            "sweep.n_reps=5", "sweep.n_seeds=1"]  # fmt: skip
+    cfg = load_config(preset="smoke", overrides=over)
+    assert cfg.data.n_classes == 2 and cfg.data.dim == 2
+    s = run_sweep(cfg, progress=False).summary
+    assert (s["loss"] == "cross_entropy").all() and s["bias2_includes_noise"].all()
+    assert s["noise"].isna().all()
+    np.testing.assert_allclose(s["expected_error"], s["bias2"] + s["variance"], atol=1e-10)
+    np.testing.assert_allclose(s["test_error"], s["expected_error"], rtol=1e-6)
+
+
+def test_wine_preset_loads():
+    cfg = load_config(preset="wine")
+    assert cfg.data.n_classes == 3 and cfg.data.dim == 13
