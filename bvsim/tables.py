@@ -47,7 +47,7 @@ def _classification_rows(r: SweepResult):
     """Summary and pointwise rows of a classification task: the exact cross-entropy
     decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
     jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
-    from .classification import decompose_cross_entropy, decompose_zero_one
+    from .classification import decompose_brier, decompose_cross_entropy, decompose_zero_one
 
     cfg, p_true = r.cfg, r.test.p_true
     rows, points = [], []
@@ -88,6 +88,10 @@ def _classification_rows(r: SweepResult):
             for name in ("expected_loss", "noise_term", "bias", "variance_term", "variance"):
                 col = "zero_one_error" if name == "expected_loss" else f"zero_one_{name}"
                 row[col], row[f"{col}_se"] = zo[name], zo.get(f"{name}_se", np.nan)
+            br, _ = decompose_brier(proba[ok], p_true)
+            for name in ("expected_loss", "bias2", "variance", "noise"):
+                col = "brier_error" if name == "expected_loss" else f"brier_{name}"
+                row[col], row[f"{col}_se"] = br[name], br.get(f"{name}_se", np.nan)
             row["status"] = "ok" if n_ok == cfg.sweep.n_reps else "some_diverged"
             points.append(
                 pd.DataFrame(
@@ -113,13 +117,16 @@ def _classification_rows(r: SweepResult):
         for n in ("error", "noise_term", "bias", "variance_term", "variance")
         for se in ("", "_se")
     ]
+    brier = [
+        f"brier_{n}{se}" for n in ("error", "bias2", "variance", "noise") for se in ("", "_se")
+    ]
     columns = [
         "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged", "loss",
         "bias2", "bias2_se", "variance", "variance_se",
         "variance_data", "variance_data_se", "variance_init", "variance_init_se",
         "noise", "noise_se", "expected_error", "expected_error_se",
         "test_error", "test_error_se", "train_error", "train_error_se",
-        "weight_norm", "weight_norm_se", *zero_one, "bias2_includes_noise", "status",
+        "weight_norm", "weight_norm_se", *zero_one, *brier, "bias2_includes_noise", "status",
     ]  # fmt: skip
     # observed labels as the truth (a CSV): the noise is inside the bias
     summary["bias2_includes_noise"] = cfg.data.source == "csv"

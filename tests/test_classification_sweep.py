@@ -27,6 +27,8 @@ def test_summary_adds_up_and_matches_measured_cross_entropy(run):
     )
     zero_one = s["zero_one_noise_term"] + s["zero_one_bias"] + s["zero_one_variance_term"]
     np.testing.assert_allclose(zero_one, s["zero_one_error"], rtol=0, atol=1e-12)
+    brier = s["brier_bias2"] + s["brier_variance"] + s["brier_noise"]
+    np.testing.assert_allclose(brier, s["brier_error"], rtol=0, atol=1e-10)
     se = np.hypot(s["test_error_se"], s["expected_error_se"])
     assert (np.abs(s["test_error"] - s["expected_error"]) < 3 * se).all()
     # the noise is the entropy of the true class probabilities: the same at every λ
