@@ -19,7 +19,7 @@ import pandas as pd
 
 from .config import Config, ConfigError, DataConfig
 
-__all__ = ["DATA_PREFIX", "check_csv", "load_split", "training_rows"]
+__all__ = ["DATA_PREFIX", "check_csv", "load_split", "repeated_x_noise", "training_rows"]
 
 #: ``data.path = "bvsim-data:NAME.csv"`` names a file shipped in ``bvsim/datasets``.
 DATA_PREFIX = "bvsim-data:"
@@ -168,3 +168,31 @@ def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:
     if d.resample == "bootstrap":
         return gen.integers(0, n_pool, size=d.n_train)
     return gen.choice(n_pool, size=d.n_train, replace=False)
+
+
+def repeated_x_noise(cfg: Config) -> tuple[float, int]:
+    """Noise variance estimated from rows that share the same x (all rows of the file).
+
+    The pooled within-group variance of the target (ddof = 1 in each group), in the
+    target's units after standardization; with no repeated x it is NaN.
+
+    Returns
+    -------
+    noise_var : float
+    n_groups : int
+        Groups of two or more rows with identical features.
+    """
+    d = cfg.data
+    x_pool, y_pool, x_test, y_test = load_split(cfg)
+    x = np.concatenate([x_pool, x_test])
+    y = np.concatenate([y_pool, y_test])
+    _, group = np.unique(x, axis=0, return_inverse=True)
+    group = group.ravel()
+    sizes = np.bincount(group)
+    if d.task == "classification" or not (sizes >= 2).any():
+        return float("nan"), 0
+    sums = np.bincount(group, weights=y)
+    sq = np.bincount(group, weights=y * y)
+    keep = sizes >= 2
+    ss = sq[keep] - sums[keep] ** 2 / sizes[keep]  # within-group sum of squares
+    return float(ss.sum() / (sizes[keep] - 1).sum()), int(keep.sum())

@@ -136,6 +136,12 @@ def findings(summary: pd.DataFrame) -> list[str]:
             "test labels stand in for the truth, so every bias² below is **bias² + noise** "
             "and the expected error is bias² + noise + variance. The noise is not separated."
         )
+        if "noise_estimate" in s and s["noise_estimate"].notna().any():
+            out.append(
+                f"Rows with repeated x give a noise estimate of "
+                f"{_num(s['noise_estimate'].iloc[0])} (pooled within-group variance): "
+                "bias² itself is roughly bias2 minus that."
+            )
     v = _valid(s)
     if v.empty:
         return ["No weight decay produced estimates (every λ diverged or had too few "

@@ -200,6 +200,11 @@ def _summary_rows(r: SweepResult):
         "bias2_includes_noise", "status",
     ]  # fmt: skip
     summary["bias2_includes_noise"] = not noise_known
+    if cfg.data.source == "csv":  # an estimate of the noise from repeated x, if any
+        from .dataset import repeated_x_noise
+
+        summary["noise_estimate"], _ = repeated_x_noise(cfg)
+        columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
     summary = summary.reindex(columns=columns)
     best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
     summary.insert(len(columns) - 1, "is_best", summary.index == best)

@@ -125,3 +125,15 @@ def test_csv_classification_with_string_labels(tmp_path):
 def test_wine_preset_loads():
     cfg = load_config(preset="wine")
     assert cfg.data.n_classes == 3 and cfg.data.dim == 13
+
+
+def test_noise_estimated_from_repeated_x(tmp_path):
+    rng = np.random.default_rng(2)
+    x = np.repeat(np.arange(30.0), 4)  # every x four times
+    y = 0.1 * x + rng.normal(scale=2.0, size=len(x))
+    path = tmp_path / "rep.csv"
+    pd.DataFrame({"x": x, "y": y}).to_csv(path, index=False)
+    over = ["data.source=csv", f"data.path={path}", "data.standardize=false",
+            "data.n_train=40", "model.kind=linear", "train.steps=50", "sweep.n_reps=4"]  # fmt: skip
+    s = run_sweep(load_config(preset="smoke", overrides=over), progress=False).summary
+    assert s["noise_estimate"].iloc[0] == pytest.approx(4.0, rel=0.25)  # sigma = 2
