@@ -305,8 +305,9 @@ class TrainConfig:
             "str",
             _one_of("l2", "l1", "decoupled"),
             "what weight_decay lambda does: l2 adds lambda*w to the gradient (torch "
-            "weight_decay, objective + lambda/2 |w|^2); l1 adds lambda*sign(w) (objective "
-            "+ lambda |w|_1); decoupled shrinks w by (1 - lr*lambda) each step (AdamW, SGDW)",
+            "weight_decay, objective + lambda/2 * sum w^2); l1 adds lambda*sign(w) (objective "
+            "+ lambda * sum abs(w)); decoupled shrinks w by (1 - lr*lambda) each step "
+            "(AdamW, SGDW)",
         ),
     )
     decay_bias: bool = field(
