@@ -48,6 +48,28 @@ def setup_process(n_threads: int | None = 1) -> None:
     torch.set_flush_denormal(True)
     if n_threads is not None and torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)
+    _keep_freed_memory()
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc keep freed blocks instead of returning them to the OS.
+
+    A training step allocates and frees activations of a few hundred KiB; above
+    glibc's default mmap threshold each one is a fresh mmap whose pages fault in
+    again. Raising the mmap and trim thresholds reuses them (measured: 8-15 % faster
+    steps on W2 on this machine). A no-op where libc has no ``mallopt``.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 256 << 20)
+    mallopt(m_trim_threshold, 512 << 20)
 
 
 def resolve_device(device: str) -> torch.device:
