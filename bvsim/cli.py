@@ -166,17 +166,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "presets":
+            from .engine import layer_shapes
+
             for name in list_presets():
                 cfg = load_config(preset=name)
-                model = (
-                    f"MLP {cfg.data.dim}-{'-'.join(map(str, cfg.model.hidden))}-1"
-                    if cfg.model.kind == "mlp"
-                    else f"linear p={cfg.data.dim}"
+                d = cfg.data
+                data = f"csv {d.path.split(':')[-1]}" if d.source == "csv" else f"truth {d.truth}"
+                shapes = layer_shapes(cfg)
+                widths = "-".join(str(w) for w in [shapes[0][0], *(fo for _, fo in shapes)])
+                model = {"mlp": f"MLP {widths}", "linear": f"linear {widths}"}.get(
+                    cfg.model.kind, cfg.model.kind
                 )
+                fit = "exact ridge" if cfg.train.solver == "closed_form" else (
+                    f"{cfg.train.steps} {cfg.train.optimizer} steps"
+                )  # fmt: skip
+                n_axis = len(cfg.sweep.axis_values)
+                axis = f" x {n_axis} {cfg.sweep.axis}" if cfg.sweep.axis != "none" else ""
                 print(
-                    f"{name:12s} truth {cfg.data.truth:7s} {model:22s} "
-                    f"{len(cfg.sweep.weight_decay)} lambdas x {cfg.sweep.n_reps} sets x "
-                    f"{cfg.sweep.n_seeds} seed(s), {cfg.train.steps} steps"
+                    f"{name:15s} {data:22s} {model:20s} {fit:16s} "
+                    f"{len(cfg.sweep.weight_decay)} lambdas{axis} x {cfg.sweep.n_reps} sets x "
+                    f"{cfg.sweep.n_seeds} seed(s)"
                 )
             return 0
         from .tables import read_tables
