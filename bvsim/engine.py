@@ -26,6 +26,8 @@ from .data import Stream, rng
 __all__ = [
     "EngineResult",
     "ParamLayout",
+    "adam_step",
+    "apply_penalty",
     "TrainSpec",
     "batch_schedule",
     "dropout_keys",
@@ -442,6 +444,32 @@ def dropout_masks(keys, step: int, layer: int, n: int, width: int, keep, device,
     return (u < keep).to(dtype) / keep
 
 
+def apply_penalty(penalty: str, lr: float, buf, p, lam) -> None:
+    """The penalty's part of one update of parameter block ``p`` (in place).
+
+    ``buf`` holds the gradient (plus momentum for SGD); ``lam`` broadcasts per member.
+    l2 adds lam * p to it (torch ``weight_decay``), l1 adds lam * sign(p), decoupled
+    shrinks p by (1 - lr * lam) before the step (AdamW, SGDW).
+    """
+    if penalty == "l2":
+        buf.addcmul_(lam, p)
+    elif penalty == "l1":
+        buf.addcmul_(lam, p.sign())
+    else:
+        p.mul_(1 - lr * lam)
+
+
+def adam_step(spec: TrainSpec, step: int, p, grad, avg, avg_sq, rate=None) -> None:
+    """One ``torch.optim.Adam`` update of ``p`` from ``grad`` (in place); ``rate``
+    (per member, 0 or 1) freezes diverged members."""
+    b1, b2 = spec.betas
+    avg.lerp_(grad, 1 - b1)
+    avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    bc1 = 1 - b1**step
+    denom = (avg_sq.sqrt() / math.sqrt(1 - b2**step)).add_(spec.eps)
+    p.addcdiv_(avg if rate is None else avg * rate, denom, value=-spec.lr / bc1)
+
+
 def _mse(out, y):
     return (out.squeeze(-1) - y).square_().mean(1)
 
@@ -520,17 +548,10 @@ def train_batched(
         if d
     ]
 
-    shrink = 1 - spec.lr * lam  # decoupled decay: p <- p (1 - lr lam), as AdamW
-
     def add_penalty():
         """The penalty's part of the update, block by block (lam is per member)."""
         for b, p in decay_pairs:
-            if spec.penalty == "l2":  # coupled: grad += lam * p (torch weight_decay)
-                b.addcmul_(lam, p)
-            elif spec.penalty == "l1":  # grad += lam * sign(p): d/dp of lam * |p|
-                b.addcmul_(lam, p.sign())
-            else:  # decoupled: shrink the weights before the step
-                p.mul_(shrink)
+            apply_penalty(spec.penalty, spec.lr, b, p, lam)
 
     state = [flat, buf]
     if spec.optimizer == "adam":
@@ -644,14 +665,8 @@ def train_batched(
                 add_penalty()
                 flat.add_(buf, alpha=-spec.lr)
             else:
-                b1, b2 = spec.betas
                 add_penalty()
-                exp_avg.lerp_(buf, 1 - b1)
-                exp_avg_sq.mul_(b2).addcmul_(buf, buf, value=1 - b2)
-                bc1 = 1 - b1**step
-                bc2_sqrt = math.sqrt(1 - b2**step)
-                denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(spec.eps)
-                flat.addcdiv_(exp_avg, denom, value=-spec.lr / bc1)
+                adam_step(spec, step, flat, buf, exp_avg, exp_avg_sq)
             if step in log_index:
                 check_and_log(step, log_index[step])
 

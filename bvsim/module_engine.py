@@ -15,7 +15,6 @@ random layers (dropout) are refused when the configuration loads.
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from .config import Config, ConfigError
 from .data import Stream
-from .engine import EngineResult, TrainSpec
+from .engine import EngineResult, TrainSpec, adam_step, apply_penalty
 from .plugins import load_object
 
 __all__ = ["check_module", "make_members", "member_seed", "train_modules"]
@@ -181,29 +180,18 @@ def train_modules(
     for step in range(1, spec.steps + 1):
         grads = grad_fn(params, xt, yt)
         with torch.no_grad():
-            b1, b2 = spec.betas
             for k, p in params.items():
-                g, b, lp = grads[k], buf[k], lam_p[k]
+                g, b = grads[k], buf[k]
                 if spec.optimizer == "sgd":
                     b.mul_(spec.momentum).add_(g)
                 else:
                     b.copy_(g)
-                if spec.penalty == "l2":
-                    b.addcmul_(lp, p)
-                elif spec.penalty == "l1":
-                    b.addcmul_(lp, p.sign())
-                else:
-                    p.mul_(1 - spec.lr * lp)
+                apply_penalty(spec.penalty, spec.lr, b, p, lam_p[k])
                 rate = shaped(active, p)
                 if spec.optimizer == "sgd":
                     p.addcmul_(rate, b, value=-spec.lr)
                 else:
-                    avg[k].lerp_(b, 1 - b1)
-                    avg_sq[k].mul_(b2).addcmul_(b, b, value=1 - b2)
-                    bc1 = 1 - b1**step
-                    bc2_sqrt = math.sqrt(1 - b2**step)
-                    denom = (avg_sq[k].sqrt() / bc2_sqrt).add_(spec.eps)
-                    p.addcdiv_(avg[k] * rate, denom, value=-spec.lr / bc1)
+                    adam_step(spec, step, p, b, avg[k], avg_sq[k], rate)
         if step in log_index:
             check_and_log(step)
 
