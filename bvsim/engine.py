@@ -2,14 +2,16 @@
 
 Every member ``i`` of a batch is its own MLP (or linear model) with its own training
 set, initialization and weight decay ``weight_decay[i]``. The parameters of all
-members live in one member-major tensor ``flat`` of shape (members, n_params); each
-layer's weight is a strided view of shape (members, fan_in, fan_out), so the forward
-and backward passes are ``bmm``/``baddbmm`` calls and the optimizer update is a few
-element-wise calls over ``flat``. The backward pass is written out by hand (it is
-the chain rule of a ReLU/tanh MLP under ``nn.MSELoss``), and the optimizers follow
-``torch.optim.SGD`` / ``torch.optim.Adam`` with coupled L2 ``weight_decay`` exactly;
-``tests/test_engine.py`` proves both against a plain per-model ``torch.optim`` loop in
-float64. This module is the only one that knows about devices.
+members live in one flat tensor, layer after layer (see :class:`ParamLayout`); each
+layer's weight is a contiguous view of shape (members, fan_in, fan_out), so the
+forward and backward passes are ``bmm``/``baddbmm`` calls (in the fastest layout for
+matrix-vector and outer products) and the optimizer update is a few element-wise calls
+over the whole flat tensor. The backward pass is written out by hand (the chain rule
+of a ReLU/tanh MLP, with optional dropout, under ``nn.MSELoss`` or
+``nn.CrossEntropyLoss``), and the optimizers follow ``torch.optim.SGD`` /
+``torch.optim.Adam`` with l2 (``weight_decay``), l1 or decoupled decay exactly;
+``tests/test_engine.py`` proves every combination against a plain per-model
+``torch.optim`` loop in float64. This module is the only one that knows about devices.
 """
 
 from __future__ import annotations
