@@ -43,17 +43,18 @@ class Tables:
     theory: pd.DataFrame | None = None
 
 
-def _classification_rows(r: SweepResult):
-    """Summary and pointwise rows of a classification task: the exact cross-entropy
-    decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
-    jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
-    from .classification import decompose_brier, decompose_cross_entropy, decompose_zero_one
+def _lambda_rows(r: SweepResult, head: dict, fill):
+    """One summary row (and one pointwise frame) per weight decay.
 
-    cfg, p_true = r.cfg, r.test.p_true
+    ``fill(row, i, ok)`` adds the decomposition of weight decay ``i`` over the usable
+    training sets ``ok`` to ``row`` and returns (per-set test error, pointwise columns);
+    it runs only where at least two sets converged. Everything else a row holds is
+    common to every loss and filled here.
+    """
+    cfg = r.cfg
     rows, points = [], []
     for i, wd in enumerate(r.weight_decay):
-        proba = r.pred[i]  # (K, S, J, C)
-        ok = valid_training_sets(proba)
+        ok = valid_training_sets(r.pred[i])
         n_ok = int(ok.sum())
         row = {
             "weight_decay": float(wd),
@@ -61,22 +62,10 @@ def _classification_rows(r: SweepResult):
             "n_seeds": cfg.sweep.n_seeds,
             "n_reps_used": n_ok,
             "n_diverged": int(r.diverged[i].sum()),
-            "loss": "cross_entropy",
+            **head,
         }
         if n_ok >= 2:
-            ce, ce_pw = decompose_cross_entropy(proba[ok], p_true, corrected=True)
-            for name in ("bias", "variance", "variance_data", "variance_init", "noise"):
-                col = "bias2" if name == "bias" else name
-                row[col], row[f"{col}_se"] = ce[name], ce.get(f"{name}_se", np.nan)
-            if cfg.data.source == "csv":  # observed labels as the truth: noise unknown
-                row["noise"] = row["noise_se"] = np.nan
-            row["expected_error"], row["expected_error_se"] = (
-                ce["expected_loss"],
-                ce["expected_loss_se"],
-            )
-            labels = r.y_test[ok].astype(np.int64)  # (K, J) sampled test labels
-            p_label = np.take_along_axis(proba[ok], labels[:, None, :, None], axis=3)[..., 0]
-            err_k = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=(1, 2))
+            err_k, point = fill(row, i, ok)
             for name, values in (
                 ("test_error", err_k),
                 ("train_error", r.train_error[i][ok].mean(axis=1)),
@@ -84,33 +73,66 @@ def _classification_rows(r: SweepResult):
             ):
                 mean, se = mean_se(values)
                 row[name], row[f"{name}_se"] = float(mean), float(se)
-            zo, _ = decompose_zero_one(proba[ok].argmax(axis=-1), p_true)
-            for name in ("expected_loss", "noise_term", "bias", "variance_term", "variance"):
-                col = "zero_one_error" if name == "expected_loss" else f"zero_one_{name}"
-                row[col], row[f"{col}_se"] = zo[name], zo.get(f"{name}_se", np.nan)
-            br, _ = decompose_brier(proba[ok], p_true)
-            for name in ("expected_loss", "bias2", "variance", "noise"):
-                col = "brier_error" if name == "expected_loss" else f"brier_{name}"
-                row[col], row[f"{col}_se"] = br[name], br.get(f"{name}_se", np.nan)
             row["status"] = "ok" if n_ok == cfg.sweep.n_reps else "some_diverged"
-            points.append(
-                pd.DataFrame(
-                    {
-                        "weight_decay": float(wd),
-                        "point": np.arange(len(p_true)),
-                        "x": r.test.x[:, 0],
-                        "truth": p_true[:, 1],
-                        "mean_prediction": ce_pw["mean_distribution"][:, 1],
-                        "bias2": ce_pw["bias"],
-                        "bias2_se": ce_pw["bias_se"],
-                        "variance": ce_pw["variance"],
-                        "variance_se": ce_pw["variance_se"],
-                    }
-                )
-            )
+            frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
+            points.append(pd.DataFrame({**frame, "x": r.test.x[:, 0], **point}))
         else:
             row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
         rows.append(row)
+    return rows, points
+
+
+def _finish(summary: pd.DataFrame, columns: list[str], points) -> tuple:
+    """Order the summary's columns, mark the best weight decay, stack the points."""
+    summary = summary.reindex(columns=columns)
+    best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
+    summary.insert(len(columns) - 1, "is_best", summary.index == best)
+    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    return summary, pointwise
+
+
+def _classification_rows(r: SweepResult):
+    """Summary and pointwise rows of a classification task: the exact cross-entropy
+    decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
+    jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
+    from .classification import decompose_brier, decompose_cross_entropy, decompose_zero_one
+
+    cfg, p_true = r.cfg, r.test.p_true
+
+    def fill(row, i, ok):
+        proba = r.pred[i][ok]  # (K, S, J, C)
+        ce, ce_pw = decompose_cross_entropy(proba, p_true, corrected=True)
+        for name in ("bias", "variance", "variance_data", "variance_init", "noise"):
+            col = "bias2" if name == "bias" else name
+            row[col], row[f"{col}_se"] = ce[name], ce.get(f"{name}_se", np.nan)
+        if cfg.data.source == "csv":  # observed labels as the truth: noise unknown
+            row["noise"] = row["noise_se"] = np.nan
+        row["expected_error"], row["expected_error_se"] = (
+            ce["expected_loss"],
+            ce["expected_loss_se"],
+        )
+        zo, _ = decompose_zero_one(proba.argmax(axis=-1), p_true)
+        for name in ("expected_loss", "noise_term", "bias", "variance_term", "variance"):
+            col = "zero_one_error" if name == "expected_loss" else f"zero_one_{name}"
+            row[col], row[f"{col}_se"] = zo[name], zo.get(f"{name}_se", np.nan)
+        br, _ = decompose_brier(proba, p_true)
+        for name in ("expected_loss", "bias2", "variance", "noise"):
+            col = "brier_error" if name == "expected_loss" else f"brier_{name}"
+            row[col], row[f"{col}_se"] = br[name], br.get(f"{name}_se", np.nan)
+        labels = r.y_test[ok].astype(np.int64)  # (K, J) sampled test labels
+        p_label = np.take_along_axis(proba, labels[:, None, :, None], axis=3)[..., 0]
+        err_k = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=(1, 2))
+        point = {
+            "truth": p_true[:, 1],
+            "mean_prediction": ce_pw["mean_distribution"][:, 1],
+            "bias2": ce_pw["bias"],
+            "bias2_se": ce_pw["bias_se"],
+            "variance": ce_pw["variance"],
+            "variance_se": ce_pw["variance_se"],
+        }
+        return err_k, point
+
+    rows, points = _lambda_rows(r, {"loss": "cross_entropy"}, fill)
     summary = pd.DataFrame(rows)
     zero_one = [
         f"zero_one_{n}{se}"
@@ -130,11 +152,7 @@ def _classification_rows(r: SweepResult):
     ]  # fmt: skip
     # observed labels as the truth (a CSV): the noise is inside the bias
     summary["bias2_includes_noise"] = cfg.data.source == "csv"
-    summary = summary.reindex(columns=columns)
-    best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
-    summary.insert(len(columns) - 1, "is_best", summary.index == best)
-    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
-    return summary, pointwise
+    return _finish(summary, columns, points)
 
 
 def _summary_rows(r: SweepResult):
@@ -143,53 +161,23 @@ def _summary_rows(r: SweepResult):
     cfg = r.cfg
     noise = float(r.test.noise_var)
     noise_known = bool(np.isfinite(noise))
-    rows, points = [], []
-    for i, wd in enumerate(r.weight_decay):
-        pred = r.pred[i]
-        ok = valid_training_sets(pred)
-        n_ok = int(ok.sum())
-        row = {
-            "weight_decay": float(wd),
-            "n_reps": cfg.sweep.n_reps,
-            "n_seeds": cfg.sweep.n_seeds,
-            "n_reps_used": n_ok,
-            "n_diverged": int(r.diverged[i].sum()),
-            "noise": noise,
+
+    def fill(row, i, ok):
+        pred = r.pred[i][ok]
+        overall, pointwise = decompose(pred, r.test.f)
+        row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
+        # with unknown noise (data from a file) the labels are the "truth": bias2
+        # then includes the noise and expected_error is bias2 + variance
+        row["expected_error"] = overall["mse_truth"] + (noise if noise_known else 0.0)
+        row["expected_error_se"] = overall["mse_truth_se"]
+        err_k = np.square(pred - r.y_test[ok][:, None, :]).mean(axis=(1, 2))
+        point = {"truth": r.test.f} | {
+            k: pointwise[k]
+            for k in ("mean_prediction", "bias2", "bias2_se", "variance", "variance_se")
         }
-        if n_ok >= 2:
-            overall, pointwise = decompose(pred[ok], r.test.f)
-            row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
-            # with unknown noise (data from a file) the labels are the "truth": bias2
-            # then includes the noise and expected_error is bias2 + variance
-            row["expected_error"] = overall["mse_truth"] + (noise if noise_known else 0.0)
-            row["expected_error_se"] = overall["mse_truth_se"]
-            err_k = np.square(pred[ok] - r.y_test[ok][:, None, :]).mean(axis=(1, 2))
-            for name, values in (
-                ("test_error", err_k),
-                ("train_error", r.train_error[i][ok].mean(axis=1)),
-                ("weight_norm", r.weight_norm[i][ok].mean(axis=1)),
-            ):
-                mean, se = mean_se(values)
-                row[name], row[f"{name}_se"] = float(mean), float(se)
-            row["status"] = "ok" if n_ok == cfg.sweep.n_reps else "some_diverged"
-            points.append(
-                pd.DataFrame(
-                    {
-                        "weight_decay": float(wd),
-                        "point": np.arange(len(r.test.f)),
-                        "x": r.test.x[:, 0],
-                        "truth": r.test.f,
-                        "mean_prediction": pointwise["mean_prediction"],
-                        "bias2": pointwise["bias2"],
-                        "bias2_se": pointwise["bias2_se"],
-                        "variance": pointwise["variance"],
-                        "variance_se": pointwise["variance_se"],
-                    }
-                )
-            )
-        else:
-            row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
-        rows.append(row)
+        return err_k, point
+
+    rows, points = _lambda_rows(r, {"noise": noise}, fill)
     summary = pd.DataFrame(rows)
     columns = [
         "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged",
@@ -205,11 +193,7 @@ def _summary_rows(r: SweepResult):
 
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
         columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
-    summary = summary.reindex(columns=columns)
-    best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
-    summary.insert(len(columns) - 1, "is_best", summary.index == best)
-    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
-    return summary, pointwise
+    return _finish(summary, columns, points)
 
 
 def _curves(r: SweepResult) -> pd.DataFrame:
