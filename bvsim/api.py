@@ -25,7 +25,9 @@ class RunResult:
     ----------
     raw : SweepResult or list of SweepResult
         Raw per-member arrays (predictions of shape (n_wd, n_reps, n_seeds, n_test));
-        one per value of a second sweep axis.
+        one per value of a second sweep axis. With a run directory the predictions
+        and curves stay in the chunk files (:class:`bvsim.store.ChunkStack`:
+        ``raw.pred[i]`` reads weight decay ``i``, ``np.asarray(raw.pred)`` all).
     tables : Tables
         The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...).
     out : Path or None

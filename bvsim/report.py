@@ -429,9 +429,7 @@ def write_report(tables: Tables, out_dir) -> Path:
         lines += [
             f"{len(s)} weight decays λ, {k} training sets × {n_seeds} seed(s) each"
             + (f", {members} trained members in all" if members else "")
-            + (
-                f"; training took {meta['train_seconds']:.0f} s" if "train_seconds" in meta else ""
-            )  # fmt: skip
+            + _training_phrase(meta)
             + (f" on `{meta['device']}`" if "device" in meta else "")
             + (
                 ". Errors are cross-entropies (nats) on the test points: in this report and "
@@ -471,6 +469,20 @@ def write_report(tables: Tables, out_dir) -> Path:
     path = out_dir / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def _training_phrase(meta: dict) -> str:
+    """How long training took, saying so when chunks came from an earlier run."""
+    if "train_seconds" not in meta:
+        return ""
+    resumed, chunks = meta.get("n_chunks_resumed", 0), meta.get("n_chunks", 0)
+    if chunks and resumed == chunks:
+        return (
+            "; every chunk was resumed from an earlier run's chunk files "
+            f"({meta.get('chunk_seconds_total', 0):.0f} s of chunk training time)"
+        )
+    text = f"; training took {meta['train_seconds']:.0f} s"
+    return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
 
 
 def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:

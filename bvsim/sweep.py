@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import platform
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from .engine import (
     setup_process,
     train_batched,
 )
+from .store import ChunkStack, load_arrays, save_atomic
 
 __all__ = ["SweepResult", "auto_chunk_size", "member_grid", "train_sweep"]
 
@@ -48,6 +47,10 @@ _MEMBER_FIELDS = (
     "diverged",
     "diverged_step",
 )
+
+#: The per-member fields that grow with the test set; with a run directory they stay in
+#: the chunk files and are read one weight decay at a time (:class:`bvsim.store.ChunkStack`).
+_STORED_FIELDS = ("pred", "curve_train", "curve_test")
 
 #: Target number of parameters (all members together) in one chunk. On a CPU this keeps
 #: a chunk's parameters and optimizer state within a few MiB of cache; a GPU needs
@@ -159,10 +162,12 @@ class SweepResult:
     cfg : Config
     test : TestSet
     weight_decay : ndarray of shape (n_wd,)
-    pred : ndarray of shape (n_wd, n_reps, n_seeds, n_test)
-        Test predictions; NaN for diverged members.
+    pred : ndarray or ChunkStack of shape (n_wd, n_reps, n_seeds, n_test[, n_classes])
+        Test predictions; NaN for diverged members. With a run directory this is a
+        :class:`bvsim.store.ChunkStack`: ``pred[i]`` reads weight decay ``i`` from the
+        chunk files, ``np.asarray(pred)`` reads all.
     train_error, weight_norm : ndarray of shape (n_wd, n_reps, n_seeds)
-    curve_train, curve_test : ndarray of shape (n_wd, n_reps, n_seeds, n_log)
+    curve_train, curve_test : ndarray or ChunkStack of shape (n_wd, n_reps, n_seeds, n_log)
     log_steps : ndarray of shape (n_log,)
     diverged : ndarray of bool, shape (n_wd, n_reps, n_seeds)
     diverged_step : ndarray of int, shape (n_wd, n_reps, n_seeds)
@@ -177,11 +182,11 @@ class SweepResult:
     cfg: Config
     test: TestSet
     weight_decay: np.ndarray
-    pred: np.ndarray
+    pred: np.ndarray | ChunkStack
     train_error: np.ndarray
     weight_norm: np.ndarray
-    curve_train: np.ndarray
-    curve_test: np.ndarray
+    curve_train: np.ndarray | ChunkStack
+    curve_test: np.ndarray | ChunkStack
     log_steps: np.ndarray
     diverged: np.ndarray
     diverged_step: np.ndarray
@@ -255,26 +260,15 @@ def config_key(cfg: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _save_atomic(path: Path, arrays: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _load_chunk(path: Path) -> dict | None:
-    """A finished chunk, or None if it is missing or corrupt (zip CRC)."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception:  # a torn or corrupt file is recomputed
-        return None
+def _kept(res: dict, stored: bool) -> dict:
+    """What the main process keeps of a finished chunk: everything, or (``stored``:
+    the chunk is in its file) all but the large per-member fields, whose trailing
+    shapes and dtypes it notes instead."""
+    if not stored:
+        return res
+    kept = {k: v for k, v in res.items() if k not in _STORED_FIELDS}
+    kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in _STORED_FIELDS}
+    return kept
 
 
 def _chunks(cfg: Config, device_type: str) -> list[np.ndarray]:
@@ -329,14 +323,19 @@ def train_sweep(
         chunk_dir.mkdir(parents=True, exist_ok=True)
         paths = [chunk_dir / f"sets_{ks[0]:06d}_{ks[-1]:06d}.npz" for ks in chunks]
 
-    results: list[dict | None] = [_load_chunk(p) if p else None for p in paths]
+    # With a run directory only the small per-member fields of a chunk stay in memory;
+    # the large ones are read back from its file one weight decay at a time.
+    results: list[dict | None] = [None] * len(chunks)
+    for i, path in enumerate(paths):
+        if path is not None and (res := load_arrays(path)) is not None:
+            results[i] = _kept(res, stored=True)
     todo = [i for i, r in enumerate(results) if r is None]
     n_resumed = len(chunks) - len(todo)
     t0 = time.perf_counter()
     per_set = n_members // cfg.sweep.n_reps
     bar = tqdm(
         total=n_members,
-        initial=sum(len(chunks[i]) for i in range(len(chunks)) if results[i] is not None) * per_set,
+        initial=sum(len(chunks[i]) for i, r in enumerate(results) if r is not None) * per_set,
         unit="model",
         desc=f"bvsim {cfg.name}",
         disable=(not progress) if progress is not None else None,
@@ -345,8 +344,8 @@ def train_sweep(
 
     def done(i, res):
         if paths[i] is not None:
-            _save_atomic(paths[i], res)
-        results[i] = res
+            save_atomic(paths[i], res)
+        results[i] = _kept(res, stored=paths[i] is not None)
         bar.update(len(chunks[i]) * per_set)
 
     with bar:
@@ -359,7 +358,14 @@ def train_sweep(
                 done(i, res)
     wall = time.perf_counter() - t0
 
-    gathered = {name: np.concatenate([r[name] for r in results], axis=1) for name in _MEMBER_FIELDS}
+    gathered = {}
+    for name in _MEMBER_FIELDS:
+        if name in results[0]:
+            gathered[name] = np.concatenate([r[name] for r in results], axis=1)
+        else:  # stays in the chunk files
+            tail, dtype = results[0]["stored"][name]
+            shape = (*results[0]["diverged"].shape[:1], cfg.sweep.n_reps, *tail)
+            gathered[name] = ChunkStack(paths, name, shape, dtype)
     sets = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps))
     info = {
         "device": dev,

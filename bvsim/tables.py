@@ -17,6 +17,7 @@ import pandas as pd
 from . import __version__
 from .config import dumps_toml
 from .estimators import decompose, mean_se, valid_training_sets
+from .store import read_slice, write_npz
 from .sweep import SweepResult, config_key
 from .theory import theory_table
 
@@ -224,15 +225,17 @@ def _members(r: SweepResult) -> pd.DataFrame:
     n_wd, n_reps, n_seeds = r.diverged.shape
     w, k, s = np.meshgrid(np.arange(n_wd), np.arange(n_reps), np.arange(n_seeds),
                           indexing="ij")  # fmt: skip
-    if r.test.p_true is not None:  # classification: cross-entropy on the sampled labels
-        labels = np.broadcast_to(r.y_test.astype(np.int64)[None, :, None, :, None],
-                                 (*r.pred.shape[:-1], 1))  # fmt: skip
-        p_label = np.take_along_axis(r.pred, labels, axis=-1)[..., 0]
-        test_err = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=-1)
-        mse_truth = np.full(test_err.shape, np.nan)
-    else:
-        test_err = np.square(r.pred - r.y_test[None, :, None, :]).mean(axis=-1)
-        mse_truth = np.square(r.pred - r.test.f).mean(axis=-1)
+    test_err = np.empty(r.diverged.shape)
+    mse_truth = np.full(r.diverged.shape, np.nan)
+    for i in range(n_wd):  # one weight decay's predictions at a time
+        pred = r.pred[i]
+        if r.test.p_true is not None:  # classification: cross-entropy on sampled labels
+            labels = r.y_test.astype(np.int64)[:, None, :, None]
+            p_label = np.take_along_axis(pred, labels, axis=-1)[..., 0]
+            test_err[i] = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=-1)
+        else:
+            test_err[i] = np.square(pred - r.y_test[:, None, :]).mean(axis=-1)
+            mse_truth[i] = np.square(pred - r.test.f).mean(axis=-1)
     return pd.DataFrame(
         {
             "weight_decay": r.weight_decay[w.ravel()],
@@ -304,20 +307,26 @@ def summarize(r: SweepResult) -> Tables:
 
 
 def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
-    """Write CSVs, ``predictions.npz``, ``config.toml`` and ``run.json`` to ``out``."""
+    """Write CSVs, ``predictions.npz``, ``config.toml`` and ``run.json`` to ``out``.
+
+    ``predictions.npz`` is streamed from the chunk files when the sweep kept them
+    there, so writing it never holds all predictions in memory.
+    """
     out = write_tables(r.cfg, tables, out)
-    np.savez_compressed(
+    write_npz(
         out / "predictions.npz",
-        weight_decay=r.weight_decay,
-        pred=r.pred,
-        x_test=r.test.x,
-        f_test=r.test.f,
-        y_test=r.y_test,
-        train_error=r.train_error,
-        diverged=r.diverged,
-        log_steps=r.log_steps,
-        curve_train=r.curve_train,
-        curve_test=r.curve_test,
+        {
+            "weight_decay": r.weight_decay,
+            "pred": r.pred,
+            "x_test": r.test.x,
+            "f_test": r.test.f,
+            "y_test": r.y_test,
+            "train_error": r.train_error,
+            "diverged": r.diverged,
+            "log_steps": r.log_steps,
+            "curve_train": r.curve_train,
+            "curve_test": r.curve_test,
+        },
     )
     return out
 
@@ -348,12 +357,13 @@ def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.D
     DataFrame with columns weight_decay, rep, seed, x, prediction (first ``max_members``
     training sets, seed 0 and up, diverged members left out).
     """
-    with np.load(Path(run_dir) / "predictions.npz") as z:
-        wd, pred, x = z["weight_decay"], z["pred"], z["x_test"][:, 0]
+    path = Path(run_dir) / "predictions.npz"
+    with np.load(path) as z:
+        wd, x = z["weight_decay"], z["x_test"][:, 0]
     frames = []
     for value in weight_decays:
         i = int(np.argmin(np.abs(wd - value)))
-        p = pred[i, :max_members]  # (K, S, J)
+        p = read_slice(path, "pred", i)[:max_members]  # (K, S, J): one weight decay
         k, s, j = np.meshgrid(*map(np.arange, p.shape), indexing="ij")
         df = pd.DataFrame(
             {

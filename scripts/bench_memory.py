@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(table["n_reps"], table["main_mib"], "o-", label="main process (gathers results)")
+    ax.plot(table["n_reps"], table["main_mib"], "o-", label="main process (reads one λ at a time)")
     ax.plot(table["n_reps"], table["worker_mib"], "s-", label="largest worker (one chunk)")
     ax.set_xscale("log")
     ax.set_xlabel("training sets K (smoke model, 16 λ × 2 seeds each)")

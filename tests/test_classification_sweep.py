@@ -34,7 +34,7 @@ def test_summary_adds_up_and_matches_measured_cross_entropy(run):
     # the noise is the entropy of the true class probabilities: the same at every λ
     assert s["noise"].nunique() == 1 and 0 < s["noise"].iloc[0] < np.log(3)
     assert result.raw.pred.shape[-1] == 3  # class probabilities
-    np.testing.assert_allclose(result.raw.pred.sum(axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(result.raw.pred).sum(axis=-1), 1.0, rtol=1e-5)
 
 
 def test_outputs_say_cross_entropy(run):

@@ -154,6 +154,22 @@ def test_plot_all_and_report(tmp_path):
     assert "variance_split" not in report
 
 
+@pytest.mark.parametrize(
+    ("resumed", "says"),
+    [
+        (0, "training took 83 s on"),
+        (2, "training took 83 s (2 of 5 chunks resumed)"),
+        (5, "every chunk was resumed from an earlier run's chunk files (120 s of chunk"),
+    ],
+)
+def test_report_says_when_training_was_resumed(tmp_path, resumed, says):
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    tables.meta |= {"train_seconds": 83.2, "n_chunks": 5, "n_chunks_resumed": resumed,
+                    "chunk_seconds_total": 120.0, "device": "cpu"}  # fmt: skip
+    assert says in write_report(tables, run).read_text()
+
+
 def test_two_seeds_and_an_all_diverged_row(tmp_path):
     """n_seeds = 2 adds variance_split; a λ with NaN estimates must not crash anything."""
     run = tmp_path / "run"

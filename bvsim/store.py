@@ -1,0 +1,153 @@
+"""Arrays on disk, written whole and read back one weight decay at a time.
+
+A sweep with a run directory keeps each finished chunk of training sets in its own
+``.npz`` file (written atomically, so a crash leaves either the old file or the new
+one). Those chunk files are the store of the per-member arrays: :class:`ChunkStack`
+reads the predictions of one weight decay at a time out of them, and
+:func:`write_npz` streams ``predictions.npz`` from them, so the main process never
+holds all predictions at once (its memory is bounded by one weight decay's slice, not
+by the whole sweep).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ChunkStack", "load_arrays", "read_slice", "save_atomic", "write_npz"]
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def save_atomic(path: Path, arrays: dict) -> None:
+    """Write ``arrays`` to ``path`` (npz, uncompressed) via a temporary file + rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_arrays(path: Path) -> dict | None:
+    """Every array of an npz file, or None if it is missing or corrupt (zip CRC)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:  # a torn or corrupt file is recomputed
+        return None
+
+
+def read_slice(path: str | Path, name: str, start: int, stop: int | None = None) -> np.ndarray:
+    """``array[start:stop]`` (along axis 0) of array ``name`` in the npz ``path``,
+    reading only those rows (an int ``start`` alone: ``array[start]``).
+
+    Works for stored and compressed npz files alike; a compressed one is decompressed
+    up to the rows, in bounded memory.
+    """
+    with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        shape, fortran, dtype = _HEADER_READERS[version](fh)
+        if fortran or dtype.hasobject:
+            raise ValueError(f"{path}:{name}: only C-ordered numeric arrays can be sliced")
+        single = stop is None
+        stop = min(start + 1 if single else stop, shape[0])
+        start = min(start, stop)
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        fh.seek(start * row, os.SEEK_CUR)
+        data = fh.read((stop - start) * row)
+    out = np.frombuffer(data, dtype=dtype).reshape(stop - start, *shape[1:]).copy()
+    return out[0] if single else out
+
+
+class ChunkStack:
+    """One per-member array of a sweep, stored across its chunk files.
+
+    Behaves like a read-only array of shape ``(n_wd, n_reps, n_seeds, ...)``: an integer
+    first index reads that weight decay from every chunk (the training sets of the
+    chunks concatenated, in order), and the last one read is kept. ``np.asarray``
+    reads everything.
+
+    Parameters
+    ----------
+    paths : list of path
+        The chunk files, in training-set order; each holds ``name`` with shape
+        ``(n_wd, n_sets_of_chunk, n_seeds, ...)``.
+    name : str
+    shape : tuple of int
+        The shape of the whole array.
+    dtype : numpy dtype
+    """
+
+    def __init__(self, paths, name: str, shape: tuple, dtype):
+        self.paths = [Path(p) for p in paths]
+        self.name = name
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"ChunkStack({self.name!r}, shape={self.shape}, {len(self.paths)} chunk files)"
+
+    def blocks(self, i: int):
+        """The slices ``[i]`` of each chunk, in training-set order."""
+        for path in self.paths:
+            yield read_slice(path, self.name, i)
+
+    def _read(self, i: int) -> np.ndarray:
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} weight decays")
+        if self._cached is None or self._cached[0] != i:
+            self._cached = (i, np.concatenate(list(self.blocks(i)), axis=0))
+        return self._cached[1]
+
+    def __getitem__(self, key):
+        head, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        if isinstance(head, (int, np.integer)):
+            part = self._read(int(head))
+            return part[rest] if rest else part
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        full = np.stack([self._read(i) for i in range(len(self))])
+        return full if dtype is None else full.astype(dtype)
+
+
+def write_npz(path: str | Path, arrays: dict) -> None:
+    """Write a compressed npz like ``np.savez_compressed``, streaming each
+    :class:`ChunkStack` one chunk slice at a time instead of holding it whole."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                if not isinstance(arr, ChunkStack):
+                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+                    continue
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(arr.dtype),
+                    "fortran_order": False,
+                    "shape": arr.shape,
+                }
+                np.lib.format.write_array_header_1_0(fh, header)
+                for i in range(len(arr)):
+                    for block in arr.blocks(i):
+                        fh.write(np.ascontiguousarray(block, dtype=arr.dtype).tobytes())
