@@ -159,9 +159,11 @@ def _ce_init_corrected(logp_ks: np.ndarray) -> np.ndarray:
 
 
 def _summarize(full, loo, names, corrected_full=None):
-    """Overall means and jackknife SEs from full-sample and leave-one-set-out parts."""
+    """Overall means and jackknife SEs from full-sample and leave-one-set-out parts;
+    also the leave-one-out estimates summed over test points (None without them)."""
     est = corrected_full if corrected_full is not None else full
     overall, pointwise = {}, {}
+    loo_sums = None if loo is None else {}
     for name in names:
         pointwise[name] = np.array(est[name], dtype=np.float64)  # own, writable copy
         overall[name] = float(np.mean(est[name]))
@@ -170,16 +172,24 @@ def _summarize(full, loo, names, corrected_full=None):
             overall[f"{name}_se"] = np.nan
         else:
             pointwise[f"{name}_se"] = jackknife_se(loo[name])
-            overall[f"{name}_se"] = float(jackknife_se(loo[name].mean(axis=-1)))
-    return overall, pointwise
+            loo_sums[name] = loo[name].sum(axis=-1)
+            overall[f"{name}_se"] = float(jackknife_se(loo_sums[name] / loo[name].shape[-1]))
+    return overall, pointwise, loo_sums
+
+
+def _result(overall, pointwise, loo_sums, return_loo):
+    """What a decomposition returns; ``noise`` has SE 0 when it is not estimated."""
+    if loo_sums is not None and overall.get("noise_se") == 0.0:
+        loo_sums.pop("noise", None)
+    return (overall, pointwise, loo_sums) if return_loo else (overall, pointwise)
 
 
 # ------------------------------------------------------------------ cross-entropy
 
 
 def decompose_cross_entropy(
-    proba: np.ndarray, p_true: np.ndarray | None, corrected: bool = False
-) -> tuple[dict, dict]:
+    proba: np.ndarray, p_true: np.ndarray | None, corrected: bool = False, *, return_loo=False
+):
     """Exact decomposition of expected cross-entropy (Heskes 1998).
 
     Parameters
@@ -210,6 +220,9 @@ def decompose_cross_entropy(
 
     Returns
     -------
+    With ``return_loo``, a third item: the leave-one-set-out estimates summed over
+    test points (dict of (n_reps,) arrays, or None), for
+    :func:`bvsim.estimators.combine_point_blocks`.
     overall : dict of str to float
         Each of :data:`CE_COMPONENTS` averaged over test points, with ``<name>_se``
         (delete-one-training-set jackknife of the plug-in, used for the corrected
@@ -260,12 +273,12 @@ def decompose_cross_entropy(
         for d in (full, loo, corr):
             if d is not None:
                 d["variance_init"] = np.full_like(d["variance"], np.nan)
-    overall, pointwise = _summarize(full, loo, CE_COMPONENTS, corr)
+    overall, pointwise, loo_sums = _summarize(full, loo, CE_COMPONENTS, corr)
     if p is not None:
         pointwise["noise_se"] = np.zeros(j)
         overall["noise_se"] = 0.0
     pointwise["mean_distribution"] = np.exp(abar - _logsumexp(abar)[:, None])
-    return overall, pointwise
+    return _result(overall, pointwise, loo_sums, return_loo)
 
 
 # ------------------------------------------------------------------------ 0-1 loss
@@ -302,8 +315,12 @@ def _zero_one_parts(counts, n_members, p):
 
 
 def decompose_zero_one(
-    labels_pred: np.ndarray, p_true: np.ndarray | None, n_classes: int | None = None
-) -> tuple[dict, dict]:
+    labels_pred: np.ndarray,
+    p_true: np.ndarray | None,
+    n_classes: int | None = None,
+    *,
+    return_loo=False,
+):
     """Domingos (2000) decomposition of the expected 0-1 loss, any number of classes.
 
     At each test point, with ``q_c = P(pred = c)`` over members (k, s) and ``p_c =
@@ -339,6 +356,9 @@ def decompose_zero_one(
 
     Returns
     -------
+    With ``return_loo``, a third item: the leave-one-set-out estimates summed over
+    test points (dict of (n_reps,) arrays, or None), for
+    :func:`bvsim.estimators.combine_point_blocks`.
     overall : dict of str to float
         Each of :data:`ZERO_ONE_COMPONENTS` averaged over test points, with
         ``<name>_se`` (delete-one-training-set jackknife; the SE of ``noise`` is 0):
@@ -383,7 +403,7 @@ def decompose_zero_one(
     total = counts.sum(axis=0)
     full, main = _zero_one_parts(total, k * s, p)
     loo = _zero_one_parts(total - counts, (k - 1) * s, p)[0] if k >= 3 else None
-    overall, pointwise = _summarize(full, loo, ZERO_ONE_COMPONENTS)
+    overall, pointwise, loo_sums = _summarize(full, loo, ZERO_ONE_COMPONENTS)
     pointwise["main_prediction"] = main
     if p is not None:
         pointwise["noise_se"] = np.zeros(j)
@@ -399,13 +419,13 @@ def decompose_zero_one(
             c2_biased = np.where(var > 0, -q_star / var, -1.0)
         pointwise["c2"] = np.where(biased, c2_biased, 1.0)
         pointwise["optimal_prediction"] = ystar
-    return overall, pointwise
+    return _result(overall, pointwise, loo_sums, return_loo)
 
 
 # --------------------------------------------------------------------------- Brier
 
 
-def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray) -> tuple[dict, dict]:
+def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray, *, return_loo=False):
     """Bias-variance decomposition of the Brier score (squared error of the
     probability vector), via :func:`bvsim.estimators.decompose` summed over classes.
 
@@ -424,6 +444,9 @@ def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray) -> tuple[di
 
     Returns
     -------
+    With ``return_loo``, a third item: the leave-one-set-out estimates summed over
+    test points (dict of (n_reps,) arrays, or None), for
+    :func:`bvsim.estimators.combine_point_blocks`.
     overall : dict of str to float
         Each of :data:`BRIER_COMPONENTS` averaged over test points, with ``<name>_se``
         (delete-one-training-set jackknife of the class sum; ``noise_se`` is 0).
@@ -477,6 +500,6 @@ def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray) -> tuple[di
         for d in (full, loo):
             if d is not None:
                 d["variance_init"] = np.full_like(d["variance"], np.nan)
-    overall, pointwise = _summarize(full, loo, BRIER_COMPONENTS)
+    overall, pointwise, loo_sums = _summarize(full, loo, BRIER_COMPONENTS)
     pointwise["mean_distribution"] = point["mean_prediction"].reshape(j, c)
-    return overall, pointwise
+    return _result(overall, pointwise, loo_sums, return_loo)

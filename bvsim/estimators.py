@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "COMPONENTS",
+    "combine_point_blocks",
     "decompose",
     "jackknife_se",
     "mean_se",
@@ -93,7 +94,7 @@ def _parts(k, s, m, f, ss, w):
     }
 
 
-def decompose(pred: np.ndarray, f: np.ndarray) -> tuple[dict, dict]:
+def decompose(pred: np.ndarray, f: np.ndarray, *, return_loo: bool = False):
     """Bias-variance decomposition of squared error against the noiseless truth.
 
     Parameters
@@ -109,6 +110,9 @@ def decompose(pred: np.ndarray, f: np.ndarray) -> tuple[dict, dict]:
         Each of :data:`COMPONENTS` averaged over the test points, with ``<name>_se``.
     pointwise : dict of str to ndarray of shape (n_test,)
         The same per test point, plus ``mean_prediction``.
+    loo_sums : dict of str to ndarray of shape (n_reps,), or None
+        Only with ``return_loo``: each component's leave-one-set-out estimates summed
+        over the test points (None below 3 sets), for :func:`combine_point_blocks`.
     """
     pred = np.asarray(pred, dtype=np.float64)
     k, s, _ = pred.shape
@@ -123,6 +127,7 @@ def decompose(pred: np.ndarray, f: np.ndarray) -> tuple[dict, dict]:
     full = _parts(k, s, m, f, ss, w)
 
     overall, pointwise = {}, {"mean_prediction": m}
+    loo_sums = {} if k >= 3 else None
     if k >= 3:
         # leave training set i out, for all i at once (shapes (K, J))
         m_loo = m - dev / (k - 1)
@@ -134,8 +139,41 @@ def decompose(pred: np.ndarray, f: np.ndarray) -> tuple[dict, dict]:
         overall[name] = float(full[name].mean())
         if k >= 3:
             pointwise[f"{name}_se"] = jackknife_se(loo[name])
-            overall[f"{name}_se"] = float(jackknife_se(loo[name].mean(axis=1)))
+            loo_sums[name] = loo[name].sum(axis=1)
+            overall[f"{name}_se"] = float(jackknife_se(loo_sums[name] / len(m)))
         else:
             pointwise[f"{name}_se"] = np.full_like(m, np.nan)
             overall[f"{name}_se"] = np.nan
+    return (overall, pointwise, loo_sums) if return_loo else (overall, pointwise)
+
+
+def combine_point_blocks(blocks) -> tuple[dict, dict]:
+    """One decomposition over all test points from decompositions of blocks of them.
+
+    Every estimate is a mean over test points, and its SE the jackknife of the
+    leave-one-set-out estimates averaged over the points, so blocks of points (with
+    the same training sets) combine exactly: a sweep decomposes a large test set a
+    block at a time in bounded memory. A single block gives back its own result.
+
+    Parameters
+    ----------
+    blocks : list of (overall, pointwise, loo_sums)
+        From :func:`decompose` (or a :mod:`bvsim.classification` decomposition) with
+        ``return_loo=True``, for consecutive blocks of test points.
+
+    Returns
+    -------
+    overall, pointwise : dict
+        As the decomposition returns them for all points at once.
+    """
+    pointwise = {key: np.concatenate([b[1][key] for b in blocks]) for key in blocks[0][1]}
+    overall = dict(blocks[0][0])
+    n_points = sum(len(next(iter(b[1].values()))) for b in blocks)
+    for key in overall:
+        if not key.endswith("_se"):
+            overall[key] = float(np.sum(pointwise[key]) / n_points)
+    if blocks[0][2] is not None:
+        for name in blocks[0][2]:
+            loo_mean = sum(b[2][name] for b in blocks) / n_points
+            overall[f"{name}_se"] = float(jackknife_se(loo_mean))
     return overall, pointwise

@@ -12,6 +12,7 @@ by the whole sweep).
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import zipfile
 from pathlib import Path
@@ -56,19 +57,36 @@ def read_slice(path: str | Path, name: str, start: int, stop: int | None = None)
     Works for stored and compressed npz files alike; a compressed one is decompressed
     up to the rows, in bounded memory.
     """
-    with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as fh:
-        version = np.lib.format.read_magic(fh)
-        shape, fortran, dtype = _HEADER_READERS[version](fh)
-        if fortran or dtype.hasobject:
-            raise ValueError(f"{path}:{name}: only C-ordered numeric arrays can be sliced")
-        single = stop is None
-        stop = min(start + 1 if single else stop, shape[0])
-        start = min(start, stop)
-        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-        fh.seek(start * row, os.SEEK_CUR)
-        data = fh.read((stop - start) * row)
-    out = np.frombuffer(data, dtype=dtype).reshape(stop - start, *shape[1:]).copy()
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{name}.npy")
+        with zf.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, fortran, dtype = _HEADER_READERS[version](fh)
+            if fortran or dtype.hasobject:
+                raise ValueError(f"{path}:{name}: only C-ordered numeric arrays can be sliced")
+            single = stop is None
+            stop = min(start + 1 if single else stop, shape[0])
+            start = min(start, stop)
+            items = int(np.prod(shape[1:], dtype=np.int64))
+            skip = start * items * dtype.itemsize
+            if info.compress_type != zipfile.ZIP_STORED:  # decompress up to the rows
+                fh.seek(skip, os.SEEK_CUR)
+                data = fh.read((stop - start) * items * dtype.itemsize)
+                out = np.frombuffer(data, dtype=dtype).copy()
+            else:  # stored: read the rows straight from the file
+                skip += _data_offset(zf.fp, info) + fh.tell()
+                zf.fp.seek(skip)
+                out = np.fromfile(zf.fp, dtype=dtype, count=(stop - start) * items)
+    out = out.reshape(stop - start, *shape[1:])
     return out[0] if single else out
+
+
+def _data_offset(fp, info: zipfile.ZipInfo) -> int:
+    """Where the bytes of a stored zip member start in the file."""
+    fp.seek(info.header_offset)
+    header = fp.read(zipfile.sizeFileHeader)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + zipfile.sizeFileHeader + name_len + extra_len
 
 
 class ChunkStack:
@@ -112,24 +130,28 @@ class ChunkStack:
         for path in self.paths:
             yield read_slice(path, self.name, i)
 
-    def _read(self, i: int) -> np.ndarray:
+    def read(self, i: int, points: slice = slice(None)) -> np.ndarray:
+        """``self[i][:, :, points]``: weight decay ``i``, test points ``points`` (the
+        third axis), holding no more than one chunk's slice besides the result."""
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} weight decays")
-        if self._cached is None or self._cached[0] != i:
-            self._cached = (i, np.concatenate(list(self.blocks(i)), axis=0))
+        key = (i, points.start, points.stop, points.step)
+        if self._cached is None or self._cached[0] != key:
+            parts = [block[:, :, points] for block in self.blocks(i)]
+            self._cached = (key, np.concatenate(parts, axis=0))
         return self._cached[1]
 
     def __getitem__(self, key):
         head, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         if isinstance(head, (int, np.integer)):
-            part = self._read(int(head))
+            part = self.read(int(head))
             return part[rest] if rest else part
         return np.asarray(self)[key]
 
     def __array__(self, dtype=None, copy=None):
-        full = np.stack([self._read(i) for i in range(len(self))])
+        full = np.stack([self.read(i) for i in range(len(self))])
         return full if dtype is None else full.astype(dtype)
 
 

@@ -57,6 +57,10 @@ _STORED_FIELDS = ("pred", "curve_train", "curve_test")
 #: thousands of members in flight to fill its cores.
 _CHUNK_PARAMS = {"cpu": 1_000_000, "cuda": 256_000_000}
 _CHUNK_MEMBERS = {"cpu": (8, 2048), "cuda": (256, 65536)}
+#: Most activations (members x points x layer width) one chunk's forward pass holds:
+#: a large training or test set makes chunks smaller, so a worker's memory stays
+#: bounded (2**24 float32 values = 64 MiB a layer on a CPU).
+_CHUNK_ACTIVATIONS = {"cpu": 2**24, "cuda": 2**30}
 
 
 def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
@@ -75,8 +79,9 @@ def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
 
 
 def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
-    """Training sets per chunk: the configured value, or sized by model parameters
-    for the device type (``"cpu"`` or ``"cuda"``); never by the number of workers."""
+    """Training sets per chunk: the configured value, or sized by model parameters and
+    activations for the device type (``"cpu"`` or ``"cuda"``); never by the number of
+    workers."""
     if cfg.sweep.chunk_size:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
     if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
@@ -86,6 +91,9 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
     spec = TrainSpec.from_config(cfg)
     low, high = _CHUNK_MEMBERS[device_type]
     members = int(np.clip(_CHUNK_PARAMS[device_type] // spec.n_params, low, high))
+    points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV
+    width = max(fan_out for _, fan_out in spec.shapes)
+    members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
     per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
 

@@ -16,8 +16,8 @@ import pandas as pd
 
 from . import __version__
 from .config import dumps_toml
-from .estimators import decompose, mean_se, valid_training_sets
-from .store import read_slice, write_npz
+from .estimators import combine_point_blocks, decompose, mean_se, valid_training_sets
+from .store import ChunkStack, read_slice, write_npz
 from .sweep import SweepResult, config_key
 from .theory import theory_table
 
@@ -44,18 +44,52 @@ class Tables:
     theory: pd.DataFrame | None = None
 
 
-def _lambda_rows(r: SweepResult, head: dict, fill):
+#: Predictions decomposed at once, in bytes (every training set and seed of one weight
+#: decay): a larger test set is decomposed a block of test points at a time, which the
+#: estimators combine exactly (:func:`bvsim.estimators.combine_point_blocks`).
+BLOCK_BYTES = 8 * 2**20
+
+
+def _point_blocks(r: SweepResult) -> list[slice]:
+    """Blocks of test points whose predictions (all sets and seeds) fit BLOCK_BYTES."""
+    n_test = len(r.test.x)
+    per_point = int(np.prod(r.pred.shape[1:])) // n_test * 8
+    size = max(1, BLOCK_BYTES // per_point)
+    return [slice(a, min(a + size, n_test)) for a in range(0, n_test, size)]
+
+
+def _pred_block(r: SweepResult, i: int, points: slice) -> np.ndarray:
+    """Predictions of weight decay ``i`` at test points ``points``: (K, S, J_b, ...)."""
+    if isinstance(r.pred, ChunkStack):
+        return r.pred.read(i, points)
+    return r.pred[i][:, :, points]
+
+
+def _usable_sets(r: SweepResult) -> np.ndarray:
+    """(n_wd, n_reps) bool: training sets whose every member has finite predictions."""
+    blocks = _point_blocks(r)
+    return np.array(
+        [
+            np.logical_and.reduce([valid_training_sets(_pred_block(r, i, b)) for b in blocks])
+            for i in range(len(r.weight_decay))
+        ]
+    )
+
+
+def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
     """One summary row (and one pointwise frame) per weight decay.
 
-    ``fill(row, i, ok)`` adds the decomposition of weight decay ``i`` over the usable
-    training sets ``ok`` to ``row`` and returns (per-set test error, pointwise columns);
-    it runs only where at least two sets converged. Everything else a row holds is
-    common to every loss and filled here.
+    ``fill(row, i, ok, blocks)`` adds the decomposition of weight decay ``i`` over the
+    usable training sets ``ok`` to ``row``, reading the predictions one block of test
+    points at a time, and returns (per-set test error, pointwise columns); it runs only
+    where at least two sets converged. Everything else a row holds is common to every
+    loss and filled here.
     """
     cfg = r.cfg
     rows, points = [], []
+    blocks = _point_blocks(r)
     for i, wd in enumerate(r.weight_decay):
-        ok = valid_training_sets(r.pred[i])
+        ok = usable[i]
         n_ok = int(ok.sum())
         row = {
             "weight_decay": float(wd),
@@ -66,7 +100,7 @@ def _lambda_rows(r: SweepResult, head: dict, fill):
             **head,
         }
         if n_ok >= 2:
-            err_k, point = fill(row, i, ok)
+            err_k, point = fill(row, i, ok, blocks)
             for name, values in (
                 ("test_error", err_k),
                 ("train_error", r.train_error[i][ok].mean(axis=1)),
@@ -92,7 +126,7 @@ def _finish(summary: pd.DataFrame, columns: list[str], points) -> tuple:
     return summary, pointwise
 
 
-def _classification_rows(r: SweepResult):
+def _classification_rows(r: SweepResult, usable: np.ndarray):
     """Summary and pointwise rows of a classification task: the exact cross-entropy
     decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
     jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
@@ -100,9 +134,18 @@ def _classification_rows(r: SweepResult):
 
     cfg, p_true = r.cfg, r.test.p_true
 
-    def fill(row, i, ok):
-        proba = r.pred[i][ok]  # (K, S, J, C)
-        ce, ce_pw = decompose_cross_entropy(proba, p_true, corrected=True)
+    def fill(row, i, ok, blocks):
+        ce, zo, br, loss_sum = [], [], [], 0.0
+        labels = r.y_test[ok].astype(np.int64)  # (K, J) sampled test labels
+        for b in blocks:
+            proba = _pred_block(r, i, b)[ok]  # (K, S, J_b, C)
+            ce.append(decompose_cross_entropy(proba, p_true[b], corrected=True, return_loo=True))
+            zo.append(decompose_zero_one(proba.argmax(axis=-1), p_true[b], return_loo=True))
+            br.append(decompose_brier(proba, p_true[b], return_loo=True))
+            p_label = np.take_along_axis(proba, labels[:, None, b, None], axis=3)[..., 0]
+            loss_sum = loss_sum - np.log(np.clip(p_label, 1e-12, 1)).sum(axis=(1, 2))
+        (ce, ce_pw), (zo, _), (br, _) = map(combine_point_blocks, (ce, zo, br))
+        err_k = loss_sum / (cfg.sweep.n_seeds * len(p_true))
         for name in ("bias", "variance", "variance_data", "variance_init", "noise"):
             col = "bias2" if name == "bias" else name
             row[col], row[f"{col}_se"] = ce[name], ce.get(f"{name}_se", np.nan)
@@ -112,17 +155,12 @@ def _classification_rows(r: SweepResult):
             ce["expected_loss"],
             ce["expected_loss_se"],
         )
-        zo, _ = decompose_zero_one(proba.argmax(axis=-1), p_true)
         for name in ("expected_loss", "noise_term", "bias", "variance_term", "variance"):
             col = "zero_one_error" if name == "expected_loss" else f"zero_one_{name}"
             row[col], row[f"{col}_se"] = zo[name], zo.get(f"{name}_se", np.nan)
-        br, _ = decompose_brier(proba, p_true)
         for name in ("expected_loss", "bias2", "variance", "noise"):
             col = "brier_error" if name == "expected_loss" else f"brier_{name}"
             row[col], row[f"{col}_se"] = br[name], br.get(f"{name}_se", np.nan)
-        labels = r.y_test[ok].astype(np.int64)  # (K, J) sampled test labels
-        p_label = np.take_along_axis(proba, labels[:, None, :, None], axis=3)[..., 0]
-        err_k = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=(1, 2))
         point = {
             "truth": p_true[:, 1],
             "mean_prediction": ce_pw["mean_distribution"][:, 1],
@@ -133,7 +171,7 @@ def _classification_rows(r: SweepResult):
         }
         return err_k, point
 
-    rows, points = _lambda_rows(r, {"loss": "cross_entropy"}, fill)
+    rows, points = _lambda_rows(r, usable, {"loss": "cross_entropy"}, fill)
     summary = pd.DataFrame(rows)
     zero_one = [
         f"zero_one_{n}{se}"
@@ -156,29 +194,33 @@ def _classification_rows(r: SweepResult):
     return _finish(summary, columns, points)
 
 
-def _summary_rows(r: SweepResult):
+def _summary_rows(r: SweepResult, usable: np.ndarray):
     if r.test.p_true is not None:
-        return _classification_rows(r)
+        return _classification_rows(r, usable)
     cfg = r.cfg
     noise = float(r.test.noise_var)
     noise_known = bool(np.isfinite(noise))
 
-    def fill(row, i, ok):
-        pred = r.pred[i][ok]
-        overall, pointwise = decompose(pred, r.test.f)
+    def fill(row, i, ok, blocks):
+        parts, sq_sum = [], 0.0
+        for b in blocks:
+            pred = _pred_block(r, i, b)[ok]  # (K, S, J_b)
+            parts.append(decompose(pred, r.test.f[b], return_loo=True))
+            sq_sum = sq_sum + np.square(pred - r.y_test[ok][:, None, b]).sum(axis=(1, 2))
+        overall, pointwise = combine_point_blocks(parts)
         row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
         # with unknown noise (data from a file) the labels are the "truth": bias2
         # then includes the noise and expected_error is bias2 + variance
         row["expected_error"] = overall["mse_truth"] + (noise if noise_known else 0.0)
         row["expected_error_se"] = overall["mse_truth_se"]
-        err_k = np.square(pred - r.y_test[ok][:, None, :]).mean(axis=(1, 2))
+        err_k = sq_sum / (cfg.sweep.n_seeds * len(r.test.f))
         point = {"truth": r.test.f} | {
             k: pointwise[k]
             for k in ("mean_prediction", "bias2", "bias2_se", "variance", "variance_se")
         }
         return err_k, point
 
-    rows, points = _lambda_rows(r, {"noise": noise}, fill)
+    rows, points = _lambda_rows(r, usable, {"noise": noise}, fill)
     summary = pd.DataFrame(rows)
     columns = [
         "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged",
@@ -197,10 +239,10 @@ def _summary_rows(r: SweepResult):
     return _finish(summary, columns, points)
 
 
-def _curves(r: SweepResult) -> pd.DataFrame:
+def _curves(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
     frames = []
     for i, wd in enumerate(r.weight_decay):
-        ok = valid_training_sets(r.pred[i])
+        ok = usable[i]
         if ok.sum() < 1:
             continue
         for split, curve in (("train", r.curve_train[i]), ("test", r.curve_test[i])):
@@ -225,17 +267,24 @@ def _members(r: SweepResult) -> pd.DataFrame:
     n_wd, n_reps, n_seeds = r.diverged.shape
     w, k, s = np.meshgrid(np.arange(n_wd), np.arange(n_reps), np.arange(n_seeds),
                           indexing="ij")  # fmt: skip
-    test_err = np.empty(r.diverged.shape)
-    mse_truth = np.full(r.diverged.shape, np.nan)
-    for i in range(n_wd):  # one weight decay's predictions at a time
-        pred = r.pred[i]
-        if r.test.p_true is not None:  # classification: cross-entropy on sampled labels
-            labels = r.y_test.astype(np.int64)[:, None, :, None]
-            p_label = np.take_along_axis(pred, labels, axis=-1)[..., 0]
-            test_err[i] = -np.log(np.clip(p_label, 1e-12, 1)).mean(axis=-1)
-        else:
-            test_err[i] = np.square(pred - r.y_test[:, None, :]).mean(axis=-1)
-            mse_truth[i] = np.square(pred - r.test.f).mean(axis=-1)
+    test_err = np.zeros(r.diverged.shape)
+    mse_truth = np.zeros(r.diverged.shape) if r.test.p_true is None else None
+    n_test = len(r.test.x)
+    for i in range(n_wd):  # a block of one weight decay's predictions at a time
+        for b in _point_blocks(r):
+            pred = _pred_block(r, i, b)
+            if mse_truth is None:  # classification: cross-entropy on sampled labels
+                labels = r.y_test[:, b].astype(np.int64)[:, None, :, None]
+                p_label = np.take_along_axis(pred, labels, axis=-1)[..., 0]
+                test_err[i] -= np.log(np.clip(p_label, 1e-12, 1)).sum(axis=-1)
+            else:
+                test_err[i] += np.square(pred - r.y_test[:, None, b]).sum(axis=-1)
+                mse_truth[i] += np.square(pred - r.test.f[b]).sum(axis=-1)
+    test_err /= n_test
+    if mse_truth is None:
+        mse_truth = np.full(r.diverged.shape, np.nan)
+    else:
+        mse_truth /= n_test
     return pd.DataFrame(
         {
             "weight_decay": r.weight_decay[w.ravel()],
@@ -287,7 +336,8 @@ def _weight_hist(r: SweepResult) -> pd.DataFrame:
 
 def summarize(r: SweepResult) -> Tables:
     """Apply the estimators to a sweep and lay the results out as tidy tables."""
-    summary, pointwise = _summary_rows(r)
+    usable = _usable_sets(r)
+    summary, pointwise = _summary_rows(r, usable)
     meta = {
         "name": r.cfg.name,
         "seed": r.cfg.seed,
@@ -298,7 +348,7 @@ def summarize(r: SweepResult) -> Tables:
     return Tables(
         summary=summary,
         pointwise=pointwise,
-        curves=_curves(r),
+        curves=_curves(r, usable),
         members=_members(r),
         weight_hist=_weight_hist(r),
         meta=meta,

@@ -5,7 +5,7 @@ fresh process for each K, and records wall time and the peak resident memory of 
 main process and of the largest worker. Writes results/bench/memory.csv and
 memory.png.
 
-    python scripts/bench_memory.py [--reps 1000 3000 10000]
+    python scripts/bench_memory.py [--reps 1000 3000 10000] [--set data.n_test=2001 ...]
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, nargs="+", default=[1000, 3000, 10000])
     ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--set", nargs="*", default=[], help="more config overrides, key=value")
     args = ap.parse_args(argv)
     wd = [0.0, *np.logspace(-4, 0, 15).tolist()]
     rows = []
     for k in args.reps:
         with tempfile.TemporaryDirectory() as tmp:
-            over = [f"sweep.n_reps={k}", f"sweep.weight_decay={wd}"]
+            over = [f"sweep.n_reps={k}", f"sweep.weight_decay={wd}", *args.set]
             t = time.perf_counter()
             done = subprocess.run(
                 [sys.executable, "-c", PROBE, tmp, *over], capture_output=True, text=True
