@@ -43,6 +43,23 @@ CASES = {
         "data.test_design=sample",
         "data.truth=linear",
     ],  # fmt: skip
+    "linear-bias": [
+        "model.kind=linear",
+        "data.dim=5",
+        "data.x_dist=gaussian",
+        "data.test_design=sample",
+        "data.truth=linear",
+    ],  # fmt: skip
+    "linear-adam-minibatch": [
+        "model.kind=linear",
+        "data.dim=5",
+        "data.x_dist=gaussian",
+        "data.test_design=sample",
+        "data.truth=linear",
+        "train.optimizer=adam",
+        "train.lr=0.01",
+        "train.batch_size=4",
+    ],  # fmt: skip
     "mlp-no-bias": ["model.bias=false"],
     "sgd-l1": ["train.penalty=l1"],
     "sgd-l1-no-bias-decay": ["train.penalty=l1", "train.decay_bias=false"],
