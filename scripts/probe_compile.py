@@ -4,7 +4,8 @@ Times, in one process on one thread, a W2 SGD step (MLP 1-32-32-1, n_train 20, 2
 members, momentum, coupled L2) three ways: bvsim's engine (``train_batched``), the
 same step written as one functional function in eager PyTorch, and that function
 compiled by ``torch.compile`` (Inductor fuses the element-wise work around the
-batched matrix products). Prints microseconds per step and the compile time.
+batched matrix products). Prints microseconds per step, the compile time, and the
+share of the engine's time spent in batched matrix products (``torch.profiler``).
 
     python scripts/probe_compile.py [--members 256] [--steps 300]
 """
@@ -94,6 +95,12 @@ def main(argv=None) -> int:
     print(f"W2, {m} members, 1 thread; compile took {compile_s:.1f} s")
     for name, times in rows.items():
         print(f"{name:28s} {min(times):8.0f} us/step")
+    with torch.profiler.profile() as prof:
+        engine(args.steps)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    gemm = sum(e.self_cpu_time_total for e in events if "bmm" in e.key)
+    print(f"engine time in batched matrix products (bmm, baddbmm): {100 * gemm / total:.0f} %")
     return 0
 
 
