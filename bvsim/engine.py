@@ -273,6 +273,9 @@ class EngineResult:
         First logged step at which the member was found diverged; -1 if never.
     params : ndarray of float32, shape (members, n_params)
         Final parameters, member-major as in the engine (zeros if diverged).
+
+    Every trainer builds one; the final values of diverged members are set to NaN here
+    (in place), so no trainer can report them.
     """
 
     pred: np.ndarray
@@ -284,6 +287,10 @@ class EngineResult:
     diverged: np.ndarray
     diverged_step: np.ndarray
     params: np.ndarray
+
+    def __post_init__(self):
+        for name in ("pred", "train_error", "weight_norm"):
+            getattr(self, name)[self.diverged] = np.nan
 
 
 class ParamLayout:
@@ -694,10 +701,6 @@ def train_batched(
         wn = sum(w.square().sum((1, 2)) for w, _ in views).sqrt().double().cpu().numpy()
         params = layout.to_packed(flat, m).float().cpu().numpy()
 
-    nan = np.nan
-    pred[diverged] = nan
-    train_error[diverged] = nan
-    wn[diverged] = nan
     return EngineResult(
         pred=pred,
         train_error=train_error,
@@ -757,13 +760,10 @@ def solve_ridge(
     train_np = train.double().cpu().numpy()
     test_np = test.double().cpu().numpy()
     diverged = ~np.isfinite(train_np)
-    pred_np = pred.double().cpu().numpy()
-    pred_np[diverged] = np.nan
-    wn = w.squeeze(-1).norm(dim=1).double().cpu().numpy()
     return EngineResult(
-        pred=pred_np,
-        train_error=np.where(diverged, np.nan, train_np),
-        weight_norm=np.where(diverged, np.nan, wn),
+        pred=pred.double().cpu().numpy(),
+        train_error=train_np.copy(),
+        weight_norm=w.squeeze(-1).norm(dim=1).double().cpu().numpy(),
         curve_train=np.where(diverged, np.nan, train_np)[:, None],
         curve_test=np.where(diverged, np.nan, test_np)[:, None],
         log_steps=np.array([spec.steps]),

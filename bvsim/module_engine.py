@@ -202,8 +202,6 @@ def train_modules(
             sum(p.square().flatten(1).sum(1) for k, p in params.items() if not k.endswith("bias"))
         )
         norm = norm.double().cpu().numpy()
-    for a in (pred, train_error, norm):
-        a[diverged] = np.nan
     return EngineResult(
         pred=pred,
         train_error=train_error,
