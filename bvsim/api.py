@@ -27,7 +27,8 @@ class RunResult:
         Raw per-member arrays (predictions of shape (n_wd, n_reps, n_seeds, n_test));
         one per value of a second sweep axis. With a run directory the predictions
         and curves stay in the chunk files (:class:`bvsim.store.ChunkStack`:
-        ``raw.pred[i]`` reads weight decay ``i``, ``np.asarray(raw.pred)`` all).
+        ``raw.pred[i]`` reads weight decay ``i``, ``np.asarray(raw.pred)`` all), so
+        they can be read only while ``out/chunks`` exists.
     tables : Tables
         The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...).
     out : Path or None

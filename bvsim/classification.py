@@ -177,10 +177,14 @@ def _summarize(full, loo, names, corrected_full=None):
     return overall, pointwise, loo_sums
 
 
-def _result(overall, pointwise, loo_sums, return_loo):
-    """What a decomposition returns; ``noise`` has SE 0 when it is not estimated."""
-    if loo_sums is not None and overall.get("noise_se") == 0.0:
-        loo_sums.pop("noise", None)
+def _result(overall, pointwise, loo_sums, return_loo, noise_known: bool):
+    """What a decomposition returns. A known noise (from the true class probabilities)
+    is not estimated from the members: its SE is 0, not a jackknife."""
+    if noise_known:
+        pointwise["noise_se"] = np.zeros(len(pointwise["noise"]))
+        overall["noise_se"] = 0.0
+        if loo_sums is not None:
+            loo_sums.pop("noise", None)
     return (overall, pointwise, loo_sums) if return_loo else (overall, pointwise)
 
 
@@ -274,11 +278,8 @@ def decompose_cross_entropy(
             if d is not None:
                 d["variance_init"] = np.full_like(d["variance"], np.nan)
     overall, pointwise, loo_sums = _summarize(full, loo, CE_COMPONENTS, corr)
-    if p is not None:
-        pointwise["noise_se"] = np.zeros(j)
-        overall["noise_se"] = 0.0
     pointwise["mean_distribution"] = np.exp(abar - _logsumexp(abar)[:, None])
-    return _result(overall, pointwise, loo_sums, return_loo)
+    return _result(overall, pointwise, loo_sums, return_loo, noise_known=p is not None)
 
 
 # ------------------------------------------------------------------------ 0-1 loss
@@ -406,8 +407,6 @@ def decompose_zero_one(
     overall, pointwise, loo_sums = _summarize(full, loo, ZERO_ONE_COMPONENTS)
     pointwise["main_prediction"] = main
     if p is not None:
-        pointwise["noise_se"] = np.zeros(j)
-        overall["noise_se"] = 0.0
         ystar = np.argmax(p, axis=-1)
         q_star = total[np.arange(j), ystar] / (k * s)
         noise, var = full["noise"], full["variance"]
@@ -419,7 +418,7 @@ def decompose_zero_one(
             c2_biased = np.where(var > 0, -q_star / var, -1.0)
         pointwise["c2"] = np.where(biased, c2_biased, 1.0)
         pointwise["optimal_prediction"] = ystar
-    return _result(overall, pointwise, loo_sums, return_loo)
+    return _result(overall, pointwise, loo_sums, return_loo, noise_known=p is not None)
 
 
 # --------------------------------------------------------------------------- Brier
@@ -502,4 +501,4 @@ def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray, *, return_l
                 d["variance_init"] = np.full_like(d["variance"], np.nan)
     overall, pointwise, loo_sums = _summarize(full, loo, BRIER_COMPONENTS)
     pointwise["mean_distribution"] = point["mean_prediction"].reshape(j, c)
-    return _result(overall, pointwise, loo_sums, return_loo)
+    return _result(overall, pointwise, loo_sums, return_loo, noise_known=True)

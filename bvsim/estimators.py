@@ -172,8 +172,8 @@ def combine_point_blocks(blocks) -> tuple[dict, dict]:
     for key in overall:
         if not key.endswith("_se"):
             overall[key] = float(np.sum(pointwise[key]) / n_points)
-    if blocks[0][2] is not None:
-        for name in blocks[0][2]:
+    if all(b[2] is not None for b in blocks):
+        for name in set.intersection(*(set(b[2]) for b in blocks)):
             loo_mean = sum(b[2][name] for b in blocks) / n_points
             overall[f"{name}_se"] = float(jackknife_se(loo_mean))
     return overall, pointwise

@@ -50,52 +50,74 @@ def load_arrays(path: Path) -> dict | None:
         return None
 
 
-def read_slice(path: str | Path, name: str, start: int, stop: int | None = None) -> np.ndarray:
-    """``array[start:stop]`` (along axis 0) of array ``name`` in the npz ``path``,
-    reading only those rows (an int ``start`` alone: ``array[start]``).
-
-    Works for stored and compressed npz files alike; a compressed one is decompressed
-    up to the rows, in bounded memory.
-    """
+def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int | None]:
+    """Shape, dtype and file offset of the data of array ``name`` in the npz ``path``
+    (offset None when the member is compressed)."""
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{name}.npy")
         with zf.open(info) as fh:
             version = np.lib.format.read_magic(fh)
             shape, fortran, dtype = _HEADER_READERS[version](fh)
-            if fortran or dtype.hasobject:
-                raise ValueError(f"{path}:{name}: only C-ordered numeric arrays can be sliced")
-            single = stop is None
-            stop = min(start + 1 if single else stop, shape[0])
-            start = min(start, stop)
-            items = int(np.prod(shape[1:], dtype=np.int64))
-            skip = start * items * dtype.itemsize
-            if info.compress_type != zipfile.ZIP_STORED:  # decompress up to the rows
-                fh.seek(skip, os.SEEK_CUR)
-                data = fh.read((stop - start) * items * dtype.itemsize)
-                out = np.frombuffer(data, dtype=dtype).copy()
-            else:  # stored: read the rows straight from the file
-                skip += _data_offset(zf.fp, info) + fh.tell()
-                zf.fp.seek(skip)
-                out = np.fromfile(zf.fp, dtype=dtype, count=(stop - start) * items)
-    out = out.reshape(stop - start, *shape[1:])
-    return out[0] if single else out
+            header = fh.tell()
+        if fortran or dtype.hasobject or not shape:
+            raise ValueError(f"{path}:{name}: only C-ordered numeric arrays with an axis 0 "
+                             "can be sliced")  # fmt: skip
+        offset = None
+        if info.compress_type == zipfile.ZIP_STORED:
+            zf.fp.seek(info.header_offset)
+            local = zf.fp.read(zipfile.sizeFileHeader)
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            offset = info.header_offset + zipfile.sizeFileHeader + name_len + extra_len + header
+    return shape, dtype, offset
 
 
-def _data_offset(fp, info: zipfile.ZipInfo) -> int:
-    """Where the bytes of a stored zip member start in the file."""
-    fp.seek(info.header_offset)
-    header = fp.read(zipfile.sizeFileHeader)
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    return info.header_offset + zipfile.sizeFileHeader + name_len + extra_len
+def read_slice(path: str | Path, name: str, start: int, stop: int | None = None) -> np.ndarray:
+    """``array[start:stop]`` (along axis 0) of array ``name`` in the npz ``path``,
+    reading only those rows (an int ``start`` alone: ``array[start]``). Indices follow
+    Python's rules (negative ones count from the end).
+
+    Works for stored and compressed npz files alike; a compressed one is decompressed
+    up to the rows, in bounded memory.
+    """
+    shape, dtype, offset = _member(path, name)
+    n = shape[0]
+    if stop is None:  # one row
+        if not -n <= start < n:
+            raise IndexError(f"{path}:{name}: index {start} out of range for {n} rows")
+        start = start % n
+        rows = slice(start, start + 1)
+    else:
+        rows = slice(*slice(start, stop).indices(n)[:2])
+    count = max(rows.stop - rows.start, 0)
+    items = int(np.prod(shape[1:], dtype=np.int64))
+    skip = rows.start * items * dtype.itemsize
+    if offset is not None:  # stored: read the rows straight from the file
+        with open(path, "rb") as fh:
+            fh.seek(offset + skip)
+            out = np.fromfile(fh, dtype=dtype, count=count * items)
+    else:  # compressed: decompress up to the rows
+        with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as fh:
+            fh.seek(skip + _header_size(fh), os.SEEK_SET)
+            data = fh.read(count * items * dtype.itemsize)
+        out = np.frombuffer(data, dtype=dtype).copy()
+    out = out.reshape(count, *shape[1:])
+    return out[0] if stop is None else out
+
+
+def _header_size(fh) -> int:
+    version = np.lib.format.read_magic(fh)
+    _HEADER_READERS[version](fh)
+    return fh.tell()
 
 
 class ChunkStack:
     """One per-member array of a sweep, stored across its chunk files.
 
-    Behaves like a read-only array of shape ``(n_wd, n_reps, n_seeds, ...)``: an integer
-    first index reads that weight decay from every chunk (the training sets of the
-    chunks concatenated, in order), and the last one read is kept. ``np.asarray``
-    reads everything.
+    Behaves like a read-only array of shape ``(n_wd, n_reps, n_seeds, ...)`` (at least
+    three axes): an integer first index reads that weight decay from every chunk (the
+    training sets of the chunks concatenated, in order), and the last one read is kept
+    (read-only). ``np.asarray`` reads everything. It reads the files each time, so it
+    works only while they exist (``--overwrite`` or deleting ``chunks/`` ends it).
 
     Parameters
     ----------
@@ -125,22 +147,32 @@ class ChunkStack:
     def __repr__(self) -> str:
         return f"ChunkStack({self.name!r}, shape={self.shape}, {len(self.paths)} chunk files)"
 
-    def blocks(self, i: int):
-        """The slices ``[i]`` of each chunk, in training-set order."""
+    def blocks(self, i: int, points: slice = slice(None)):
+        """``[i][:, :, points]`` of each chunk, in training-set order. A stored chunk
+        file is memory-mapped, so only those test points are read."""
         for path in self.paths:
-            yield read_slice(path, self.name, i)
+            shape, dtype, offset = _member(path, self.name)
+            if offset is None:
+                yield np.ascontiguousarray(read_slice(path, self.name, i)[:, :, points])
+                continue
+            mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+            try:
+                yield np.array(mapped[i][:, :, points])
+            finally:
+                del mapped
 
     def read(self, i: int, points: slice = slice(None)) -> np.ndarray:
         """``self[i][:, :, points]``: weight decay ``i``, test points ``points`` (the
-        third axis), holding no more than one chunk's slice besides the result."""
+        third axis), holding no more than one chunk's part besides the result."""
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} weight decays")
         key = (i, points.start, points.stop, points.step)
         if self._cached is None or self._cached[0] != key:
-            parts = [block[:, :, points] for block in self.blocks(i)]
-            self._cached = (key, np.concatenate(parts, axis=0))
+            full = np.concatenate(list(self.blocks(i, points)), axis=0)
+            full.setflags(write=False)
+            self._cached = (key, full)
         return self._cached[1]
 
     def __getitem__(self, key):
@@ -151,7 +183,7 @@ class ChunkStack:
         return np.asarray(self)[key]
 
     def __array__(self, dtype=None, copy=None):
-        full = np.stack([self.read(i) for i in range(len(self))])
+        full = np.stack([np.concatenate(list(self.blocks(i))) for i in range(len(self))])
         return full if dtype is None else full.astype(dtype)
 
 

@@ -25,6 +25,12 @@ def test_read_slice_equals_numpy_slicing(tmp_path, compressed):
     np.testing.assert_array_equal(read_slice(path, "a", 3, 99), arrays["a"][3:])
     np.testing.assert_array_equal(read_slice(path, "b", 2, 5), arrays["b"][2:5])
     assert read_slice(path, "b", 2, 5).dtype == np.int32
+    # Python's index rules
+    np.testing.assert_array_equal(read_slice(path, "a", -1), arrays["a"][-1])
+    np.testing.assert_array_equal(read_slice(path, "a", -2, 5), arrays["a"][-2:5])
+    assert read_slice(path, "a", 4, 2).shape == (0, 4, 3)
+    with pytest.raises(IndexError):
+        read_slice(path, "a", 5)
 
 
 def _stack(tmp_path, rng, sizes=(3, 3, 1), tail=(2, 4)):
@@ -48,6 +54,9 @@ def test_chunk_stack_reads_like_the_concatenated_array(tmp_path):
     np.testing.assert_array_equal(stack[1:3], full[1:3])
     with pytest.raises(IndexError):
         stack[5]
+    with pytest.raises(ValueError):  # read-only: the kept slice cannot be changed
+        stack[0][0, 0, 0] = 1.0
+    np.testing.assert_array_equal(stack.read(2, slice(1, 3)), full[2][:, :, 1:3])
 
 
 def test_write_npz_streams_a_stack_into_a_normal_npz(tmp_path):
@@ -78,14 +87,18 @@ def test_run_dir_sweep_keeps_predictions_on_disk_with_the_same_numbers(tmp_path)
 
 
 @pytest.mark.parametrize(
-    ("preset", "extra"),
+    ("preset", "extra", "points"),
     [
-        ("smoke", []),
-        ("gaussians", ["sweep.weight_decay=[0.0, 0.03]", "train.steps=100"]),
+        ("smoke", [], 7),
+        ("smoke", [], 1),
+        *[
+            ("gaussians", ["sweep.weight_decay=[0.0, 0.03]", "train.steps=100"], p)
+            for p in (1, 3, 7, 16, 29)
+        ],
     ],
 )
 def test_test_points_decomposed_in_blocks_give_the_same_tables(
-    tmp_path, monkeypatch, preset, extra
+    tmp_path, monkeypatch, preset, extra, points
 ):
     """A test set too large for one read is decomposed a block of points at a time;
     the combined estimates and SEs equal the all-at-once ones (float rounding)."""
@@ -94,7 +107,7 @@ def test_test_points_decomposed_in_blocks_give_the_same_tables(
     cfg = load_config(preset=preset, overrides=[*FAST, *extra])
     whole = run_sweep(cfg, tmp_path / "whole", progress=False, figures=False)
     per_point = int(np.prod(whole.raw.pred.shape[1:])) // len(whole.raw.test.x) * 8
-    monkeypatch.setattr(tables, "BLOCK_BYTES", 7 * per_point)  # blocks of 7 points
+    monkeypatch.setattr(tables, "BLOCK_BYTES", points * per_point)
     assert len(tables._point_blocks(whole.raw)) > 3
     blocked = tables.summarize(whole.raw)
     for name in ("summary", "pointwise", "members", "curves"):
