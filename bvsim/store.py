@@ -161,6 +161,11 @@ class ChunkStack:
             finally:
                 del mapped
 
+    def iter_blocks(self):
+        """C-order pieces of the whole array (for streaming it to a file)."""
+        for i in range(len(self)):
+            yield from self.blocks(i)
+
     def read(self, i: int, points: slice = slice(None)) -> np.ndarray:
         """``self[i][:, :, points]``: weight decay ``i``, test points ``points`` (the
         third axis), holding no more than one chunk's part besides the result."""
@@ -188,12 +193,13 @@ class ChunkStack:
 
 
 def write_npz(path: str | Path, arrays: dict) -> None:
-    """Write a compressed npz like ``np.savez_compressed``, streaming each
-    :class:`ChunkStack` one chunk slice at a time instead of holding it whole."""
+    """Write a compressed npz like ``np.savez_compressed``, streaming each array-like
+    that has ``iter_blocks()`` (a :class:`ChunkStack`, :class:`bvsim.sweep.TestLabels`)
+    one C-order piece at a time instead of holding it whole."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for name, arr in arrays.items():
             with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
-                if not isinstance(arr, ChunkStack):
+                if not hasattr(arr, "iter_blocks"):
                     np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
                     continue
                 header = {
@@ -202,6 +208,5 @@ def write_npz(path: str | Path, arrays: dict) -> None:
                     "shape": arr.shape,
                 }
                 np.lib.format.write_array_header_1_0(fh, header)
-                for i in range(len(arr)):
-                    for block in arr.blocks(i):
-                        fh.write(np.ascontiguousarray(block, dtype=arr.dtype).tobytes())
+                for block in arr.iter_blocks():
+                    fh.write(np.ascontiguousarray(block, dtype=arr.dtype).tobytes())

@@ -35,7 +35,7 @@ from .engine import (
 )
 from .store import ChunkStack, load_arrays, save_atomic
 
-__all__ = ["SweepResult", "auto_chunk_size", "member_grid", "train_sweep"]
+__all__ = ["SweepResult", "TestLabels", "auto_chunk_size", "member_grid", "train_sweep"]
 
 #: Per-member arrays a chunk returns, with their trailing shapes.
 _MEMBER_FIELDS = (
@@ -161,6 +161,54 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     return out
 
 
+class TestLabels:
+    """The noisy test labels of every training set, shape (n_reps, n_test), drawn again
+    from the seed tree chunk by chunk whenever they are read (a set's labels do not
+    depend on the chunk that draws them), so the main process never holds them all.
+
+    ``read(points)`` gives the labels at test points ``points`` of every set (the last
+    block read is kept, read-only); ``np.asarray`` draws them all.
+    """
+
+    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
+        self.cfg, self.test, self.chunks = cfg, test, chunks
+        self.shape = (cfg.sweep.n_reps, len(test.f))
+        self.ndim = 2
+        self._cached: tuple[tuple, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def blocks(self, points: slice = slice(None)):
+        """The labels of each chunk's training sets at ``points``, in set order."""
+        for ks in self.chunks:
+            labels = draw_training_sets(self.cfg, self.test, ks).y_test
+            yield np.ascontiguousarray(labels[:, points])
+
+    def iter_blocks(self):
+        """C-order pieces of the whole array (for streaming it to a file)."""
+        return self.blocks()
+
+    def read(self, points: slice = slice(None)) -> np.ndarray:
+        key = (points.start, points.stop, points.step)
+        if self._cached is None or self._cached[0] != key:
+            full = np.concatenate(list(self.blocks(points)))
+            full.setflags(write=False)
+            self._cached = (key, full)
+        return self._cached[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.read(slice(0, 1)).dtype
+
+    def __getitem__(self, key):
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        full = np.concatenate(list(self.blocks()))
+        return full if dtype is None else full.astype(dtype)
+
+
 @dataclass
 class SweepResult:
     """Raw outputs of a sweep (numpy), before estimation.
@@ -181,8 +229,9 @@ class SweepResult:
     diverged_step : ndarray of int, shape (n_wd, n_reps, n_seeds)
     params0 : ndarray of float32, shape (n_wd, n_seeds, n_params)
         Final parameters of training set 0 (for weight histograms).
-    y_test : ndarray of shape (n_reps, n_test)
-        The noisy test labels of each training set.
+    y_test : ndarray or TestLabels of shape (n_reps, n_test)
+        The noisy test labels of each training set (with a run directory a
+        :class:`TestLabels`, drawn again from the seed tree when read).
     info : dict
         Timings, device, versions: what ``run.json`` records.
     """
@@ -199,7 +248,7 @@ class SweepResult:
     diverged: np.ndarray
     diverged_step: np.ndarray
     params0: np.ndarray
-    y_test: np.ndarray
+    y_test: np.ndarray | TestLabels
     info: dict = field(default_factory=dict)
 
 
@@ -374,7 +423,10 @@ def train_sweep(
             tail, dtype = results[0]["stored"][name]
             shape = (*results[0]["diverged"].shape[:1], cfg.sweep.n_reps, *tail)
             gathered[name] = ChunkStack(paths, name, shape, dtype)
-    sets = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps))
+    if chunk_dir is None:
+        y_test = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps)).y_test
+    else:  # drawn again chunk by chunk when read
+        y_test = TestLabels(cfg, test, chunks)
     info = {
         "device": dev,
         "n_jobs": n_jobs,
@@ -399,7 +451,7 @@ def train_sweep(
         weight_decay=np.asarray(cfg.sweep.weight_decay, dtype=np.float64),
         log_steps=results[0]["log_steps"],
         params0=results[0]["params0"],
-        y_test=sets.y_test,
+        y_test=y_test,
         info=info,
         **gathered,
     )

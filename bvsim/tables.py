@@ -18,7 +18,7 @@ from . import __version__
 from .config import dumps_toml
 from .estimators import combine_point_blocks, decompose, mean_se, valid_training_sets
 from .store import ChunkStack, read_slice, write_npz
-from .sweep import SweepResult, config_key
+from .sweep import SweepResult, TestLabels, config_key
 from .theory import theory_table
 
 __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_run"]
@@ -63,6 +63,13 @@ def _pred_block(r: SweepResult, i: int, points: slice) -> np.ndarray:
     if isinstance(r.pred, ChunkStack):
         return r.pred.read(i, points)
     return r.pred[i][:, :, points]
+
+
+def _labels(r: SweepResult, points: slice) -> np.ndarray:
+    """Noisy test labels of every training set at test points ``points``: (K, J_b)."""
+    if isinstance(r.y_test, TestLabels):
+        return r.y_test.read(points)
+    return r.y_test[:, points]
 
 
 def _usable_sets(r: SweepResult) -> np.ndarray:
@@ -136,13 +143,13 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
 
     def fill(row, i, ok, blocks):
         ce, zo, br, loss_sum = [], [], [], 0.0
-        labels = r.y_test[ok].astype(np.int64)  # (K, J) sampled test labels
         for b in blocks:
             proba = _pred_block(r, i, b)[ok]  # (K, S, J_b, C)
+            labels = _labels(r, b)[ok].astype(np.int64)  # (K, J_b) sampled test labels
             ce.append(decompose_cross_entropy(proba, p_true[b], corrected=True, return_loo=True))
             zo.append(decompose_zero_one(proba.argmax(axis=-1), p_true[b], return_loo=True))
             br.append(decompose_brier(proba, p_true[b], return_loo=True))
-            p_label = np.take_along_axis(proba, labels[:, None, b, None], axis=3)[..., 0]
+            p_label = np.take_along_axis(proba, labels[:, None, :, None], axis=3)[..., 0]
             loss_sum = loss_sum - np.log(np.clip(p_label, 1e-12, 1)).sum(axis=(1, 2))
         (ce, ce_pw), (zo, _), (br, _) = map(combine_point_blocks, (ce, zo, br))
         err_k = loss_sum / (cfg.sweep.n_seeds * len(p_true))
@@ -206,7 +213,7 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
         for b in blocks:
             pred = _pred_block(r, i, b)[ok]  # (K, S, J_b)
             parts.append(decompose(pred, r.test.f[b], return_loo=True))
-            sq_sum = sq_sum + np.square(pred - r.y_test[ok][:, None, b]).sum(axis=(1, 2))
+            sq_sum = sq_sum + np.square(pred - _labels(r, b)[ok][:, None, :]).sum(axis=(1, 2))
         overall, pointwise = combine_point_blocks(parts)
         row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
         # with unknown noise (data from a file) the labels are the "truth": bias2
@@ -274,11 +281,11 @@ def _members(r: SweepResult) -> pd.DataFrame:
         for b in _point_blocks(r):
             pred = _pred_block(r, i, b)
             if mse_truth is None:  # classification: cross-entropy on sampled labels
-                labels = r.y_test[:, b].astype(np.int64)[:, None, :, None]
+                labels = _labels(r, b).astype(np.int64)[:, None, :, None]
                 p_label = np.take_along_axis(pred, labels, axis=-1)[..., 0]
                 test_err[i] -= np.log(np.clip(p_label, 1e-12, 1)).sum(axis=-1)
             else:
-                test_err[i] += np.square(pred - r.y_test[:, None, b]).sum(axis=-1)
+                test_err[i] += np.square(pred - _labels(r, b)[:, None, :]).sum(axis=-1)
                 mse_truth[i] += np.square(pred - r.test.f[b]).sum(axis=-1)
     test_err /= n_test
     if mse_truth is None:

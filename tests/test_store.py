@@ -114,3 +114,18 @@ def test_test_points_decomposed_in_blocks_give_the_same_tables(
         pd.testing.assert_frame_equal(
             getattr(blocked, name), getattr(whole.tables, name), rtol=1e-12, atol=1e-15
         )
+
+
+def test_test_labels_are_drawn_again_chunk_by_chunk(tmp_path):
+    """With a run directory the labels are not held: reading them draws them again from
+    the seed tree, equal to drawing all sets at once."""
+    from bvsim.sweep import TestLabels
+
+    cfg = load_config(preset="smoke", overrides=FAST)
+    disk = run_sweep(cfg, tmp_path, progress=False, figures=False)
+    memory = run_sweep(cfg, progress=False, figures=False)
+    assert isinstance(disk.raw.y_test, TestLabels)
+    np.testing.assert_array_equal(np.asarray(disk.raw.y_test), memory.raw.y_test)
+    np.testing.assert_array_equal(disk.raw.y_test.read(slice(3, 9)), memory.raw.y_test[:, 3:9])
+    with np.load(tmp_path / "predictions.npz") as z:
+        np.testing.assert_array_equal(z["y_test"], memory.raw.y_test)
