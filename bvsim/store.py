@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ChunkStack", "load_arrays", "read_slice", "save_atomic", "write_npz"]
+__all__ = ["ChunkStack", "load_arrays", "read_part", "read_slice", "save_atomic", "write_npz"]
 
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
@@ -104,6 +104,24 @@ def read_slice(path: str | Path, name: str, start: int, stop: int | None = None)
     return out[0] if stop is None else out
 
 
+def read_part(path: str | Path, name: str, index: tuple) -> np.ndarray:
+    """``array[index]`` (a copy) of array ``name`` in the npz ``path``. A stored member
+    is memory-mapped, so only the indexed part is read; of a compressed one, only the
+    row ``index[0]`` when that is an int, else all of it. KeyError if there is no
+    ``name``."""
+    shape, dtype, offset = _member(path, name)
+    if offset is not None:
+        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+        try:
+            return np.array(mapped[index])
+        finally:
+            del mapped
+    if isinstance(index[0], (int, np.integer)):
+        return np.ascontiguousarray(read_slice(path, name, int(index[0]))[index[1:]])
+    with np.load(path) as z:
+        return np.ascontiguousarray(z[name][index])
+
+
 def _header_size(fh) -> int:
     version = np.lib.format.read_magic(fh)
     _HEADER_READERS[version](fh)
@@ -151,15 +169,7 @@ class ChunkStack:
         """``[i][:, :, points]`` of each chunk, in training-set order. A stored chunk
         file is memory-mapped, so only those test points are read."""
         for path in self.paths:
-            shape, dtype, offset = _member(path, self.name)
-            if offset is None:
-                yield np.ascontiguousarray(read_slice(path, self.name, i)[:, :, points])
-                continue
-            mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-            try:
-                yield np.array(mapped[i][:, :, points])
-            finally:
-                del mapped
+            yield read_part(path, self.name, (i, slice(None), slice(None), points))
 
     def iter_blocks(self):
         """C-order pieces of the whole array (for streaming it to a file)."""

@@ -33,7 +33,7 @@ from .engine import (
     setup_process,
     train_batched,
 )
-from .store import ChunkStack, load_arrays, save_atomic
+from .store import ChunkStack, load_arrays, read_part, save_atomic
 
 __all__ = ["SweepResult", "TestLabels", "auto_chunk_size", "member_grid", "train_sweep"]
 
@@ -153,6 +153,7 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
         for name in _MEMBER_FIELDS
     }
     out["ks"] = np.asarray(ks)
+    out["y_test"] = sets.y_test  # (n_sets, n_test): read back by TestLabels
     out["log_steps"] = res.log_steps
     if ks[0] == 0:  # keep the weights of training set 0 for the histograms
         out["params0"] = res.params.reshape(*shape, res.params.shape[-1])[:, 0]
@@ -162,16 +163,17 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
 
 
 class TestLabels:
-    """The noisy test labels of every training set, shape (n_reps, n_test), drawn again
-    from the seed tree chunk by chunk whenever they are read (a set's labels do not
-    depend on the chunk that draws them), so the main process never holds them all.
+    """The noisy test labels of every training set, shape (n_reps, n_test), read chunk
+    by chunk from the chunk files (``y_test``), so the main process never holds them
+    all. A chunk file written before bvsim kept them there has them drawn again from
+    the seed tree (a set's labels do not depend on the chunk that draws them).
 
     ``read(points)`` gives the labels at test points ``points`` of every set (the last
-    block read is kept, read-only); ``np.asarray`` draws them all.
+    block read is kept, read-only); ``np.asarray`` reads them all.
     """
 
-    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
-        self.cfg, self.test, self.chunks = cfg, test, chunks
+    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray], paths: list):
+        self.cfg, self.test, self.chunks, self.paths = cfg, test, chunks, paths
         self.shape = (cfg.sweep.n_reps, len(test.f))
         self.ndim = 2
         self._cached: tuple[tuple, np.ndarray] | None = None
@@ -181,9 +183,12 @@ class TestLabels:
 
     def blocks(self, points: slice = slice(None)):
         """The labels of each chunk's training sets at ``points``, in set order."""
-        for ks in self.chunks:
-            labels = draw_training_sets(self.cfg, self.test, ks).y_test
-            yield np.ascontiguousarray(labels[:, points])
+        for ks, path in zip(self.chunks, self.paths, strict=True):
+            try:
+                yield read_part(path, "y_test", (slice(None), points))
+            except KeyError:  # an older chunk file without the labels
+                labels = draw_training_sets(self.cfg, self.test, ks).y_test
+                yield np.ascontiguousarray(labels[:, points])
 
     def iter_blocks(self):
         """C-order pieces of the whole array (for streaming it to a file)."""
@@ -260,6 +265,7 @@ def _split_chunk(res: dict, sizes: list[int]) -> list[dict]:
         stop = start + size
         part = {name: res[name][:, start:stop] for name in _MEMBER_FIELDS}
         part["ks"] = res["ks"][start:stop]
+        part["y_test"] = res["y_test"][start:stop]
         part["log_steps"] = res["log_steps"]
         part["seconds"] = np.float64(float(res["seconds"]) * size / total)
         part["device"] = res["device"]
@@ -323,7 +329,7 @@ def _kept(res: dict, stored: bool) -> dict:
     shapes and dtypes it notes instead."""
     if not stored:
         return res
-    kept = {k: v for k, v in res.items() if k not in _STORED_FIELDS}
+    kept = {k: v for k, v in res.items() if k not in (*_STORED_FIELDS, "y_test")}
     kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in _STORED_FIELDS}
     return kept
 
@@ -426,7 +432,7 @@ def train_sweep(
     if chunk_dir is None:
         y_test = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps)).y_test
     else:  # drawn again chunk by chunk when read
-        y_test = TestLabels(cfg, test, chunks)
+        y_test = TestLabels(cfg, test, chunks, paths)
     info = {
         "device": dev,
         "n_jobs": n_jobs,
