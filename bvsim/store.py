@@ -50,9 +50,9 @@ def load_arrays(path: Path) -> dict | None:
         return None
 
 
-def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int | None]:
-    """Shape, dtype and file offset of the data of array ``name`` in the npz ``path``
-    (offset None when the member is compressed)."""
+def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
+    """Shape, dtype, header size of array ``name`` in the npz ``path``, and the file
+    offset of its data (None when the member is compressed)."""
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{name}.npy")
         with zf.open(info) as fh:
@@ -68,7 +68,7 @@ def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int | None]:
             local = zf.fp.read(zipfile.sizeFileHeader)
             name_len, extra_len = struct.unpack("<HH", local[26:30])
             offset = info.header_offset + zipfile.sizeFileHeader + name_len + extra_len + header
-    return shape, dtype, offset
+    return shape, dtype, header, offset
 
 
 def read_slice(path: str | Path, name: str, start: int, stop: int | None = None) -> np.ndarray:
@@ -79,7 +79,7 @@ def read_slice(path: str | Path, name: str, start: int, stop: int | None = None)
     Works for stored and compressed npz files alike; a compressed one is decompressed
     up to the rows, in bounded memory.
     """
-    shape, dtype, offset = _member(path, name)
+    shape, dtype, header, offset = _member(path, name)
     n = shape[0]
     if stop is None:  # one row
         if not -n <= start < n:
@@ -97,7 +97,7 @@ def read_slice(path: str | Path, name: str, start: int, stop: int | None = None)
             out = np.fromfile(fh, dtype=dtype, count=count * items)
     else:  # compressed: decompress up to the rows
         with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as fh:
-            fh.seek(skip + _header_size(fh), os.SEEK_SET)
+            fh.seek(header + skip)
             data = fh.read(count * items * dtype.itemsize)
         out = np.frombuffer(data, dtype=dtype).copy()
     out = out.reshape(count, *shape[1:])
@@ -109,7 +109,7 @@ def read_part(path: str | Path, name: str, index: tuple) -> np.ndarray:
     is memory-mapped, so only the indexed part is read; of a compressed one, only the
     row ``index[0]`` when that is an int, else all of it. KeyError if there is no
     ``name``."""
-    shape, dtype, offset = _member(path, name)
+    shape, dtype, _, offset = _member(path, name)
     if offset is not None:
         mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
         try:
@@ -120,12 +120,6 @@ def read_part(path: str | Path, name: str, index: tuple) -> np.ndarray:
         return np.ascontiguousarray(read_slice(path, name, int(index[0]))[index[1:]])
     with np.load(path) as z:
         return np.ascontiguousarray(z[name][index])
-
-
-def _header_size(fh) -> int:
-    version = np.lib.format.read_magic(fh)
-    _HEADER_READERS[version](fh)
-    return fh.tell()
 
 
 class ChunkStack:

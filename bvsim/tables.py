@@ -72,17 +72,6 @@ def _labels(r: SweepResult, points: slice) -> np.ndarray:
     return r.y_test[:, points]
 
 
-def _usable_sets(r: SweepResult) -> np.ndarray:
-    """(n_wd, n_reps) bool: training sets whose every member has finite predictions."""
-    blocks = _point_blocks(r)
-    return np.array(
-        [
-            np.logical_and.reduce([valid_training_sets(_pred_block(r, i, b)) for b in blocks])
-            for i in range(len(r.weight_decay))
-        ]
-    )
-
-
 def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
     """One summary row (and one pointwise frame) per weight decay.
 
@@ -270,8 +259,12 @@ def _curves(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _members(r: SweepResult) -> pd.DataFrame:
+def _members(r: SweepResult) -> tuple[pd.DataFrame, np.ndarray]:
+    """The per-member table, and the usable training sets of each weight decay
+    ((n_wd, n_reps) bool: every member's predictions finite), in one pass over the
+    predictions."""
     n_wd, n_reps, n_seeds = r.diverged.shape
+    usable = np.ones((n_wd, n_reps), dtype=bool)
     w, k, s = np.meshgrid(np.arange(n_wd), np.arange(n_reps), np.arange(n_seeds),
                           indexing="ij")  # fmt: skip
     test_err = np.zeros(r.diverged.shape)
@@ -280,6 +273,7 @@ def _members(r: SweepResult) -> pd.DataFrame:
     for i in range(n_wd):  # a block of one weight decay's predictions at a time
         for b in _point_blocks(r):
             pred = _pred_block(r, i, b)
+            usable[i] &= valid_training_sets(pred)
             if mse_truth is None:  # classification: cross-entropy on sampled labels
                 labels = _labels(r, b).astype(np.int64)[:, None, :, None]
                 p_label = np.take_along_axis(pred, labels, axis=-1)[..., 0]
@@ -292,7 +286,7 @@ def _members(r: SweepResult) -> pd.DataFrame:
         mse_truth = np.full(r.diverged.shape, np.nan)
     else:
         mse_truth /= n_test
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "weight_decay": r.weight_decay[w.ravel()],
             "rep": k.ravel(),
@@ -305,6 +299,7 @@ def _members(r: SweepResult) -> pd.DataFrame:
             "diverged_step": r.diverged_step.ravel(),
         }
     )
+    return table, usable
 
 
 def _weight_hist(r: SweepResult) -> pd.DataFrame:
@@ -343,7 +338,7 @@ def _weight_hist(r: SweepResult) -> pd.DataFrame:
 
 def summarize(r: SweepResult) -> Tables:
     """Apply the estimators to a sweep and lay the results out as tidy tables."""
-    usable = _usable_sets(r)
+    members, usable = _members(r)
     summary, pointwise = _summary_rows(r, usable)
     meta = {
         "name": r.cfg.name,
@@ -356,7 +351,7 @@ def summarize(r: SweepResult) -> Tables:
         summary=summary,
         pointwise=pointwise,
         curves=_curves(r, usable),
-        members=_members(r),
+        members=members,
         weight_hist=_weight_hist(r),
         meta=meta,
         theory=theory_table(r.cfg, r.test),
