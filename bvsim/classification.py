@@ -224,9 +224,6 @@ def decompose_cross_entropy(
 
     Returns
     -------
-    With ``return_loo``, a third item: the leave-one-set-out estimates summed over
-    test points (dict of (n_reps,) arrays, or None), for
-    :func:`bvsim.estimators.combine_point_blocks`.
     overall : dict of str to float
         Each of :data:`CE_COMPONENTS` averaged over test points, with ``<name>_se``
         (delete-one-training-set jackknife of the plug-in, used for the corrected
@@ -235,6 +232,9 @@ def decompose_cross_entropy(
     pointwise : dict of str to ndarray of shape (n_test,)
         The same per test point, plus ``mean_distribution`` (``pibar``, shape
         (n_test, n_classes)).
+    loo_sums : dict of str to ndarray of shape (n_reps,), or None
+        Only with ``return_loo``: the leave-one-set-out estimates summed over test
+        points, for :func:`bvsim.estimators.combine_point_blocks`.
 
     Notes
     -----
@@ -357,9 +357,6 @@ def decompose_zero_one(
 
     Returns
     -------
-    With ``return_loo``, a third item: the leave-one-set-out estimates summed over
-    test points (dict of (n_reps,) arrays, or None), for
-    :func:`bvsim.estimators.combine_point_blocks`.
     overall : dict of str to float
         Each of :data:`ZERO_ONE_COMPONENTS` averaged over test points, with
         ``<name>_se`` (delete-one-training-set jackknife; the SE of ``noise`` is 0):
@@ -372,6 +369,9 @@ def decompose_zero_one(
     pointwise : dict of str to ndarray of shape (n_test,)
         The same per point, plus ``main_prediction``, ``optimal_prediction``, ``c1``
         and ``c2``.
+    loo_sums : dict of str to ndarray of shape (n_reps,), or None
+        Only with ``return_loo``: the leave-one-set-out estimates summed over test
+        points, for :func:`bvsim.estimators.combine_point_blocks`.
 
     Notes
     -----
@@ -443,15 +443,15 @@ def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray, *, return_l
 
     Returns
     -------
-    With ``return_loo``, a third item: the leave-one-set-out estimates summed over
-    test points (dict of (n_reps,) arrays, or None), for
-    :func:`bvsim.estimators.combine_point_blocks`.
     overall : dict of str to float
         Each of :data:`BRIER_COMPONENTS` averaged over test points, with ``<name>_se``
         (delete-one-training-set jackknife of the class sum; ``noise_se`` is 0).
     pointwise : dict of str to ndarray of shape (n_test,)
         The same per test point, plus ``mean_distribution`` (shape (n_test,
         n_classes)).
+    loo_sums : dict of str to ndarray of shape (n_reps,), or None
+        Only with ``return_loo``: the leave-one-set-out estimates summed over test
+        points, for :func:`bvsim.estimators.combine_point_blocks`.
     """
     pred = np.asarray(proba, dtype=np.float64)
     if pred.ndim != 4:
