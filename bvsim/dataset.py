@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -32,8 +33,21 @@ def _open(path: str):
     return Path(path).expanduser()
 
 
-@functools.cache
+def _stamp(path: str) -> tuple | None:
+    """(mtime, size) of the file: a cached read is not reused once the file changes."""
+    try:
+        st = os.stat(_open(path))
+    except (OSError, TypeError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def _read(path: str) -> pd.DataFrame:
+    return _read_file(path, _stamp(path))
+
+
+@functools.cache
+def _read_file(path: str, stamp) -> pd.DataFrame:
     return pd.read_csv(_open(path))
 
 
@@ -117,7 +131,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
 
 
 @functools.cache
-def _split(path, target, features, test_fraction, standardize, seed, classify):
+def _split(path, target, features, test_fraction, standardize, seed, classify, stamp=None):
     from .data import Stream, rng
 
     df = _read(path)
@@ -153,6 +167,7 @@ def load_split(cfg: Config):
         d.standardize,
         cfg.seed,
         d.task == "classification",
+        _stamp(d.path),
     )
 
 

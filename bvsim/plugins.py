@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import ConfigError
 
-__all__ = ["is_reference", "load_object"]
+__all__ = ["absolute", "is_reference", "load_object"]
 
 
 def is_reference(text: str) -> bool:
@@ -23,10 +23,27 @@ def is_reference(text: str) -> bool:
     return ":" in text
 
 
-@functools.cache
+def _is_file(where: str) -> bool:
+    return where.endswith(".py") or "/" in where or "\\" in where
+
+
 def _load(spec: str):
+    """The object ``spec`` names; a file is loaded again once it changes (mtime, size)."""
+    where = spec.rpartition(":")[0]
+    stamp = None
+    if _is_file(where):
+        try:
+            st = Path(where).expanduser().resolve().stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            pass
+    return _load_cached(spec, stamp)
+
+
+@functools.cache
+def _load_cached(spec: str, stamp):
     where, _, name = spec.rpartition(":")
-    if where.endswith(".py") or "/" in where or "\\" in where:
+    if _is_file(where):
         path = Path(where).expanduser().resolve()
         if not path.is_file():
             raise FileNotFoundError(f"file {path} not found")
@@ -41,6 +58,15 @@ def _load(spec: str):
     for part in name.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def absolute(spec: str) -> str:
+    """``spec`` with a relative file path made absolute ('f.py:g' -> '/cwd/f.py:g'), so a
+    saved configuration names the same file from any directory; a module name as is."""
+    where, sep, name = spec.rpartition(":")
+    if not sep or not _is_file(where) or Path(where).expanduser().is_absolute():
+        return spec
+    return f"{Path(where).expanduser().resolve()}:{name}"
 
 
 def load_object(spec: str, key: str):

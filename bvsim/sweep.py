@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import platform
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from .engine import (
     setup_process,
     train_batched,
 )
+from .fingerprint import input_fingerprints, inputs_key
 from .store import ChunkStack, load_arrays, read_part, save_atomic
 
 __all__ = ["SweepResult", "TestLabels", "auto_chunk_size", "member_grid", "train_sweep"]
@@ -319,7 +322,12 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
 
 def config_key(cfg: Config) -> str:
     """Hash of everything that affects the numbers (the name does not)."""
-    text = dumps_toml(cfg).split("\n", 1)[1]  # drop the `name = ...` line
+    return _text_key(dumps_toml(cfg))
+
+
+def _text_key(toml_text: str) -> str:
+    """:func:`config_key` of the configuration whose ``dumps_toml`` text is given."""
+    text = toml_text.split("\n", 1)[1] if "\n" in toml_text else ""  # drop `name = ...`
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -332,6 +340,62 @@ def _kept(res: dict, stored: bool) -> dict:
     kept = {k: v for k, v in res.items() if k not in (*_STORED_FIELDS, "y_test")}
     kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in _STORED_FIELDS}
     return kept
+
+
+class _Expected:
+    """What a chunk file must hold to be reused: the resume key it was written under,
+    its training sets ``ks``, the root seed, and arrays of the right shapes and dtypes
+    (the same trailing shapes and dtypes in every chunk)."""
+
+    def __init__(self, cfg: Config, n_test: int, stamp: dict):
+        self.stamp, self.seed, self.n_test = stamp, cfg.seed, n_test
+        self.n_wd, self.n_seeds = len(cfg.sweep.weight_decay), cfg.sweep.n_seeds
+        self.signature = None  # of the first chunk accepted
+
+    def _changed(self, res: dict) -> str:
+        try:
+            old = json.loads(str(res["inputs"]))
+            new = json.loads(self.stamp["inputs"])
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        except (KeyError, ValueError, AttributeError):
+            names = []
+        return f" ({', '.join(names)} changed)" if names else ""
+
+    def problem(self, res: dict, ks: np.ndarray) -> str | None:
+        """Why chunk file contents ``res`` cannot stand for training sets ``ks`` (None:
+        they can)."""
+        if "key" not in res:
+            return "written by an older bvsim (no resume key stored)"
+        if str(res["key"]) != self.stamp["key"]:
+            return "of an earlier configuration/data" + self._changed(res)
+        if "ks" not in res or not np.array_equal(res["ks"], ks):
+            return "holding other training sets than their names say (copied or renamed)"
+        if "seed" not in res or int(res["seed"]) != self.seed:
+            return "of another root seed"
+        try:
+            lead = (self.n_wd, len(ks), self.n_seeds)
+            for name in _MEMBER_FIELDS:
+                arr = res[name]
+                kind = {"diverged": "b", "diverged_step": "iu"}.get(name, "f")
+                if arr.shape[:3] != lead or arr.dtype.kind not in kind:
+                    return f"with a wrong shape or dtype of {name}"
+            n_log = len(res["log_steps"])
+            bad_test = res["pred"].shape[3] != self.n_test
+            bad_curve = any(res[c].shape[3:] != (n_log,) for c in ("curve_train", "curve_test"))
+            bad_y = "y_test" in res and res["y_test"].shape != (len(ks), self.n_test)
+            bad_p0 = ks[0] == 0 and res["params0"].shape[:2] != (self.n_wd, self.n_seeds)
+            float(res["seconds"]), str(res["device"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return "with missing or malformed arrays"
+        if bad_test or bad_curve or bad_y or bad_p0:
+            return "with wrong shapes"
+        signature = [(n, res[n].shape[3:], res[n].dtype.str) for n in _MEMBER_FIELDS]
+        signature.append(("log_steps", tuple(res["log_steps"].tolist())))
+        if self.signature is None:
+            self.signature = signature
+        elif signature != self.signature:
+            return "with shapes or dtypes unlike the other chunks"
+        return None
 
 
 def _chunks(cfg: Config, device_type: str) -> list[np.ndarray]:
@@ -389,9 +453,27 @@ def train_sweep(
     # With a run directory only the small per-member fields of a chunk stay in memory;
     # the large ones are read back from its file one weight decay at a time.
     results: list[dict | None] = [None] * len(chunks)
-    for i, path in enumerate(paths):
-        if path is not None and (res := load_arrays(path)) is not None:
-            results[i] = _kept(res, stored=True)
+    ignored: dict[str, int] = {}
+    if chunk_dir is not None:
+        inputs = input_fingerprints(cfg)
+        stamp = {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
+        expect = _Expected(cfg, len(test.f), stamp)
+        for i, path in enumerate(paths):
+            if (res := load_arrays(path)) is None:
+                if path.exists():
+                    ignored["unreadable or corrupt"] = ignored.get("unreadable or corrupt", 0) + 1
+                continue
+            problem = expect.problem(res, chunks[i])
+            if problem is None:
+                results[i] = _kept(res, stored=True)
+            else:
+                ignored[problem] = ignored.get(problem, 0) + 1
+        if ignored:
+            print(
+                f"bvsim: warning: {sum(ignored.values())} chunk file(s) in {chunk_dir} "
+                f"ignored and recomputed: {'; '.join(f'{n} {why}' for why, n in ignored.items())}",
+                file=sys.stderr,
+            )
     todo = [i for i, r in enumerate(results) if r is None]
     n_resumed = len(chunks) - len(todo)
     t0 = time.perf_counter()
@@ -407,7 +489,7 @@ def train_sweep(
 
     def done(i, res):
         if paths[i] is not None:
-            save_atomic(paths[i], res)
+            save_atomic(paths[i], {**res, **stamp, "seed": np.int64(cfg.seed)})
         results[i] = _kept(res, stored=paths[i] is not None)
         bar.update(len(chunks[i]) * per_set)
 
@@ -439,6 +521,7 @@ def train_sweep(
         "n_chunks": len(chunks),
         "chunk_size": int(len(chunks[0])),
         "n_chunks_resumed": n_resumed,
+        "chunks_ignored": ignored,
         "train_seconds": wall,
         "chunk_seconds_total": float(sum(float(r["seconds"]) for r in results)),
         "chunks_per_device": {
@@ -451,6 +534,8 @@ def train_sweep(
         "machine": platform.machine(),
         "n_members": n_members,
     }
+    if chunk_dir is not None:  # what the chunks were computed from (the resume key)
+        info["inputs_key"], info["inputs"] = stamp["key"], inputs
     return SweepResult(
         cfg=cfg,
         test=test,
@@ -464,19 +549,19 @@ def train_sweep(
 
 
 def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
-    """Refuse a run directory that holds results of a different configuration."""
-    saved = out / "config.toml"
-    if not saved.exists():
-        return
-    from .config import load_config
+    """Refuse a run directory that holds results of a different configuration.
 
-    try:
-        old = load_config(saved)
-    except ConfigError:
-        old = None
-    if old is not None and config_key(old) == config_key(cfg):
+    Compares the text of the stored ``config.toml`` with ``cfg`` (by
+    :func:`config_key`); nothing named in the stored file is imported or run.
+    """
+    saved = out / "config.toml"
+    if not saved.exists() or overwrite:
         return
-    if not overwrite:
+    try:
+        same = _text_key(saved.read_text()) == config_key(cfg)
+    except (OSError, UnicodeDecodeError):
+        same = False
+    if not same:
         raise ConfigError(
             f"{out} holds results of a different configuration ({saved}); "
             "use --overwrite to replace them or --out for a new directory"
