@@ -11,7 +11,9 @@ from pathlib import Path
 import joblib
 
 from .config import ConfigError, list_presets, load_config
+from .store import RunDirError
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -204,6 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as err:
         print(f"bvsim: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # a write failed: disk full, file size limit, permissions
+        print(f"bvsim: error: {_os_error(err)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except RunDirError as err:
+        print(f"bvsim: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _os_error(err: OSError) -> str:
+    return f"{err.filename}: {err.strerror}" if err.filename else str(err)
 
 
 if __name__ == "__main__":

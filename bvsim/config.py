@@ -557,7 +557,21 @@ def from_dict(raw: dict, source: str = "config") -> Config:
 
         cfg = dataclasses.replace(cfg, data=check_csv(cfg, prefix))
     _check_consistency(cfg, prefix)
-    return cfg
+    return _absolute_paths(cfg)
+
+
+def _absolute_paths(cfg: Config) -> Config:
+    """Relative file paths (data.path, data.truth, model.module, model.estimator) made
+    absolute, so the saved config.toml names the same files from any directory."""
+    from .plugins import absolute
+
+    d, m = cfg.data, cfg.model
+    path = d.path
+    if path and not path.startswith("bvsim-data:") and not Path(path).expanduser().is_absolute():
+        path = str(Path(path).expanduser().resolve())
+    data = dataclasses.replace(d, path=path, truth=absolute(d.truth))
+    model = dataclasses.replace(m, module=absolute(m.module), estimator=absolute(m.estimator))
+    return dataclasses.replace(cfg, data=data, model=model)
 
 
 def _check_generator(cfg: Config, prefix: str) -> None:

@@ -29,6 +29,7 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from .store import atomic_path  # noqa: E402
 from .tables import Tables, load_fits  # noqa: E402
 from .theory import KINDS as _THEORY_LABELS  # noqa: E402
 
@@ -537,17 +538,41 @@ def fig_variance_split(summary: pd.DataFrame) -> Figure:
     return fig
 
 
+#: Every figure bvsim draws (each as ``figures/<name>.png`` and ``.pdf``); ``--overwrite``
+#: removes these and leaves other files in ``figures/`` alone.
+NAMES = (
+    "decomposition",
+    "fits",
+    "pointwise",
+    "curves",
+    "weight_norm",
+    "weight_hist",
+    "variance_split",
+    "axis_decomposition",
+    "axis_heatmap",
+    "axis_best",
+)
+
+
 def _save(fig: Figure, out: Path, name: str) -> list[Path]:
+    assert name in NAMES, name
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    # no timestamps or software versions in the files: the same run gives the same bytes
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight", pad_inches=0.1, metadata={"Software": None})
-    fig.savefig(
-        paths[1],
-        bbox_inches="tight",
-        pad_inches=0.1,
-        metadata={"CreationDate": None, "Producer": None},
-    )
-    plt.close(fig)
+    # no timestamps or software versions in the files: the same run gives the same bytes;
+    # each written to a temporary name and renamed (never a half-written figure)
+    try:
+        with atomic_path(paths[0]) as tmp:
+            fig.savefig(
+                tmp, dpi=DPI, bbox_inches="tight", pad_inches=0.1, metadata={"Software": None}
+            )
+        with atomic_path(paths[1]) as tmp:
+            fig.savefig(
+                tmp,
+                bbox_inches="tight",
+                pad_inches=0.1,
+                metadata={"CreationDate": None, "Producer": None},
+            )
+    finally:
+        plt.close(fig)
     return paths
 
 

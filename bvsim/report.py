@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .store import write_text_atomic
 from .tables import Tables
 
 __all__ = ["findings", "summary_table", "theory_agreement", "write_report"]
@@ -467,7 +468,7 @@ def write_report(tables: Tables, out_dir) -> Path:
             lines += [f"![{n}](figures/{n}.png)", "", f"*{_CAPTIONS[n]}*", ""]
     lines += _reproduce(meta, out_dir)
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 
@@ -551,5 +552,5 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
     ]
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
+    write_text_atomic(path, "\n".join(lines))
     return path

@@ -12,14 +12,26 @@ by the whole sweep).
 from __future__ import annotations
 
 import os
+import secrets
 import struct
-import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ChunkStack", "load_arrays", "read_part", "read_slice", "save_atomic", "write_npz"]
+__all__ = [
+    "ChunkStack",
+    "RunDirError",
+    "atomic_path",
+    "load_arrays",
+    "read_part",
+    "read_slice",
+    "save_atomic",
+    "write_npz",
+    "write_text_atomic",
+]
 
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
@@ -27,16 +39,43 @@ _HEADER_READERS = {
 }
 
 
+class RunDirError(Exception):
+    """A run directory's file is unreadable, truncated or not what was written."""
+
+
+#: Prefix of the temporary files outputs are written to before being renamed.
+TMP_PREFIX = ".tmp-"
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to: renamed to ``path`` when the block
+    ends without error, removed when it raises. So ``path`` is always either the old
+    file or the whole new one. The temporary name keeps ``path``'s suffix (writers that
+    infer a format from it still work) and is created like any file (the umask's mode).
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as err:  # name the file meant, not the temporary one
+        why = f"not written ({err.strerror or err})"
+        raise OSError(err.errno, why, str(path)) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def save_atomic(path: Path, arrays: dict) -> None:
     """Write ``arrays`` to ``path`` (npz, uncompressed) via a temporary file + rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_arrays(path: Path) -> dict | None:
@@ -199,8 +238,12 @@ class ChunkStack:
 def write_npz(path: str | Path, arrays: dict) -> None:
     """Write a compressed npz like ``np.savez_compressed``, streaming each array-like
     that has ``iter_blocks()`` (a :class:`ChunkStack`, :class:`bvsim.sweep.TestLabels`)
-    one C-order piece at a time instead of holding it whole."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+    one C-order piece at a time instead of holding it whole (to a temporary file,
+    renamed to ``path`` once complete)."""
+    with (
+        atomic_path(path) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf,
+    ):
         for name, arr in arrays.items():
             with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
                 if not hasattr(arr, "iter_blocks"):

@@ -17,11 +17,11 @@ import pandas as pd
 from . import __version__
 from .config import dumps_toml
 from .estimators import combine_point_blocks, decompose, mean_se, valid_training_sets
-from .store import ChunkStack, read_slice, write_npz
+from .store import ChunkStack, RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
 from .sweep import SweepResult, TestLabels, config_key
 from .theory import theory_table
 
-__all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_run"]
+__all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_marker", "write_run"]
 
 FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
 #: Written only when the configuration has a closed-form theory (bvsim.theory).
@@ -359,7 +359,8 @@ def summarize(r: SweepResult) -> Tables:
 
 
 def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
-    """Write CSVs, ``predictions.npz``, ``config.toml`` and ``run.json`` to ``out``.
+    """Write CSVs, ``predictions.npz`` and ``config.toml`` to ``out``; ``run.json``,
+    the mark of a finished run, is written last by :func:`write_marker`.
 
     ``predictions.npz`` is streamed from the chunk files when the sweep kept them
     there, so writing it never holds all predictions in memory.
@@ -383,21 +384,62 @@ def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
     return out
 
 
+def _table_record(df: pd.DataFrame) -> dict:
+    """What ``run.json`` notes of a CSV, to recognise a truncated or damaged one."""
+    return {
+        "rows": len(df),
+        "columns": [str(c) for c in df.columns],
+        "numeric": [str(c) for c in df.columns if pd.api.types.is_numeric_dtype(df[c])],
+        "cells": int(df.notna().to_numpy().sum()),
+    }
+
+
+def _read_csv(path: Path, record: dict | None) -> pd.DataFrame:
+    """One CSV of a run, checked against its ``run.json`` record when there is one."""
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise RunDirError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    if record is None:
+        return df
+    got = _table_record(df)
+    if got["columns"] != record["columns"]:
+        raise RunDirError(f"{path}: columns differ from those written (damaged or edited)")
+    if got["rows"] != record["rows"]:
+        raise RunDirError(
+            f"{path}: {got['rows']} rows where {record['rows']} were written (truncated?)"
+        )
+    text = [c for c in record["numeric"] if c not in got["numeric"]]
+    if text:
+        raise RunDirError(f"{path}: column {text[0]!r} is not numeric (damaged)")
+    if got["cells"] != record["cells"]:
+        raise RunDirError(f"{path}: values missing from what was written (truncated?)")
+    return df
+
+
 def read_tables(run_dir: str | Path) -> Tables:
-    """Read the tables of a finished run (for plotting and reporting)."""
+    """Read the tables of a finished run (for plotting and reporting).
+
+    Raises FileNotFoundError when a CSV or ``run.json`` (written last) is missing, and
+    :class:`bvsim.store.RunDirError` when a CSV is unreadable or differs from what
+    ``run.json`` records of it (rows, columns, numeric columns, missing values).
+    """
     run_dir = Path(run_dir)
     missing = [f"{n}.csv" for n in FILES if not (run_dir / f"{n}.csv").exists()]
+    if not (run_dir / "run.json").exists():
+        missing.append("run.json")
     if missing:
         raise FileNotFoundError(f"{run_dir}: not a finished run (missing {', '.join(missing)})")
-    frames = {}
-    for name in FILES:
-        try:
-            frames[name] = pd.read_csv(run_dir / f"{name}.csv")
-        except pd.errors.EmptyDataError:
-            frames[name] = pd.DataFrame()
-    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RunDirError(f"{run_dir / 'run.json'}: not readable JSON ({err})") from None
+    records = meta.get("tables", {}) if isinstance(meta, dict) else {}
+    frames = {name: _read_csv(run_dir / f"{name}.csv", records.get(name)) for name in FILES}
     theory_file = run_dir / f"{THEORY}.csv"
-    theory = pd.read_csv(theory_file) if theory_file.exists() else None
+    theory = _read_csv(theory_file, records.get(THEORY)) if theory_file.exists() else None
     return Tables(**frames, meta=meta, theory=theory)
 
 
@@ -474,17 +516,30 @@ def _all_frames(tables: Tables) -> list[str]:
 
 
 def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
-    """Write the CSVs, ``config.toml`` and ``run.json`` of ``tables`` to ``out``."""
+    """Write the CSVs and ``config.toml`` of ``tables`` to ``out``, each to a temporary
+    name and renamed, noting each CSV's rows and columns in ``tables.meta["tables"]``
+    (for :func:`write_marker`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    records = {}
     for name in _all_frames(tables):
         df = getattr(tables, name)
         if name == THEORY and (df is None or df.empty):
             (out / f"{name}.csv").unlink(missing_ok=True)  # none, not a stale one either
         elif df is not None:
-            df.to_csv(out / f"{name}.csv", index=False)
-    (out / "config.toml").write_text(dumps_toml(cfg))
+            with atomic_path(out / f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False)
+                records[name] = _table_record(_read_csv(tmp, None))  # as read back
+    write_text_atomic(out / "config.toml", dumps_toml(cfg))
+    tables.meta["tables"] = records
+    return out
+
+
+def write_marker(tables: Tables, out: str | Path) -> Path:
+    """Write ``run.json`` (``tables.meta``), the last file of a run: its presence marks
+    the run directory as finished."""
     meta = dict(tables.meta)
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (out / "run.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return out
+    path = Path(out) / "run.json"
+    write_text_atomic(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
