@@ -1,19 +1,22 @@
-"""A hostile run directory (issue #12, "never silently wrong"): 22 cases, each failing
-on the code before the fix.
+"""A hostile run directory (issue #12, "never silently wrong"): 27 cases; 24 fail on
+the code before the fix, 3 guard that exact ``%g`` axis names stay as they were.
 
-Resume key (defect 1, 2 cases): a CSV data file or a truth ``.py`` changed between runs
-recomputes every chunk. Chunk files (defect 2, 5 cases): a chunk copied over another,
-one written without a resume key, one of another key, of a wrong shape or truncated is
-recomputed with a warning, and the CSVs equal the undamaged run's. Choosing a directory
-(defect 3, 1 case) imports nothing named in its stored config.toml. ``--overwrite``
-(defect 7, 1 case) removes every earlier output but foreign files. Axis directories
-(defect 8, 2 cases): values that ``%g`` writes alike get their own sub-run; names read
-back exactly and keep their ``%g`` form where that is exact. Write failures (defect 14,
-8 cases): a file-size limit ends in one line with nothing half-written and no run.json;
-run.json comes after predictions.npz; ``plot``/``report`` refuse a truncated,
-corrupt or unfinished run in one line. Relative plugin paths (defect 16, 1 case) are
-saved absolute. Permissions and locks (defect 17, 2 cases): chunk files get the mode of
-every other output; an empty lock is held for a grace period.
+- Resume key (defect 1, 2 cases): a CSV data file or a truth ``.py`` changed between
+  runs recomputes every chunk, with a warning naming what changed.
+- Chunk files (defect 2, 5 cases): one copied over another, one without a stored key
+  (older bvsim), of another key, of a wrong shape or truncated is recomputed with a
+  warning; the CSVs equal the undamaged run's.
+- Choosing a directory (defect 3, 1 case) imports nothing its config.toml names.
+- ``--overwrite --no-figures`` (defect 7, 1 case) removes every earlier output, keeps
+  foreign files.
+- Axis directories (defect 8, 1 + 5 cases): values ``%g`` writes alike get their own
+  sub-runs; names read back exactly.
+- Writes (defect 14, 1 + 1 + 6 + 1 cases): a file-size limit ends in one line with no
+  half-written file and no run.json, and the rerun resumes; run.json comes after
+  predictions.npz; ``plot``/``report`` refuse a CSV with rows lost, cut mid-line or
+  garbage, and a run without run.json, in one line.
+- Relative plugin paths (defect 16, 1 case) are saved absolute.
+- Chunk file mode and an empty lock (defect 17, 2 cases).
 
 CLI-level cases run ``bvsim.cli.main`` in-process on the ``smoke`` preset made tiny.
 """
