@@ -130,9 +130,10 @@ _OUTPUTS = (*(f"{n}.csv" for n in (*FILES, THEORY)), "predictions.npz", "report.
 
 def clear_outputs(out: Path, chunks: bool = False) -> None:
     """Remove what an earlier run wrote to ``out``: CSVs, ``predictions.npz``, the
-    report, ``run.json``, figures, leftover temporary files and the sub-runs of a
-    second axis; with ``chunks`` also ``config.toml`` and the chunk files. Files that
-    bvsim did not write stay (and so do the folders holding them)."""
+    report, ``run.json``, figures, leftover temporary files (chunk directories too)
+    and the sub-runs of a second axis; with ``chunks`` also ``config.toml`` and the
+    chunk files. Files that bvsim did not write stay (and so do the folders holding
+    them)."""
     for name in _OUTPUTS if not chunks else (*_OUTPUTS, "config.toml"):
         (out / name).unlink(missing_ok=True)
     _remove_temporary(out)
@@ -152,14 +153,16 @@ def clear_outputs(out: Path, chunks: bool = False) -> None:
                 clear_outputs(sub, chunks=chunks)
                 _remove_if_empty(sub)
         _remove_if_empty(axis)
-    if chunks and (out / "chunks").is_dir():
+    if (out / "chunks").is_dir():
         for key_dir in (out / "chunks").iterdir():
             if key_dir.is_dir():
-                for path in key_dir.glob("sets_*.npz"):
-                    path.unlink()
-                _remove_temporary(key_dir)
-                _remove_if_empty(key_dir)
-        _remove_if_empty(out / "chunks")
+                _remove_temporary(key_dir)  # left by a killed sweep
+                if chunks:
+                    for path in key_dir.glob("sets_*.npz"):
+                        path.unlink()
+                    _remove_if_empty(key_dir)
+        if chunks:
+            _remove_if_empty(out / "chunks")
 
 
 def _remove_temporary(folder: Path) -> None:
