@@ -398,6 +398,30 @@ class _Expected:
         return None
 
 
+def _load_chunks(results: list, paths: list[Path], chunks: list, expect: _Expected) -> dict:
+    """Fill ``results[i]`` from chunk file ``paths[i]`` where it holds what ``expect``
+    says chunk ``i`` should; the others stay None (to be trained). Returns the number
+    of chunk files ignored by reason, and says so on stderr."""
+    ignored: dict[str, int] = {}
+    for i, path in enumerate(paths):
+        if (res := load_arrays(path)) is None:
+            problem = "unreadable or corrupt" if path.exists() else None
+        else:
+            problem = expect.problem(res, chunks[i])
+            if problem is None:
+                results[i] = _kept(res, stored=True)
+        if problem is not None:
+            ignored[problem] = ignored.get(problem, 0) + 1
+    if ignored:
+        why = "; ".join(f"{n} {problem}" for problem, n in ignored.items())
+        print(
+            f"bvsim: warning: {sum(ignored.values())} chunk file(s) in {paths[0].parent} "
+            f"ignored and recomputed: {why}",
+            file=sys.stderr,
+        )
+    return ignored
+
+
 def _chunks(cfg: Config, device_type: str) -> list[np.ndarray]:
     size = auto_chunk_size(cfg, device_type)
     return [np.arange(a, min(a + size, cfg.sweep.n_reps)) for a in range(0, cfg.sweep.n_reps, size)]
@@ -457,23 +481,7 @@ def train_sweep(
     if chunk_dir is not None:
         inputs = input_fingerprints(cfg)
         stamp = {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
-        expect = _Expected(cfg, len(test.f), stamp)
-        for i, path in enumerate(paths):
-            if (res := load_arrays(path)) is None:
-                if path.exists():
-                    ignored["unreadable or corrupt"] = ignored.get("unreadable or corrupt", 0) + 1
-                continue
-            problem = expect.problem(res, chunks[i])
-            if problem is None:
-                results[i] = _kept(res, stored=True)
-            else:
-                ignored[problem] = ignored.get(problem, 0) + 1
-        if ignored:
-            print(
-                f"bvsim: warning: {sum(ignored.values())} chunk file(s) in {chunk_dir} "
-                f"ignored and recomputed: {'; '.join(f'{n} {why}' for why, n in ignored.items())}",
-                file=sys.stderr,
-            )
+        ignored = _load_chunks(results, paths, chunks, _Expected(cfg, len(test.f), stamp))
     todo = [i for i, r in enumerate(results) if r is None]
     n_resumed = len(chunks) - len(todo)
     t0 = time.perf_counter()
