@@ -75,8 +75,12 @@ def run_sweep(
         From :func:`bvsim.load_config`.
     out : path, optional
         Run directory for CSVs, figures, report and resumable chunks. Re-running with
-        the same configuration resumes; a different configuration is refused unless
-        ``overwrite``.
+        the same configuration resumes (chunk files of other data or code are
+        recomputed); a different configuration is refused unless ``overwrite``. The
+        earlier run's outputs are removed first (see :func:`clear_outputs`); ``run.json``
+        is written last.
+    overwrite : bool
+        Replace a directory holding another configuration, chunks included.
     device : str
         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     n_jobs : int
