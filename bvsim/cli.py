@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one key, e.g. --set sweep.n_reps=100 (repeatable)",
     )
+    s.add_argument(
+        "--target-se",
+        type=float,
+        metavar="X",
+        help="add training sets until every paired SE against the best lambda is <= X "
+        "(same as --set sweep.target_se=X; sweep.n_reps is then the maximum)",
+    )
     s.add_argument("--out", help="run directory (default results/<name>)")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
@@ -111,7 +118,10 @@ def _backend(backend: str | None, scheduler: str | None):
 def _sweep(args) -> int:
     if args.config is None and args.preset is None:
         args.preset = "seed-demo"
-    cfg = load_config(args.config, preset=args.preset, overrides=args.overrides)
+    overrides = list(args.overrides)
+    if args.target_se is not None:
+        overrides.append(f"sweep.target_se={args.target_se!r}")
+    cfg = load_config(args.config, preset=args.preset, overrides=overrides)
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
     from .engine import resolve_device

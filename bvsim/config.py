@@ -363,6 +363,17 @@ class SweepConfig:
         default=0,
         metadata=_key("int", _non_negative, "training sets per batched chunk; 0 = auto"),
     )
+    target_se: float = field(
+        default=0.0,
+        metadata=_key(
+            "float",
+            _non_negative,
+            "stop adding training sets (chunk by chunk, in seed-tree order) once the paired "
+            "SE of every lambda's difference from the best, and the SE of the best "
+            "lambda's expected error, are <= this; sweep.n_reps is then the maximum "
+            "(0 = off: always n_reps sets)",
+        ),
+    )
 
 
 @dataclass(frozen=True)
