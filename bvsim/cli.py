@@ -201,15 +201,22 @@ def main(argv: list[str] | None = None) -> int:
         from .tables import read_tables
 
         tables = read_tables(args.run_dir)
+        axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":
-            from .figures import plot_all
+            from .figures import plot_all, plot_axis
 
-            for path in plot_all(tables, args.run_dir):
+            paths = (
+                plot_axis(tables, args.run_dir, axis) if axis else plot_all(tables, args.run_dir)
+            )
+            for path in paths:
                 print(path)
         else:
-            from .report import write_report
+            from .report import write_axis_report, write_report
 
-            print(write_report(tables, args.run_dir))
+            if axis:
+                print(write_axis_report(tables, args.run_dir, axis))
+            else:
+                print(write_report(tables, args.run_dir))
         return 0
     except (ConfigError, FileNotFoundError) as err:
         print(f"bvsim: error: {err}", file=sys.stderr)
