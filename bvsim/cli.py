@@ -138,6 +138,16 @@ def _sweep(args) -> int:
         raise ConfigError(
             str(err).replace("--device ", "--devices " if devices else "--device ")
         ) from None
+    if cfg.model.kind == "module":
+        from .module_engine import batched_spec
+
+        if batched_spec(cfg) is not None:
+            print(
+                f"bvsim: {cfg.model.module} is a plain nn.Linear stack: trained by the "
+                "batched engine from its own initial weights "
+                "(--set model.module_trainer=func for torch.func)",
+                file=sys.stderr,
+            )
     from .api import run_sweep
 
     try:

@@ -251,6 +251,17 @@ class ModelConfig:
             "nn.Module from x (n, dim) to (n,) or (n, 1)",
         ),
     )
+    module_trainer: str = field(
+        default="auto",
+        metadata=_key(
+            "str",
+            _one_of("auto", "func"),
+            "module: auto trains a plain nn.Sequential of nn.Linear layers with one "
+            "activation (ReLU or Tanh) in the batched engine, from the module's own "
+            "initial weights, and any other module with torch.func; func always uses "
+            "torch.func",
+        ),
+    )
     estimator: str = field(
         default="",
         metadata=_key(

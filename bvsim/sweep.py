@@ -158,13 +158,16 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
     if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
         return max(1, cfg.sweep.n_reps // 16)
-    if cfg.model.kind == "module":  # parameters unknown here: a few chunks per sweep
-        return max(1, cfg.sweep.n_reps // 8)
-    spec = TrainSpec.from_config(cfg)
+    if cfg.model.kind == "module":  # one copy of the module tells its size
+        from .module_engine import activations_per_point
+
+        n_params, width = activations_per_point(cfg)
+    else:
+        spec = TrainSpec.from_config(cfg)
+        n_params, width = spec.n_params, max(fan_out for _, fan_out in spec.shapes)
     low, high = _CHUNK_MEMBERS[device_type]
-    members = int(np.clip(_CHUNK_PARAMS[device_type] // spec.n_params, low, high))
+    members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
     points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV
-    width = max(fan_out for _, fan_out in spec.shapes)
     members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
     per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
@@ -212,11 +215,17 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
 
         res = fit_estimators(cfg, **members, seeds=random_states(cfg, ks, n_seeds)[a, s])
     elif cfg.model.kind == "module":
-        from .module_engine import make_members, train_modules
+        from .module_engine import batched_spec, make_members, pack_members, train_modules
 
         modules = make_members(cfg, ks, n_seeds, spec.dtype)
-        chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
-        res = train_modules(spec, chosen, **members, device=device)
+        plain = batched_spec(cfg)
+        if plain is not None:  # a Linear stack: the batched engine, from its own weights
+            init = pack_members(modules).reshape(n_sets, n_seeds, -1)[a, s]
+            res = train_batched(plain, **members, init=init, device=device)
+            res.params = np.zeros((len(a), 0), dtype=np.float32)  # no weight histograms
+        else:
+            chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
+            res = train_modules(spec, chosen, **members, device=device)
     else:
         res = _train_torch(cfg, spec, ks, a, s, members, device)
     shape = (n_wd, n_sets, n_seeds)
