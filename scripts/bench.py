@@ -67,6 +67,51 @@ def matmul_peak(repeats: int = 3) -> float:
     return 2 * 2048**3 / min(times) / 1e9
 
 
+def copy_bandwidth(n_bytes: int, repeats: int = 3) -> float:
+    """GB/s of a float32 ``Tensor.copy_`` of ``n_bytes`` (counting the read and the
+    write): 256 MiB measures main memory, a few MiB the caches a chunk lives in."""
+    a = torch.ones(n_bytes // 4)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        b.copy_(a)
+        times.append(time.perf_counter() - t)
+    return 2 * n_bytes / min(times) / 1e9
+
+
+def bytes_per_step(spec, n: int) -> float:
+    """Bytes one member moves in one full-batch step of the engine, as implemented
+    (:func:`bvsim.engine.train_batched`), counting each tensor read or written once
+    per kernel that touches it (no cache reuse between kernels).
+
+    Per layer (fan_in fi, fan_out fo, n points): the forward product reads W, b and
+    its input and writes its output (fi fo + fo + n fi + n fo), the activation reads
+    and writes it in place (2 n fo); the backward folds the momentum into the weight
+    gradient (reads input and output gradient, reads and writes the buffer:
+    n fi + n fo + 2 fi fo, and the same for the bias: n fo + 2 fo), and for every
+    layer but the first the input gradient reads g and W and writes g_in, and the
+    activation's backward reads g_in and the activation and writes the result
+    (n fo + fi fo + n fi + 3 n fi). The update reads the buffer and the parameters
+    and writes the buffer (the L2 penalty), then reads both and writes the
+    parameters: 6 P for SGD (Adam adds its two moment buffers: about 19 P more).
+    """
+    floats = 0
+    for i, (fi, fo) in enumerate(spec.shapes):
+        b = fo if spec.bias else 0
+        floats += fi * fo + b + n * fi + n * fo  # forward product
+        if i < len(spec.shapes) - 1:
+            floats += 2 * n * fo  # activation in place
+        floats += n * fi + n * fo + 2 * fi * fo  # weight gradient into the buffer
+        if spec.bias:
+            floats += n * fo + 2 * fo
+        if i > 0:
+            floats += n * fo + fi * fo + n * fi + 3 * n * fi  # input gradient, activation
+    floats += 6 * spec.n_params + (19 * spec.n_params if spec.optimizer == "adam" else 0)
+    return floats * torch.finfo(spec.dtype).bits / 8
+
+
 def members(cfg, n_members: int, offset: int = 0):
     """Inputs for ``n_members`` members: each its own training set and weight decay."""
     spec = TrainSpec.from_config(cfg)
@@ -108,7 +153,7 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
         "W3": (8, [64, 512]) if quick else (16, [64, 256, 1024]),
     }
     rows = []
-    peak_runs = []
+    peak_runs, dram_runs, cache_runs = [], [], []
     for name, (preset, over) in WORKLOADS.items():
         cfg = load_config(preset=preset, overrides=over)
         n_loop, counts = plan[name]
@@ -122,8 +167,11 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
             c = counts[-1]
             variants.append((f"bvsim closed_form, {c} members", exact, members(cfg, c)[1], c))
         times = {"loop": []} | {v[0]: [] for v in variants}
+        moved = bytes_per_step(spec, cfg.data.n_train) * spec.steps
         for _ in range(repeats):  # interleaved: loop, then each engine variant
             peak_runs.append(matmul_peak(1))
+            dram_runs.append(copy_bandwidth(256 * 2**20, 1))
+            cache_runs.append(copy_bandwidth(4 * 2**20, 1))
             times["loop"].append(time_loop(spec, loop_inp) / n_loop)
             for label, vspec, inp, c in variants:
                 times[label].append(time_engine(vspec, inp) / c)
@@ -141,6 +189,8 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
                     "gflops": gflops,
                     "share_of_peak": gflops / peak,
                     "peak_gflops": peak,
+                    "gbytes_per_s": np.nan if "closed_form" in label else moved * rate / 1e9,
+                    "flop_per_byte": flops_model / moved,
                 }
             )
             print(
@@ -149,11 +199,19 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
                 f"({100 * gflops / peak:4.1f}% of {peak:.0f}, the peak so far)",
                 flush=True,
             )
-    # one peak for every row: the median of all the mm runs interleaved above
+    # one peak for every row: the median of all the mm (and copy) runs interleaved above
     peak = statistics.median(peak_runs)
+    dram, cache = statistics.median(dram_runs), statistics.median(cache_runs)
     for row in rows:
         row["share_of_peak"], row["peak_gflops"] = row["gflops"] / peak, peak
-    print(f"matmul peak, median of {len(peak_runs)} runs: {peak:.0f} GFLOP/s")
+        row["dram_gbytes_per_s"], row["cache_gbytes_per_s"] = dram, cache
+        row["share_of_dram"] = row["gbytes_per_s"] / dram
+        row["share_of_cache"] = row["gbytes_per_s"] / cache
+        # the roofline: the smaller of the two ceilings at this arithmetic intensity
+        row["roof_dram_gflops"] = min(peak, row["flop_per_byte"] * dram)
+        row["roof_cache_gflops"] = min(peak, row["flop_per_byte"] * cache)
+    print(f"matmul peak, median of {len(peak_runs)} runs: {peak:.0f} GFLOP/s; copy "
+          f"bandwidth {dram:.1f} GB/s (256 MiB), {cache:.1f} GB/s (4 MiB)")  # fmt: skip
     return rows
 
 
@@ -353,21 +411,37 @@ def main(argv=None) -> int:
         f"Measured {date} on {cpu} ({platform.machine()}), torch {torch.__version__}, "
         "one thread per process, by `make bench`.",
         "",
-        "| workload | method | models/s | vs loop | GFLOP/s | % of matmul peak |",
-        "|---|---|---:|---:|---:|---:|",
+        "| workload | method | models/s | vs loop | GFLOP/s | % of matmul peak | GB/s "
+        "moved | % of memory copy (cache copy) | FLOP/byte |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        g = "" if np.isnan(r["gflops"]) else f"{r['gflops']:.1f}"
-        share = "" if np.isnan(r["gflops"]) else f"{100 * r['share_of_peak']:.0f}%"
+        gd = not np.isnan(r["gflops"])
+        g = f"{r['gflops']:.1f}" if gd else ""
+        share = f"{100 * r['share_of_peak']:.0f}%" if gd else ""
+        gb = f"{r['gbytes_per_s']:.1f}" if gd else ""
+        mem = f"{100 * r['share_of_dram']:.0f}% ({100 * r['share_of_cache']:.0f}%)" if gd else ""
         md.append(
             f"| {r['workload']} | {r['method']} | {r['models_per_s']:.1f} | "
-            f"{r['speedup_vs_loop']:.1f}x | {g} | {share} |"
+            f"{r['speedup_vs_loop']:.1f}x | {g} | {share} | {gb} | {mem} | "
+            f"{r['flop_per_byte']:.2f} |"
         )
     md += [
         "",
         "Matmul peak (float32 2048^3 `torch.mm`, 1 thread; median of the runs interleaved "
         "with the workloads above): "
-        f"{rows[0]['peak_gflops']:.0f} GFLOP/s.",
+        f"{rows[0]['peak_gflops']:.0f} GFLOP/s. Copy bandwidth (float32 `copy_`, read + "
+        f"write, interleaved the same way): {rows[0]['dram_gbytes_per_s']:.1f} GB/s for "
+        f"256 MiB (main memory), {rows[0]['cache_gbytes_per_s']:.1f} GB/s for 4 MiB "
+        "(cache). GB/s moved = the bytes a step must move as implemented "
+        "(`bytes_per_step` in scripts/bench.py) x steps x models/s. Roofline ceilings, "
+        "min(matmul peak, FLOP/byte x bandwidth), from main memory / from cache: "
+        + "; ".join(
+            f"{w} ({r['flop_per_byte']:.2f} FLOP/byte) {r['roof_dram_gflops']:.0f} / "
+            f"{r['roof_cache_gflops']:.0f} GFLOP/s"
+            for w, r in {r["workload"]: r for r in rows}.items()
+        )
+        + ".",
     ]
     md += [
         "",
