@@ -45,6 +45,7 @@ __all__ = [
     "decompose_brier",
     "decompose_cross_entropy",
     "decompose_zero_one",
+    "per_set_cross_entropy",
 ]
 
 #: Probabilities are clipped to ``[EPS, 1]`` (and renormalized) before taking logs.
@@ -189,6 +190,26 @@ def _result(overall, pointwise, loo_sums, return_loo, noise_known: bool):
 
 
 # ------------------------------------------------------------------ cross-entropy
+
+
+def per_set_cross_entropy(proba: np.ndarray, p_true: np.ndarray) -> np.ndarray:
+    """Each training set's cross-entropy against the true class probabilities,
+    averaged over its seeds and the test points: the per-set terms whose mean over
+    sets is the ``expected_loss`` of :func:`decompose_cross_entropy` (same clipping).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (..., n_reps, n_seeds, n_test, n_classes)
+        NaN where a member diverged (its set's value is then NaN).
+    p_true : ndarray of shape (n_test, n_classes)
+
+    Returns
+    -------
+    ndarray of shape (..., n_reps)
+    """
+    q = np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0)
+    logq = np.log(q) - np.log(q.sum(axis=-1, keepdims=True))
+    return -(p_true * logq).sum(axis=-1).mean(axis=(-2, -1))
 
 
 def decompose_cross_entropy(

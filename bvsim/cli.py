@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one key, e.g. --set sweep.n_reps=100 (repeatable)",
     )
+    s.add_argument(
+        "--target-se",
+        type=float,
+        metavar="X",
+        help="add training sets until every paired SE against the best lambda is <= X "
+        "(same as --set sweep.target_se=X; sweep.n_reps is then the maximum)",
+    )
     s.add_argument("--out", help="run directory (default results/<name>)")
     s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
@@ -113,7 +120,10 @@ def _backend(backend: str | None, scheduler: str | None):
 def _sweep(args) -> int:
     if args.config is None and args.preset is None:
         args.preset = "seed-demo"
-    cfg = load_config(args.config, preset=args.preset, overrides=args.overrides)
+    overrides = list(args.overrides)
+    if args.target_se is not None:
+        overrides.append(f"sweep.target_se={args.target_se!r}")
+    cfg = load_config(args.config, preset=args.preset, overrides=overrides)
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
     from .engine import resolve_device
@@ -130,6 +140,16 @@ def _sweep(args) -> int:
         raise ConfigError(
             str(err).replace("--device ", "--devices " if devices else "--device ")
         ) from None
+    if cfg.model.kind == "module":
+        from .module_engine import batched_spec
+
+        if batched_spec(cfg) is not None:
+            print(
+                f"bvsim: {cfg.model.module} is a plain nn.Linear stack: trained by the "
+                "batched engine from its own initial weights "
+                "(--set model.module_trainer=func for torch.func)",
+                file=sys.stderr,
+            )
     from .api import run_sweep
 
     try:
@@ -193,15 +213,22 @@ def main(argv: list[str] | None = None) -> int:
         from .tables import read_tables
 
         tables = read_tables(args.run_dir)
+        axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":
-            from .figures import plot_all
+            from .figures import plot_all, plot_axis
 
-            for path in plot_all(tables, args.run_dir):
+            paths = (
+                plot_axis(tables, args.run_dir, axis) if axis else plot_all(tables, args.run_dir)
+            )
+            for path in paths:
                 print(path)
         else:
-            from .report import write_report
+            from .report import write_axis_report, write_report
 
-            print(write_report(tables, args.run_dir))
+            if axis:
+                print(write_axis_report(tables, args.run_dir, axis))
+            else:
+                print(write_report(tables, args.run_dir))
         return 0
     except (ConfigError, FileNotFoundError) as err:
         print(f"bvsim: error: {err}", file=sys.stderr)

@@ -251,6 +251,17 @@ class ModelConfig:
             "nn.Module from x (n, dim) to (n,) or (n, 1)",
         ),
     )
+    module_trainer: str = field(
+        default="auto",
+        metadata=_key(
+            "str",
+            _one_of("auto", "func"),
+            "module: auto trains a plain nn.Sequential of nn.Linear layers with one "
+            "activation (ReLU or Tanh) in the batched engine, from the module's own "
+            "initial weights, and any other module with torch.func; func always uses "
+            "torch.func",
+        ),
+    )
     estimator: str = field(
         default="",
         metadata=_key(
@@ -362,6 +373,17 @@ class SweepConfig:
     chunk_size: int = field(
         default=0,
         metadata=_key("int", _non_negative, "training sets per batched chunk; 0 = auto"),
+    )
+    target_se: float = field(
+        default=0.0,
+        metadata=_key(
+            "float",
+            _non_negative,
+            "stop adding training sets (chunk by chunk, in seed-tree order) once the paired "
+            "SE of every lambda's difference from the best, and the SE of the best "
+            "lambda's expected error, are <= this; sweep.n_reps is then the maximum "
+            "(0 = off: always n_reps sets)",
+        ),
     )
 
 

@@ -59,13 +59,23 @@ _COMPONENTS = (
 )
 
 
+def _is_classification(summary: pd.DataFrame) -> bool:
+    """A cross-entropy run (its summary names the loss); otherwise squared error."""
+    return "loss" in summary and bool((summary["loss"] == "cross_entropy").any())
+
+
+def _error_label(summary: pd.DataFrame) -> str:
+    """What the errors of a run are, for axis labels."""
+    return "cross-entropy (nats)" if _is_classification(summary) else "mean squared error"
+
+
 def _components(summary: pd.DataFrame):
     """The curves to draw; with unknown noise (data from a file) bias² includes it; for a
     classification task they are the terms of the cross-entropy decomposition."""
     folded = (
         "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any()
     )
-    if "loss" in summary and (summary["loss"] == "cross_entropy").any() and folded:
+    if _is_classification(summary) and folded:
         labels = {
             "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",
             "variance": "variance: mean KL(π̄ ‖ π)",
@@ -73,7 +83,7 @@ def _components(summary: pd.DataFrame):
             "test_error": "measured test cross-entropy",
         }
         return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS if c in labels]
-    if "loss" in summary and (summary["loss"] == "cross_entropy").any():
+    if _is_classification(summary):
         labels = {
             "bias2": "bias: KL(p ‖ π̄)",
             "variance": "variance: mean KL(π̄ ‖ π)",
@@ -275,9 +285,7 @@ def fig_decomposition(
         )
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
-    classify = "loss" in s and (s["loss"] == "cross_entropy").any()
-    ax.set_ylabel("cross-entropy on test points (nats)" if classify
-                  else "mean squared error on test points")  # fmt: skip
+    ax.set_ylabel(f"{_error_label(s)} on test points")
     ax.set_title(
         f"Bias–variance decomposition vs weight decay\n{_run_title(meta or {}, s)}  (bands: ±2 SE)"
     )
@@ -407,7 +415,9 @@ def _plain_log_label(value: float, _pos=None) -> str:
 
 
 @_styled
-def fig_curves(curves: pd.DataFrame, noise: float | None = None) -> Figure:
+def fig_curves(
+    curves: pd.DataFrame, noise: float | None = None, error: str = "mean squared error"
+) -> Figure:
     """Mean train and test loss vs optimisation step, one line per λ (log y).
 
     Parameters
@@ -416,6 +426,8 @@ def fig_curves(curves: pd.DataFrame, noise: float | None = None) -> Figure:
         ``curves.csv``.
     noise : float, optional
         Test-noise variance, drawn as the floor of the test loss.
+    error : str
+        What the loss is, for the y label.
     """
     lambdas = sorted(curves["weight_decay"].unique())
     colors = _lambda_colors(lambdas)
@@ -439,7 +451,7 @@ def fig_curves(curves: pd.DataFrame, noise: float | None = None) -> Figure:
             ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_plain_log_label))
         ax.set_title(f"{split} loss (mean over training sets)")
         ax.set_xlabel("optimisation step")
-    axes[0].set_ylabel("mean squared error (log scale)")
+    axes[0].set_ylabel(f"{error} (log scale)")
     handles, labels = axes[1].get_legend_handles_labels()
     fig.legend(handles, labels, title="weight decay λ", loc="center left",
                bbox_to_anchor=(0.86, 0.5), frameon=False)  # fmt: skip
@@ -645,8 +657,7 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
 
     pw = tables.pointwise
     dim = _input_dim(out_dir)
-    classify = "loss" in s and (s["loss"] == "cross_entropy").any()
-    if dim == 1 and not classify and not pw.empty and not valid.empty:
+    if dim == 1 and not _is_classification(s) and not pw.empty and not valid.empty:
         fits = load_fits(out_dir, key_lambdas(s), max_members=30)
         if not fits.empty:
             written += _save(fig_fits(fits, pw, s), fig_dir, "fits")
@@ -656,7 +667,8 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
             fig = fig_pointwise(pw, picks, one_d=dim in (1, None))
             written += _save(fig, fig_dir, "pointwise")
     if not tables.curves.empty:
-        written += _save(fig_curves(tables.curves, noise), fig_dir, "curves")
+        fig = fig_curves(tables.curves, noise, _error_label(s))
+        written += _save(fig, fig_dir, "curves")
     if s["weight_norm"].notna().any():
         written += _save(fig_weight_norm(s), fig_dir, "weight_norm")
     wh = tables.weight_hist
@@ -710,7 +722,7 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
     for ax in axes.flat[len(values) :]:
         ax.set_visible(False)
     for ax in axes[:, 0] if share else axes.flat:
-        ax.set_ylabel("mean squared error")
+        ax.set_ylabel(_error_label(summary))
     scale = "" if share else "; each panel has its own y scale"
     fig.suptitle(f"Bias–variance decomposition by {axis} (bands: ±2 SE{scale})")
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -786,7 +798,7 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     errors = np.array([r[i]["expected_error"] for r in rows for i in (1, 2)])
     if errors.min() > 0 and errors.max() / errors.min() > 30:
         ax2.set_yscale("log")  # e.g. the interpolation peak of double descent
-    ax2.set_ylabel("expected error")
+    ax2.set_ylabel(f"expected error ({_error_label(summary)})")
     ax2.set_title(f"expected error vs {axis} (±2 SE)")
     ax2.legend()
     for ax in (ax1, ax2):

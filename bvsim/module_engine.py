@@ -1,32 +1,51 @@
-"""A user's ``torch.nn.Module``, many copies trained as one program with ``torch.func``.
+"""A user's ``torch.nn.Module``, many copies trained as one program.
 
 ``model.module = "file.py:make_model"`` names a factory called with no arguments that
 returns an ``nn.Module`` mapping x of shape (n, dim) to (n,) or (n, 1). Every member
 (weight decay, training set k, seed s) is a copy with its own parameters, initialized
 by the module's own code under ``torch.manual_seed`` of seed-tree node (INIT, k, s)
-(the same for every lambda). The copies are stacked (``stack_module_state``), the
-per-member gradients come from ``vmap(grad(functional_call(...)))``, and the optimizer
-update is the built-in engine's (SGD with momentum or Adam; l2, l1 or decoupled decay;
-biases optionally undecayed), proven equal to a per-model ``torch.optim`` loop in
-float64 (tests/test_module.py). Modules with buffers (batch norm statistics) and
-random layers (dropout) are refused when the configuration loads.
+(the same for every lambda).
+
+Two trainers, the same numbers (float64 tests against a per-model ``torch.optim``
+loop, tests/test_module.py):
+
+* A plain ``nn.Sequential`` of ``nn.Linear`` layers with one kind of activation
+  (:func:`batched_spec`) goes to the built-in batched engine, starting from the
+  module's own initial weights (:func:`pack_members`), unless
+  ``model.module_trainer = "func"``.
+* Any other module: the copies' parameters are stacked (as ``stack_module_state``
+  does), the per-member gradients come from ``vmap(grad(functional_call(...)))``,
+  and the optimizer update is the built-in engine's (SGD with momentum or Adam; l2,
+  l1 or decoupled decay; biases optionally undecayed).
+
+Modules with buffers (batch norm statistics) and random layers (dropout) are refused
+when the configuration loads.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, grad, stack_module_state, vmap
+from torch.func import functional_call, grad, vmap
 
 from .config import Config, ConfigError
 from .data import Stream
 from .engine import EngineResult, TrainSpec, adam_step, apply_penalty
 from .plugins import load_object
 
-__all__ = ["check_module", "make_members", "member_seed", "train_modules"]
+__all__ = [
+    "activations_per_point",
+    "batched_spec",
+    "check_module",
+    "make_members",
+    "member_seed",
+    "pack_members",
+    "train_modules",
+]
 
 
 def _factory(cfg: Config):
@@ -96,6 +115,76 @@ def check_module(cfg: Config, prefix: str = "") -> None:
         )
 
 
+_ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}
+
+
+def batched_spec(cfg: Config) -> TrainSpec | None:
+    """The batched engine's spec for the configured module, or None when the engine
+    cannot train it exactly (then torch.func does).
+
+    The engine takes an ``nn.Sequential`` of ``nn.Linear`` layers, all with or all
+    without bias, separated by one kind of activation (``nn.ReLU`` or ``nn.Tanh``),
+    with a single output; ``model.module_trainer = "func"`` declines it.
+    """
+    if cfg.model.module_trainer != "auto":
+        return None
+    module = _factory(cfg)()
+    if not isinstance(module, nn.Sequential):
+        return None
+    layers = list(module)
+    linears, acts = layers[0::2], layers[1::2]
+    if len(acts) != len(linears) - 1 or not all(type(m) is nn.Linear for m in linears):
+        return None
+    kinds = {_ACTIVATIONS.get(type(a)) for a in acts}
+    if None in kinds or len(kinds) > 1 or len({m.bias is not None for m in linears}) > 1:
+        return None
+    shapes = tuple((m.in_features, m.out_features) for m in linears)
+    if shapes[0][0] != cfg.data.dim or shapes[-1][1] != 1:
+        return None
+    return dataclasses.replace(
+        TrainSpec.from_config(cfg),
+        shapes=shapes,
+        bias=linears[0].bias is not None,
+        activation=kinds.pop() if kinds else "relu",  # no activation: a linear model
+    )
+
+
+def pack_members(modules: list[nn.Module]) -> np.ndarray:
+    """Initial parameters of Linear stacks, packed as the engine's
+    :class:`bvsim.engine.ParamLayout` (W as (fan_in, fan_out), then b, per layer).
+
+    Returns
+    -------
+    ndarray of shape (len(modules), n_params), float64
+    """
+    rows = []
+    for module in modules:
+        parts = []
+        for layer in module:
+            if isinstance(layer, nn.Linear):
+                parts.append(layer.weight.detach().double().T.reshape(-1))
+                if layer.bias is not None:
+                    parts.append(layer.bias.detach().double())
+        rows.append(torch.cat(parts).numpy())
+    return np.stack(rows)
+
+
+def activations_per_point(cfg: Config) -> tuple[int, int]:
+    """(parameters, activation values per input point) of one copy of the module,
+    from one forward pass on one point: what a chunk of copies holds per member."""
+    module = _factory(cfg)()
+    sizes = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
+             for m in module.modules() if not list(m.children())]  # fmt: skip
+    try:
+        with torch.no_grad():
+            module(torch.zeros(1, cfg.data.dim))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(p.numel() for p in module.parameters()), max(sum(sizes), 1)
+
+
 def make_members(cfg: Config, ks, n_seeds: int, dtype: torch.dtype) -> list[nn.Module]:
     """The initialized modules of members (k, s), in (set, seed) order."""
     return [_build(cfg, member_seed(cfg, k, s), dtype) for k in ks for s in range(n_seeds)]
@@ -119,8 +208,10 @@ def train_modules(
     device = torch.device(device)
     dt = spec.dtype
     m = len(modules)
-    params, _ = stack_module_state([copy.deepcopy(mod) for mod in modules])
-    params = {k: v.detach().to(device=device, dtype=dt).clone() for k, v in params.items()}
+    named = [dict(mod.named_parameters()) for mod in modules]
+    params = {  # stacked copies (as stack_module_state, without copying every module)
+        k: torch.stack([p[k].detach() for p in named]).to(device=device, dtype=dt) for k in named[0]
+    }
     base = copy.deepcopy(modules[0]).to("meta")
 
     def tensor(a):

@@ -443,6 +443,7 @@ def write_report(tables: Tables, out_dir) -> Path:
             )
             + "; ± values are Monte Carlo standard errors (SE) over training sets.",
             "",
+            *_precision_lines(meta),
             "## Findings",
             "",
             *[f"- {f}" for f in findings(s)],
@@ -470,6 +471,30 @@ def write_report(tables: Tables, out_dir) -> Path:
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
+
+
+def _precision_lines(meta: dict) -> list[str]:
+    """How many training sets a ``sweep.target_se`` run needed, and why it stopped."""
+    if "target_se" not in meta:
+        return []
+    k = meta["n_reps_done"]
+    if "target_se reached" in meta["stop_reason"]:
+        why = (
+            f"it stopped at {k} training sets, the first at which every paired SE of a "
+            f"λ's difference from the best, and the SE of the best λ's expected error, "
+            f"were at most the target (worst {_num(meta['worst_se'], 3)})"
+        )
+    else:
+        why = (
+            f"it used all {k} training sets allowed by sweep.n_reps and still missed the "
+            f"target (worst SE {_num(meta['worst_se'], 3)}): raise sweep.n_reps"
+        )
+    return [
+        f"Precision target: sweep.target_se = {meta['target_se']:g}; {why}. Training "
+        "sets were added chunk by chunk in seed-tree order, so these results equal a run "
+        f"with sweep.n_reps = {k}.",
+        "",
+    ]
 
 
 def _training_phrase(meta: dict) -> str:

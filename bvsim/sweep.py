@@ -15,6 +15,7 @@ import platform
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .classification import per_set_cross_entropy
 from .config import Config, ConfigError, dumps_toml
 from .data import TestSet, draw_training_sets, make_test_set
 from .engine import (
@@ -35,10 +37,18 @@ from .engine import (
     setup_process,
     train_batched,
 )
+from .estimators import paired_se_vs_best, per_set_squared_error
 from .fingerprint import input_fingerprints, inputs_key
 from .store import ChunkStack, load_arrays, read_part, save_atomic
 
-__all__ = ["SweepResult", "TestLabels", "auto_chunk_size", "member_grid", "train_sweep"]
+__all__ = [
+    "PrecisionStop",
+    "SweepResult",
+    "TestLabels",
+    "auto_chunk_size",
+    "member_grid",
+    "train_sweep",
+]
 
 #: Per-member arrays a chunk returns, with their trailing shapes.
 _MEMBER_FIELDS = (
@@ -66,6 +76,67 @@ _CHUNK_MEMBERS = {"cpu": (8, 2048), "cuda": (256, 65536)}
 _CHUNK_ACTIVATIONS = {"cpu": 2**24, "cuda": 2**30}
 
 
+#: A run with ``sweep.target_se`` stops no earlier than this many training sets: the
+#: standard errors it compares with the target are themselves estimated from the sets.
+MIN_SETS_FOR_TARGET = 10
+
+
+class PrecisionStop:
+    """The stopping rule of ``sweep.target_se``.
+
+    Chunks are added in seed-tree order; after each one the training sets of the
+    finished leading chunks are compared: the run stops once the paired SE of every
+    weight decay's difference from the best (:func:`bvsim.estimators.paired_se_vs_best`,
+    on each set's loss against the truth) and the SE of the best one's expected error
+    are all <= the target, with at least :data:`MIN_SETS_FOR_TARGET` sets. The sets
+    used are then exactly the first K, so the result equals a run with
+    ``sweep.n_reps = K``.
+    """
+
+    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
+        self.target = cfg.sweep.target_se
+        self.test, self.chunks = test, chunks
+        self.losses: list[np.ndarray | None] = [None] * len(chunks)
+        self.n_chunks = len(chunks)  # chunks the result keeps
+        self.stopped = False
+        self.worst_se = float("nan")
+
+    def add(self, i: int, res: dict) -> bool:
+        """Note finished chunk ``i`` (its full result); True once the target is met."""
+        if self.stopped:
+            return True
+        pred = res["pred"]
+        if self.test.p_true is None:
+            self.losses[i] = per_set_squared_error(pred, self.test.f)
+        else:
+            self.losses[i] = per_set_cross_entropy(pred, self.test.p_true)
+        m = next((j for j, x in enumerate(self.losses) if x is None), len(self.losses))
+        if i >= m:
+            return False  # the finished leading chunks did not change
+        loss = np.concatenate(self.losses[:m], axis=1)
+        if loss.shape[1] < min(MIN_SETS_FOR_TARGET, sum(map(len, self.chunks))):
+            return False
+        best, diff_se, best_se = paired_se_vs_best(loss)
+        ses = np.append(diff_se, best_se)
+        self.worst_se = float(np.nanmax(ses)) if best >= 0 else float("nan")
+        if self.worst_se <= self.target:
+            self.n_chunks, self.stopped = m, True
+        return self.stopped
+
+    def info(self) -> dict:
+        """What run.json records about the stop."""
+        k = int(sum(len(ks) for ks in self.chunks[: self.n_chunks]))
+        if self.stopped:
+            reason = f"target_se reached: worst paired SE {self.worst_se:.3g} <= {self.target:g}"
+        else:
+            reason = (
+                f"sweep.n_reps reached: worst paired SE {self.worst_se:.3g} > target "
+                f"{self.target:g}"
+            )
+        return {"target_se": self.target, "worst_se": self.worst_se, "stop_reason": reason,
+                "n_reps_done": k}  # fmt: skip
+
+
 def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
     """The one place the flat member index is laid out.
 
@@ -89,13 +160,16 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
     if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
         return max(1, cfg.sweep.n_reps // 16)
-    if cfg.model.kind == "module":  # parameters unknown here: a few chunks per sweep
-        return max(1, cfg.sweep.n_reps // 8)
-    spec = TrainSpec.from_config(cfg)
+    if cfg.model.kind == "module":  # one copy of the module tells its size
+        from .module_engine import activations_per_point
+
+        n_params, width = activations_per_point(cfg)
+    else:
+        spec = TrainSpec.from_config(cfg)
+        n_params, width = spec.n_params, max(fan_out for _, fan_out in spec.shapes)
     low, high = _CHUNK_MEMBERS[device_type]
-    members = int(np.clip(_CHUNK_PARAMS[device_type] // spec.n_params, low, high))
+    members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
     points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV
-    width = max(fan_out for _, fan_out in spec.shapes)
     members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
     per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
@@ -143,11 +217,17 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
 
         res = fit_estimators(cfg, **members, seeds=random_states(cfg, ks, n_seeds)[a, s])
     elif cfg.model.kind == "module":
-        from .module_engine import make_members, train_modules
+        from .module_engine import batched_spec, make_members, pack_members, train_modules
 
         modules = make_members(cfg, ks, n_seeds, spec.dtype)
-        chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
-        res = train_modules(spec, chosen, **members, device=device)
+        plain = batched_spec(cfg)
+        if plain is not None:  # a Linear stack: the batched engine, from its own weights
+            init = pack_members(modules).reshape(n_sets, n_seeds, -1)[a, s]
+            res = train_batched(plain, **members, init=init, device=device)
+            res.params = np.zeros((len(a), 0), dtype=np.float32)  # no weight histograms
+        else:
+            chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
+            res = train_modules(spec, chosen, **members, device=device)
     else:
         res = _train_torch(cfg, spec, ks, a, s, members, device)
     shape = (n_wd, n_sets, n_seeds)
@@ -177,7 +257,7 @@ class TestLabels:
 
     def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray], paths: list):
         self.cfg, self.test, self.chunks, self.paths = cfg, test, chunks, paths
-        self.shape = (cfg.sweep.n_reps, len(test.f))
+        self.shape = (int(sum(len(ks) for ks in chunks)), len(test.f))
         self.ndim = 2
         self._cached: tuple[tuple, np.ndarray] | None = None
 
@@ -285,17 +365,21 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
     Each thread takes the next units from a shared queue as soon as it is free, so a
     fast device does more of the work: a CPU thread one unit at a time, a GPU thread
     as many as fill a GPU-sized chunk (trained as one batch, saved unit by unit).
+    ``done(i, result)`` returns True to stop handing out units.
     Torch releases the GIL inside its kernels, so CPU threads run in parallel.
     """
     pending = collections.deque(todo)
     lock = threading.Lock()
     errors: list[BaseException] = []
+    stop: list[bool] = []
     per_gpu = max(1, auto_chunk_size(cfg, "cuda") // max(len(chunks[0]), 1))
 
     def worker(dev):
         take = per_gpu if dev.startswith("cuda") else 1
         while not errors:
             with lock:
+                if stop:  # the precision target is met: take no more units
+                    return
                 batch = [pending.popleft() for _ in range(min(take, len(pending)))]
             if not batch:
                 return
@@ -305,7 +389,8 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
                 parts = _split_chunk(res, [len(chunks[i]) for i in batch])
                 with lock:
                     for i, part in zip(batch, parts, strict=True):
-                        done(i, part)
+                        if done(i, part):
+                            stop.append(True)
             except BaseException as err:  # re-raised in the calling thread
                 errors.append(err)
                 return
@@ -321,13 +406,15 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
 
 
 def config_key(cfg: Config) -> str:
-    """Hash of everything that affects the numbers (the name does not)."""
+    """Hash of everything that affects the numbers (the name does not; nor does
+    ``sweep.target_se``, which only decides how many of the same chunks are used)."""
     return _text_key(dumps_toml(cfg))
 
 
 def _text_key(toml_text: str) -> str:
     """:func:`config_key` of the configuration whose ``dumps_toml`` text is given."""
-    text = toml_text.split("\n", 1)[1] if "\n" in toml_text else ""  # drop `name = ...`
+    lines = toml_text.split("\n")[1:]  # drop `name = ...`
+    text = "\n".join(line for line in lines if not line.startswith("target_se = "))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -398,10 +485,12 @@ class _Expected:
         return None
 
 
-def _load_chunks(results: list, paths: list[Path], chunks: list, expect: _Expected) -> dict:
+def _load_chunks(results: list, paths: list[Path], chunks: list, expect: _Expected,
+                 stopper: PrecisionStop | None = None) -> dict:  # fmt: skip
     """Fill ``results[i]`` from chunk file ``paths[i]`` where it holds what ``expect``
-    says chunk ``i`` should; the others stay None (to be trained). Returns the number
-    of chunk files ignored by reason, and says so on stderr."""
+    says chunk ``i`` should (and show it to ``stopper``); the others stay None (to be
+    trained). Returns the number of chunk files ignored by reason, and says so on
+    stderr."""
     ignored: dict[str, int] = {}
     for i, path in enumerate(paths):
         if (res := load_arrays(path)) is None:
@@ -410,6 +499,8 @@ def _load_chunks(results: list, paths: list[Path], chunks: list, expect: _Expect
             problem = expect.problem(res, chunks[i])
             if problem is None:
                 results[i] = _kept(res, stored=True)
+                if stopper is not None:
+                    stopper.add(i, res)
         if problem is not None:
             ignored[problem] = ignored.get(problem, 0) + 1
     if ignored:
@@ -476,14 +567,18 @@ def train_sweep(
 
     # With a run directory only the small per-member fields of a chunk stay in memory;
     # the large ones are read back from its file one weight decay at a time.
+    stopper = PrecisionStop(cfg, test, chunks) if cfg.sweep.target_se > 0 else None
     results: list[dict | None] = [None] * len(chunks)
     ignored: dict[str, int] = {}
     if chunk_dir is not None:
         inputs = input_fingerprints(cfg)
         stamp = {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
-        ignored = _load_chunks(results, paths, chunks, _Expected(cfg, len(test.f), stamp))
-    todo = [i for i, r in enumerate(results) if r is None]
-    n_resumed = len(chunks) - len(todo)
+        expect = _Expected(cfg, len(test.f), stamp)
+        ignored = _load_chunks(results, paths, chunks, expect, stopper)
+    resumed = [r is not None for r in results]
+    todo = [i for i, r in enumerate(resumed) if not r]
+    if stopper is not None and stopper.stopped:
+        todo = []
     t0 = time.perf_counter()
     per_set = n_members // cfg.sweep.n_reps
     bar = tqdm(
@@ -495,21 +590,37 @@ def train_sweep(
         dynamic_ncols=True,
     )
 
-    def done(i, res):
+    def done(i, res) -> bool:
+        """Keep finished chunk ``i``; True when the precision target is met."""
         if paths[i] is not None:
             save_atomic(paths[i], {**res, **stamp, "seed": np.int64(cfg.seed)})
         results[i] = _kept(res, stored=paths[i] is not None)
         bar.update(len(chunks[i]) * per_set)
+        if stopper is None:
+            return False
+        stop = stopper.add(i, res)
+        bar.set_postfix_str(f"worst SE {stopper.worst_se:.3g} (target {stopper.target:g})")
+        return stop
 
     with bar:
         if todo and devices:
             _run_on_devices(cfg, test, chunks, todo, devices, done)
         elif todo:
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-            jobs = (joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
-            for i, res in zip(todo, parallel(jobs), strict=True):
-                done(i, res)
+            jobs = parallel(joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
+            for i, res in zip(todo, jobs, strict=False):
+                if done(i, res):
+                    break
+            with warnings.catch_warnings():  # chunks past the target are cancelled
+                warnings.simplefilter("ignore", UserWarning)
+                jobs.close()
     wall = time.perf_counter() - t0
+    if stopper is not None:  # keep the first K sets only, as a run with n_reps = K
+        chunks, paths, results, resumed = (
+            x[: stopper.n_chunks] for x in (chunks, paths, results, resumed)
+        )
+    n_reps = int(sum(len(ks) for ks in chunks))
+    n_members = n_members // cfg.sweep.n_reps * n_reps
 
     gathered = {}
     for name in _MEMBER_FIELDS:
@@ -517,10 +628,10 @@ def train_sweep(
             gathered[name] = np.concatenate([r[name] for r in results], axis=1)
         else:  # stays in the chunk files
             tail, dtype = results[0]["stored"][name]
-            shape = (*results[0]["diverged"].shape[:1], cfg.sweep.n_reps, *tail)
+            shape = (*results[0]["diverged"].shape[:1], n_reps, *tail)
             gathered[name] = ChunkStack(paths, name, shape, dtype)
     if chunk_dir is None:
-        y_test = draw_training_sets(cfg, test, np.arange(cfg.sweep.n_reps)).y_test
+        y_test = draw_training_sets(cfg, test, np.arange(n_reps)).y_test
     else:  # drawn again chunk by chunk when read
         y_test = TestLabels(cfg, test, chunks, paths)
     info = {
@@ -528,7 +639,7 @@ def train_sweep(
         "n_jobs": n_jobs,
         "n_chunks": len(chunks),
         "chunk_size": int(len(chunks[0])),
-        "n_chunks_resumed": n_resumed,
+        "n_chunks_resumed": int(sum(resumed)),
         "chunks_ignored": ignored,
         "train_seconds": wall,
         "chunk_seconds_total": float(sum(float(r["seconds"]) for r in results)),
@@ -544,6 +655,8 @@ def train_sweep(
     }
     if chunk_dir is not None:  # what the chunks were computed from (the resume key)
         info["inputs_key"], info["inputs"] = stamp["key"], inputs
+    if stopper is not None:
+        info |= stopper.info()
     return SweepResult(
         cfg=cfg,
         test=test,

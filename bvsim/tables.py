@@ -82,6 +82,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
     loss and filled here.
     """
     cfg = r.cfg
+    n_reps = r.diverged.shape[1]  # sets trained: fewer than sweep.n_reps after target_se
     rows, points = [], []
     blocks = _point_blocks(r)
     for i, wd in enumerate(r.weight_decay):
@@ -89,7 +90,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
         n_ok = int(ok.sum())
         row = {
             "weight_decay": float(wd),
-            "n_reps": cfg.sweep.n_reps,
+            "n_reps": n_reps,
             "n_seeds": cfg.sweep.n_seeds,
             "n_reps_used": n_ok,
             "n_diverged": int(r.diverged[i].sum()),
@@ -104,7 +105,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
             ):
                 mean, se = mean_se(values)
                 row[name], row[f"{name}_se"] = float(mean), float(se)
-            row["status"] = "ok" if n_ok == cfg.sweep.n_reps else "some_diverged"
+            row["status"] = "ok" if n_ok == n_reps else "some_diverged"
             frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
             points.append(pd.DataFrame({**frame, "x": r.test.x[:, 0], **point}))
         else:

@@ -301,6 +301,8 @@ def has_theory(cfg: Config) -> str | None:
     Marchenko–Pastur limit).
     """
     d, m = cfg.data, cfg.model
+    if d.source != "generator":  # data from a file: no w*, no noise level, no design
+        return None
     if d.truth != "linear" or m.kind != "linear" or m.bias or m.dropout > 0:
         return None
     if cfg.train.penalty != "l2":

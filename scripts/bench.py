@@ -12,6 +12,9 @@ weight decay and its own training set, as in a real sweep:
   (lr 0.01, momentum 0.9), coupled L2.
 - W2: MLP 1-32-32-1, n_train 20, 2000 steps.
 - W3: linear model, p = 100, n_train 50, 500 steps (and the closed-form solver).
+- Modules: the W2 network as a user's ``nn.Module`` (recognised and trained by the
+  engine, and through torch.func) against the engine, 4 lambdas x 64 sets end to
+  end; and a small CNN (two 3x3 convolutions on 8x8 inputs) through torch.func.
 """
 
 from __future__ import annotations
@@ -64,6 +67,51 @@ def matmul_peak(repeats: int = 3) -> float:
     return 2 * 2048**3 / min(times) / 1e9
 
 
+def copy_bandwidth(n_bytes: int, repeats: int = 3) -> float:
+    """GB/s of a float32 ``Tensor.copy_`` of ``n_bytes`` (counting the read and the
+    write): 256 MiB measures main memory, a few MiB the caches a chunk lives in."""
+    a = torch.ones(n_bytes // 4)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        b.copy_(a)
+        times.append(time.perf_counter() - t)
+    return 2 * n_bytes / min(times) / 1e9
+
+
+def bytes_per_step(spec, n: int) -> float:
+    """Bytes one member moves in one full-batch step of the engine, as implemented
+    (:func:`bvsim.engine.train_batched`), counting each tensor read or written once
+    per kernel that touches it (no cache reuse between kernels).
+
+    Per layer (fan_in fi, fan_out fo, n points): the forward product reads W, b and
+    its input and writes its output (fi fo + fo + n fi + n fo), the activation reads
+    and writes it in place (2 n fo); the backward folds the momentum into the weight
+    gradient (reads input and output gradient, reads and writes the buffer:
+    n fi + n fo + 2 fi fo, and the same for the bias: n fo + 2 fo), and for every
+    layer but the first the input gradient reads g and W and writes g_in, and the
+    activation's backward reads g_in and the activation and writes the result
+    (n fo + fi fo + n fi + 3 n fi). The update reads the buffer and the parameters
+    and writes the buffer (the L2 penalty), then reads both and writes the
+    parameters: 6 P for SGD (Adam adds its two moment buffers: about 19 P more).
+    """
+    floats = 0
+    for i, (fi, fo) in enumerate(spec.shapes):
+        b = fo if spec.bias else 0
+        floats += fi * fo + b + n * fi + n * fo  # forward product
+        if i < len(spec.shapes) - 1:
+            floats += 2 * n * fo  # activation in place
+        floats += n * fi + n * fo + 2 * fi * fo  # weight gradient into the buffer
+        if spec.bias:
+            floats += n * fo + 2 * fo
+        if i > 0:
+            floats += n * fo + fi * fo + n * fi + 3 * n * fi  # input gradient, activation
+    floats += 6 * spec.n_params + (19 * spec.n_params if spec.optimizer == "adam" else 0)
+    return floats * torch.finfo(spec.dtype).bits / 8
+
+
 def members(cfg, n_members: int, offset: int = 0):
     """Inputs for ``n_members`` members: each its own training set and weight decay."""
     spec = TrainSpec.from_config(cfg)
@@ -105,7 +153,7 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
         "W3": (8, [64, 512]) if quick else (16, [64, 256, 1024]),
     }
     rows = []
-    peak_runs = []
+    peak_runs, dram_runs, cache_runs = [], [], []
     for name, (preset, over) in WORKLOADS.items():
         cfg = load_config(preset=preset, overrides=over)
         n_loop, counts = plan[name]
@@ -119,8 +167,11 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
             c = counts[-1]
             variants.append((f"bvsim closed_form, {c} members", exact, members(cfg, c)[1], c))
         times = {"loop": []} | {v[0]: [] for v in variants}
+        moved = bytes_per_step(spec, cfg.data.n_train) * spec.steps
         for _ in range(repeats):  # interleaved: loop, then each engine variant
             peak_runs.append(matmul_peak(1))
+            dram_runs.append(copy_bandwidth(256 * 2**20, 1))
+            cache_runs.append(copy_bandwidth(4 * 2**20, 1))
             times["loop"].append(time_loop(spec, loop_inp) / n_loop)
             for label, vspec, inp, c in variants:
                 times[label].append(time_engine(vspec, inp) / c)
@@ -138,6 +189,8 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
                     "gflops": gflops,
                     "share_of_peak": gflops / peak,
                     "peak_gflops": peak,
+                    "gbytes_per_s": np.nan if "closed_form" in label else moved * rate / 1e9,
+                    "flop_per_byte": flops_model / moved,
                 }
             )
             print(
@@ -146,11 +199,19 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
                 f"({100 * gflops / peak:4.1f}% of {peak:.0f}, the peak so far)",
                 flush=True,
             )
-    # one peak for every row: the median of all the mm runs interleaved above
+    # one peak for every row: the median of all the mm (and copy) runs interleaved above
     peak = statistics.median(peak_runs)
+    dram, cache = statistics.median(dram_runs), statistics.median(cache_runs)
     for row in rows:
         row["share_of_peak"], row["peak_gflops"] = row["gflops"] / peak, peak
-    print(f"matmul peak, median of {len(peak_runs)} runs: {peak:.0f} GFLOP/s")
+        row["dram_gbytes_per_s"], row["cache_gbytes_per_s"] = dram, cache
+        row["share_of_dram"] = row["gbytes_per_s"] / dram
+        row["share_of_cache"] = row["gbytes_per_s"] / cache
+        # the roofline: the smaller of the two ceilings at this arithmetic intensity
+        row["roof_dram_gflops"] = min(peak, row["flop_per_byte"] * dram)
+        row["roof_cache_gflops"] = min(peak, row["flop_per_byte"] * cache)
+    print(f"matmul peak, median of {len(peak_runs)} runs: {peak:.0f} GFLOP/s; copy "
+          f"bandwidth {dram:.1f} GB/s (256 MiB), {cache:.1f} GB/s (4 MiB)")  # fmt: skip
     return rows
 
 
@@ -227,6 +288,70 @@ def bench_mlxtend(n_wd: int, n_reps: int) -> dict | None:
     return row
 
 
+def w2_module():
+    """The W2 network as a user's module (a factory for ``model.module``)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)
+    )
+
+
+def small_cnn():
+    """Two 3x3 convolutions (4 channels) on 8x8 inputs given flat as x of shape (n, 64)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(256, 1),
+    )
+
+
+def bench_modules(quick: bool, repeats: int) -> list[dict]:
+    """A user's module against the built-in engine, end to end (``train_sweep``, one
+    worker): the W2 network as ``model.kind = "mlp"``, as a module (recognised and
+    trained by the engine) and as a module through torch.func; and a small CNN."""
+    from bvsim.sweep import train_sweep
+
+    n_reps = 16 if quick else 64
+    common = [*W2_MODEL, "sweep.weight_decay=[0, 0.001, 0.01, 0.1]", f"sweep.n_reps={n_reps}"]
+    module = ["model.kind=module", f"model.module={Path(__file__).resolve()}:w2_module"]
+    variants = {
+        "W2 built-in engine (model.kind = mlp)": common,
+        "W2 as a user's module (auto: engine)": [*common, *module],
+        "W2 as a user's module (torch.func)": [*common, *module, "model.module_trainer=func"],
+        "small CNN as a user's module (torch.func)": [
+            "data.dim=64", "data.truth=linear", "data.x_dist=gaussian",
+            "data.test_design=sample", "data.n_train=20", "train.lr=0.01",
+            "sweep.weight_decay=[0, 0.001, 0.01, 0.1]", f"sweep.n_reps={n_reps // 4}",
+            "model.kind=module", f"model.module={Path(__file__).resolve()}:small_cnn",
+            "train.steps=500",
+        ],
+    }  # fmt: skip
+    cfgs = {k: load_config(preset="seed-demo", overrides=v) for k, v in variants.items()}
+    times = {k: [] for k in variants}
+    for _ in range(repeats):  # interleaved
+        for label, cfg in cfgs.items():
+            t = time.perf_counter()
+            train_sweep(cfg, n_jobs=1, progress=False)
+            times[label].append(time.perf_counter() - t)
+    rows = []
+    engine = statistics.median(times[next(iter(times))])
+    for label, cfg in cfgs.items():
+        sec = statistics.median(times[label])
+        n = len(cfg.sweep.weight_decay) * cfg.sweep.n_reps * cfg.sweep.n_seeds
+        rows.append({"workload": label, "seconds": sec, "models": n,
+                     "models_per_s": n / sec, "time_vs_engine": sec / engine})  # fmt: skip
+        print(f"{label:45s} {n:5d} models {sec:7.2f} s  {n / sec:7.1f} models/s "
+              f"{sec / engine:5.2f}x the engine's time", flush=True)  # fmt: skip
+    return rows
+
+
 def bench_default_sweep() -> dict:
     """Wall time and peak memory of the default ``make sweep`` (seed-demo, all cores)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,6 +391,8 @@ def main(argv=None) -> int:
     rows = bench_workloads(args.quick, repeats=3 if not args.quick else 1)
     table = pd.DataFrame(rows)
     table.to_csv(out / "bench.csv", index=False)
+    modules = bench_modules(args.quick, repeats=3 if not args.quick else 1)
+    pd.DataFrame(modules).to_csv(out / "bench_modules.csv", index=False)
     extra = []
     if not args.skip_mlxtend:
         mlx = bench_mlxtend(8, 50 if not args.quick else 10)
@@ -284,21 +411,50 @@ def main(argv=None) -> int:
         f"Measured {date} on {cpu} ({platform.machine()}), torch {torch.__version__}, "
         "one thread per process, by `make bench`.",
         "",
-        "| workload | method | models/s | vs loop | GFLOP/s | % of matmul peak |",
-        "|---|---|---:|---:|---:|---:|",
+        "| workload | method | models/s | vs loop | GFLOP/s | % of matmul peak | GB/s "
+        "moved | % of memory copy (cache copy) | FLOP/byte |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        g = "" if np.isnan(r["gflops"]) else f"{r['gflops']:.1f}"
-        share = "" if np.isnan(r["gflops"]) else f"{100 * r['share_of_peak']:.0f}%"
+        gd = not np.isnan(r["gflops"])
+        g = f"{r['gflops']:.1f}" if gd else ""
+        share = f"{100 * r['share_of_peak']:.0f}%" if gd else ""
+        gb = f"{r['gbytes_per_s']:.1f}" if gd else ""
+        mem = f"{100 * r['share_of_dram']:.0f}% ({100 * r['share_of_cache']:.0f}%)" if gd else ""
         md.append(
             f"| {r['workload']} | {r['method']} | {r['models_per_s']:.1f} | "
-            f"{r['speedup_vs_loop']:.1f}x | {g} | {share} |"
+            f"{r['speedup_vs_loop']:.1f}x | {g} | {share} | {gb} | {mem} | "
+            f"{r['flop_per_byte']:.2f} |"
         )
     md += [
         "",
         "Matmul peak (float32 2048^3 `torch.mm`, 1 thread; median of the runs interleaved "
         "with the workloads above): "
-        f"{rows[0]['peak_gflops']:.0f} GFLOP/s.",
+        f"{rows[0]['peak_gflops']:.0f} GFLOP/s. Copy bandwidth (float32 `copy_`, read + "
+        f"write, interleaved the same way): {rows[0]['dram_gbytes_per_s']:.1f} GB/s for "
+        f"256 MiB (main memory), {rows[0]['cache_gbytes_per_s']:.1f} GB/s for 4 MiB "
+        "(cache). GB/s moved = the bytes a step must move as implemented "
+        "(`bytes_per_step` in scripts/bench.py) x steps x models/s. Roofline ceilings, "
+        "min(matmul peak, FLOP/byte x bandwidth), from main memory / from cache: "
+        + "; ".join(
+            f"{w} ({r['flop_per_byte']:.2f} FLOP/byte) {r['roof_dram_gflops']:.0f} / "
+            f"{r['roof_cache_gflops']:.0f} GFLOP/s"
+            for w, r in {r["workload"]: r for r in rows}.items()
+        )
+        + ".",
+    ]
+    md += [
+        "",
+        "A user's module against the built-in engine (`train_sweep`, one worker, "
+        "2000 SGD steps; the CNN 500 steps):",
+        "",
+        "| workload | models | seconds | models/s | time vs the engine |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {r['workload']} | {r['models']} | {r['seconds']:.2f} | "
+            f"{r['models_per_s']:.1f} | {r['time_vs_engine']:.2f}x |"
+            for r in modules
+        ),
     ]
     if extra:
         md += ["", "| end to end | time | speed-up |", "|---|---|---:|", *extra]

@@ -45,6 +45,24 @@ def test_outputs_say_cross_entropy(run):
     assert members["test_error"].notna().all()
 
 
+def test_no_figure_calls_cross_entropy_a_squared_error(run):
+    from bvsim import figures
+    from bvsim.tables import read_tables
+
+    _, out = run
+    t = read_tables(out)
+    s_axis = t.summary.assign(hidden_width=8)
+    made = [
+        figures.fig_decomposition(t.summary, t.meta),
+        figures.fig_curves(t.curves, None, figures._error_label(t.summary)),
+        figures.fig_axis_decomposition(s_axis, "hidden_width"),
+        figures.fig_axis_best(s_axis, "hidden_width"),
+    ]
+    labels = [ax.get_ylabel() for fig in made for ax in fig.axes]
+    assert any("cross-entropy" in label for label in labels)
+    assert not any("squared" in label for label in labels), labels
+
+
 def test_classification_needs_a_trainable_model():
     with pytest.raises(ConfigError, match="classification task"):
         load_config(preset="gaussians", overrides=["model.kind=sklearn"])

@@ -50,6 +50,49 @@ def test_vmap_equals_per_model_loop(extra):
     assert np.ptp(raw.pred[0, :, :, 0]) > 1e-3  # members differ
 
 
+@pytest.mark.parametrize("extra", [[], ["train.optimizer=adam", "train.lr=0.01"]])
+def test_plain_linear_stack_runs_in_the_engine_and_equals_torch_func(extra):
+    """A Linear/ReLU Sequential is recognised and trained by the batched engine from
+    the module's own initial weights: the same numbers as torch.func and as the
+    per-model torch.optim loop (float64)."""
+    from bvsim.module_engine import batched_spec
+
+    over = [*BASE, f"model.module={FIX}:make_relu_net", *extra]
+    cfg = load_config(preset="smoke", overrides=over)
+    assert batched_spec(cfg).shapes == ((1, 8), (8, 6), (6, 1))
+    func = load_config(preset="smoke", overrides=[*over, "model.module_trainer=func"])
+    assert batched_spec(func) is None
+    engine, vmapped = train_sweep(cfg, progress=False), train_sweep(func, progress=False)
+    np.testing.assert_allclose(engine.pred, vmapped.pred, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(engine.curve_test, vmapped.curve_test, rtol=0, atol=1e-10)
+    spec = TrainSpec.from_config(cfg)
+    test = make_test_set(cfg)
+    sets = draw_training_sets(cfg, test, [0, 1])
+    module = _build(cfg, member_seed(cfg, 1, 1), spec.dtype)
+    pred, _ = fit_module(module, spec, sets.x[1], sets.y[1], test.x, 0.05)
+    np.testing.assert_allclose(engine.pred[1, 1, 1], pred, rtol=0, atol=1e-10)
+
+
+def test_module_chunks_are_sized_by_the_module():
+    from bvsim.module_engine import activations_per_point
+    from bvsim.sweep import auto_chunk_size
+
+    def cfg(*over):
+        return load_config(preset="smoke", overrides=[*BASE[:1], *over, "sweep.n_reps=400"])
+
+    small = cfg(f"model.module={FIX}:make_net")
+    assert auto_chunk_size(small) > 400 // 8  # more than the old fixed eighth of the sets
+    relu = cfg(f"model.module={FIX}:make_relu_net")  # sized as the engine sizes the same net
+    mlp = load_config(preset="smoke", overrides=["model.hidden=[8, 6]", "sweep.n_reps=400"])
+    assert auto_chunk_size(relu) == auto_chunk_size(mlp)
+    cnn = cfg("data.dim=64", "data.test_design=sample", "data.truth=linear",
+              f"model.module={FIX}:make_small_cnn")  # fmt: skip
+    n_params, per_point = activations_per_point(cnn)
+    assert n_params == 4 * 9 + 4 + 4 * 4 * 9 + 4 + 256 + 1
+    members = auto_chunk_size(cnn) * len(cnn.sweep.weight_decay) * cnn.sweep.n_seeds
+    assert members * max(cnn.data.n_train, cnn.data.n_test) * per_point <= 2**24  # bounded
+
+
 def test_module_sweep_end_to_end(tmp_path):
     over = [*BASE[:2], "train.steps=100", "sweep.n_reps=4"]
     result = run_sweep(load_config(preset="smoke", overrides=over), tmp_path, progress=False)

@@ -221,6 +221,14 @@ def test_no_theory_outside_the_ridge_case(overrides):
     assert theory_table(cfg, make_test_set(cfg)) is None
 
 
+def test_no_theory_for_data_from_a_file():
+    """A CSV run with a linear model has no w*, noise level or design to feed the
+    ridge formulas, whatever the (unused) generator keys say."""
+    over = ["model.kind=linear", "model.bias=false", "data.x_dist=gaussian"]
+    cfg = load_config(preset="diabetes", overrides=over)
+    assert theory_table(cfg, make_test_set(cfg)) is None
+
+
 def test_a_second_axis_stacks_one_theory_per_value():
     cfg = load_config(
         preset="linear",

@@ -1,0 +1,1 @@
+"""Estimators: pure numpy functions, arrays in and arrays out, no I/O."""

@@ -1,0 +1,128 @@
+"""sweep.target_se: training sets added chunk by chunk until the paired SEs are small."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bvsim import load_config
+from bvsim.cli import main
+from bvsim.estimators import paired_se_vs_best, per_set_squared_error
+from bvsim.sweep import MIN_SETS_FOR_TARGET, train_sweep
+from bvsim.tables import summarize
+
+FAST = ["train.steps=200", "train.log_every=50", "sweep.chunk_size=2"]
+TARGET = 0.02
+UP_TO_40 = [*FAST, "sweep.n_reps=40", f"sweep.target_se={TARGET}"]
+
+
+def test_paired_se_vs_best_known_answer():
+    loss = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, 1.0, np.nan, 1.5], [2.0, 2.0, 2.0, 2.1]])
+    best, diff_se, best_se = paired_se_vs_best(loss)
+    assert best == 1
+    d0 = np.array([0.5, 1.0, 2.5])  # sets usable at both
+    assert diff_se[0] == pytest.approx(d0.std(ddof=1) / np.sqrt(3), rel=1e-12)
+    assert diff_se[1] == 0.0
+    assert best_se == pytest.approx(np.std([0.5, 1.0, 1.5], ddof=1) / np.sqrt(3), rel=1e-12)
+    # a constant shift between two lambdas is known exactly: its paired SE is 0
+    shifted = np.array([[1.0, 3.0, 2.0], [1.5, 3.5, 2.5]])
+    assert paired_se_vs_best(shifted)[1][1] == pytest.approx(0.0, abs=1e-12)
+    assert paired_se_vs_best(np.full((2, 3), np.nan))[0] == -1
+
+
+def _worst(loss):
+    _, diff_se, best_se = paired_se_vs_best(loss)
+    return max(np.nanmax(diff_se), best_se)
+
+
+def test_stops_at_the_first_chunk_where_the_se_crosses_the_target():
+    full = train_sweep(load_config(preset="smoke", overrides=[*FAST, "sweep.n_reps=40"]),
+                       progress=False)  # fmt: skip
+    stopped = train_sweep(
+        load_config(preset="smoke", overrides=UP_TO_40),
+        progress=False,
+    )
+    k = stopped.info["n_reps_done"]
+    assert MIN_SETS_FOR_TARGET <= k < 40 and k % 2 == 0
+    assert stopped.info["stop_reason"].startswith("target_se reached")
+    loss = per_set_squared_error(np.asarray(full.pred), full.test.f)  # (n_wd, 40)
+    crossings = [m for m in range(MIN_SETS_FOR_TARGET, 41, 2) if _worst(loss[:, :m]) <= TARGET]
+    assert crossings[0] == k
+    assert stopped.info["worst_se"] == pytest.approx(_worst(loss[:, :k]), rel=1e-12)
+    np.testing.assert_array_equal(np.asarray(stopped.pred), np.asarray(full.pred)[:, :k])
+
+
+def test_stopped_run_equals_a_fixed_run_of_that_size():
+    over = [*FAST, "sweep.n_reps=40"]
+    stopped = train_sweep(
+        load_config(preset="smoke", overrides=[*over, f"sweep.target_se={TARGET}"]),
+        progress=False,
+    )
+    k = stopped.info["n_reps_done"]
+    fixed = train_sweep(load_config(preset="smoke", overrides=[*FAST, f"sweep.n_reps={k}"]),
+                        progress=False)  # fmt: skip
+    a, b = summarize(stopped), summarize(fixed)
+    for name in ("summary", "pointwise", "members", "curves"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+
+
+def test_target_out_of_reach_uses_every_set():
+    r = train_sweep(
+        load_config(preset="smoke", overrides=[*FAST, "sweep.n_reps=12", "sweep.target_se=1e-9"]),
+        progress=False,
+    )
+    assert r.info["n_reps_done"] == 12
+    assert r.info["stop_reason"].startswith("sweep.n_reps reached")
+    assert summarize(r).summary["n_reps"].eq(12).all()
+
+
+def _files(run):
+    return {n: (run / n).read_bytes() for n in ("summary.csv", "pointwise.csv", "members.csv")}
+
+
+def test_cli_target_run_resumes_and_matches_fixed_run(tmp_path, capsys):
+    base = ["sweep", "--preset", "smoke", "--n-jobs", "1", "--no-figures"]
+    over = [x for kv in [*FAST, "sweep.n_reps=40"] for x in ("--set", kv)]
+    run = tmp_path / "run"
+    assert main([*base, *over, "--target-se", str(TARGET), "--out", str(run)]) == 0
+    meta = json.loads((run / "run.json").read_text())
+    k = meta["n_reps_done"]
+    assert k < 40 and meta["target_se"] == TARGET
+    first = _files(run)
+    # the same command again resumes every chunk it used and trains nothing
+    assert main([*base, *over, "--target-se", str(TARGET), "--out", str(run)]) == 0
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["n_chunks_resumed"] == meta["n_chunks"] == k // 2
+    assert _files(run) == first
+    fixed = tmp_path / "fixed"
+    fixed_over = [x for kv in [*FAST, f"sweep.n_reps={k}"] for x in ("--set", kv)]
+    assert main([*base, *fixed_over, "--out", str(fixed)]) == 0
+    assert _files(fixed) == first
+    capsys.readouterr()
+
+
+def test_report_says_how_many_sets_and_why(tmp_path):
+    from bvsim.report import write_report
+
+    r = train_sweep(
+        load_config(preset="smoke", overrides=UP_TO_40),
+        progress=False,
+    )
+    text = write_report(summarize(r), tmp_path).read_text()
+    k = r.info["n_reps_done"]
+    assert f"stopped at {k} training sets" in text
+    assert f"sweep.n_reps = {k}" in text
+
+
+def test_a_tighter_target_resumes_the_chunks_already_trained(tmp_path, capsys):
+    base = ["sweep", "--preset", "smoke", "--n-jobs", "1", "--no-figures", "--out", str(tmp_path)]
+    over = [x for kv in [*FAST, "sweep.n_reps=40"] for x in ("--set", kv)]
+    assert main([*base, *over, "--target-se", "0.03"]) == 0
+    first = json.loads((tmp_path / "run.json").read_text())["n_chunks"]
+    assert main([*base, *over, "--target-se", str(TARGET)]) == 0
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["n_chunks_resumed"] == first < meta["n_chunks"]
+    capsys.readouterr()
