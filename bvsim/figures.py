@@ -277,9 +277,9 @@ def fig_decomposition(
         o = one.iloc[0]
         ax.axvline(
             axis.pos([o["weight_decay"]])[0],
-            color="0.45",
-            linewidth=1,
-            linestyle=":",
+            color=palette[4],
+            linewidth=1.2,
+            linestyle=(0, (6, 3)),
             zorder=1,
             label=f"one-SE rule λ = {_fmt_lambda(o['weight_decay'])} (within one paired SE "
             "of the best)",

@@ -32,7 +32,8 @@ _CAPTIONS = {
         "differ clearly, see `diff_from_best` in `summary.csv`). Bias² is bias-corrected, so "
         "it can be slightly negative where the true bias is near zero. The best λ is the "
         "dash-dotted line; the one-SE-rule λ (the largest λ within one paired SE of the "
-        "best), where it differs, the dotted one. λ = 0 is drawn left of the axis break (//)."
+        "best), where it differs, the dashed purple one. λ = 0 is drawn left of the axis "
+        "break (//)."
     ),
     "fits": (
         "Fitted functions of individual members (thin lines) at the smallest, best and "
