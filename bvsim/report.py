@@ -40,9 +40,11 @@ _CAPTIONS = {
         "largest λ, with the truth (dashed) and the mean prediction over training sets."
     ),
     "pointwise": (
-        "Bias² and variance at each test input for a few λ, with ±2 SE bands. Bias² is "
-        "bias-corrected and may dip slightly below zero; when the largest λ dwarfs the "
-        "others, a zoomed panel leaves it out."
+        "Bias² and variance at each test input for a few λ, with ±2 SE bands (jackknife, "
+        "marginal: one estimate at a time, not differences between λ). Bias² is "
+        "bias-corrected and may dip slightly below zero; where the true bias² is near zero "
+        "its jackknife band is too narrow (`bias2_se0` in `pointwise.csv` is its SE under a "
+        "zero bias). When the largest λ dwarfs the others, a zoomed panel leaves it out."
     ),
     "curves": (
         "Train and test loss during optimisation, averaged over training sets, one line "
@@ -50,8 +52,8 @@ _CAPTIONS = {
         "cannot fall below the noise variance (dashed)."
     ),
     "weight_norm": (
-        "Mean weight norm of the trained members versus λ (±2 SE). λ = 0 is drawn left of "
-        "the axis break (//)."
+        "Mean weight norm of the trained members versus λ (±2 SE, marginal). λ = 0 is drawn "
+        "left of the axis break (//)."
     ),
     "weight_hist": (
         "Histograms of the weights of training set 0, per layer, at a few λ; counts on a "
@@ -59,7 +61,8 @@ _CAPTIONS = {
     ),
     "variance_split": (
         "Variance split into the part due to the training data and the part due to the "
-        "initialisation seed, stacked; the line is the total variance with ±2 SE. "
+        "initialisation seed, stacked; the line is the total variance with ±2 SE "
+        "(marginal). "
         "λ = 0 is drawn left of the axis break (//)."
     ),
 }
@@ -376,9 +379,13 @@ def findings(summary: pd.DataFrame, meta: dict | None = None) -> list[str]:
         if best["weight_decay"] != v.iloc[0]["weight_decay"]:
             rows.append((f"the best λ = {_lam(best['weight_decay'])}", best))
         for label, row in rows:
-            share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
+            share = _get(row, "variance_init_share")
+            if not np.isfinite(share):  # an older run: the ratio without an SE
+                share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
+            share_se = _get(row, "variance_init_share_se")
+            share_text = _pct(share) + (f" ± {_pct(share_se)}" if np.isfinite(share_se) else "")
             parts.append(
-                f"at {label}, {_pct(share)} of the variance is initialization variance "
+                f"at {label}, {share_text} of the variance is initialization variance "
                 f"({_pm(row['variance_init'], row['variance_init_se'])}) and the rest data "
                 f"variance ({_pm(row['variance_data'], row['variance_data_se'])})"
             )
@@ -640,10 +647,18 @@ def _axis_pairing(axis: str) -> str:
             "values could be paired too; this report makes no such comparison, and the "
             "SEs in the table are marginal."
         )
+    if axis == "noise_std":
+        return (
+            "The values of noise_std share the training inputs, the test labels and the "
+            "standard-normal noise draws of each training set (the same seed streams), "
+            "scaled by noise_std: coupled, but not the same data, so no comparison across "
+            "values is paired; the SEs in the table are marginal, one value at a time."
+        )
     return (
-        f"The values of {axis} do not share training sets: {axis} changes the data drawn "
-        "from the same seed streams (correlated but different sets), so no comparison "
-        "across values is paired; the SEs in the table are marginal, one value at a time."
+        f"The values of {axis} do not share training sets: each draws its own from the "
+        "same seed streams (a different number of points, so different inputs, noise and "
+        "test labels), so no comparison across values is paired; the SEs in the table are "
+        "marginal, one value at a time."
     )
 
 
@@ -703,7 +718,8 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
         "![axis decomposition](figures/axis_decomposition.png)",
         "",
-        f"*Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE. "
+        f"*Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE "
+        "(marginal). "
         "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //.*",
         "",
         "![axis heatmap](figures/axis_heatmap.png)",
@@ -713,7 +729,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "![axis best](figures/axis_best.png)",
         "",
         f"*Left: the best λ of the grid for each {axis}. Right: the expected error at that λ "
-        "and at the smallest λ, ±2 SE.*",
+        "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table).*",
         "",
         "## Reproduce",
         "",

@@ -90,11 +90,16 @@ def _loo_means(parts: list, n_points: int) -> dict | None:
 
 
 def _shares(row: dict, loo: dict, bias: str, total: str, offset: float = 0.0) -> None:
-    """bias² and variance as shares of the expected error, with jackknife SEs of the
-    ratios (``offset`` is the noise when ``total`` leaves it out)."""
+    """bias² and variance as shares of the expected error, and initialization variance
+    as a share of the variance, with jackknife SEs of the ratios (``offset`` is the
+    noise when ``total`` leaves it out)."""
     for col, name in (("bias2", bias), ("variance", "variance")):
         row[f"{col}_share"], row[f"{col}_share_se"] = compare.jackknife_ratio(
             row[col], row["expected_error"], loo[name], loo[total] + offset
+        )
+    if "variance_init" in loo:  # the initialization share of the variance
+        row["variance_init_share"], row["variance_init_share_se"] = compare.jackknife_ratio(
+            row["variance_init"], row["variance"], loo["variance_init"], loo["variance"]
         )
 
 
@@ -159,6 +164,7 @@ COMPARE_COLUMNS = [
     "is_best", "is_one_se", "prob_best", "diff_from_best", "diff_from_best_se",
     "reduction_by_best", "reduction_by_best_se", "identity_gap", "identity_gap_se",
     "bias2_share", "bias2_share_se", "variance_share", "variance_share_se",
+    "variance_init_share", "variance_init_share_se",
     "variance_diff_prev", "variance_diff_prev_se",
 ]  # fmt: skip
 
