@@ -283,11 +283,24 @@ def fig_decomposition(
             label=f"best λ = {_fmt_lambda(b['weight_decay'])}: expected error "
             f"{b['expected_error']:.3g} ± {b['expected_error_se']:.2g}",
         )
+    one = s[s["is_one_se"].astype(bool) & ~s["is_best"].astype(bool)] if "is_one_se" in s else s[:0]
+    if not one.empty:
+        o = one.iloc[0]
+        ax.axvline(
+            axis.pos([o["weight_decay"]])[0],
+            color=palette[4],
+            linewidth=1.2,
+            linestyle=(0, (6, 3)),
+            zorder=1,
+            label=f"one-SE rule λ = {_fmt_lambda(o['weight_decay'])} (within one paired SE "
+            "of the best)",
+        )
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
     ax.set_ylabel(f"{_error_label(s)} on test points")
     ax.set_title(
-        f"Bias–variance decomposition vs weight decay\n{_run_title(meta or {}, s)}  (bands: ±2 SE)"
+        "Bias–variance decomposition vs weight decay\n"
+        f"{_run_title(meta or {}, s)}  (bands: ±2 SE, marginal)"
     )
     _legend_below(fig, ax, ncol=3)
     fig.tight_layout(rect=(0, 0.1, 1, 1))

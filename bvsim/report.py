@@ -2,11 +2,12 @@
 the figures with captions, and how to reproduce the run.
 
 Every number in the report is computed from :class:`bvsim.tables.Tables`; nothing is
-hard-coded. Where two estimates are compared, their standard errors are combined as
-``sqrt(se1**2 + se2**2)``, i.e. as if independent. The λ of one run share training sets
-(and test labels), so their errors are positively correlated and this combined SE
-overstates the SE of a difference between two λ: comparisons across λ err on the side
-of "not distinguishable".
+hard-coded, and nothing new is estimated here. Every comparison across λ uses the paired
+figures of ``summary.csv`` (``diff_from_best``, ``identity_gap``, ``variance_diff_prev``,
+shares with jackknife SEs; :mod:`bvsim.compare`): the λ of one run share their training
+sets (and test labels), so a difference is a mean over training sets of per-set
+differences. A run written before these columns existed gets its findings without the
+paired comparisons (and says so).
 """
 
 from __future__ import annotations
@@ -27,18 +28,24 @@ _VALID = ("ok", "some_diverged")
 _CAPTIONS = {
     "decomposition": (
         "Bias², variance and noise versus weight decay λ, with their sum (expected error) "
-        "and the test error measured directly on noisy test labels; bands are ±2 SE. "
-        "Bias² is bias-corrected (unbiased), so it can be slightly negative where the true "
-        "bias is near zero. λ = 0 is drawn left of the axis break (//)."
+        "and the test error measured directly on noisy test labels; bands are ±2 SE of each "
+        "estimate on its own (marginal, not paired: two λ whose bands overlap can still "
+        "differ clearly, see `diff_from_best` in `summary.csv`). Bias² is bias-corrected, so "
+        "it can be slightly negative where the true bias is near zero. The best λ is the "
+        "dash-dotted line; the one-SE-rule λ (the largest λ within one paired SE of the "
+        "best), where it differs, the dashed purple one. λ = 0 is drawn left of the axis "
+        "break (//)."
     ),
     "fits": (
         "Fitted functions of individual members (thin lines) at the smallest, best and "
         "largest λ, with the truth (dashed) and the mean prediction over training sets."
     ),
     "pointwise": (
-        "Bias² and variance at each test input for a few λ, with ±2 SE bands. Bias² is "
-        "bias-corrected and may dip slightly below zero; when the largest λ dwarfs the "
-        "others, a zoomed panel leaves it out."
+        "Bias² and variance at each test input for a few λ, with ±2 SE bands (jackknife, "
+        "marginal: one estimate at a time, not differences between λ). Bias² is "
+        "bias-corrected and may dip slightly below zero; where the true bias² is near zero "
+        "its jackknife band is too narrow (`bias2_se0` in `pointwise.csv` is its SE under a "
+        "zero bias). When the largest λ dwarfs the others, a zoomed panel leaves it out."
     ),
     "curves": (
         "Train and test loss during optimisation, averaged over training sets, one line "
@@ -46,8 +53,8 @@ _CAPTIONS = {
         "cannot fall below the noise variance (dashed)."
     ),
     "weight_norm": (
-        "Mean weight norm of the trained members versus λ (±2 SE). λ = 0 is drawn left of "
-        "the axis break (//)."
+        "Mean weight norm of the trained members versus λ (±2 SE, marginal). λ = 0 is drawn "
+        "left of the axis break (//)."
     ),
     "weight_hist": (
         "Histograms of the weights of training set 0, per layer, at a few λ; counts on a "
@@ -55,7 +62,8 @@ _CAPTIONS = {
     ),
     "variance_split": (
         "Variance split into the part due to the training data and the part due to the "
-        "initialisation seed, stacked; the line is the total variance with ±2 SE. "
+        "initialisation seed, stacked; the line is the total variance with ±2 SE "
+        "(marginal). "
         "λ = 0 is drawn left of the axis break (//)."
     ),
 }
@@ -86,11 +94,17 @@ def _pct(value: float) -> str:
     return "—" if not np.isfinite(value) else f"{100 * value:.1f} %"
 
 
-def _ratio_se(num: float, num_se: float, den: float, den_se: float) -> float:
-    """Delta-method SE of ``num / den`` (independent errors)."""
-    if den == 0:
+def _get(row, name: str) -> float:
+    """``row[name]`` as a float; NaN when the column is missing (an older run)."""
+    value = row.get(name, math.nan) if hasattr(row, "get") else getattr(row, name, math.nan)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
         return math.nan
-    return abs(num / den) * math.hypot(num_se / num if num else 0.0, den_se / den)
+
+
+def _z(value: float, se: float) -> float:
+    return value / se if np.isfinite(se) and se > 0 else math.nan
 
 
 def _valid(summary: pd.DataFrame) -> pd.DataFrame:
@@ -116,13 +130,130 @@ def _zero_one_finding(s: pd.DataFrame, best) -> str | None:
     )
 
 
-def findings(summary: pd.DataFrame) -> list[str]:
+def _best_finding(v: pd.DataFrame, ib: int, paired: bool) -> str:
+    """The best λ, and which λ are within 2 paired SE of it."""
+    best = v.iloc[ib]
+    text = (
+        f"**Best λ = {_lam(best['weight_decay'])}**: expected error "
+        f"{_pm(best['expected_error'], best['expected_error_se'])} "
+        f"(bias² {_pm(best['bias2'], best['bias2_se'])}, "
+        f"variance {_pm(best['variance'], best['variance_se'])}, noise {_num(best['noise'])})."
+    )
+    if not paired:
+        return text + (
+            " This run's `summary.csv` has no paired differences (`diff_from_best`), so "
+            "how far the other λ are from the best is not stated."
+        )
+    d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
+    others = [i for i in range(len(v)) if i != ib and np.isfinite(se[i]) and se[i] > 0]
+    near = [i for i in others if d[i] <= 2 * se[i]]
+    if near:
+        lams = ", ".join(f"{_lam(v.loc[i, 'weight_decay'])} (+{_pm(d[i], se[i])})" for i in near)
+        text += (
+            f" Within 2 paired SE of it (the difference in expected error, paired over the "
+            f"training sets both λ can use): λ = {lams}; the optimum is not resolved more "
+            "finely than that."
+        )
+        if len(near) < len(others):
+            text += " Every other λ is worse by more than 2 paired SE."
+    elif others:
+        c = min(others, key=lambda i: d[i] / se[i])
+        text += (
+            " Every other λ has a higher expected error by more than 2 paired SE (the "
+            f"difference paired over shared training sets); the closest is λ = "
+            f"{_lam(v.loc[c, 'weight_decay'])}, worse by {_pm(d[c], se[c])} "
+            f"({d[c] / se[c]:.1f} SE)."
+        )
+    return text
+
+
+def _how_sure(v: pd.DataFrame, ib: int, meta: dict) -> str:
+    """How often the best λ wins under a paired bootstrap, and the one-SE-rule λ."""
+    best = v.iloc[ib]
+    pb = v["prob_best"].to_numpy(float)
+    n_boot = meta.get("prob_best_resamples")
+    seed = meta.get("prob_best_seed")
+    text = (
+        f"How sure: λ = {_lam(best['weight_decay'])} is the best in {_pct(pb[ib])} of "
+        f"{n_boot or 'the'} bootstrap resamples of the training sets (the same resampled "
+        f"sets at every λ{f'; seed {seed}' if seed else ''}, `prob_best`)"
+    )
+    rivals = sorted((i for i in range(len(v)) if i != ib and pb[i] >= 0.01), key=lambda i: -pb[i])
+    if rivals:
+        text += "; other λ win in " + ", ".join(
+            f"{_pct(pb[i])} (λ = {_lam(v.loc[i, 'weight_decay'])})" for i in rivals
+        )
+    text += "."
+    one = v[v["is_one_se"].astype(bool)] if "is_one_se" in v else v.iloc[:0]
+    if not one.empty and one.iloc[0]["weight_decay"] != best["weight_decay"]:
+        o = one.iloc[0]
+        text += (
+            f" One-SE rule: the largest λ within one paired SE of the best is λ = "
+            f"{_lam(o['weight_decay'])} (worse by "
+            f"{_pm(o['diff_from_best'], o['diff_from_best_se'])})."
+        )
+    elif not one.empty:
+        text += (
+            " One-SE rule: no larger λ is within one paired SE of the best, so it keeps the best λ."
+        )
+    return text + (
+        " The best λ's expected error is a minimum over noisy estimates, so it is "
+        "optimistically biased: fresh training sets would on average give that λ a "
+        "somewhat higher error."
+    )
+
+
+def _bias_zero_finding(v: pd.DataFrame) -> str | None:
+    """Where bias² is consistent with zero, by its SE under a true bias² of 0."""
+    b = v["bias2"].to_numpy(float)
+    se0 = v["bias2_se0"].to_numpy(float) if "bias2_se0" in v else np.full(len(v), np.nan)
+    lams = v["weight_decay"].to_numpy()
+    neg = b < 0
+    if not np.isfinite(se0).any():  # cross-entropy (or an older run): no null SE
+        if not neg.any():
+            return None
+        worst = float((b[neg] / v["bias2_se"].to_numpy(float)[neg]).min())
+        return (
+            f"The jackknife-corrected bias² is negative at {int(neg.sum())} λ "
+            f"({', '.join(_lam(x) for x in lams[neg])}); the most negative is "
+            f"{abs(worst):.1f} jackknife SE below zero. The jackknife SE is unreliable where "
+            "the true bias is near zero and there is no SE under a zero bias here, so this is "
+            "no test of whether the bias is zero."
+        )
+    z = b / se0
+    zero = np.isfinite(z) & (np.abs(z) <= 2)
+    above, below = np.isfinite(z) & (z > 2), np.isfinite(z) & (z < -2)
+    what = (
+        "(|bias² / bias2_se0| ≤ 2, with bias2_se0 the SE of bias² when the true bias² is 0; "
+        "the jackknife SE shrinks with the estimate there and cannot test this)"
+    )
+    if zero.any():
+        at = [f"{_lam(x)} (z = {zz:+.2f})" for x, zz in zip(lams[zero], z[zero], strict=True)]
+        text = f"Bias² is consistent with a true bias² of zero at λ = {', '.join(at)} " + what + "."
+        if above.any():
+            text += (
+                f" At λ = {', '.join(_lam(x) for x in lams[above])} it is more than 2 such SE "
+                "above zero."
+            )
+    else:
+        text = f"Bias² is more than 2 SE from zero at every λ {what}."
+    if below.any():
+        text += (
+            f" At λ = {', '.join(_lam(x) for x in lams[below])} it is more than 2 such SE "
+            "below zero, which a true bias² of 0 does not explain."
+        )
+    return text
+
+
+def findings(summary: pd.DataFrame, meta: dict | None = None) -> list[str]:
     """Factual statements computed from ``summary.csv``, one markdown bullet each.
 
     Parameters
     ----------
     summary : DataFrame
         ``summary.csv``: one row per λ.
+    meta : dict, optional
+        ``run.json`` (the bootstrap's resamples and seed behind ``prob_best``).
 
     Returns
     -------
@@ -130,6 +261,7 @@ def findings(summary: pd.DataFrame) -> list[str]:
         Bullet texts (without the leading ``-``).
     """
     out: list[str] = []
+    meta = meta or {}
     s = summary.sort_values("weight_decay").reset_index(drop=True)
     if "bias2_includes_noise" in s and s["bias2_includes_noise"].astype(bool).any():
         out.append(
@@ -147,26 +279,12 @@ def findings(summary: pd.DataFrame) -> list[str]:
     if v.empty:
         return ["No weight decay produced estimates (every λ diverged or had too few "
                 "converged training sets)."]  # fmt: skip
-    ee, ee_se = v["expected_error"].to_numpy(), v["expected_error_se"].to_numpy()
-    ib = int(np.argmin(ee))
+    ib = int(np.argmin(v["expected_error"].to_numpy()))
     best = v.iloc[ib]
-    comb = np.sqrt(ee_se**2 + ee_se[ib] ** 2)
-    near = [i for i in range(len(v)) if i != ib and ee[i] - ee[ib] <= 2 * comb[i]]
-    text = (
-        f"**Best λ = {_lam(best['weight_decay'])}**: expected error "
-        f"{_pm(best['expected_error'], best['expected_error_se'])} "
-        f"(bias² {_pm(best['bias2'], best['bias2_se'])}, "
-        f"variance {_pm(best['variance'], best['variance_se'])}, noise {_num(best['noise'])})."
-    )
-    if near:
-        lams = ", ".join(_lam(v.loc[i, "weight_decay"]) for i in near)
-        text += (
-            f" Within 2 combined SE of the best: λ = {lams}; the optimum is not resolved "
-            "more finely than that."
-        )
-    else:
-        text += " No other λ is within 2 combined SE of it."
-    out.append(text)
+    paired = "diff_from_best_se" in v and v["diff_from_best_se"].notna().any()
+    out.append(_best_finding(v, ib, paired))
+    if paired:
+        out.append(_how_sure(v, ib, meta))
 
     first = v.iloc[0]
     ref = (
@@ -174,48 +292,55 @@ def findings(summary: pd.DataFrame) -> list[str]:
     )
     if ib != 0:
         e0, s0 = first["expected_error"], first["expected_error_se"]
-        eb, sb = best["expected_error"], best["expected_error_se"]
-        red = 1 - eb / e0
-        red_se = _ratio_se(eb, sb, e0, s0)
-        out.append(
-            f"Relative to {ref} (expected error {_pm(e0, s0)}), the best λ reduces the "
-            f"expected error by {_pct(red)} ± {_pct(red_se)} "
-            f"(absolute {_num(e0 - eb)} ± {_num(math.hypot(s0, sb), 2)})."
-        )
+        text = f"Relative to {ref} (expected error {_pm(e0, s0)}), the best λ "
+        if paired:
+            n = int(first["n_reps_used"])
+            text += (
+                f"reduces the expected error by {_pct(_get(first, 'reduction_by_best'))} ± "
+                f"{_pct(_get(first, 'reduction_by_best_se'))} (absolute "
+                f"{_pm(first['diff_from_best'], first['diff_from_best_se'])}; paired over the "
+                f"training sets usable at both, {n if n else '—'} sets)."
+            )
+        else:
+            red = 1 - best["expected_error"] / e0
+            text += f"has a {_pct(red)} lower expected error (no paired SE in this run)."
+        out.append(text)
     else:
         out.append(f"The best λ is {ref} itself: weight decay did not reduce the expected error.")
 
-    share_v = first["variance"] / first["expected_error"]
-    share_v_se = _ratio_se(first["variance"], first["variance_se"],
-                           first["expected_error"], first["expected_error_se"])  # fmt: skip
     last = v.iloc[-1]
-    share_b = last["bias2"] / last["expected_error"]
-    share_b_se = _ratio_se(last["bias2"], last["bias2_se"],
-                           last["expected_error"], last["expected_error_se"])  # fmt: skip
+    share_v, share_b = _get(first, "variance_share"), _get(last, "bias2_share")
+    if not np.isfinite(share_v):  # an older run: the ratio without an SE
+        share_v, share_b = (first["variance"] / first["expected_error"],
+                            last["bias2"] / last["expected_error"])  # fmt: skip
     out.append(
-        f"At {ref}, variance is {_pct(share_v)} ± {_pct(share_v_se)} of the expected error "
-        f"(bias² {_num(first['bias2'])}, variance {_num(first['variance'])}, noise "
-        f"{_num(first['noise'])}). At the largest λ ({_lam(last['weight_decay'])}), bias² is "
-        f"{_pct(share_b)} ± {_pct(share_b_se)} of it."
+        f"At {ref}, variance is {_pct(share_v)} ± {_pct(_get(first, 'variance_share_se'))} "
+        f"of the expected error (bias² {_num(first['bias2'])}, variance "
+        f"{_num(first['variance'])}, noise {_num(first['noise'])}). At the largest λ "
+        f"({_lam(last['weight_decay'])}), bias² is {_pct(share_b)} ± "
+        f"{_pct(_get(last, 'bias2_share_se'))} of it (jackknife SEs of the ratios)."
     )
-    neg = v[v["bias2"] < 0]
-    if not neg.empty:
-        worst = float((neg["bias2"] / neg["bias2_se"]).min())
-        out.append(
-            f"The bias-corrected bias² is negative at {len(neg)} λ "
-            f"({', '.join(_lam(x) for x in neg['weight_decay'])}); the most negative is "
-            f"{abs(worst):.1f} SE below zero, consistent with a true bias² near zero."
-        )
+    bias_zero = _bias_zero_finding(v)
+    if bias_zero:
+        out.append(bias_zero)
 
     te = v["test_error"].notna()
     if te.any():
         diff = (v["test_error"] - v["expected_error"])[te]
-        z = diff / np.sqrt(v["test_error_se"][te] ** 2 + v["expected_error_se"][te] ** 2)
+        if "identity_gap_se" in v and v["identity_gap_se"][te].notna().all():
+            z = diff / v["identity_gap_se"][te]
+            how = (
+                "paired SE (the SE of the mean over training sets of each set's test error "
+                "minus its expected error)"
+            )
+        else:
+            z = diff / np.sqrt(v["test_error_se"][te] ** 2 + v["expected_error_se"][te] ** 2)
+            how = "combined SE (no paired SE in this run)"
         zmax = float(np.abs(z).max())
         verdict = "agrees with" if zmax <= 3 else "does NOT agree with"
         text = (
-            f"The measured test error {verdict} bias² + variance + noise within 3 combined "
-            f"SE at every λ (max |difference| / SE = {zmax:.2f} at λ = "
+            f"The measured test error {verdict} bias² + variance + noise within 3 {how} at "
+            f"every λ (max |difference| / SE = {zmax:.2f} at λ = "
             f"{_lam(v.loc[np.abs(z).idxmax(), 'weight_decay'])})."
         )
         if len(diff) > 1 and ((diff > 0).all() or (diff < 0).all()):
@@ -226,16 +351,16 @@ def findings(summary: pd.DataFrame) -> list[str]:
             )
         out.append(text)
 
-    var, var_se = v["variance"].to_numpy(), v["variance_se"].to_numpy()
+    var = v["variance"].to_numpy()
     rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
     if rises:
         parts = []
         for i in rises:
-            gap = var[i] - var[i - 1]
-            z = gap / math.hypot(var_se[i], var_se[i - 1])
+            row = v.iloc[i]
+            z = _z(_get(row, "variance_diff_prev"), _get(row, "variance_diff_prev_se"))
+            size = f"a rise of {z:.1f} paired SE" if np.isfinite(z) else "no paired SE in this run"
             parts.append(
-                f"λ = {_lam(v.loc[i, 'weight_decay'])} ({_num(var[i - 1])} → {_num(var[i])}, "
-                f"a rise of {z:.1f} combined SE)"
+                f"λ = {_lam(row['weight_decay'])} ({_num(var[i - 1])} → {_num(var[i])}, {size})"
             )
         out.append(
             "Variance is not monotone in λ: it rises from the previous λ at "
@@ -255,9 +380,13 @@ def findings(summary: pd.DataFrame) -> list[str]:
         if best["weight_decay"] != v.iloc[0]["weight_decay"]:
             rows.append((f"the best λ = {_lam(best['weight_decay'])}", best))
         for label, row in rows:
-            share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
+            share = _get(row, "variance_init_share")
+            if not np.isfinite(share):  # an older run: the ratio without an SE
+                share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
+            share_se = _get(row, "variance_init_share_se")
+            share_text = _pct(share) + (f" ± {_pct(share_se)}" if np.isfinite(share_se) else "")
             parts.append(
-                f"at {label}, {_pct(share)} of the variance is initialization variance "
+                f"at {label}, {share_text} of the variance is initialization variance "
                 f"({_pm(row['variance_init'], row['variance_init_se'])}) and the rest data "
                 f"variance ({_pm(row['variance_data'], row['variance_data_se'])})"
             )
@@ -301,6 +430,8 @@ def theory_agreement(summary: pd.DataFrame, theory: pd.DataFrame | None) -> str 
     parts = []
     for col, name in (("bias2", "bias²"), ("variance", "variance")):
         mc, se, th = (both[c].to_numpy(float) for c in (col, f"{col}_se", f"{col}_theory"))
+        if col == "bias2" and "bias2_se0" in both:  # the jackknife SE collapses near 0
+            se = np.fmax(se, both["bias2_se0"].to_numpy(float))
         ok = np.isfinite(mc) & np.isfinite(th) & (se > 0)
         if not ok.any():
             continue
@@ -322,7 +453,12 @@ def theory_agreement(summary: pd.DataFrame, theory: pd.DataFrame | None) -> str 
         f"Ridge theory ({what}; `theory.csv`, dotted black lines in the decomposition "
         f"figure): the largest |Monte Carlo − theory| / SE over {len(both)} λ is "
         + " and ".join(parts)
-        + "."
+        + (
+            " (for bias², the SE is the larger of its jackknife SE and its SE under a zero "
+            "bias, `bias2_se0`: the jackknife SE collapses where the true bias is near zero)."
+            if "bias2_se0" in both
+            else "."
+        )
     )
 
 
@@ -334,17 +470,22 @@ def summary_table(summary: pd.DataFrame) -> str:
     summary : DataFrame
         ``summary.csv``.
     """
-    head = ["λ", "bias²", "variance", "noise", "expected error", "test error", "diverged",
-            "status"]  # fmt: skip
+    head = ["λ", "bias²", "variance", "noise", "expected error", "− best (paired)", "P(best)",
+            "test error", "diverged", "status"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary.sort_values("weight_decay").itertuples():
-        lam = _lam(r.weight_decay) + (" (best)" if bool(r.is_best) else "")
+        one_se = bool(getattr(r, "is_one_se", False)) and not bool(r.is_best)
+        marks = [m for m, on in (("best", r.is_best), ("1-SE", getattr(r, "is_one_se", False)))
+                 if bool(on)]  # fmt: skip
+        lam = _lam(r.weight_decay) + (f" ({', '.join(marks)})" if marks else "")
         cells = [
-            f"**{lam}**" if bool(r.is_best) else lam,
+            f"**{lam}**" if bool(r.is_best) or one_se else lam,
             _pm(r.bias2, r.bias2_se),
             _pm(r.variance, r.variance_se),
             _num(r.noise),
             _pm(r.expected_error, r.expected_error_se),
+            _pm(_get(r, "diff_from_best"), _get(r, "diff_from_best_se")),
+            _pct(_get(r, "prob_best")),
             _pm(r.test_error, r.test_error_se),
             str(int(r.n_diverged)) if np.isfinite(r.n_diverged) else "—",
             str(r.status),
@@ -446,20 +587,32 @@ def write_report(tables: Tables, out_dir) -> Path:
             *_precision_lines(meta),
             "## Findings",
             "",
-            *[f"- {f}" for f in findings(s)],
+            *[f"- {f}" for f in findings(s, meta)],
             *[f"- {t}" for t in [theory_agreement(s, tables.theory)] if t],
             "",
-            "Combined SE = sqrt(SE₁² + SE₂²), treating the two estimates as independent. "
-            "All λ share the training sets and test labels, so this overstates the SE of a "
-            "difference across λ.",
+            "Comparisons across λ are paired: every λ trains on the same training sets, so a "
+            "difference is the mean over training sets of each set's difference, with SE "
+            "sd/√K over the sets usable at both λ (for a component that is not a plain mean, "
+            "the jackknife of the difference of the leave-one-set-out estimates). The SE of a "
+            "share is the jackknife SE of the ratio. `summary.csv` holds them "
+            "(`diff_from_best`, `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
+            "`variance_diff_prev`, `bias2_se0`; see results/README.md).",
             "",
             "## Summary",
             "",
             summary_table(s),
             "",
-            "Bias² is the bias-corrected estimate (the plug-in minus its estimated excess), "
-            "unbiased but able to go slightly negative; it is not clipped. Rows with status "
-            "other than `ok`/`some_diverged` have no estimates (—).",
+            (
+                "Bias² is the jackknife-corrected bias term (the plug-in minus its estimated "
+                "excess, bias reduced but not exactly unbiased), able to go slightly negative; "
+                if _is_classification(s)
+                else "Bias² is the bias-corrected estimate (the plug-in minus its estimated "
+                "excess), unbiased but able to go slightly negative; "
+            )
+            + "it is not clipped. '− best' is the expected error's difference from the best "
+            "λ's, paired over training sets (± its paired SE); P(best) is `prob_best`; "
+            "(1-SE) marks the one-SE-rule λ. Rows with status other than `ok`/`some_diverged` "
+            "have no estimates (—).",
             "",
         ]
     figs = [n for n in _ORDER if (out_dir / "figures" / f"{n}.png").exists()]
@@ -511,6 +664,30 @@ def _training_phrase(meta: dict) -> str:
     return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
 
 
+def _axis_pairing(axis: str) -> str:
+    """Whether the values of a second axis share their training sets."""
+    if axis in ("hidden_width", "dropout"):
+        return (
+            f"Every value of {axis} trains on the same training sets and test labels (the "
+            "same root seed; the data do not depend on the model), so differences across "
+            "values could be paired too; this report makes no such comparison, and the "
+            "SEs in the table are marginal."
+        )
+    if axis == "noise_std":
+        return (
+            "The values of noise_std share the training inputs, the test labels and the "
+            "standard-normal noise draws of each training set (the same seed streams), "
+            "scaled by noise_std: coupled, but not the same data, so no comparison across "
+            "values is paired; the SEs in the table are marginal, one value at a time."
+        )
+    return (
+        f"The values of {axis} do not share training sets: each draws its own from the "
+        "same seed streams (a different number of points, so different inputs, noise and "
+        "test labels), so no comparison across values is paired; the SEs in the table are "
+        "marginal, one value at a time."
+    )
+
+
 def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     """``report.md`` of a second-axis sweep: best λ per value, figures, sub-reports."""
     out_dir = Path(out_dir)
@@ -523,7 +700,9 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         f"{s['weight_decay'].nunique()} weight decays λ; {meta.get('n_members', '?')} trained "
         f"members in all, {meta.get('train_seconds', 0):.0f} s of training. ± values are "
         "Monte Carlo standard errors over training sets. Each value of "
-        f"{axis} is a complete run of its own under `axis/` (CSVs, figures, report).",
+        f"{axis} is a complete run of its own under `axis/` (CSVs, figures, report). "
+        "The reduction (best λ against the smallest λ) is paired over each run's training "
+        "sets. " + _axis_pairing(axis),
         "",
         "## Best λ for each value",
         "",
@@ -543,13 +722,21 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         best = v.loc[v["expected_error"].idxmin()]
         first = v.loc[v["weight_decay"].idxmin()]
         last = v.loc[v["weight_decay"].idxmax()]
-        red = 1 - best["expected_error"] / first["expected_error"]
-        share = last["bias2"] / last["expected_error"]
+        red, red_se = _get(first, "reduction_by_best"), _get(first, "reduction_by_best_se")
+        if not np.isfinite(red):  # an older run
+            red = 1 - best["expected_error"] / first["expected_error"]
+        share, share_se = _get(last, "bias2_share"), _get(last, "bias2_share_se")
+        if not np.isfinite(share):  # an older run
+            share = last["bias2"] / last["expected_error"]
         lines.append(
             f"| {value:g} | {_lam(best['weight_decay'])} | "
             f"{_pm(best['expected_error'], best['expected_error_se'])} | "
-            f"{_pm(first['expected_error'], first['expected_error_se'])} | {_pct(red)} | "
-            f"{_pct(share)} | {int(part['n_diverged'].sum())} | [report](axis/{sub}/report.md) |"
+            f"{_pm(first['expected_error'], first['expected_error_se'])} | {_pct(red)}"
+            + (f" ± {_pct(red_se)}" if np.isfinite(red_se) else "")
+            + " | "
+            f"{_pct(share)}"
+            + (f" ± {_pct(share_se)}" if np.isfinite(share_se) else "")
+            + f" | {int(part['n_diverged'].sum())} | [report](axis/{sub}/report.md) |"
         )
     lines += [
         "",
@@ -557,7 +744,8 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
         "![axis decomposition](figures/axis_decomposition.png)",
         "",
-        f"*Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE. "
+        f"*Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE "
+        "(marginal). "
         "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //.*",
         "",
         "![axis heatmap](figures/axis_heatmap.png)",
@@ -567,7 +755,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "![axis best](figures/axis_best.png)",
         "",
         f"*Left: the best λ of the grid for each {axis}. Right: the expected error at that λ "
-        "and at the smallest λ, ±2 SE.*",
+        "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table).*",
         "",
         "## Reproduce",
         "",

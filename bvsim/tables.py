@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, compare
 from .config import dumps_toml
 from .estimators import combine_point_blocks, decompose, mean_se, valid_training_sets
 from .store import ChunkStack, RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
@@ -72,19 +72,62 @@ def _labels(r: SweepResult, points: slice) -> np.ndarray:
     return r.y_test[:, points]
 
 
+#: Key of the bootstrap stream under the run's root seed (``SeedSequence(seed,
+#: spawn_key=(BOOTSTRAP_STREAM,))``), apart from the data streams (bvsim.data.Stream).
+BOOTSTRAP_STREAM = 100
+#: bias2_se0 estimates the between-set covariance from at most this many training sets
+#: (a K×K Gram matrix, summed over blocks of test points; any subset is unbiased).
+GRAM_MAX_SETS = 1024
+
+
+def _loo_means(parts: list, n_points: int) -> dict | None:
+    """Leave-one-set-out estimates of each component over all test points, (K,) each,
+    from the blocks of a decomposition (None when it has none: below 3 sets)."""
+    if any(b[2] is None for b in parts):
+        return None
+    names = set.intersection(*(set(b[2]) for b in parts))
+    return {name: sum(b[2][name] for b in parts) / n_points for name in names}
+
+
+def _shares(row: dict, loo: dict, bias: str, total: str, offset: float = 0.0) -> None:
+    """bias² and variance as shares of the expected error, and initialization variance
+    as a share of the variance, with jackknife SEs of the ratios (``offset`` is the
+    noise when ``total`` leaves it out)."""
+    for col, name in (("bias2", bias), ("variance", "variance")):
+        row[f"{col}_share"], row[f"{col}_share_se"] = compare.jackknife_ratio(
+            row[col], row["expected_error"], loo[name], loo[total] + offset
+        )
+    if "variance_init" in loo:  # the initialization share of the variance
+        row["variance_init_share"], row["variance_init_share_se"] = compare.jackknife_ratio(
+            row["variance_init"], row["variance"], loo["variance_init"], loo["variance"]
+        )
+
+
 def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
     """One summary row (and one pointwise frame) per weight decay.
 
     ``fill(row, i, ok, blocks)`` adds the decomposition of weight decay ``i`` over the
     usable training sets ``ok`` to ``row``, reading the predictions one block of test
-    points at a time, and returns (per-set test error, pointwise columns); it runs only
-    where at least two sets converged. Everything else a row holds is common to every
-    loss and filled here.
+    points at a time, and returns (per-set test error, pointwise columns, per-set
+    values); it runs only where at least two sets converged. The per-set values are a
+    dict of arrays of shape (n_ok,): ``expected`` (each set's expected error) and
+    ``variance`` (pseudo-values of the variance, :func:`bvsim.compare.pseudo_values`).
+    Everything else a row holds is common to every loss and filled here.
+
+    Returns
+    -------
+    rows, points, per_set
+        ``per_set`` holds ``expected``, ``test_error`` and ``variance`` of shape
+        (n_wd, n_reps), NaN where a set is not usable, for the paired comparisons.
     """
     cfg = r.cfg
     n_reps = r.diverged.shape[1]  # sets trained: fewer than sweep.n_reps after target_se
     rows, points = [], []
     blocks = _point_blocks(r)
+    per_set = {
+        name: np.full((len(r.weight_decay), cfg.sweep.n_reps), np.nan)
+        for name in ("expected", "test_error", "variance")
+    }
     for i, wd in enumerate(r.weight_decay):
         ok = usable[i]
         n_ok = int(ok.sum())
@@ -97,7 +140,10 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
             **head,
         }
         if n_ok >= 2:
-            err_k, point = fill(row, i, ok, blocks)
+            err_k, point, sets = fill(row, i, ok, blocks)
+            per_set["test_error"][i, ok] = err_k
+            for name, values in sets.items():
+                per_set[name][i, ok] = values
             for name, values in (
                 ("test_error", err_k),
                 ("train_error", r.train_error[i][ok].mean(axis=1)),
@@ -111,16 +157,89 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
         else:
             row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
         rows.append(row)
-    return rows, points
+    return rows, points, per_set
 
 
-def _finish(summary: pd.DataFrame, columns: list[str], points) -> tuple:
-    """Order the summary's columns, mark the best weight decay, stack the points."""
-    summary = summary.reindex(columns=columns)
-    best = summary["expected_error"].idxmin() if summary["expected_error"].notna().any() else None
-    summary.insert(len(columns) - 1, "is_best", summary.index == best)
+#: The comparison columns of every summary (see :func:`paired_columns`), before status.
+COMPARE_COLUMNS = [
+    "is_best", "is_one_se", "prob_best", "diff_from_best", "diff_from_best_se",
+    "reduction_by_best", "reduction_by_best_se", "identity_gap", "identity_gap_se",
+    "bias2_share", "bias2_share_se", "variance_share", "variance_share_se",
+    "variance_init_share", "variance_init_share_se",
+    "variance_diff_prev", "variance_diff_prev_se",
+]  # fmt: skip
+
+
+def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
+    """The comparisons across weight decays, paired over training sets.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per weight decay, in the order of ``per_set``'s rows, with
+        ``weight_decay``, ``expected_error``, ``test_error`` and ``variance``.
+    per_set : dict of str to ndarray of shape (n_wd, n_reps)
+        ``expected`` (each set's expected error), ``test_error`` (each set's measured
+        test error; optional) and ``variance`` (pseudo-values; optional), NaN where a
+        set is not usable.
+    seed : int or numpy.random.SeedSequence
+        Seed of the bootstrap behind ``prob_best``.
+
+    Returns
+    -------
+    DataFrame
+        ``summary`` with ``is_best``, ``is_one_se``, ``prob_best``,
+        ``diff_from_best(_se)``, ``reduction_by_best(_se)``, ``identity_gap(_se)``
+        and ``variance_diff_prev(_se)`` set (see ``results/README.md``).
+    """
+    summary = summary.copy()
+    n_wd = len(summary)
+    ee = summary["expected_error"].to_numpy(float)
+    best = int(np.nanargmin(ee)) if np.isfinite(ee).any() else -1
+    summary["is_best"] = np.arange(n_wd) == best
+    nan = np.full(n_wd, np.nan)
+    for col in ("diff_from_best", "diff_from_best_se", "reduction_by_best",
+                "reduction_by_best_se", "identity_gap", "identity_gap_se",
+                "variance_diff_prev", "variance_diff_prev_se"):  # fmt: skip
+        summary[col] = nan
+    summary["prob_best"], summary["is_one_se"] = nan, False
+    if best < 0:
+        return summary
+    expected = per_set["expected"]
+    vs = compare.paired_vs_best(expected, best=best)
+    summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
+    wd = summary["weight_decay"].to_numpy(float)
+    one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
+    summary["is_one_se"] = np.arange(n_wd) == one_se
+    summary["prob_best"] = compare.prob_best(expected, seed=seed)
+    for i in range(n_wd):
+        red = compare.paired_ratio(expected[best], expected[i])
+        summary.loc[i, ["reduction_by_best", "reduction_by_best_se"]] = 1 - red[0], red[1]
+        if "test_error" in per_set:
+            _, se, _ = compare.paired_difference(per_set["test_error"][i], expected[i])
+            gap = summary["test_error"].iloc[i] - summary["expected_error"].iloc[i]
+            summary.loc[i, ["identity_gap", "identity_gap_se"]] = gap, se
+    if "variance" in per_set:  # each λ against the next smaller one with estimates
+        valid = [i for i in np.argsort(wd, kind="stable") if np.isfinite(ee[i])]
+        for prev, i in zip(valid[:-1], valid[1:], strict=True):
+            _, se, _ = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
+            gap = summary["variance"].iloc[i] - summary["variance"].iloc[prev]
+            summary.loc[i, ["variance_diff_prev", "variance_diff_prev_se"]] = gap, se
+    return summary
+
+
+def _finish(summary: pd.DataFrame, columns: list[str], points, per_set, seed) -> tuple:
+    """Order the summary's columns, add the paired comparisons (marking the best
+    weight decay), stack the points."""
+    columns = columns[:-1] + [c for c in COMPARE_COLUMNS if c not in columns] + columns[-1:]
+    summary = paired_columns(summary.reindex(columns=columns), per_set, seed)[columns]
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     return summary, pointwise
+
+
+def _bootstrap_seed(root: int) -> np.random.SeedSequence:
+    """The seed of the bootstrap behind ``prob_best``, derived from the root seed."""
+    return np.random.SeedSequence(root, spawn_key=(BOOTSTRAP_STREAM,))
 
 
 def _classification_rows(r: SweepResult, usable: np.ndarray):
@@ -141,6 +260,7 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
             br.append(decompose_brier(proba, p_true[b], return_loo=True))
             p_label = np.take_along_axis(proba, labels[:, None, :, None], axis=3)[..., 0]
             loss_sum = loss_sum - np.log(np.clip(p_label, 1e-12, 1)).sum(axis=(1, 2))
+        loo = _loo_means(ce, len(p_true))
         (ce, ce_pw), (zo, _), (br, _) = map(combine_point_blocks, (ce, zo, br))
         err_k = loss_sum / (cfg.sweep.n_seeds * len(p_true))
         for name in ("bias", "variance", "variance_data", "variance_init", "noise"):
@@ -166,9 +286,15 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
             "variance": ce_pw["variance"],
             "variance_se": ce_pw["variance_se"],
         }
-        return err_k, point
+        row["bias2_se0"] = np.nan  # no null SE for the cross-entropy bias
+        sets = {}
+        if loo is not None:
+            _shares(row, loo, "bias", "expected_loss")
+            sets["expected"] = compare.pseudo_values(ce["expected_loss"], loo["expected_loss"])
+            sets["variance"] = compare.pseudo_values(ce["variance"], loo["variance"])
+        return err_k, point, sets
 
-    rows, points = _lambda_rows(r, usable, {"loss": "cross_entropy"}, fill)
+    rows, points, per_set = _lambda_rows(r, usable, {"loss": "cross_entropy"}, fill)
     summary = pd.DataFrame(rows)
     zero_one = [
         f"zero_one_{n}{se}"
@@ -180,7 +306,7 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
     ]
     columns = [
         "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged", "loss",
-        "bias2", "bias2_se", "variance", "variance_se",
+        "bias2", "bias2_se", "bias2_se0", "variance", "variance_se",
         "variance_data", "variance_data_se", "variance_init", "variance_init_se",
         "noise", "noise_se", "expected_error", "expected_error_se",
         "test_error", "test_error_se", "train_error", "train_error_se",
@@ -188,7 +314,7 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
     ]  # fmt: skip
     # observed labels as the truth (a CSV): the noise is inside the bias
     summary["bias2_includes_noise"] = cfg.data.source == "csv"
-    return _finish(summary, columns, points)
+    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
 
 
 def _summary_rows(r: SweepResult, usable: np.ndarray):
@@ -199,29 +325,44 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
     noise_known = bool(np.isfinite(noise))
 
     def fill(row, i, ok, blocks):
-        parts, sq_sum = [], 0.0
+        parts, sq_sum, gram, se0 = [], 0.0, 0.0, []
         for b in blocks:
             pred = _pred_block(r, i, b)[ok]  # (K, S, J_b)
             parts.append(decompose(pred, r.test.f[b], return_loo=True))
             sq_sum = sq_sum + np.square(pred - _labels(r, b)[ok][:, None, :]).sum(axis=(1, 2))
+            means = pred.mean(axis=1)  # (K, J_b) set means
+            dev = means - means.mean(axis=0)
+            se0.append(compare.bias2_null_se_points(dev))
+            gram = gram + dev[:GRAM_MAX_SETS] @ dev[:GRAM_MAX_SETS].T
+        n_points = len(r.test.f)
+        loo = _loo_means(parts, n_points)
         overall, pointwise = combine_point_blocks(parts)
         row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
         # with unknown noise (data from a file) the labels are the "truth": bias2
         # then includes the noise and expected_error is bias2 + variance
         row["expected_error"] = overall["mse_truth"] + (noise if noise_known else 0.0)
         row["expected_error_se"] = overall["mse_truth_se"]
-        err_k = sq_sum / (cfg.sweep.n_seeds * len(r.test.f))
+        row["bias2_se0"] = compare.bias2_null_se(gram, n_points, n_reps=int(ok.sum()))
+        err_k = sq_sum / (cfg.sweep.n_seeds * n_points)
         point = {"truth": r.test.f} | {
-            k: pointwise[k]
-            for k in ("mean_prediction", "bias2", "bias2_se", "variance", "variance_se")
+            k: pointwise[k] for k in ("mean_prediction", "bias2", "bias2_se")
         }
-        return err_k, point
+        point |= {"bias2_se0": np.concatenate(se0)}
+        point |= {k: pointwise[k] for k in ("variance", "variance_se")}
+        sets = {}
+        if loo is not None:
+            offset = noise if noise_known else 0.0
+            _shares(row, loo, "bias2", "mse_truth", offset)
+            sets["expected"] = compare.pseudo_values(overall["mse_truth"], loo["mse_truth"])
+            sets["expected"] += offset
+            sets["variance"] = compare.pseudo_values(overall["variance"], loo["variance"])
+        return err_k, point, sets
 
-    rows, points = _lambda_rows(r, usable, {"noise": noise}, fill)
+    rows, points, per_set = _lambda_rows(r, usable, {"noise": noise}, fill)
     summary = pd.DataFrame(rows)
     columns = [
         "weight_decay", "n_reps", "n_seeds", "n_reps_used", "n_diverged",
-        "bias2", "bias2_se", "variance", "variance_se",
+        "bias2", "bias2_se", "bias2_se0", "variance", "variance_se",
         "variance_data", "variance_data_se", "variance_init", "variance_init_se",
         "noise", "expected_error", "expected_error_se", "test_error", "test_error_se",
         "train_error", "train_error_se", "weight_norm", "weight_norm_se",
@@ -233,7 +374,7 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
 
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
         columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
-    return _finish(summary, columns, points)
+    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
 
 
 def _curves(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
@@ -346,6 +487,8 @@ def summarize(r: SweepResult) -> Tables:
         "seed": r.cfg.seed,
         "config_key": config_key(r.cfg),
         "bvsim": __version__,
+        "prob_best_resamples": compare.N_BOOTSTRAP,
+        "prob_best_seed": f"SeedSequence({r.cfg.seed}, spawn_key=({BOOTSTRAP_STREAM},))",
         **r.info,
     }
     return Tables(

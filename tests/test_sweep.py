@@ -167,6 +167,12 @@ def test_divergence_is_counted_excluded_and_reported(tmp_path):
             assert row["status"] in ("all_diverged", "too_few_converged")
             assert np.isnan(row["bias2"]), wd
     assert "diverged" in (tmp_path / "report.md").read_text()
+    # paired comparisons over the sets usable at both λ: the diverged ones drop out
+    assert s["prob_best"].sum() == pytest.approx(1.0)
+    paired = s[s["n_reps_used"] >= 3]  # per-set values need 3 sets (leave-one-out)
+    assert len(paired) >= 1
+    assert np.isfinite(paired[["diff_from_best", "diff_from_best_se"]].to_numpy()).all()
+    assert s["is_one_se"].sum() == 1 and s["is_best"].sum() == 1
 
 
 def test_all_diverged_lambda_gives_nan_with_reason():
