@@ -30,7 +30,6 @@ __all__ = [
     "decompose",
     "jackknife_se",
     "mean_se",
-    "paired_se_vs_best",
     "per_set_squared_error",
     "valid_training_sets",
 ]
@@ -196,42 +195,3 @@ def per_set_squared_error(pred: np.ndarray, f: np.ndarray) -> np.ndarray:
     ndarray of shape (..., n_reps)
     """
     return np.square(np.asarray(pred, dtype=np.float64) - f).mean(axis=(-2, -1))
-
-
-def paired_se_vs_best(loss: np.ndarray) -> tuple[int, np.ndarray, float]:
-    """The best weight decay and the paired standard errors of the others' differences.
-
-    Every weight decay is trained on the same training sets, so the difference of two
-    expected errors is a mean of per-set differences: its SE is
-    ``sd_k(loss[i, k] - loss[best, k]) / sqrt(n)`` over the ``n`` sets usable at both.
-
-    Parameters
-    ----------
-    loss : ndarray of shape (n_wd, n_reps)
-        Per-set losses (e.g. :func:`per_set_squared_error`); NaN where a set is not
-        usable at that weight decay.
-
-    Returns
-    -------
-    best : int
-        Index of the smallest mean loss (-1 when no weight decay has two usable sets).
-    diff_se : ndarray of shape (n_wd,)
-        Paired SE of ``mean loss[i] - mean loss[best]``; 0 at ``best``, NaN where fewer
-        than two sets are usable at both.
-    best_se : float
-        SE of the best weight decay's mean loss.
-    """
-    loss = np.asarray(loss, dtype=np.float64)
-    usable = [row[np.isfinite(row)] for row in loss]
-    means = np.array([v.mean() if len(v) >= 2 else np.inf for v in usable])
-    diff_se = np.full(len(loss), np.nan)
-    if not np.isfinite(means).any():
-        return -1, diff_se, float("nan")
-    best = int(np.argmin(means))
-    for i, row in enumerate(loss):
-        d = row - loss[best]
-        d = d[np.isfinite(d)]
-        if len(d) >= 2:
-            diff_se[i] = mean_se(d)[1]
-    diff_se[best] = 0.0
-    return best, diff_se, float(mean_se(usable[best])[1])

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .classification import per_set_cross_entropy
+from .compare import paired_vs_best
 from .config import Config, ConfigError, dumps_toml
 from .data import TestSet, draw_training_sets, make_test_set
 from .engine import (
@@ -37,7 +38,7 @@ from .engine import (
     setup_process,
     train_batched,
 )
-from .estimators import paired_se_vs_best, per_set_squared_error
+from .estimators import per_set_squared_error
 from .fingerprint import input_fingerprints, inputs_key
 from .store import ChunkStack, load_arrays, read_part, save_atomic
 
@@ -86,7 +87,7 @@ class PrecisionStop:
 
     Chunks are added in seed-tree order; after each one the training sets of the
     finished leading chunks are compared: the run stops once the paired SE of every
-    weight decay's difference from the best (:func:`bvsim.estimators.paired_se_vs_best`,
+    weight decay's difference from the best (:func:`bvsim.compare.paired_vs_best`,
     on each set's loss against the truth) and the SE of the best one's expected error
     are all <= the target, with at least :data:`MIN_SETS_FOR_TARGET` sets. The sets
     used are then exactly the first K, so the result equals a run with
@@ -116,9 +117,9 @@ class PrecisionStop:
         loss = np.concatenate(self.losses[:m], axis=1)
         if loss.shape[1] < min(MIN_SETS_FOR_TARGET, sum(map(len, self.chunks))):
             return False
-        best, diff_se, best_se = paired_se_vs_best(loss)
-        ses = np.append(diff_se, best_se)
-        self.worst_se = float(np.nanmax(ses)) if best >= 0 else float("nan")
+        paired = paired_vs_best(loss)
+        ses = np.append(paired["diff_se"], paired["best_se"])
+        self.worst_se = float(np.nanmax(ses)) if paired["best"] >= 0 else float("nan")
         if self.worst_se <= self.target:
             self.n_chunks, self.stopped = m, True
         return self.stopped

@@ -125,7 +125,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
     rows, points = [], []
     blocks = _point_blocks(r)
     per_set = {
-        name: np.full((len(r.weight_decay), cfg.sweep.n_reps), np.nan)
+        name: np.full((len(r.weight_decay), n_reps), np.nan)
         for name in ("expected", "test_error", "variance")
     }
     for i, wd in enumerate(r.weight_decay):

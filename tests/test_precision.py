@@ -10,7 +10,8 @@ import pytest
 
 from bvsim import load_config
 from bvsim.cli import main
-from bvsim.estimators import paired_se_vs_best, per_set_squared_error
+from bvsim.compare import paired_vs_best
+from bvsim.estimators import per_set_squared_error
 from bvsim.sweep import MIN_SETS_FOR_TARGET, train_sweep
 from bvsim.tables import summarize
 
@@ -19,23 +20,9 @@ TARGET = 0.02
 UP_TO_40 = [*FAST, "sweep.n_reps=40", f"sweep.target_se={TARGET}"]
 
 
-def test_paired_se_vs_best_known_answer():
-    loss = np.array([[1.0, 2.0, 3.0, 4.0], [0.5, 1.0, np.nan, 1.5], [2.0, 2.0, 2.0, 2.1]])
-    best, diff_se, best_se = paired_se_vs_best(loss)
-    assert best == 1
-    d0 = np.array([0.5, 1.0, 2.5])  # sets usable at both
-    assert diff_se[0] == pytest.approx(d0.std(ddof=1) / np.sqrt(3), rel=1e-12)
-    assert diff_se[1] == 0.0
-    assert best_se == pytest.approx(np.std([0.5, 1.0, 1.5], ddof=1) / np.sqrt(3), rel=1e-12)
-    # a constant shift between two lambdas is known exactly: its paired SE is 0
-    shifted = np.array([[1.0, 3.0, 2.0], [1.5, 3.5, 2.5]])
-    assert paired_se_vs_best(shifted)[1][1] == pytest.approx(0.0, abs=1e-12)
-    assert paired_se_vs_best(np.full((2, 3), np.nan))[0] == -1
-
-
 def _worst(loss):
-    _, diff_se, best_se = paired_se_vs_best(loss)
-    return max(np.nanmax(diff_se), best_se)
+    paired = paired_vs_best(loss)
+    return max(np.nanmax(paired["diff_se"]), paired["best_se"])
 
 
 def test_stops_at_the_first_chunk_where_the_se_crosses_the_target():
