@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .config import Config, ConfigError, dumps_toml
 from .data import TestSet, draw_training_sets, make_test_set
 from .engine import (
+    STOP,
     ParamLayout,
     TrainSpec,
     batch_schedule,
@@ -33,6 +34,7 @@ from .engine import (
     setup_process,
     train_batched,
 )
+from .preflight import worker_count
 from .store import ChunkStack, load_arrays, read_part, save_atomic
 
 __all__ = ["SweepResult", "TestLabels", "auto_chunk_size", "member_grid", "train_sweep"]
@@ -291,7 +293,7 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
 
     def worker(dev):
         take = per_gpu if dev.startswith("cuda") else 1
-        while not errors:
+        while not errors and not STOP.is_set():
             with lock:
                 batch = [pending.popleft() for _ in range(min(take, len(pending)))]
             if not batch:
@@ -307,12 +309,29 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
                 errors.append(err)
                 return
 
+    def join_all():
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.2)  # stay responsive to Ctrl-C
+
+    STOP.clear()
     threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in devices]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(timeout=0.2)  # stay responsive to Ctrl-C
+    try:
+        join_all()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): the threads stop at their next training step
+        # and are joined before the exception leaves, so that the interpreter never
+        # exits under a thread still inside torch (an abort, exit code 134).
+        STOP.set()
+        while True:
+            try:
+                join_all()
+                break
+            except KeyboardInterrupt:
+                continue
+        raise
     if errors:
         raise errors[0]
 
@@ -394,6 +413,10 @@ def train_sweep(
             results[i] = _kept(res, stored=True)
     todo = [i for i, r in enumerate(results) if r is None]
     n_resumed = len(chunks) - len(todo)
+    if devices:
+        n_jobs = len(devices)
+    elif device_type != "cuda":  # capped by the chunks to train, the cores and memory
+        n_jobs = worker_count(cfg, n_jobs, len(todo), device_type)
     t0 = time.perf_counter()
     per_set = n_members // cfg.sweep.n_reps
     bar = tqdm(
