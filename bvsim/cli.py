@@ -127,7 +127,7 @@ def _probe_scheduler(address: str, timeout: float) -> None:
     from distributed.comm import connect
 
     async def identify():
-        comm = await connect(address, timeout=timeout)
+        comm = await connect(address, timeout=timeout / 2)  # leaves time for the reply
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()

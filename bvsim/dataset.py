@@ -128,9 +128,10 @@ def _check_magnitude(cfg: Config, key: str, col: str, values: np.ndarray) -> Non
         bad = ~np.isfinite(values) | (np.abs(values) > limit)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        what = "a non-finite value" if not np.isfinite(values[row]) else "a value too large"
+        value = float(values[row])
+        what = "a non-finite value" if not np.isfinite(value) else "a value too large"
         raise ConfigError(
-            f"{key} = {d.path!r}: column {col!r} has {what} (line {row + 2}: {values[row]!r}); "
+            f"{key} = {d.path!r}: column {col!r} has {what} (line {row + 2}: {value!r}); "
             f"values must be finite with magnitude at most {limit:.3g}"
         )
 

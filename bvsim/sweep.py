@@ -331,6 +331,7 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
                 break
             except KeyboardInterrupt:
                 continue
+        STOP.clear()  # training in this process may start again (a notebook, the API)
         raise
     if errors:
         raise errors[0]
