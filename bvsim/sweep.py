@@ -291,43 +291,50 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
     errors: list[BaseException] = []
     per_gpu = max(1, auto_chunk_size(cfg, "cuda") // max(len(chunks[0]), 1))
 
-    def worker(dev):
+    def worker(dev, finished):
         take = per_gpu if dev.startswith("cuda") else 1
-        while not errors and not STOP.is_set():
-            with lock:
-                batch = [pending.popleft() for _ in range(min(take, len(pending)))]
-            if not batch:
-                return
-            try:
+        try:
+            while not errors and not STOP.is_set():
+                with lock:
+                    batch = [pending.popleft() for _ in range(min(take, len(pending)))]
+                if not batch:
+                    return
                 ks = np.concatenate([chunks[i] for i in batch])
                 res = _train_chunk(cfg, test, ks, dev)
                 parts = _split_chunk(res, [len(chunks[i]) for i in batch])
                 with lock:
                     for i, part in zip(batch, parts, strict=True):
                         done(i, part)
-            except BaseException as err:  # re-raised in the calling thread
-                errors.append(err)
-                return
+        except BaseException as err:  # re-raised in the calling thread
+            errors.append(err)
+        finally:
+            finished.set()
 
-    def join_all():
-        for t in threads:
-            while t.is_alive():
-                t.join(timeout=0.2)  # stay responsive to Ctrl-C
+    def wait_all():
+        # Waits on events, not Thread.join: a join interrupted by Ctrl-C marks a
+        # running thread as stopped (Python 3.11), so it could not be waited for again.
+        for f in finished:
+            while not f.wait(timeout=0.2):  # stay responsive to Ctrl-C
+                pass
 
     STOP.clear()
-    threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in devices]
+    finished = [threading.Event() for _ in devices]
+    threads = [
+        threading.Thread(target=worker, args=(d, f), daemon=True)
+        for d, f in zip(devices, finished, strict=True)
+    ]
     for t in threads:
         t.start()
     try:
-        join_all()
+        wait_all()
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM): the threads stop at their next training step
-        # and are joined before the exception leaves, so that the interpreter never
+        # and are waited for before the exception leaves, so that the interpreter never
         # exits under a thread still inside torch (an abort, exit code 134).
         STOP.set()
         while True:
             try:
-                join_all()
+                wait_all()
                 break
             except KeyboardInterrupt:
                 continue
