@@ -140,7 +140,9 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
 
     Returns
     -------
-    dict with ``worker`` and ``main`` (bytes, each with :data:`PROCESS_OVERHEAD`).
+    dict with ``worker`` (all of a worker, with :data:`PROCESS_OVERHEAD`), ``tensors``
+    (its part in torch tensors: on the device for a GPU) and ``main`` (the main
+    process, with :data:`PROCESS_OVERHEAD`), in bytes.
     """
     from .sweep import auto_chunk_size
 
@@ -149,15 +151,16 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
     per_set = z["n_wd"] * z["n_seeds"]
     members = auto_chunk_size(cfg, device_type) * per_set
     batch = cfg.train.batch_size or z["n_train"]
-    per_member = (
-        (8 + b) * z["n_train"] * (z["dim"] + 1)  # training data, numpy and torch
-        + (8 + b) * z["n_test"] * (1 + z["n_out"])  # test labels and predictions
-        + (16 + b * z["n_state"]) * z["n_params"]  # initial, final and optimizer state
-        + 3 * b * batch * z["widths"]  # activations and their gradients
-        + 2 * b * z["n_test"] * z["width"]  # the test forward pass, one layer at a time
-        + 16 * z["n_log"]  # training and test curves
+    data = z["n_train"] * (z["dim"] + 1) + z["n_test"] * (1 + z["n_out"])
+    # numpy: training data, test labels, predictions, initial and final parameters, curves
+    host = 8 * data + 16 * z["n_params"] + 16 * z["n_log"]
+    tensors = b * (
+        data
+        + z["n_state"] * z["n_params"]  # parameters and optimizer state
+        + 3 * batch * z["widths"]  # activations and their gradients
+        + 2 * z["n_test"] * z["width"]  # the test forward pass, one layer at a time
     )
-    worker = PROCESS_OVERHEAD + members * per_member + 16 * z["n_test"] * z["dim"]
+    shared = 16 * z["n_test"] * z["dim"]
     n_members = z["n_wd"] * z["n_reps"] * z["n_seeds"]
     # the main process: a few hundred bytes per member in the tables, and one weight
     # decay's predictions, test labels and curves at a time while estimating
@@ -169,7 +172,11 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
         + 8 * 2 * z["n_reps"] * z["n_test"]
         + 8 * z["n_wd"] * z["n_test"] * 20
     )
-    return {"worker": float(worker), "main": float(main)}
+    return {
+        "worker": float(PROCESS_OVERHEAD + shared + members * (host + tensors)),
+        "tensors": float(members * tensors),
+        "main": float(main),
+    }
 
 
 def _smallest(cfg: Config, key: str) -> Config:
@@ -188,33 +195,52 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
+def _need(est: dict, device_type: str) -> float:
+    """Bytes of host memory: the main process and one worker (on a GPU the chunk runs
+    in the main process, its tensors on the device)."""
+    if device_type == "cpu":
+        return est["main"] + est["worker"]
+    return est["main"] + est["worker"] - PROCESS_OVERHEAD - est["tensors"]
+
+
+def _device_memory(device_type: str) -> int | None:
+    """Free bytes on the current CUDA device; None when unknown."""
+    if device_type != "cuda":
+        return None
+    try:
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    except Exception:  # no driver, no device: the device check is skipped
+        return None
+
+
 def check_memory(cfg: Config, device_type: str, avail: int | None = None) -> None:
     """Refuse a sweep whose main process and one worker do not fit in the memory the
-    machine has available, naming the key that sizes it most (the one whose smallest
-    value saves the most)."""
+    machine has available (and, on a GPU, whose chunk does not fit in the device's free
+    memory), naming the key that sizes it most (the one whose smallest value saves the
+    most)."""
     avail = available_memory() if avail is None else avail
-    if avail is None:
-        return
     est = memory_estimate(cfg, device_type)
-    need = est["main"] + (est["worker"] if device_type == "cpu" else 0.0)
-    if device_type != "cpu":  # the chunk's arrays live in this process too (on the host)
-        need += est["worker"] - PROCESS_OVERHEAD
-    if need <= avail:
-        return
-    saved = {}
-    for key in _SIZE_KEYS:
-        if key.startswith("model.") and cfg.model.kind not in ("mlp", "linear"):
+    checks = [("memory", _need(est, device_type), avail, lambda e: _need(e, device_type))]
+    gpu = _device_memory(device_type)
+    checks.append(("GPU memory", est["tensors"], gpu, lambda e: e["tensors"]))
+    for what, need, have, measure in checks:
+        if have is None or need <= have:
             continue
-        small = memory_estimate(_smallest(cfg, key), device_type)
-        saved[key] = need - (small["main"] + small["worker"])
-    key = max(saved, key=saved.get)
-    section, name = key.split(".")
-    value = getattr(getattr(cfg, section), name)
-    raise ConfigError(
-        f"{key} = {value!r}: this sweep needs about {_gib(need)} of memory (main process "
-        f"{_gib(est['main'])}, one worker {_gib(est['worker'])}) but {_gib(avail)} is "
-        f"available; lower {key} (the largest share)"
-    )
+        saved = {}
+        for key in _SIZE_KEYS:
+            if key.startswith("model.") and cfg.model.kind not in ("mlp", "linear"):
+                continue
+            saved[key] = need - measure(memory_estimate(_smallest(cfg, key), device_type))
+        key = max(saved, key=saved.get)
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        raise ConfigError(
+            f"{key} = {value!r}: this sweep needs about {_gib(need)} of {what} (main "
+            f"process {_gib(est['main'])}, one chunk {_gib(est['worker'])}) but "
+            f"{_gib(have)} is available; lower {key} (the largest share)"
+        )
 
 
 def preflight(cfg: Config, *, n_jobs: int = 1, device_type: str = "cpu") -> None:
