@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Config, ConfigError, axis_configs, dumps_toml
+from .engine import resolve_device
+from .preflight import preflight
 from .store import TMP_PREFIX, write_text_atomic
 from .sweep import SweepResult, check_run_dir, train_sweep
 from .tables import (
@@ -92,6 +94,7 @@ def run_sweep(
         :func:`bvsim.sweep.train_sweep`.
     """
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
+    preflight(cfg, n_jobs=n_jobs, device_type="cpu" if devices else resolve_device(device).type)
     subs = axis_configs(cfg)
     if out is None:
         if subs[0][0] is None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +19,37 @@ from .store import RunDirError
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: Seconds for the whole exchange with a dask scheduler (connect and handshake).
+SCHEDULER_TIMEOUT = 10.0
+#: A dask scheduler address: [protocol://]host:port.
+_ADDRESS = re.compile(
+    r"(?:(?P<protocol>tcp|tls|ws|wss|ucx)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+    r":(?P<port>[0-9]{1,5})"
+)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that the cleanup of Ctrl-C runs (workers
+    stopped, the lock released, finished chunks kept)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """While a sweep runs, SIGTERM raises :class:`Terminated` instead of killing the
+    process outright."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +118,48 @@ def _check_writable(out: Path) -> None:
         raise ConfigError(f"--out {out}: {probe} is not a writable directory")
 
 
+def _check_scheduler_address(address: str) -> None:
+    match = _ADDRESS.fullmatch(address)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ConfigError(
+            f"--scheduler {address!r}: expected a dask scheduler address "
+            "[tcp://]HOST:PORT, e.g. tcp://10.0.0.5:8786"
+        )
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Ask the service at ``address`` who it is, the whole exchange (connect, dask's
+    handshake, one reply) within ``timeout`` seconds: a one-line ConfigError unless a
+    dask scheduler answers."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identify():
+        comm = await connect(address, timeout=timeout / 2)  # leaves time for the reply
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    where = f"--scheduler {address}"
+    try:
+        reply = asyncio.run(asyncio.wait_for(identify(), timeout))
+    except TimeoutError:
+        raise ConfigError(
+            f"{where}: no dask scheduler answered within {timeout:g} s (is it one?)"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot connect ({err})") from None
+    except Exception as err:  # a service that is not dask sends what dask cannot read
+        raise ConfigError(
+            f"{where}: not a dask scheduler (its answer: {type(err).__name__})"
+        ) from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise ConfigError(f"{where}: not a dask scheduler (it answered {reply!r:.60})")
+
+
 @contextmanager
 def _backend(backend: str | None, scheduler: str | None):
     """The joblib backend for the chunks; ``dask`` connects to ``scheduler`` (or starts
@@ -92,6 +168,7 @@ def _backend(backend: str | None, scheduler: str | None):
         backend = backend or "dask"
         if backend != "dask":
             raise ConfigError(f"--scheduler needs --backend dask (got --backend {backend})")
+        _check_scheduler_address(scheduler)
     if backend is None:
         yield
         return
@@ -102,9 +179,11 @@ def _backend(backend: str | None, scheduler: str | None):
             raise ConfigError(
                 "--backend dask needs dask.distributed: pip install 'bvsim[distributed]'"
             ) from None
+        if scheduler:
+            _probe_scheduler(scheduler, SCHEDULER_TIMEOUT)
         try:
-            client = Client(scheduler, timeout="10s") if scheduler else Client()
-        except OSError as err:
+            client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s") if scheduler else Client()
+        except (OSError, TimeoutError) as err:
             raise ConfigError(f"--scheduler {scheduler}: cannot connect ({err})") from None
         with client, joblib.parallel_config(backend="dask"):
             yield
@@ -124,6 +203,11 @@ def _sweep(args) -> int:
     if args.target_se is not None:
         overrides.append(f"sweep.target_se={args.target_se!r}")
     cfg = load_config(args.config, preset=args.preset, overrides=overrides)
+    if args.n_jobs == 0:
+        raise ConfigError(
+            "--n-jobs 0: expected a number of workers >= 1, or a negative number as in "
+            "joblib (-1: all cores, -2: all but one)"
+        )
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
     from .engine import resolve_device
@@ -153,7 +237,7 @@ def _sweep(args) -> int:
     from .api import run_sweep
 
     try:
-        with _backend(args.backend, args.scheduler):
+        with _sigterm_as_interrupt(), _backend(args.backend, args.scheduler):
             result = run_sweep(
                 cfg,
                 out,
@@ -163,13 +247,14 @@ def _sweep(args) -> int:
                 figures=not args.no_figures,
                 devices=devices,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(
-            f"\nbvsim: interrupted; finished chunks are kept in {out / 'chunks'}. "
+            f"\nbvsim: {what}; finished chunks are kept in {out / 'chunks'}. "
             "Run the same command again to resume.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
     s = result.summary
     cols = ["weight_decay", "bias2", "variance", "noise", "expected_error", "test_error"]
     if cfg.sweep.axis != "none":

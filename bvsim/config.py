@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -62,6 +63,23 @@ def _one_of(*allowed):
 
 def _unit_interval_open_right(v):
     return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+#: Longest run name (it names the run directory ``results/<name>``).
+MAX_NAME_LENGTH = 100
+
+
+def _run_name(value):
+    """A run name is one safe path component: it names ``results/<name>``."""
+    if not value or value in (".", ".."):
+        return "must be a non-empty name other than '.' and '..'"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})"
+    if any(ch in "/\\" for ch in value):
+        return "must be a single path component (no '/' or '\\'); use --out for a path"
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        return "must not contain control or unprintable characters"
+    return None
 
 
 def _truth_name(value):
@@ -391,7 +409,15 @@ class SweepConfig:
 class Config:
     """The whole resolved configuration of a sweep."""
 
-    name: str = field(default="run", metadata=_key("str", None, "run name"))
+    name: str = field(
+        default="run",
+        metadata=_key(
+            "str",
+            _run_name,
+            f"run name: the directory results/<name>; one path component, at most "
+            f"{MAX_NAME_LENGTH} characters, no control characters",
+        ),
+    )
     seed: int = field(default=0, metadata=_key("int", _non_negative, "root seed"))
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -438,8 +464,8 @@ def _coerce(where, value, kind):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad("a number")
         value = float(value)
-        if math.isnan(value):
-            raise bad("a number, not nan")
+        if not math.isfinite(value):
+            raise bad(f"a finite number, not {value}")
         return value
     if kind == "str":
         if not isinstance(value, str):
@@ -601,6 +627,11 @@ def _check_generator(cfg: Config, prefix: str) -> None:
     d = cfg.data
     if d.x_low >= d.x_high:
         raise ConfigError(f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}")
+    if not math.isfinite(d.x_high - d.x_low):
+        raise ConfigError(
+            f"{prefix}data.x_low = {d.x_low}, data.x_high = {d.x_high}: the range overflows "
+            "(its width must be a finite number)"
+        )
     if d.x_dist == "grid" and d.dim != 1:
         raise ConfigError(f"{prefix}data.x_dist = 'grid' needs data.dim = 1 (got {d.dim})")
     if d.x_dist == "grid" and d.train_design != "fixed":
@@ -637,9 +668,34 @@ def _check_classification(cfg: Config, prefix: str) -> None:
         raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
 
 
+#: Largest finite float32: a value that enters float32 training must not exceed it.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_dtype_range(cfg: Config, prefix: str) -> None:
+    """Every number of the configuration fits the training dtype (float32 overflows
+    above 3.4e38: such a learning rate, weight decay or x range would be inf there)."""
+    if cfg.train.dtype != "float32":
+        return
+    for section, cls in _SECTIONS.items():
+        sub = getattr(cfg, section)
+        for f in dataclasses.fields(cls):
+            if f.metadata["kind"] not in ("float", "float_list"):
+                continue
+            value = getattr(sub, f.name)
+            for v in value if isinstance(value, list) else [value]:
+                if abs(v) > FLOAT32_MAX:
+                    raise ConfigError(
+                        f"{prefix}{section}.{f.name} = {value!r}: not representable in "
+                        f"train.dtype = 'float32' (largest {FLOAT32_MAX:.3g}); use a smaller "
+                        "value or train.dtype = 'float64'"
+                    )
+
+
 def _check_consistency(cfg: Config, prefix: str) -> None:
     """Checks that involve more than one key."""
     d = cfg.data
+    _check_dtype_range(cfg, prefix)
     _check_classification(cfg, prefix)
     if d.source == "generator":
         _check_generator(cfg, prefix)
@@ -824,6 +880,28 @@ def load_config(
 # --- writing --------------------------------------------------------------------------
 
 
+_TOML_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_char(ch: str) -> str:
+    """``ch`` inside a TOML basic string: control characters as \\uXXXX escapes."""
+    return f"\\u{ord(ch):04x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch
+
+
+def _toml_key(k: str) -> str:
+    """A TOML key: bare when it can be, else quoted."""
+    bare = k and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in k)
+    return k if bare else _toml_value(k)
+
+
 def _toml_value(v):
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -832,11 +910,11 @@ def _toml_value(v):
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + "".join(_TOML_ESCAPES.get(ch) or _toml_char(ch) for ch in v) + '"'
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(type(v))
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Config, DataConfig
+from .config import Config, ConfigError, DataConfig
 
 __all__ = [
     "Stream",
     "TestSet",
     "TrainingSets",
+    "check_truth",
     "draw_training_sets",
     "make_test_set",
     "rng",
@@ -103,10 +104,52 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
         return x[:, 0] ** 3 - 0.5 * x[:, 0]
     if data.truth == "gaussians":  # classification: p(class 1 | x) as a summary
         return class_probabilities(x, data)[:, 1]
-    from .plugins import load_object  # a user's function (checked at config load)
+    return _user_truth(x, data)
 
+
+def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
+    """A user's truth function on ``x`` (n, dim), its output checked: numeric, finite,
+    of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``."""
+    from .plugins import load_object  # a user's function (imported at config load)
+
+    key = f"data.truth = {data.truth!r}"
     f = load_object(data.truth, "data.truth")
-    return np.asarray(f(x.copy()), dtype=np.float64).reshape(len(x))
+    try:
+        out = np.asarray(f(x.copy()))
+    except Exception as err:
+        raise ConfigError(
+            f"{key}: calling it on x of shape {x.shape} failed: {type(err).__name__}: {err}"
+        ) from None
+    if out.shape not in ((len(x),), (len(x), 1)):
+        raise ConfigError(
+            f"{key}: returned shape {out.shape} for x of shape {x.shape}; expected ({len(x)},)"
+        )
+    if not (np.issubdtype(out.dtype, np.number) or out.dtype == bool):
+        raise ConfigError(f"{key}: returned non-numeric values (dtype {out.dtype})")
+    out = out.astype(np.float64).reshape(len(x))
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ConfigError(
+            f"{key}: returned {out[i]} at x = {x[i].tolist()} ({int(bad.sum())} of {len(x)} "
+            "points non-finite); it must be finite on the whole x range"
+        )
+    return out
+
+
+#: Training sets drawn by :func:`check_truth` (besides the test set).
+_CHECKED_SETS = 8
+
+
+def check_truth(cfg: Config) -> None:
+    """Evaluate a user's truth function on the real test points and the first training
+    sets, once, before any training: a ConfigError if its output is not finite or of the
+    wrong shape there (the config-time probe sees only a few points)."""
+    d = cfg.data
+    if d.source != "generator" or ":" not in d.truth:
+        return
+    test = make_test_set(cfg)
+    draw_training_sets(cfg, test, np.arange(min(cfg.sweep.n_reps, _CHECKED_SETS)))
 
 
 def _draw_x(gen: np.random.Generator, n: int, data: DataConfig) -> np.ndarray:

@@ -80,6 +80,11 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
         )
     if target in features:
         raise ConfigError(f"{prefix}data.features: includes the target column {target!r}")
+    if not features:
+        raise ConfigError(
+            f"{key} = {d.path!r}: no feature columns besides the target {target!r}; "
+            "a CSV source needs at least one feature column"
+        )
     classify = d.task == "classification"
     if classify:
         if df[target].isna().any():
@@ -105,6 +110,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
                 f"{key} = {d.path!r}: column {col!r} has a missing value (line {row + 2}); "
                 "drop or impute such rows first"
             )
+        _check_magnitude(cfg, key, col, values.to_numpy(dtype=np.float64))
     n_rows = len(df)
     n_test = int(round(d.test_fraction * n_rows))
     pool = n_rows - n_test
@@ -113,21 +119,57 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
             f"{prefix}data.test_fraction = {d.test_fraction}: {d.path} has {n_rows} rows, "
             f"leaving {n_test} for testing and {pool} for training"
         )
-    n, k = d.n_train, cfg.sweep.n_reps
-    if d.resample == "subsample" and n > pool:
-        raise ConfigError(
-            f"{prefix}data.n_train = {n}: subsampling without replacement needs at most "
-            f"the {pool} training rows of {d.path}"
-        )
-    if d.resample == "disjoint" and n * k > pool:
-        raise ConfigError(
-            f"{prefix}data.n_train = {n} x sweep.n_reps = {k} disjoint sets need {n * k} rows; "
-            f"{d.path} has {pool} training rows (lower one of them)"
-        )
+    _check_pool_size(cfg, prefix, pool)
     extra = {"n_classes": int(n_classes)} if classify else {}
     return dataclasses.replace(
         d, dim=len(features), target=target, features=features, test_design="sample", **extra
     )
+
+
+#: Largest magnitude of a CSV value: squares and sums of squares (the standardization's
+#: variance) stay far from float64 overflow.
+MAX_CSV_MAGNITUDE = 1e100
+
+
+def _check_magnitude(cfg: Config, key: str, col: str, values: np.ndarray) -> None:
+    """Every value of numeric column ``col`` finite and small enough to standardize (and,
+    unstandardized, to fit the training dtype)."""
+    d = cfg.data
+    limit = MAX_CSV_MAGNITUDE
+    if not d.standardize and cfg.train.dtype == "float32":
+        limit = float(np.finfo(np.float32).max)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (np.abs(values) > limit)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = float(values[row])
+        what = "a non-finite value" if not np.isfinite(value) else "a value too large"
+        raise ConfigError(
+            f"{key} = {d.path!r}: column {col!r} has {what} (line {row + 2}: {value!r}); "
+            f"values must be finite with magnitude at most {limit:.3g}"
+        )
+
+
+def _check_pool_size(cfg: Config, prefix: str, pool: int) -> None:
+    """The training pool is large enough for every training-set size of the sweep
+    (``data.n_train``, or each value of the ``n_train`` axis)."""
+    d, k = cfg.data, cfg.sweep.n_reps
+    if cfg.sweep.axis == "n_train" and cfg.sweep.axis_values:
+        n = int(max(cfg.sweep.axis_values))
+        what = f"{prefix}sweep.axis_values = {cfg.sweep.axis_values!r} (n_train up to {n})"
+    else:
+        n = d.n_train
+        what = f"{prefix}data.n_train = {n}"
+    if d.resample == "subsample" and n > pool:
+        raise ConfigError(
+            f"{what}: subsampling without replacement needs at most the {pool} training "
+            f"rows of {d.path}"
+        )
+    if d.resample == "disjoint" and n * k > pool:
+        raise ConfigError(
+            f"{what} x sweep.n_reps = {k}: disjoint sets need {n * k} rows; {d.path} has "
+            f"{pool} training rows (lower one of them)"
+        )
 
 
 @functools.cache

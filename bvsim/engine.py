@@ -17,6 +17,7 @@ of a ReLU/tanh MLP, with optional dropout, under ``nn.MSELoss`` or
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,9 @@ __all__ = [
     "adam_step",
     "apply_penalty",
     "TrainSpec",
+    "STOP",
     "batch_schedule",
+    "check_stop",
     "dropout_keys",
     "dropout_masks",
     "init_params",
@@ -41,6 +44,18 @@ __all__ = [
     "solve_ridge",
     "train_batched",
 ]
+
+
+#: Set to stop every training loop of this process at its next step: a sweep whose
+#: device threads must end before it exits (Ctrl-C, SIGTERM) sets it and clears it
+#: when it starts again.
+STOP = threading.Event()
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt in a training loop when :data:`STOP` is set."""
+    if STOP.is_set():
+        raise KeyboardInterrupt("training stopped")
 
 
 def setup_process(n_threads: int | None = 1) -> None:
@@ -634,6 +649,7 @@ def train_batched(
     check_and_log(0, log_index[0])
     with torch.no_grad():
         for step in range(1, spec.steps + 1):
+            check_stop()
             if sched is None:
                 xb, yb = xt, yt
             else:

@@ -34,7 +34,7 @@ from torch.func import functional_call, grad, vmap
 
 from .config import Config, ConfigError
 from .data import Stream
-from .engine import EngineResult, TrainSpec, adam_step, apply_penalty
+from .engine import EngineResult, TrainSpec, adam_step, apply_penalty, check_stop
 from .plugins import load_object
 
 __all__ = [
@@ -269,6 +269,7 @@ def train_modules(
 
     check_and_log(0)
     for step in range(1, spec.steps + 1):
+        check_stop()
         grads = grad_fn(params, xt, yt)
         with torch.no_grad():
             for k, p in params.items():

@@ -29,6 +29,7 @@ from .compare import paired_vs_best
 from .config import Config, ConfigError, dumps_toml
 from .data import TestSet, draw_training_sets, make_test_set
 from .engine import (
+    STOP,
     ParamLayout,
     TrainSpec,
     batch_schedule,
@@ -40,6 +41,7 @@ from .engine import (
 )
 from .estimators import per_set_squared_error
 from .fingerprint import input_fingerprints, inputs_key
+from .preflight import worker_count
 from .store import ChunkStack, load_arrays, read_part, save_atomic
 
 __all__ = [
@@ -375,16 +377,16 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
     stop: list[bool] = []
     per_gpu = max(1, auto_chunk_size(cfg, "cuda") // max(len(chunks[0]), 1))
 
-    def worker(dev):
+    def worker(dev, finished):
         take = per_gpu if dev.startswith("cuda") else 1
-        while not errors:
-            with lock:
-                if stop:  # the precision target is met: take no more units
+        try:
+            while not errors and not STOP.is_set():
+                with lock:
+                    if stop:  # the precision target is met: take no more units
+                        return
+                    batch = [pending.popleft() for _ in range(min(take, len(pending)))]
+                if not batch:
                     return
-                batch = [pending.popleft() for _ in range(min(take, len(pending)))]
-            if not batch:
-                return
-            try:
                 ks = np.concatenate([chunks[i] for i in batch])
                 res = _train_chunk(cfg, test, ks, dev)
                 parts = _split_chunk(res, [len(chunks[i]) for i in batch])
@@ -392,16 +394,41 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
                     for i, part in zip(batch, parts, strict=True):
                         if done(i, part):
                             stop.append(True)
-            except BaseException as err:  # re-raised in the calling thread
-                errors.append(err)
-                return
+        except BaseException as err:  # re-raised in the calling thread
+            errors.append(err)
+        finally:
+            finished.set()
 
-    threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in devices]
+    def wait_all():
+        # Waits on events, not Thread.join: a join interrupted by Ctrl-C marks a
+        # running thread as stopped (Python 3.11), so it could not be waited for again.
+        for f in finished:
+            while not f.wait(timeout=0.2):  # stay responsive to Ctrl-C
+                pass
+
+    STOP.clear()
+    finished = [threading.Event() for _ in devices]
+    threads = [
+        threading.Thread(target=worker, args=(d, f), daemon=True)
+        for d, f in zip(devices, finished, strict=True)
+    ]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(timeout=0.2)  # stay responsive to Ctrl-C
+    try:
+        wait_all()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): the threads stop at their next training step
+        # and are waited for before the exception leaves, so that the interpreter never
+        # exits under a thread still inside torch (an abort, exit code 134).
+        STOP.set()
+        while True:
+            try:
+                wait_all()
+                break
+            except KeyboardInterrupt:
+                continue
+        STOP.clear()  # training in this process may start again (a notebook, the API)
+        raise
     if errors:
         raise errors[0]
 
@@ -580,6 +607,10 @@ def train_sweep(
     todo = [i for i, r in enumerate(resumed) if not r]
     if stopper is not None and stopper.stopped:
         todo = []
+    if devices:
+        n_jobs = len(devices)
+    elif device_type != "cuda":  # capped by the chunks to train, the cores and memory
+        n_jobs = worker_count(cfg, n_jobs, len(todo), device_type)
     t0 = time.perf_counter()
     per_set = n_members // cfg.sweep.n_reps
     bar = tqdm(

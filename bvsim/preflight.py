@@ -1,0 +1,257 @@
+"""Checks before compute: the machine's share of a sweep (workers, memory) and the
+inputs that need more than the configuration file (the user's truth function on the
+real points).
+
+:func:`preflight` is the one place :func:`bvsim.run_sweep` calls them, before anything
+is created or trained; each problem is a :class:`ConfigError` naming what to change.
+Memory is an estimate (the largest arrays of a worker's chunk and of the main
+process, plus a fixed overhead per process), checked against the memory the machine
+has available now.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import joblib
+
+from .config import Config, ConfigError, axis_configs, is_classification
+
+__all__ = [
+    "available_memory",
+    "check_n_jobs",
+    "memory_estimate",
+    "preflight",
+    "worker_count",
+]
+
+#: Resident memory of a process that has imported torch and bvsim, before any chunk.
+PROCESS_OVERHEAD = 200 * 2**20
+#: Keys that size a sweep, with their smallest values: each is tried at that value to
+#: find the one to change when a sweep does not fit.
+_SIZE_KEYS = {
+    "data.n_test": 1,
+    "data.n_train": 1,
+    "model.hidden": 1,
+    "sweep.n_reps": 2,
+    "train.steps": 1,
+}
+
+
+def check_n_jobs(n_jobs: int, label: str = "n_jobs") -> None:
+    """``n_jobs`` as joblib takes it: >= 1 workers, or negative (-1: all cores)."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ConfigError(
+            f"{label} = {n_jobs!r}: expected a number of workers >= 1, or a negative "
+            "number as in joblib (-1: all cores, -2: all but one)"
+        )
+
+
+def _local_backend() -> bool:
+    """True when the active joblib backend runs on this machine (not a cluster)."""
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return type(backend).__name__ in (
+        "LokyBackend",
+        "MultiprocessingBackend",
+        "ThreadingBackend",
+        "SequentialBackend",
+    )
+
+
+def worker_count(cfg: Config, n_jobs: int, n_chunks: int, device_type: str = "cpu") -> int:
+    """The workers a sweep really uses: ``n_jobs`` as joblib reads it, capped by the
+    chunks to train and, with a local backend, by the cores and by the memory
+    available for one chunk per worker (at least 1)."""
+    check_n_jobs(n_jobs)
+    local = _local_backend()
+    cores = joblib.cpu_count()
+    n = n_jobs if n_jobs > 0 else (max(cores + 1 + n_jobs, 1) if local else n_chunks)
+    n = min(n, max(n_chunks, 1))
+    if local:
+        n = min(n, cores)
+        avail = available_memory()
+        if avail is not None and device_type == "cpu":
+            est = memory_estimate(cfg, device_type)
+            n = min(n, max(1, int((avail - est["main"]) // est["worker"])))
+    return max(n, 1)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now: the kernel's MemAvailable (or
+    free pages), lowered to the cgroup's limit left; None when unknown."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            avail = min(avail, max(int(limit) - int(used), 0))
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def _sizes(cfg: Config) -> dict:
+    """The numbers a sweep's memory grows with."""
+    from .engine import layer_shapes
+
+    d, sw, t = cfg.data, cfg.sweep, cfg.train
+    n_test = d.n_test
+    if d.source == "csv":  # the file's rows bound both sets
+        from .dataset import load_split
+
+        _, _, x_test, _ = load_split(cfg)
+        n_test = len(x_test)
+    shapes = layer_shapes(cfg) if cfg.model.kind in ("mlp", "linear") else [(d.dim, 1)]
+    return {
+        "n_wd": len(sw.weight_decay),
+        "n_reps": sw.n_reps,
+        "n_seeds": sw.n_seeds,
+        "n_train": d.n_train,
+        "n_test": n_test,
+        "dim": d.dim,
+        "n_out": d.n_classes if is_classification(cfg) else 1,
+        "n_params": sum(fi * fo + fo for fi, fo in shapes),
+        "widths": sum(fo for _, fo in shapes),
+        "width": max(fo for _, fo in shapes),
+        "n_log": math.ceil(t.steps / t.log_every) + 2,
+        "itemsize": 8 if t.dtype == "float64" else 4,
+        "n_state": 4 if t.optimizer == "adam" else 2,
+    }
+
+
+def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
+    """Estimated peak bytes of one worker training one chunk and of the main process.
+
+    Returns
+    -------
+    dict with ``worker`` (all of a worker, with :data:`PROCESS_OVERHEAD`), ``tensors``
+    (its part in torch tensors: on the device for a GPU) and ``main`` (the main
+    process, with :data:`PROCESS_OVERHEAD`), in bytes.
+    """
+    from .sweep import auto_chunk_size
+
+    z = _sizes(cfg)
+    b = z["itemsize"]
+    per_set = z["n_wd"] * z["n_seeds"]
+    members = auto_chunk_size(cfg, device_type) * per_set
+    batch = cfg.train.batch_size or z["n_train"]
+    data = z["n_train"] * (z["dim"] + 1) + z["n_test"] * (1 + z["n_out"])
+    # numpy: training data, test labels, predictions, initial and final parameters, curves
+    host = 8 * data + 16 * z["n_params"] + 16 * z["n_log"]
+    tensors = b * (
+        data
+        + z["n_state"] * z["n_params"]  # parameters and optimizer state
+        + 3 * batch * z["widths"]  # activations and their gradients
+        + 2 * z["n_test"] * z["width"]  # the test forward pass, one layer at a time
+    )
+    shared = 16 * z["n_test"] * z["dim"]
+    n_members = z["n_wd"] * z["n_reps"] * z["n_seeds"]
+    # the main process: a few hundred bytes per member in the tables, and one weight
+    # decay's predictions, test labels and curves at a time while estimating
+    block = z["n_reps"] * z["n_seeds"] * (z["n_test"] * z["n_out"] + z["n_log"])
+    main = (
+        PROCESS_OVERHEAD
+        + 400 * n_members
+        + 8 * 4 * block
+        + 8 * 2 * z["n_reps"] * z["n_test"]
+        + 8 * z["n_wd"] * z["n_test"] * 20
+    )
+    return {
+        "worker": float(PROCESS_OVERHEAD + shared + members * (host + tensors)),
+        "tensors": float(members * tensors),
+        "main": float(main),
+    }
+
+
+def _smallest(cfg: Config, key: str) -> Config:
+    """``cfg`` with ``key`` at its smallest value (every hidden width, for a list)."""
+    import dataclasses
+
+    section, name = key.split(".")
+    sub = getattr(cfg, section)
+    value = getattr(sub, name)
+    low = _SIZE_KEYS[key]
+    value = [low] * len(value) if isinstance(value, list) else min(value, low)
+    return dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: value})})
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def _need(est: dict, device_type: str) -> float:
+    """Bytes of host memory: the main process and one worker (on a GPU the chunk runs
+    in the main process, its tensors on the device)."""
+    if device_type == "cpu":
+        return est["main"] + est["worker"]
+    return est["main"] + est["worker"] - PROCESS_OVERHEAD - est["tensors"]
+
+
+def _device_memory(device_type: str) -> int | None:
+    """Free bytes on the current CUDA device; None when unknown."""
+    if device_type != "cuda":
+        return None
+    try:
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0])
+    except Exception:  # no driver, no device: the device check is skipped
+        return None
+
+
+def check_memory(cfg: Config, device_type: str, avail: int | None = None) -> None:
+    """Refuse a sweep whose main process and one worker do not fit in the memory the
+    machine has available (and, on a GPU, whose chunk does not fit in the device's free
+    memory), naming the key that sizes it most (the one whose smallest value saves the
+    most)."""
+    avail = available_memory() if avail is None else avail
+    est = memory_estimate(cfg, device_type)
+    checks = [("memory", _need(est, device_type), avail, lambda e: _need(e, device_type))]
+    gpu = _device_memory(device_type)
+    checks.append(("GPU memory", est["tensors"], gpu, lambda e: e["tensors"]))
+    for what, need, have, measure in checks:
+        if have is None or need <= have:
+            continue
+        saved = {}
+        for key in _SIZE_KEYS:
+            if key.startswith("model.") and cfg.model.kind not in ("mlp", "linear"):
+                continue
+            saved[key] = need - measure(memory_estimate(_smallest(cfg, key), device_type))
+        key = max(saved, key=saved.get)
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        raise ConfigError(
+            f"{key} = {value!r}: this sweep needs about {_gib(need)} of {what} (main "
+            f"process {_gib(est['main'])}, one chunk {_gib(est['worker'])}) but "
+            f"{_gib(have)} is available; lower {key} (the largest share)"
+        )
+
+
+def preflight(cfg: Config, *, n_jobs: int = 1, device_type: str = "cpu") -> None:
+    """Every check that needs more than the configuration file, once, before compute:
+    ``n_jobs``, memory, and the user's truth function on the real points, for each
+    value of a second sweep axis."""
+    from .data import check_truth
+
+    check_n_jobs(n_jobs)
+    subs = [sub for _, sub in axis_configs(cfg)]
+    for sub in subs:
+        check_memory(sub, device_type)
+    for sub in subs:
+        check_truth(sub)
