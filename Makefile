@@ -16,27 +16,32 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# Re-installs only when pyproject.toml (or the torch spec) changes.
+# Re-installs only when pyproject.toml (or the torch spec) changes. A sweep needs the
+# runtime dependencies only; tests and benchmarks add their extras on top.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e .
 	echo "$(TORCH)" > $@
+
+$(VENV)/.dev: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
 
 sweep: $(STAMP)
 	$(BIN)/bvsim sweep --preset $(PRESET) --out results/$(PRESET) $(ARGS)
 
-test: $(STAMP)
+test: $(VENV)/.dev
 	$(BIN)/ruff check bvsim tests scripts
 	$(BIN)/ruff format --check bvsim tests scripts
 	$(BIN)/python -m pytest -q $(ARGS)
 
-lint: $(STAMP)
+lint: $(VENV)/.dev
 	$(BIN)/ruff check --fix bvsim tests scripts
 	$(BIN)/ruff format bvsim tests scripts
 
-$(VENV)/.bench: $(STAMP)
+$(VENV)/.bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	touch $@
 

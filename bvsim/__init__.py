@@ -1,6 +1,7 @@
 """bvsim: a bias-variance Monte Carlo simulator for weight decay (and friends).
 
-Data flows one way: config -> data -> engine -> estimators -> tables -> figures/report.
+Layers, each importing only from those before it: config -> estimate -> data -> train
+-> run -> io -> present -> api -> cli (see README, Layout).
 
 >>> import bvsim
 >>> cfg = bvsim.load_config(preset="smoke")
@@ -8,10 +9,9 @@ Data flows one way: config -> data -> engine -> estimators -> tables -> figures/
 >>> result.summary[["weight_decay", "bias2", "variance"]]   # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
-from .api import RunResult, run_sweep  # noqa: E402
-from .config import Config, ConfigError, list_presets, load_config  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .api import RunResult, load_config, run_sweep  # noqa: E402
+from .config import Config, ConfigError, list_presets  # noqa: E402
 
 __all__ = [
     "Config",

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import joblib
 
-from .config import ConfigError, list_presets, load_config
-from .store import RunDirError
+from .api import load_config
+from .config import ConfigError, list_presets
+from .run.store import RunDirError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -210,7 +211,7 @@ def _sweep(args) -> int:
         )
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
-    from .engine import resolve_device
+    from .train.engine import resolve_device
 
     devices = None
     if args.devices:
@@ -225,7 +226,7 @@ def _sweep(args) -> int:
             str(err).replace("--device ", "--devices " if devices else "--device ")
         ) from None
     if cfg.model.kind == "module":
-        from .module_engine import batched_spec
+        from .train.module import batched_spec
 
         if batched_spec(cfg) is not None:
             print(
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "presets":
-            from .engine import layer_shapes
+            from .train.engine import layer_shapes
 
             for name in list_presets():
                 cfg = load_config(preset=name)
@@ -295,12 +296,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{cfg.sweep.n_seeds} seed(s)"
                 )
             return 0
-        from .tables import read_tables
+        from .io.tables import read_tables
 
         tables = read_tables(args.run_dir)
         axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":
-            from .figures import plot_all, plot_axis
+            from .present.figures import plot_all, plot_axis
 
             paths = (
                 plot_axis(tables, args.run_dir, axis) if axis else plot_all(tables, args.run_dir)
@@ -308,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in paths:
                 print(path)
         else:
-            from .report import write_axis_report, write_report
+            from .present.report import write_axis_report, write_report
 
             if axis:
                 print(write_axis_report(tables, args.run_dir, axis))

@@ -33,10 +33,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bvsim.config import load_config
-from bvsim.data import draw_training_sets, make_test_set
-from bvsim.engine import ParamLayout, TrainSpec, init_params, setup_process, train_batched
-from bvsim.reference import train_one
+from bvsim import load_config
+from bvsim.data.generator import draw_training_sets, make_test_set
+from bvsim.train.engine import (
+    ParamLayout,
+    TrainSpec,
+    init_params,
+    setup_process,
+    train_batched,
+)
+from bvsim.train.reference import train_one
 
 W2_MODEL = ["model.hidden=[32, 32]", "data.n_train=20"]
 WORKLOADS = {
@@ -83,7 +89,7 @@ def copy_bandwidth(n_bytes: int, repeats: int = 3) -> float:
 
 def bytes_per_step(spec, n: int) -> float:
     """Bytes one member moves in one full-batch step of the engine, as implemented
-    (:func:`bvsim.engine.train_batched`), counting each tensor read or written once
+    (:func:`bvsim.train.engine.train_batched`), counting each tensor read or written once
     per kernel that touches it (no cache reuse between kernels).
 
     Per layer (fan_in fi, fan_out fo, n points): the forward product reads W, b and
@@ -267,8 +273,8 @@ def bench_mlxtend(n_wd: int, n_reps: int) -> dict | None:
             random_seed=0,
         )
     t_mlxtend = time.perf_counter() - t
-    from bvsim.sweep import train_sweep
-    from bvsim.tables import summarize
+    from bvsim.io.tables import summarize
+    from bvsim.run.sweep import train_sweep
 
     t = time.perf_counter()
     summarize(train_sweep(cfg, n_jobs=1, progress=False))
@@ -316,7 +322,7 @@ def bench_modules(quick: bool, repeats: int) -> list[dict]:
     """A user's module against the built-in engine, end to end (``train_sweep``, one
     worker): the W2 network as ``model.kind = "mlp"``, as a module (recognised and
     trained by the engine) and as a module through torch.func; and a small CNN."""
-    from bvsim.sweep import train_sweep
+    from bvsim.run.sweep import train_sweep
 
     n_reps = 16 if quick else 64
     common = [*W2_MODEL, "sweep.weight_decay=[0, 0.001, 0.01, 0.1]", f"sweep.n_reps={n_reps}"]

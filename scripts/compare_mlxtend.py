@@ -13,7 +13,7 @@ bvsim's corrected estimators map onto these as: expected loss = ``test_error``,
 plug-in bias = ``bias2 + variance / K`` (its ``bias2`` is bias² + noise here, with the
 Var(m) excess removed), plug-in variance = ``variance (K − 1) / K``. The two should agree
 within Monte Carlo error. mlxtend's 0-1 parts do not add up to its loss; bvsim's do
-(see ``bvsim.classification``).
+(see ``bvsim.estimate.classification``).
 
     python scripts/compare_mlxtend.py [--path bvsim-data:diabetes.csv] [--rounds 200]
 """
@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 import bvsim
-from bvsim.dataset import load_split
+from bvsim.data.csv import load_split
 
 
 def compare(path="bvsim-data:diabetes.csv", target="", alpha=1.0, rounds=200, seed=0):

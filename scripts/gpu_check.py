@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from bvsim import load_config
-from bvsim.engine import TrainSpec
-from bvsim.sweep import train_sweep
-from bvsim.tables import summarize
+from bvsim.io.tables import summarize
+from bvsim.run.sweep import train_sweep
+from bvsim.train.engine import TrainSpec
 
 SMOKE = ["train.steps=300", "train.log_every=100", "sweep.n_reps=10"]
 

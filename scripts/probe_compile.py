@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import W2_MODEL, members  # noqa: E402
 
-from bvsim.config import load_config  # noqa: E402
-from bvsim.engine import setup_process, train_batched  # noqa: E402
+from bvsim import load_config  # noqa: E402
+from bvsim.train.engine import setup_process, train_batched  # noqa: E402
 
 
 def w2_step(x, y, lam, lr, beta, params, bufs):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bvsim import load_config
-from bvsim.engine import TrainSpec
+from bvsim.train.engine import TrainSpec
 
 _spec = importlib.util.spec_from_file_location(
     "bench", Path(__file__).parents[1] / "scripts" / "bench.py"

@@ -46,8 +46,8 @@ def test_outputs_say_cross_entropy(run):
 
 
 def test_no_figure_calls_cross_entropy_a_squared_error(run):
-    from bvsim import figures
-    from bvsim.tables import read_tables
+    from bvsim.io.tables import read_tables
+    from bvsim.present import figures
 
     _, out = run
     t = read_tables(out)

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim import compare
-from bvsim.estimators import decompose
-from bvsim.report import findings
-from bvsim.tables import paired_columns
+from bvsim.estimate import compare
+from bvsim.estimate.squared import decompose
+from bvsim.io.tables import paired_columns
+from bvsim.present.report import findings
 
 N_STUDIES = 2000
 RESULTS = Path(__file__).parents[1] / "results"

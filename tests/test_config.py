@@ -6,15 +6,9 @@ import tomllib
 
 import pytest
 
+from bvsim import load_config
 from bvsim.cli import main
-from bvsim.config import (
-    ConfigError,
-    describe_keys,
-    dumps_toml,
-    from_dict,
-    list_presets,
-    load_config,
-)
+from bvsim.config import ConfigError, describe_keys, dumps_toml, from_dict, list_presets
 
 
 def test_presets_ship_and_load():

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from bvsim import ConfigError, load_config, run_sweep
-from bvsim.data import draw_training_sets, make_test_set
-from bvsim.dataset import load_split
+from bvsim.data.csv import load_split
+from bvsim.data.generator import draw_training_sets, make_test_set
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from bvsim.config import load_config
-from bvsim.engine import TrainSpec, resolve_device, train_batched
-from bvsim.reference import train_one
+from bvsim import load_config
+from bvsim.train.engine import TrainSpec, resolve_device, train_batched
+from bvsim.train.reference import train_one
 
 from .conftest import chunk_inputs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bvsim.estimators import decompose, jackknife_se, mean_se, valid_training_sets
+from bvsim.estimate.squared import decompose, jackknife_se, mean_se, valid_training_sets
 
 
 def _random_pred(rng, k=12, s=3, j=5):

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim import figures
-from bvsim.figures import ZERO_GAP_DECADES, LambdaAxis, plot_all
-from bvsim.report import write_report
-from bvsim.tables import Tables
+from bvsim.io.tables import Tables
+from bvsim.present import figures
+from bvsim.present.figures import ZERO_GAP_DECADES, LambdaAxis, plot_all
+from bvsim.present.report import write_report
 
 WDS = np.array([0.0, 1e-3, 1e-2, 1e-1, 1.0])
 K, J = 6, 11

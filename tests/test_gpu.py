@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bvsim import load_config
-from bvsim.sweep import train_sweep
+from bvsim.run.sweep import train_sweep
 
 pytestmark = [
     pytest.mark.gpu,

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from bvsim import load_config
 from bvsim.cli import main
-from bvsim.config import ConfigError, dumps_toml, from_dict, load_config
+from bvsim.config import ConfigError, dumps_toml, from_dict
 
 #: The smoke preset made tiny: a run that gets past the checks would finish in seconds.
 TINY = ["--set", "sweep.n_reps=4", "--set", "train.steps=20", "--set", "train.log_every=10"]

@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim import api
+from bvsim import load_config
 from bvsim.cli import main
-from bvsim.config import ConfigError, load_config
-from bvsim.store import load_arrays, save_atomic
+from bvsim.config import ConfigError
+from bvsim.io import rundir
+from bvsim.run.store import load_arrays, save_atomic
 
 TINY = ["--preset", "smoke", "--set", "sweep.n_reps=6", "--set", "sweep.chunk_size=2",
         "--set", "train.steps=20", "--n-jobs", "1"]  # fmt: skip
@@ -218,7 +219,7 @@ def test_axis_values_that_format_alike_get_their_own_sub_runs(tmp_path, capsys):
      (0.1000001, "n_train=0.1000001"), (1 / 3, "n_train=0.3333333333333333")],
 )  # fmt: skip
 def test_axis_dir_names_are_exact_and_keep_their_g_form(value, name):
-    assert api.axis_dir_name("n_train", value) == name
+    assert rundir.axis_dir_name("n_train", value) == name
     assert float(name.split("=")[1]) == value
 
 
@@ -248,7 +249,7 @@ def test_file_size_limit_ends_in_one_line_and_no_finished_run(tmp_path, capsys):
 def test_run_json_is_written_after_predictions(tmp_path, capsys, monkeypatch):
     import errno
 
-    from bvsim import tables
+    from bvsim.io import tables
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "predictions.npz")
@@ -329,14 +330,14 @@ def test_empty_lock_is_held_for_a_grace_period(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    monkeypatch.setattr(api, "LOCK_GRACE_SECONDS", 2.0, raising=False)
+    monkeypatch.setattr(rundir, "LOCK_GRACE_SECONDS", 2.0, raising=False)
     lock = tmp_path / ".lock"
     lock.write_text("")  # created by a sweep that has not written its pid yet
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     writer = threading.Timer(0.3, lambda: lock.write_text(f"{holder.pid}\n"))
     writer.start()
     try:
-        with pytest.raises(ConfigError, match=f"pid {holder.pid}"), api.run_lock(tmp_path):
+        with pytest.raises(ConfigError, match=f"pid {holder.pid}"), rundir.run_lock(tmp_path):
             pass
     finally:
         writer.join()
@@ -345,5 +346,5 @@ def test_empty_lock_is_held_for_a_grace_period(tmp_path, monkeypatch):
     lock.write_text("")
     old = time.time() - 60
     os.utime(lock, (old, old))  # empty for long: stale, taken over
-    with api.run_lock(tmp_path):
+    with rundir.run_lock(tmp_path):
         assert lock.read_text().strip() == str(os.getpid())

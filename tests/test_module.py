@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from bvsim import ConfigError, load_config, run_sweep
-from bvsim.data import draw_training_sets, make_test_set
-from bvsim.engine import TrainSpec
-from bvsim.module_engine import _build, member_seed
-from bvsim.reference import fit_module
-from bvsim.sweep import train_sweep
+from bvsim.data.generator import draw_training_sets, make_test_set
+from bvsim.run.sweep import train_sweep
+from bvsim.train.engine import TrainSpec
+from bvsim.train.module import _build, member_seed
+from bvsim.train.reference import fit_module
 
 FIX = "tests/fixtures/user_code.py"
 BASE = [
@@ -55,7 +55,7 @@ def test_plain_linear_stack_runs_in_the_engine_and_equals_torch_func(extra):
     """A Linear/ReLU Sequential is recognised and trained by the batched engine from
     the module's own initial weights: the same numbers as torch.func and as the
     per-model torch.optim loop (float64)."""
-    from bvsim.module_engine import batched_spec
+    from bvsim.train.module import batched_spec
 
     over = [*BASE, f"model.module={FIX}:make_relu_net", *extra]
     cfg = load_config(preset="smoke", overrides=over)
@@ -74,8 +74,8 @@ def test_plain_linear_stack_runs_in_the_engine_and_equals_torch_func(extra):
 
 
 def test_module_chunks_are_sized_by_the_module():
-    from bvsim.module_engine import activations_per_point
-    from bvsim.sweep import auto_chunk_size
+    from bvsim.run.chunks import auto_chunk_size
+    from bvsim.train.module import activations_per_point
 
     def cfg(*over):
         return load_config(preset="smoke", overrides=[*BASE[:1], *over, "sweep.n_reps=400"])

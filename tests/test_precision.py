@@ -10,10 +10,11 @@ import pytest
 
 from bvsim import load_config
 from bvsim.cli import main
-from bvsim.compare import paired_vs_best
-from bvsim.estimators import per_set_squared_error
-from bvsim.sweep import MIN_SETS_FOR_TARGET, train_sweep
-from bvsim.tables import summarize
+from bvsim.estimate.compare import paired_vs_best
+from bvsim.estimate.squared import per_set_squared_error
+from bvsim.io.tables import summarize
+from bvsim.run.precision import MIN_SETS_FOR_TARGET
+from bvsim.run.sweep import train_sweep
 
 FAST = ["train.steps=200", "train.log_every=50", "sweep.chunk_size=2"]
 TARGET = 0.02
@@ -92,7 +93,7 @@ def test_cli_target_run_resumes_and_matches_fixed_run(tmp_path, capsys):
 
 
 def test_report_says_how_many_sets_and_why(tmp_path):
-    from bvsim.report import write_report
+    from bvsim.present.report import write_report
 
     r = train_sweep(
         load_config(preset="smoke", overrides=UP_TO_40),

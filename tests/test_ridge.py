@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from bvsim import load_config, run_sweep
-from bvsim.data import draw_training_sets, make_test_set
-from bvsim.theory import ridge_fixed_design as ridge_theory
+from bvsim.data.generator import draw_training_sets, make_test_set
+from bvsim.estimate.theory import ridge_fixed_design as ridge_theory
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bvsim import load_config, run_sweep
-from bvsim.store import ChunkStack, read_slice, save_atomic, write_npz
+from bvsim.run.store import ChunkStack, read_slice, save_atomic, write_npz
 
 FAST = ["train.steps=60", "train.log_every=20", "sweep.n_reps=7", "sweep.chunk_size=3"]
 
@@ -102,7 +102,7 @@ def test_test_points_decomposed_in_blocks_give_the_same_tables(
 ):
     """A test set too large for one read is decomposed a block of points at a time;
     the combined estimates and SEs equal the all-at-once ones (float rounding)."""
-    from bvsim import tables
+    from bvsim.io import tables
 
     cfg = load_config(preset=preset, overrides=[*FAST, *extra])
     whole = run_sweep(cfg, tmp_path / "whole", progress=False, figures=False)
@@ -119,7 +119,7 @@ def test_test_points_decomposed_in_blocks_give_the_same_tables(
 def test_test_labels_are_drawn_again_chunk_by_chunk(tmp_path):
     """With a run directory the labels are not held: reading them draws them again from
     the seed tree, equal to drawing all sets at once."""
-    from bvsim.sweep import TestLabels
+    from bvsim.run.sweep import TestLabels
 
     cfg = load_config(preset="smoke", overrides=FAST)
     disk = run_sweep(cfg, tmp_path, progress=False, figures=False)
@@ -134,7 +134,7 @@ def test_test_labels_are_drawn_again_chunk_by_chunk(tmp_path):
 def test_chunk_files_without_labels_still_resume(tmp_path):
     """Chunk files written before the labels were kept in them: the labels are drawn
     again from the seed tree, and the tables are the same."""
-    from bvsim.store import load_arrays
+    from bvsim.run.store import load_arrays
 
     cfg = load_config(preset="smoke", overrides=FAST)
     first = run_sweep(cfg, tmp_path, progress=False, figures=False)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from bvsim import ConfigError, load_config, run_sweep
-from bvsim.sweep import auto_chunk_size, member_grid, train_sweep
+from bvsim.run.chunks import auto_chunk_size, member_grid
+from bvsim.run.sweep import train_sweep
 
 FAST = ["train.steps=60", "train.log_every=20", "sweep.n_reps=6"]
 
@@ -217,8 +218,8 @@ def test_several_devices_share_the_work_and_give_the_same_numbers(tmp_path):
 
 
 def test_split_chunk_round_trip():
-    from bvsim.data import make_test_set
-    from bvsim.sweep import _split_chunk, _train_chunk
+    from bvsim.data.generator import make_test_set
+    from bvsim.run.sweep import _split_chunk, _train_chunk
 
     cfg = load_config(preset="smoke", overrides=FAST)
     test = make_test_set(cfg)

@@ -1,4 +1,4 @@
-"""Closed-form ridge theory (bvsim.theory) against bvsim's own Monte Carlo estimates.
+"""Closed-form ridge theory (bvsim.estimate.theory) against bvsim's own Monte Carlo estimates.
 
 Fixed design: exact, so the estimates must land within 3 SE. Random design: the
 Marchenko–Pastur limit at n = 400, within 3 SE plus a 1 % relative allowance for the
@@ -14,11 +14,8 @@ import pytest
 
 from bvsim import load_config, run_sweep
 from bvsim.config import axis_configs
-from bvsim.data import draw_training_sets, make_test_set
-from bvsim.figures import fig_decomposition
-from bvsim.report import theory_agreement
-from bvsim.tables import read_tables
-from bvsim.theory import (
+from bvsim.data.generator import draw_training_sets, make_test_set
+from bvsim.estimate.theory import (
     mp_stieltjes,
     ridge_fixed_design,
     ridge_random_design_limit,
@@ -26,6 +23,9 @@ from bvsim.theory import (
     ridge_random_design_shrinkage,
     theory_table,
 )
+from bvsim.io.tables import read_tables
+from bvsim.present.figures import fig_decomposition
+from bvsim.present.report import theory_agreement
 
 DRIFT = 0.01  # relative finite-n allowance for the p, n -> infinity limit
 
@@ -246,7 +246,8 @@ def test_a_second_axis_stacks_one_theory_per_value():
     assert theory["n_train"].tolist() == [30, 30, 50, 50]
     for (value, sub), (key, part) in zip(axis_configs(cfg), theory.groupby("n_train"), strict=True):
         assert key == value
-        expect = theory_table(sub, make_test_set(sub))
+        test = make_test_set(sub)
+        expect = theory_table(sub, test, x_design=draw_training_sets(sub, test, [0]).x[0])
         np.testing.assert_allclose(part["bias2_theory"], expect["bias2_theory"])
         np.testing.assert_allclose(part["variance_theory"], expect["variance_theory"])
 
@@ -254,7 +255,9 @@ def test_a_second_axis_stacks_one_theory_per_value():
 def test_theory_table_uses_the_fixed_design_of_the_run():
     cfg = load_config(preset="linear")
     test = make_test_set(cfg)
-    t = theory_table(cfg, test)
+    with pytest.raises(ValueError, match="x_design"):
+        theory_table(cfg, test)
+    t = theory_table(cfg, test, x_design=draw_training_sets(cfg, test, [0]).x[0])
     assert list(t.columns) == ["weight_decay", "bias2_theory", "variance_theory",
                                "expected_error_theory", "kind"]  # fmt: skip
     assert t["weight_decay"].tolist() == cfg.sweep.weight_decay

@@ -1,7 +1,7 @@
 """What a chunk of a sweep depends on, as one key: the resume key.
 
 A chunk file is reused only when it was written for the same *inputs*: the resolved
-configuration (its TOML text, :func:`bvsim.sweep.config_key`), the bytes of a CSV data
+configuration (its TOML text, :func:`bvsim.run.sweep.config_key`), the bytes of a CSV data
 file, the source of every user plugin (truth, module factory, sklearn estimator) and
 bvsim's own version. :func:`input_fingerprints` lists them (for ``run.json`` and for
 saying what changed); :func:`inputs_key` hashes them.
@@ -15,7 +15,7 @@ import importlib.metadata
 import json
 from pathlib import Path
 
-from .config import Config
+from ..config import Config
 
 __all__ = ["file_digest", "input_fingerprints", "inputs_key", "plugin_source"]
 
@@ -54,13 +54,13 @@ def input_fingerprints(cfg: Config) -> dict[str, str]:
     """Everything a chunk's numbers depend on, by name: ``config`` (the hash of the
     resolved configuration), ``bvsim`` (its version) and, where used, ``data.path``,
     ``data.truth``, ``model.module`` and ``model.estimator``."""
-    from . import __version__
-    from .sweep import config_key
+    from .._version import __version__
+    from ..config import config_key
 
     out = {"config": config_key(cfg), "bvsim": __version__}
     d, m = cfg.data, cfg.model
     if d.source == "csv" and d.path:
-        from .dataset import _open
+        from ..data.csv import _open
 
         out["data.path"] = file_digest(_open(d.path))
     if d.source != "csv" and ":" in d.truth:

@@ -116,20 +116,14 @@ def fit_module(
     classify = spec.loss == "cross_entropy"
     xt = torch.tensor(x, dtype=spec.dtype)
     if classify:
-        mse = nn.CrossEntropyLoss()
+        loss_fn = nn.CrossEntropyLoss()
         yt = torch.tensor(y).long()
-
-        def loss_fn(out, target):
-            return mse(out, target)
 
         def shape(out):
             return out
     else:
-        mse = nn.MSELoss()
+        loss_fn = nn.MSELoss()
         yt = torch.tensor(y, dtype=spec.dtype).unsqueeze(1)  # (n, 1): no broadcasting
-
-        def loss_fn(out, target):
-            return mse(out, target)
 
         def shape(out):
             return out.reshape(-1, 1)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import Config, is_classification
-from .data import Stream, rng
+from ..config import Config, is_classification
+from ..data.seeds import Stream, rng
 
 __all__ = [
     "EngineResult",
@@ -130,10 +130,6 @@ def layer_shapes(cfg: Config) -> list[tuple[int, int]]:
     return list(zip(widths[:-1], widths[1:], strict=True))
 
 
-def _uses_bias(cfg: Config) -> bool:
-    return cfg.model.bias
-
-
 def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
     """Initial parameters of members (k, s), as ``torch.nn.Linear`` draws them.
 
@@ -148,7 +144,7 @@ def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
         model has biases) the bias of shape (n_sets, n_seeds, fan_out).
     """
     shapes = layer_shapes(cfg)
-    bias = _uses_bias(cfg)
+    bias = cfg.model.bias
     out = []
     for fi, fo in shapes:
         out.append(np.empty((len(ks), n_seeds, fi, fo)))
@@ -230,7 +226,7 @@ class TrainSpec:
         t = cfg.train
         return cls(
             shapes=tuple(layer_shapes(cfg)),
-            bias=_uses_bias(cfg),
+            bias=cfg.model.bias,
             activation=cfg.model.activation,
             optimizer=t.optimizer,
             lr=t.lr,

@@ -14,17 +14,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, compare
-from .config import dumps_toml
-from .estimators import combine_point_blocks, decompose, mean_se, valid_training_sets
-from .store import ChunkStack, RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
-from .sweep import SweepResult, TestLabels, config_key
-from .theory import theory_table
+from .._version import __version__
+from ..config import dumps_toml
+from ..data.generator import draw_training_sets
+from ..estimate import compare
+from ..estimate.squared import combine_point_blocks, decompose, mean_se, valid_training_sets
+from ..estimate.theory import has_theory, theory_table
+from ..run.store import (
+    ChunkStack,
+    RunDirError,
+    atomic_path,
+    read_slice,
+    write_npz,
+    write_text_atomic,
+)
+from ..run.sweep import SweepResult, TestLabels, config_key
 
 __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_marker", "write_run"]
 
 FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
-#: Written only when the configuration has a closed-form theory (bvsim.theory).
+#: Written only when the configuration has a closed-form theory (bvsim.estimate.theory).
 THEORY = "theory"
 _HIST_BINS = 60
 
@@ -39,14 +48,14 @@ class Tables:
     members: pd.DataFrame
     weight_hist: pd.DataFrame
     meta: dict
-    #: Closed-form bias² and variance per λ (:func:`bvsim.theory.theory_table`); None
+    #: Closed-form bias² and variance per λ (:func:`bvsim.estimate.theory.theory_table`); None
     #: when the configuration has no theory. Written as ``theory.csv``.
     theory: pd.DataFrame | None = None
 
 
 #: Predictions decomposed at once, in bytes (every training set and seed of one weight
 #: decay): a larger test set is decomposed a block of test points at a time, which the
-#: estimators combine exactly (:func:`bvsim.estimators.combine_point_blocks`).
+#: estimators combine exactly (:func:`bvsim.estimate.squared.combine_point_blocks`).
 BLOCK_BYTES = 8 * 2**20
 
 
@@ -111,7 +120,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, head: dict, fill):
     points at a time, and returns (per-set test error, pointwise columns, per-set
     values); it runs only where at least two sets converged. The per-set values are a
     dict of arrays of shape (n_ok,): ``expected`` (each set's expected error) and
-    ``variance`` (pseudo-values of the variance, :func:`bvsim.compare.pseudo_values`).
+    ``variance`` (pseudo-values of the variance, :func:`bvsim.estimate.compare.pseudo_values`).
     Everything else a row holds is common to every loss and filled here.
 
     Returns
@@ -246,7 +255,11 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
     """Summary and pointwise rows of a classification task: the exact cross-entropy
     decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
     jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
-    from .classification import decompose_brier, decompose_cross_entropy, decompose_zero_one
+    from ..estimate.classification import (
+        decompose_brier,
+        decompose_cross_entropy,
+        decompose_zero_one,
+    )
 
     cfg, p_true = r.cfg, r.test.p_true
 
@@ -370,7 +383,7 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
     ]  # fmt: skip
     summary["bias2_includes_noise"] = not noise_known
     if cfg.data.source == "csv":  # an estimate of the noise from repeated x, if any
-        from .dataset import repeated_x_noise
+        from ..data.csv import repeated_x_noise
 
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
         columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
@@ -449,7 +462,7 @@ def _weight_hist(r: SweepResult) -> pd.DataFrame:
 
     Bins are shared across lambda within a layer, so the shrinkage shows.
     """
-    from .engine import ParamLayout, TrainSpec
+    from ..train.engine import ParamLayout, TrainSpec
 
     if r.params0.shape[-1] == 0:  # no parameters to show (a user's estimator)
         return pd.DataFrame()
@@ -478,6 +491,13 @@ def _weight_hist(r: SweepResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _design(r: SweepResult):
+    """The shared training inputs of a fixed design (for its closed-form theory)."""
+    if has_theory(r.cfg) != "fixed_design_exact":
+        return None
+    return draw_training_sets(r.cfg, r.test, [0]).x[0]
+
+
 def summarize(r: SweepResult) -> Tables:
     """Apply the estimators to a sweep and lay the results out as tidy tables."""
     members, usable = _members(r)
@@ -498,7 +518,7 @@ def summarize(r: SweepResult) -> Tables:
         members=members,
         weight_hist=_weight_hist(r),
         meta=meta,
-        theory=theory_table(r.cfg, r.test),
+        theory=theory_table(r.cfg, r.test, _design(r)),
     )
 
 
@@ -567,7 +587,7 @@ def read_tables(run_dir: str | Path) -> Tables:
     """Read the tables of a finished run (for plotting and reporting).
 
     Raises FileNotFoundError when a CSV or ``run.json`` (written last) is missing, and
-    :class:`bvsim.store.RunDirError` when a CSV is unreadable or differs from what
+    :class:`bvsim.run.store.RunDirError` when a CSV is unreadable or differs from what
     ``run.json`` records of it (rows, columns, numeric columns, missing values).
     """
     run_dir = Path(run_dir)

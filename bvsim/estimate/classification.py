@@ -1,7 +1,7 @@
 """Bias-variance decompositions for classifiers, with Monte Carlo standard errors.
 
 Pure functions: arrays in, arrays out, no I/O. Notation follows
-:mod:`bvsim.estimators`: member ``(k, s)`` is training set k (the i.i.d. unit) and
+:mod:`bvsim.estimate.squared`: member ``(k, s)`` is training set k (the i.i.d. unit) and
 seed s; ``j`` indexes test points and ``c`` classes. Three losses:
 
 * **Cross-entropy** (:func:`decompose_cross_entropy`; Heskes 1998, used by Yang et
@@ -24,7 +24,7 @@ seed s; ``j`` indexes test points and ``c`` classes. Three losses:
   ``E[L] = c1 N + B + c2 V`` exactly; see that function for the coefficients.
 
 * **Brier score** (:func:`decompose_brier`): squared error of the probability
-  vector, :func:`bvsim.estimators.decompose` summed over classes, plus the noise
+  vector, :func:`bvsim.estimate.squared.decompose` summed over classes, plus the noise
   ``sum_c p_c (1 - p_c)``.
 
 Standard errors are delete-one-training-set jackknife estimates throughout.
@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .estimators import _parts as _sq_parts
-from .estimators import decompose, jackknife_se
+from .squared import _parts as _sq_parts
+from .squared import decompose, jackknife_se
 
 __all__ = [
     "BRIER_COMPONENTS",
@@ -255,7 +255,7 @@ def decompose_cross_entropy(
         (n_test, n_classes)).
     loo_sums : dict of str to ndarray of shape (n_reps,), or None
         Only with ``return_loo``: the leave-one-set-out estimates summed over test
-        points, for :func:`bvsim.estimators.combine_point_blocks`.
+        points, for :func:`bvsim.estimate.squared.combine_point_blocks`.
 
     Notes
     -----
@@ -392,7 +392,7 @@ def decompose_zero_one(
         and ``c2``.
     loo_sums : dict of str to ndarray of shape (n_reps,), or None
         Only with ``return_loo``: the leave-one-set-out estimates summed over test
-        points, for :func:`bvsim.estimators.combine_point_blocks`.
+        points, for :func:`bvsim.estimate.squared.combine_point_blocks`.
 
     Notes
     -----
@@ -447,11 +447,11 @@ def decompose_zero_one(
 
 def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray, *, return_loo=False):
     """Bias-variance decomposition of the Brier score (squared error of the
-    probability vector), via :func:`bvsim.estimators.decompose` summed over classes.
+    probability vector), via :func:`bvsim.estimate.squared.decompose` summed over classes.
 
     ``E_y ||pi - e_y||^2 = ||pi - p||^2 + sum_c p_c (1 - p_c)``, so with ``mse_truth
     = mean_{k,s} ||pi_ks - p||^2 = bias2 + variance`` (the corrected bias² and
-    unbiased variance of :mod:`bvsim.estimators`, summed over classes),
+    unbiased variance of :mod:`bvsim.estimate.squared`, summed over classes),
     ``expected_loss = noise + bias2 + variance`` exactly.
 
     Parameters
@@ -472,7 +472,7 @@ def decompose_brier(proba: np.ndarray, onehot_or_p_true: np.ndarray, *, return_l
         n_classes)).
     loo_sums : dict of str to ndarray of shape (n_reps,), or None
         Only with ``return_loo``: the leave-one-set-out estimates summed over test
-        points, for :func:`bvsim.estimators.combine_point_blocks`.
+        points, for :func:`bvsim.estimate.squared.combine_point_blocks`.
     """
     pred = np.asarray(proba, dtype=np.float64)
     if pred.ndim != 4:

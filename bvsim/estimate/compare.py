@@ -1,7 +1,7 @@
 """Paired comparisons across weight decays, and the SE of bias² under a zero bias.
 
 Pure functions: arrays in, arrays out, no I/O (the estimation layer, like
-:mod:`bvsim.estimators`). Every λ of a run trains on the *same* training sets (and is
+:mod:`bvsim.estimate.squared`). Every λ of a run trains on the *same* training sets (and is
 scored on the same test labels), so a difference between two λ is a paired mean over
 training sets: with ``d_k = v_k(λ1) - v_k(λ2)`` its SE is ``sd_k(d_k) / sqrt(K)``, or
 in general the jackknife of the difference of the leave-one-set-out estimates. Both
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .estimators import jackknife_se
+from .squared import jackknife_se
 
 __all__ = [
     "N_BOOTSTRAP",

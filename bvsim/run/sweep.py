@@ -9,7 +9,6 @@ finished chunk is written there atomically so that re-running resumes.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import platform
 import sys
@@ -24,34 +23,22 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .classification import per_set_cross_entropy
-from .compare import paired_vs_best
-from .config import Config, ConfigError, dumps_toml
-from .data import TestSet, draw_training_sets, make_test_set
-from .engine import (
+from ..config import Config, config_key
+from ..data.generator import TestSet, draw_training_sets, make_test_set
+from ..train.engine import (
     STOP,
-    ParamLayout,
     TrainSpec,
-    batch_schedule,
-    dropout_keys,
-    init_params,
     resolve_device,
     setup_process,
     train_batched,
 )
-from .estimators import per_set_squared_error
+from .chunks import auto_chunk_size, chunk_list, engine_members, members_of
 from .fingerprint import input_fingerprints, inputs_key
+from .precision import PrecisionStop
 from .preflight import worker_count
 from .store import ChunkStack, load_arrays, read_part, save_atomic
 
-__all__ = [
-    "PrecisionStop",
-    "SweepResult",
-    "TestLabels",
-    "auto_chunk_size",
-    "member_grid",
-    "train_sweep",
-]
+__all__ = ["SweepResult", "TestLabels", "train_sweep"]
 
 #: Per-member arrays a chunk returns, with their trailing shapes.
 _MEMBER_FIELDS = (
@@ -65,137 +52,8 @@ _MEMBER_FIELDS = (
 )
 
 #: The per-member fields that grow with the test set; with a run directory they stay in
-#: the chunk files and are read one weight decay at a time (:class:`bvsim.store.ChunkStack`).
+#: the chunk files and are read one weight decay at a time (:class:`bvsim.run.store.ChunkStack`).
 _STORED_FIELDS = ("pred", "curve_train", "curve_test")
-
-#: Target number of parameters (all members together) in one chunk. On a CPU this keeps
-#: a chunk's parameters and optimizer state within a few MiB of cache; a GPU needs
-#: thousands of members in flight to fill its cores.
-_CHUNK_PARAMS = {"cpu": 1_000_000, "cuda": 256_000_000}
-_CHUNK_MEMBERS = {"cpu": (8, 2048), "cuda": (256, 65536)}
-#: Most activations (members x points x layer width) one chunk's forward pass holds:
-#: a large training or test set makes chunks smaller, so a worker's memory stays
-#: bounded (2**24 float32 values = 64 MiB a layer on a CPU).
-_CHUNK_ACTIVATIONS = {"cpu": 2**24, "cuda": 2**30}
-
-
-#: A run with ``sweep.target_se`` stops no earlier than this many training sets: the
-#: standard errors it compares with the target are themselves estimated from the sets.
-MIN_SETS_FOR_TARGET = 10
-
-
-class PrecisionStop:
-    """The stopping rule of ``sweep.target_se``.
-
-    Chunks are added in seed-tree order; after each one the training sets of the
-    finished leading chunks are compared: the run stops once the paired SE of every
-    weight decay's difference from the best (:func:`bvsim.compare.paired_vs_best`,
-    on each set's loss against the truth) and the SE of the best one's expected error
-    are all <= the target, with at least :data:`MIN_SETS_FOR_TARGET` sets. The sets
-    used are then exactly the first K, so the result equals a run with
-    ``sweep.n_reps = K``.
-    """
-
-    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
-        self.target = cfg.sweep.target_se
-        self.test, self.chunks = test, chunks
-        self.losses: list[np.ndarray | None] = [None] * len(chunks)
-        self.n_chunks = len(chunks)  # chunks the result keeps
-        self.stopped = False
-        self.worst_se = float("nan")
-
-    def add(self, i: int, res: dict) -> bool:
-        """Note finished chunk ``i`` (its full result); True once the target is met."""
-        if self.stopped:
-            return True
-        pred = res["pred"]
-        if self.test.p_true is None:
-            self.losses[i] = per_set_squared_error(pred, self.test.f)
-        else:
-            self.losses[i] = per_set_cross_entropy(pred, self.test.p_true)
-        m = next((j for j, x in enumerate(self.losses) if x is None), len(self.losses))
-        if i >= m:
-            return False  # the finished leading chunks did not change
-        loss = np.concatenate(self.losses[:m], axis=1)
-        if loss.shape[1] < min(MIN_SETS_FOR_TARGET, sum(map(len, self.chunks))):
-            return False
-        paired = paired_vs_best(loss)
-        ses = np.append(paired["diff_se"], paired["best_se"])
-        self.worst_se = float(np.nanmax(ses)) if paired["best"] >= 0 else float("nan")
-        if self.worst_se <= self.target:
-            self.n_chunks, self.stopped = m, True
-        return self.stopped
-
-    def info(self) -> dict:
-        """What run.json records about the stop."""
-        k = int(sum(len(ks) for ks in self.chunks[: self.n_chunks]))
-        if self.stopped:
-            reason = f"target_se reached: worst paired SE {self.worst_se:.3g} <= {self.target:g}"
-        else:
-            reason = (
-                f"sweep.n_reps reached: worst paired SE {self.worst_se:.3g} > target "
-                f"{self.target:g}"
-            )
-        return {"target_se": self.target, "worst_se": self.worst_se, "stop_reason": reason,
-                "n_reps_done": k}  # fmt: skip
-
-
-def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
-    """The one place the flat member index is laid out.
-
-    Member ``i`` of a chunk is (weight decay ``w``, training set ``a``, seed ``s``)
-    in row-major order over (n_wd, n_sets, n_seeds): a per-member array of shape
-    (members, ...) reshapes to (n_wd, n_sets, n_seeds, ...).
-
-    Returns
-    -------
-    w, a, s : ndarray of int, each of shape (members,)
-    """
-    w, a, s = np.meshgrid(np.arange(n_wd), np.arange(n_sets), np.arange(n_seeds), indexing="ij")
-    return w.ravel(), a.ravel(), s.ravel()
-
-
-def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
-    """Training sets per chunk: the configured value, or sized by model parameters and
-    activations for the device type (``"cpu"`` or ``"cuda"``); never by the number of
-    workers."""
-    if cfg.sweep.chunk_size:
-        return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
-    if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
-        return max(1, cfg.sweep.n_reps // 16)
-    if cfg.model.kind == "module":  # one copy of the module tells its size
-        from .module_engine import activations_per_point
-
-        n_params, width = activations_per_point(cfg)
-    else:
-        spec = TrainSpec.from_config(cfg)
-        n_params, width = spec.n_params, max(fan_out for _, fan_out in spec.shapes)
-    low, high = _CHUNK_MEMBERS[device_type]
-    members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
-    points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV
-    members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
-    per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
-    return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
-
-
-def _train_torch(cfg, spec, ks, a, s, members, device):
-    """The batched torch engine on the members of one chunk (flat, as member_grid)."""
-    n_sets, n_seeds = len(ks), cfg.sweep.n_seeds
-    layout = ParamLayout(spec)
-    init = layout.pack(
-        [p.reshape(n_sets * n_seeds, *p.shape[2:]) for p in init_params(cfg, ks, n_seeds)]
-    )
-    init = init.reshape(n_sets, n_seeds, -1)
-    sched = batch_schedule(cfg, ks, n_seeds)
-    dkeys = dropout_keys(cfg, ks, n_seeds) if spec.dropout > 0 else None
-    return train_batched(
-        spec,
-        **members,
-        init=init[a, s],
-        schedule=None if sched is None else sched[a, s],
-        device=device,
-        dropout_keys=None if dkeys is None else dkeys[a, s],
-    )
 
 
 def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
@@ -203,24 +61,14 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
     setup_process(1)
     t0 = time.perf_counter()
     spec = TrainSpec.from_config(cfg)
-    wd = np.asarray(cfg.sweep.weight_decay, dtype=np.float64)
-    n_wd, n_sets, n_seeds = len(wd), len(ks), cfg.sweep.n_seeds
-    sets = draw_training_sets(cfg, test, ks)
-    w, a, s = member_grid(n_wd, n_sets, n_seeds)
-    # what every trainer takes, one row per member
-    members = {
-        "x": sets.x[a],
-        "y": sets.y[a],
-        "x_test": test.x,
-        "y_test": sets.y_test[a],
-        "weight_decay": wd[w],
-    }
+    n_wd, n_sets, n_seeds = len(cfg.sweep.weight_decay), len(ks), cfg.sweep.n_seeds
+    members, (_, a, s) = members_of(cfg, test, ks)
     if cfg.model.kind == "sklearn":
-        from .external import fit_estimators, random_states
+        from ..train.sklearn import fit_estimators, random_states
 
         res = fit_estimators(cfg, **members, seeds=random_states(cfg, ks, n_seeds)[a, s])
     elif cfg.model.kind == "module":
-        from .module_engine import batched_spec, make_members, pack_members, train_modules
+        from ..train.module import batched_spec, make_members, pack_members, train_modules
 
         modules = make_members(cfg, ks, n_seeds, spec.dtype)
         plain = batched_spec(cfg)
@@ -232,14 +80,15 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
             chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
             res = train_modules(spec, chosen, **members, device=device)
     else:
-        res = _train_torch(cfg, spec, ks, a, s, members, device)
+        res = train_batched(spec, **members, **engine_members(cfg, spec, ks, a, s), device=device)
     shape = (n_wd, n_sets, n_seeds)
     out = {
         name: getattr(res, name).reshape(*shape, *getattr(res, name).shape[1:])
         for name in _MEMBER_FIELDS
     }
     out["ks"] = np.asarray(ks)
-    out["y_test"] = sets.y_test  # (n_sets, n_test): read back by TestLabels
+    # each set's test labels, (n_sets, n_test): read back by TestLabels
+    out["y_test"] = members["y_test"].reshape(n_wd, n_sets, n_seeds, -1)[0, :, 0]
     out["log_steps"] = res.log_steps
     if ks[0] == 0:  # keep the weights of training set 0 for the histograms
         out["params0"] = res.params.reshape(*shape, res.params.shape[-1])[:, 0]
@@ -311,7 +160,7 @@ class SweepResult:
     weight_decay : ndarray of shape (n_wd,)
     pred : ndarray or ChunkStack of shape (n_wd, n_reps, n_seeds, n_test[, n_classes])
         Test predictions; NaN for diverged members. With a run directory this is a
-        :class:`bvsim.store.ChunkStack`: ``pred[i]`` reads weight decay ``i`` from the
+        :class:`bvsim.run.store.ChunkStack`: ``pred[i]`` reads weight decay ``i`` from the
         chunk files, ``np.asarray(pred)`` reads all.
     train_error, weight_norm : ndarray of shape (n_wd, n_reps, n_seeds)
     curve_train, curve_test : ndarray or ChunkStack of shape (n_wd, n_reps, n_seeds, n_log)
@@ -433,19 +282,6 @@ def _run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
         raise errors[0]
 
 
-def config_key(cfg: Config) -> str:
-    """Hash of everything that affects the numbers (the name does not; nor does
-    ``sweep.target_se``, which only decides how many of the same chunks are used)."""
-    return _text_key(dumps_toml(cfg))
-
-
-def _text_key(toml_text: str) -> str:
-    """:func:`config_key` of the configuration whose ``dumps_toml`` text is given."""
-    lines = toml_text.split("\n")[1:]  # drop `name = ...`
-    text = "\n".join(line for line in lines if not line.startswith("target_se = "))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _kept(res: dict, stored: bool) -> dict:
     """What the main process keeps of a finished chunk: everything, or (``stored``:
     the chunk is in its file) all but the large per-member fields, whose trailing
@@ -541,11 +377,6 @@ def _load_chunks(results: list, paths: list[Path], chunks: list, expect: _Expect
     return ignored
 
 
-def _chunks(cfg: Config, device_type: str) -> list[np.ndarray]:
-    size = auto_chunk_size(cfg, device_type)
-    return [np.arange(a, min(a + size, cfg.sweep.n_reps)) for a in range(0, cfg.sweep.n_reps, size)]
-
-
 def train_sweep(
     cfg: Config,
     *,
@@ -583,7 +414,7 @@ def train_sweep(
         dev = str(resolve_device(device))
         device_type = torch.device(dev).type
     test = make_test_set(cfg)
-    chunks = _chunks(cfg, device_type)
+    chunks = chunk_list(cfg, device_type)
     if device_type == "cuda":
         n_jobs = 1  # one process drives the GPU; its chunks are large instead
     n_members = len(cfg.sweep.weight_decay) * cfg.sweep.n_reps * cfg.sweep.n_seeds
@@ -699,23 +530,3 @@ def train_sweep(
         info=info,
         **gathered,
     )
-
-
-def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
-    """Refuse a run directory that holds results of a different configuration.
-
-    Compares the text of the stored ``config.toml`` with ``cfg`` (by
-    :func:`config_key`); nothing named in the stored file is imported or run.
-    """
-    saved = out / "config.toml"
-    if not saved.exists() or overwrite:
-        return
-    try:
-        same = _text_key(saved.read_text()) == config_key(cfg)
-    except (OSError, UnicodeDecodeError):
-        same = False
-    if not same:
-        raise ConfigError(
-            f"{out} holds results of a different configuration ({saved}); "
-            "use --overwrite to replace them or --out for a new directory"
-        )

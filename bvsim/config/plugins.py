@@ -13,14 +13,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .config import ConfigError
+from .schema import ConfigError
 
-__all__ = ["absolute", "is_reference", "load_object"]
-
-
-def is_reference(text: str) -> bool:
-    """True for ``"module:name"`` / ``"file.py:name"`` (not a built-in name)."""
-    return ":" in text
+__all__ = ["absolute", "load_object"]
 
 
 def _is_file(where: str) -> bool:

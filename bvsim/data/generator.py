@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Config, ConfigError, DataConfig
+from ..config import Config, ConfigError, DataConfig
+from .seeds import Stream, rng
 
 __all__ = [
     "Stream",
@@ -24,22 +25,6 @@ __all__ = [
     "rng",
     "truth",
 ]
-
-
-class Stream:
-    """First element of a seed-tree key: which kind of draw a stream serves."""
-
-    TEST = 0  # test x (fixed for the whole sweep)
-    DATA = 1  # training set k: its x (random design), its labels, its test labels
-    INIT = 2  # initialization of member (k, s)
-    BATCH = 3  # minibatch order of member (k, s)
-    DESIGN = 4  # the fixed design x shared by all training sets
-    DROPOUT = 5  # dropout masks of member (k, s)
-
-
-def rng(root: int, *key: int) -> np.random.Generator:
-    """The generator of seed-tree node ``key`` under root seed ``root``."""
-    return np.random.default_rng(np.random.SeedSequence(root, spawn_key=tuple(key)))
 
 
 def class_means(data: DataConfig) -> np.ndarray:
@@ -110,7 +95,7 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
 def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
     """A user's truth function on ``x`` (n, dim), its output checked: numeric, finite,
     of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``."""
-    from .plugins import load_object  # a user's function (imported at config load)
+    from ..config.plugins import load_object  # a user's function (imported at config load)
 
     key = f"data.truth = {data.truth!r}"
     f = load_object(data.truth, "data.truth")
@@ -186,7 +171,7 @@ class TestSet:
 def make_test_set(cfg: Config) -> TestSet:
     d = cfg.data
     if d.source == "csv":  # labels stand in for the truth; the noise is unknown
-        from .dataset import load_split
+        from .csv import load_split
 
         _, _, x_test, y_test = load_split(cfg)
         p_true = None
@@ -233,7 +218,7 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
     d = cfg.data
     ks = np.asarray(ks, dtype=np.int64)
     if d.source == "csv":
-        from .dataset import load_split, training_rows
+        from .csv import load_split, training_rows
 
         x_pool, y_pool, _, _ = load_split(cfg)
         rows = [training_rows(cfg, int(k), len(y_pool)) for k in ks]
@@ -279,3 +264,33 @@ def _draw_classification_sets(cfg: Config, test: TestSet, ks: np.ndarray) -> Tra
         ys.append(y)
         yts.append(_draw_labels(gen, test.p_true))
     return TrainingSets(ks=ks, x=np.stack(xs), y=np.stack(ys), y_test=np.stack(yts))
+
+
+def check_truth_function(cfg: Config, prefix: str = "") -> None:
+    """Import the user's truth function and try it on a probe batch, when the
+    configuration loads (:func:`check_truth` tries it on the real points before
+    training)."""
+    from ..config.plugins import load_object
+
+    d = cfg.data
+    if ":" not in d.truth:
+        return
+    key = f"{prefix}data.truth"
+    func = load_object(d.truth, key)
+    if not callable(func):
+        raise ConfigError(f"{key} = {d.truth!r}: not callable")
+    probe = np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim)
+    try:
+        out = np.asarray(func(probe.copy()))
+    except Exception as err:
+        raise ConfigError(
+            f"{key} = {d.truth!r}: calling it on x of shape (7, {d.dim}) failed: "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    if out.shape not in ((7,), (7, 1)):
+        raise ConfigError(
+            f"{key} = {d.truth!r}: returned shape {out.shape} for x of shape (7, {d.dim}); "
+            "expected (7,)"
+        )
+    if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out.astype(float)).all():
+        raise ConfigError(f"{key} = {d.truth!r}: returned non-finite or non-numeric values")

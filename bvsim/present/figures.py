@@ -29,9 +29,10 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from .store import atomic_path  # noqa: E402
-from .tables import Tables, load_fits  # noqa: E402
-from .theory import KINDS as _THEORY_LABELS  # noqa: E402
+from ..estimate.theory import KINDS as _THEORY_LABELS  # noqa: E402
+from ..io.rundir import FIGURES  # noqa: E402
+from ..io.tables import Tables, load_fits  # noqa: E402
+from ..run.store import atomic_path  # noqa: E402
 
 __all__ = [
     "LambdaAxis",
@@ -314,7 +315,7 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
     Parameters
     ----------
     fits : DataFrame
-        From :func:`bvsim.tables.load_fits`: weight_decay, rep, seed, x, prediction.
+        From :func:`bvsim.io.tables.load_fits`: weight_decay, rep, seed, x, prediction.
     pointwise : DataFrame
         ``pointwise.csv`` (truth and mean prediction per test point).
     summary : DataFrame
@@ -565,18 +566,7 @@ def fig_variance_split(summary: pd.DataFrame) -> Figure:
 
 #: Every figure bvsim draws (each as ``figures/<name>.png`` and ``.pdf``); ``--overwrite``
 #: removes these and leaves other files in ``figures/`` alone.
-NAMES = (
-    "decomposition",
-    "fits",
-    "pointwise",
-    "curves",
-    "weight_norm",
-    "weight_hist",
-    "variance_split",
-    "axis_decomposition",
-    "axis_heatmap",
-    "axis_best",
-)
+NAMES = FIGURES  # the file names, declared with the run directory
 
 
 def _save(fig: Figure, out: Path, name: str) -> list[Path]:
@@ -646,7 +636,7 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
     Parameters
     ----------
     tables : Tables
-        From :func:`bvsim.tables.read_tables` or :func:`bvsim.tables.summarize`.
+        From :func:`bvsim.io.tables.read_tables` or :func:`bvsim.io.tables.summarize`.
     out_dir : path
         The run directory; figures go to ``out_dir/figures/``. ``predictions.npz`` is
         read from it for the fitted-curve fans (skipped when it is missing).

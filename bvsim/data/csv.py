@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import Config, ConfigError, DataConfig
+from ..config import Config, ConfigError, DataConfig
 
 __all__ = ["DATA_PREFIX", "check_csv", "load_split", "repeated_x_noise", "training_rows"]
 
@@ -174,7 +174,7 @@ def _check_pool_size(cfg: Config, prefix: str, pool: int) -> None:
 
 @functools.cache
 def _split(path, target, features, test_fraction, standardize, seed, classify, stamp=None):
-    from .data import Stream, rng
+    from .seeds import Stream, rng
 
     df = _read(path)
     x = df[list(features)].to_numpy(dtype=np.float64)
@@ -215,7 +215,7 @@ def load_split(cfg: Config):
 
 def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:
     """Row indices (into the pool) of training set ``k``, by ``data.resample``."""
-    from .data import Stream, rng
+    from .seeds import Stream, rng
 
     d = cfg.data
     if d.resample == "disjoint":  # one permutation, cut into consecutive parts

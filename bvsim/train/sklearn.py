@@ -13,12 +13,12 @@ import warnings
 
 import numpy as np
 
-from .config import Config
-from .data import Stream
+from ..config import Config, ConfigError
+from ..config.plugins import load_object
+from ..data.seeds import Stream
 from .engine import EngineResult
-from .plugins import load_object
 
-__all__ = ["fit_estimators", "random_states"]
+__all__ = ["check_estimator", "fit_estimators", "random_states"]
 
 
 def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
@@ -112,3 +112,31 @@ def fit_estimators(
         diverged_step=np.where(failed, 1, -1),
         params=np.zeros((members, 0), dtype=np.float32),
     )
+
+
+def check_estimator(cfg: Config, prefix: str = "") -> None:
+    """A sklearn-style estimator: importable, fit/predict, takes model.param."""
+    m = cfg.model
+    if m.kind != "sklearn":
+        return
+    key = f"{prefix}model.estimator"
+    if not m.estimator:
+        raise ConfigError(f"{key}: model.kind = 'sklearn' needs model.estimator = 'pkg.mod:Class'")
+    cls = load_object(m.estimator, key)
+    if not (callable(getattr(cls, "fit", None)) and callable(getattr(cls, "predict", None))):
+        raise ConfigError(f"{key} = {m.estimator!r}: has no fit and predict methods")
+    try:
+        est = cls(**m.estimator_args)
+    except Exception as err:
+        raise ConfigError(
+            f"{prefix}model.estimator_args = {m.estimator_args!r}: {m.estimator} does not "
+            f"accept them: {type(err).__name__}: {err}"
+        ) from None
+    params = est.get_params() if hasattr(est, "get_params") else {}
+    if m.param not in params:
+        raise ConfigError(
+            f"{prefix}model.param = {m.param!r}: not a parameter of {m.estimator}; "
+            f"its parameters: {', '.join(sorted(params)) or 'none (no get_params)'}"
+        )
+    if cfg.train.solver != "gd" or cfg.model.dropout:
+        raise ConfigError(f"{prefix}model.kind = 'sklearn' trains with the estimator's fit only")

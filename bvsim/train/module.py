@@ -32,10 +32,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .config import Config, ConfigError
-from .data import Stream
+from ..config import Config, ConfigError
+from ..config.plugins import load_object
+from ..data.seeds import Stream
 from .engine import EngineResult, TrainSpec, adam_step, apply_penalty, check_stop
-from .plugins import load_object
 
 __all__ = [
     "activations_per_point",
@@ -151,7 +151,7 @@ def batched_spec(cfg: Config) -> TrainSpec | None:
 
 def pack_members(modules: list[nn.Module]) -> np.ndarray:
     """Initial parameters of Linear stacks, packed as the engine's
-    :class:`bvsim.engine.ParamLayout` (W as (fan_in, fan_out), then b, per layer).
+    :class:`bvsim.train.engine.ParamLayout` (W as (fan_in, fan_out), then b, per layer).
 
     Returns
     -------
@@ -202,7 +202,7 @@ def train_modules(
 ) -> EngineResult:
     """Train ``members`` copies at once (one module per member, already initialized).
 
-    Parameters as :func:`bvsim.engine.train_batched`; ``modules`` has one entry per
+    Parameters as :func:`bvsim.train.engine.train_batched`; ``modules`` has one entry per
     member (the same object may appear for several members: it is copied).
     """
     device = torch.device(device)

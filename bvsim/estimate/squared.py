@@ -159,7 +159,7 @@ def combine_point_blocks(blocks) -> tuple[dict, dict]:
     Parameters
     ----------
     blocks : list of (overall, pointwise, loo_sums)
-        From :func:`decompose` (or a :mod:`bvsim.classification` decomposition) with
+        From :func:`decompose` (or a :mod:`bvsim.estimate.classification` decomposition) with
         ``return_loo=True``, for consecutive blocks of test points.
 
     Returns

@@ -87,8 +87,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .config import Config
-from .data import TestSet
+from ..config import Config
 
 __all__ = [
     "has_theory",
@@ -312,16 +311,17 @@ def has_theory(cfg: Config) -> str | None:
     return "random_design_limit" if d.x_dist == "gaussian" else None
 
 
-def theory_table(cfg: Config, test: TestSet, x_design=None) -> pd.DataFrame | None:
+def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     """Theoretical bias², variance and expected error at every λ of the sweep.
 
     Parameters
     ----------
     cfg : Config
-    test : TestSet
-        The run's test set (from :func:`bvsim.data.make_test_set`).
+    test : bvsim.data.TestSet
+        The run's test set: its inputs ``x`` and test-noise variance ``noise_var``.
     x_design : ndarray of shape (n_train, dim), optional
-        The fixed design; drawn from ``cfg`` (training set 0) when not given.
+        The shared training inputs of a fixed design (``has_theory(cfg) ==
+        "fixed_design_exact"``), e.g. training set 0's; needed only then.
 
     Returns
     -------
@@ -345,9 +345,7 @@ def theory_table(cfg: Config, test: TestSet, x_design=None) -> pd.DataFrame | No
     coef = np.full(d.dim, np.sqrt(d.coef_norm2 / d.dim))
     if kind == "fixed_design_exact":
         if x_design is None:
-            from .data import draw_training_sets
-
-            x_design = draw_training_sets(cfg, test, [0]).x[0]
+            raise ValueError("a fixed design's theory needs x_design (the shared training x)")
         bias2, variance = ridge_fixed_design(x_design, test.x, coef, d.noise_std**2, lam)
     else:
         bias2, variance = ridge_random_design_limit(

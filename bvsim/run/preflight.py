@@ -1,9 +1,13 @@
-"""Checks before compute: the machine's share of a sweep (workers, memory) and the
-inputs that need more than the configuration file (the user's truth function on the
-real points).
+"""Checks before compute that need more than the configuration's own keys.
 
-:func:`preflight` is the one place :func:`bvsim.run_sweep` calls them, before anything
-is created or trained; each problem is a :class:`ConfigError` naming what to change.
+* :func:`check_user_code`: what the configuration names outside itself (its CSV file,
+  the user's truth function, module or estimator), each checked by the part that owns
+  it; :func:`bvsim.load_config` runs it while loading.
+* :func:`preflight`: the machine's share of a sweep (workers, memory) and the truth
+  function on the real points; :func:`bvsim.run_sweep` runs it before anything is
+  created or trained.
+
+Each problem is a :class:`ConfigError` naming what to change.
 Memory is an estimate (the largest arrays of a worker's chunk and of the main
 process, plus a fixed overhead per process), checked against the memory the machine
 has available now.
@@ -17,11 +21,12 @@ from pathlib import Path
 
 import joblib
 
-from .config import Config, ConfigError, axis_configs, is_classification
+from ..config import Config, ConfigError, axis_configs, is_classification
 
 __all__ = [
     "available_memory",
     "check_n_jobs",
+    "check_user_code",
     "memory_estimate",
     "preflight",
     "worker_count",
@@ -38,6 +43,30 @@ _SIZE_KEYS = {
     "sweep.n_reps": 2,
     "train.steps": 1,
 }
+
+
+def check_user_code(cfg: Config, prefix: str = "") -> Config:
+    """Check the files and code a configuration names, in the parts that own them:
+    the CSV source (which fills in its columns and size), the truth function (tried
+    on a probe batch), the module factory and the estimator class. Returns the
+    configuration with the CSV source's defaults filled in."""
+    import dataclasses
+
+    from ..data.csv import check_csv
+    from ..data.generator import check_truth_function
+    from ..train.sklearn import check_estimator
+
+    if cfg.data.source == "csv":
+        cfg = dataclasses.replace(cfg, data=check_csv(cfg, prefix))
+    else:
+        check_truth_function(cfg, prefix)
+    if cfg.model.kind == "sklearn":
+        check_estimator(cfg, prefix)
+    if cfg.model.kind == "module":
+        from ..train.module import check_module
+
+        check_module(cfg, prefix)
+    return cfg
 
 
 def check_n_jobs(n_jobs: int, label: str = "n_jobs") -> None:
@@ -108,12 +137,12 @@ def available_memory() -> int | None:
 
 def _sizes(cfg: Config) -> dict:
     """The numbers a sweep's memory grows with."""
-    from .engine import layer_shapes
+    from ..train.engine import layer_shapes
 
     d, sw, t = cfg.data, cfg.sweep, cfg.train
     n_test = d.n_test
     if d.source == "csv":  # the file's rows bound both sets
-        from .dataset import load_split
+        from ..data.csv import load_split
 
         _, _, x_test, _ = load_split(cfg)
         n_test = len(x_test)
@@ -144,7 +173,7 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
     (its part in torch tensors: on the device for a GPU) and ``main`` (the main
     process, with :data:`PROCESS_OVERHEAD`), in bytes.
     """
-    from .sweep import auto_chunk_size
+    from .chunks import auto_chunk_size
 
     z = _sizes(cfg)
     b = z["itemsize"]
@@ -247,7 +276,7 @@ def preflight(cfg: Config, *, n_jobs: int = 1, device_type: str = "cpu") -> None
     """Every check that needs more than the configuration file, once, before compute:
     ``n_jobs``, memory, and the user's truth function on the real points, for each
     value of a second sweep axis."""
-    from .data import check_truth
+    from ..data.generator import check_truth
 
     check_n_jobs(n_jobs)
     subs = [sub for _, sub in axis_configs(cfg)]

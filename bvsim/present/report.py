@@ -1,10 +1,10 @@
 """``report.md`` of a finished run: findings computed from the tables, a summary table,
 the figures with captions, and how to reproduce the run.
 
-Every number in the report is computed from :class:`bvsim.tables.Tables`; nothing is
+Every number in the report is computed from :class:`bvsim.io.tables.Tables`; nothing is
 hard-coded, and nothing new is estimated here. Every comparison across λ uses the paired
 figures of ``summary.csv`` (``diff_from_best``, ``identity_gap``, ``variance_diff_prev``,
-shares with jackknife SEs; :mod:`bvsim.compare`): the λ of one run share their training
+shares with jackknife SEs; :mod:`bvsim.estimate.compare`): the λ of one run share their training
 sets (and test labels), so a difference is a mean over training sets of per-set
 differences. A run written before these columns existed gets its findings without the
 paired comparisons (and says so).
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .store import write_text_atomic
-from .tables import Tables
+from ..io.tables import Tables
+from ..run.store import write_text_atomic
 
 __all__ = ["findings", "summary_table", "theory_agreement", "write_report"]
 
@@ -422,7 +422,7 @@ def theory_agreement(summary: pd.DataFrame, theory: pd.DataFrame | None) -> str 
     summary : DataFrame
         ``summary.csv``.
     theory : DataFrame or None
-        ``theory.csv`` (:func:`bvsim.theory.theory_table`); None gives None.
+        ``theory.csv`` (:func:`bvsim.estimate.theory.theory_table`); None gives None.
     """
     if theory is None or theory.empty:
         return None
@@ -496,7 +496,7 @@ def summary_table(summary: pd.DataFrame) -> str:
 
 def _is_unmodified_preset(name: str, run_dir: Path) -> bool | None:
     """Whether ``run_dir/config.toml`` equals preset ``name`` (None: cannot tell)."""
-    from .config import dumps_toml, list_presets, load_config
+    from ..config import dumps_toml, list_presets, load_config
 
     if name not in list_presets():
         return False
@@ -549,7 +549,7 @@ def write_report(tables: Tables, out_dir) -> Path:
     Parameters
     ----------
     tables : Tables
-        From :func:`bvsim.tables.read_tables` or :func:`bvsim.tables.summarize`.
+        From :func:`bvsim.io.tables.read_tables` or :func:`bvsim.io.tables.summarize`.
     out_dir : path
         The run directory. Figures found in ``out_dir/figures/`` are embedded.
 
@@ -710,7 +710,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "bias² share at the largest λ | diverged | run |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    from .api import axis_dir_name
+    from ..io.rundir import axis_dir_name
 
     for value, part in s.groupby(axis, sort=True):
         v = _valid(part)

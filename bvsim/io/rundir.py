@@ -1,0 +1,214 @@
+"""The run directory: its file names (figures, axis sub-runs), its lock, what a new run
+clears of an earlier one, and whether a configuration may write there.
+
+Nothing here loads a configuration or runs code named in one: a stored run is judged
+by the text of its ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..config import Config, ConfigError, config_key, text_key
+from ..run.store import TMP_PREFIX
+from .tables import FILES, THEORY
+
+__all__ = [
+    "FIGURES",
+    "LOCK_GRACE_SECONDS",
+    "axis_dir_name",
+    "axis_dir_names",
+    "check_run_dir",
+    "clear_outputs",
+    "run_lock",
+]
+
+#: The figures bvsim draws (``figures/<name>.png`` and ``.pdf``).
+FIGURES = (
+    "decomposition",
+    "fits",
+    "pointwise",
+    "curves",
+    "weight_norm",
+    "weight_hist",
+    "variance_split",
+    "axis_decomposition",
+    "axis_heatmap",
+    "axis_best",
+)
+
+#: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).
+_OUTPUTS = (*(f"{n}.csv" for n in (*FILES, THEORY)), "predictions.npz", "report.md", "run.json")
+
+
+def clear_outputs(out: Path, chunks: bool = False) -> None:
+    """Remove what an earlier run wrote to ``out``: CSVs, ``predictions.npz``, the
+    report, ``run.json``, figures, leftover temporary files (chunk directories too)
+    and the sub-runs of a second axis; with ``chunks`` also ``config.toml`` and the
+    chunk files. Files that bvsim did not write stay (and so do the folders holding
+    them)."""
+    for name in _OUTPUTS if not chunks else (*_OUTPUTS, "config.toml"):
+        (out / name).unlink(missing_ok=True)
+    _remove_temporary(out)
+    figures = out / "figures"
+    if figures.is_dir():
+        for name in FIGURES:
+            for suffix in (".png", ".pdf"):
+                (figures / f"{name}{suffix}").unlink(missing_ok=True)
+        _remove_temporary(figures)
+        _remove_if_empty(figures)
+    axis = out / "axis"
+    if axis.is_dir():
+        for sub in axis.iterdir():
+            if sub.is_dir():
+                clear_outputs(sub, chunks=chunks)
+                _remove_if_empty(sub)
+        _remove_if_empty(axis)
+    if (out / "chunks").is_dir():
+        for key_dir in (out / "chunks").iterdir():
+            if key_dir.is_dir():
+                _remove_temporary(key_dir)  # left by a killed sweep
+                if chunks:
+                    for path in key_dir.glob("sets_*.npz"):
+                        path.unlink()
+                    _remove_if_empty(key_dir)
+        if chunks:
+            _remove_if_empty(out / "chunks")
+
+
+def _remove_temporary(folder: Path) -> None:
+    for path in folder.glob(f"{TMP_PREFIX}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (a file bvsim did not write) or gone
+        pass
+
+
+def axis_dir_name(axis: str, value: float) -> str:
+    """Sub-directory of one value of the second axis, e.g. ``n_train=20``.
+
+    The value as ``%g`` where that reads back as the same number (the names of earlier
+    runs), otherwise its shortest exact form (``noise_std=0.1000001``): distinct values
+    get distinct names, and ``float(name.split("=")[1])`` gives the value back.
+    """
+    value = float(value)
+    if value.is_integer():
+        text = f"{int(value)}"
+    else:
+        text = f"{value:g}"
+        if float(text) != value:
+            text = repr(value)
+    return f"{axis}={text}"
+
+
+def axis_dir_names(cfg: Config) -> list[str]:
+    """The sub-run directory of each second-axis value; a ConfigError (before any
+    compute) if two values would share one."""
+    names = [axis_dir_name(cfg.sweep.axis, v) for v in cfg.sweep.axis_values]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(
+                f"sweep.axis_values = {list(cfg.sweep.axis_values)!r}: two values share "
+                f"the sub-run directory {name!r}; make them differ"
+            )
+    return names
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+#: Seconds an empty or unreadable lock file counts as held (its owner may be between
+#: creating it and writing its pid), judged by the file's modification time.
+LOCK_GRACE_SECONDS = 5.0
+
+
+def _lock_holder(lock: Path) -> int | None:
+    """The pid in ``lock``; None when it is empty or unreadable (and 0 when it is gone)."""
+    try:
+        return int(lock.read_text().strip())
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_for_holder(lock: Path) -> int:
+    """The pid in ``lock``, waiting while the file is younger than the grace period
+    and holds no pid yet; 0 when it stays empty or unreadable past that (stale)."""
+    while (pid := _lock_holder(lock)) is None:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return 0
+        if age > LOCK_GRACE_SECONDS:
+            return 0
+        time.sleep(min(0.1, LOCK_GRACE_SECONDS))
+    return pid
+
+
+@contextmanager
+def run_lock(out: Path):
+    """Hold ``out/.lock`` (holding our pid) while a sweep writes into ``out``.
+
+    A lock held by a live process is refused with its pid. An empty or unreadable lock
+    counts as held while it is younger than :data:`LOCK_GRACE_SECONDS` (its owner may
+    not have written its pid yet); a lock left by a dead process, or empty for longer,
+    is taken over.
+    """
+    lock = out / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            pid = _wait_for_holder(lock)
+            if pid and pid != os.getpid() and _pid_alive(pid):
+                raise ConfigError(
+                    f"{out} is in use by another sweep (pid {pid}); wait for it, or use "
+                    f"another --out (remove {lock} only if that process is gone)"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise ConfigError(f"{out}: could not take the lock {lock}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
+    """Refuse a run directory that holds results of a different configuration.
+
+    Compares the text of the stored ``config.toml`` with ``cfg`` (by
+    :func:`config_key`); nothing named in the stored file is imported or run.
+    """
+    saved = out / "config.toml"
+    if not saved.exists() or overwrite:
+        return
+    try:
+        same = text_key(saved.read_text()) == config_key(cfg)
+    except (OSError, UnicodeDecodeError):
+        same = False
+    if not same:
+        raise ConfigError(
+            f"{out} holds results of a different configuration ({saved}); "
+            "use --overwrite to replace them or --out for a new directory"
+        )

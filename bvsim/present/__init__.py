@@ -1,0 +1,1 @@
+"""Presentation: figures and the report, drawn from the tidy tables (no estimation)."""

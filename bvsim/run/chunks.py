@@ -1,0 +1,106 @@
+"""Chunks: how the members of a sweep are cut into batched programs, and the one place
+the flat member index of a chunk is laid out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config
+from ..data.generator import TestSet, draw_training_sets
+from ..train.engine import (
+    ParamLayout,
+    TrainSpec,
+    batch_schedule,
+    dropout_keys,
+    init_params,
+)
+
+__all__ = ["auto_chunk_size", "chunk_list", "engine_members", "member_grid", "members_of"]
+
+#: Target number of parameters (all members together) in one chunk. On a CPU this keeps
+#: a chunk's parameters and optimizer state within a few MiB of cache; a GPU needs
+#: thousands of members in flight to fill its cores.
+_CHUNK_PARAMS = {"cpu": 1_000_000, "cuda": 256_000_000}
+_CHUNK_MEMBERS = {"cpu": (8, 2048), "cuda": (256, 65536)}
+#: Most activations (members x points x layer width) one chunk's forward pass holds:
+#: a large training or test set makes chunks smaller, so a worker's memory stays
+#: bounded (2**24 float32 values = 64 MiB a layer on a CPU).
+_CHUNK_ACTIVATIONS = {"cpu": 2**24, "cuda": 2**30}
+
+
+def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
+    """The one place the flat member index is laid out.
+
+    Member ``i`` of a chunk is (weight decay ``w``, training set ``a``, seed ``s``)
+    in row-major order over (n_wd, n_sets, n_seeds): a per-member array of shape
+    (members, ...) reshapes to (n_wd, n_sets, n_seeds, ...).
+
+    Returns
+    -------
+    w, a, s : ndarray of int, each of shape (members,)
+    """
+    w, a, s = np.meshgrid(np.arange(n_wd), np.arange(n_sets), np.arange(n_seeds), indexing="ij")
+    return w.ravel(), a.ravel(), s.ravel()
+
+
+def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
+    """Training sets per chunk: the configured value, or sized by model parameters and
+    activations for the device type (``"cpu"`` or ``"cuda"``); never by the number of
+    workers."""
+    if cfg.sweep.chunk_size:
+        return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
+    if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
+        return max(1, cfg.sweep.n_reps // 16)
+    if cfg.model.kind == "module":  # one copy of the module tells its size
+        from ..train.module import activations_per_point
+
+        n_params, width = activations_per_point(cfg)
+    else:
+        spec = TrainSpec.from_config(cfg)
+        n_params, width = spec.n_params, max(fan_out for _, fan_out in spec.shapes)
+    low, high = _CHUNK_MEMBERS[device_type]
+    members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
+    points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV
+    members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
+    per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
+    return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
+
+
+def chunk_list(cfg: Config, device_type: str = "cpu") -> list[np.ndarray]:
+    """The training sets of each chunk, in seed-tree order."""
+    size = auto_chunk_size(cfg, device_type)
+    return [np.arange(a, min(a + size, cfg.sweep.n_reps)) for a in range(0, cfg.sweep.n_reps, size)]
+
+
+def members_of(cfg: Config, test: TestSet, ks) -> tuple[dict, tuple[np.ndarray, ...]]:
+    """What every trainer takes for the members of training sets ``ks``, one row per
+    member in :func:`member_grid` order: ``x``, ``y``, ``x_test``, ``y_test`` and
+    ``weight_decay``; and the grid ``(w, a, s)`` itself."""
+    wd = np.asarray(cfg.sweep.weight_decay, dtype=np.float64)
+    sets = draw_training_sets(cfg, test, ks)
+    w, a, s = member_grid(len(wd), len(ks), cfg.sweep.n_seeds)
+    members = {
+        "x": sets.x[a],
+        "y": sets.y[a],
+        "x_test": test.x,
+        "y_test": sets.y_test[a],
+        "weight_decay": wd[w],
+    }
+    return members, (w, a, s)
+
+
+def engine_members(cfg: Config, spec: TrainSpec, ks, a: np.ndarray, s: np.ndarray) -> dict:
+    """The batched engine's per-member extras for training sets ``ks`` (rows ``a`` of
+    the sets, ``s`` of the seeds): packed initial parameters, minibatch orders and
+    dropout streams, all from the seed tree."""
+    n_sets, n_seeds = len(ks), cfg.sweep.n_seeds
+    drawn = init_params(cfg, ks, n_seeds)
+    init = ParamLayout(spec).pack([p.reshape(n_sets * n_seeds, *p.shape[2:]) for p in drawn])
+    init = init.reshape(n_sets, n_seeds, -1)
+    sched = batch_schedule(cfg, ks, n_seeds)
+    dkeys = dropout_keys(cfg, ks, n_seeds) if spec.dropout > 0 else None
+    return {
+        "init": init[a, s],
+        "schedule": None if sched is None else sched[a, s],
+        "dropout_keys": None if dkeys is None else dkeys[a, s],
+    }

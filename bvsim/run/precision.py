@@ -1,0 +1,74 @@
+"""Sweeps that stop at a target precision (``sweep.target_se``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config
+from ..data.generator import TestSet
+from ..estimate.classification import per_set_cross_entropy
+from ..estimate.compare import paired_vs_best
+from ..estimate.squared import per_set_squared_error
+
+__all__ = ["MIN_SETS_FOR_TARGET", "PrecisionStop"]
+
+
+#: A run with ``sweep.target_se`` stops no earlier than this many training sets: the
+#: standard errors it compares with the target are themselves estimated from the sets.
+MIN_SETS_FOR_TARGET = 10
+
+
+class PrecisionStop:
+    """The stopping rule of ``sweep.target_se``.
+
+    Chunks are added in seed-tree order; after each one the training sets of the
+    finished leading chunks are compared: the run stops once the paired SE of every
+    weight decay's difference from the best (:func:`bvsim.estimate.compare.paired_vs_best`,
+    on each set's loss against the truth) and the SE of the best one's expected error
+    are all <= the target, with at least :data:`MIN_SETS_FOR_TARGET` sets. The sets
+    used are then exactly the first K, so the result equals a run with
+    ``sweep.n_reps = K``.
+    """
+
+    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
+        self.target = cfg.sweep.target_se
+        self.test, self.chunks = test, chunks
+        self.losses: list[np.ndarray | None] = [None] * len(chunks)
+        self.n_chunks = len(chunks)  # chunks the result keeps
+        self.stopped = False
+        self.worst_se = float("nan")
+
+    def add(self, i: int, res: dict) -> bool:
+        """Note finished chunk ``i`` (its full result); True once the target is met."""
+        if self.stopped:
+            return True
+        pred = res["pred"]
+        if self.test.p_true is None:
+            self.losses[i] = per_set_squared_error(pred, self.test.f)
+        else:
+            self.losses[i] = per_set_cross_entropy(pred, self.test.p_true)
+        m = next((j for j, x in enumerate(self.losses) if x is None), len(self.losses))
+        if i >= m:
+            return False  # the finished leading chunks did not change
+        loss = np.concatenate(self.losses[:m], axis=1)
+        if loss.shape[1] < min(MIN_SETS_FOR_TARGET, sum(map(len, self.chunks))):
+            return False
+        paired = paired_vs_best(loss)
+        ses = np.append(paired["diff_se"], paired["best_se"])
+        self.worst_se = float(np.nanmax(ses)) if paired["best"] >= 0 else float("nan")
+        if self.worst_se <= self.target:
+            self.n_chunks, self.stopped = m, True
+        return self.stopped
+
+    def info(self) -> dict:
+        """What run.json records about the stop."""
+        k = int(sum(len(ks) for ks in self.chunks[: self.n_chunks]))
+        if self.stopped:
+            reason = f"target_se reached: worst paired SE {self.worst_se:.3g} <= {self.target:g}"
+        else:
+            reason = (
+                f"sweep.n_reps reached: worst paired SE {self.worst_se:.3g} > target "
+                f"{self.target:g}"
+            )
+        return {"target_se": self.target, "worst_se": self.worst_se, "stop_reason": reason,
+                "n_reps_done": k}  # fmt: skip
