@@ -203,3 +203,15 @@ def test_lambda_axis_places_zero_left_of_smallest(grid):
         assert pos[0] == pytest.approx(min(positive) / 10**ZERO_GAP_DECADES)
         assert pos[0] < axis.break_at < min(positive)
     np.testing.assert_allclose(pos[np.asarray(grid) > 0], positive)
+
+
+@pytest.mark.parametrize("preset", ["wine", "seed-demo"])
+def test_reproduce_names_the_shipped_preset(tmp_path, preset):
+    """A run of an unmodified preset (a CSV one included, whose columns the sweep
+    fills in) is reproduced by the preset's name."""
+    from bvsim import load_config
+    from bvsim.config import dumps_toml
+    from bvsim.present.report import _reproduce
+
+    (tmp_path / "config.toml").write_text(dumps_toml(load_config(preset=preset)))
+    assert f"bvsim sweep --preset {preset}" in "\n".join(_reproduce({"name": preset}, tmp_path))

@@ -497,13 +497,16 @@ def summary_table(summary: pd.DataFrame) -> str:
 def _is_unmodified_preset(name: str, run_dir: Path) -> bool | None:
     """Whether ``run_dir/config.toml`` equals preset ``name`` (None: cannot tell)."""
     from ..config import dumps_toml, list_presets, load_config
+    from ..run.preflight import check_user_code
 
     if name not in list_presets():
         return False
     cfg_file = run_dir / "config.toml"
     if not cfg_file.exists():
         return None
-    return cfg_file.read_text() == dumps_toml(load_config(preset=name))
+    # the shipped preset resolved as a sweep resolves it (a CSV preset's columns)
+    preset = load_config(preset=name, check_user_code=check_user_code)
+    return cfg_file.read_text() == dumps_toml(preset)
 
 
 def _reproduce(meta: dict, run_dir: Path) -> list[str]:
