@@ -21,6 +21,9 @@ from bvsim import load_config, run_sweep
 from bvsim.config import ConfigError, dumps_toml
 from bvsim.data.generator import draw_training_sets, make_test_set, truth
 from bvsim.estimate.anova import crossed_anova, crossed_anova_blocks
+from bvsim.estimate.theory import ridge_fixed_design
+from bvsim.present import figures
+from bvsim.present.report import write_report
 from bvsim.train.engine import init_params
 
 CROSSED = ["sweep.design=crossed"]
@@ -111,7 +114,12 @@ def fixed_design_run(tmp_path_factory):
         "sweep.weight_decay=[0.0, 0.1]",
     )
     out = tmp_path_factory.mktemp("crossed")
-    return run_sweep(cfg, out, n_jobs=1), out
+    result = run_sweep(cfg, out, n_jobs=1, figures=False)  # the ANOVA's own figure below
+    (out / "figures").mkdir()
+    fig_dir = out / "figures"
+    figures._save(figures.fig_anova(result.tables.anova), fig_dir, "anova")
+    write_report(result.tables, out)
+    return result, out
 
 
 def test_with_one_x_the_init_terms_are_the_nested_variance_init(fixed_design_run):
@@ -172,7 +180,17 @@ def test_ridge_random_design_label_noise_main_effect_is_zero():
     a = result.tables.anova
     assert set(a.term) >= {"inputs", "label_noise", "inputs:label_noise"}
     assert "init" not in set(a.term)
+    # the conditional variance E_X Var_eps(y | X), exact for each drawn X (Stream INPUTS)
+    test = make_test_set(cfg)
+    xs = draw_training_sets(cfg, test, np.arange(0, 900, 30)).x  # b = 0: one set per x
+    coef = np.full(cfg.data.dim, np.sqrt(cfg.data.coef_norm2 / cfg.data.dim))
     for wd in cfg.sweep.weight_decay:
         t = a[a.weight_decay == wd].set_index("term")
         assert abs(t.value["label_noise"]) <= 3 * t.se["label_noise"], wd
         assert t.value["inputs:label_noise"] > 3 * t.se["inputs:label_noise"], wd
+        exact = np.mean(
+            [ridge_fixed_design(x, test.x, coef, cfg.data.noise_std**2, wd)[1] for x in xs]
+        )
+        within = t.value["label_noise"] + t.value["inputs:label_noise"]
+        se = t.se["label_noise"] + t.se["inputs:label_noise"]
+        assert abs(within - exact) <= 3 * se, (wd, within, exact, se)
