@@ -15,6 +15,7 @@ noise and every initialization; the random-effects ANOVA of the variance per λ.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bvsim import load_config, run_sweep
@@ -102,17 +103,19 @@ def test_blocks_of_test_points_combine_exactly():
     assert all(np.isfinite(blocks[f"{t}_share_se"]) for t in ("a", "a:b:c"))
 
 
+FIXED_DESIGN = (
+    "data.train_design=fixed",
+    "sweep.n_noise=4",
+    "sweep.n_seeds=3",
+    "train.steps=100",
+    "sweep.weight_decay=[0.0, 0.1]",
+)
+
+
 @pytest.fixture(scope="module")
 def fixed_design_run(tmp_path_factory):
     """One x (a fixed design), 4 noise draws x 3 initializations, small MLP."""
-    cfg = _cfg(
-        "smoke",
-        "data.train_design=fixed",
-        "sweep.n_noise=4",
-        "sweep.n_seeds=3",
-        "train.steps=100",
-        "sweep.weight_decay=[0.0, 0.1]",
-    )
+    cfg = _cfg("smoke", *FIXED_DESIGN)
     out = tmp_path_factory.mktemp("crossed")
     result = run_sweep(cfg, out, n_jobs=1, figures=False)  # the ANOVA's own figure below
     (out / "figures").mkdir()
@@ -149,6 +152,12 @@ def test_with_one_x_the_init_terms_are_the_nested_variance_init(fixed_design_run
     for name in ("anova.csv", "anova_pointwise.csv", "figures/anova.png"):
         assert (out / name).exists(), name
     assert "## Where the variance comes from" in (out / "report.md").read_text()
+
+
+def test_anova_does_not_depend_on_chunking(fixed_design_run):
+    """Sets of one chunk of 3 (a noise level's sets split across chunks): the same."""
+    other = run_sweep(_cfg("smoke", *FIXED_DESIGN, "sweep.chunk_size=3"), None, n_jobs=1)
+    pd.testing.assert_frame_equal(other.tables.anova, fixed_design_run[0].tables.anova)
 
 
 def test_nested_run_has_no_anova_and_no_ensemble_columns_with_one_seed(tmp_path):
