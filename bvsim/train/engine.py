@@ -134,8 +134,10 @@ def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
     """Initial parameters of members (k, s), as ``torch.nn.Linear`` draws them.
 
     Weights and biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default for
-    ``nn.Linear``), drawn in float64 from seed-tree node (INIT, k, s): the same for
-    every lambda (common random numbers) and every device.
+    ``nn.Linear``), drawn in float64 from seed-tree node (INIT, k, s) (in the crossed
+    design (CROSSED, INIT, s), the same for every training set; see
+    :func:`bvsim.data.seeds.member_key`): the same for every lambda (common random
+    numbers) and every device.
 
     Returns
     -------
