@@ -209,7 +209,7 @@ def from_dict(
                 f"allowed: {', '.join(allowed)}"
             )
     base = _build(Config, top, prefix)
-    cfg = dataclasses.replace(base, **sections)
+    cfg = _resolve_design(dataclasses.replace(base, **sections), prefix)
     _check_consistency(cfg, prefix)
     if check_user_code is not None:
         cfg = check_user_code(cfg, prefix)
@@ -322,6 +322,63 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
             f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
             f"{d.n_train}; use 0 for full batch"
         )
+
+
+#: Keys of the crossed design, left out of ``config.toml`` (and so of the resume key)
+#: in the nested design, where they must keep their defaults.
+CROSSED_KEYS = ("design", "n_inputs", "n_noise")
+
+
+def _resolve_design(cfg: Config, prefix: str) -> Config:
+    """Check the keys of ``sweep.design`` and, in the crossed design, set
+    ``sweep.n_reps`` to ``n_inputs * n_noise`` (training set k = a * n_noise + b).
+
+    A factor that the data or the solver do not have must have one level: a fixed
+    design has no draws of x, data from a file no separate label noise, closed-form
+    ridge no initialization; classification is not decomposed this way."""
+    sw = cfg.sweep
+    if sw.design != "crossed":
+        for key in ("n_inputs", "n_noise"):
+            if getattr(sw, key) != 1:
+                raise ConfigError(
+                    f"{prefix}sweep.{key} = {getattr(sw, key)}: only for sweep.design = "
+                    "'crossed' (the nested design draws sweep.n_reps training sets)"
+                )
+        return cfg
+    where = f"{prefix}sweep.design = 'crossed'"
+    d = cfg.data
+    if is_classification(cfg):
+        raise ConfigError(
+            f"{where}: not for classification (the ANOVA splits squared error); "
+            "use sweep.design = 'nested'"
+        )
+    if sw.target_se:
+        raise ConfigError(
+            f"{where}: sweep.target_se adds training sets one chunk at a time, which a "
+            "crossed design cannot; set sweep.target_se = 0"
+        )
+    if d.source == "csv" and sw.n_noise != 1:
+        raise ConfigError(
+            f"{where}: data from a file (data.source = 'csv') have no separate label noise: "
+            f"set sweep.n_noise = 1 (got {sw.n_noise}); sweep.n_inputs draws the training rows"
+        )
+    if d.source == "generator" and d.train_design == "fixed" and sw.n_inputs != 1:
+        raise ConfigError(
+            f"{where}: data.train_design = 'fixed' draws x once, so there is no x factor: "
+            f"set sweep.n_inputs = 1 (got {sw.n_inputs})"
+        )
+    if cfg.train.solver == "closed_form" and sw.n_seeds != 1:
+        raise ConfigError(
+            f"{where}: train.solver = 'closed_form' has no initialization: set "
+            f"sweep.n_seeds = 1 (got {sw.n_seeds})"
+        )
+    n_sets = sw.n_inputs * sw.n_noise
+    if n_sets < 2:
+        raise ConfigError(
+            f"{where}: needs sweep.n_inputs x sweep.n_noise >= 2 training sets "
+            f"(got {sw.n_inputs} x {sw.n_noise})"
+        )
+    return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
 
 
 def _check_axis(cfg: Config, prefix: str) -> None:
@@ -468,6 +525,8 @@ def dumps_toml(cfg: Config) -> str:
     """The resolved configuration as TOML text that :func:`load_config` reads back."""
     d = cfg.to_dict()
     lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if k not in SECTIONS]
+    if d["sweep"]["design"] == "nested":  # as before the crossed design existed
+        d["sweep"] = {k: v for k, v in d["sweep"].items() if k not in CROSSED_KEYS}
     for section in SECTIONS:
         lines += ["", f"[{section}]"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items()]

@@ -397,6 +397,25 @@ class SweepConfig:
             "(0 = off: always n_reps sets)",
         ),
     )
+    design: str = field(
+        default="nested",
+        metadata=_key(
+            "str",
+            _one_of("nested", "crossed"),
+            "nested: every training set has its own x, noise and seeds; crossed: every "
+            "draw of the training x (n_inputs) meets every draw of the label noise "
+            "(n_noise) and every initialization (n_seeds), for the ANOVA of the variance "
+            "(anova.csv); sweep.n_reps is then n_inputs x n_noise",
+        ),
+    )
+    n_inputs: int = field(
+        default=1,
+        metadata=_key("int", _at_least(1), "crossed: draws of the training inputs x"),
+    )
+    n_noise: int = field(
+        default=1,
+        metadata=_key("int", _at_least(1), "crossed: draws of the training-label noise vector"),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Config, ConfigError, DataConfig
-from .seeds import Stream, rng
+from .seeds import Stream, crossed_levels, rng
 
 __all__ = [
     "Stream",
@@ -233,6 +233,8 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
     fixed_x = None
     if d.train_design == "fixed":
         fixed_x = _draw_x(rng(cfg.seed, Stream.DESIGN), d.n_train, d)
+    if cfg.sweep.design == "crossed":
+        return _draw_crossed_sets(cfg, test, ks, fixed_x)
     xs, ys, yts = [], [], []
     for k in ks:
         gen = rng(cfg.seed, Stream.DATA, int(k))
@@ -242,6 +244,26 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
         xs.append(x)
         ys.append(y)
         yts.append(y_test)
+    return TrainingSets(ks=ks, x=np.stack(xs), y=np.stack(ys), y_test=np.stack(yts))
+
+
+def _draw_crossed_sets(cfg: Config, test: TestSet, ks: np.ndarray, fixed_x) -> TrainingSets:
+    """Training sets of the crossed design: set ``k = a * n_noise + b`` takes the x of
+    input level ``a`` (stream (INPUTS, a); the fixed design's x when there is one) and
+    the noise vector of level ``b`` (stream (NOISE, b), one value per training slot, so
+    one noise draw pairs with every x); its test labels come from (TEST_LABELS, k)."""
+    d = cfg.data
+    xs, ys, yts = [], [], []
+    for k in ks:
+        a, b = crossed_levels(int(k), cfg.sweep.n_noise)
+        x = fixed_x
+        if x is None:
+            x = _draw_x(rng(cfg.seed, Stream.INPUTS, a), d.n_train, d)
+        noise = rng(cfg.seed, Stream.NOISE, b).standard_normal(d.n_train)
+        labels = rng(cfg.seed, Stream.TEST_LABELS, int(k)).standard_normal(len(test.f))
+        xs.append(x)
+        ys.append(truth(x, d) + d.noise_std * noise)
+        yts.append(test.f + d.test_noise_std * labels)
     return TrainingSets(ks=ks, x=np.stack(xs), y=np.stack(ys), y_test=np.stack(yts))
 
 

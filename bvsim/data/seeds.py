@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Stream", "rng"]
+__all__ = ["Stream", "crossed_levels", "member_key", "rng"]
 
 
 class Stream:
@@ -18,6 +18,26 @@ class Stream:
     BATCH = 3  # minibatch order of member (k, s)
     DESIGN = 4  # the fixed design x shared by all training sets
     DROPOUT = 5  # dropout masks of member (k, s)
+    INPUTS = 6  # crossed design: training x of input level a
+    NOISE = 7  # crossed design: training-label noise vector of noise level b
+    CROSSED = 8  # crossed design: (CROSSED, stream, c), member streams of seed level c
+    TEST_LABELS = 9  # crossed design: noisy test labels of training set k
+
+
+def crossed_levels(k, n_noise: int) -> tuple:
+    """Input level ``a`` and noise level ``b`` of training set ``k = a * n_noise + b`` in
+    the crossed design (the one place that layout is written)."""
+    return k // n_noise, k % n_noise
+
+
+def member_key(design: str, stream: int, k: int, s: int) -> tuple[int, ...]:
+    """Seed-tree key of member (training set ``k``, seed ``s``) for a per-member stream
+    (INIT, BATCH, DROPOUT): ``(stream, k, s)`` in the nested design; in the crossed
+    design ``(CROSSED, stream, s)``, the same for every training set, so one
+    initialization (and minibatch order, dropout masks) meets every (x, noise) pair."""
+    if design == "crossed":
+        return (Stream.CROSSED, stream, int(s))
+    return (stream, int(k), int(s))
 
 
 def rng(root: int, *key: int) -> np.random.Generator:

@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-__all__ = ["anova_terms", "crossed_anova", "ensemble_variance"]
+__all__ = ["anova_terms", "crossed_anova", "crossed_anova_blocks", "ensemble_variance"]
 
 
 def anova_terms(factors: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -180,3 +180,80 @@ def ensemble_variance(components: dict, over: str, size: int) -> float:
             continue
         total += value / size if over in name.split(":") else value
     return total
+
+
+def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
+    """:func:`crossed_anova` of a test set given a block of test points at a time.
+
+    Every estimate averaged over the test points is a mean of per-point values, and so
+    is each delete-one-level estimate, so blocks combine exactly and memory is bounded
+    by one block. Adds the share of each term in the variance (term / variance) with
+    its multiway-jackknife SE (``<term>_share``, ``<term>_share_se``).
+
+    Parameters
+    ----------
+    blocks : iterable of (pred, f)
+        ``pred`` of shape (n_1, ..., n_F, n_block), ``f`` of shape (n_block,) or None,
+        for consecutive blocks of test points (the same cells in every block).
+    factors : tuple of str
+
+    Returns
+    -------
+    overall, pointwise : dict
+        As :func:`crossed_anova` returns them for all points at once, plus the shares.
+    """
+    n_factors = len(factors)
+    names = {t: ":".join(factors[i] for i in t) for t in _terms(n_factors)}
+    terms = list(names.values())
+    sums: dict = {}
+    loo_sums: dict = {}  # (axis, name) -> array (n_levels,) of per-point sums
+    pieces: dict = {}
+    n_points, sizes = 0, None
+    for pred, f in blocks:
+        y = np.asarray(pred, dtype=np.float64)
+        sizes = y.shape[:n_factors]
+        if min(sizes) < 2 or not np.isfinite(y).all():
+            raise ValueError("every factor needs >= 2 levels and every prediction finite")
+        per = {names.get(k, k): v for k, v in _per_point(y, f, n_factors).items()}
+        for k, v in per.items():
+            pieces.setdefault(k, []).append(v)
+            if k != "mean_prediction":
+                sums[k] = sums.get(k, 0.0) + float(np.sum(v))
+        n_points += y.shape[-1]
+        if min(sizes) < 3:
+            continue
+        for axis in range(n_factors):
+            for level in range(sizes[axis]):
+                part = _per_point(np.delete(y, level, axis=axis), f, n_factors)
+                for k, v in part.items():
+                    if k == "mean_prediction":
+                        continue
+                    arr = loo_sums.setdefault((axis, names.get(k, k)), np.zeros(sizes[axis]))
+                    arr[level] += float(np.sum(v))
+    pointwise = {k: np.concatenate(v) for k, v in pieces.items()}
+    overall = {k: v / n_points for k, v in sums.items()}
+    can_jackknife = sizes is not None and min(sizes) >= 3
+
+    def jack(estimates) -> float:
+        """Multiway jackknife SE from per-axis delete-one-level estimates."""
+        if not can_jackknife:
+            return float("nan")
+        var = 0.0
+        for est in estimates:
+            n = len(est)
+            var += (n - 1) / n * float(np.square(est - est.mean()).sum())
+        return float(np.sqrt(var))
+
+    def loo(name):
+        return [loo_sums[(axis, name)] / n_points for axis in range(n_factors)]
+
+    out = dict(overall)
+    for k in overall:
+        out[f"{k}_se"] = jack(loo(k)) if can_jackknife else float("nan")
+    for t in terms:
+        out[f"{t}_share"] = overall[t] / overall["variance"]
+        ratios = []
+        if can_jackknife:
+            ratios = [a / b for a, b in zip(loo(t), loo("variance"), strict=True)]
+        out[f"{t}_share_se"] = jack(ratios)
+    return out, pointwise

@@ -18,7 +18,15 @@ from .._version import __version__
 from ..config import dumps_toml
 from ..data.generator import draw_training_sets
 from ..estimate import compare
-from ..estimate.squared import combine_point_blocks, decompose, mean_se, valid_training_sets
+from ..estimate.anova import anova_terms as anova_term_names
+from ..estimate.anova import crossed_anova_blocks
+from ..estimate.squared import (
+    combine_point_blocks,
+    decompose,
+    jackknife_se,
+    mean_se,
+    valid_training_sets,
+)
 from ..estimate.theory import has_theory, theory_table
 from ..run.store import (
     ChunkStack,
@@ -35,6 +43,9 @@ __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_marker", "w
 FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
 #: Written only when the configuration has a closed-form theory (bvsim.estimate.theory).
 THEORY = "theory"
+#: Written only by a crossed design (``sweep.design = "crossed"``): the ANOVA of the
+#: variance per λ, and per λ and test point.
+ANOVA = ("anova", "anova_pointwise")
 _HIST_BINS = 60
 
 
@@ -51,6 +62,9 @@ class Tables:
     #: Closed-form bias² and variance per λ (:func:`bvsim.estimate.theory.theory_table`); None
     #: when the configuration has no theory. Written as ``theory.csv``.
     theory: pd.DataFrame | None = None
+    #: The crossed design's ANOVA of the variance (:func:`anova_tables`); None otherwise.
+    anova: pd.DataFrame | None = None
+    anova_pointwise: pd.DataFrame | None = None
 
 
 #: Predictions decomposed at once, in bytes (every training set and seed of one weight
@@ -369,6 +383,8 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
             sets["expected"] = compare.pseudo_values(overall["mse_truth"], loo["mse_truth"])
             sets["expected"] += offset
             sets["variance"] = compare.pseudo_values(overall["variance"], loo["variance"])
+            if cfg.sweep.n_seeds >= 2:
+                _ensemble(row, loo, cfg.sweep.n_seeds, offset)
         return err_k, point, sets
 
     rows, points, per_set = _lambda_rows(r, usable, {"noise": noise}, fill)
@@ -381,6 +397,9 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
         "train_error", "train_error_se", "weight_norm", "weight_norm_se",
         "bias2_includes_noise", "status",
     ]  # fmt: skip
+    if cfg.sweep.n_seeds >= 2:  # only then: the nested runs' columns stay as they were
+        at = columns.index("expected_error_se") + 1
+        columns[at:at] = ENSEMBLE_COLUMNS
     summary["bias2_includes_noise"] = not noise_known
     if cfg.data.source == "csv":  # an estimate of the noise from repeated x, if any
         from ..data.csv import repeated_x_noise
@@ -388,6 +407,88 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
         columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
     return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
+
+
+#: Summary columns of a squared-error run with ``sweep.n_seeds >= 2`` (:func:`_ensemble`).
+ENSEMBLE_COLUMNS = ["ensemble_error", "ensemble_error_se", "ensemble_gain", "ensemble_gain_se"]
+
+
+def _ensemble(row: dict, loo: dict, n_seeds: int, noise: float) -> None:
+    """The expected error of the average of the ``n_seeds`` initializations trained on
+    one training set: bias² + variance_data + variance_init / S + noise, that is the
+    expected error less ``ensemble_gain = (1 - 1/S) variance_init``; SEs by the
+    delete-one-training-set jackknife (``loo``: leave-one-set-out means)."""
+    shrink = 1 - 1 / n_seeds
+    row["ensemble_error"] = row["expected_error"] - shrink * row["variance_init"]
+    row["ensemble_error_se"] = float(
+        jackknife_se(loo["mse_truth"] + noise - shrink * loo["variance_init"])
+    )
+    row["ensemble_gain"] = shrink * row["variance_init"]
+    row["ensemble_gain_se"] = shrink * row["variance_init_se"]
+
+
+def crossed_factors(cfg) -> list[tuple[str, int]]:
+    """The factors of the crossed design and their levels, in the order of the
+    prediction axes (training set ``k = a * n_noise + b``, then the seed): the training
+    inputs (``sample`` for data from a file: the drawn rows), the label noise and the
+    initialization."""
+    sw = cfg.sweep
+    inputs = "sample" if cfg.data.source == "csv" else "inputs"
+    return [(inputs, sw.n_inputs), ("label_noise", sw.n_noise), ("init", sw.n_seeds)]
+
+
+def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
+    """The random-effects ANOVA of a crossed design per λ (``anova.csv``) and per λ and
+    test point (``anova_pointwise.csv``); (None, None) for a nested design.
+
+    A factor with one level is left out. A λ at which any member diverged has NaN
+    values (dropping its cells would break the crossing). Rows per λ: one per term,
+    then ``variance`` (their sum), ``bias2``, ``noise`` and ``expected_error`` =
+    bias2 + variance + noise (exactly).
+    """
+    cfg = r.cfg
+    if cfg.sweep.design != "crossed" or r.test.p_true is not None:
+        return None, None
+    levels = crossed_factors(cfg)
+    factors = tuple(name for name, n in levels if n >= 2)
+    shape = tuple(n for _, n in levels if n >= 2)
+    terms = [":".join(t) for t in anova_term_names(factors)]
+    noise = float(r.test.noise_var)
+    known = bool(np.isfinite(noise))
+    rows, points = [], []
+    for i, wd in enumerate(r.weight_decay):
+        head = {"weight_decay": float(wd)}
+        if not usable[i].all() or r.diverged[i].any():
+            rows += [head | {"term": t, "value": np.nan} for t in terms]
+            continue
+        blocks = ((_pred_block(r, i, b).reshape(*shape, -1), r.test.f[b]) for b in _point_blocks(r))
+        overall, pointwise = crossed_anova_blocks(blocks, factors)
+        for t in terms:
+            rows.append(
+                head
+                | {
+                    "term": t,
+                    "value": overall[t],
+                    "se": overall[f"{t}_se"],
+                    "share": overall[f"{t}_share"],
+                    "share_se": overall[f"{t}_share_se"],
+                }
+            )
+        ee = overall["mse_truth"] + (noise if known else 0.0)
+        for term, value, se in (
+            ("variance", overall["variance"], overall["variance_se"]),
+            ("bias2", overall["bias2"], overall["bias2_se"]),
+            ("noise", noise if known else np.nan, 0.0 if known else np.nan),
+            ("expected_error", ee, overall["mse_truth_se"]),
+        ):
+            rows.append(head | {"term": term, "value": value, "se": se})
+        frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x)), "x": r.test.x[:, 0]}
+        for t in [*terms, "variance", "bias2"]:
+            points.append(pd.DataFrame({**frame, "term": t, "value": pointwise[t]}))
+    columns = ["weight_decay", "term", "value", "se", "share", "share_se"]
+    anova = pd.DataFrame(rows).reindex(columns=columns)
+    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    return anova, pointwise
 
 
 def _curves(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
@@ -502,6 +603,7 @@ def summarize(r: SweepResult) -> Tables:
     """Apply the estimators to a sweep and lay the results out as tidy tables."""
     members, usable = _members(r)
     summary, pointwise = _summary_rows(r, usable)
+    anova, anova_pointwise = anova_tables(r, usable)
     meta = {
         "name": r.cfg.name,
         "seed": r.cfg.seed,
@@ -519,6 +621,8 @@ def summarize(r: SweepResult) -> Tables:
         weight_hist=_weight_hist(r),
         meta=meta,
         theory=theory_table(r.cfg, r.test, _design(r)),
+        anova=anova,
+        anova_pointwise=anova_pointwise,
     )
 
 
@@ -604,7 +708,12 @@ def read_tables(run_dir: str | Path) -> Tables:
     frames = {name: _read_csv(run_dir / f"{name}.csv", records.get(name)) for name in FILES}
     theory_file = run_dir / f"{THEORY}.csv"
     theory = _read_csv(theory_file, records.get(THEORY)) if theory_file.exists() else None
-    return Tables(**frames, meta=meta, theory=theory)
+    optional = {
+        name: _read_csv(run_dir / f"{name}.csv", records.get(name))
+        for name in ANOVA
+        if (run_dir / f"{name}.csv").exists()
+    }
+    return Tables(**frames, meta=meta, theory=theory, **optional)
 
 
 def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.DataFrame:
@@ -688,7 +797,7 @@ def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
     records = {}
     for name in _all_frames(tables):
         df = getattr(tables, name)
-        if name == THEORY and (df is None or df.empty):
+        if name in (THEORY, *ANOVA) and (df is None or df.empty):
             (out / f"{name}.csv").unlink(missing_ok=True)  # none, not a stale one either
         elif df is not None:
             with atomic_path(out / f"{name}.csv") as tmp:

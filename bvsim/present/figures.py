@@ -564,6 +564,58 @@ def fig_variance_split(summary: pd.DataFrame) -> Figure:
     return fig
 
 
+#: The labels of the crossed design's factors (bvsim.io.tables.crossed_factors).
+_FACTOR_LABELS = {"inputs": "x", "sample": "rows", "label_noise": "ε", "init": "init"}
+
+
+def _term_label(term: str) -> str:
+    return " × ".join(_FACTOR_LABELS.get(f, f) for f in term.split(":"))
+
+
+@_styled
+def fig_anova(anova: pd.DataFrame) -> Figure:
+    """The crossed design's variance terms stacked against λ, and their shares.
+
+    Parameters
+    ----------
+    anova : DataFrame
+        ``anova.csv``: rows per λ and term (main effects, interactions, ``variance``).
+    """
+    a = anova.dropna(subset=["value"])
+    terms = [t for t in dict.fromkeys(a.loc[a["share"].notna(), "term"])]
+    wd = np.sort(a["weight_decay"].unique())
+    axis = LambdaAxis(wd)
+    x = axis.pos(wd)
+    table = a.pivot(index="weight_decay", columns="term", values="value").reindex(wd)
+    se = a.pivot(index="weight_decay", columns="term", values="se").reindex(wd)
+    share = a.pivot(index="weight_decay", columns="term", values="share").reindex(wd)
+    share_se = a.pivot(index="weight_decay", columns="term", values="share_se").reindex(wd)
+    pal = sns.color_palette("colorblind", max(len(terms), 3))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    base = np.zeros(len(wd))
+    for color, term in zip(pal, terms, strict=False):
+        top = base + np.clip(table[term].to_numpy(float), 0, None)
+        left.fill_between(x, base, top, color=color, alpha=0.5, linewidth=0,
+                          label=_term_label(term))  # fmt: skip
+        base = top
+    _band(left, x, table["variance"], se["variance"], "0.15", alpha=0.12, marker="o",
+          markersize=4, linewidth=1.4, label="total variance ±2 SE")  # fmt: skip
+    left.axhline(0, color="0.3", linewidth=0.8)
+    axis.apply(left)
+    left.set_ylabel("variance (mean over test points)")
+    left.set_title("Variance by source (stacked; negative estimates drawn as 0)")
+    for color, term in zip(pal, terms, strict=False):
+        _band(right, x, share[term], share_se[term], color, marker="o", markersize=3,
+              linewidth=1.2)  # fmt: skip
+    right.axhline(0, color="0.3", linewidth=0.8)
+    axis.apply(right)
+    right.set_ylabel("share of the variance (±2 SE)")
+    right.set_title("Share of each source")
+    _legend_below(fig, left, ncol=min(len(terms) + 1, 4))
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
 #: Every figure bvsim draws (each as ``figures/<name>.png`` and ``.pdf``); ``--overwrite``
 #: removes these and leaves other files in ``figures/`` alone.
 NAMES = FIGURES  # the file names, declared with the run directory
@@ -683,6 +735,9 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
         written += _save(fig_weight_hist(wh, picks), fig_dir, "weight_hist")
     if s["variance_init"].notna().any():
         written += _save(fig_variance_split(s), fig_dir, "variance_split")
+    anova = tables.anova
+    if anova is not None and not anova.empty and anova["value"].notna().any():
+        written += _save(fig_anova(anova), fig_dir, "anova")
     return written
 
 

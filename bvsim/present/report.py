@@ -66,8 +66,98 @@ _CAPTIONS = {
         "(marginal). "
         "λ = 0 is drawn left of the axis break (//)."
     ),
+    "anova": (
+        "Crossed design: the variance split by the random-effects ANOVA into the main "
+        "effects of the training inputs x, the label noise ε and the initialization, and "
+        "their interactions, stacked (left; a negative estimate, possible for an unbiased "
+        "component, is drawn as 0 there) with the total variance ±2 SE; right, each "
+        "term's share of the variance ±2 SE (multiway jackknife, conservative). "
+        "λ = 0 is drawn left of the axis break (//)."
+    ),
 }
 _ORDER = tuple(_CAPTIONS)
+
+#: Short names of the crossed design's factors in the report.
+_FACTOR_NAMES = {"inputs": "x", "sample": "rows", "label_noise": "ε", "init": "init"}
+
+
+def _term_name(term: str) -> str:
+    return " × ".join(_FACTOR_NAMES.get(f, f) for f in term.split(":"))
+
+
+def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str]:
+    """The report's section on the crossed design: every term per λ with its SE, and
+    which source dominates the variance at each λ (empty for a nested run)."""
+    if anova is None or anova.empty or not anova["value"].notna().any():
+        return []
+    terms = list(dict.fromkeys(anova.loc[anova["share"].notna(), "term"]))
+    cols = ["bias2", *terms, "variance", "noise", "expected_error"]
+    heads = ["bias²", *map(_term_name, terms), "variance", "noise", "expected error"]
+    lines = [
+        "## Where the variance comes from",
+        "",
+        "A crossed design: every draw of the training inputs meets every draw of the "
+        "label noise and every initialization, so the variance splits into main effects "
+        "and interactions (random-effects ANOVA, expected mean squares; unbiased, so a "
+        "component can come out slightly negative). bias² + the terms + noise is the "
+        "expected error exactly. ± is the multiway-jackknife SE (conservative). Factors "
+        "with one level are left out; the summary's SEs above treat the training sets "
+        "as independent, which in a crossed design they are not: use these.",
+        "",
+        "| λ | " + " | ".join(heads) + " |",
+        "|" + "---|" * (len(heads) + 1),
+    ]
+    found = []
+    for wd, part in anova.groupby("weight_decay", sort=True):
+        t = part.set_index("term")
+        cells = [_pm(_get(t.value, c), _get(t.se, c)) for c in cols]
+        lines.append(f"| {_lam(wd)} | " + " | ".join(cells) + " |")
+        v = t.loc[terms, "value"].astype(float)
+        if not v.notna().all():
+            continue
+        order = list(v.sort_values(ascending=False).index)
+        top = order[0]
+        share, share_se = _get(t.share, top), _get(t.share_se, top)
+        verb = (  # more than half of the variance by 2 SE, or just the largest estimate
+            "dominates the variance"
+            if share - 2 * share_se > 0.5
+            else "is the largest estimated source of variance"
+        )
+        text = f"λ = {_lam(wd)}: {_term_name(top)} {verb} ({_pct(share)} ± {_pct(share_se)})"
+        if len(order) > 1:
+            nxt = order[1]
+            text += f", then {_term_name(nxt)} ({_pct(t.share[nxt])} ± {_pct(t.share_se[nxt])})"
+        found.append(text + ".")
+    lines += ["", *[f"- {f}" for f in found], ""]
+    return lines
+
+
+def ensemble_section(summary: pd.DataFrame) -> list[str]:
+    """What averaging the S initializations of a training set would gain, per λ (empty
+    without ``ensemble_error``: one seed, classification or an older run)."""
+    if "ensemble_error" not in summary or not summary["ensemble_error"].notna().any():
+        return []
+    n_seeds = int(summary["n_seeds"].max())
+    lines = [
+        f"## An ensemble of the {n_seeds} initializations",
+        "",
+        f"Averaging the predictions of the {n_seeds} initializations trained on one "
+        "training set removes all but 1/S of the initialization variance: expected error "
+        "bias² + variance_data + variance_init/S + noise (`ensemble_error`), lower by "
+        "(1 − 1/S)·variance_init (`ensemble_gain`).",
+        "",
+        "| λ | expected error | ensemble error | gain | gain / error |",
+        "|---|---|---|---|---|",
+    ]
+    for _, row in summary.iterrows():
+        ee, gain = _get(row, "expected_error"), _get(row, "ensemble_gain")
+        lines.append(
+            f"| {_lam(row.weight_decay)} | {_pm(ee, _get(row, 'expected_error_se'))} | "
+            f"{_pm(_get(row, 'ensemble_error'), _get(row, 'ensemble_error_se'))} | "
+            f"{_pm(gain, _get(row, 'ensemble_gain_se'))} | "
+            f"{_pct(gain / ee) if ee else '—'} |"
+        )
+    return [*lines, ""]
 
 
 def _lam(value: float) -> str:
@@ -618,6 +708,8 @@ def write_report(tables: Tables, out_dir) -> Path:
             "have no estimates (—).",
             "",
         ]
+    if not s.empty:
+        lines += [*anova_section(tables.anova, s), *ensemble_section(s)]
     figs = [n for n in _ORDER if (out_dir / "figures" / f"{n}.png").exists()]
     if figs:
         lines += ["## Figures", ""]

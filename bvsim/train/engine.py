@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..config import Config, is_classification
-from ..data.seeds import Stream, rng
+from ..data.seeds import Stream, member_key, rng
 
 __all__ = [
     "EngineResult",
@@ -134,8 +134,10 @@ def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
     """Initial parameters of members (k, s), as ``torch.nn.Linear`` draws them.
 
     Weights and biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default for
-    ``nn.Linear``), drawn in float64 from seed-tree node (INIT, k, s): the same for
-    every lambda (common random numbers) and every device.
+    ``nn.Linear``), drawn in float64 from seed-tree node (INIT, k, s) (in the crossed
+    design (CROSSED, INIT, s), the same for every training set; see
+    :func:`bvsim.data.seeds.member_key`): the same for every lambda (common random
+    numbers) and every device.
 
     Returns
     -------
@@ -152,7 +154,7 @@ def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
             out.append(np.empty((len(ks), n_seeds, fo)))
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            gen = rng(cfg.seed, Stream.INIT, int(k), s)
+            gen = rng(cfg.seed, *member_key(cfg.sweep.design, Stream.INIT, k, s))
             i = 0
             for fi, fo in shapes:
                 bound = 1.0 / math.sqrt(fi)
@@ -169,7 +171,8 @@ def dropout_keys(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     out = np.empty((len(ks), n_seeds), dtype=np.int64)
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            seq = np.random.SeedSequence(cfg.seed, spawn_key=(Stream.DROPOUT, int(k), s))
+            key = member_key(cfg.sweep.design, Stream.DROPOUT, k, s)
+            seq = np.random.SeedSequence(cfg.seed, spawn_key=key)
             out[a, s] = seq.generate_state(1, dtype=np.uint64).view(np.int64)[0]
     return out
 
@@ -193,7 +196,7 @@ def batch_schedule(cfg: Config, ks, n_seeds: int) -> np.ndarray | None:
     out = np.empty((len(ks), n_seeds, n_epochs, n), dtype=np.int64)
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            gen = rng(cfg.seed, Stream.BATCH, int(k), s)
+            gen = rng(cfg.seed, *member_key(cfg.sweep.design, Stream.BATCH, k, s))
             out[a, s] = gen.permuted(np.tile(np.arange(n), (n_epochs, 1)), axis=1)
     return out
 

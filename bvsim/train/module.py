@@ -34,7 +34,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
-from ..data.seeds import Stream
+from ..data.seeds import Stream, member_key
 from .engine import EngineResult, TrainSpec, adam_step, apply_penalty, check_stop
 
 __all__ = [
@@ -54,7 +54,9 @@ def _factory(cfg: Config):
 
 def member_seed(cfg: Config, k: int, s: int) -> int:
     """The ``torch.manual_seed`` that initializes member (k, s)."""
-    seq = np.random.SeedSequence(cfg.seed, spawn_key=(Stream.INIT, int(k), s))
+    seq = np.random.SeedSequence(
+        cfg.seed, spawn_key=member_key(cfg.sweep.design, Stream.INIT, k, s)
+    )
     return int(seq.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
-from ..data.seeds import Stream
+from ..data.seeds import Stream, member_key
 from .engine import EngineResult
 
 __all__ = ["check_estimator", "fit_estimators", "random_states"]
@@ -26,7 +26,9 @@ def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     out = np.empty((len(ks), n_seeds), dtype=np.int64)
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            seq = np.random.SeedSequence(cfg.seed, spawn_key=(Stream.INIT, int(k), s))
+            seq = np.random.SeedSequence(
+                cfg.seed, spawn_key=member_key(cfg.sweep.design, Stream.INIT, k, s)
+            )
             out[a, s] = int(seq.generate_state(1)[0] % (2**31 - 1))
     return out
 
@@ -140,3 +142,8 @@ def check_estimator(cfg: Config, prefix: str = "") -> None:
         )
     if cfg.train.solver != "gd" or cfg.model.dropout:
         raise ConfigError(f"{prefix}model.kind = 'sklearn' trains with the estimator's fit only")
+    if cfg.sweep.design == "crossed" and cfg.sweep.n_seeds > 1 and "random_state" not in params:
+        raise ConfigError(
+            f"{prefix}sweep.design = 'crossed': {m.estimator} takes no random_state, so it "
+            f"has no initialization factor: set sweep.n_seeds = 1 (got {cfg.sweep.n_seeds})"
+        )

@@ -1,0 +1,205 @@
+"""The crossed design (#15): every draw of the training x meets every draw of the label
+noise and every initialization; the random-effects ANOVA of the variance per λ.
+
+- Configuration: a factor the data or solver do not have must have one level (one-line
+  ConfigError), classification is refused, ``sweep.n_reps`` becomes n_inputs x n_noise,
+  and a nested run's ``config.toml`` (so its resume key) is what it was before.
+- Seed tree: one noise draw is shared by every x, one initialization by every (x, noise).
+- Reductions: with one x the ANOVA's init + noise:init terms are the nested estimator's
+  variance_init of the same predictions, exactly; bias² + Σ terms + noise is the
+  expected error exactly; the terms' sum is the nested variance within its SE.
+- Ridge with a Gaussian random design (closed form, no init factor): the label-noise
+  main effect is 0 by the X -> -X symmetry, within 3 SE.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bvsim import load_config, run_sweep
+from bvsim.config import ConfigError, dumps_toml
+from bvsim.data.generator import draw_training_sets, make_test_set, truth
+from bvsim.estimate.anova import crossed_anova, crossed_anova_blocks
+from bvsim.estimate.theory import ridge_fixed_design
+from bvsim.present import figures
+from bvsim.present.report import write_report
+from bvsim.train.engine import init_params
+
+CROSSED = ["sweep.design=crossed"]
+
+
+def _cfg(preset="smoke", *overrides):
+    return load_config(preset=preset, overrides=[*CROSSED, *overrides])
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "message"),
+    [
+        ("gaussians", ["sweep.n_inputs=3"], "not for classification"),
+        ("seed-demo", ["sweep.n_inputs=3", "sweep.n_noise=3"], "set sweep.n_inputs = 1"),
+        ("diabetes", ["sweep.n_inputs=3", "sweep.n_noise=2"], "set sweep.n_noise = 1"),
+        (
+            "linear",
+            ["sweep.n_noise=3", "train.solver=closed_form", "sweep.n_seeds=2"],
+            "set sweep.n_seeds = 1",
+        ),  # fmt: skip
+        ("smoke", ["sweep.n_seeds=4"], "n_inputs x sweep.n_noise >= 2"),
+        ("smoke", ["sweep.n_inputs=3", "sweep.target_se=0.01"], "set sweep.target_se = 0"),
+    ],
+)
+def test_a_factor_that_does_not_exist_is_one_line_config_error(preset, overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        _cfg(preset, *overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_nested_design_refuses_crossed_keys_and_keeps_its_config_text():
+    with pytest.raises(ConfigError, match="only for sweep.design = 'crossed'"):
+        load_config(preset="smoke", overrides=["sweep.n_inputs=3"])
+    text = dumps_toml(load_config(preset="smoke"))
+    assert "\ndesign =" not in text and "n_inputs" not in text  # resume keys unchanged
+    cfg = _cfg("smoke", "sweep.n_inputs=3", "sweep.n_noise=4", "sweep.n_reps=50")
+    assert cfg.sweep.n_reps == 12
+    assert load_config(overrides=[]).sweep.design == "nested"
+
+
+def test_one_noise_draw_pairs_with_every_x_and_one_init_with_every_set():
+    cfg = _cfg("smoke", "sweep.n_inputs=3", "sweep.n_noise=4", "sweep.n_seeds=2")
+    test = make_test_set(cfg)
+    ks = np.arange(12)
+    sets = draw_training_sets(cfg, test, ks)
+    a, b = ks // 4, ks % 4
+    eps = (sets.y - np.stack([truth(x, cfg.data) for x in sets.x])) / cfg.data.noise_std
+    for k in ks:
+        np.testing.assert_array_equal(sets.x[k], sets.x[a[k] * 4])  # x of level a
+        np.testing.assert_allclose(eps[k], eps[b[k]], atol=1e-12)  # noise of level b
+    assert not np.allclose(sets.x[0], sets.x[4]) and not np.allclose(eps[0], eps[1])
+    # a chunk asking for sets 5..7 alone gets the same sets
+    part = draw_training_sets(cfg, test, ks[5:8])
+    np.testing.assert_array_equal(part.y, sets.y[5:8])
+    np.testing.assert_array_equal(part.y_test, sets.y_test[5:8])
+    # initialization c is the same for every training set, and differs between seeds
+    first = init_params(cfg, ks, 2)[0]  # (n_sets, n_seeds, fan_in, fan_out)
+    assert (first == first[:1]).all()
+    assert not np.array_equal(first[0, 0], first[0, 1])
+    nested = init_params(load_config(preset="smoke"), ks[:2], 2)[0]
+    assert not np.array_equal(nested[0], nested[1])
+
+
+def test_blocks_of_test_points_combine_exactly():
+    rng = np.random.default_rng(3)
+    y, f = rng.normal(size=(4, 3, 5, 23)), rng.normal(size=23)
+    whole, points = crossed_anova(y, f, ("a", "b", "c"))
+    cuts = [slice(0, 7), slice(7, 8), slice(8, 23)]
+    blocks, bpoints = crossed_anova_blocks(((y[..., c], f[c]) for c in cuts), ("a", "b", "c"))
+    for key, value in whole.items():
+        assert blocks[key] == pytest.approx(value, rel=1e-10, abs=1e-14), key
+    for key, value in points.items():
+        np.testing.assert_allclose(bpoints[key], value, rtol=1e-10)
+    shares = [blocks[f"{t}_share"] for t in ("a", "b", "c", "a:b", "a:c", "b:c", "a:b:c")]
+    assert sum(shares) == pytest.approx(1.0)
+    assert all(np.isfinite(blocks[f"{t}_share_se"]) for t in ("a", "a:b:c"))
+
+
+FIXED_DESIGN = (
+    "data.train_design=fixed",
+    "sweep.n_noise=4",
+    "sweep.n_seeds=3",
+    "train.steps=100",
+    "sweep.weight_decay=[0.0, 0.1]",
+)
+
+
+@pytest.fixture(scope="module")
+def fixed_design_run(tmp_path_factory):
+    """One x (a fixed design), 4 noise draws x 3 initializations, small MLP."""
+    cfg = _cfg("smoke", *FIXED_DESIGN)
+    out = tmp_path_factory.mktemp("crossed")
+    result = run_sweep(cfg, out, n_jobs=1, figures=False)  # the ANOVA's own figure below
+    (out / "figures").mkdir()
+    fig_dir = out / "figures"
+    figures._save(figures.fig_anova(result.tables.anova), fig_dir, "anova")
+    write_report(result.tables, out)
+    return result, out
+
+
+def test_with_one_x_the_init_terms_are_the_nested_variance_init(fixed_design_run):
+    result, out = fixed_design_run
+    anova, summary = result.tables.anova, result.summary
+    assert set(anova.term) == {
+        "label_noise", "init", "label_noise:init", "variance", "bias2", "noise",
+        "expected_error",
+    }  # fmt: skip
+    for _, row in summary.iterrows():
+        a = anova[anova.weight_decay == row.weight_decay].set_index("term")
+        init = a.value["init"] + a.value["label_noise:init"]
+        assert init == pytest.approx(row.variance_init, rel=1e-9)
+        terms = a.value[["label_noise", "init", "label_noise:init"]].sum()
+        assert terms == pytest.approx(a.value["variance"], rel=1e-12)
+        total = a.value["bias2"] + a.value["variance"] + a.value["noise"]
+        assert total == pytest.approx(a.value["expected_error"], rel=1e-12)
+        assert total == pytest.approx(row.expected_error, rel=1e-9)  # the same mse
+        assert abs(a.value["variance"] - row.variance) <= 3 * a.se["variance"]
+        shares = a.share[["label_noise", "init", "label_noise:init"]]
+        assert shares.sum() == pytest.approx(1.0)
+        # an ensemble of the 3 initializations: the init variance shrinks by 3
+        gain = (1 - 1 / 3) * row.variance_init
+        assert row.ensemble_gain == pytest.approx(gain)
+        assert row.ensemble_error == pytest.approx(row.expected_error - gain)
+        assert 0 < row.ensemble_error_se < row.expected_error
+    for name in ("anova.csv", "anova_pointwise.csv", "figures/anova.png"):
+        assert (out / name).exists(), name
+    assert "## Where the variance comes from" in (out / "report.md").read_text()
+
+
+def test_anova_does_not_depend_on_chunking(fixed_design_run):
+    """Sets of one chunk of 3 (a noise level's sets split across chunks): the same."""
+    other = run_sweep(_cfg("smoke", *FIXED_DESIGN, "sweep.chunk_size=3"), None, n_jobs=1)
+    pd.testing.assert_frame_equal(other.tables.anova, fixed_design_run[0].tables.anova)
+
+
+def test_nested_run_has_no_anova_and_no_ensemble_columns_with_one_seed(tmp_path):
+    cfg = load_config(
+        preset="smoke", overrides=["sweep.n_seeds=1", "train.steps=20", "sweep.n_reps=4"]
+    )
+    result = run_sweep(cfg, tmp_path, n_jobs=1, figures=False)
+    assert result.tables.anova is None
+    assert "ensemble_error" not in result.summary
+    assert not (tmp_path / "anova.csv").exists()
+
+
+def test_ridge_random_design_label_noise_main_effect_is_zero():
+    """Closed-form ridge on a Gaussian random design: no init factor; the label-noise
+    main effect vanishes (E_X (X'X + a I)^-1 X' e = 0 by X -> -X), within 3 SE, while
+    the inputs x label-noise interaction (the conditional variance) does not."""
+    cfg = _cfg(
+        "linear",
+        "data.train_design=random",
+        "train.solver=closed_form",
+        "data.dim=5",
+        "data.n_train=10",
+        "data.n_test=50",
+        "sweep.n_inputs=30",
+        "sweep.n_noise=30",
+        "sweep.weight_decay=[0.0, 0.1, 1.0]",
+    )
+    result = run_sweep(cfg, None, n_jobs=1)
+    a = result.tables.anova
+    assert set(a.term) >= {"inputs", "label_noise", "inputs:label_noise"}
+    assert "init" not in set(a.term)
+    # the conditional variance E_X Var_eps(y | X), exact for each drawn X (Stream INPUTS)
+    test = make_test_set(cfg)
+    xs = draw_training_sets(cfg, test, np.arange(0, 900, 30)).x  # b = 0: one set per x
+    coef = np.full(cfg.data.dim, np.sqrt(cfg.data.coef_norm2 / cfg.data.dim))
+    for wd in cfg.sweep.weight_decay:
+        t = a[a.weight_decay == wd].set_index("term")
+        assert abs(t.value["label_noise"]) <= 3 * t.se["label_noise"], wd
+        assert t.value["inputs:label_noise"] > 3 * t.se["inputs:label_noise"], wd
+        exact = np.mean(
+            [ridge_fixed_design(x, test.x, coef, cfg.data.noise_std**2, wd)[1] for x in xs]
+        )
+        within = t.value["label_noise"] + t.value["inputs:label_noise"]
+        se = t.se["label_noise"] + t.se["inputs:label_noise"]
+        assert abs(within - exact) <= 3 * se, (wd, within, exact, se)
