@@ -11,6 +11,7 @@ import pandas as pd
 from . import config
 from .config import Config, axis_configs, dumps_toml
 from .io.rundir import axis_dir_names, check_run_dir, clear_outputs, run_lock
+from .io.steps import add_steps
 from .io.tables import Tables, combine_axis, summarize, write_marker, write_run, write_tables
 from .run.preflight import check_user_code, preflight
 from .run.store import write_text_atomic
@@ -124,7 +125,7 @@ def run_sweep(
     if out is None:
         if subs[0][0] is None:
             raw = train_sweep(cfg, **train)
-            return RunResult(raw=raw, tables=summarize(raw))
+            return RunResult(raw=raw, tables=add_steps(summarize(raw), raw))
         parts = [(v, run_sweep(sub, **train)) for v, sub in subs]
         return _combined(cfg, parts, None)
     out = Path(out)
@@ -144,7 +145,7 @@ def run_sweep(
             ]  # fmt: skip
             return _combined(cfg, parts, out, figures)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
-        tables = summarize(raw)
+        tables = add_steps(summarize(raw), raw)
         write_run(raw, tables, out)
         if figures:
             from .present.figures import plot_all

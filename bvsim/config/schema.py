@@ -355,6 +355,16 @@ class TrainConfig:
         default=1e8,
         metadata=_key("float", _positive, "a training loss above this counts as diverged"),
     )
+    decompose_steps: bool = field(
+        default=False,
+        metadata=_key(
+            "bool",
+            None,
+            "also keep the test predictions at every logged step (train.log_every) and "
+            "decompose them into steps.csv; costs n_log times the predictions' disk and "
+            "the estimation time (sklearn and closed_form: the final step only)",
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import Config, ConfigError, config_key, text_key
 from ..run.store import TMP_PREFIX
-from .tables import FILES, THEORY
+from .tables import FILES, STEPS, THEORY
 
 __all__ = [
     "FIGURES",
@@ -41,7 +41,12 @@ FIGURES = (
 )
 
 #: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).
-_OUTPUTS = (*(f"{n}.csv" for n in (*FILES, THEORY)), "predictions.npz", "report.md", "run.json")
+_OUTPUTS = (
+    *(f"{n}.csv" for n in (*FILES, THEORY, STEPS)),
+    "predictions.npz",
+    "report.md",
+    "run.json",
+)
 
 
 def clear_outputs(out: Path, chunks: bool = False) -> None:

@@ -35,6 +35,8 @@ __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_marker", "w
 FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
 #: Written only when the configuration has a closed-form theory (bvsim.estimate.theory).
 THEORY = "theory"
+#: Written only with ``train.decompose_steps`` (:func:`bvsim.io.steps.steps_table`).
+STEPS = "steps"
 _HIST_BINS = 60
 
 
@@ -51,6 +53,9 @@ class Tables:
     #: Closed-form bias² and variance per λ (:func:`bvsim.estimate.theory.theory_table`); None
     #: when the configuration has no theory. Written as ``theory.csv``.
     theory: pd.DataFrame | None = None
+    #: The decomposition at every logged step (``train.decompose_steps``); None
+    #: otherwise. Written as ``steps.csv``.
+    steps: pd.DataFrame | None = None
 
 
 #: Predictions decomposed at once, in bytes (every training set and seed of one weight
@@ -237,9 +242,13 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     return summary
 
 
-def _finish(summary: pd.DataFrame, columns: list[str], points, per_set, seed) -> tuple:
+def _finish(summary: pd.DataFrame, columns: list[str], points, per_set, seed,
+            per_set_out: dict | None = None) -> tuple:  # fmt: skip
     """Order the summary's columns, add the paired comparisons (marking the best
-    weight decay), stack the points."""
+    weight decay), stack the points; ``per_set_out`` (a dict), when given, receives the
+    per-set values behind the comparisons (see :func:`paired_columns`)."""
+    if per_set_out is not None:
+        per_set_out.update(per_set)
     columns = columns[:-1] + [c for c in COMPARE_COLUMNS if c not in columns] + columns[-1:]
     summary = paired_columns(summary.reindex(columns=columns), per_set, seed)[columns]
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
@@ -251,7 +260,7 @@ def _bootstrap_seed(root: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(root, spawn_key=(BOOTSTRAP_STREAM,))
 
 
-def _classification_rows(r: SweepResult, usable: np.ndarray):
+def _classification_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = None):
     """Summary and pointwise rows of a classification task: the exact cross-entropy
     decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
     jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
@@ -327,12 +336,12 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
     ]  # fmt: skip
     # observed labels as the truth (a CSV): the noise is inside the bias
     summary["bias2_includes_noise"] = cfg.data.source == "csv"
-    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
+    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed), per_set_out)
 
 
-def _summary_rows(r: SweepResult, usable: np.ndarray):
+def _summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = None):
     if r.test.p_true is not None:
-        return _classification_rows(r, usable)
+        return _classification_rows(r, usable, per_set_out)
     cfg = r.cfg
     noise = float(r.test.noise_var)
     noise_known = bool(np.isfinite(noise))
@@ -387,7 +396,7 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
 
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
         columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
-    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
+    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed), per_set_out)
 
 
 def _curves(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
@@ -604,7 +613,9 @@ def read_tables(run_dir: str | Path) -> Tables:
     frames = {name: _read_csv(run_dir / f"{name}.csv", records.get(name)) for name in FILES}
     theory_file = run_dir / f"{THEORY}.csv"
     theory = _read_csv(theory_file, records.get(THEORY)) if theory_file.exists() else None
-    return Tables(**frames, meta=meta, theory=theory)
+    steps_file = run_dir / f"{STEPS}.csv"
+    steps = _read_csv(steps_file, records.get(STEPS)) if steps_file.exists() else None
+    return Tables(**frames, meta=meta, theory=theory, steps=steps)
 
 
 def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.DataFrame:
@@ -688,7 +699,7 @@ def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
     records = {}
     for name in _all_frames(tables):
         df = getattr(tables, name)
-        if name == THEORY and (df is None or df.empty):
+        if name in (THEORY, STEPS) and (df is None or df.empty):
             (out / f"{name}.csv").unlink(missing_ok=True)  # none, not a stale one either
         elif df is not None:
             with atomic_path(out / f"{name}.csv") as tmp:

@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "ChunkStack",
     "RunDirError",
+    "StepSlice",
     "atomic_path",
     "load_arrays",
     "read_part",
@@ -233,6 +234,24 @@ class ChunkStack:
     def __array__(self, dtype=None, copy=None):
         full = np.stack([np.concatenate(list(self.blocks(i))) for i in range(len(self))])
         return full if dtype is None else full.astype(dtype)
+
+
+class StepSlice(ChunkStack):
+    """Logged step ``t`` of a per-step array stored across chunk files.
+
+    The stored array has shape ``(n_wd, n_reps, n_seeds, n_log, ...)``
+    (``pred_steps``); this reads as a :class:`ChunkStack` of shape
+    ``(n_wd, n_reps, n_seeds, ...)`` holding step ``t`` only, one weight decay and one
+    block of test points at a time (memory-mapped: only those values are read).
+    """
+
+    def __init__(self, stack: ChunkStack, t: int):
+        super().__init__(stack.paths, stack.name, stack.shape[:3] + stack.shape[4:], stack.dtype)
+        self.t = int(t)
+
+    def blocks(self, i: int, points: slice = slice(None)):
+        for path in self.paths:
+            yield read_part(path, self.name, (i, slice(None), slice(None), self.t, points))
 
 
 def write_npz(path: str | Path, arrays: dict) -> None:
