@@ -150,8 +150,10 @@ def run_sweep(
         if figures:
             from .present.figures import plot_all
             from .present.report import write_report
+            from .present.steps import plot_steps
 
             plot_all(tables, out)
+            plot_steps(tables, out)
             write_report(tables, out)
         write_marker(tables, out)
     return RunResult(raw=raw, tables=tables, out=out)

@@ -103,3 +103,18 @@ def test_early_stopping_against_weight_decay():
     # the paired difference is the difference of the two estimates
     gap = es["early_stopping_error"] - es["weight_decay_error"]
     assert es["diff"] == pytest.approx(gap, abs=1e-12)
+
+
+def test_figures_and_report(tmp_path):
+    from bvsim.cli import main
+
+    over = [ON, *SMALL, "sweep.weight_decay=[0.0, 0.003, 0.03, 0.3]"]
+    run_sweep(load_config(preset="smoke", overrides=over), tmp_path, progress=False)
+    for name in ("steps", "steps_heatmap"):
+        assert (tmp_path / "figures" / f"{name}.png").exists()
+    report = (tmp_path / "report.md").read_text()
+    assert "figures/steps.png" in report and "figures/steps_heatmap.png" in report
+    assert "Early stopping against weight decay" in report and "paired over 5" in report
+    (tmp_path / "figures" / "steps.png").unlink()
+    assert main(["plot", str(tmp_path)]) == 0  # redrawn from the CSVs and run.json
+    assert (tmp_path / "figures" / "steps.png").exists()

@@ -35,6 +35,8 @@ FIGURES = (
     "weight_norm",
     "weight_hist",
     "variance_split",
+    "steps",
+    "steps_heatmap",
     "axis_decomposition",
     "axis_heatmap",
     "axis_best",
