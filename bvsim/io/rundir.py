@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import Config, ConfigError, config_key, text_key
+from ..config import Config, ConfigError, axis_values, config_key, text_key
 from ..run.store import TMP_PREFIX
 from .tables import FILES, STEPS, THEORY
 
@@ -21,6 +21,7 @@ __all__ = [
     "LOCK_GRACE_SECONDS",
     "axis_dir_name",
     "axis_dir_names",
+    "axis_value_text",
     "check_run_dir",
     "clear_outputs",
     "run_lock",
@@ -99,13 +100,16 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def axis_dir_name(axis: str, value: float) -> str:
+def axis_dir_name(axis: str, value: float | str) -> str:
     """Sub-directory of one value of the second axis, e.g. ``n_train=20``.
 
     The value as ``%g`` where that reads back as the same number (the names of earlier
     runs), otherwise its shortest exact form (``noise_std=0.1000001``): distinct values
-    get distinct names, and ``float(name.split("=")[1])`` gives the value back.
+    get distinct names, and ``float(name.split("=")[1])`` gives the value back. A
+    categorical axis's value is its name (``penalty=l1``).
     """
+    if isinstance(value, str):
+        return f"{axis}={value}"
     value = float(value)
     if value.is_integer():
         text = f"{int(value)}"
@@ -116,10 +120,15 @@ def axis_dir_name(axis: str, value: float) -> str:
     return f"{axis}={text}"
 
 
+def axis_value_text(value: float | str) -> str:
+    """A second-axis value for a label: a number as ``%g``, a name as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def axis_dir_names(cfg: Config) -> list[str]:
     """The sub-run directory of each second-axis value; a ConfigError (before any
     compute) if two values would share one."""
-    names = [axis_dir_name(cfg.sweep.axis, v) for v in cfg.sweep.axis_values]
+    names = [axis_dir_name(cfg.sweep.axis, v) for v in axis_values(cfg)]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(

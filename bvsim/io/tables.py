@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import dumps_toml
+from ..config import axis_values, dumps_toml
 from ..data.generator import draw_training_sets
 from ..estimate import compare
 from ..estimate.squared import combine_point_blocks, decompose, mean_se, valid_training_sets
@@ -676,7 +676,7 @@ def combine_axis(cfg, parts) -> Tables:
         "config_key": config_key(cfg),
         "bvsim": __version__,
         "axis": axis,
-        "axis_values": list(cfg.sweep.axis_values),
+        "axis_values": axis_values(cfg),
         "train_seconds": float(sum(m.get("train_seconds", 0.0) for m in metas)),
         "n_members": int(sum(m.get("n_members", 0) for m in metas)),
         "device": metas[0].get("device"),

@@ -717,7 +717,7 @@ def _training_phrase(meta: dict) -> str:
 
 def _axis_pairing(axis: str) -> str:
     """Whether the values of a second axis share their training sets."""
-    if axis in ("hidden_width", "dropout"):
+    if axis in ("hidden_width", "dropout", "penalty", "optimizer"):
         return (
             f"Every value of {axis} trains on the same training sets and test labels (the "
             "same root seed; the data do not depend on the model), so differences across "
@@ -761,13 +761,14 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "bias² share at the largest λ | diverged | run |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    from ..io.rundir import axis_dir_name
+    from ..io.rundir import axis_dir_name, axis_value_text
 
     for value, part in s.groupby(axis, sort=True):
         v = _valid(part)
         sub = axis_dir_name(axis, value)
         if v.empty:
-            lines.append(f"| {value:g} | — | — | — | — | — | {int(part['n_diverged'].sum())} "
+            n_div = int(part["n_diverged"].sum())
+            lines.append(f"| {axis_value_text(value)} | — | — | — | — | — | {n_div} "
                          f"| [report](axis/{sub}/report.md) |")  # fmt: skip
             continue
         best = v.loc[v["expected_error"].idxmin()]
@@ -780,7 +781,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         if not np.isfinite(share):  # an older run
             share = last["bias2"] / last["expected_error"]
         lines.append(
-            f"| {value:g} | {_lam(best['weight_decay'])} | "
+            f"| {axis_value_text(value)} | {_lam(best['weight_decay'])} | "
             f"{_pm(best['expected_error'], best['expected_error_se'])} | "
             f"{_pm(first['expected_error'], first['expected_error_se'])} | {_pct(red)}"
             + (f" ± {_pct(red_se)}" if np.isfinite(red_se) else "")
