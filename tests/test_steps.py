@@ -118,3 +118,32 @@ def test_figures_and_report(tmp_path):
     (tmp_path / "figures" / "steps.png").unlink()
     assert main(["plot", str(tmp_path)]) == 0  # redrawn from the CSVs and run.json
     assert (tmp_path / "figures" / "steps.png").exists()
+
+
+@pytest.mark.parametrize("momentum", [0.9])
+def test_linear_gd_steps_match_the_closed_form(momentum):
+    """A linear model on a fixed design, full-batch GD in float64 from nn.Linear's
+    uniform init: bias² and variance at every logged step land on the closed form
+    (bvsim.estimate.gd_theory; at the end of training it is the ridge theory)."""
+    from bvsim.data.generator import draw_training_sets, make_test_set, truth
+    from bvsim.estimate.gd_theory import gd_linear_theory
+
+    over = [ON, "train.dtype=float64", f"train.momentum={momentum}", "train.steps=300",
+            "train.log_every=50", "sweep.n_reps=1000", "sweep.weight_decay=[0.0, 0.3]",
+            "data.dim=10", "data.n_train=20", "data.n_test=50"]  # fmt: skip
+    cfg = load_config(preset="linear", overrides=over)
+    res = run_sweep(cfg, progress=False)
+    test = make_test_set(cfg)
+    x = draw_training_sets(cfg, test, [0]).x[0]
+    z = []
+    for wd in cfg.sweep.weight_decay:
+        th = gd_linear_theory(x, truth(x, cfg.data), test.x, test.f, cfg.data.noise_std**2,
+                              1 / (3 * cfg.data.dim), cfg.train.lr, momentum, wd,
+                              res.raw.log_steps)  # fmt: skip
+        got = res.tables.steps[res.tables.steps["weight_decay"] == wd].sort_values("step")
+        for col in ("bias2", "variance"):
+            se = np.maximum(got[f"{col}_se"], got["bias2_se0"] if col == "bias2" else 0)
+            z += list((got[col].to_numpy() - th[col]) / se.to_numpy())
+    z = np.asarray(z)
+    # the steps share their training sets, so the z are correlated: bound each one
+    assert np.all(np.abs(z) < 4.0), z
