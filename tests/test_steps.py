@@ -115,6 +115,8 @@ def test_figures_and_report(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "figures/steps.png" in report and "figures/steps_heatmap.png" in report
     assert "Early stopping against weight decay" in report and "paired over 5" in report
+    assert main(["report", str(tmp_path)]) == 0  # from the CSVs and run.json alone
+    assert (tmp_path / "report.md").read_text() == report
     (tmp_path / "figures" / "steps.png").unlink()
     assert main(["plot", str(tmp_path)]) == 0  # redrawn from the CSVs and run.json
     assert (tmp_path / "figures" / "steps.png").exists()

@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..estimate import compare
-from ..estimate.squared import valid_training_sets
-from ..run.store import ChunkStack, StepSlice
+from ..run.store import ChunkStack, StepSlice, read_part
 from ..run.sweep import SweepResult
-from .tables import Tables, _point_blocks, _pred_block, _summary_rows
+from .tables import Tables, _summary_rows
 
 __all__ = ["STEP_COLUMNS", "add_steps", "early_stopping", "step_view", "steps_table"]
 
@@ -38,7 +37,7 @@ STEP_COLUMNS = [
 ]  # fmt: skip
 
 
-def step_view(r: SweepResult, t: int) -> SweepResult:
+def step_view(r: SweepResult, t: int, curve_train: np.ndarray | None = None) -> SweepResult:
     """The sweep as it stood after logged step ``log_steps[t]``.
 
     Its predictions are those of step ``t`` (a :class:`bvsim.run.store.StepSlice`
@@ -54,20 +53,29 @@ def step_view(r: SweepResult, t: int) -> SweepResult:
         pred = StepSlice(r.pred_steps, t)
     else:
         pred = r.pred_steps[:, :, :, t]
-    curve = np.asarray(r.curve_train)[..., t]
+    curve = np.asarray(r.curve_train if curve_train is None else curve_train)[..., t]
     diverged = r.diverged & (r.diverged_step <= step)
     return dataclasses.replace(r, pred=pred, train_error=curve, diverged=diverged)
 
 
-def _usable(r: SweepResult) -> np.ndarray:
-    """(n_wd, n_reps) bool: the training sets whose members' predictions are all
-    finite (as :func:`bvsim.io.tables._members` finds them)."""
-    n_wd, n_reps = r.diverged.shape[:2]
-    usable = np.ones((n_wd, n_reps), dtype=bool)
-    for i in range(n_wd):
-        for b in _point_blocks(r):
-            usable[i] &= valid_training_sets(_pred_block(r, i, b))
-    return usable
+def _usable_steps(r: SweepResult) -> np.ndarray:
+    """(n_log, n_wd, n_reps) bool: at each logged step, the training sets whose
+    members' predictions are all finite (as :func:`bvsim.io.tables._members` finds
+    them at the end), read chunk file by chunk file (or weight decay by weight decay
+    in memory), each once."""
+    ps = r.pred_steps
+
+    def finite(block):  # (n_wd?, n_sets, S, n_log, J, ...) -> (..., n_sets, n_log)
+        lead = 3 if block.ndim == len(ps.shape) else 2
+        ok = np.isfinite(block).reshape(*block.shape[: lead + 1], -1).all(axis=-1)
+        return ok.all(axis=lead - 1)  # every seed of the set
+
+    if isinstance(ps, ChunkStack):
+        parts = [finite(read_part(p, ps.name, (slice(None),))) for p in ps.paths]
+        ok = np.concatenate(parts, axis=1)  # (n_wd, n_reps, n_log)
+    else:
+        ok = np.stack([finite(ps[i]) for i in range(len(ps))])
+    return np.moveaxis(ok, -1, 0)
 
 
 def steps_table(r: SweepResult, per_set: list | None = None) -> pd.DataFrame | None:
@@ -89,10 +97,12 @@ def steps_table(r: SweepResult, per_set: list | None = None) -> pd.DataFrame | N
     if r.pred_steps is None:
         return None
     frames = []
+    curve_train = np.asarray(r.curve_train)  # (n_wd, n_reps, S, n_log): small, read once
+    usable = _usable_steps(r)
     for t, step in enumerate(r.log_steps):
-        view = step_view(r, t)
+        view = step_view(r, t, curve_train)
         values: dict = {}
-        summary, _ = _summary_rows(view, _usable(view), values)
+        summary, _ = _summary_rows(view, usable[t], values)
         summary.insert(1, "step", int(step))
         frames.append(summary[[c for c in STEP_COLUMNS if c in summary.columns]])
         if per_set is not None:

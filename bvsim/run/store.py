@@ -92,7 +92,27 @@ def load_arrays(path: Path) -> dict | None:
 
 def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
     """Shape, dtype, header size of array ``name`` in the npz ``path``, and the file
-    offset of its data (None when the member is compressed)."""
+    offset of its data (None when the member is compressed).
+
+    Remembered per file and name while the file is unchanged (the same inode, size and
+    modification time: a chunk file is replaced, never rewritten in place), so reading
+    many small parts of a chunk file parses its zip directory once."""
+    st = os.stat(path)
+    key = (str(path), name, st.st_ino, st.st_size, st.st_mtime_ns)
+    found = _MEMBERS.get(key)
+    if found is None:
+        if len(_MEMBERS) >= _MEMBERS_MAX:
+            _MEMBERS.clear()
+        found = _MEMBERS[key] = _read_member(path, name)
+    return found
+
+
+#: :func:`_member`'s memory: (path, name, inode, size, mtime) -> what it returns.
+_MEMBERS: dict = {}
+_MEMBERS_MAX = 4096
+
+
+def _read_member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{name}.npy")
         with zf.open(info) as fh:
