@@ -75,7 +75,8 @@ _CAPTIONS = {
     "steps": (
         "Bias², variance and expected error against the optimizer step (`steps.csv`, "
         "`train.decompose_steps`), one line per λ, bands ±2 SE (marginal). Bias² is "
-        "bias-corrected, on a linear axis (it can dip below zero). The star is the best "
+        "bias-corrected, on a linear axis (it can dip below zero); the step axis is symlog "
+        "when the steps span 30× or more. The star is the best "
         "step at the smallest λ (early stopping), the diamond the best λ at the last step "
         "(weight decay); their difference is paired over training sets (title)."
     ),

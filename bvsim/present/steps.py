@@ -22,6 +22,10 @@ __all__ = ["fig_steps", "fig_steps_heatmap", "plot_steps"]
 
 #: Cells of the heatmap above which the values are not written into them.
 _ANNOTATE_MAX = 120
+#: Rows of the heatmap labelled at most (every k-th step beyond it).
+_ROW_LABELS_MAX = 25
+#: Steps spanning this factor or more (largest / smallest positive) get a symlog x axis.
+_SYMLOG_SPAN = 30
 
 
 def _band(ax, x, y, se, color) -> None:
@@ -66,6 +70,11 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
                   colors[wd])  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
+        positive = steps.loc[steps["step"] > 0, "step"]
+        if not positive.empty and positive.max() >= _SYMLOG_SPAN * positive.min():
+            # most of the change is early: linear up to the first logged step, log after
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+            ax.set_xlabel("optimizer step (symlog)")
     axes[0].axhline(0, color="black", linewidth=0.8)
     axes[0].set_ylabel(_error_label(steps))
     if early:
@@ -96,12 +105,15 @@ def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
     noisy estimates, so optimistic)."""
     grid = steps.pivot(index="step", columns="weight_decay", values="expected_error")
     annotate = grid.size <= _ANNOTATE_MAX
-    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * grid.shape[1], 1.4 + 0.32 * grid.shape[0]))
+    height = 1.4 + 0.32 * min(grid.shape[0], _ROW_LABELS_MAX)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * grid.shape[1], height))
     sns.heatmap(grid, annot=annotate, fmt=".3g", cmap="viridis_r", ax=ax,
                 cbar_kws={"label": f"expected error ({_error_label(steps)})"},
                 annot_kws={"fontsize": 7})  # fmt: skip
     ax.set_xticklabels([_fmt_lambda(v) for v in grid.columns], rotation=0)
-    ax.set_yticklabels([f"{int(v)}" for v in grid.index], rotation=0)
+    every = -(-grid.shape[0] // _ROW_LABELS_MAX)  # label every k-th step at most
+    ax.set_yticks(np.arange(0, grid.shape[0], every) + 0.5)
+    ax.set_yticklabels([f"{int(v)}" for v in grid.index[::every]], rotation=0)
     ax.set_xlabel("weight decay λ")
     ax.set_ylabel("optimizer step")
     values = grid.to_numpy(float)
