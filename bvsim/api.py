@@ -66,9 +66,12 @@ class RunResult:
         one per value of a second sweep axis. With a run directory the predictions
         and curves stay in the chunk files (:class:`bvsim.run.store.ChunkStack`:
         ``raw.pred[i]`` reads weight decay ``i``, ``np.asarray(raw.pred)`` all), so
-        they can be read only while ``out/chunks`` exists.
+        they can be read only while ``out/chunks`` exists. With
+        ``train.decompose_steps`` also ``raw.pred_steps``, the predictions after every
+        logged step, shape (n_wd, n_reps, n_seeds, n_log, n_test[, n_classes]).
     tables : Tables
-        The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...).
+        The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...;
+        ``steps`` with ``train.decompose_steps``).
     out : Path or None
         The run directory, when one was written.
     """
