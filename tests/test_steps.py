@@ -149,3 +149,12 @@ def test_linear_gd_steps_match_the_closed_form(momentum):
     z = np.asarray(z)
     # the steps share their training sets, so the z are correlated: bound each one
     assert np.all(np.abs(z) < 4.0), z
+
+
+def test_a_logged_step_is_the_model_trained_that_long():
+    """The predictions kept at step 40 of a 60-step run are those of a 40-step run."""
+    long = run_sweep(load_config(preset="smoke", overrides=[ON, *SMALL]), progress=False).raw
+    short = load_config(preset="smoke", overrides=[*SMALL, "train.steps=40"])
+    pred = run_sweep(short, progress=False).raw.pred
+    t = list(long.log_steps).index(40)
+    np.testing.assert_array_equal(long.pred_steps[:, :, :, t], pred)
