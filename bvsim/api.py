@@ -11,6 +11,7 @@ import pandas as pd
 from . import config
 from .config import Config, axis_configs, dumps_toml
 from .io.rundir import axis_dir_names, check_run_dir, clear_outputs, run_lock
+from .io.steps import add_steps
 from .io.tables import Tables, combine_axis, summarize, write_marker, write_run, write_tables
 from .run.preflight import check_user_code, preflight
 from .run.store import write_text_atomic
@@ -65,9 +66,12 @@ class RunResult:
         one per value of a second sweep axis. With a run directory the predictions
         and curves stay in the chunk files (:class:`bvsim.run.store.ChunkStack`:
         ``raw.pred[i]`` reads weight decay ``i``, ``np.asarray(raw.pred)`` all), so
-        they can be read only while ``out/chunks`` exists.
+        they can be read only while ``out/chunks`` exists. With
+        ``train.decompose_steps`` also ``raw.pred_steps``, the predictions after every
+        logged step, shape (n_wd, n_reps, n_seeds, n_log, n_test[, n_classes]).
     tables : Tables
-        The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...).
+        The tidy tables (``summary``, ``pointwise``, ``curves``, ``members``, ...;
+        ``steps`` with ``train.decompose_steps``).
     out : Path or None
         The run directory, when one was written.
     """
@@ -124,7 +128,7 @@ def run_sweep(
     if out is None:
         if subs[0][0] is None:
             raw = train_sweep(cfg, **train)
-            return RunResult(raw=raw, tables=summarize(raw))
+            return RunResult(raw=raw, tables=add_steps(summarize(raw), raw))
         parts = [(v, run_sweep(sub, **train)) for v, sub in subs]
         return _combined(cfg, parts, None)
     out = Path(out)
@@ -144,13 +148,15 @@ def run_sweep(
             ]  # fmt: skip
             return _combined(cfg, parts, out, figures)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
-        tables = summarize(raw)
+        tables = add_steps(summarize(raw), raw)
         write_run(raw, tables, out)
         if figures:
             from .present.figures import plot_all
             from .present.report import write_report
+            from .present.steps import plot_steps
 
             plot_all(tables, out)
+            plot_steps(tables, out)
             write_report(tables, out)
         write_marker(tables, out)
     return RunResult(raw=raw, tables=tables, out=out)

@@ -302,9 +302,12 @@ def main(argv: list[str] | None = None) -> int:
         axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":
             from .present.figures import plot_all, plot_axis
+            from .present.steps import plot_steps
 
             paths = (
-                plot_axis(tables, args.run_dir, axis) if axis else plot_all(tables, args.run_dir)
+                plot_axis(tables, args.run_dir, axis)
+                if axis
+                else plot_all(tables, args.run_dir) + plot_steps(tables, args.run_dir)
             )
             for path in paths:
                 print(path)

@@ -82,3 +82,52 @@ def test_axis_sweep_writes_combined_tables_and_sub_runs(tmp_path):
     assert (tmp_path / "report.md").read_text() == report
     assert main(["plot", str(tmp_path)]) == 0
     assert not (tmp_path / "figures" / "decomposition.png").exists()
+
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        (["sweep.axis=penalty"], "sweep.axis_labels = []: sweep.axis = 'penalty' needs"),
+        (["sweep.axis=penalty", "sweep.axis_labels=['l3']"], "'l3' is not a penalty"),
+        (["sweep.axis=optimizer", "sweep.axis_labels=['sgd', 'sgd']"], "must not repeat"),
+        (["sweep.axis=penalty", "sweep.axis_values=[1]"], "takes names in sweep.axis_labels"),
+        (["sweep.axis=n_train", "sweep.axis_values=[5]", "sweep.axis_labels=['l1']"],
+         "labels are for a categorical sweep.axis"),
+        (["sweep.axis_labels=['adam']"], "labels are for a categorical sweep.axis"),
+    ],
+)  # fmt: skip
+def test_bad_categorical_axis(over, needle):
+    with pytest.raises(ConfigError) as info:
+        load_config(preset="smoke", overrides=over)
+    message = str(info.value)
+    assert needle in message and "\n" not in message
+
+
+def test_categorical_axis_configs():
+    over = ["sweep.axis=optimizer", "sweep.axis_labels=['sgd', 'adam']"]
+    subs = axis_configs(load_config(preset="smoke", overrides=over))
+    assert [v for v, _ in subs] == ["sgd", "adam"]
+    assert [sub.train.optimizer for _, sub in subs] == ["sgd", "adam"]
+    assert all(sub.sweep.axis == "none" and not sub.sweep.axis_labels for _, sub in subs)
+
+
+def test_penalty_axis_at_l2_equals_a_plain_run(tmp_path):
+    over = [*FAST, "sweep.axis=penalty", "sweep.axis_labels=['l2', 'l1']"]
+    run_sweep(load_config(preset="smoke", overrides=over), tmp_path / "axis_run", progress=False)
+    run_sweep(load_config(preset="smoke", overrides=FAST), tmp_path / "plain", progress=False,
+              figures=False)  # fmt: skip
+    sub = tmp_path / "axis_run" / "axis" / "penalty=l2"
+    for name in ("summary", "pointwise", "members"):
+        assert (sub / f"{name}.csv").read_bytes() == (
+            tmp_path / "plain" / f"{name}.csv"
+        ).read_bytes()
+    s = pd.read_csv(tmp_path / "axis_run" / "summary.csv")
+    assert list(s.columns[:2]) == ["penalty", "weight_decay"]
+    assert set(s["penalty"]) == {"l2", "l1"}
+    for fig in ("axis_decomposition", "axis_heatmap", "axis_best"):
+        assert (tmp_path / "axis_run" / "figures" / f"{fig}.png").stat().st_size > 0
+    report = (tmp_path / "axis_run" / "report.md").read_text()
+    assert "| l1 |" in report and "axis/penalty=l1/report.md" in report
+    from bvsim.cli import main
+
+    assert main(["plot", str(tmp_path / "axis_run")]) == 0

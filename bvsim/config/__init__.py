@@ -3,6 +3,7 @@ from presets, TOML files and ``--set`` overrides, checked before any compute."""
 
 from .load import (
     axis_configs,
+    axis_values,
     config_key,
     describe_keys,
     dumps_toml,
@@ -13,6 +14,7 @@ from .load import (
     text_key,
 )
 from .schema import (
+    CATEGORICAL_AXES,
     CLASSIFICATION_TRUTHS,
     Config,
     ConfigError,
@@ -23,6 +25,7 @@ from .schema import (
 )
 
 __all__ = [
+    "CATEGORICAL_AXES",
     "CLASSIFICATION_TRUTHS",
     "Config",
     "ConfigError",
@@ -31,6 +34,7 @@ __all__ = [
     "SweepConfig",
     "TrainConfig",
     "axis_configs",
+    "axis_values",
     "config_key",
     "describe_keys",
     "dumps_toml",

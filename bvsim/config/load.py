@@ -21,10 +21,11 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from .schema import CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
+from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
 
 __all__ = [
     "axis_configs",
+    "axis_values",
     "config_key",
     "describe_keys",
     "dumps_toml",
@@ -271,7 +272,7 @@ def _check_classification(cfg: Config, prefix: str) -> None:
             f"{prefix}data.truth = {cfg.data.truth!r} is a classification task: it needs "
             "model.kind = 'mlp' or 'linear' and train.solver = 'gd'"
         )
-    if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout"):
+    if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
         raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
 
 
@@ -322,11 +323,6 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
             f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
             f"{d.n_train}; use 0 for full batch"
         )
-
-
-#: Keys of the crossed design, left out of ``config.toml`` (and so of the resume key)
-#: in the nested design, where they must keep their defaults.
-CROSSED_KEYS = ("design", "n_inputs", "n_noise")
 
 
 def _resolve_design(cfg: Config, prefix: str) -> Config:
@@ -381,8 +377,55 @@ def _resolve_design(cfg: Config, prefix: str) -> Config:
     return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
 
 
+def _check_categorical_axis(cfg: Config, prefix: str) -> None:
+    """``sweep.axis_labels``: only with a categorical axis, which needs them (names it
+    allows, none repeated) and no ``sweep.axis_values``."""
+    sw = cfg.sweep
+    where = f"{prefix}sweep.axis_labels = {sw.axis_labels!r}"
+    if sw.axis not in CATEGORICAL_AXES:
+        if sw.axis_labels:
+            raise ConfigError(
+                f"{where}: labels are for a categorical sweep.axis "
+                f"({', '.join(CATEGORICAL_AXES)}), not {sw.axis!r}"
+            )
+        return
+    allowed = CATEGORICAL_AXES[sw.axis]
+    if sw.axis_values:
+        raise ConfigError(
+            f"{prefix}sweep.axis_values = {sw.axis_values!r}: sweep.axis = {sw.axis!r} takes "
+            f"names in sweep.axis_labels (some of {', '.join(map(repr, allowed))})"
+        )
+    if not sw.axis_labels:
+        raise ConfigError(
+            f"{where}: sweep.axis = {sw.axis!r} needs a non-empty list of names "
+            f"(some of {', '.join(map(repr, allowed))})"
+        )
+    bad = [v for v in sw.axis_labels if v not in allowed]
+    if bad:
+        raise ConfigError(
+            f"{where}: {bad[0]!r} is not a {sw.axis}; must be some of "
+            f"{', '.join(map(repr, allowed))}"
+        )
+    if len(set(sw.axis_labels)) != len(sw.axis_labels):
+        raise ConfigError(f"{where}: must not repeat a value")
+    if cfg.model.kind == "sklearn":
+        raise ConfigError(
+            f"{prefix}sweep.axis = {sw.axis!r} sets how torch models train: it needs "
+            "model.kind = 'mlp', 'linear' or 'module'"
+        )
+    if sw.axis == "penalty" and cfg.train.solver == "closed_form" and sw.axis_labels != ["l2"]:
+        raise ConfigError(f"{where}: train.solver = 'closed_form' solves the l2 penalty only")
+    if sw.axis == "optimizer" and cfg.train.solver == "closed_form":
+        raise ConfigError(
+            f"{prefix}sweep.axis = 'optimizer' needs train.solver = 'gd' (closed_form has none)"
+        )
+
+
 def _check_axis(cfg: Config, prefix: str) -> None:
     sw = cfg.sweep
+    _check_categorical_axis(cfg, prefix)
+    if sw.axis in CATEGORICAL_AXES:
+        return
     where = f"{prefix}sweep.axis_values = {sw.axis_values!r}"
     if sw.axis == "none":
         if sw.axis_values:
@@ -406,7 +449,8 @@ def _check_axis(cfg: Config, prefix: str) -> None:
 
 
 def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
-    """The configurations of a sweep's second axis: [(value, config), ...].
+    """The configurations of a sweep's second axis: [(value, config), ...] (a value is
+    a name for a categorical axis, see :func:`axis_values`).
 
     Without a second axis: ``[(None, cfg)]``. Each returned configuration has
     ``sweep.axis = "none"`` and the axis value set in its own key, so it is a plain
@@ -416,9 +460,12 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
     if sw.axis == "none":
         return [(None, cfg)]
     out = []
-    for value in sw.axis_values:
-        sweep = dataclasses.replace(sw, axis="none", axis_values=[])
-        if sw.axis == "n_train":
+    for value in axis_values(cfg):
+        sweep = dataclasses.replace(sw, axis="none", axis_values=[], axis_labels=[])
+        if sw.axis in CATEGORICAL_AXES:  # penalty, optimizer: the training key
+            train = dataclasses.replace(cfg.train, **{sw.axis: value})
+            sub = dataclasses.replace(cfg, train=train, sweep=sweep)
+        elif sw.axis == "n_train":
             data = dataclasses.replace(cfg.data, n_train=int(value))
             train = cfg.train
             if train.batch_size > int(value):
@@ -436,6 +483,13 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
             sub = dataclasses.replace(cfg, model=model, sweep=sweep)
         out.append((value, sub))
     return out
+
+
+def axis_values(cfg: Config) -> list:
+    """The values of the second axis: ``sweep.axis_labels`` (str) for a categorical
+    axis, else ``sweep.axis_values`` (float)."""
+    sw = cfg.sweep
+    return list(sw.axis_labels) if sw.axis in CATEGORICAL_AXES else list(sw.axis_values)
 
 
 def load_config(
@@ -521,15 +575,35 @@ def _toml_value(v):
     raise TypeError(type(v))
 
 
+#: Keys added after run directories were first written, left out of ``config.toml``
+#: (and so of the resume key) while they hold their default: an older run directory
+#: keeps its configuration text, so rerunning it resumes instead of being refused.
+OMITTED_AT_DEFAULT = {
+    "model": {"module_trainer": "auto"},
+    "train": {"decompose_steps": False},
+    "sweep": {
+        "target_se": 0.0,
+        "design": "nested",
+        "n_inputs": 1,
+        "n_noise": 1,
+        "axis_labels": [],
+    },
+}
+
+
 def dumps_toml(cfg: Config) -> str:
-    """The resolved configuration as TOML text that :func:`load_config` reads back."""
+    """The resolved configuration as TOML text that :func:`load_config` reads back
+    (keys of :data:`OMITTED_AT_DEFAULT` only where they differ from the default)."""
     d = cfg.to_dict()
     lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if k not in SECTIONS]
-    if d["sweep"]["design"] == "nested":  # as before the crossed design existed
-        d["sweep"] = {k: v for k, v in d["sweep"].items() if k not in CROSSED_KEYS}
     for section in SECTIONS:
+        omit = OMITTED_AT_DEFAULT.get(section, {})
         lines += ["", f"[{section}]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in d[section].items()]
+        lines += [
+            f"{k} = {_toml_value(v)}"
+            for k, v in d[section].items()
+            if not (k in omit and v == omit[k])
+        ]
     return "\n".join(lines) + "\n"
 
 

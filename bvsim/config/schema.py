@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CATEGORICAL_AXES",
     "CLASSIFICATION_TRUTHS",
     "Config",
     "ConfigError",
@@ -83,6 +84,13 @@ def _truth_name(value):
         "must be one of 'linear', 'sine', 'cubic', 'gaussians', or 'package.module:f' / 'file.py:f'"
     )
 
+
+#: Second sweep axes whose values are names (``sweep.axis_labels``), each with the
+#: training key it sets and the names it allows.
+CATEGORICAL_AXES = {
+    "penalty": ("l2", "l1", "decoupled"),
+    "optimizer": ("sgd", "adam"),
+}
 
 #: Truths that make a classification task (trained with cross-entropy).
 CLASSIFICATION_TRUTHS = ("gaussians",)
@@ -355,6 +363,16 @@ class TrainConfig:
         default=1e8,
         metadata=_key("float", _positive, "a training loss above this counts as diverged"),
     )
+    decompose_steps: bool = field(
+        default=False,
+        metadata=_key(
+            "bool",
+            None,
+            "also keep the test predictions at every logged step (train.log_every) and "
+            "decompose them into steps.csv; costs n_log times the predictions' disk and "
+            "the estimation time (sklearn and closed_form: the final step only)",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -373,14 +391,24 @@ class SweepConfig:
         default="none",
         metadata=_key(
             "str",
-            _one_of("none", "n_train", "hidden_width", "noise_std", "dropout"),
+            _one_of("none", "n_train", "hidden_width", "noise_std", "dropout", *CATEGORICAL_AXES),
             "a second sweep axis crossed with the lambda grid (hidden_width sets every "
-            "hidden layer's width; noise_std sets the training-label noise)",
+            "hidden layer's width; noise_std sets the training-label noise; penalty and "
+            "optimizer set train.penalty / train.optimizer and take sweep.axis_labels)",
         ),
     )
     axis_values: list[float] = field(
         default_factory=list,
         metadata=_key("float_list", None, "values of the second axis"),
+    )
+    axis_labels: list[str] = field(
+        default_factory=list,
+        metadata=_key(
+            "str_list",
+            None,
+            "values of a categorical second axis: penalty (l2, l1, decoupled) or "
+            "optimizer (sgd, adam)",
+        ),
     )
     chunk_size: int = field(
         default=0,

@@ -12,15 +12,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import Config, ConfigError, config_key, text_key
+from ..config import Config, ConfigError, axis_values, config_key, text_key
 from ..run.store import TMP_PREFIX
-from .tables import ANOVA, FILES, THEORY
+from .tables import ANOVA, FILES, STEPS, THEORY
 
 __all__ = [
     "FIGURES",
     "LOCK_GRACE_SECONDS",
     "axis_dir_name",
     "axis_dir_names",
+    "axis_value_text",
     "check_run_dir",
     "clear_outputs",
     "run_lock",
@@ -35,6 +36,8 @@ FIGURES = (
     "weight_norm",
     "weight_hist",
     "variance_split",
+    "steps",
+    "steps_heatmap",
     "axis_decomposition",
     "axis_heatmap",
     "axis_best",
@@ -43,7 +46,7 @@ FIGURES = (
 
 #: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).
 _OUTPUTS = (
-    *(f"{n}.csv" for n in (*FILES, THEORY, *ANOVA)),
+    *(f"{n}.csv" for n in (*FILES, THEORY, STEPS, *ANOVA)),
     "predictions.npz",
     "report.md",
     "run.json",
@@ -98,13 +101,16 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def axis_dir_name(axis: str, value: float) -> str:
+def axis_dir_name(axis: str, value: float | str) -> str:
     """Sub-directory of one value of the second axis, e.g. ``n_train=20``.
 
     The value as ``%g`` where that reads back as the same number (the names of earlier
     runs), otherwise its shortest exact form (``noise_std=0.1000001``): distinct values
-    get distinct names, and ``float(name.split("=")[1])`` gives the value back.
+    get distinct names, and ``float(name.split("=")[1])`` gives the value back. A
+    categorical axis's value is its name (``penalty=l1``).
     """
+    if isinstance(value, str):
+        return f"{axis}={value}"
     value = float(value)
     if value.is_integer():
         text = f"{int(value)}"
@@ -115,10 +121,15 @@ def axis_dir_name(axis: str, value: float) -> str:
     return f"{axis}={text}"
 
 
+def axis_value_text(value: float | str) -> str:
+    """A second-axis value for a label: a number as ``%g``, a name as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def axis_dir_names(cfg: Config) -> list[str]:
     """The sub-run directory of each second-axis value; a ConfigError (before any
     compute) if two values would share one."""
-    names = [axis_dir_name(cfg.sweep.axis, v) for v in cfg.sweep.axis_values]
+    names = [axis_dir_name(cfg.sweep.axis, v) for v in axis_values(cfg)]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(

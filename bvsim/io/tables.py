@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import dumps_toml
+from ..config import axis_values, dumps_toml
 from ..data.generator import draw_training_sets
 from ..estimate import compare
 from ..estimate.anova import anova_terms as anova_term_names
@@ -46,6 +46,8 @@ THEORY = "theory"
 #: Written only by a crossed design (``sweep.design = "crossed"``): the ANOVA of the
 #: variance per λ, and per λ and test point.
 ANOVA = ("anova", "anova_pointwise")
+#: Written only with ``train.decompose_steps`` (:func:`bvsim.io.steps.steps_table`).
+STEPS = "steps"
 _HIST_BINS = 60
 
 
@@ -65,6 +67,9 @@ class Tables:
     #: The crossed design's ANOVA of the variance (:func:`anova_tables`); None otherwise.
     anova: pd.DataFrame | None = None
     anova_pointwise: pd.DataFrame | None = None
+    #: The decomposition at every logged step (``train.decompose_steps``); None
+    #: otherwise. Written as ``steps.csv``.
+    steps: pd.DataFrame | None = None
 
 
 #: Predictions decomposed at once, in bytes (every training set and seed of one weight
@@ -251,9 +256,13 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     return summary
 
 
-def _finish(summary: pd.DataFrame, columns: list[str], points, per_set, seed) -> tuple:
+def _finish(summary: pd.DataFrame, columns: list[str], points, per_set, seed,
+            per_set_out: dict | None = None) -> tuple:  # fmt: skip
     """Order the summary's columns, add the paired comparisons (marking the best
-    weight decay), stack the points."""
+    weight decay), stack the points; ``per_set_out`` (a dict), when given, receives the
+    per-set values behind the comparisons (see :func:`paired_columns`)."""
+    if per_set_out is not None:
+        per_set_out.update(per_set)
     columns = columns[:-1] + [c for c in COMPARE_COLUMNS if c not in columns] + columns[-1:]
     summary = paired_columns(summary.reindex(columns=columns), per_set, seed)[columns]
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
@@ -265,7 +274,7 @@ def _bootstrap_seed(root: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(root, spawn_key=(BOOTSTRAP_STREAM,))
 
 
-def _classification_rows(r: SweepResult, usable: np.ndarray):
+def _classification_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = None):
     """Summary and pointwise rows of a classification task: the exact cross-entropy
     decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
     jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
@@ -341,12 +350,12 @@ def _classification_rows(r: SweepResult, usable: np.ndarray):
     ]  # fmt: skip
     # observed labels as the truth (a CSV): the noise is inside the bias
     summary["bias2_includes_noise"] = cfg.data.source == "csv"
-    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
+    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed), per_set_out)
 
 
-def _summary_rows(r: SweepResult, usable: np.ndarray):
+def _summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = None):
     if r.test.p_true is not None:
-        return _classification_rows(r, usable)
+        return _classification_rows(r, usable, per_set_out)
     cfg = r.cfg
     noise = float(r.test.noise_var)
     noise_known = bool(np.isfinite(noise))
@@ -406,7 +415,7 @@ def _summary_rows(r: SweepResult, usable: np.ndarray):
 
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
         columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
-    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed))
+    return _finish(summary, columns, points, per_set, _bootstrap_seed(cfg.seed), per_set_out)
 
 
 #: Summary columns of a squared-error run with ``sweep.n_seeds >= 2`` (:func:`_ensemble`).
@@ -710,7 +719,7 @@ def read_tables(run_dir: str | Path) -> Tables:
     theory = _read_csv(theory_file, records.get(THEORY)) if theory_file.exists() else None
     optional = {
         name: _read_csv(run_dir / f"{name}.csv", records.get(name))
-        for name in ANOVA
+        for name in (*ANOVA, STEPS)
         if (run_dir / f"{name}.csv").exists()
     }
     return Tables(**frames, meta=meta, theory=theory, **optional)
@@ -774,7 +783,7 @@ def combine_axis(cfg, parts) -> Tables:
         "config_key": config_key(cfg),
         "bvsim": __version__,
         "axis": axis,
-        "axis_values": list(cfg.sweep.axis_values),
+        "axis_values": axis_values(cfg),
         "train_seconds": float(sum(m.get("train_seconds", 0.0) for m in metas)),
         "n_members": int(sum(m.get("n_members", 0) for m in metas)),
         "device": metas[0].get("device"),
@@ -797,7 +806,7 @@ def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
     records = {}
     for name in _all_frames(tables):
         df = getattr(tables, name)
-        if name in (THEORY, *ANOVA) and (df is None or df.empty):
+        if name in (THEORY, STEPS, *ANOVA) and (df is None or df.empty):
             (out / f"{name}.csv").unlink(missing_ok=True)  # none, not a stale one either
         elif df is not None:
             with atomic_path(out / f"{name}.csv") as tmp:

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from ..estimate.theory import KINDS as _THEORY_LABELS  # noqa: E402
-from ..io.rundir import FIGURES  # noqa: E402
+from ..io.rundir import FIGURES, axis_value_text  # noqa: E402
 from ..io.tables import Tables, load_fits  # noqa: E402
 from ..run.store import atomic_path  # noqa: E402
 
@@ -741,8 +741,8 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
     return written
 
 
-def _axis_label(axis: str, value: float) -> str:
-    return f"{axis} = {value:g}"
+def _axis_label(axis: str, value: float | str) -> str:
+    return f"{axis} = {axis_value_text(value)}"
 
 
 @_styled
@@ -813,7 +813,7 @@ def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
         annot_kws={"fontsize": 8},
     )
     ax.set_xticklabels([_fmt_lambda(v) for v in grid.columns], rotation=0)
-    ax.set_yticklabels([f"{v:g}" for v in grid.index], rotation=0)
+    ax.set_yticklabels([axis_value_text(v) for v in grid.index], rotation=0)
     ax.set_xlabel("weight decay λ")
     ax.set_ylabel(axis)
     for row, (_, values) in enumerate(grid.iterrows()):
@@ -838,7 +838,10 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     if not rows:
         return fig
-    values = np.array([r[0] for r in rows], dtype=float)
+    names = [r[0] for r in rows]
+    categorical = any(isinstance(v, str) for v in names)
+    # a categorical axis (penalty, optimizer): its names at positions 0, 1, ...
+    values = np.arange(len(rows), dtype=float) if categorical else np.array(names, dtype=float)
     lam = LambdaAxis(summary["weight_decay"])
     ax1.plot(values, lam.pos([r[1]["weight_decay"] for r in rows]), "o-", color="C3")
     ax1.set_yscale("log")
@@ -861,7 +864,11 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     ax2.legend()
     for ax in (ax1, ax2):
         ax.set_xlabel(axis)
-        if values.min() > 0 and values.max() / values.min() >= 8:
+        if categorical:
+            ax.set_xticks(values)
+            ax.set_xticklabels(names)
+            ax.set_xlim(-0.5, len(values) - 0.5)
+        elif values.min() > 0 and values.max() / values.min() >= 8:
             ax.set_xscale("log")
             ticks = [values[0]]
             for v in values[1:]:  # keep tick labels at least 0.12 decades apart

@@ -21,7 +21,13 @@ import pandas as pd
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 
-__all__ = ["findings", "summary_table", "theory_agreement", "write_report"]
+__all__ = [
+    "early_stopping_finding",
+    "findings",
+    "summary_table",
+    "theory_agreement",
+    "write_report",
+]
 
 _VALID = ("ok", "some_diverged")
 
@@ -73,6 +79,18 @@ _CAPTIONS = {
         "component, is drawn as 0 there) with the total variance ±2 SE; right, each "
         "term's share of the variance ±2 SE (multiway jackknife, conservative). "
         "λ = 0 is drawn left of the axis break (//)."
+    ),
+    "steps": (
+        "Bias², variance and expected error against the optimizer step (`steps.csv`, "
+        "`train.decompose_steps`), one line per λ, bands ±2 SE (marginal). Bias² is "
+        "bias-corrected, on a linear axis (it can dip below zero); the step axis is symlog "
+        "when the steps span 30× or more. The star is the best "
+        "step at the smallest λ (early stopping), the diamond the best λ at the last step "
+        "(weight decay); their difference is paired over training sets (title)."
+    ),
+    "steps_heatmap": (
+        "Expected error over (optimizer step × λ); the red box is the best cell, an argmin "
+        "of noisy estimates (optimistic)."
     ),
 }
 _ORDER = tuple(_CAPTIONS)
@@ -682,6 +700,7 @@ def write_report(tables: Tables, out_dir) -> Path:
             "",
             *[f"- {f}" for f in findings(s, meta)],
             *[f"- {t}" for t in [theory_agreement(s, tables.theory)] if t],
+            *[f"- {t}" for t in [early_stopping_finding(tables.meta)] if t],
             "",
             "Comparisons across λ are paired: every λ trains on the same training sets, so a "
             "difference is the mean over training sets of each set's difference, with SE "
@@ -719,6 +738,36 @@ def write_report(tables: Tables, out_dir) -> Path:
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
+
+
+def early_stopping_finding(meta: dict) -> str | None:
+    """Early stopping at the smallest λ against the best λ at the last step (from
+    ``run.json``'s ``early_stopping``, written with ``train.decompose_steps``), with
+    the paired SE of their difference; None without it."""
+    es = meta.get("early_stopping")
+    if not es or not np.isfinite(es.get("diff", np.nan)):
+        return None
+    diff, se = es["diff"], es["diff_se"]
+    z = _z(diff, se)
+    if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:
+        verdict = "the same models (no step before the last and no larger λ does better)"
+    elif not np.isfinite(z) or abs(z) < 2:
+        verdict = "they are not distinguishable at this precision (|difference| < 2 paired SE)"
+    elif diff < 0:
+        verdict = "early stopping is better"
+    else:
+        verdict = "weight decay is better"
+    return (
+        f"Early stopping against weight decay (`steps.csv`): at λ = {_lam(es['weight_decay_min'])} "
+        f"the best step is {es['best_step']} of {es['last_step']} "
+        f"(expected error {_pm(es['early_stopping_error'], es['early_stopping_error_se'])}); "
+        f"at the last step the best λ is {_lam(es['best_weight_decay'])} "
+        f"({_pm(es['weight_decay_error'], es['weight_decay_error_se'])}). Early stopping "
+        f"minus weight decay: {_pm(diff, se)} (paired over {es['n_common']} training sets): "
+        f"{verdict}. Over the whole grid the least expected error is at step "
+        f"{es['grid_best_step']}, λ = {_lam(es['grid_best_weight_decay'])} "
+        f"({_num(es['grid_best_error'])}); both minima are argmins of noisy estimates."
+    )
 
 
 def _precision_lines(meta: dict) -> list[str]:
@@ -761,7 +810,7 @@ def _training_phrase(meta: dict) -> str:
 
 def _axis_pairing(axis: str) -> str:
     """Whether the values of a second axis share their training sets."""
-    if axis in ("hidden_width", "dropout"):
+    if axis in ("hidden_width", "dropout", "penalty", "optimizer"):
         return (
             f"Every value of {axis} trains on the same training sets and test labels (the "
             "same root seed; the data do not depend on the model), so differences across "
@@ -805,13 +854,14 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "bias² share at the largest λ | diverged | run |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    from ..io.rundir import axis_dir_name
+    from ..io.rundir import axis_dir_name, axis_value_text
 
     for value, part in s.groupby(axis, sort=True):
         v = _valid(part)
         sub = axis_dir_name(axis, value)
         if v.empty:
-            lines.append(f"| {value:g} | — | — | — | — | — | {int(part['n_diverged'].sum())} "
+            n_div = int(part["n_diverged"].sum())
+            lines.append(f"| {axis_value_text(value)} | — | — | — | — | — | {n_div} "
                          f"| [report](axis/{sub}/report.md) |")  # fmt: skip
             continue
         best = v.loc[v["expected_error"].idxmin()]
@@ -824,7 +874,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         if not np.isfinite(share):  # an older run
             share = last["bias2"] / last["expected_error"]
         lines.append(
-            f"| {value:g} | {_lam(best['weight_decay'])} | "
+            f"| {axis_value_text(value)} | {_lam(best['weight_decay'])} | "
             f"{_pm(best['expected_error'], best['expected_error_se'])} | "
             f"{_pm(first['expected_error'], first['expected_error_se'])} | {_pct(red)}"
             + (f" ± {_pct(red_se)}" if np.isfinite(red_se) else "")

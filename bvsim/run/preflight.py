@@ -183,6 +183,8 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
     data = z["n_train"] * (z["dim"] + 1) + z["n_test"] * (1 + z["n_out"])
     # numpy: training data, test labels, predictions, initial and final parameters, curves
     host = 8 * data + 16 * z["n_params"] + 16 * z["n_log"]
+    if cfg.train.decompose_steps:  # the test predictions at every logged step
+        host += 8 * z["n_log"] * z["n_test"] * z["n_out"]
     tensors = b * (
         data
         + z["n_state"] * z["n_params"]  # parameters and optimizer state

@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "ChunkStack",
     "RunDirError",
+    "StepSlice",
     "atomic_path",
     "load_arrays",
     "read_part",
@@ -91,7 +92,27 @@ def load_arrays(path: Path) -> dict | None:
 
 def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
     """Shape, dtype, header size of array ``name`` in the npz ``path``, and the file
-    offset of its data (None when the member is compressed)."""
+    offset of its data (None when the member is compressed).
+
+    Remembered per file and name while the file is unchanged (the same inode, size and
+    modification time: a chunk file is replaced, never rewritten in place), so reading
+    many small parts of a chunk file parses its zip directory once."""
+    st = os.stat(path)
+    key = (str(path), name, st.st_ino, st.st_size, st.st_mtime_ns)
+    found = _MEMBERS.get(key)
+    if found is None:
+        if len(_MEMBERS) >= _MEMBERS_MAX:
+            _MEMBERS.clear()
+        found = _MEMBERS[key] = _read_member(path, name)
+    return found
+
+
+#: :func:`_member`'s memory: (path, name, inode, size, mtime) -> what it returns.
+_MEMBERS: dict = {}
+_MEMBERS_MAX = 4096
+
+
+def _read_member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{name}.npy")
         with zf.open(info) as fh:
@@ -233,6 +254,24 @@ class ChunkStack:
     def __array__(self, dtype=None, copy=None):
         full = np.stack([np.concatenate(list(self.blocks(i))) for i in range(len(self))])
         return full if dtype is None else full.astype(dtype)
+
+
+class StepSlice(ChunkStack):
+    """Logged step ``t`` of a per-step array stored across chunk files.
+
+    The stored array has shape ``(n_wd, n_reps, n_seeds, n_log, ...)``
+    (``pred_steps``); this reads as a :class:`ChunkStack` of shape
+    ``(n_wd, n_reps, n_seeds, ...)`` holding step ``t`` only, one weight decay and one
+    block of test points at a time (memory-mapped: only those values are read).
+    """
+
+    def __init__(self, stack: ChunkStack, t: int):
+        super().__init__(stack.paths, stack.name, stack.shape[:3] + stack.shape[4:], stack.dtype)
+        self.t = int(t)
+
+    def blocks(self, i: int, points: slice = slice(None)):
+        for path in self.paths:
+            yield read_part(path, self.name, (i, slice(None), slice(None), self.t, points))
 
 
 def write_npz(path: str | Path, arrays: dict) -> None:

@@ -55,6 +55,20 @@ _MEMBER_FIELDS = (
 #: the chunk files and are read one weight decay at a time (:class:`bvsim.run.store.ChunkStack`).
 _STORED_FIELDS = ("pred", "curve_train", "curve_test")
 
+#: The test predictions at every logged step, (n_wd, n_sets, S, n_log, n_test[, C]):
+#: a per-member field of a chunk only with ``train.decompose_steps`` (stored like ``pred``).
+_STEP_FIELD = "pred_steps"
+
+
+def _member_fields(cfg: Config) -> tuple[str, ...]:
+    """The per-member fields of this configuration's chunks."""
+    return _MEMBER_FIELDS + ((_STEP_FIELD,) if cfg.train.decompose_steps else ())
+
+
+def _fields_in(res: dict) -> tuple[str, ...]:
+    """The per-member fields a chunk result holds."""
+    return _MEMBER_FIELDS + ((_STEP_FIELD,) if _STEP_FIELD in res else ())
+
 
 def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
     """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
@@ -81,10 +95,12 @@ def _train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dic
             res = train_modules(spec, chosen, **members, device=device)
     else:
         res = train_batched(spec, **members, **engine_members(cfg, spec, ks, a, s), device=device)
+    if cfg.train.decompose_steps and res.pred_steps is None:  # no steps: the final one
+        res.pred_steps = res.pred[:, None]
     shape = (n_wd, n_sets, n_seeds)
     out = {
         name: getattr(res, name).reshape(*shape, *getattr(res, name).shape[1:])
-        for name in _MEMBER_FIELDS
+        for name in _member_fields(cfg)
     }
     out["ks"] = np.asarray(ks)
     # each set's test labels, (n_sets, n_test): read back by TestLabels
@@ -169,6 +185,9 @@ class SweepResult:
     diverged_step : ndarray of int, shape (n_wd, n_reps, n_seeds)
     params0 : ndarray of float32, shape (n_wd, n_seeds, n_params)
         Final parameters of training set 0 (for weight histograms).
+    pred_steps : ndarray or ChunkStack of shape (n_wd, n_reps, n_seeds, n_log, n_test[, C])
+        The test predictions after each of ``log_steps`` (``train.decompose_steps``;
+        else None), NaN from a member's divergence on; the last step is ``pred``.
     y_test : ndarray or TestLabels of shape (n_reps, n_test)
         The noisy test labels of each training set (with a run directory a
         :class:`TestLabels`, drawn again from the seed tree when read).
@@ -190,6 +209,7 @@ class SweepResult:
     params0: np.ndarray
     y_test: np.ndarray | TestLabels
     info: dict = field(default_factory=dict)
+    pred_steps: np.ndarray | ChunkStack | None = None
 
 
 def _split_chunk(res: dict, sizes: list[int]) -> list[dict]:
@@ -198,7 +218,7 @@ def _split_chunk(res: dict, sizes: list[int]) -> list[dict]:
     total = sum(sizes)
     for size in sizes:
         stop = start + size
-        part = {name: res[name][:, start:stop] for name in _MEMBER_FIELDS}
+        part = {name: res[name][:, start:stop] for name in _fields_in(res)}
         part["ks"] = res["ks"][start:stop]
         part["y_test"] = res["y_test"][start:stop]
         part["log_steps"] = res["log_steps"]
@@ -288,8 +308,9 @@ def _kept(res: dict, stored: bool) -> dict:
     shapes and dtypes it notes instead."""
     if not stored:
         return res
-    kept = {k: v for k, v in res.items() if k not in (*_STORED_FIELDS, "y_test")}
-    kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in _STORED_FIELDS}
+    stored_fields = _STORED_FIELDS + ((_STEP_FIELD,) if _STEP_FIELD in res else ())
+    kept = {k: v for k, v in res.items() if k not in (*stored_fields, "y_test")}
+    kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in stored_fields}
     return kept
 
 
@@ -301,6 +322,7 @@ class _Expected:
     def __init__(self, cfg: Config, n_test: int, stamp: dict):
         self.stamp, self.seed, self.n_test = stamp, cfg.seed, n_test
         self.n_wd, self.n_seeds = len(cfg.sweep.weight_decay), cfg.sweep.n_seeds
+        self.fields = _member_fields(cfg)
         self.signature = None  # of the first chunk accepted
 
     def _changed(self, res: dict) -> str:
@@ -325,7 +347,7 @@ class _Expected:
             return "of another root seed"
         try:
             lead = (self.n_wd, len(ks), self.n_seeds)
-            for name in _MEMBER_FIELDS:
+            for name in self.fields:
                 arr = res[name]
                 kind = {"diverged": "b", "diverged_step": "iu"}.get(name, "f")
                 if arr.shape[:3] != lead or arr.dtype.kind not in kind:
@@ -333,6 +355,9 @@ class _Expected:
             n_log = len(res["log_steps"])
             bad_test = res["pred"].shape[3] != self.n_test
             bad_curve = any(res[c].shape[3:] != (n_log,) for c in ("curve_train", "curve_test"))
+            if _STEP_FIELD in self.fields:  # (n_log, n_test, ...) like pred at each step
+                steps_shape = res[_STEP_FIELD].shape[3:]
+                bad_curve |= steps_shape != (n_log, *res["pred"].shape[3:])
             bad_y = "y_test" in res and res["y_test"].shape != (len(ks), self.n_test)
             bad_p0 = ks[0] == 0 and res["params0"].shape[:2] != (self.n_wd, self.n_seeds)
             float(res["seconds"]), str(res["device"])
@@ -340,7 +365,7 @@ class _Expected:
             return "with missing or malformed arrays"
         if bad_test or bad_curve or bad_y or bad_p0:
             return "with wrong shapes"
-        signature = [(n, res[n].shape[3:], res[n].dtype.str) for n in _MEMBER_FIELDS]
+        signature = [(n, res[n].shape[3:], res[n].dtype.str) for n in self.fields]
         signature.append(("log_steps", tuple(res["log_steps"].tolist())))
         if self.signature is None:
             self.signature = signature
@@ -486,7 +511,7 @@ def train_sweep(
     n_members = n_members // cfg.sweep.n_reps * n_reps
 
     gathered = {}
-    for name in _MEMBER_FIELDS:
+    for name in _member_fields(cfg):
         if name in results[0]:
             gathered[name] = np.concatenate([r[name] for r in results], axis=1)
         else:  # stays in the chunk files

@@ -223,6 +223,8 @@ class TrainSpec:
     penalty: str = "l2"
     dropout: float = 0.0
     loss: str = "mse"
+    #: Also keep the test predictions at every logged step (``EngineResult.pred_steps``).
+    decompose_steps: bool = False
 
     @classmethod
     def from_config(cls, cfg: Config) -> TrainSpec:
@@ -246,6 +248,7 @@ class TrainSpec:
             penalty=t.penalty,
             dropout=cfg.model.dropout,
             loss="cross_entropy" if is_classification(cfg) else "mse",
+            decompose_steps=t.decompose_steps,
         )
 
     @property
@@ -287,6 +290,9 @@ class EngineResult:
         First logged step at which the member was found diverged; -1 if never.
     params : ndarray of float32, shape (members, n_params)
         Final parameters, member-major as in the engine (zeros if diverged).
+    pred_steps : ndarray of shape (members, n_log, n_test[, n_classes]), optional
+        The test predictions after each step of ``log_steps`` (``spec.decompose_steps``),
+        NaN from divergence on; the last one is ``pred``. None when not asked for.
 
     Every trainer builds one; the final values of diverged members are set to NaN here
     (in place), so no trainer can report them.
@@ -301,6 +307,7 @@ class EngineResult:
     diverged: np.ndarray
     diverged_step: np.ndarray
     params: np.ndarray
+    pred_steps: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("pred", "train_error", "weight_norm"):
@@ -597,6 +604,11 @@ def train_batched(
     log_steps = spec.log_steps
     curve_train = np.full((m, len(log_steps)), np.nan)
     curve_test = np.full((m, len(log_steps)), np.nan)
+    pred_steps = None
+    if spec.decompose_steps:
+        n_out = spec.shapes[-1][1]
+        tail = (n_out,) if spec.loss == "cross_entropy" else ()
+        pred_steps = np.full((m, len(log_steps), len(x_test), *tail), np.nan)
     diverged = np.zeros(m, dtype=bool)
     diverged_step = np.full(m, -1, dtype=np.int64)
     beta = spec.momentum if spec.optimizer == "sgd" else 0.0
@@ -643,6 +655,9 @@ def train_batched(
         if li is not None:
             curve_train[:, li] = np.where(diverged, np.nan, train_np)
             curve_test[:, li] = np.where(diverged, np.nan, test.double().cpu().numpy())
+            if pred_steps is not None:
+                pred_steps[:, li] = _predictions(out_t, classify)
+                pred_steps[diverged, li] = np.nan
 
     log_index = {int(s): i for i, s in enumerate(log_steps)}
     check_and_log(0, log_index[0])
@@ -709,10 +724,7 @@ def train_batched(
         out, _ = _forward(views, xt, spec.activation, keep=False, x_t=xt_t)
         train_error = loss_of(out, yt).double().cpu().numpy()
         out_t, _ = _forward(views, xtest, spec.activation, keep=False)
-        if classify:  # predicted class probabilities, (members, n_test, C)
-            pred = torch.softmax(out_t, dim=-1).double().cpu().numpy()
-        else:
-            pred = out_t.squeeze(-1).double().cpu().numpy()
+        pred = _predictions(out_t, classify)
         wn = sum(w.square().sum((1, 2)) for w, _ in views).sqrt().double().cpu().numpy()
         params = layout.to_packed(flat, m).float().cpu().numpy()
 
@@ -726,7 +738,16 @@ def train_batched(
         diverged=diverged,
         diverged_step=diverged_step,
         params=params,
+        pred_steps=pred_steps,
     )
+
+
+def _predictions(out_t: torch.Tensor, classify: bool) -> np.ndarray:
+    """Test predictions from the outputs (members, n_test, n_out): the outputs of a
+    regression, the class probabilities (softmax) of a classification."""
+    if classify:  # predicted class probabilities, (members, n_test, C)
+        return torch.softmax(out_t, dim=-1).double().cpu().numpy()
+    return out_t.squeeze(-1).double().cpu().numpy()
 
 
 def solve_ridge(

@@ -251,6 +251,9 @@ def train_modules(
     diverged = np.zeros(m, dtype=bool)
     diverged_step = np.full(m, -1, dtype=np.int64)
     log_index = {int(s): i for i, s in enumerate(log_steps)}
+    pred_steps = None
+    if spec.decompose_steps:  # the test predictions at every logged step
+        pred_steps = np.full((m, len(log_steps), len(x_test)), np.nan)
 
     def check_and_log(step):
         with torch.no_grad():
@@ -268,6 +271,10 @@ def train_modules(
         li = log_index[step]
         curve_train[:, li] = np.where(diverged, np.nan, train)
         curve_test[:, li] = np.where(diverged, np.nan, test)
+        if pred_steps is not None:
+            with torch.no_grad():
+                pred_steps[:, li] = pred_fn(params, xte).double().cpu().numpy()
+            pred_steps[diverged, li] = np.nan
 
     check_and_log(0)
     for step in range(1, spec.steps + 1):
@@ -306,4 +313,5 @@ def train_modules(
         diverged=diverged,
         diverged_step=diverged_step,
         params=np.zeros((m, 0), dtype=np.float32),
+        pred_steps=pred_steps,
     )
