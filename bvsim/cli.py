@@ -264,6 +264,10 @@ def _sweep(args) -> int:
     n_div = int(s["n_diverged"].sum())
     if n_div:
         print(f"bvsim: {n_div} member(s) diverged and were excluded (see n_diverged).")
+    meta = result.tables.meta
+    if "stop_reason" in meta:  # sweep.target_se: how many sets it took, and why it stopped
+        print(f"bvsim: {meta['n_reps_done']} of {cfg.sweep.n_reps} training sets; "
+              f"{meta['stop_reason']}")  # fmt: skip
     print(f"bvsim: wrote {out}/ ({result.tables.meta['train_seconds']:.1f} s training)")
     return 0
 

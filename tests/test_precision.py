@@ -79,6 +79,7 @@ def test_cli_target_run_resumes_and_matches_fixed_run(tmp_path, capsys):
     meta = json.loads((run / "run.json").read_text())
     k = meta["n_reps_done"]
     assert k < 40 and meta["target_se"] == TARGET
+    assert f"bvsim: {k} of 40 training sets; target_se reached" in capsys.readouterr().out
     first = _files(run)
     # the same command again resumes every chunk it used and trains nothing
     assert main([*base, *over, "--target-se", str(TARGET), "--out", str(run)]) == 0
