@@ -66,3 +66,20 @@ def test_no_figure_calls_cross_entropy_a_squared_error(run):
 def test_classification_needs_a_trainable_model():
     with pytest.raises(ConfigError, match="classification task"):
         load_config(preset="gaussians", overrides=["model.kind=sklearn"])
+
+
+def test_the_task_is_recorded_once_and_read_back(run):
+    """run.json says the task; figures and report read it through one function, which
+    falls back on the summary's loss column for a run written before it was recorded."""
+    import json
+
+    from bvsim.io.tables import read_tables, task_of
+
+    _, out = run
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["task"] == "classification"
+    t = read_tables(out)
+    assert task_of(t.summary, t.meta) == "classification"
+    assert task_of(t.summary, {}) == "classification"  # an older run.json
+    assert task_of(t.summary.drop(columns="loss"), {}) == "regression"
+    assert task_of(t.summary.drop(columns="loss"), {"task": "classification"}) == "classification"

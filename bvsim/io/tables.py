@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import axis_values, dumps_toml
+from ..config import axis_values, dumps_toml, is_classification
 from ..data.generator import draw_training_sets
 from ..estimate import compare
 from ..estimate.anova import anova_terms as anova_term_names
@@ -608,6 +608,21 @@ def _design(r: SweepResult):
     return draw_training_sets(r.cfg, r.test, [0]).x[0]
 
 
+#: The tasks a run can have; ``run.json`` records which (``task``).
+TASKS = ("regression", "classification")
+
+
+def task_of(summary: pd.DataFrame, meta: dict | None = None) -> str:
+    """The task of a run: as its ``run.json`` records it, or, for a run written before
+    bvsim recorded it, from its summary (a classification summary names its
+    ``loss``, ``cross_entropy``). The one place figures and report learn the task."""
+    if meta and meta.get("task") in TASKS:
+        return meta["task"]
+    if "loss" in summary and bool((summary["loss"] == "cross_entropy").any()):
+        return "classification"
+    return "regression"
+
+
 def summarize(r: SweepResult) -> Tables:
     """Apply the estimators to a sweep and lay the results out as tidy tables."""
     members, usable = _members(r)
@@ -617,6 +632,7 @@ def summarize(r: SweepResult) -> Tables:
         "name": r.cfg.name,
         "seed": r.cfg.seed,
         "config_key": config_key(r.cfg),
+        "task": "classification" if is_classification(r.cfg) else "regression",
         "bvsim": __version__,
         "prob_best_resamples": compare.N_BOOTSTRAP,
         "prob_best_seed": f"SeedSequence({r.cfg.seed}, spawn_key=({BOOTSTRAP_STREAM},))",
@@ -781,6 +797,7 @@ def combine_axis(cfg, parts) -> Tables:
         "name": cfg.name,
         "seed": cfg.seed,
         "config_key": config_key(cfg),
+        "task": metas[0].get("task"),
         "bvsim": __version__,
         "axis": axis,
         "axis_values": axis_values(cfg),

@@ -31,7 +31,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from ..estimate.theory import KINDS as _THEORY_LABELS  # noqa: E402
 from ..io.rundir import FIGURES, axis_value_text  # noqa: E402
-from ..io.tables import Tables, load_fits  # noqa: E402
+from ..io.tables import Tables, load_fits, task_of  # noqa: E402
 from ..run.store import atomic_path  # noqa: E402
 
 __all__ = [
@@ -61,8 +61,8 @@ _COMPONENTS = (
 
 
 def _is_classification(summary: pd.DataFrame) -> bool:
-    """A cross-entropy run (its summary names the loss); otherwise squared error."""
-    return "loss" in summary and bool((summary["loss"] == "cross_entropy").any())
+    """A cross-entropy run (:func:`bvsim.io.tables.task_of`); otherwise squared error."""
+    return task_of(summary) == "classification"
 
 
 def _error_label(summary: pd.DataFrame) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.tables import Tables
+from ..io.tables import Tables, task_of
 from ..run.store import write_text_atomic
 
 __all__ = [
@@ -222,8 +222,8 @@ def _valid(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[ok].sort_values("weight_decay").reset_index(drop=True)
 
 
-def _is_classification(summary: pd.DataFrame) -> bool:
-    return "loss" in summary and bool((summary["loss"] == "cross_entropy").any())
+def _is_classification(summary: pd.DataFrame, meta: dict | None = None) -> bool:
+    return task_of(summary, meta) == "classification"
 
 
 def _zero_one_finding(s: pd.DataFrame, best) -> str | None:
@@ -690,7 +690,7 @@ def write_report(tables: Tables, out_dir) -> Path:
                 "cross-entropy decomposition (π̄ the normalized geometric mean of the "
                 "members' predicted distributions), 'variance' is mean KL(π̄ ‖ π) and "
                 "'noise' the entropy of the true class probabilities (jackknife-corrected)"
-                if _is_classification(s)
+                if _is_classification(s, meta)
                 else ". Errors are mean squared errors on the test points"
             )
             + "; ± values are Monte Carlo standard errors (SE) over training sets.",
@@ -717,7 +717,7 @@ def write_report(tables: Tables, out_dir) -> Path:
             (
                 "Bias² is the jackknife-corrected bias term (the plug-in minus its estimated "
                 "excess, bias reduced but not exactly unbiased), able to go slightly negative; "
-                if _is_classification(s)
+                if _is_classification(s, meta)
                 else "Bias² is the bias-corrected estimate (the plug-in minus its estimated "
                 "excess), unbiased but able to go slightly negative; "
             )
