@@ -402,6 +402,66 @@ def _load_chunks(results: list, paths: list[Path], chunks: list, expect: _Expect
     return ignored
 
 
+def _resolve_devices(device: str, devices: list[str] | None):
+    """(devices, the device text for run.json, the device type chunks are sized for)."""
+    if devices:
+        devices = [str(resolve_device(d)) for d in devices]
+        return devices, ",".join(devices), "cpu"  # CPU-sized units; a GPU merges several
+    dev = str(resolve_device(device))
+    return None, dev, torch.device(dev).type
+
+
+def _resume_key(cfg: Config) -> tuple[dict, dict]:
+    """What the chunks depend on (:mod:`bvsim.run.fingerprint`), and the stamp each
+    chunk file carries: its hash and the parts as JSON."""
+    inputs = input_fingerprints(cfg)
+    return inputs, {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
+
+
+def _run_jobs(cfg, test, chunks, todo, n_jobs, dev, done) -> None:
+    """Train chunks ``todo`` through joblib (the caller's backend), in order; stop
+    handing them out once ``done(i, result)`` says so (a met precision target)."""
+    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+    jobs = parallel(joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
+    for i, res in zip(todo, jobs, strict=False):
+        if done(i, res):
+            break
+    with warnings.catch_warnings():  # chunks past the target are cancelled
+        warnings.simplefilter("ignore", UserWarning)
+        jobs.close()
+
+
+def _gather(cfg: Config, results: list[dict], paths: list, n_reps: int) -> dict:
+    """The per-member arrays of all chunks: small ones concatenated, large ones left in
+    the chunk files behind a :class:`ChunkStack`."""
+    gathered = {}
+    for name in _member_fields(cfg):
+        if name in results[0]:
+            gathered[name] = np.concatenate([r[name] for r in results], axis=1)
+        else:  # stays in the chunk files
+            tail, dtype = results[0]["stored"][name]
+            shape = (*results[0]["diverged"].shape[:1], n_reps, *tail)
+            gathered[name] = ChunkStack(paths, name, shape, dtype)
+    return gathered
+
+
+def _chunk_times(results: list[dict]) -> dict:
+    devices = sorted({str(r["device"]) for r in results})
+    return {
+        "chunk_seconds_total": float(sum(float(r["seconds"]) for r in results)),
+        "chunks_per_device": {d: int(sum(str(r["device"]) == d for r in results)) for d in devices},
+    }
+
+
+def _versions() -> dict:
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
 def train_sweep(
     cfg: Config,
     *,
@@ -431,13 +491,7 @@ def train_sweep(
         twice for two CPU workers). A GPU takes many chunks per batch. Overrides
         ``device`` and ``n_jobs``.
     """
-    if devices:
-        devices = [str(resolve_device(d)) for d in devices]
-        dev = ",".join(devices)
-        device_type = "cpu"  # chunks are CPU-sized units; a GPU merges several
-    else:
-        dev = str(resolve_device(device))
-        device_type = torch.device(dev).type
+    devices, dev, device_type = _resolve_devices(device, devices)
     test = make_test_set(cfg)
     chunks = chunk_list(cfg, device_type)
     if device_type == "cuda":
@@ -454,9 +508,8 @@ def train_sweep(
     stopper = PrecisionStop(cfg, test, chunks) if cfg.sweep.target_se > 0 else None
     results: list[dict | None] = [None] * len(chunks)
     ignored: dict[str, int] = {}
+    inputs, stamp = _resume_key(cfg) if chunk_dir is not None else (None, {})
     if chunk_dir is not None:
-        inputs = input_fingerprints(cfg)
-        stamp = {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
         expect = _Expected(cfg, len(test.f), stamp)
         ignored = _load_chunks(results, paths, chunks, expect, stopper)
     resumed = [r is not None for r in results]
@@ -494,14 +547,7 @@ def train_sweep(
         if todo and devices:
             _run_on_devices(cfg, test, chunks, todo, devices, done)
         elif todo:
-            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-            jobs = parallel(joblib.delayed(_train_chunk)(cfg, test, chunks[i], dev) for i in todo)
-            for i, res in zip(todo, jobs, strict=False):
-                if done(i, res):
-                    break
-            with warnings.catch_warnings():  # chunks past the target are cancelled
-                warnings.simplefilter("ignore", UserWarning)
-                jobs.close()
+            _run_jobs(cfg, test, chunks, todo, n_jobs, dev, done)
     wall = time.perf_counter() - t0
     if stopper is not None:  # keep the first K sets only, as a run with n_reps = K
         chunks, paths, results, resumed = (
@@ -510,14 +556,7 @@ def train_sweep(
     n_reps = int(sum(len(ks) for ks in chunks))
     n_members = n_members // cfg.sweep.n_reps * n_reps
 
-    gathered = {}
-    for name in _member_fields(cfg):
-        if name in results[0]:
-            gathered[name] = np.concatenate([r[name] for r in results], axis=1)
-        else:  # stays in the chunk files
-            tail, dtype = results[0]["stored"][name]
-            shape = (*results[0]["diverged"].shape[:1], n_reps, *tail)
-            gathered[name] = ChunkStack(paths, name, shape, dtype)
+    gathered = _gather(cfg, results, paths, n_reps)
     if chunk_dir is None:
         y_test = draw_training_sets(cfg, test, np.arange(n_reps)).y_test
     else:  # drawn again chunk by chunk when read
@@ -530,15 +569,8 @@ def train_sweep(
         "n_chunks_resumed": int(sum(resumed)),
         "chunks_ignored": ignored,
         "train_seconds": wall,
-        "chunk_seconds_total": float(sum(float(r["seconds"]) for r in results)),
-        "chunks_per_device": {
-            d: int(sum(str(r["device"]) == d for r in results))
-            for d in sorted({str(r["device"]) for r in results})
-        },
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        **_chunk_times(results),
+        **_versions(),
         "n_members": n_members,
     }
     if chunk_dir is not None:  # what the chunks were computed from (the resume key)
