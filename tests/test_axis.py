@@ -61,7 +61,7 @@ def test_axis_sweep_writes_combined_tables_and_sub_runs(tmp_path):
     for sub in ("n_train=10", "n_train=20"):
         assert (tmp_path / "axis" / sub / "summary.csv").exists()
         assert (tmp_path / "axis" / sub / "figures" / "decomposition.png").exists()
-    for fig in ("axis_decomposition", "axis_heatmap", "axis_best"):
+    for fig in ("axis_decomposition", "axis_heatmap", "axis_best", "axis_curves"):
         assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
     assert "n_train × λ" in report and "axis/n_train=20/report.md" in report
@@ -126,6 +126,7 @@ def test_penalty_axis_at_l2_equals_a_plain_run(tmp_path):
     assert set(s["penalty"]) == {"l2", "l1"}
     for fig in ("axis_decomposition", "axis_heatmap", "axis_best"):
         assert (tmp_path / "axis_run" / "figures" / f"{fig}.png").stat().st_size > 0
+    assert not (tmp_path / "axis_run" / "figures" / "axis_curves.png").exists()  # names
     report = (tmp_path / "axis_run" / "report.md").read_text()
     assert "| l1 |" in report and "axis/penalty=l1/report.md" in report
     from bvsim.cli import main

@@ -41,6 +41,7 @@ FIGURES = (
     "axis_decomposition",
     "axis_heatmap",
     "axis_best",
+    "axis_curves",
     "anova",
 )
 

@@ -880,6 +880,71 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     return fig
 
 
+def _panel_lambdas(lambdas: Sequence[float], most: int = 4) -> list[float]:
+    """Up to ``most`` weight decays spread over the grid, its ends included."""
+    lambdas = sorted(lambdas)
+    if len(lambdas) <= most:
+        return lambdas
+    return [lambdas[int(round(i))] for i in np.linspace(0, len(lambdas) - 1, most)]
+
+
+@_styled
+def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | None = None) -> Figure:
+    """Bias², variance and expected error against a numeric second axis (e.g. n_train
+    through the interpolation threshold), one panel per chosen λ, ±2 SE (marginal),
+    with the closed-form curves of ``theory.csv`` where they exist.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The combined ``summary.csv`` (one row per axis value and λ).
+    axis : str
+        The numeric second-axis column.
+    theory : DataFrame, optional
+        The combined ``theory.csv`` (with the axis column).
+    """
+    valid = _valid(summary)
+    picks = _panel_lambdas(valid["weight_decay"].unique())
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.9 * len(picks) + 0.6, 3.9),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    pal = sns.color_palette("colorblind")
+    values = valid[axis].to_numpy(float)
+    errors = valid["expected_error"].to_numpy(float)
+    log_y = errors.size and errors.min() > 0 and errors.max() / errors.min() > 30
+    for ax, wd in zip(axes[0], picks, strict=True):
+        s = valid[valid["weight_decay"] == wd].sort_values(axis)
+        for col, label, color in (("bias2", "bias²", pal[0]), ("variance", "variance", pal[1]),
+                                  ("expected_error", "expected error", pal[2])):  # fmt: skip
+            y, se = s[col].to_numpy(float), s[f"{col}_se"].to_numpy(float)
+            if log_y:  # display only: no line to -inf, band kept above zero
+                y = np.where(y > 0, y, np.nan)
+                se = np.minimum(se, 0.45 * y)
+            _band(ax, s[axis], y, se, color, label=label, marker="o", markersize=3,
+                  linewidth=1.5)  # fmt: skip
+        if theory is not None and not theory.empty and axis in theory:
+            t = theory[np.isclose(theory["weight_decay"], wd)].sort_values(axis)
+            for col, color in (("bias2", pal[0]), ("variance", pal[1]),
+                               ("expected_error", pal[2])):  # fmt: skip
+                yt = t[f"{col}_theory"].to_numpy(float)
+                yt = np.where(yt > 0, yt, np.nan) if log_y else yt
+                ax.plot(t[axis], yt, color=color, linestyle=":", linewidth=1.4)
+        ax.set_title(f"λ = {_fmt_lambda(wd)}")
+        ax.set_xlabel(axis)
+        if values.min() > 0 and values.max() / values.min() >= 8:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        if log_y:  # e.g. the interpolation peak: non-positive bias² is not drawn
+            ax.set_yscale("log")
+    axes[0, 0].set_ylabel(_error_label(summary))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if theory is not None and not theory.empty and axis in theory:
+        handles.append(plt.Line2D([], [], color="0.3", linestyle=":"))
+        labels.append("closed form (theory.csv)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
+    fig.suptitle(f"Bias², variance and expected error against {axis} (bands: ±2 SE, marginal)")
+    return fig
+
+
 def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
     """Draw the second-axis figures of a combined run into ``out_dir/figures``."""
     out = Path(out_dir) / "figures"
@@ -891,4 +956,6 @@ def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
     paths += _save(fig_axis_decomposition(summary, axis), out, "axis_decomposition")
     paths += _save(fig_axis_heatmap(summary, axis), out, "axis_heatmap")
     paths += _save(fig_axis_best(summary, axis), out, "axis_best")
+    if pd.api.types.is_numeric_dtype(summary[axis]):
+        paths += _save(fig_axis_curves(summary, axis, tables.theory), out, "axis_curves")
     return paths

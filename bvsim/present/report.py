@@ -902,6 +902,19 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         f"*Left: the best λ of the grid for each {axis}. Right: the expected error at that λ "
         "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table).*",
         "",
+        *(
+            [
+                "![axis curves](figures/axis_curves.png)",
+                "",
+                f"*Bias², variance and expected error against {axis}, one panel per λ (up to "
+                "four spread over the grid), ±2 SE (marginal); dotted: the closed-form ridge "
+                "values of `theory.csv` where they exist. On a log error axis a negative "
+                "bias² estimate is not drawn.*",
+                "",
+            ]
+            if pd.api.types.is_numeric_dtype(s[axis])  # drawn for a numeric axis
+            else []
+        ),
         "## Reproduce",
         "",
         "```sh",
