@@ -87,6 +87,12 @@ def test_ensemble_variance_divides_the_terms_with_the_factor():
     got = ensemble_variance(comps, "init", 4)
     with_init = sum(v for k, v in TRUE.items() if "init" in k.split(":"))
     assert got == pytest.approx(sum(TRUE.values()) - with_init * 3 / 4)
+    # crossed_anova's whole result serves as well: its SEs, shares and totals are skipped
+    overall, _ = crossed_anova(_draw(np.random.default_rng(5), (4, 3, 3), TRUE), None, FACTORS)
+    terms = {t: overall[t] for t in TRUE}
+    assert ensemble_variance(overall, "init", 4) == pytest.approx(
+        ensemble_variance(terms, "init", 4), abs=1e-15
+    )
 
 
 @pytest.mark.parametrize(

@@ -121,8 +121,8 @@ def crossed_anova(pred: np.ndarray, f: np.ndarray | None, factors: tuple[str, ..
         Averaged over test points, each with ``<name>_se``: one entry per term named
         by its factors joined with ``":"`` (``"inputs"``, ``"inputs:init"``, ...),
         ``variance`` (their sum, the variance of one prediction) and, with ``f``,
-        ``bias2`` and ``mse_truth`` (``bias2 + variance`` up to the O(1/n) terms
-        the corrections remove; see Notes).
+        ``bias2`` and ``mse_truth`` (``bias2 + variance`` exactly); also each term's
+        share of the variance, ``<term>_share`` with ``<term>_share_se``.
     pointwise : dict of str to ndarray of shape (n_test,)
         The same per test point (without SEs), plus ``mean_prediction``.
 
@@ -130,7 +130,8 @@ def crossed_anova(pred: np.ndarray, f: np.ndarray | None, factors: tuple[str, ..
     -----
     Every component is unbiased under the random-effects model; ``bias2`` is the
     squared error of the grand mean minus its estimated variance. The SEs add the
-    delete-one-level jackknife variance of each factor (conservative).
+    delete-one-level jackknife variance of each factor (conservative). One block of
+    :func:`crossed_anova_blocks`.
     """
     y = np.asarray(pred, dtype=np.float64)
     n_factors = len(factors)
@@ -141,25 +142,7 @@ def crossed_anova(pred: np.ndarray, f: np.ndarray | None, factors: tuple[str, ..
         raise ValueError(f"every factor needs at least 2 levels, got {y.shape[:n_factors]}")
     if not np.isfinite(y).all():
         raise ValueError("pred must be finite (drop diverged cells' factor levels first)")
-    names = {t: ":".join(factors[i] for i in t) for t in _terms(n_factors)}
-
-    def summarize(arr):
-        per = _per_point(arr, f, n_factors)
-        return {names.get(k, k): v for k, v in per.items()}
-
-    pointwise = summarize(y)
-    overall = {k: float(np.mean(v)) for k, v in pointwise.items() if k != "mean_prediction"}
-    jack_var = {k: 0.0 for k in overall}
-    can_jackknife = min(y.shape[:n_factors]) >= 3
-    for axis in range(n_factors) if can_jackknife else ():
-        n = y.shape[axis]
-        loo = [summarize(np.delete(y, level, axis=axis)) for level in range(n)]
-        for k in overall:
-            est = np.array([np.mean(d[k]) for d in loo])
-            jack_var[k] += (n - 1) / n * np.square(est - est.mean()).sum()
-    for k in list(overall):
-        overall[f"{k}_se"] = float(np.sqrt(jack_var[k])) if can_jackknife else float("nan")
-    return overall, pointwise
+    return crossed_anova_blocks([(y, f)], factors)
 
 
 def ensemble_variance(components: dict, over: str, size: int) -> float:
@@ -169,14 +152,15 @@ def ensemble_variance(components: dict, over: str, size: int) -> float:
     Parameters
     ----------
     components : dict of str to float
-        Term values as :func:`crossed_anova` names them (``"inputs:init"``, ...).
+        Term values as :func:`crossed_anova` names them (``"inputs:init"``, ...); its
+        whole ``overall`` dict may be passed (SEs, shares and totals are skipped).
     over : str
         The factor averaged over, e.g. ``"init"`` for an ensemble of initializations.
     size : int
     """
     total = 0.0
     for name, value in components.items():
-        if name.endswith("_se") or name in ("variance", "bias2", "mse_truth"):
+        if name.endswith(("_se", "_share")) or name in ("variance", "bias2", "mse_truth"):
             continue
         total += value / size if over in name.split(":") else value
     return total

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import axis_values, dumps_toml, is_classification
+from ..config import axis_values, config_key, dumps_toml, is_classification
 from ..data.generator import draw_training_sets
 from ..estimate import compare
 from ..estimate.anova import anova_terms as anova_term_names
@@ -36,7 +36,7 @@ from ..run.store import (
     write_npz,
     write_text_atomic,
 )
-from ..run.sweep import SweepResult, TestLabels, config_key
+from ..run.sweep import SweepResult, TestLabels
 
 __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_marker", "write_run"]
 
