@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).parents[1] / "scripts" / "examples"
+EXAMPLES = Path(__file__).parents[2] / "scripts" / "examples"
 
 
 def _load(name):

@@ -169,7 +169,7 @@ def test_readme_config_reference_is_complete():
     """README's reference table lists every key with its current default."""
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     for key, kind, default, doc in describe_keys():
         assert f"| `{key}` | {kind} | `{default}` | {doc} |" in readme, key
 

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("mlxtend")
 pytest.importorskip("sklearn")
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "compare_mlxtend.py"
+SCRIPT = Path(__file__).parents[2] / "scripts" / "compare_mlxtend.py"
 
 
 def test_agrees_with_mlxtend_within_monte_carlo_error():

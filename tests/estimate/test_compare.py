@@ -20,7 +20,7 @@ from bvsim.io.tables import paired_columns
 from bvsim.present.report import findings
 
 N_STUDIES = 2000
-RESULTS = Path(__file__).parents[1] / "results"
+RESULTS = Path(__file__).parents[2] / "results"
 
 
 def _smooth_cov(j: int, length: float = 0.1, scale: float = 0.05, white: float = 0.005):

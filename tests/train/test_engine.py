@@ -10,7 +10,7 @@ from bvsim import load_config
 from bvsim.train.engine import TrainSpec, resolve_device, train_batched
 from bvsim.train.reference import train_one
 
-from .conftest import chunk_inputs
+from tests.conftest import chunk_inputs
 
 BASE = [
     "train.dtype=float64",

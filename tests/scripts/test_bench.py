@@ -12,7 +12,7 @@ from bvsim import load_config
 from bvsim.train.engine import TrainSpec
 
 _spec = importlib.util.spec_from_file_location(
-    "bench", Path(__file__).parents[1] / "scripts" / "bench.py"
+    "bench", Path(__file__).parents[2] / "scripts" / "bench.py"
 )
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
