@@ -34,7 +34,7 @@ its noise draws and seeds with every other X), so the SE adds the delete-one-lev
 jackknife variances of each factor (the multiway jackknife; Owen 2007 shows such
 sums are conservative, overstating the variance by the interaction terms counted in
 more than one factor). A variance component is estimated from its factor's levels,
-so its SE is only as good as their number: in simulated studies (tests/test_anova.py)
+so its SE is only as good as their number: in simulated studies (tests/estimate/test_anova.py)
 |z| > 2 happens in about 5 % of studies for a main effect with 30-40 levels, but in
 13-17 % for one with 5-10 levels (a variance estimate from few levels is skewed and
 its SE noisy), while interactions, estimated from products of levels, are

@@ -10,7 +10,7 @@ over the whole flat tensor. The backward pass is written out by hand (the chain 
 of a ReLU/tanh MLP, with optional dropout, under ``nn.MSELoss`` or
 ``nn.CrossEntropyLoss``), and the optimizers follow ``torch.optim.SGD`` /
 ``torch.optim.Adam`` with l2 (``weight_decay``), l1 or decoupled decay exactly;
-``tests/test_engine.py`` proves every combination against a plain per-model
+``tests/train/test_engine.py`` proves every combination against a plain per-model
 ``torch.optim`` loop in float64. This module is the only one that knows about devices.
 """
 

@@ -7,7 +7,7 @@ by the module's own code under ``torch.manual_seed`` of seed-tree node (INIT, k,
 (the same for every lambda).
 
 Two trainers, the same numbers (float64 tests against a per-model ``torch.optim``
-loop, tests/test_module.py):
+loop, tests/train/test_module.py):
 
 * A plain ``nn.Sequential`` of ``nn.Linear`` layers with one kind of activation
   (:func:`batched_spec`) goes to the built-in batched engine, starting from the

@@ -1,7 +1,7 @@
 """The plain way: one ``nn.Module`` and one ``torch.optim`` optimizer per model.
 
 This is how a tutorial trains, and the ground truth the batched engine is proven
-against (``tests/test_engine.py``) and timed against (``scripts/bench.py``).
+against (``tests/train/test_engine.py``) and timed against (``scripts/bench.py``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import torch
 from bvsim import load_config
 from bvsim.train.engine import TrainSpec, resolve_device, train_batched
 from bvsim.train.reference import train_one
-
 from tests.conftest import chunk_inputs
 
 BASE = [
