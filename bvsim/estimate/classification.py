@@ -20,8 +20,9 @@ seed s; ``j`` indexes test points and ``c`` classes. Three losses:
   ``variance_data = mean_k KL(pibar || pibar_k)``,
   ``variance_init = mean_k mean_s KL(pibar_k || pi_ks)``.
 
-* **0-1 loss** (:func:`decompose_zero_one`; Domingos 2000, multiclass form):
-  ``E[L] = c1 N + B + c2 V`` exactly; see that function for the coefficients.
+* **0-1 loss** (:func:`bvsim.estimate.zero_one.decompose_zero_one`; Domingos 2000,
+  multiclass form): ``E[L] = c1 N + B + c2 V`` exactly; it lives in its own module
+  and shares this module's input checks and jackknife summaries.
 
 * **Brier score** (:func:`decompose_brier`): squared error of the probability
   vector, :func:`bvsim.estimate.squared.decompose` summed over classes, plus the noise
@@ -41,10 +42,8 @@ __all__ = [
     "BRIER_COMPONENTS",
     "CE_COMPONENTS",
     "EPS",
-    "ZERO_ONE_COMPONENTS",
     "decompose_brier",
     "decompose_cross_entropy",
-    "decompose_zero_one",
     "per_set_cross_entropy",
 ]
 
@@ -53,19 +52,6 @@ EPS = 1e-12
 
 #: Components returned by :func:`decompose_cross_entropy`, each with a ``*_se``.
 CE_COMPONENTS = ("expected_loss", "noise", "bias", "variance", "variance_data", "variance_init")
-
-#: Components returned by :func:`decompose_zero_one`, each with a ``*_se``.
-ZERO_ONE_COMPONENTS = (
-    "expected_loss",
-    "noise",
-    "noise_term",
-    "bias",
-    "variance",
-    "variance_term",
-    "variance_unbiased",
-    "variance_biased",
-    "net_variance",
-)
 
 #: Components returned by :func:`decompose_brier`, each with a ``*_se``.
 BRIER_COMPONENTS = (
@@ -157,6 +143,22 @@ def _ce_init_corrected(logp_ks: np.ndarray) -> np.ndarray:
     v_k = -_logsumexp(a_k[:, 0])
     v_loo = -_logsumexp(a_loo).mean(axis=1)
     return s * v_k - (s - 1) * v_loo
+
+
+def _ce_corrected(full: dict, loo: dict | None, logp: np.ndarray) -> dict:
+    """The jackknife bias-corrected cross-entropy parts (see ``corrected`` in
+    :func:`decompose_cross_entropy`)."""
+    k, s = logp.shape[:2]
+    if k < 3:
+        raise ValueError("corrected=True needs at least 3 training sets")
+    corr = dict(full)
+    for name in ("bias", "variance"):
+        corr[name] = k * full[name] - (k - 1) * loo[name].mean(axis=0)
+    corr["expected_loss"] = full["expected_loss"]  # linear: jackknife is the identity
+    if s > 1:
+        corr["variance_init"] = _ce_init_corrected(logp).mean(axis=0)
+    corr["variance_data"] = corr["variance"] - corr["variance_init"]
+    return corr
 
 
 def _summarize(full, loo, names, corrected_full=None):
@@ -282,17 +284,7 @@ def decompose_cross_entropy(
         init_loo = (k * init_k.mean(axis=0) - init_k) / (k - 1)
         loo = _ce_parts(a_loo, p, init_loo)
 
-    corr = None
-    if corrected:
-        if k < 3:
-            raise ValueError("corrected=True needs at least 3 training sets")
-        corr = dict(full)
-        for name in ("bias", "variance"):
-            corr[name] = k * full[name] - (k - 1) * loo[name].mean(axis=0)
-        corr["expected_loss"] = full["expected_loss"]  # linear: jackknife is the identity
-        if s > 1:
-            corr["variance_init"] = _ce_init_corrected(logp).mean(axis=0)
-        corr["variance_data"] = corr["variance"] - corr["variance_init"]
+    corr = _ce_corrected(full, loo, logp) if corrected else None
 
     if s == 1:
         for d in (full, loo, corr):
@@ -300,145 +292,6 @@ def decompose_cross_entropy(
                 d["variance_init"] = np.full_like(d["variance"], np.nan)
     overall, pointwise, loo_sums = _summarize(full, loo, CE_COMPONENTS, corr)
     pointwise["mean_distribution"] = np.exp(abar - _logsumexp(abar)[:, None])
-    return _result(overall, pointwise, loo_sums, return_loo, noise_known=p is not None)
-
-
-# ------------------------------------------------------------------------ 0-1 loss
-
-
-def _zero_one_parts(counts, n_members, p):
-    """Domingos components from class counts ``counts[..., j, c]`` of ``n_members``."""
-    q = counts / n_members
-    main = np.argmax(counts, axis=-1)  # first maximum: ties go to the smallest label
-    variance = 1.0 - np.take_along_axis(q, main[..., None], axis=-1)[..., 0]
-    out = {"variance": variance}
-    if p is None:
-        nan = np.full_like(variance, np.nan)
-        for name in ZERO_ONE_COMPONENTS:
-            out.setdefault(name, nan)
-        return out, main
-    ystar = np.argmax(p, axis=-1)  # ties go to the smallest label
-    noise = 1.0 - np.take_along_axis(p, ystar[:, None], axis=-1)[:, 0]
-    q_star = np.take_along_axis(q, np.broadcast_to(ystar[:, None], q.shape[:-1] + (1,)), -1)
-    q_star = q_star[..., 0]  # P(pred = y*)
-    qp = (q * p).sum(axis=-1)  # P(pred = y)
-    biased = main != ystar
-    out.update(
-        expected_loss=1.0 - qp,
-        noise=np.broadcast_to(noise, variance.shape),
-        noise_term=q_star - qp,  # c1 N
-        bias=biased.astype(np.float64),
-        variance_term=np.where(biased, -q_star, variance),  # c2 V
-        variance_unbiased=np.where(biased, 0.0, variance),
-        variance_biased=np.where(biased, variance, 0.0),
-    )
-    out["net_variance"] = out["variance_unbiased"] - out["variance_biased"]
-    return out, main
-
-
-def decompose_zero_one(
-    labels_pred: np.ndarray,
-    p_true: np.ndarray | None,
-    n_classes: int | None = None,
-    *,
-    return_loo=False,
-):
-    """Domingos (2000) decomposition of the expected 0-1 loss, any number of classes.
-
-    At each test point, with ``q_c = P(pred = c)`` over members (k, s) and ``p_c =
-    P(y = c | x)`` (label independent of the prediction):
-
-    * main prediction ``y_m = argmax_c q_c`` (the mode; ties: smallest label),
-    * optimal prediction ``y* = argmax_c p_c`` (ties: smallest label),
-    * ``N = 1 - p_{y*}``, ``B = 1[y_m != y*]``, ``V = P(pred != y_m) = 1 - q_{y_m}``,
-    * ``E[L] = P(pred != y) = 1 - sum_c q_c p_c`` (exact, from ``p_true``).
-
-    Then ``E[L] = c1 N + B + c2 V`` exactly, with
-
-    * ``c1 = P(pred = y*) - P(pred != y*) P(y = pred | y != y*, pred != y*)``, i.e.
-      ``c1 N = q_{y*} - sum_c q_c p_c`` (since ``P(y = c | y != y*) = p_c / N``);
-      when ``N = 0`` (``c1 N = 0`` regardless) we report ``c1`` with ``P(y = c | y !=
-      y*)`` taken uniform, ``c1 = q_{y*} - (1 - q_{y*}) / (n_classes - 1)``;
-    * ``c2 = 1`` if ``B = 0``, else ``c2 = -P(pred = y* | pred != y_m) = -q_{y*} / V``
-      (``c2 = -1`` when ``B = 1`` and ``V = 0``, where ``c2 V = 0`` regardless).
-
-    For two classes these reduce to ``c1 = 2 P(pred = y*) - 1`` and ``c2 = -1`` if
-    ``B = 1`` (Domingos' Theorem 2).
-
-    Parameters
-    ----------
-    labels_pred : ndarray of int, shape (n_reps, n_seeds, n_test)
-        Hard predictions of member (training set k, seed s).
-    p_true : ndarray of shape (n_test, n_classes) or None
-        True class probabilities. None: only ``variance`` (unweighted) and the main
-        prediction are computed, the rest are NaN. A one-hot of observed labels
-        gives ``noise = 0`` and a bias that absorbs the noise.
-    n_classes : int, optional
-        Number of classes when ``p_true`` is None (default: ``max label + 1``).
-
-    Returns
-    -------
-    overall : dict of str to float
-        Each of :data:`ZERO_ONE_COMPONENTS` averaged over test points, with
-        ``<name>_se`` (delete-one-training-set jackknife; the SE of ``noise`` is 0):
-        ``expected_loss``, ``noise`` (mean N), ``noise_term`` (mean c1 N), ``bias``
-        (mean B), ``variance`` (mean V, unweighted), ``variance_term`` (mean c2 V),
-        ``variance_unbiased`` (mean (1 - B) V), ``variance_biased`` (mean B V) and
-        ``net_variance`` (their difference, Domingos' net variance; equals
-        ``variance_term`` for two classes). ``noise_term + bias + variance_term ==
-        expected_loss`` exactly.
-    pointwise : dict of str to ndarray of shape (n_test,)
-        The same per point, plus ``main_prediction``, ``optimal_prediction``, ``c1``
-        and ``c2``.
-    loo_sums : dict of str to ndarray of shape (n_reps,), or None
-        Only with ``return_loo``: the leave-one-set-out estimates summed over test
-        points, for :func:`bvsim.estimate.squared.combine_point_blocks`.
-
-    Notes
-    -----
-    These are plug-in estimates; the mode of finitely many members is itself noisy,
-    which biases ``B`` and ``V`` at points where two classes nearly tie. No bias
-    correction is offered (the mode is not smooth in the member frequencies, so the
-    jackknife correction does not apply), and for the same reason the jackknife SEs
-    of ``bias`` and the variance parts are only indicative where the mode is close to
-    a tie.
-    """
-    y = np.asarray(labels_pred)
-    if y.ndim != 3:
-        raise ValueError(f"labels_pred must have shape (n_reps, n_seeds, n_test), got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError("labels_pred must hold integer class labels")
-        y = y.astype(np.int64)
-    k, s, j = y.shape
-    if k < 2:
-        raise ValueError(f"need at least 2 training sets, got {k}")
-    if p_true is not None:
-        n_classes = np.shape(p_true)[-1]
-    elif n_classes is None:
-        n_classes = int(y.max()) + 1
-    p = _check_p_true(p_true, j, n_classes)
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ValueError(f"labels_pred must lie in [0, {n_classes})")
-
-    counts = (y[..., None] == np.arange(n_classes)).sum(axis=1, dtype=np.float64)  # (K, J, C)
-    total = counts.sum(axis=0)
-    full, main = _zero_one_parts(total, k * s, p)
-    loo = _zero_one_parts(total - counts, (k - 1) * s, p)[0] if k >= 3 else None
-    overall, pointwise, loo_sums = _summarize(full, loo, ZERO_ONE_COMPONENTS)
-    pointwise["main_prediction"] = main
-    if p is not None:
-        ystar = np.argmax(p, axis=-1)
-        q_star = total[np.arange(j), ystar] / (k * s)
-        noise, var = full["noise"], full["variance"]
-        biased = main != ystar
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # N = 0: P(y = c | y != y*) is undefined; take it uniform over c != y*
-            c1_limit = q_star - (1.0 - q_star) / (n_classes - 1)
-            pointwise["c1"] = np.where(noise > 0, full["noise_term"] / noise, c1_limit)
-            c2_biased = np.where(var > 0, -q_star / var, -1.0)
-        pointwise["c2"] = np.where(biased, c2_biased, 1.0)
-        pointwise["optimal_prediction"] = ystar
     return _result(overall, pointwise, loo_sums, return_loo, noise_known=p is not None)
 
 

@@ -278,11 +278,8 @@ def _classification_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict |
     """Summary and pointwise rows of a classification task: the exact cross-entropy
     decomposition (bias = KL(p || normalized geometric mean), variance, noise = entropy,
     jackknife-corrected) and Domingos' 0-1 decomposition, each with SEs."""
-    from ..estimate.classification import (
-        decompose_brier,
-        decompose_cross_entropy,
-        decompose_zero_one,
-    )
+    from ..estimate.classification import decompose_brier, decompose_cross_entropy
+    from ..estimate.zero_one import decompose_zero_one
 
     cfg, p_true = r.cfg, r.test.p_true
 

@@ -8,12 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bvsim.estimate.classification import (
-    decompose_brier,
-    decompose_cross_entropy,
-    decompose_zero_one,
-)
+from bvsim.estimate.classification import decompose_brier, decompose_cross_entropy
 from bvsim.estimate.squared import decompose, jackknife_se
+from bvsim.estimate.zero_one import decompose_zero_one
 
 
 def _dirichlet(rng, shape, n_classes, conc=1.0):
