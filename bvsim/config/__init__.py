@@ -1,18 +1,10 @@
 """Configuration: the schema (frozen dataclasses, one per TOML table) and its reading
 from presets, TOML files and ``--set`` overrides, checked before any compute."""
 
-from .load import (
-    axis_configs,
-    axis_values,
-    config_key,
-    describe_keys,
-    dumps_toml,
-    from_dict,
-    is_classification,
-    list_presets,
-    load_config,
-    text_key,
-)
+from .axis import axis_configs, axis_values
+from .checks import is_classification
+from .dump import config_key, describe_keys, dumps_toml, text_key
+from .load import from_dict, list_presets, load_config
 from .schema import (
     CATEGORICAL_AXES,
     CLASSIFICATION_TRUTHS,

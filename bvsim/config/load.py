@@ -1,6 +1,6 @@
 """Reading a configuration: presets, TOML files and ``--set`` overrides merged, checked
-against the schema (:mod:`bvsim.config.schema`) and across keys, and written back as
-TOML.
+against the schema (:mod:`bvsim.config.schema`) and across keys
+(:mod:`bvsim.config.checks`).
 
 Unknown keys, wrong types and bad values raise :class:`ConfigError` before any compute,
 naming the file, the key, the value and what is allowed. Checks that read the user's
@@ -14,27 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import math
 import tomllib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
+from .checks import check_consistency, resolve_design
+from .schema import SECTIONS, Config, ConfigError
 
-__all__ = [
-    "axis_configs",
-    "axis_values",
-    "config_key",
-    "describe_keys",
-    "dumps_toml",
-    "from_dict",
-    "is_classification",
-    "list_presets",
-    "load_config",
-    "text_key",
-]
+__all__ = ["from_dict", "list_presets", "load_config"]
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -210,8 +199,8 @@ def from_dict(
                 f"allowed: {', '.join(allowed)}"
             )
     base = _build(Config, top, prefix)
-    cfg = _resolve_design(dataclasses.replace(base, **sections), prefix)
-    _check_consistency(cfg, prefix)
+    cfg = resolve_design(dataclasses.replace(base, **sections), prefix)
+    check_consistency(cfg, prefix)
     if check_user_code is not None:
         cfg = check_user_code(cfg, prefix)
     return _absolute_paths(cfg)
@@ -229,267 +218,6 @@ def _absolute_paths(cfg: Config) -> Config:
     data = dataclasses.replace(d, path=path, truth=absolute(d.truth))
     model = dataclasses.replace(m, module=absolute(m.module), estimator=absolute(m.estimator))
     return dataclasses.replace(cfg, data=data, model=model)
-
-
-def _check_generator(cfg: Config, prefix: str) -> None:
-    """Checks of the data-generating process (not used for a CSV source)."""
-    d = cfg.data
-    if d.x_low >= d.x_high:
-        raise ConfigError(f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}")
-    if not math.isfinite(d.x_high - d.x_low):
-        raise ConfigError(
-            f"{prefix}data.x_low = {d.x_low}, data.x_high = {d.x_high}: the range overflows "
-            "(its width must be a finite number)"
-        )
-    if d.x_dist == "grid" and d.dim != 1:
-        raise ConfigError(f"{prefix}data.x_dist = 'grid' needs data.dim = 1 (got {d.dim})")
-    if d.x_dist == "grid" and d.train_design != "fixed":
-        raise ConfigError(
-            f"{prefix}data.x_dist = 'grid' is a fixed design: set data.train_design = 'fixed'"
-        )
-    if d.test_design == "grid" and d.dim != 1:
-        raise ConfigError(
-            f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
-        )
-    if d.truth in CLASSIFICATION_TRUTHS and d.test_design == "grid" and d.dim != 1:
-        raise ConfigError(f"{prefix}data.test_design = 'grid' needs data.dim = 1")
-    if d.truth in ("sine", "cubic") and d.dim != 1:
-        raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
-
-
-def is_classification(cfg: Config) -> bool:
-    """True when the data-generating process is a classification task."""
-    if cfg.data.source == "csv":
-        return cfg.data.task == "classification"
-    return cfg.data.truth in CLASSIFICATION_TRUTHS
-
-
-def _check_classification(cfg: Config, prefix: str) -> None:
-    if not is_classification(cfg):
-        return
-    if cfg.model.kind not in ("mlp", "linear") or cfg.train.solver != "gd":
-        raise ConfigError(
-            f"{prefix}data.truth = {cfg.data.truth!r} is a classification task: it needs "
-            "model.kind = 'mlp' or 'linear' and train.solver = 'gd'"
-        )
-    if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
-        raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
-
-
-#: Largest finite float32: a value that enters float32 training must not exceed it.
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-def _check_dtype_range(cfg: Config, prefix: str) -> None:
-    """Every number of the configuration fits the training dtype (float32 overflows
-    above 3.4e38: such a learning rate, weight decay or x range would be inf there)."""
-    if cfg.train.dtype != "float32":
-        return
-    for section, cls in SECTIONS.items():
-        sub = getattr(cfg, section)
-        for f in dataclasses.fields(cls):
-            if f.metadata["kind"] not in ("float", "float_list"):
-                continue
-            value = getattr(sub, f.name)
-            for v in value if isinstance(value, list) else [value]:
-                if abs(v) > FLOAT32_MAX:
-                    raise ConfigError(
-                        f"{prefix}{section}.{f.name} = {value!r}: not representable in "
-                        f"train.dtype = 'float32' (largest {FLOAT32_MAX:.3g}); use a smaller "
-                        "value or train.dtype = 'float64'"
-                    )
-
-
-def _check_consistency(cfg: Config, prefix: str) -> None:
-    """Checks that involve more than one key."""
-    d = cfg.data
-    _check_dtype_range(cfg, prefix)
-    _check_classification(cfg, prefix)
-    if d.source == "generator":
-        _check_generator(cfg, prefix)
-    if cfg.train.solver == "closed_form" and cfg.train.penalty != "l2":
-        raise ConfigError(
-            f"{prefix}train.solver = 'closed_form' solves the l2 penalty only "
-            f"(got train.penalty = {cfg.train.penalty!r})"
-        )
-    if cfg.train.solver == "closed_form" and (cfg.model.kind != "linear" or cfg.model.bias):
-        raise ConfigError(
-            f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "
-            "model.bias = false (it solves ridge regression exactly)"
-        )
-    _check_axis(cfg, prefix)
-    if cfg.train.batch_size > d.n_train:
-        raise ConfigError(
-            f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
-            f"{d.n_train}; use 0 for full batch"
-        )
-
-
-def _resolve_design(cfg: Config, prefix: str) -> Config:
-    """Check the keys of ``sweep.design`` and, in the crossed design, set
-    ``sweep.n_reps`` to ``n_inputs * n_noise`` (training set k = a * n_noise + b).
-
-    A factor that the data or the solver do not have must have one level: a fixed
-    design has no draws of x, data from a file no separate label noise, closed-form
-    ridge no initialization; classification is not decomposed this way."""
-    sw = cfg.sweep
-    if sw.design != "crossed":
-        for key in ("n_inputs", "n_noise"):
-            if getattr(sw, key) != 1:
-                raise ConfigError(
-                    f"{prefix}sweep.{key} = {getattr(sw, key)}: only for sweep.design = "
-                    "'crossed' (the nested design draws sweep.n_reps training sets)"
-                )
-        return cfg
-    where = f"{prefix}sweep.design = 'crossed'"
-    d = cfg.data
-    if is_classification(cfg):
-        raise ConfigError(
-            f"{where}: not for classification (the ANOVA splits squared error); "
-            "use sweep.design = 'nested'"
-        )
-    if sw.target_se:
-        raise ConfigError(
-            f"{where}: sweep.target_se adds training sets one chunk at a time, which a "
-            "crossed design cannot; set sweep.target_se = 0"
-        )
-    if d.source == "csv" and sw.n_noise != 1:
-        raise ConfigError(
-            f"{where}: data from a file (data.source = 'csv') have no separate label noise: "
-            f"set sweep.n_noise = 1 (got {sw.n_noise}); sweep.n_inputs draws the training rows"
-        )
-    if d.source == "generator" and d.train_design == "fixed" and sw.n_inputs != 1:
-        raise ConfigError(
-            f"{where}: data.train_design = 'fixed' draws x once, so there is no x factor: "
-            f"set sweep.n_inputs = 1 (got {sw.n_inputs})"
-        )
-    if cfg.train.solver == "closed_form" and sw.n_seeds != 1:
-        raise ConfigError(
-            f"{where}: train.solver = 'closed_form' has no initialization: set "
-            f"sweep.n_seeds = 1 (got {sw.n_seeds})"
-        )
-    n_sets = sw.n_inputs * sw.n_noise
-    if n_sets < 2:
-        raise ConfigError(
-            f"{where}: needs sweep.n_inputs x sweep.n_noise >= 2 training sets "
-            f"(got {sw.n_inputs} x {sw.n_noise})"
-        )
-    return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
-
-
-def _check_categorical_axis(cfg: Config, prefix: str) -> None:
-    """``sweep.axis_labels``: only with a categorical axis, which needs them (names it
-    allows, none repeated) and no ``sweep.axis_values``."""
-    sw = cfg.sweep
-    where = f"{prefix}sweep.axis_labels = {sw.axis_labels!r}"
-    if sw.axis not in CATEGORICAL_AXES:
-        if sw.axis_labels:
-            raise ConfigError(
-                f"{where}: labels are for a categorical sweep.axis "
-                f"({', '.join(CATEGORICAL_AXES)}), not {sw.axis!r}"
-            )
-        return
-    allowed = CATEGORICAL_AXES[sw.axis]
-    if sw.axis_values:
-        raise ConfigError(
-            f"{prefix}sweep.axis_values = {sw.axis_values!r}: sweep.axis = {sw.axis!r} takes "
-            f"names in sweep.axis_labels (some of {', '.join(map(repr, allowed))})"
-        )
-    if not sw.axis_labels:
-        raise ConfigError(
-            f"{where}: sweep.axis = {sw.axis!r} needs a non-empty list of names "
-            f"(some of {', '.join(map(repr, allowed))})"
-        )
-    bad = [v for v in sw.axis_labels if v not in allowed]
-    if bad:
-        raise ConfigError(
-            f"{where}: {bad[0]!r} is not a {sw.axis}; must be some of "
-            f"{', '.join(map(repr, allowed))}"
-        )
-    if len(set(sw.axis_labels)) != len(sw.axis_labels):
-        raise ConfigError(f"{where}: must not repeat a value")
-    if cfg.model.kind == "sklearn":
-        raise ConfigError(
-            f"{prefix}sweep.axis = {sw.axis!r} sets how torch models train: it needs "
-            "model.kind = 'mlp', 'linear' or 'module'"
-        )
-    if sw.axis == "penalty" and cfg.train.solver == "closed_form" and sw.axis_labels != ["l2"]:
-        raise ConfigError(f"{where}: train.solver = 'closed_form' solves the l2 penalty only")
-    if sw.axis == "optimizer" and cfg.train.solver == "closed_form":
-        raise ConfigError(
-            f"{prefix}sweep.axis = 'optimizer' needs train.solver = 'gd' (closed_form has none)"
-        )
-
-
-def _check_axis(cfg: Config, prefix: str) -> None:
-    sw = cfg.sweep
-    _check_categorical_axis(cfg, prefix)
-    if sw.axis in CATEGORICAL_AXES:
-        return
-    where = f"{prefix}sweep.axis_values = {sw.axis_values!r}"
-    if sw.axis == "none":
-        if sw.axis_values:
-            raise ConfigError(f"{where}: set sweep.axis to say which key these values are for")
-        return
-    values = sw.axis_values
-    if not values:
-        raise ConfigError(f"{where}: sweep.axis = {sw.axis!r} needs a non-empty list of values")
-    if len(set(values)) != len(values):
-        raise ConfigError(f"{where}: must not repeat a value")
-    if sw.axis in ("n_train", "hidden_width") and not all(
-        v >= 1 and float(v).is_integer() for v in values
-    ):
-        raise ConfigError(f"{where}: {sw.axis} values must be positive integers")
-    if sw.axis == "hidden_width" and cfg.model.kind != "mlp":
-        raise ConfigError(f"{prefix}sweep.axis = 'hidden_width' needs model.kind = 'mlp'")
-    if sw.axis == "noise_std" and min(values) < 0:
-        raise ConfigError(f"{where}: noise_std values must be >= 0")
-    if sw.axis == "dropout" and not all(0 <= v < 1 for v in values):
-        raise ConfigError(f"{where}: dropout values must be in [0, 1)")
-
-
-def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
-    """The configurations of a sweep's second axis: [(value, config), ...] (a value is
-    a name for a categorical axis, see :func:`axis_values`).
-
-    Without a second axis: ``[(None, cfg)]``. Each returned configuration has
-    ``sweep.axis = "none"`` and the axis value set in its own key, so it is a plain
-    one-axis sweep (with its own seed tree under the same root seed).
-    """
-    sw = cfg.sweep
-    if sw.axis == "none":
-        return [(None, cfg)]
-    out = []
-    for value in axis_values(cfg):
-        sweep = dataclasses.replace(sw, axis="none", axis_values=[], axis_labels=[])
-        if sw.axis in CATEGORICAL_AXES:  # penalty, optimizer: the training key
-            train = dataclasses.replace(cfg.train, **{sw.axis: value})
-            sub = dataclasses.replace(cfg, train=train, sweep=sweep)
-        elif sw.axis == "n_train":
-            data = dataclasses.replace(cfg.data, n_train=int(value))
-            train = cfg.train
-            if train.batch_size > int(value):
-                train = dataclasses.replace(train, batch_size=0)
-            sub = dataclasses.replace(cfg, data=data, train=train, sweep=sweep)
-        elif sw.axis == "noise_std":
-            data = dataclasses.replace(cfg.data, noise_std=float(value))
-            sub = dataclasses.replace(cfg, data=data, sweep=sweep)
-        elif sw.axis == "hidden_width":
-            hidden = [int(value)] * len(cfg.model.hidden)
-            model = dataclasses.replace(cfg.model, hidden=hidden)
-            sub = dataclasses.replace(cfg, model=model, sweep=sweep)
-        else:  # dropout
-            model = dataclasses.replace(cfg.model, dropout=float(value))
-            sub = dataclasses.replace(cfg, model=model, sweep=sweep)
-        out.append((value, sub))
-    return out
-
-
-def axis_values(cfg: Config) -> list:
-    """The values of the second axis: ``sweep.axis_labels`` (str) for a categorical
-    axis, else ``sweep.axis_values`` (float)."""
-    sw = cfg.sweep
-    return list(sw.axis_labels) if sw.axis in CATEGORICAL_AXES else list(sw.axis_values)
 
 
 def load_config(
@@ -532,116 +260,3 @@ def load_config(
     if overrides:
         source += " with --set"
     return from_dict(raw, source, check_user_code)
-
-
-# --- writing --------------------------------------------------------------------------
-
-
-_TOML_ESCAPES = {
-    "\\": "\\\\",
-    '"': '\\"',
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _toml_char(ch: str) -> str:
-    """``ch`` inside a TOML basic string: control characters as \\uXXXX escapes."""
-    return f"\\u{ord(ch):04x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch
-
-
-def _toml_key(k: str) -> str:
-    """A TOML key: bare when it can be, else quoted."""
-    bare = k and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in k)
-    return k if bare else _toml_value(k)
-
-
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, str):
-        return '"' + "".join(_TOML_ESCAPES.get(ch) or _toml_char(ch) for ch in v) + '"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(type(v))
-
-
-#: Keys added after run directories were first written, left out of ``config.toml``
-#: (and so of the resume key) while they hold their default: an older run directory
-#: keeps its configuration text, so rerunning it resumes instead of being refused.
-OMITTED_AT_DEFAULT = {
-    "model": {"module_trainer": "auto"},
-    "train": {"decompose_steps": False},
-    "sweep": {
-        "target_se": 0.0,
-        "design": "nested",
-        "n_inputs": 1,
-        "n_noise": 1,
-        "axis_labels": [],
-    },
-}
-
-
-def dumps_toml(cfg: Config) -> str:
-    """The resolved configuration as TOML text that :func:`load_config` reads back
-    (keys of :data:`OMITTED_AT_DEFAULT` only where they differ from the default)."""
-    d = cfg.to_dict()
-    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if k not in SECTIONS]
-    for section in SECTIONS:
-        omit = OMITTED_AT_DEFAULT.get(section, {})
-        lines += ["", f"[{section}]"]
-        lines += [
-            f"{k} = {_toml_value(v)}"
-            for k, v in d[section].items()
-            if not (k in omit and v == omit[k])
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _doc(f) -> str:
-    allowed = getattr(f.metadata["check"], "allowed", None)
-    doc = f.metadata["doc"]
-    return f"{doc} (one of: {', '.join(allowed)})" if allowed else doc
-
-
-def describe_keys() -> list[tuple[str, str, str, str]]:
-    """(key, type, default, doc) for every key; used for the README's reference."""
-    out = []
-    for f in dataclasses.fields(Config):
-        if f.name in SECTIONS:
-            continue
-        out.append((f.name, f.metadata["kind"], repr(f.default), _doc(f)))
-    for section, cls in SECTIONS.items():
-        inst = cls()
-        for f in dataclasses.fields(cls):
-            out.append(
-                (
-                    f"{section}.{f.name}",
-                    f.metadata["kind"],
-                    repr(getattr(inst, f.name)),
-                    _doc(f),
-                )
-            )
-    return out
-
-
-def config_key(cfg: Config) -> str:
-    """Hash of everything that affects the numbers (the name does not; nor does
-    ``sweep.target_se``, which only decides how many of the same chunks are used)."""
-    return text_key(dumps_toml(cfg))
-
-
-def text_key(toml_text: str) -> str:
-    """:func:`config_key` of the configuration whose :func:`dumps_toml` text is given."""
-    lines = toml_text.split("\n")[1:]  # drop `name = ...`
-    text = "\n".join(line for line in lines if not line.startswith("target_se = "))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,17 +1,19 @@
 """The configuration schema: every key declared once, with its type, default, check and
 documentation, in frozen dataclasses (one per TOML table).
 
-Per-key checks live here; checks across keys and the reading of TOML files, presets and
-``--set`` overrides are in :mod:`bvsim.config.load`.
+Per-key checks are in :mod:`bvsim.config.values`, checks across keys in
+:mod:`bvsim.config.checks`, the reading of TOML files, presets and ``--set``
+overrides in :mod:`bvsim.config.load`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import values as check
+from .values import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, MAX_NAME_LENGTH
 
 __all__ = [
     "CATEGORICAL_AXES",
@@ -28,100 +30,6 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration problem, reported as one line naming the key and the fix."""
-
-
-# --- checks ---------------------------------------------------------------------------
-
-
-def _positive(v):
-    return None if v > 0 else "must be > 0"
-
-
-def _at_least(n):
-    def check(v):
-        return None if v >= n else f"must be >= {n}"
-
-    return check
-
-
-def _non_negative(v):
-    return None if v >= 0 else "must be >= 0"
-
-
-def _one_of(*allowed):
-    def check(v):
-        return None if v in allowed else f"must be one of {', '.join(map(repr, allowed))}"
-
-    check.allowed = allowed
-    return check
-
-
-def _unit_interval_open_right(v):
-    return None if 0 <= v < 1 else "must be in [0, 1)"
-
-
-#: Longest run name (it names the run directory ``results/<name>``).
-MAX_NAME_LENGTH = 100
-
-
-def _run_name(value):
-    """A run name is one safe path component: it names ``results/<name>``."""
-    if not value or value in (".", ".."):
-        return "must be a non-empty name other than '.' and '..'"
-    if len(value) > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})"
-    if any(ch in "/\\" for ch in value):
-        return "must be a single path component (no '/' or '\\'); use --out for a path"
-    if any(unicodedata.category(ch)[0] == "C" for ch in value):
-        return "must not contain control or unprintable characters"
-    return None
-
-
-def _truth_name(value):
-    if ":" in value:  # a user's callable: checked on a probe batch in _check_user_code
-        return None
-    return _one_of("linear", "sine", "cubic", "gaussians")(value) and (
-        "must be one of 'linear', 'sine', 'cubic', 'gaussians', or 'package.module:f' / 'file.py:f'"
-    )
-
-
-#: Second sweep axes whose values are names (``sweep.axis_labels``), each with the
-#: training key it sets and the names it allows.
-CATEGORICAL_AXES = {
-    "penalty": ("l2", "l1", "decoupled"),
-    "optimizer": ("sgd", "adam"),
-}
-
-#: Truths that make a classification task (trained with cross-entropy).
-CLASSIFICATION_TRUTHS = ("gaussians",)
-
-
-def _open_unit(v):
-    return None if 0 < v < 1 else "must be in (0, 1)"
-
-
-def _weight_decay_grid(values):
-    if len(values) == 0:
-        return "must be a non-empty list of weight-decay values"
-    for v in values:
-        if not math.isfinite(v) or v < 0:
-            return f"every value must be finite and >= 0 (got {v!r})"
-    if len(set(values)) != len(values):
-        dup = sorted({v for v in values if values.count(v) > 1})
-        return f"must not repeat a value (repeated: {dup})"
-    return None
-
-
-def _hidden_widths(values):
-    if any(v < 1 for v in values):
-        return "every hidden width must be a positive integer"
-    return None
-
-
-def _betas(values):
-    if len(values) != 2 or not all(0 <= b < 1 for b in values):
-        return "must be two numbers in [0, 1)"
-    return None
 
 
 def _key(kind, check=None, doc=""):
@@ -141,60 +49,66 @@ class DataConfig:
         default="linear",
         metadata=_key(
             "str",
-            _truth_name,
+            check.truth_name,
             "f(x): linear x.w*, sine sin(2 pi frequency x), cubic x^3 - x/2; gaussians: a "
             "classification task (n_classes Gaussian classes, cross-entropy); or your own "
             "function 'package.module:f' / 'file.py:f' taking x of shape (n, dim) and "
             "returning shape (n,)",
         ),
     )
-    dim: int = field(default=1, metadata=_key("int", _at_least(1), "input dimension p"))
+    dim: int = field(default=1, metadata=_key("int", check.at_least(1), "input dimension p"))
     coef_norm2: float = field(
         default=1.0,
-        metadata=_key("float", _non_negative, "linear truth: squared norm of w* (equal entries)"),
+        metadata=_key(
+            "float", check.non_negative, "linear truth: squared norm of w* (equal entries)"
+        ),
     )
     n_classes: int = field(
-        default=2, metadata=_key("int", _at_least(2), "gaussians: number of classes")
+        default=2, metadata=_key("int", check.at_least(2), "gaussians: number of classes")
     )
     class_sep: float = field(
         default=1.0,
-        metadata=_key("float", _positive, "gaussians: distance of the class means from the origin"),
+        metadata=_key(
+            "float", check.positive, "gaussians: distance of the class means from the origin"
+        ),
     )
     frequency: float = field(
         default=1.0,
-        metadata=_key("float", _positive, "sine truth: f = sin(2 pi frequency x)"),
+        metadata=_key("float", check.positive, "sine truth: f = sin(2 pi frequency x)"),
     )
     x_dist: str = field(
         default="uniform",
-        metadata=_key("str", _one_of("uniform", "gaussian", "grid"), "distribution of training x"),
+        metadata=_key(
+            "str", check.one_of("uniform", "gaussian", "grid"), "distribution of training x"
+        ),
     )
     x_low: float = field(default=-1.0, metadata=_key("float", None, "uniform/grid: lower"))
     x_high: float = field(default=1.0, metadata=_key("float", None, "uniform/grid: upper"))
     train_design: str = field(
         default="random",
         metadata=_key(
-            "str", _one_of("fixed", "random"), "x fixed across training sets, or redrawn"
+            "str", check.one_of("fixed", "random"), "x fixed across training sets, or redrawn"
         ),
     )
     test_design: str = field(
         default="sample",
         metadata=_key(
-            "str", _one_of("grid", "sample"), "test x: even grid (1-D) or draws from x_dist"
+            "str", check.one_of("grid", "sample"), "test x: even grid (1-D) or draws from x_dist"
         ),
     )
-    n_train: int = field(default=10, metadata=_key("int", _at_least(1), "points per set"))
-    n_test: int = field(default=100, metadata=_key("int", _at_least(1), "test points"))
+    n_train: int = field(default=10, metadata=_key("int", check.at_least(1), "points per set"))
+    n_test: int = field(default=100, metadata=_key("int", check.at_least(1), "test points"))
     noise_std: float = field(
-        default=0.5, metadata=_key("float", _non_negative, "training label noise std")
+        default=0.5, metadata=_key("float", check.non_negative, "training label noise std")
     )
     test_noise_std: float = field(
-        default=0.5, metadata=_key("float", _non_negative, "test label noise std")
+        default=0.5, metadata=_key("float", check.non_negative, "test label noise std")
     )
     task: str = field(
         default="regression",
         metadata=_key(
             "str",
-            _one_of("regression", "classification"),
+            check.one_of("regression", "classification"),
             "csv: what the target is (a classification target may hold any labels); "
             "generator tasks follow from data.truth",
         ),
@@ -203,7 +117,7 @@ class DataConfig:
         default="generator",
         metadata=_key(
             "str",
-            _one_of("generator", "csv"),
+            check.one_of("generator", "csv"),
             "generator: the truth and noise above; csv: your data in data.path",
         ),
     )
@@ -222,13 +136,15 @@ class DataConfig:
     )
     test_fraction: float = field(
         default=0.25,
-        metadata=_key("float", _open_unit, "csv: share of rows held out as the fixed test set"),
+        metadata=_key(
+            "float", check.open_unit, "csv: share of rows held out as the fixed test set"
+        ),
     )
     resample: str = field(
         default="bootstrap",
         metadata=_key(
             "str",
-            _one_of("bootstrap", "subsample", "disjoint"),
+            check.one_of("bootstrap", "subsample", "disjoint"),
             "csv: training sets of n_train rows drawn with replacement (as mlxtend), "
             "without (as Decompose), or as disjoint parts (as Yang et al. 2020)",
         ),
@@ -249,17 +165,17 @@ class ModelConfig:
         default="mlp",
         metadata=_key(
             "str",
-            _one_of("mlp", "linear", "sklearn", "module"),
+            check.one_of("mlp", "linear", "sklearn", "module"),
             "model family; sklearn: a fit/predict estimator (model.estimator); module: "
             "your torch.nn.Module (model.module)",
         ),
     )
     hidden: list[int] = field(
         default_factory=lambda: [32, 32],
-        metadata=_key("int_list", _hidden_widths, "mlp: hidden layer widths"),
+        metadata=_key("int_list", check.hidden_widths, "mlp: hidden layer widths"),
     )
     activation: str = field(
-        default="relu", metadata=_key("str", _one_of("relu", "tanh"), "mlp: activation")
+        default="relu", metadata=_key("str", check.one_of("relu", "tanh"), "mlp: activation")
     )
     bias: bool = field(default=True, metadata=_key("bool", None, "layers have a bias"))
     module: str = field(
@@ -275,7 +191,7 @@ class ModelConfig:
         default="auto",
         metadata=_key(
             "str",
-            _one_of("auto", "func"),
+            check.one_of("auto", "func"),
             "module: auto trains a plain nn.Sequential of nn.Linear layers with one "
             "activation (ReLU or Tanh) in the batched engine, from the module's own "
             "initial weights, and any other module with torch.func; func always uses "
@@ -304,7 +220,7 @@ class ModelConfig:
         default=0.0,
         metadata=_key(
             "float",
-            _unit_interval_open_right,
+            check.unit_interval_open_right,
             "mlp: dropout rate after every hidden activation while training (nn.Dropout)",
         ),
     )
@@ -315,26 +231,26 @@ class TrainConfig:
     """How every member is trained (one optimizer per member, its own lambda)."""
 
     optimizer: str = field(
-        default="sgd", metadata=_key("str", _one_of("sgd", "adam"), "torch.optim rule")
+        default="sgd", metadata=_key("str", check.one_of("sgd", "adam"), "torch.optim rule")
     )
-    lr: float = field(default=0.01, metadata=_key("float", _positive, "learning rate"))
+    lr: float = field(default=0.01, metadata=_key("float", check.positive, "learning rate"))
     momentum: float = field(
-        default=0.9, metadata=_key("float", _unit_interval_open_right, "sgd: momentum")
+        default=0.9, metadata=_key("float", check.unit_interval_open_right, "sgd: momentum")
     )
     betas: list[float] = field(
         default_factory=lambda: [0.9, 0.999],
-        metadata=_key("float_list", _betas, "adam: (beta1, beta2)"),
+        metadata=_key("float_list", check.betas, "adam: (beta1, beta2)"),
     )
-    eps: float = field(default=1e-8, metadata=_key("float", _positive, "adam: epsilon"))
-    steps: int = field(default=2000, metadata=_key("int", _at_least(1), "optimizer steps"))
+    eps: float = field(default=1e-8, metadata=_key("float", check.positive, "adam: epsilon"))
+    steps: int = field(default=2000, metadata=_key("int", check.at_least(1), "optimizer steps"))
     batch_size: int = field(
-        default=0, metadata=_key("int", _non_negative, "minibatch size; 0 = full batch")
+        default=0, metadata=_key("int", check.non_negative, "minibatch size; 0 = full batch")
     )
     penalty: str = field(
         default="l2",
         metadata=_key(
             "str",
-            _one_of("l2", "l1", "decoupled"),
+            check.one_of("l2", "l1", "decoupled"),
             "what weight_decay lambda does: l2 adds lambda*w to the gradient (torch "
             "weight_decay, objective + lambda/2 * sum w^2); l1 adds lambda*sign(w) (objective "
             "+ lambda * sum abs(w)); decoupled shrinks w by (1 - lr*lambda) each step "
@@ -345,23 +261,23 @@ class TrainConfig:
         default=True, metadata=_key("bool", None, "apply weight decay to biases too")
     )
     log_every: int = field(
-        default=100, metadata=_key("int", _at_least(1), "steps between curve points")
+        default=100, metadata=_key("int", check.at_least(1), "steps between curve points")
     )
     dtype: str = field(
         default="float32",
-        metadata=_key("str", _one_of("float32", "float64"), "training precision"),
+        metadata=_key("str", check.one_of("float32", "float64"), "training precision"),
     )
     solver: str = field(
         default="gd",
         metadata=_key(
             "str",
-            _one_of("gd", "closed_form"),
+            check.one_of("gd", "closed_form"),
             "gd: the optimizer loop; closed_form: exact ridge (linear models without bias)",
         ),
     )
     diverge_threshold: float = field(
         default=1e8,
-        metadata=_key("float", _positive, "a training loss above this counts as diverged"),
+        metadata=_key("float", check.positive, "a training loss above this counts as diverged"),
     )
     decompose_steps: bool = field(
         default=False,
@@ -381,17 +297,21 @@ class SweepConfig:
 
     weight_decay: list[float] = field(
         default_factory=lambda: [0.0, 1e-3, 1e-2, 1e-1],
-        metadata=_key("float_list", _weight_decay_grid, "the lambda grid"),
+        metadata=_key("float_list", check.weight_decay_grid, "the lambda grid"),
     )
-    n_reps: int = field(default=20, metadata=_key("int", _at_least(2), "training sets drawn (K)"))
+    n_reps: int = field(
+        default=20, metadata=_key("int", check.at_least(2), "training sets drawn (K)")
+    )
     n_seeds: int = field(
-        default=1, metadata=_key("int", _at_least(1), "initializations per set (S)")
+        default=1, metadata=_key("int", check.at_least(1), "initializations per set (S)")
     )
     axis: str = field(
         default="none",
         metadata=_key(
             "str",
-            _one_of("none", "n_train", "hidden_width", "noise_std", "dropout", *CATEGORICAL_AXES),
+            check.one_of(
+                "none", "n_train", "hidden_width", "noise_std", "dropout", *CATEGORICAL_AXES
+            ),
             "a second sweep axis crossed with the lambda grid (hidden_width sets every "
             "hidden layer's width; noise_std sets the training-label noise; penalty and "
             "optimizer set train.penalty / train.optimizer and take sweep.axis_labels)",
@@ -412,13 +332,13 @@ class SweepConfig:
     )
     chunk_size: int = field(
         default=0,
-        metadata=_key("int", _non_negative, "training sets per batched chunk; 0 = auto"),
+        metadata=_key("int", check.non_negative, "training sets per batched chunk; 0 = auto"),
     )
     target_se: float = field(
         default=0.0,
         metadata=_key(
             "float",
-            _non_negative,
+            check.non_negative,
             "stop adding training sets (chunk by chunk, in seed-tree order) once the paired "
             "SE of every lambda's difference from the best, and the SE of the best "
             "lambda's expected error, are <= this; sweep.n_reps is then the maximum "
@@ -429,7 +349,7 @@ class SweepConfig:
         default="nested",
         metadata=_key(
             "str",
-            _one_of("nested", "crossed"),
+            check.one_of("nested", "crossed"),
             "nested: every training set has its own x, noise and seeds; crossed: every "
             "draw of the training x (n_inputs) meets every draw of the label noise "
             "(n_noise) and every initialization (n_seeds), for the ANOVA of the variance "
@@ -438,11 +358,13 @@ class SweepConfig:
     )
     n_inputs: int = field(
         default=1,
-        metadata=_key("int", _at_least(1), "crossed: draws of the training inputs x"),
+        metadata=_key("int", check.at_least(1), "crossed: draws of the training inputs x"),
     )
     n_noise: int = field(
         default=1,
-        metadata=_key("int", _at_least(1), "crossed: draws of the training-label noise vector"),
+        metadata=_key(
+            "int", check.at_least(1), "crossed: draws of the training-label noise vector"
+        ),
     )
 
 
@@ -454,12 +376,12 @@ class Config:
         default="run",
         metadata=_key(
             "str",
-            _run_name,
+            check.run_name,
             f"run name: the directory results/<name>; one path component, at most "
             f"{MAX_NAME_LENGTH} characters, no control characters",
         ),
     )
-    seed: int = field(default=0, metadata=_key("int", _non_negative, "root seed"))
+    seed: int = field(default=0, metadata=_key("int", check.non_negative, "root seed"))
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -1,0 +1,160 @@
+"""Checks of a configuration across keys (the per-key checks are in
+:mod:`bvsim.config.schema`): the generator's ranges, classification, what float32 can
+hold, the solver against the model, and the crossed design's factor counts. Pure: no
+file is read and no user code runs here."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from .axis import check_axis
+from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
+
+__all__ = ["check_consistency", "is_classification", "resolve_design"]
+
+
+def _check_generator(cfg: Config, prefix: str) -> None:
+    """Checks of the data-generating process (not used for a CSV source)."""
+    d = cfg.data
+    if d.x_low >= d.x_high:
+        raise ConfigError(f"{prefix}data.x_low = {d.x_low} must be < data.x_high = {d.x_high}")
+    if not math.isfinite(d.x_high - d.x_low):
+        raise ConfigError(
+            f"{prefix}data.x_low = {d.x_low}, data.x_high = {d.x_high}: the range overflows "
+            "(its width must be a finite number)"
+        )
+    if d.x_dist == "grid" and d.dim != 1:
+        raise ConfigError(f"{prefix}data.x_dist = 'grid' needs data.dim = 1 (got {d.dim})")
+    if d.x_dist == "grid" and d.train_design != "fixed":
+        raise ConfigError(
+            f"{prefix}data.x_dist = 'grid' is a fixed design: set data.train_design = 'fixed'"
+        )
+    if d.test_design == "grid" and d.dim != 1:
+        raise ConfigError(
+            f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
+        )
+    if d.truth in CLASSIFICATION_TRUTHS and d.test_design == "grid" and d.dim != 1:
+        raise ConfigError(f"{prefix}data.test_design = 'grid' needs data.dim = 1")
+    if d.truth in ("sine", "cubic") and d.dim != 1:
+        raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
+
+
+def is_classification(cfg: Config) -> bool:
+    """True when the data-generating process is a classification task."""
+    if cfg.data.source == "csv":
+        return cfg.data.task == "classification"
+    return cfg.data.truth in CLASSIFICATION_TRUTHS
+
+
+def _check_classification(cfg: Config, prefix: str) -> None:
+    if not is_classification(cfg):
+        return
+    if cfg.model.kind not in ("mlp", "linear") or cfg.train.solver != "gd":
+        raise ConfigError(
+            f"{prefix}data.truth = {cfg.data.truth!r} is a classification task: it needs "
+            "model.kind = 'mlp' or 'linear' and train.solver = 'gd'"
+        )
+    if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
+        raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
+
+
+#: Largest finite float32: a value that enters float32 training must not exceed it.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_dtype_range(cfg: Config, prefix: str) -> None:
+    """Every number of the configuration fits the training dtype (float32 overflows
+    above 3.4e38: such a learning rate, weight decay or x range would be inf there)."""
+    if cfg.train.dtype != "float32":
+        return
+    for section, cls in SECTIONS.items():
+        sub = getattr(cfg, section)
+        for f in dataclasses.fields(cls):
+            if f.metadata["kind"] not in ("float", "float_list"):
+                continue
+            value = getattr(sub, f.name)
+            for v in value if isinstance(value, list) else [value]:
+                if abs(v) > FLOAT32_MAX:
+                    raise ConfigError(
+                        f"{prefix}{section}.{f.name} = {value!r}: not representable in "
+                        f"train.dtype = 'float32' (largest {FLOAT32_MAX:.3g}); use a smaller "
+                        "value or train.dtype = 'float64'"
+                    )
+
+
+def check_consistency(cfg: Config, prefix: str) -> None:
+    """Checks that involve more than one key."""
+    d = cfg.data
+    _check_dtype_range(cfg, prefix)
+    _check_classification(cfg, prefix)
+    if d.source == "generator":
+        _check_generator(cfg, prefix)
+    if cfg.train.solver == "closed_form" and cfg.train.penalty != "l2":
+        raise ConfigError(
+            f"{prefix}train.solver = 'closed_form' solves the l2 penalty only "
+            f"(got train.penalty = {cfg.train.penalty!r})"
+        )
+    if cfg.train.solver == "closed_form" and (cfg.model.kind != "linear" or cfg.model.bias):
+        raise ConfigError(
+            f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "
+            "model.bias = false (it solves ridge regression exactly)"
+        )
+    check_axis(cfg, prefix)
+    if cfg.train.batch_size > d.n_train:
+        raise ConfigError(
+            f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
+            f"{d.n_train}; use 0 for full batch"
+        )
+
+
+def resolve_design(cfg: Config, prefix: str) -> Config:
+    """Check the keys of ``sweep.design`` and, in the crossed design, set
+    ``sweep.n_reps`` to ``n_inputs * n_noise`` (training set k = a * n_noise + b).
+
+    A factor that the data or the solver do not have must have one level: a fixed
+    design has no draws of x, data from a file no separate label noise, closed-form
+    ridge no initialization; classification is not decomposed this way."""
+    sw = cfg.sweep
+    if sw.design != "crossed":
+        for key in ("n_inputs", "n_noise"):
+            if getattr(sw, key) != 1:
+                raise ConfigError(
+                    f"{prefix}sweep.{key} = {getattr(sw, key)}: only for sweep.design = "
+                    "'crossed' (the nested design draws sweep.n_reps training sets)"
+                )
+        return cfg
+    where = f"{prefix}sweep.design = 'crossed'"
+    d = cfg.data
+    if is_classification(cfg):
+        raise ConfigError(
+            f"{where}: not for classification (the ANOVA splits squared error); "
+            "use sweep.design = 'nested'"
+        )
+    if sw.target_se:
+        raise ConfigError(
+            f"{where}: sweep.target_se adds training sets one chunk at a time, which a "
+            "crossed design cannot; set sweep.target_se = 0"
+        )
+    if d.source == "csv" and sw.n_noise != 1:
+        raise ConfigError(
+            f"{where}: data from a file (data.source = 'csv') have no separate label noise: "
+            f"set sweep.n_noise = 1 (got {sw.n_noise}); sweep.n_inputs draws the training rows"
+        )
+    if d.source == "generator" and d.train_design == "fixed" and sw.n_inputs != 1:
+        raise ConfigError(
+            f"{where}: data.train_design = 'fixed' draws x once, so there is no x factor: "
+            f"set sweep.n_inputs = 1 (got {sw.n_inputs})"
+        )
+    if cfg.train.solver == "closed_form" and sw.n_seeds != 1:
+        raise ConfigError(
+            f"{where}: train.solver = 'closed_form' has no initialization: set "
+            f"sweep.n_seeds = 1 (got {sw.n_seeds})"
+        )
+    n_sets = sw.n_inputs * sw.n_noise
+    if n_sets < 2:
+        raise ConfigError(
+            f"{where}: needs sweep.n_inputs x sweep.n_noise >= 2 training sets "
+            f"(got {sw.n_inputs} x {sw.n_noise})"
+        )
+    return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
