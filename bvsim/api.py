@@ -14,8 +14,9 @@ from .io.rundir import axis_dir_names, check_run_dir, clear_outputs, run_lock
 from .io.steps import add_steps
 from .io.tables import Tables, combine_axis, summarize, write_marker, write_run, write_tables
 from .run.preflight import check_user_code, preflight
+from .run.result import SweepResult
 from .run.store import write_text_atomic
-from .run.sweep import SweepResult, train_sweep
+from .run.sweep import train_sweep
 from .train.engine import resolve_device
 
 __all__ = ["RunResult", "load_config", "run_sweep"]

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..estimate import compare
+from ..run.result import SweepResult
 from ..run.store import ChunkStack, StepSlice, read_part
-from ..run.sweep import SweepResult
 from .tables import Tables, _summary_rows
 
 __all__ = ["STEP_COLUMNS", "add_steps", "early_stopping", "step_view", "steps_table"]

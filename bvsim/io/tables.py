@@ -28,6 +28,7 @@ from ..estimate.squared import (
     valid_training_sets,
 )
 from ..estimate.theory import has_theory, theory_table
+from ..run.result import SweepResult, TestLabels
 from ..run.store import (
     ChunkStack,
     RunDirError,
@@ -36,7 +37,6 @@ from ..run.store import (
     write_npz,
     write_text_atomic,
 )
-from ..run.sweep import SweepResult, TestLabels
 
 __all__ = ["Tables", "load_fits", "read_tables", "summarize", "write_marker", "write_run"]
 

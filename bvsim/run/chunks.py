@@ -15,7 +15,18 @@ from ..train.engine import (
     init_params,
 )
 
-__all__ = ["auto_chunk_size", "chunk_list", "engine_members", "member_grid", "members_of"]
+__all__ = [
+    "MEMBER_FIELDS",
+    "STEP_FIELD",
+    "STORED_FIELDS",
+    "auto_chunk_size",
+    "chunk_list",
+    "engine_members",
+    "fields_in",
+    "member_fields",
+    "member_grid",
+    "members_of",
+]
 
 #: Target number of parameters (all members together) in one chunk. On a CPU this keeps
 #: a chunk's parameters and optimizer state within a few MiB of cache; a GPU needs
@@ -104,3 +115,33 @@ def engine_members(cfg: Config, spec: TrainSpec, ks, a: np.ndarray, s: np.ndarra
         "schedule": None if sched is None else sched[a, s],
         "dropout_keys": None if dkeys is None else dkeys[a, s],
     }
+
+
+#: Per-member arrays a chunk returns, with their trailing shapes.
+MEMBER_FIELDS = (
+    "pred",
+    "train_error",
+    "weight_norm",
+    "curve_train",
+    "curve_test",
+    "diverged",
+    "diverged_step",
+)
+
+#: The per-member fields that grow with the test set; with a run directory they stay in
+#: the chunk files and are read one weight decay at a time (:class:`bvsim.run.store.ChunkStack`).
+STORED_FIELDS = ("pred", "curve_train", "curve_test")
+
+#: The test predictions at every logged step, (n_wd, n_sets, S, n_log, n_test[, C]):
+#: a per-member field of a chunk only with ``train.decompose_steps`` (stored like ``pred``).
+STEP_FIELD = "pred_steps"
+
+
+def member_fields(cfg: Config) -> tuple[str, ...]:
+    """The per-member fields of this configuration's chunks."""
+    return MEMBER_FIELDS + ((STEP_FIELD,) if cfg.train.decompose_steps else ())
+
+
+def fields_in(res: dict) -> tuple[str, ...]:
+    """The per-member fields a chunk result holds."""
+    return MEMBER_FIELDS + ((STEP_FIELD,) if STEP_FIELD in res else ())

@@ -1,7 +1,7 @@
 """What a chunk of a sweep depends on, as one key: the resume key.
 
 A chunk file is reused only when it was written for the same *inputs*: the resolved
-configuration (its TOML text, :func:`bvsim.run.sweep.config_key`), the bytes of a CSV data
+configuration (its TOML text, :func:`bvsim.config.config_key`), the bytes of a CSV data
 file, the source of every user plugin (truth, module factory, sklearn estimator) and
 bvsim's own version. :func:`input_fingerprints` lists them (for ``run.json`` and for
 saying what changed); :func:`inputs_key` hashes them.

@@ -276,7 +276,7 @@ class StepSlice(ChunkStack):
 
 def write_npz(path: str | Path, arrays: dict) -> None:
     """Write a compressed npz like ``np.savez_compressed``, streaming each array-like
-    that has ``iter_blocks()`` (a :class:`ChunkStack`, :class:`bvsim.run.sweep.TestLabels`)
+    that has ``iter_blocks()`` (a :class:`ChunkStack`, :class:`bvsim.run.result.TestLabels`)
     one C-order piece at a time instead of holding it whole (to a temporary file,
     renamed to ``path`` once complete)."""
     with (

@@ -119,7 +119,7 @@ def test_test_points_decomposed_in_blocks_give_the_same_tables(
 def test_test_labels_are_drawn_again_chunk_by_chunk(tmp_path):
     """With a run directory the labels are not held: reading them draws them again from
     the seed tree, equal to drawing all sets at once."""
-    from bvsim.run.sweep import TestLabels
+    from bvsim.run.result import TestLabels
 
     cfg = load_config(preset="smoke", overrides=FAST)
     disk = run_sweep(cfg, tmp_path, progress=False, figures=False)

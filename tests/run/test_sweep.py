@@ -219,12 +219,12 @@ def test_several_devices_share_the_work_and_give_the_same_numbers(tmp_path):
 
 def test_split_chunk_round_trip():
     from bvsim.data.generator import make_test_set
-    from bvsim.run.sweep import _split_chunk, _train_chunk
+    from bvsim.run.executor import split_chunk, train_chunk
 
     cfg = load_config(preset="smoke", overrides=FAST)
     test = make_test_set(cfg)
-    merged = _train_chunk(cfg, test, np.arange(0, 4), "cpu")
-    parts = _split_chunk(merged, [1, 3])
+    merged = train_chunk(cfg, test, np.arange(0, 4), "cpu")
+    parts = split_chunk(merged, [1, 3])
     assert [list(p["ks"]) for p in parts] == [[0], [1, 2, 3]]
     assert "params0" in parts[0] and "params0" not in parts[1]
     np.testing.assert_array_equal(

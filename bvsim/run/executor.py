@@ -1,0 +1,167 @@
+"""Training chunks: one chunk of training sets trained as one batched program
+(:func:`train_chunk`), and the two ways chunks are handed out: joblib workers
+(:func:`run_jobs`, the caller's backend) or one thread per device sharing a queue
+(:func:`run_on_devices`)."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+import warnings
+
+import joblib
+import numpy as np
+
+from ..config import Config
+from ..data.generator import TestSet
+from ..train.engine import STOP, TrainSpec, setup_process, train_batched
+from .chunks import auto_chunk_size, engine_members, fields_in, member_fields, members_of
+
+__all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]
+
+
+def train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
+    """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
+    setup_process(1)
+    t0 = time.perf_counter()
+    spec = TrainSpec.from_config(cfg)
+    n_wd, n_sets, n_seeds = len(cfg.sweep.weight_decay), len(ks), cfg.sweep.n_seeds
+    members, (_, a, s) = members_of(cfg, test, ks)
+    if cfg.model.kind == "sklearn":
+        from ..train.sklearn import fit_estimators, random_states
+
+        res = fit_estimators(cfg, **members, seeds=random_states(cfg, ks, n_seeds)[a, s])
+    elif cfg.model.kind == "module":
+        from ..train.module import batched_spec, make_members, pack_members, train_modules
+
+        modules = make_members(cfg, ks, n_seeds, spec.dtype)
+        plain = batched_spec(cfg)
+        if plain is not None:  # a Linear stack: the batched engine, from its own weights
+            init = pack_members(modules).reshape(n_sets, n_seeds, -1)[a, s]
+            res = train_batched(plain, **members, init=init, device=device)
+            res.params = np.zeros((len(a), 0), dtype=np.float32)  # no weight histograms
+        else:
+            chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
+            res = train_modules(spec, chosen, **members, device=device)
+    else:
+        res = train_batched(spec, **members, **engine_members(cfg, spec, ks, a, s), device=device)
+    if cfg.train.decompose_steps and res.pred_steps is None:  # no steps: the final one
+        res.pred_steps = res.pred[:, None]
+    shape = (n_wd, n_sets, n_seeds)
+    out = {
+        name: getattr(res, name).reshape(*shape, *getattr(res, name).shape[1:])
+        for name in member_fields(cfg)
+    }
+    out["ks"] = np.asarray(ks)
+    # each set's test labels, (n_sets, n_test): read back by TestLabels
+    out["y_test"] = members["y_test"].reshape(n_wd, n_sets, n_seeds, -1)[0, :, 0]
+    out["log_steps"] = res.log_steps
+    if ks[0] == 0:  # keep the weights of training set 0 for the histograms
+        out["params0"] = res.params.reshape(*shape, res.params.shape[-1])[:, 0]
+    out["seconds"] = np.float64(time.perf_counter() - t0)
+    out["device"] = np.str_(str(device))
+    return out
+
+
+def split_chunk(res: dict, sizes: list[int]) -> list[dict]:
+    """Split a merged chunk result back into its units (along the training-set axis)."""
+    parts, start = [], 0
+    total = sum(sizes)
+    for size in sizes:
+        stop = start + size
+        part = {name: res[name][:, start:stop] for name in fields_in(res)}
+        part["ks"] = res["ks"][start:stop]
+        part["y_test"] = res["y_test"][start:stop]
+        part["log_steps"] = res["log_steps"]
+        part["seconds"] = np.float64(float(res["seconds"]) * size / total)
+        part["device"] = res["device"]
+        if "params0" in res and part["ks"][0] == 0:
+            part["params0"] = res["params0"]
+        parts.append(part)
+        start = stop
+    return parts
+
+
+def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
+    """Train units ``todo`` on several devices at once, one thread per device.
+
+    Each thread takes the next units from a shared queue as soon as it is free, so a
+    fast device does more of the work: a CPU thread one unit at a time, a GPU thread
+    as many as fill a GPU-sized chunk (trained as one batch, saved unit by unit).
+    ``done(i, result)`` returns True to stop handing out units.
+    Torch releases the GIL inside its kernels, so CPU threads run in parallel.
+    """
+    pending = collections.deque(todo)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    stop: list[bool] = []
+    per_gpu = max(1, auto_chunk_size(cfg, "cuda") // max(len(chunks[0]), 1))
+
+    def worker(dev, finished):
+        take = per_gpu if dev.startswith("cuda") else 1
+        try:
+            while not errors and not STOP.is_set():
+                with lock:
+                    if stop:  # the precision target is met: take no more units
+                        return
+                    batch = [pending.popleft() for _ in range(min(take, len(pending)))]
+                if not batch:
+                    return
+                ks = np.concatenate([chunks[i] for i in batch])
+                res = train_chunk(cfg, test, ks, dev)
+                parts = split_chunk(res, [len(chunks[i]) for i in batch])
+                with lock:
+                    for i, part in zip(batch, parts, strict=True):
+                        if done(i, part):
+                            stop.append(True)
+        except BaseException as err:  # re-raised in the calling thread
+            errors.append(err)
+        finally:
+            finished.set()
+
+    def wait_all():
+        # Waits on events, not Thread.join: a join interrupted by Ctrl-C marks a
+        # running thread as stopped (Python 3.11), so it could not be waited for again.
+        for f in finished:
+            while not f.wait(timeout=0.2):  # stay responsive to Ctrl-C
+                pass
+
+    STOP.clear()
+    finished = [threading.Event() for _ in devices]
+    threads = [
+        threading.Thread(target=worker, args=(d, f), daemon=True)
+        for d, f in zip(devices, finished, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        wait_all()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): the threads stop at their next training step
+        # and are waited for before the exception leaves, so that the interpreter never
+        # exits under a thread still inside torch (an abort, exit code 134).
+        STOP.set()
+        while True:
+            try:
+                wait_all()
+                break
+            except KeyboardInterrupt:
+                continue
+        STOP.clear()  # training in this process may start again (a notebook, the API)
+        raise
+    if errors:
+        raise errors[0]
+
+
+def run_jobs(cfg, test, chunks, todo, n_jobs, dev, done) -> None:
+    """Train chunks ``todo`` through joblib (the caller's backend), in order; stop
+    handing them out once ``done(i, result)`` says so (a met precision target)."""
+    parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
+    jobs = parallel(joblib.delayed(train_chunk)(cfg, test, chunks[i], dev) for i in todo)
+    for i, res in zip(todo, jobs, strict=False):
+        if done(i, res):
+            break
+    with warnings.catch_warnings():  # chunks past the target are cancelled
+        warnings.simplefilter("ignore", UserWarning)
+        jobs.close()

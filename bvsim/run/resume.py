@@ -1,0 +1,126 @@
+"""Resuming a run: the stamp every chunk file carries (the resume key of
+:mod:`bvsim.run.fingerprint`), the checks a chunk file must pass to be reused, and
+what the main process keeps of a finished chunk."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Config
+from .chunks import STEP_FIELD, STORED_FIELDS, member_fields
+from .fingerprint import input_fingerprints, inputs_key
+from .precision import PrecisionStop
+from .store import load_arrays
+
+__all__ = ["ChunkCheck", "kept", "load_chunks", "resume_key"]
+
+
+def resume_key(cfg: Config) -> tuple[dict, dict]:
+    """What the chunks depend on (:mod:`bvsim.run.fingerprint`), and the stamp each
+    chunk file carries: its hash and the parts as JSON."""
+    inputs = input_fingerprints(cfg)
+    return inputs, {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
+
+
+def kept(res: dict, stored: bool) -> dict:
+    """What the main process keeps of a finished chunk: everything, or (``stored``:
+    the chunk is in its file) all but the large per-member fields, whose trailing
+    shapes and dtypes it notes instead."""
+    if not stored:
+        return res
+    stored_fields = STORED_FIELDS + ((STEP_FIELD,) if STEP_FIELD in res else ())
+    kept = {k: v for k, v in res.items() if k not in (*stored_fields, "y_test")}
+    kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in stored_fields}
+    return kept
+
+
+class ChunkCheck:
+    """What a chunk file must hold to be reused: the resume key it was written under,
+    its training sets ``ks``, the root seed, and arrays of the right shapes and dtypes
+    (the same trailing shapes and dtypes in every chunk)."""
+
+    def __init__(self, cfg: Config, n_test: int, stamp: dict):
+        self.stamp, self.seed, self.n_test = stamp, cfg.seed, n_test
+        self.n_wd, self.n_seeds = len(cfg.sweep.weight_decay), cfg.sweep.n_seeds
+        self.fields = member_fields(cfg)
+        self.signature = None  # of the first chunk accepted
+
+    def _changed(self, res: dict) -> str:
+        try:
+            old = json.loads(str(res["inputs"]))
+            new = json.loads(self.stamp["inputs"])
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        except (KeyError, ValueError, AttributeError):
+            names = []
+        return f" ({', '.join(names)} changed)" if names else ""
+
+    def problem(self, res: dict, ks: np.ndarray) -> str | None:
+        """Why chunk file contents ``res`` cannot stand for training sets ``ks`` (None:
+        they can)."""
+        if "key" not in res:
+            return "written by an older bvsim (no resume key stored)"
+        if str(res["key"]) != self.stamp["key"]:
+            return "of an earlier configuration/data" + self._changed(res)
+        if "ks" not in res or not np.array_equal(res["ks"], ks):
+            return "holding other training sets than their names say (copied or renamed)"
+        if "seed" not in res or int(res["seed"]) != self.seed:
+            return "of another root seed"
+        try:
+            lead = (self.n_wd, len(ks), self.n_seeds)
+            for name in self.fields:
+                arr = res[name]
+                kind = {"diverged": "b", "diverged_step": "iu"}.get(name, "f")
+                if arr.shape[:3] != lead or arr.dtype.kind not in kind:
+                    return f"with a wrong shape or dtype of {name}"
+            n_log = len(res["log_steps"])
+            bad_test = res["pred"].shape[3] != self.n_test
+            bad_curve = any(res[c].shape[3:] != (n_log,) for c in ("curve_train", "curve_test"))
+            if STEP_FIELD in self.fields:  # (n_log, n_test, ...) like pred at each step
+                steps_shape = res[STEP_FIELD].shape[3:]
+                bad_curve |= steps_shape != (n_log, *res["pred"].shape[3:])
+            bad_y = "y_test" in res and res["y_test"].shape != (len(ks), self.n_test)
+            bad_p0 = ks[0] == 0 and res["params0"].shape[:2] != (self.n_wd, self.n_seeds)
+            float(res["seconds"]), str(res["device"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            return "with missing or malformed arrays"
+        if bad_test or bad_curve or bad_y or bad_p0:
+            return "with wrong shapes"
+        signature = [(n, res[n].shape[3:], res[n].dtype.str) for n in self.fields]
+        signature.append(("log_steps", tuple(res["log_steps"].tolist())))
+        if self.signature is None:
+            self.signature = signature
+        elif signature != self.signature:
+            return "with shapes or dtypes unlike the other chunks"
+        return None
+
+
+def load_chunks(results: list, paths: list[Path], chunks: list, expect: ChunkCheck,
+                 stopper: PrecisionStop | None = None) -> dict:  # fmt: skip
+    """Fill ``results[i]`` from chunk file ``paths[i]`` where it holds what ``expect``
+    says chunk ``i`` should (and show it to ``stopper``); the others stay None (to be
+    trained). Returns the number of chunk files ignored by reason, and says so on
+    stderr."""
+    ignored: dict[str, int] = {}
+    for i, path in enumerate(paths):
+        if (res := load_arrays(path)) is None:
+            problem = "unreadable or corrupt" if path.exists() else None
+        else:
+            problem = expect.problem(res, chunks[i])
+            if problem is None:
+                results[i] = kept(res, stored=True)
+                if stopper is not None:
+                    stopper.add(i, res)
+        if problem is not None:
+            ignored[problem] = ignored.get(problem, 0) + 1
+    if ignored:
+        why = "; ".join(f"{n} {problem}" for problem, n in ignored.items())
+        print(
+            f"bvsim: warning: {sum(ignored.values())} chunk file(s) in {paths[0].parent} "
+            f"ignored and recomputed: {why}",
+            file=sys.stderr,
+        )
+    return ignored
