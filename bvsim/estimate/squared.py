@@ -1,7 +1,7 @@
 """Estimators of the bias-variance decomposition with Monte Carlo standard errors.
 
-Pure functions: arrays in, arrays out, no I/O. Notation (CONTEXT.md): predictions
-``pred[k, s, j]`` of training set k (the i.i.d. unit), seed s, test point j; noiseless
+Pure functions: arrays in, arrays out, no I/O. Notation (README, "What is estimated,
+and how"): predictions ``pred[k, s, j]`` of training set k (the i.i.d. unit), seed s, test point j; noiseless
 truth ``f[j]``; test-noise variance ``noise_var``. With
 
 * ``a[k, j] = mean_s pred[k, s, j]`` and ``m[j] = mean_k a[k, j]``,
