@@ -14,8 +14,8 @@ negative.
 
 The corrected bias² is a U-statistic, degenerate when the true bias is 0: its
 jackknife SE is then proportional to the estimate itself. :func:`bias2_null_se` is
-its SE under bias² = 0 (README, "What is estimated, and how"), computed from the K×K Gram matrix of the centred
-set means, which adds up over blocks of test points.
+its SE under bias² = 0 (README, "What is estimated, and how"), computed from the K×K
+Gram matrix of the centred set means, which adds up over blocks of test points.
 """
 
 from __future__ import annotations

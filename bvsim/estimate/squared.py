@@ -1,8 +1,8 @@
 """Estimators of the bias-variance decomposition with Monte Carlo standard errors.
 
 Pure functions: arrays in, arrays out, no I/O. Notation (README, "What is estimated,
-and how"): predictions ``pred[k, s, j]`` of training set k (the i.i.d. unit), seed s, test point j; noiseless
-truth ``f[j]``; test-noise variance ``noise_var``. With
+and how"): predictions ``pred[k, s, j]`` of training set k (the i.i.d. unit), seed s,
+test point j; noiseless truth ``f[j]``; test-noise variance ``noise_var``. With
 
 * ``a[k, j] = mean_s pred[k, s, j]`` and ``m[j] = mean_k a[k, j]``,
 * ``B[j] = var_k(a[k, j], ddof=1)`` (between training sets),

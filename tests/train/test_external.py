@@ -23,7 +23,8 @@ RIDGE = [
 
 
 def test_sklearn_ridge_equals_closed_form_ridge():
-    """sklearn's alpha is ridge's alpha = n lambda / 2 (README, "Closed-form theory on the plots"), without intercept."""
+    """sklearn's alpha is ridge's alpha = n lambda / 2 (README, "Closed-form theory on
+    the plots"), without intercept."""
     lambdas = [0.01, 0.1, 1.0]
     base = ["sweep.n_reps=20", "train.dtype=float64"]
     exact = run_sweep(

@@ -1,4 +1,5 @@
-"""The linear model trained by the optimizer lands on closed-form ridge (README, "Closed-form theory on the plots").
+"""The linear model trained by the optimizer lands on closed-form ridge (README,
+"Closed-form theory on the plots").
 
 MSELoss + SGD weight_decay = lambda minimizes (1/n)|y - Xw|^2 + (lambda/2)|w|^2, whose
 minimizer is ridge with alpha = n lambda / 2. For a fixed design X and S = (X^T X +
