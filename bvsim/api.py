@@ -16,7 +16,7 @@ from .io.tables import Tables, combine_axis, summarize, write_marker, write_run,
 from .run.preflight import check_user_code, preflight
 from .run.store import write_text_atomic
 from .run.sweep import SweepResult, train_sweep
-from .train.engine import resolve_device
+from .train.devices import resolve_device
 
 __all__ = ["RunResult", "load_config", "run_sweep"]
 

@@ -25,13 +25,9 @@ from tqdm.auto import tqdm
 
 from ..config import Config, config_key
 from ..data.generator import TestSet, draw_training_sets, make_test_set
-from ..train.engine import (
-    STOP,
-    TrainSpec,
-    resolve_device,
-    setup_process,
-    train_batched,
-)
+from ..train.devices import STOP, resolve_device, setup_process
+from ..train.engine import TrainSpec
+from ..train.mlp import train_batched
 from .chunks import auto_chunk_size, chunk_list, engine_members, members_of
 from .fingerprint import input_fingerprints, inputs_key
 from .precision import PrecisionStop
