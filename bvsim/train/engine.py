@@ -236,8 +236,8 @@ class ParamLayout:
     the concatenation of W1 (fan_in x fan_out, row-major), b1, W2, b2, ... as
     :func:`init_params` draws them and ``EngineResult.params`` returns them.
 
-    *Layer-major* (inside the batched MLP): one flat tensor holding, block after block, all
-    members' W1 as (members, fan_in, fan_out), then all members' b1 as
+    *Layer-major* (inside the batched MLP): one flat tensor holding, block after
+    block, all members' W1 as (members, fan_in, fan_out), then all members' b1 as
     (members, 1, fan_out), and so on. Every block is contiguous, so ``bmm`` and
     in-place ``baddbmm_`` run on it directly, and one element-wise call over the flat
     tensor updates every parameter of every member.

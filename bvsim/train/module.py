@@ -10,12 +10,12 @@ Two trainers, the same numbers (float64 tests against a per-model ``torch.optim`
 loop, tests/train/test_module.py):
 
 * A plain ``nn.Sequential`` of ``nn.Linear`` layers with one kind of activation
-  (:func:`batched_spec`) goes to the built-in batched engine, starting from the
-  module's own initial weights (:func:`pack_members`), unless
-  ``model.module_trainer = "func"``.
+  (:func:`batched_spec`) goes to the built-in batched MLP kernel
+  (:func:`bvsim.train.mlp.train_batched`), starting from the module's own initial
+  weights (:func:`pack_members`), unless ``model.module_trainer = "func"``.
 * Any other module: the copies' parameters are stacked (as ``stack_module_state``
   does), the per-member gradients come from ``vmap(grad(functional_call(...)))``,
-  and the training loop is the built-in MLP's (:mod:`bvsim.train.loop`: SGD with
+  in the same training loop as the built-in MLP's (:mod:`bvsim.train.loop`: SGD with
   momentum or Adam; l2, l1 or decoupled decay; biases optionally undecayed).
 
 Modules with buffers (batch norm statistics) and random layers (dropout) are refused
@@ -123,10 +123,10 @@ _ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}
 
 
 def batched_spec(cfg: Config) -> TrainSpec | None:
-    """The batched engine's spec for the configured module, or None when the engine
+    """The batched MLP's spec for the configured module, or None when the MLP kernel
     cannot train it exactly (then torch.func does).
 
-    The engine takes an ``nn.Sequential`` of ``nn.Linear`` layers, all with or all
+    The kernel takes an ``nn.Sequential`` of ``nn.Linear`` layers, all with or all
     without bias, separated by one kind of activation (``nn.ReLU`` or ``nn.Tanh``),
     with a single output; ``model.module_trainer = "func"`` declines it.
     """
