@@ -17,7 +17,7 @@ from .run.preflight import check_user_code, preflight
 from .run.result import SweepResult
 from .run.store import write_text_atomic
 from .run.sweep import train_sweep
-from .train.engine import resolve_device
+from .train.devices import resolve_device
 
 __all__ = ["RunResult", "load_config", "run_sweep"]
 

@@ -211,7 +211,7 @@ def _sweep(args) -> int:
         )
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
-    from .train.engine import resolve_device
+    from .train.devices import resolve_device
 
     devices = None
     if args.devices:

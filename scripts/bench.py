@@ -35,13 +35,9 @@ import torch
 
 from bvsim import load_config
 from bvsim.data.generator import draw_training_sets, make_test_set
-from bvsim.train.engine import (
-    ParamLayout,
-    TrainSpec,
-    init_params,
-    setup_process,
-    train_batched,
-)
+from bvsim.train.devices import setup_process
+from bvsim.train.engine import ParamLayout, TrainSpec, init_params
+from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
 
 W2_MODEL = ["model.hidden=[32, 32]", "data.n_train=20"]
@@ -89,7 +85,7 @@ def copy_bandwidth(n_bytes: int, repeats: int = 3) -> float:
 
 def bytes_per_step(spec, n: int) -> float:
     """Bytes one member moves in one full-batch step of the engine, as implemented
-    (:func:`bvsim.train.engine.train_batched`), counting each tensor read or written once
+    (:func:`bvsim.train.mlp.train_batched`), counting each tensor read or written once
     per kernel that touches it (no cache reuse between kernels).
 
     Per layer (fan_in fi, fan_out fo, n points): the forward product reads W, b and

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench import W2_MODEL, members  # noqa: E402
 
 from bvsim import load_config  # noqa: E402
-from bvsim.train.engine import setup_process, train_batched  # noqa: E402
+from bvsim.train.devices import setup_process  # noqa: E402
+from bvsim.train.mlp import train_batched  # noqa: E402
 
 
 def w2_step(x, y, lam, lr, beta, params, bufs):

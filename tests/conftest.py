@@ -10,7 +10,8 @@ import pytest
 from bvsim import load_config
 from bvsim.data.generator import make_test_set
 from bvsim.run.chunks import engine_members, members_of
-from bvsim.train.engine import TrainSpec, setup_process
+from bvsim.train.devices import setup_process
+from bvsim.train.engine import TrainSpec
 
 setup_process(1)
 

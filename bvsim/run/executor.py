@@ -15,7 +15,9 @@ import numpy as np
 
 from ..config import Config
 from ..data.generator import TestSet
-from ..train.engine import STOP, TrainSpec, setup_process, train_batched
+from ..train.devices import STOP, setup_process
+from ..train.engine import TrainSpec
+from ..train.mlp import train_batched
 from .chunks import auto_chunk_size, engine_members, fields_in, member_fields, members_of
 
 __all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]

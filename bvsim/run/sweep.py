@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, config_key
 from ..data.generator import TestSet, draw_training_sets, make_test_set
-from ..train.engine import resolve_device
+from ..train.devices import resolve_device
 from .chunks import chunk_list, member_fields
 from .executor import run_jobs, run_on_devices
 from .precision import PrecisionStop

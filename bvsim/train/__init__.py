@@ -1,3 +1,4 @@
-"""Training: the batched MLP engine and closed-form ridge, a user's torch module,
-a user's scikit-learn estimator, and the per-model ``torch.optim`` reference loop that
-proves them."""
+"""Training: one loop (``loop``) for the batched MLP kernel (``mlp``) and a user's
+torch module (``module``); closed-form ridge (``ridge``); a user's scikit-learn estimator
+(``sklearn``); what they share (``engine``) and the devices they run on (``devices``);
+and the per-model ``torch.optim`` reference loop that proves them (``reference``)."""

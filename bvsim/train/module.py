@@ -10,13 +10,13 @@ Two trainers, the same numbers (float64 tests against a per-model ``torch.optim`
 loop, tests/train/test_module.py):
 
 * A plain ``nn.Sequential`` of ``nn.Linear`` layers with one kind of activation
-  (:func:`batched_spec`) goes to the built-in batched engine, starting from the
-  module's own initial weights (:func:`pack_members`), unless
-  ``model.module_trainer = "func"``.
+  (:func:`batched_spec`) goes to the built-in batched MLP kernel
+  (:func:`bvsim.train.mlp.train_batched`), starting from the module's own initial
+  weights (:func:`pack_members`), unless ``model.module_trainer = "func"``.
 * Any other module: the copies' parameters are stacked (as ``stack_module_state``
   does), the per-member gradients come from ``vmap(grad(functional_call(...)))``,
-  and the optimizer update is the built-in engine's (SGD with momentum or Adam; l2,
-  l1 or decoupled decay; biases optionally undecayed).
+  in the same training loop as the built-in MLP's (:mod:`bvsim.train.loop`: SGD with
+  momentum or Adam; l2, l1 or decoupled decay; biases optionally undecayed).
 
 Modules with buffers (batch norm statistics) and random layers (dropout) are refused
 when the configuration loads.
@@ -35,7 +35,8 @@ from torch.func import functional_call, grad, vmap
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
 from ..data.seeds import Stream, member_key
-from .engine import EngineResult, TrainSpec, adam_step, apply_penalty, check_stop
+from .engine import EngineResult, TrainSpec
+from .loop import TrainLoop
 
 __all__ = [
     "activations_per_point",
@@ -44,6 +45,7 @@ __all__ = [
     "make_members",
     "member_seed",
     "pack_members",
+    "StackedModules",
     "train_modules",
 ]
 
@@ -121,10 +123,10 @@ _ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}
 
 
 def batched_spec(cfg: Config) -> TrainSpec | None:
-    """The batched engine's spec for the configured module, or None when the engine
+    """The batched MLP's spec for the configured module, or None when the MLP kernel
     cannot train it exactly (then torch.func does).
 
-    The engine takes an ``nn.Sequential`` of ``nn.Linear`` layers, all with or all
+    The kernel takes an ``nn.Sequential`` of ``nn.Linear`` layers, all with or all
     without bias, separated by one kind of activation (``nn.ReLU`` or ``nn.Tanh``),
     with a single output; ``model.module_trainer = "func"`` declines it.
     """
@@ -152,8 +154,9 @@ def batched_spec(cfg: Config) -> TrainSpec | None:
 
 
 def pack_members(modules: list[nn.Module]) -> np.ndarray:
-    """Initial parameters of Linear stacks, packed as the engine's
-    :class:`bvsim.train.engine.ParamLayout` (W as (fan_in, fan_out), then b, per layer).
+    """Initial parameters of Linear stacks, packed as
+    :class:`bvsim.train.engine.ParamLayout` packs them (W as (fan_in, fan_out), then b,
+    per layer).
 
     Returns
     -------
@@ -192,6 +195,83 @@ def make_members(cfg: Config, ks, n_seeds: int, dtype: torch.dtype) -> list[nn.M
     return [_build(cfg, member_seed(cfg, k, s), dtype) for k in ks for s in range(n_seeds)]
 
 
+class StackedModules:
+    """Copies of a user's module as a :class:`~bvsim.train.loop.Trainer`: their
+    parameters stacked member first (as ``stack_module_state`` does), the per-member
+    gradients of the MSE loss from ``vmap(grad(functional_call(...)))``. Full batch.
+
+    Arguments as :func:`train_modules`.
+    """
+
+    #: a zeroed copy of an arbitrary module may still have a gradient: the loop
+    #: multiplies its updates by ``active``
+    frozen_gradient_is_zero = False
+
+    def __init__(self, spec: TrainSpec, modules, x, y, x_test, y_test, weight_decay, device):
+        dt = spec.dtype
+        self.members = m = len(modules)
+        named = [dict(mod.named_parameters()) for mod in modules]
+        self.stacked = {  # stacked copies (as stack_module_state, without copying modules)
+            k: torch.stack([p[k].detach() for p in named]).to(device=device, dtype=dt)
+            for k in named[0]
+        }
+        self.params = list(self.stacked.values())
+        base = copy.deepcopy(modules[0]).to("meta")
+
+        def tensor(a):
+            return torch.tensor(np.asarray(a), dtype=dt, device=device)
+
+        self.xt, self.yt, self.xte, self.yte = tensor(x), tensor(y), tensor(x_test), tensor(y_test)
+
+        def predict(p, xx):
+            return functional_call(base, p, (xx,)).reshape(-1)
+
+        def loss(p, xx, yy):
+            return torch.mean(torch.square(predict(p, xx) - yy))
+
+        self.grad_fn = vmap(grad(loss))
+        self.loss_fn = vmap(loss)
+        self.test_fn = vmap(loss, in_dims=(0, None, 0))
+        self.pred_fn = vmap(predict, in_dims=(0, None))
+        lam = tensor(weight_decay)
+        self.decay = [  # an undecayed bias: lambda times 0
+            lam.view(m, *([1] * (p.dim() - 1)))
+            * (0.0 if (not spec.decay_bias and k.endswith("bias")) else 1.0)
+            for k, p in self.stacked.items()
+        ]
+
+    def blocks(self, tensors):
+        return list(tensors)
+
+    def gradient(self, step, batch, bufs, momentum, active) -> None:
+        if batch is not None:
+            raise ValueError("a user module trains full batch")
+        grads = self.grad_fn(self.stacked, self.xt, self.yt)
+        with torch.no_grad():
+            for k, b in zip(self.stacked, bufs, strict=True):
+                if momentum is None:
+                    b.copy_(grads[k])
+                else:
+                    b.mul_(momentum).add_(grads[k])
+
+    def evaluate(self, with_pred: bool):
+        train = self.loss_fn(self.stacked, self.xt, self.yt)
+        test = self.test_fn(self.stacked, self.xte, self.yte)
+        pred = self.pred_fn(self.stacked, self.xte).double().cpu().numpy() if with_pred else None
+        return train, test, pred
+
+    def freeze(self, idx) -> None:
+        """Nothing besides the parameters: ``active`` freezes the updates."""
+
+    def finish(self):
+        m = self.members
+        pred = self.pred_fn(self.stacked, self.xte).double().cpu().numpy()
+        train_error = self.loss_fn(self.stacked, self.xt, self.yt).double().cpu().numpy()
+        weights = [p for k, p in self.stacked.items() if not k.endswith("bias")]
+        norm = torch.sqrt(sum(p.square().reshape(m, -1).sum(1) for p in weights))
+        return pred, train_error, norm.double().cpu().numpy(), np.zeros((m, 0), dtype=np.float32)
+
+
 def train_modules(
     spec: TrainSpec,
     modules: list[nn.Module],
@@ -202,116 +282,12 @@ def train_modules(
     weight_decay: np.ndarray,
     device: str | torch.device = "cpu",
 ) -> EngineResult:
-    """Train ``members`` copies at once (one module per member, already initialized).
+    """Train ``members`` copies at once (one module per member, already initialized)
+    in the training loop of :mod:`bvsim.train.loop`.
 
-    Parameters as :func:`bvsim.train.engine.train_batched`; ``modules`` has one entry per
+    Parameters as :func:`bvsim.train.mlp.train_batched`; ``modules`` has one entry per
     member (the same object may appear for several members: it is copied).
     """
     device = torch.device(device)
-    dt = spec.dtype
-    m = len(modules)
-    named = [dict(mod.named_parameters()) for mod in modules]
-    params = {  # stacked copies (as stack_module_state, without copying every module)
-        k: torch.stack([p[k].detach() for p in named]).to(device=device, dtype=dt) for k in named[0]
-    }
-    base = copy.deepcopy(modules[0]).to("meta")
-
-    def tensor(a):
-        return torch.tensor(np.asarray(a), dtype=dt, device=device)
-
-    xt, yt, xte, yte = tensor(x), tensor(y), tensor(x_test), tensor(y_test)
-
-    def predict(p, xx):
-        return functional_call(base, p, (xx,)).reshape(-1)
-
-    def loss(p, xx, yy):
-        return torch.mean(torch.square(predict(p, xx) - yy))
-
-    grad_fn = vmap(grad(loss))
-    loss_fn = vmap(loss)
-    test_fn = vmap(loss, in_dims=(0, None, 0))
-    pred_fn = vmap(predict, in_dims=(0, None))
-
-    def shaped(v, p):
-        return v.view(m, *([1] * (p.dim() - 1)))
-
-    lam = tensor(weight_decay)
-    lam_p = {
-        k: shaped(lam, p) * (0.0 if (not spec.decay_bias and k.endswith("bias")) else 1.0)
-        for k, p in params.items()
-    }
-    active = torch.ones(m, dtype=dt, device=device)
-    buf = {k: torch.zeros_like(p) for k, p in params.items()}
-    if spec.optimizer == "adam":
-        avg = {k: torch.zeros_like(p) for k, p in params.items()}
-        avg_sq = {k: torch.zeros_like(p) for k, p in params.items()}
-    log_steps = spec.log_steps
-    curve_train = np.full((m, len(log_steps)), np.nan)
-    curve_test = np.full((m, len(log_steps)), np.nan)
-    diverged = np.zeros(m, dtype=bool)
-    diverged_step = np.full(m, -1, dtype=np.int64)
-    log_index = {int(s): i for i, s in enumerate(log_steps)}
-    pred_steps = None
-    if spec.decompose_steps:  # the test predictions at every logged step
-        pred_steps = np.full((m, len(log_steps), len(x_test)), np.nan)
-
-    def check_and_log(step):
-        with torch.no_grad():
-            train = loss_fn(params, xt, yt).double().cpu().numpy()
-            test = test_fn(params, xte, yte).double().cpu().numpy()
-        bad = ~np.isfinite(train) | (train > spec.diverge_threshold)
-        new = bad & ~diverged
-        if new.any():
-            diverged[new] = True
-            diverged_step[new] = step
-            idx = torch.as_tensor(np.flatnonzero(new), device=device)
-            active[idx] = 0  # frozen: its update is multiplied by 0 from now on
-            for p in params.values():
-                p[idx] = 0
-        li = log_index[step]
-        curve_train[:, li] = np.where(diverged, np.nan, train)
-        curve_test[:, li] = np.where(diverged, np.nan, test)
-        if pred_steps is not None:
-            with torch.no_grad():
-                pred_steps[:, li] = pred_fn(params, xte).double().cpu().numpy()
-            pred_steps[diverged, li] = np.nan
-
-    check_and_log(0)
-    for step in range(1, spec.steps + 1):
-        check_stop()
-        grads = grad_fn(params, xt, yt)
-        with torch.no_grad():
-            for k, p in params.items():
-                g, b = grads[k], buf[k]
-                if spec.optimizer == "sgd":
-                    b.mul_(spec.momentum).add_(g)
-                else:
-                    b.copy_(g)
-                apply_penalty(spec.penalty, spec.lr, b, p, lam_p[k])
-                rate = shaped(active, p)
-                if spec.optimizer == "sgd":
-                    p.addcmul_(rate, b, value=-spec.lr)
-                else:
-                    adam_step(spec, step, p, b, avg[k], avg_sq[k], rate)
-        if step in log_index:
-            check_and_log(step)
-
-    with torch.no_grad():
-        pred = pred_fn(params, xte).double().cpu().numpy()
-        train_error = loss_fn(params, xt, yt).double().cpu().numpy()
-        norm = torch.sqrt(
-            sum(p.square().flatten(1).sum(1) for k, p in params.items() if not k.endswith("bias"))
-        )
-        norm = norm.double().cpu().numpy()
-    return EngineResult(
-        pred=pred,
-        train_error=train_error,
-        weight_norm=norm,
-        curve_train=curve_train,
-        curve_test=curve_test,
-        log_steps=log_steps,
-        diverged=diverged,
-        diverged_step=diverged_step,
-        params=np.zeros((m, 0), dtype=np.float32),
-        pred_steps=pred_steps,
-    )
+    trainer = StackedModules(spec, modules, x, y, x_test, y_test, weight_decay, device)
+    return TrainLoop(spec, trainer, device=device).run()

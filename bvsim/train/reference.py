@@ -1,6 +1,6 @@
 """The plain way: one ``nn.Module`` and one ``torch.optim`` optimizer per model.
 
-This is how a tutorial trains, and the ground truth the batched engine is proven
+This is how a tutorial trains, and the ground truth the batched MLP is proven
 against (``tests/train/test_engine.py``) and timed against (``scripts/bench.py``).
 """
 
@@ -12,11 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import TrainSpec, dropout_masks
+from .engine import TrainSpec
+from .mlp import dropout_masks
 
 
 class _MaskedDropout(nn.Module):
-    """Dropout whose mask is set from outside (the engine's counter-based masks);
+    """Dropout whose mask is set from outside (the batched MLP's counter-based masks);
     the identity in eval mode, as ``nn.Dropout``."""
 
     def __init__(self):
@@ -38,7 +39,7 @@ def build_module(spec: TrainSpec, init: np.ndarray) -> nn.Sequential:
     for i, (fi, fo) in enumerate(spec.shapes):
         lin = nn.Linear(fi, fo, bias=spec.bias, dtype=spec.dtype)
         with torch.no_grad():
-            # the engine stores W as (fan_in, fan_out); nn.Linear as (out, in)
+            # the batched MLP stores W as (fan_in, fan_out); nn.Linear as (out, in)
             w = torch.tensor(init[off : off + fi * fo]).view(fi, fo).T
             lin.weight.copy_(w)
             off += fi * fo

@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from bvsim.config import ConfigError, from_dict
 from bvsim.estimate.squared import decompose
 
-# the test process flushes denormals (bvsim.train.engine.setup_process): no subnormals
+# the test process flushes denormals (bvsim.train.devices.setup_process): no subnormals
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 shapes = st.tuples(st.integers(2, 7), st.integers(1, 4), st.integers(1, 5))
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from bvsim import load_config
-from bvsim.train.engine import TrainSpec, resolve_device, train_batched
+from bvsim.train.devices import resolve_device
+from bvsim.train.engine import TrainSpec
+from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
 from tests.conftest import chunk_inputs
 
