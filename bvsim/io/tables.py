@@ -1,8 +1,8 @@
 """The tables of a run (:class:`Tables`): laid out from a sweep, combined across a
 second axis, written to and read from a run directory.
 
-The io modules are the only writers of CSVs; every column is documented in
-``results/README.md``. The tables themselves come from :mod:`bvsim.io.summary`
+:func:`write_tables` is the package's one writer of CSVs and :func:`write_run` of
+``predictions.npz``; every column is documented in ``results/README.md``. The tables themselves come from :mod:`bvsim.io.summary`
 (summary, pointwise), :mod:`bvsim.io.members` (members, curves, weight_hist),
 :mod:`bvsim.io.anova` and :mod:`bvsim.io.steps`.
 """
