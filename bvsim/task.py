@@ -79,12 +79,13 @@ class Task:
 
     def n_out(self, cfg: Config) -> int:
         """Width of the models' output: one value, or one logit per class."""
-        return cfg.data.n_classes if not self.squared else 1
+        return 1 if self.squared else cfg.data.n_classes
 
     def per_set_loss(self, pred: np.ndarray, test) -> np.ndarray:
-        """Each training set's expected test loss against the truth, (n_wd?, K): the
-        squared error against ``test.f`` or the cross-entropy against ``test.p_true``
-        (``test``: a :class:`bvsim.data.generator.TestSet`)."""
+        """Each training set's expected test loss against the truth: ``pred`` (..., K,
+        S, J[, C]) -> (..., K), the squared error against ``test.f`` or the
+        cross-entropy against ``test.p_true`` (``test``: a
+        :class:`bvsim.data.generator.TestSet`)."""
         if self.squared:
             return per_set_squared_error(pred, test.f)
         return per_set_cross_entropy(pred, test.p_true)

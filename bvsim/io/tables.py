@@ -2,9 +2,10 @@
 second axis, written to and read from a run directory.
 
 :func:`write_tables` is the package's one writer of CSVs and :func:`write_run` of
-``predictions.npz``; every column is documented in ``results/README.md``. The tables themselves come from :mod:`bvsim.io.summary`
-(summary, pointwise), :mod:`bvsim.io.members` (members, curves, weight_hist),
-:mod:`bvsim.io.anova` and :mod:`bvsim.io.steps`.
+``predictions.npz``; every column is documented in ``results/README.md``. The tables
+themselves come from :mod:`bvsim.io.summary` (summary, pointwise),
+:mod:`bvsim.io.members` (members, curves, weight_hist), :mod:`bvsim.io.anova` and
+:mod:`bvsim.io.steps`.
 """
 
 from __future__ import annotations
