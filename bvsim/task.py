@@ -70,9 +70,10 @@ class Task:
     error_label: str
     #: The label noise term, for figure legends.
     noise_label: str
-    #: The bias is a squared bias, so its null SE (``bias2_se0``), the ensemble error,
-    #: the crossed design's ANOVA and the closed-form theory are defined (regression);
-    #: otherwise it is a KL divergence (the cross-entropy decomposition).
+    #: The bias is a squared bias and the noise a variance (regression): only then are
+    #: the null SE of bias² (``bias2_se0``), the ensemble error, the error against the
+    #: truth of each member (``mse_truth``) and a crossed design's ANOVA computed.
+    #: Otherwise the bias is a KL divergence and the noise an entropy (cross-entropy).
     squared: bool
     #: The columns of ``pointwise.csv``, in order.
     pointwise_columns: tuple[str, ...]
