@@ -21,6 +21,7 @@ LAYERS = [
     {"_version"},
     {"config"},
     {"estimate"},
+    {"task"},
     {"data"},
     {"train"},
     {"run"},

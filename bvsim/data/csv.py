@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, ConfigError, DataConfig
+from ..task import CLASSIFICATION, task_for
 
 __all__ = ["DATA_PREFIX", "check_csv", "load_split", "repeated_x_noise", "training_rows"]
 
@@ -85,7 +86,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
             f"{key} = {d.path!r}: no feature columns besides the target {target!r}; "
             "a CSV source needs at least one feature column"
         )
-    classify = d.task == "classification"
+    classify = task_for(cfg) is CLASSIFICATION
     if classify:
         if df[target].isna().any():
             row = int(np.flatnonzero(df[target].isna().to_numpy())[0])
@@ -208,7 +209,7 @@ def load_split(cfg: Config):
         d.test_fraction,
         d.standardize,
         cfg.seed,
-        d.task == "classification",
+        task_for(cfg) is CLASSIFICATION,
         _stamp(d.path),
     )
 
@@ -239,14 +240,13 @@ def repeated_x_noise(cfg: Config) -> tuple[float, int]:
     n_groups : int
         Groups of two or more rows with identical features.
     """
-    d = cfg.data
     x_pool, y_pool, x_test, y_test = load_split(cfg)
     x = np.concatenate([x_pool, x_test])
     y = np.concatenate([y_pool, y_test])
     _, group = np.unique(x, axis=0, return_inverse=True)
     group = group.ravel()
     sizes = np.bincount(group)
-    if d.task == "classification" or not (sizes >= 2).any():
+    if task_for(cfg) is CLASSIFICATION or not (sizes >= 2).any():
         return float("nan"), 0
     sums = np.bincount(group, weights=y)
     sq = np.bincount(group, weights=y * y)

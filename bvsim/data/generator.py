@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Config, ConfigError, DataConfig
+from ..task import CLASSIFICATION, task_for
 from .seeds import Stream, crossed_levels, rng
 
 __all__ = [
@@ -175,7 +176,7 @@ def make_test_set(cfg: Config) -> TestSet:
 
         _, _, x_test, y_test = load_split(cfg)
         p_true = None
-        if d.task == "classification":  # observed labels stand in for p(class | x)
+        if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)
             p_true = np.eye(d.n_classes)[y_test.astype(np.int64)]
         return TestSet(x=x_test, f=y_test, noise_var=float("nan"), p_true=p_true)
     if d.truth == "gaussians":

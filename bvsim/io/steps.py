@@ -3,7 +3,7 @@
 With ``train.decompose_steps`` a sweep keeps each member's test predictions after
 every step of ``log_steps`` (``SweepResult.pred_steps``). :func:`steps_table`
 decomposes each step exactly as the final predictions are decomposed (the same
-estimators, through :func:`bvsim.io.tables._summary_rows` on a view of the sweep at
+estimators, through :func:`bvsim.io.summary.summary_rows` on a view of the sweep at
 that step), one weight decay and one block of test points at a time, so the last
 step's rows equal ``summary.csv``. :func:`early_stopping` compares early stopping at
 the smallest weight decay with the best weight decay at the end of training, paired
@@ -20,7 +20,8 @@ import pandas as pd
 from ..estimate import compare
 from ..run.result import SweepResult
 from ..run.store import ChunkStack, StepSlice, read_part
-from .tables import Tables, _summary_rows
+from .summary import summary_rows
+from .tables import Tables
 
 __all__ = ["STEP_COLUMNS", "add_steps", "early_stopping", "step_view", "steps_table"]
 
@@ -60,7 +61,7 @@ def step_view(r: SweepResult, t: int, curve_train: np.ndarray | None = None) -> 
 
 def _usable_steps(r: SweepResult) -> np.ndarray:
     """(n_log, n_wd, n_reps) bool: at each logged step, the training sets whose
-    members' predictions are all finite (as :func:`bvsim.io.tables._members` finds
+    members' predictions are all finite (as :func:`bvsim.io.members.members_table` finds
     them at the end), read chunk file by chunk file (or weight decay by weight decay
     in memory), each once."""
     ps = r.pred_steps
@@ -102,7 +103,7 @@ def steps_table(r: SweepResult, per_set: list | None = None) -> pd.DataFrame | N
     for t, step in enumerate(r.log_steps):
         view = step_view(r, t, curve_train)
         values: dict = {}
-        summary, _ = _summary_rows(view, usable[t], values)
+        summary, _ = summary_rows(view, usable[t], values)
         summary.insert(1, "step", int(step))
         frames.append(summary[[c for c in STEP_COLUMNS if c in summary.columns]])
         if per_set is not None:

@@ -6,9 +6,8 @@ import numpy as np
 
 from ..config import Config
 from ..data.generator import TestSet
-from ..estimate.classification import per_set_cross_entropy
 from ..estimate.compare import paired_vs_best
-from ..estimate.squared import per_set_squared_error
+from ..task import task_for
 
 __all__ = ["MIN_SETS_FOR_TARGET", "PrecisionStop"]
 
@@ -32,7 +31,7 @@ class PrecisionStop:
 
     def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
         self.target = cfg.sweep.target_se
-        self.test, self.chunks = test, chunks
+        self.task, self.test, self.chunks = task_for(cfg), test, chunks
         self.losses: list[np.ndarray | None] = [None] * len(chunks)
         self.n_chunks = len(chunks)  # chunks the result keeps
         self.stopped = False
@@ -42,11 +41,7 @@ class PrecisionStop:
         """Note finished chunk ``i`` (its full result); True once the target is met."""
         if self.stopped:
             return True
-        pred = res["pred"]
-        if self.test.p_true is None:
-            self.losses[i] = per_set_squared_error(pred, self.test.f)
-        else:
-            self.losses[i] = per_set_cross_entropy(pred, self.test.p_true)
+        self.losses[i] = self.task.per_set_loss(res["pred"], self.test)
         m = next((j for j, x in enumerate(self.losses) if x is None), len(self.losses))
         if i >= m:
             return False  # the finished leading chunks did not change

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import joblib
 
-from ..config import Config, ConfigError, axis_configs, is_classification
+from ..config import Config, ConfigError, axis_configs
+from ..task import task_for
 
 __all__ = [
     "available_memory",
@@ -154,7 +155,7 @@ def _sizes(cfg: Config) -> dict:
         "n_train": d.n_train,
         "n_test": n_test,
         "dim": d.dim,
-        "n_out": d.n_classes if is_classification(cfg) else 1,
+        "n_out": task_for(cfg).n_out(cfg),
         "n_params": sum(fi * fo + fo for fi, fo in shapes),
         "widths": sum(fo for _, fo in shapes),
         "width": max(fo for _, fo in shapes),

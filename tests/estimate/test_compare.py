@@ -16,7 +16,7 @@ import pytest
 
 from bvsim.estimate import compare
 from bvsim.estimate.squared import decompose
-from bvsim.io.tables import paired_columns
+from bvsim.io.summary import paired_columns
 from bvsim.present.report import findings
 
 N_STUDIES = 2000

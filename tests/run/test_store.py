@@ -102,13 +102,13 @@ def test_test_points_decomposed_in_blocks_give_the_same_tables(
 ):
     """A test set too large for one read is decomposed a block of points at a time;
     the combined estimates and SEs equal the all-at-once ones (float rounding)."""
-    from bvsim.io import tables
+    from bvsim.io import blocks, tables
 
     cfg = load_config(preset=preset, overrides=[*FAST, *extra])
     whole = run_sweep(cfg, tmp_path / "whole", progress=False, figures=False)
     per_point = int(np.prod(whole.raw.pred.shape[1:])) // len(whole.raw.test.x) * 8
-    monkeypatch.setattr(tables, "BLOCK_BYTES", points * per_point)
-    assert len(tables._point_blocks(whole.raw)) > 3
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", points * per_point)
+    assert len(blocks.point_blocks(whole.raw)) > 3
     blocked = tables.summarize(whole.raw)
     for name in ("summary", "pointwise", "members", "curves"):
         pd.testing.assert_frame_equal(

@@ -1,0 +1,79 @@
+"""The crossed design's random-effects ANOVA of the variance (``anova.csv``,
+``anova_pointwise.csv``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..estimate.anova import anova_terms as anova_term_names
+from ..estimate.anova import crossed_anova_blocks
+from ..run.result import SweepResult
+from ..task import task_for
+from .blocks import point_blocks, pred_block
+
+__all__ = ["anova_tables", "crossed_factors"]
+
+
+def crossed_factors(cfg) -> list[tuple[str, int]]:
+    """The factors of the crossed design and their levels, in the order of the
+    prediction axes (training set ``k = a * n_noise + b``, then the seed): the training
+    inputs (``sample`` for data from a file: the drawn rows), the label noise and the
+    initialization."""
+    sw = cfg.sweep
+    inputs = "sample" if cfg.data.source == "csv" else "inputs"
+    return [(inputs, sw.n_inputs), ("label_noise", sw.n_noise), ("init", sw.n_seeds)]
+
+
+def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
+    """The random-effects ANOVA of a crossed design per λ (``anova.csv``) and per λ and
+    test point (``anova_pointwise.csv``); (None, None) for a nested design.
+
+    A factor with one level is left out. A λ at which any member diverged has NaN
+    values (dropping its cells would break the crossing). Rows per λ: one per term,
+    then ``variance`` (their sum), ``bias2``, ``noise`` and ``expected_error`` =
+    bias2 + variance + noise (exactly).
+    """
+    cfg = r.cfg
+    if cfg.sweep.design != "crossed" or not task_for(cfg).squared:
+        return None, None
+    levels = crossed_factors(cfg)
+    factors = tuple(name for name, n in levels if n >= 2)
+    shape = tuple(n for _, n in levels if n >= 2)
+    terms = [":".join(t) for t in anova_term_names(factors)]
+    noise = float(r.test.noise_var)
+    known = bool(np.isfinite(noise))
+    rows, points = [], []
+    for i, wd in enumerate(r.weight_decay):
+        head = {"weight_decay": float(wd)}
+        if not usable[i].all() or r.diverged[i].any():
+            rows += [head | {"term": t, "value": np.nan} for t in terms]
+            continue
+        blocks = ((pred_block(r, i, b).reshape(*shape, -1), r.test.f[b]) for b in point_blocks(r))
+        overall, pointwise = crossed_anova_blocks(blocks, factors)
+        for t in terms:
+            rows.append(
+                head
+                | {
+                    "term": t,
+                    "value": overall[t],
+                    "se": overall[f"{t}_se"],
+                    "share": overall[f"{t}_share"],
+                    "share_se": overall[f"{t}_share_se"],
+                }
+            )
+        ee = overall["mse_truth"] + (noise if known else 0.0)
+        for term, value, se in (
+            ("variance", overall["variance"], overall["variance_se"]),
+            ("bias2", overall["bias2"], overall["bias2_se"]),
+            ("noise", noise if known else np.nan, 0.0 if known else np.nan),
+            ("expected_error", ee, overall["mse_truth_se"]),
+        ):
+            rows.append(head | {"term": term, "value": value, "se": se})
+        frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x)), "x": r.test.x[:, 0]}
+        for t in [*terms, "variance", "bias2"]:
+            points.append(pd.DataFrame({**frame, "term": t, "value": pointwise[t]}))
+    columns = ["weight_decay", "term", "value", "se", "share", "share_se"]
+    anova = pd.DataFrame(rows).reindex(columns=columns)
+    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    return anova, pointwise

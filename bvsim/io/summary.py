@@ -1,0 +1,196 @@
+"""The summary and pointwise tables (``summary.csv``, ``pointwise.csv``): one row per
+weight decay, decomposed by the run's :class:`bvsim.task.Task` a block of test points at
+a time, and the comparisons across weight decays paired over training sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..estimate import compare
+from ..estimate.squared import mean_se
+from ..run.result import SweepResult
+from ..task import Task, task_for
+from .blocks import labels_block, point_blocks, pred_block
+
+__all__ = [
+    "BOOTSTRAP_STREAM",
+    "COMPARE_COLUMNS",
+    "paired_columns",
+    "summary_columns",
+    "summary_rows",
+]
+
+#: Key of the bootstrap stream under the run's root seed (``SeedSequence(seed,
+#: spawn_key=(BOOTSTRAP_STREAM,))``), apart from the data streams (bvsim.data.Stream).
+BOOTSTRAP_STREAM = 100
+
+
+def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
+    """One summary row (and one pointwise frame) per weight decay.
+
+    Where at least two training sets converged, ``task.fill`` adds the decomposition
+    of the usable sets to the row, reading the predictions one block of test points at
+    a time, and returns (per-set test error, pointwise columns, per-set values).
+    Everything else a row holds is common to every task and filled here.
+
+    Returns
+    -------
+    rows, points, per_set
+        ``per_set`` holds ``expected``, ``test_error`` and ``variance`` of shape
+        (n_wd, n_reps), NaN where a set is not usable, for the paired comparisons.
+    """
+    cfg = r.cfg
+    n_reps = r.diverged.shape[1]  # sets trained: fewer than sweep.n_reps after target_se
+    rows, points = [], []
+    blocks = point_blocks(r)
+    per_set = {
+        name: np.full((len(r.weight_decay), n_reps), np.nan)
+        for name in ("expected", "test_error", "variance")
+    }
+    for i, wd in enumerate(r.weight_decay):
+        ok = usable[i]
+        n_ok = int(ok.sum())
+        row = {
+            "weight_decay": float(wd),
+            "n_reps": n_reps,
+            "n_seeds": cfg.sweep.n_seeds,
+            "n_reps_used": n_ok,
+            "n_diverged": int(r.diverged[i].sum()),
+            **task.summary_head(float(r.test.noise_var)),
+        }
+        if n_ok >= 2:
+            parts = ((b, pred_block(r, i, b)[ok], labels_block(r, b)[ok]) for b in blocks)
+            err_k, point, sets = task.fill(row, cfg, r.test, parts)
+            per_set["test_error"][i, ok] = err_k
+            for name, values in sets.items():
+                per_set[name][i, ok] = values
+            for name, values in (
+                ("test_error", err_k),
+                ("train_error", r.train_error[i][ok].mean(axis=1)),
+                ("weight_norm", r.weight_norm[i][ok].mean(axis=1)),
+            ):
+                mean, se = mean_se(values)
+                row[name], row[f"{name}_se"] = float(mean), float(se)
+            row["status"] = "ok" if n_ok == n_reps else "some_diverged"
+            frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
+            point = pd.DataFrame({**frame, "x": r.test.x[:, 0], **point})
+            points.append(point[list(task.pointwise_columns)])
+        else:
+            row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
+        rows.append(row)
+    return rows, points, per_set
+
+
+#: The comparison columns of every summary (see :func:`paired_columns`), before status.
+COMPARE_COLUMNS = [
+    "is_best", "is_one_se", "prob_best", "diff_from_best", "diff_from_best_se",
+    "reduction_by_best", "reduction_by_best_se", "identity_gap", "identity_gap_se",
+    "bias2_share", "bias2_share_se", "variance_share", "variance_share_se",
+    "variance_init_share", "variance_init_share_se",
+    "variance_diff_prev", "variance_diff_prev_se",
+]  # fmt: skip
+
+
+def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
+    """The comparisons across weight decays, paired over training sets.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per weight decay, in the order of ``per_set``'s rows, with
+        ``weight_decay``, ``expected_error``, ``test_error`` and ``variance``.
+    per_set : dict of str to ndarray of shape (n_wd, n_reps)
+        ``expected`` (each set's expected error), ``test_error`` (each set's measured
+        test error; optional) and ``variance`` (pseudo-values; optional), NaN where a
+        set is not usable.
+    seed : int or numpy.random.SeedSequence
+        Seed of the bootstrap behind ``prob_best``.
+
+    Returns
+    -------
+    DataFrame
+        ``summary`` with ``is_best``, ``is_one_se``, ``prob_best``,
+        ``diff_from_best(_se)``, ``reduction_by_best(_se)``, ``identity_gap(_se)``
+        and ``variance_diff_prev(_se)`` set (see ``results/README.md``).
+    """
+    summary = summary.copy()
+    n_wd = len(summary)
+    ee = summary["expected_error"].to_numpy(float)
+    best = int(np.nanargmin(ee)) if np.isfinite(ee).any() else -1
+    summary["is_best"] = np.arange(n_wd) == best
+    nan = np.full(n_wd, np.nan)
+    for col in ("diff_from_best", "diff_from_best_se", "reduction_by_best",
+                "reduction_by_best_se", "identity_gap", "identity_gap_se",
+                "variance_diff_prev", "variance_diff_prev_se"):  # fmt: skip
+        summary[col] = nan
+    summary["prob_best"], summary["is_one_se"] = nan, False
+    if best < 0:
+        return summary
+    expected = per_set["expected"]
+    vs = compare.paired_vs_best(expected, best=best)
+    summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
+    wd = summary["weight_decay"].to_numpy(float)
+    one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
+    summary["is_one_se"] = np.arange(n_wd) == one_se
+    summary["prob_best"] = compare.prob_best(expected, seed=seed)
+    for i in range(n_wd):
+        red = compare.paired_ratio(expected[best], expected[i])
+        summary.loc[i, ["reduction_by_best", "reduction_by_best_se"]] = 1 - red[0], red[1]
+        if "test_error" in per_set:
+            _, se, _ = compare.paired_difference(per_set["test_error"][i], expected[i])
+            gap = summary["test_error"].iloc[i] - summary["expected_error"].iloc[i]
+            summary.loc[i, ["identity_gap", "identity_gap_se"]] = gap, se
+    if "variance" in per_set:  # each λ against the next smaller one with estimates
+        valid = [i for i in np.argsort(wd, kind="stable") if np.isfinite(ee[i])]
+        for prev, i in zip(valid[:-1], valid[1:], strict=True):
+            _, se, _ = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
+            gap = summary["variance"].iloc[i] - summary["variance"].iloc[prev]
+            summary.loc[i, ["variance_diff_prev", "variance_diff_prev_se"]] = gap, se
+    return summary
+
+
+def summary_columns(cfg) -> list[str]:
+    """The columns of ``summary.csv``: the task's (:meth:`bvsim.task.Task.summary_columns`)
+    with the paired comparisons (:data:`COMPARE_COLUMNS`) before ``status``."""
+    columns = task_for(cfg).summary_columns(cfg)
+    return columns[:-1] + [c for c in COMPARE_COLUMNS if c not in columns] + columns[-1:]
+
+
+def _bootstrap_seed(root: int) -> np.random.SeedSequence:
+    """The seed of the bootstrap behind ``prob_best``, derived from the root seed."""
+    return np.random.SeedSequence(root, spawn_key=(BOOTSTRAP_STREAM,))
+
+
+def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = None):
+    """The summary and pointwise tables of a sweep, decomposed by its task.
+
+    Parameters
+    ----------
+    r : SweepResult
+    usable : ndarray of bool, shape (n_wd, n_reps)
+        The training sets whose members' predictions are all finite.
+    per_set_out : dict, optional
+        Receives the per-set values behind the paired comparisons
+        (see :func:`paired_columns`).
+
+    Returns
+    -------
+    summary, pointwise : DataFrame
+    """
+    cfg = r.cfg
+    task = task_for(cfg)
+    rows, points, per_set = _lambda_rows(r, usable, task)
+    summary = pd.DataFrame(rows)
+    columns = summary_columns(cfg)
+    summary["bias2_includes_noise"] = task.bias2_includes_noise(cfg, r.test)
+    if "noise_estimate" in columns:  # from repeated x in the file, if any
+        from ..data.csv import repeated_x_noise
+
+        summary["noise_estimate"], _ = repeated_x_noise(cfg)
+    if per_set_out is not None:
+        per_set_out.update(per_set)
+    seed = _bootstrap_seed(cfg.seed)
+    summary = paired_columns(summary.reindex(columns=columns), per_set, seed)[columns]
+    pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    return summary, pointwise
