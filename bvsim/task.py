@@ -20,10 +20,10 @@ from .estimate import compare
 from .estimate.classification import (
     decompose_brier,
     decompose_cross_entropy,
-    decompose_zero_one,
     per_set_cross_entropy,
 )
 from .estimate.squared import combine_point_blocks, decompose, jackknife_se, per_set_squared_error
+from .estimate.zero_one import decompose_zero_one
 
 __all__ = [
     "CLASSIFICATION",

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..config import Config, is_classification
+from ..config import Config
 from ..data.seeds import Stream, member_key, rng
+from ..task import task_for
 
 __all__ = [
     "EngineResult",
@@ -38,7 +39,7 @@ def layer_shapes(cfg: Config) -> list[tuple[int, int]]:
     widths = [cfg.data.dim]
     if cfg.model.kind == "mlp":
         widths += list(cfg.model.hidden)
-    widths.append(cfg.data.n_classes if is_classification(cfg) else 1)
+    widths.append(task_for(cfg).n_out(cfg))
     return list(zip(widths[:-1], widths[1:], strict=True))
 
 
@@ -159,7 +160,7 @@ class TrainSpec:
             solver=t.solver,
             penalty=t.penalty,
             dropout=cfg.model.dropout,
-            loss="cross_entropy" if is_classification(cfg) else "mse",
+            loss=task_for(cfg).loss,
             decompose_steps=t.decompose_steps,
         )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..task import CLASSIFICATION
 from .engine import EngineResult, ParamLayout, TrainSpec
 from .loop import TrainLoop
 from .ridge import solve_ridge
@@ -177,7 +178,7 @@ class BatchedMLP:
         if spec.bias and not spec.decay_bias:
             decayed = [True, False] * len(self.views)
         self.decay = [lam if d else None for d in decayed]
-        self.classify = spec.loss == "cross_entropy"
+        self.classify = spec.loss == CLASSIFICATION.loss
         self.loss_of = _cross_entropy if self.classify else _mse
         self.minus_one = torch.full((1, 1, 1), -1.0, dtype=dt, device=device)
         self.dkeys = None

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..task import CLASSIFICATION
 from .engine import TrainSpec
 from .mlp import dropout_masks
 
@@ -114,7 +115,7 @@ def fit_module(
         opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
     else:
         opt = torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
-    classify = spec.loss == "cross_entropy"
+    classify = spec.loss == CLASSIFICATION.loss
     xt = torch.tensor(x, dtype=spec.dtype)
     if classify:
         loss_fn = nn.CrossEntropyLoss()
