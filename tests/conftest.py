@@ -9,9 +9,10 @@ import pytest
 
 from bvsim import load_config
 from bvsim.data.generator import make_test_set
-from bvsim.run.chunks import engine_members, members_of
+from bvsim.run.chunks import members_of
 from bvsim.train.devices import setup_process
 from bvsim.train.engine import TrainSpec
+from bvsim.train.trainers import seed_tree_members
 
 setup_process(1)
 
@@ -28,6 +29,6 @@ def chunk_inputs(cfg, ks=(0, 1), n_seeds=2):
     cfg = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, n_seeds=n_seeds))
     spec = TrainSpec.from_config(cfg)
     members, (w, a, s) = members_of(cfg, make_test_set(cfg), np.asarray(ks))
-    extra = engine_members(cfg, spec, np.asarray(ks), a, s)
+    extra = seed_tree_members(cfg, spec, np.asarray(ks), a, s)
     wd = np.asarray(cfg.sweep.weight_decay)
     return {"spec": spec, **members, **extra, "meta": list(zip(wd[w], a, s, strict=True))}

@@ -7,13 +7,7 @@ import numpy as np
 
 from ..config import Config
 from ..data.generator import TestSet, draw_training_sets
-from ..train.engine import (
-    ParamLayout,
-    TrainSpec,
-    batch_schedule,
-    dropout_keys,
-    init_params,
-)
+from ..train.engine import TrainSpec
 
 __all__ = [
     "MEMBER_FIELDS",
@@ -21,7 +15,6 @@ __all__ = [
     "STORED_FIELDS",
     "auto_chunk_size",
     "chunk_list",
-    "engine_members",
     "fields_in",
     "member_fields",
     "member_grid",
@@ -98,23 +91,6 @@ def members_of(cfg: Config, test: TestSet, ks) -> tuple[dict, tuple[np.ndarray, 
         "weight_decay": wd[w],
     }
     return members, (w, a, s)
-
-
-def engine_members(cfg: Config, spec: TrainSpec, ks, a: np.ndarray, s: np.ndarray) -> dict:
-    """The batched engine's per-member extras for training sets ``ks`` (rows ``a`` of
-    the sets, ``s`` of the seeds): packed initial parameters, minibatch orders and
-    dropout streams, all from the seed tree."""
-    n_sets, n_seeds = len(ks), cfg.sweep.n_seeds
-    drawn = init_params(cfg, ks, n_seeds)
-    init = ParamLayout(spec).pack([p.reshape(n_sets * n_seeds, *p.shape[2:]) for p in drawn])
-    init = init.reshape(n_sets, n_seeds, -1)
-    sched = batch_schedule(cfg, ks, n_seeds)
-    dkeys = dropout_keys(cfg, ks, n_seeds) if spec.dropout > 0 else None
-    return {
-        "init": init[a, s],
-        "schedule": None if sched is None else sched[a, s],
-        "dropout_keys": None if dkeys is None else dkeys[a, s],
-    }
 
 
 #: Per-member arrays a chunk returns, with their trailing shapes.

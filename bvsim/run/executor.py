@@ -16,9 +16,8 @@ import numpy as np
 from ..config import Config
 from ..data.generator import TestSet
 from ..train.devices import STOP, setup_process
-from ..train.engine import TrainSpec
-from ..train.mlp import train_batched
-from .chunks import auto_chunk_size, engine_members, fields_in, member_fields, members_of
+from ..train.trainers import train_members
+from .chunks import auto_chunk_size, fields_in, member_fields, members_of
 
 __all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]
 
@@ -27,27 +26,9 @@ def train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict
     """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
     setup_process(1)
     t0 = time.perf_counter()
-    spec = TrainSpec.from_config(cfg)
     n_wd, n_sets, n_seeds = len(cfg.sweep.weight_decay), len(ks), cfg.sweep.n_seeds
     members, (_, a, s) = members_of(cfg, test, ks)
-    if cfg.model.kind == "sklearn":
-        from ..train.sklearn import fit_estimators, random_states
-
-        res = fit_estimators(cfg, **members, seeds=random_states(cfg, ks, n_seeds)[a, s])
-    elif cfg.model.kind == "module":
-        from ..train.module import batched_spec, make_members, pack_members, train_modules
-
-        modules = make_members(cfg, ks, n_seeds, spec.dtype)
-        plain = batched_spec(cfg)
-        if plain is not None:  # a Linear stack: the batched engine, from its own weights
-            init = pack_members(modules).reshape(n_sets, n_seeds, -1)[a, s]
-            res = train_batched(plain, **members, init=init, device=device)
-            res.params = np.zeros((len(a), 0), dtype=np.float32)  # no weight histograms
-        else:
-            chosen = [modules[i * n_seeds + j] for i, j in zip(a, s, strict=True)]
-            res = train_modules(spec, chosen, **members, device=device)
-    else:
-        res = train_batched(spec, **members, **engine_members(cfg, spec, ks, a, s), device=device)
+    res = train_members(cfg, members, ks, a, s, device)
     if cfg.train.decompose_steps and res.pred_steps is None:  # no steps: the final one
         res.pred_steps = res.pred[:, None]
     shape = (n_wd, n_sets, n_seeds)
