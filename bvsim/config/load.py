@@ -187,12 +187,17 @@ UserCodeCheck = Callable[[Config, str], Config]
 
 
 def from_dict(
-    raw: dict, source: str = "config", check_user_code: UserCodeCheck | None = None
+    raw: dict,
+    source: str = "config",
+    check_user_code: UserCodeCheck | None = None,
+    user_raw: dict | None = None,
 ) -> Config:
     """Validate a nested dict (as read from TOML) into a :class:`Config`.
 
     ``check_user_code(cfg, prefix)``, when given, checks what the configuration names
-    outside itself (see the module docstring), after the cross-key checks."""
+    outside itself (see the module docstring), after the cross-key checks.
+    ``user_raw`` is the part of ``raw`` the user wrote (file and ``--set``, not the
+    preset; default: all of ``raw``), for :func:`_check_crossed_n_reps`."""
     prefix = f"{source}: " if source else ""
     top_fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in SECTIONS}
     allowed = list(top_fields) + list(SECTIONS)
@@ -211,6 +216,7 @@ def from_dict(
             )
     base = _build(Config, top, prefix)
     cfg = _resolve_design(dataclasses.replace(base, **sections), prefix)
+    _check_crossed_n_reps(cfg, raw if user_raw is None else user_raw, prefix)
     _check_consistency(cfg, prefix)
     if check_user_code is not None:
         cfg = check_user_code(cfg, prefix)
@@ -377,6 +383,23 @@ def _resolve_design(cfg: Config, prefix: str) -> Config:
     return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
 
 
+def _check_crossed_n_reps(cfg: Config, user_raw: dict, prefix: str) -> None:
+    """The crossed design trains n_inputs x n_noise training sets: a ``sweep.n_reps``
+    that the user set (not a preset's) to another number is refused, not overridden.
+    The same number is accepted (a crossed run's saved ``config.toml`` carries it)."""
+    sw = cfg.sweep
+    if sw.design != "crossed" or not isinstance(user_raw.get("sweep"), dict):
+        return
+    asked = user_raw["sweep"].get("n_reps")
+    if asked is None or asked == sw.n_reps:
+        return
+    raise ConfigError(
+        f"{prefix}sweep.n_reps = {asked!r} conflicts with sweep.design = 'crossed', which "
+        f"trains sweep.n_inputs x sweep.n_noise = {sw.n_inputs} x {sw.n_noise} = "
+        f"{sw.n_reps} training sets: leave sweep.n_reps out or set it to {sw.n_reps}"
+    )
+
+
 def _check_categorical_axis(cfg: Config, prefix: str) -> None:
     """``sweep.axis_labels``: only with a categorical axis, which needs them (names it
     allows, none repeated) and no ``sweep.axis_values``."""
@@ -520,18 +543,21 @@ def load_config(
         On any unknown key, wrong type or bad value, before anything is computed.
     """
     raw: dict = {}
+    user: dict = {}  # the keys the file and --set give, not the preset
     source = "config"
     if preset is not None:
         raw = _preset_raw(preset)
         source = f"preset {preset!r}"
     if path is not None:
-        raw = _merge(raw, _read_toml(Path(path), str(path)))
+        user = _read_toml(Path(path), str(path))
+        raw = _merge(raw, user)
         source = str(path)
     for assignment in overrides:
         raw = _override(raw, assignment)
+        user = _override(user, assignment)
     if overrides:
         source += " with --set"
-    return from_dict(raw, source, check_user_code)
+    return from_dict(raw, source, check_user_code, user_raw=user)
 
 
 # --- writing --------------------------------------------------------------------------
