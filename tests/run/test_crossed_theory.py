@@ -6,7 +6,8 @@ variance, bias², expected error) is within 3 SE of its ``theory`` column. At λ
 closed form is exact at this n and p (minimum-norm least squares); at λ > 0 it is the
 proportional limit, whose O(1/n) drift (a few per cent of a term, see
 tests/estimate/test_anova_theory.py) is well below these SEs (10-25 % of a main
-effect estimated from 30 levels).
+effect estimated from 30 levels). The terms are drawn against n_train
+(``figures/axis_anova.png``) and the axis report names the figure.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from bvsim import load_config, run_sweep
+from bvsim.present.figures import plot_axis
+from bvsim.present.report import write_axis_report
 
 OVERRIDES = [
     "sweep.design=crossed",
@@ -47,3 +50,8 @@ def test_measured_terms_match_the_closed_form_within_3_se(tmp_path):
     # the written CSV keeps the columns
     written = (tmp_path / "anova.csv").read_text().splitlines()[0]
     assert written.endswith(",theory,theory_kind")
+    # the terms against the axis: a figure of their own, named in the axis report
+    paths = plot_axis(result.tables, tmp_path, "n_train")
+    assert tmp_path / "figures" / "axis_anova.png" in paths
+    report = write_axis_report(result.tables, tmp_path, "n_train").read_text()
+    assert "![axis anova](figures/axis_anova.png)" in report
