@@ -7,7 +7,8 @@ closed form is exact at this n and p (minimum-norm least squares); at λ > 0 it 
 proportional limit, whose O(1/n) drift (a few per cent of a term, see
 tests/estimate/test_anova_theory.py) is well below these SEs (10-25 % of a main
 effect estimated from 30 levels). The terms are drawn against n_train
-(``figures/axis_anova.png``) and the axis report names the figure.
+(``figures/axis_anova.png``) and the axis report names the figure. A fixed design's one
+term (the label noise) is exact.
 """
 
 from __future__ import annotations
@@ -55,3 +56,16 @@ def test_measured_terms_match_the_closed_form_within_3_se(tmp_path):
     assert tmp_path / "figures" / "axis_anova.png" in paths
     report = write_axis_report(result.tables, tmp_path, "n_train").read_text()
     assert "![axis anova](figures/axis_anova.png)" in report
+
+
+def test_fixed_design_has_the_exact_label_noise_term():
+    """One x (a fixed design): the only term is the label noise, exactly the fixed
+    design's ridge variance."""
+    fixed = ["sweep.design=crossed", "data.train_design=fixed", "train.solver=closed_form",
+             "sweep.n_noise=40", "sweep.weight_decay=[0.0, 0.1, 1.0]"]  # fmt: skip
+    result = run_sweep(load_config(preset="linear", overrides=fixed), None, n_jobs=1)
+    a = result.tables.anova
+    assert set(a.theory_kind) == {"fixed_design_exact"}
+    assert set(a.term) == {"label_noise", "variance", "bias2", "noise", "expected_error"}
+    rows = a[a.term != "noise"]
+    assert ((rows.value - rows.theory).abs() <= 3 * rows.se).all(), rows
