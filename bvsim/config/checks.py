@@ -11,7 +11,12 @@ import math
 from .axis import check_axis
 from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
 
-__all__ = ["check_consistency", "is_classification", "resolve_design"]
+__all__ = [
+    "check_consistency",
+    "check_crossed_n_reps",
+    "is_classification",
+    "resolve_design",
+]
 
 
 def _check_generator(cfg: Config, prefix: str) -> None:
@@ -158,3 +163,20 @@ def resolve_design(cfg: Config, prefix: str) -> Config:
             f"(got {sw.n_inputs} x {sw.n_noise})"
         )
     return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
+
+
+def check_crossed_n_reps(cfg: Config, user_raw: dict, prefix: str) -> None:
+    """The crossed design trains n_inputs x n_noise training sets: a ``sweep.n_reps``
+    that the user set (not a preset's) to another number is refused, not overridden.
+    The same number is accepted (a crossed run's saved ``config.toml`` carries it)."""
+    sw = cfg.sweep
+    if sw.design != "crossed" or not isinstance(user_raw.get("sweep"), dict):
+        return
+    asked = user_raw["sweep"].get("n_reps")
+    if asked is None or asked == sw.n_reps:
+        return
+    raise ConfigError(
+        f"{prefix}sweep.n_reps = {asked!r} conflicts with sweep.design = 'crossed', which "
+        f"trains sweep.n_inputs x sweep.n_noise = {sw.n_inputs} x {sw.n_noise} = "
+        f"{sw.n_reps} training sets: leave sweep.n_reps out or set it to {sw.n_reps}"
+    )

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from .checks import check_consistency, resolve_design
+from .checks import check_consistency, check_crossed_n_reps, resolve_design
 from .schema import SECTIONS, Config, ConfigError
 
 __all__ = ["from_dict", "list_presets", "load_config"]
@@ -176,12 +176,18 @@ UserCodeCheck = Callable[[Config, str], Config]
 
 
 def from_dict(
-    raw: dict, source: str = "config", check_user_code: UserCodeCheck | None = None
+    raw: dict,
+    source: str = "config",
+    check_user_code: UserCodeCheck | None = None,
+    user_raw: dict | None = None,
 ) -> Config:
     """Validate a nested dict (as read from TOML) into a :class:`Config`.
 
     ``check_user_code(cfg, prefix)``, when given, checks what the configuration names
-    outside itself (see the module docstring), after the cross-key checks."""
+    outside itself (see the module docstring), after the cross-key checks.
+    ``user_raw`` is the part of ``raw`` the user wrote (file and ``--set``, not the
+    preset; default: all of ``raw``), for
+    :func:`bvsim.config.checks.check_crossed_n_reps`."""
     prefix = f"{source}: " if source else ""
     top_fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in SECTIONS}
     allowed = list(top_fields) + list(SECTIONS)
@@ -200,6 +206,7 @@ def from_dict(
             )
     base = _build(Config, top, prefix)
     cfg = resolve_design(dataclasses.replace(base, **sections), prefix)
+    check_crossed_n_reps(cfg, raw if user_raw is None else user_raw, prefix)
     check_consistency(cfg, prefix)
     if check_user_code is not None:
         cfg = check_user_code(cfg, prefix)
@@ -248,15 +255,18 @@ def load_config(
         On any unknown key, wrong type or bad value, before anything is computed.
     """
     raw: dict = {}
+    user: dict = {}  # the keys the file and --set give, not the preset
     source = "config"
     if preset is not None:
         raw = _preset_raw(preset)
         source = f"preset {preset!r}"
     if path is not None:
-        raw = _merge(raw, _read_toml(Path(path), str(path)))
+        user = _read_toml(Path(path), str(path))
+        raw = _merge(raw, user)
         source = str(path)
     for assignment in overrides:
         raw = _override(raw, assignment)
+        user = _override(user, assignment)
     if overrides:
         source += " with --set"
-    return from_dict(raw, source, check_user_code)
+    return from_dict(raw, source, check_user_code, user_raw=user)

@@ -8,9 +8,10 @@ import pandas as pd
 
 from ..estimate.anova import anova_terms as anova_term_names
 from ..estimate.anova import crossed_anova_blocks
+from ..estimate.anova_theory import anova_theory_table
 from ..run.result import SweepResult
 from ..task import task_for
-from .blocks import point_blocks, pred_block
+from .blocks import fixed_design_x, point_blocks, pred_block
 
 __all__ = ["anova_tables", "crossed_factors"]
 
@@ -74,6 +75,16 @@ def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
         for t in [*terms, "variance", "bias2"]:
             points.append(pd.DataFrame({**frame, "term": t, "value": pointwise[t]}))
     columns = ["weight_decay", "term", "value", "se", "share", "share_se"]
-    anova = pd.DataFrame(rows).reindex(columns=columns)
+    anova = _with_theory(pd.DataFrame(rows).reindex(columns=columns), r)
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     return anova, pointwise
+
+
+def _with_theory(anova: pd.DataFrame, r: SweepResult) -> pd.DataFrame:
+    """``anova`` with the closed form of each row (columns ``theory``, ``theory_kind``)
+    where :func:`bvsim.estimate.anova_theory.has_anova_theory` finds one; unchanged
+    otherwise."""
+    theory = anova_theory_table(r.cfg, r.test, fixed_design_x(r))
+    if theory is None:
+        return anova
+    return anova.merge(theory, on=["weight_decay", "term"], how="left", validate="1:1")

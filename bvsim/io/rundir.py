@@ -43,6 +43,7 @@ FIGURES = (
     "axis_best",
     "axis_curves",
     "anova",
+    "axis_anova",
 )
 
 #: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).

@@ -20,13 +20,13 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import axis_values, config_key, dumps_toml
-from ..data.generator import draw_training_sets
 from ..estimate import compare
-from ..estimate.theory import has_theory, theory_table
+from ..estimate.theory import theory_table
 from ..run.result import SweepResult
 from ..run.store import RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
 from ..task import task_for, task_of_run
 from .anova import anova_tables
+from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
 from .summary import BOOTSTRAP_STREAM, summary_rows
 
@@ -74,13 +74,6 @@ class Tables:
     steps: pd.DataFrame | None = None
 
 
-def _design(r: SweepResult):
-    """The shared training inputs of a fixed design (for its closed-form theory)."""
-    if has_theory(r.cfg) != "fixed_design_exact":
-        return None
-    return draw_training_sets(r.cfg, r.test, [0]).x[0]
-
-
 def task_of(summary: pd.DataFrame, meta: dict | None = None) -> str:
     """The name of a run's task (:func:`bvsim.task.task_of_run`): as its ``run.json``
     records it, or, for a run written before bvsim recorded it, from its summary."""
@@ -109,7 +102,7 @@ def summarize(r: SweepResult) -> Tables:
         members=members,
         weight_hist=weight_hist_table(r),
         meta=meta,
-        theory=theory_table(r.cfg, r.test, _design(r)),
+        theory=theory_table(r.cfg, r.test, fixed_design_x(r)),
         anova=anova,
         anova_pointwise=anova_pointwise,
     )

@@ -958,4 +958,8 @@ def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
     paths += _save(fig_axis_best(summary, axis), out, "axis_best")
     if pd.api.types.is_numeric_dtype(summary[axis]):
         paths += _save(fig_axis_curves(summary, axis, tables.theory), out, "axis_curves")
+    from .anova import fig_axis_anova, has_axis_anova  # its own module; it imports this one
+
+    if has_axis_anova(tables.anova, axis):
+        paths += _save(fig_axis_anova(tables.anova, axis), out, "axis_anova")
     return paths

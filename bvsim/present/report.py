@@ -832,6 +832,28 @@ def _axis_pairing(axis: str) -> str:
     )
 
 
+#: The axis report's entry for ``figures/axis_anova.png`` (bvsim.present.anova).
+_AXIS_ANOVA_CAPTION = [
+    "![axis anova](figures/axis_anova.png)",
+    "",
+    "*Crossed design: the variance terms of `anova.csv` (main effects and interactions) and "
+    "the total variance against the axis, one column per λ, ±2 SE (multiway jackknife); "
+    "below, each term's share of the variance. Dotted: the closed form (`theory` column) "
+    "where it exists. Each value's table of terms is in its own report (`axis/`). In a "
+    "crossed design the table's SEs above treat the training sets as independent, which "
+    "they are not: `anova.csv`'s SEs are the valid ones.*",
+    "",
+]
+
+
+def has_axis_anova(anova: pd.DataFrame | None, axis: str) -> bool:
+    """Whether a combined ``anova.csv`` is drawn against ``axis`` (``figures/axis_anova``,
+    bvsim.present.anova): it has estimates and ``axis`` is a numeric column of it."""
+    if anova is None or anova.empty or axis not in anova:
+        return False
+    return pd.api.types.is_numeric_dtype(anova[axis]) and bool(anova["value"].notna().any())
+
+
 def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     """``report.md`` of a second-axis sweep: best λ per value, figures, sub-reports."""
     out_dir = Path(out_dir)
@@ -915,6 +937,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
             if pd.api.types.is_numeric_dtype(s[axis])  # drawn for a numeric axis
             else []
         ),
+        *(_AXIS_ANOVA_CAPTION if has_axis_anova(tables.anova, axis) else []),
         "## Reproduce",
         "",
         "```sh",

@@ -2,8 +2,9 @@
 noise and every initialization; the random-effects ANOVA of the variance per λ.
 
 - Configuration: a factor the data or solver do not have must have one level (one-line
-  ConfigError), classification is refused, ``sweep.n_reps`` becomes n_inputs x n_noise,
-  and a nested run's ``config.toml`` (so its resume key) is what it was before.
+  ConfigError), classification is refused, ``sweep.n_reps`` becomes n_inputs x n_noise
+  (a user's other n_reps is a one-line error; a preset's is replaced), and a nested
+  run's ``config.toml`` (so its resume key) is what it was before.
 - Seed tree: one noise draw is shared by every x, one initialization by every (x, noise).
 - Reductions: with one x the ANOVA's init + noise:init terms are the nested estimator's
   variance_init of the same predictions, exactly; bias² + Σ terms + noise is the
@@ -60,9 +61,26 @@ def test_nested_design_refuses_crossed_keys_and_keeps_its_config_text():
         load_config(preset="smoke", overrides=["sweep.n_inputs=3"])
     text = dumps_toml(load_config(preset="smoke"))
     assert "\ndesign =" not in text and "n_inputs" not in text  # resume keys unchanged
-    cfg = _cfg("smoke", "sweep.n_inputs=3", "sweep.n_noise=4", "sweep.n_reps=50")
+    cfg = _cfg("smoke", "sweep.n_inputs=3", "sweep.n_noise=4")  # the preset's n_reps: 8
     assert cfg.sweep.n_reps == 12
+    assert _cfg("smoke", "sweep.n_inputs=3", "sweep.n_noise=4", "sweep.n_reps=12") == cfg
     assert load_config(overrides=[]).sweep.design == "nested"
+
+
+def test_a_users_n_reps_other_than_inputs_times_noise_is_refused(tmp_path):
+    """Set in --set or a file (not a preset), n_reps must be n_inputs x n_noise: a
+    one-line error names both, instead of silently training another number of sets."""
+    crossed = ["sweep.n_inputs=3", "sweep.n_noise=4"]
+    with pytest.raises(ConfigError, match=r"sweep.n_reps = 50 conflicts .* = 12") as err:
+        _cfg("smoke", *crossed, "sweep.n_reps=50")
+    assert "\n" not in str(err.value) and "sweep.n_inputs x sweep.n_noise" in str(err.value)
+    path = tmp_path / "my.toml"
+    path.write_text("[sweep]\ndesign = 'crossed'\nn_inputs = 3\nn_noise = 4\nn_reps = 50\n")
+    with pytest.raises(ConfigError, match=f"{path}: sweep.n_reps = 50 conflicts"):
+        load_config(path, preset="smoke")
+    saved = tmp_path / "config.toml"  # a crossed run's config.toml (n_reps = 12) loads
+    saved.write_text(dumps_toml(_cfg("smoke", *crossed)))
+    assert load_config(saved).sweep.n_reps == 12
 
 
 def test_one_noise_draw_pairs_with_every_x_and_one_init_with_every_set():

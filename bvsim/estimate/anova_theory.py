@@ -1,0 +1,245 @@
+r"""Closed form of the crossed design's ANOVA terms for ridge regression.
+
+The ground truth of :mod:`bvsim.estimate.anova` for the linear model solved exactly
+(``train.solver = "closed_form"``, ``model.kind = "linear"``, ``model.bias = false``):
+there is no initialization, so the factors are the training inputs X and the label
+noise ε. Conventions as in :mod:`bvsim.estimate.theory`: bvsim's λ is the coupled
+weight decay, ridge α = nλ/2, per-sample λ_r = λ/2, minimum-norm least squares at λ = 0;
+truth y = xᵀw* + ε, ‖w*‖² = r², ε ~ N(0, σ² I_n); test points x_j, j = 1..J.
+
+The terms
+---------
+With S(X) = (XᵀX + αI)⁻¹ (the pseudo-inverse at α = 0) the fit is
+
+    ŵ(X, ε) = A(X) w* + B(X) ε,   A = S XᵀX,   B = S Xᵀ,
+
+linear in ε. The random-effects components that the EMS estimators target are the
+functional-ANOVA (Hoeffding) components of ŷ_j = x_jᵀŵ over the independent factors
+X and ε, each averaged over the test points:
+
+- **Label noise, V_ε = 0 exactly**, at any n, p, λ. The ε main effect is
+  x_jᵀ E_X[B(X)] ε, and E_X[B(X)] = 0 because X → −X leaves the law of a centred
+  Gaussian design and S(X) unchanged and flips Xᵀ. (The measured value is 0 within
+  its SE; the interaction below is what the noise does.)
+- **X × ε interaction = the conditional variance** (Hastie, Montanari, Rosset &
+  Tibshirani 2022): what is left of x_jᵀBε after its main effect (0),
+
+      V_Xε = σ² E_X[x_jᵀ S XᵀX S x_j]  →  σ² γ (m − λ_r m′) · ‖x_j‖²/p,
+
+  with γ = p/n and m, m′ the Marchenko–Pastur Stieltjes transform and its derivative
+  at −λ_r (:func:`bvsim.estimate.theory.mp_stieltjes`).
+- **X main effect = bvsim's variance minus the conditional variance**: the spread of
+  the noise-free fit A(X)w* across designs,
+
+      V_X = Var_X(x_jᵀ A(X) w*)  →  r² λ_r² (m′ − m²) · ‖x_j‖²/p,
+
+  which is exactly the Jensen gap between the classical bias (conditional on X) and
+  bvsim's bias (:func:`bvsim.estimate.theory.ridge_random_design_limit`).
+
+So V_X + V_ε + V_Xε is bvsim's variance, and bias² (of the mean over X and ε) is the
+same as in :mod:`bvsim.estimate.theory`: the limits at λ > 0 are those of
+``theory.csv`` and add up to its ``variance_theory``.
+
+Exact at λ = 0 (finite n, p)
+----------------------------
+Minimum-norm least squares has exact Gaussian moments (Wishart and Haar):
+
+- n ≥ p: A = I (X has rank p), so V_X = 0 and bias² = 0; E(XᵀX)⁻¹ = I/(n − p − 1), so
+  V_Xε = σ² ‖x_j‖²/(n − p − 1) for n ≥ p + 2 (infinite for n = p, p + 1).
+- p > n: A = P, the projection onto the row space of X, Haar-distributed of rank n:
+  E P = (n/p) I, and by invariance E[P_ik P_jl] = a δ_ik δ_jl + b (δ_ij δ_kl + δ_il δ_jk)
+  with tr P = n and P² = P fixing b = n(p − n)/(p(p − 1)(p + 2)). Hence
+
+      bias² = (1 − n/p)² (x_jᵀw*)²,
+      V_X = b ‖x_j‖² r² + d (x_jᵀw*)²,   d = n(p − n)(p − 2)/(p²(p − 1)(p + 2)),
+
+  and, since E tr(XXᵀ)⁻¹ = n/(p − n − 1), V_Xε = σ² ‖x_j‖² n/(p(p − n − 1)) for
+  p ≥ n + 2 (infinite for p = n + 1). As p, n → ∞ these tend to the limits above
+  (b p → (1/γ)(1 − 1/γ), d → 0, p/(n − p − 1) → γ/(1 − γ)); at finite n the limit is
+  off by O(1/|n − p|): at n = 36, p = 40, V_Xε = 12 σ² exactly against 9 σ² in the
+  limit, so the exact form is used wherever it holds.
+
+At λ > 0 the finite-n moments of S have no elementary form and the proportional
+limit is used (``theory_kind`` says which). A fixed design (``data.train_design =
+"fixed"``: no X factor) has the one term V_ε = σ² tr(X_test S XᵀX S X_testᵀ)/J exactly
+(:func:`bvsim.estimate.theory.ridge_fixed_design`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from .theory import (
+    factors_at_test_points,
+    has_theory,
+    ridge_fixed_design,
+    ridge_random_design_limit,
+    ridge_random_design_limit_classical,
+)
+
+__all__ = [
+    "has_anova_theory",
+    "ridge_anova_limit",
+    "ridgeless_anova_exact",
+    "anova_theory_table",
+]
+
+#: ``theory_kind`` values of :func:`anova_theory_table`.
+KINDS = ("random_design_exact", "random_design_limit", "fixed_design_exact")
+
+#: The term names of the crossed design's factors (bvsim.io.tables.crossed_factors).
+INPUTS, NOISE = "inputs", "label_noise"
+BOTH = f"{INPUTS}:{NOISE}"
+
+
+def ridge_anova_limit(
+    gamma, coef_norm2, noise_var, alpha_over_n, bias_factor=1.0, variance_factor=1.0
+):
+    """The ANOVA terms of ridge on x ~ N(0, I_p) in the limit p/n → γ.
+
+    Parameters
+    ----------
+    gamma : float
+        p/n.
+    coef_norm2 : float
+        r² = ‖w*‖².
+    noise_var : float
+        σ², the training-label noise variance.
+    alpha_over_n : float or ndarray
+        λ_r = bvsim's λ / 2 (≥ 0).
+    bias_factor, variance_factor : float
+        :func:`bvsim.estimate.theory.factors_at_test_points` (1 for the population).
+
+    Returns
+    -------
+    dict
+        ``inputs`` = r² λ_r² (m′ − m²), ``label_noise`` = 0, ``inputs:label_noise`` =
+        σ² γ (m − λ_r m′) (both × ``variance_factor``) and ``bias2`` = r² λ_r² m²
+        (× ``bias_factor``), each shaped like ``alpha_over_n``.
+    """
+    bias2, v_inputs = ridge_random_design_limit(gamma, coef_norm2, 0.0, alpha_over_n)
+    _, v_both = ridge_random_design_limit_classical(gamma, coef_norm2, noise_var, alpha_over_n)
+    zero = np.zeros_like(np.asarray(v_inputs, float))
+    return {
+        INPUTS: v_inputs * variance_factor,
+        NOISE: zero[()],
+        BOTH: v_both * variance_factor,
+        "bias2": bias2 * bias_factor,
+    }
+
+
+def ridgeless_anova_exact(n, p, coef_norm2, noise_var, bias_factor=1.0, variance_factor=1.0):
+    """The ANOVA terms of minimum-norm least squares (λ = 0) on x ~ N(0, I_p), exact
+    at finite n and p (see the module docstring).
+
+    Parameters
+    ----------
+    n, p : int
+        Training points and features.
+    coef_norm2, noise_var, bias_factor, variance_factor : float
+        As :func:`ridge_anova_limit`.
+
+    Returns
+    -------
+    dict
+        ``inputs``, ``label_noise`` (0), ``inputs:label_noise`` (inf for
+        p − 1 ≤ n ≤ p + 1 with σ² > 0) and ``bias2``, floats.
+    """
+    r2, s2 = float(coef_norm2), float(noise_var)
+    if n >= p:
+        v_inputs, bias2 = 0.0, 0.0
+        trace = p / (n - p - 1) if n >= p + 2 else np.inf  # E tr (XᵀX)⁻¹
+    else:
+        b = n * (p - n) / (p * (p - 1) * (p + 2))
+        d = b * (p - 2) / p
+        v_inputs = r2 * (b * p * variance_factor + d * bias_factor)
+        bias2 = (1 - n / p) ** 2 * r2 * bias_factor
+        trace = n / (p - n - 1) if p >= n + 2 else np.inf  # E tr (XXᵀ)⁻¹
+    v_both = 0.0 if s2 == 0 else s2 * variance_factor * trace
+    return {INPUTS: v_inputs, NOISE: 0.0, BOTH: v_both, "bias2": bias2}
+
+
+def has_anova_theory(cfg: Config) -> str | None:
+    """``"random_design"`` or ``"fixed_design"`` when the crossed ANOVA of ``cfg`` has
+    a closed form, else None.
+
+    A crossed design (``sweep.axis = "none"``: one part of a second-axis sweep) of
+    closed-form ridge with a theory in :func:`bvsim.estimate.theory.has_theory`, and
+    every factor it has with at least 2 levels: a random Gaussian design needs
+    ``n_inputs >= 2`` and ``n_noise >= 2`` (with one level a factor's terms would fold
+    into the others' and into bias²); a fixed design has the label noise alone.
+    """
+    sw = cfg.sweep
+    if sw.design != "crossed" or sw.axis != "none" or cfg.train.solver != "closed_form":
+        return None
+    kind = has_theory(cfg)
+    if kind == "random_design_limit" and sw.n_inputs >= 2 and sw.n_noise >= 2:
+        return "random_design"
+    if kind == "fixed_design_exact" and sw.n_noise >= 2:
+        return "fixed_design"
+    return None
+
+
+def _rows(wd: float, terms: dict, noise_var: float, kind: str, names) -> list[dict]:
+    """anova.csv's rows for one λ: the terms, variance, bias2, noise, expected_error."""
+    variance = float(sum(terms[t] for t in names))
+    values = {t: float(terms[t]) for t in names}
+    values |= {"variance": variance, "bias2": float(terms["bias2"]), "noise": noise_var}
+    values["expected_error"] = variance + values["bias2"] + noise_var
+    return [
+        {"weight_decay": wd, "term": t, "theory": v, "theory_kind": kind} for t, v in values.items()
+    ]
+
+
+def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
+    """The closed-form value of every row of ``anova.csv`` (:func:`has_anova_theory`).
+
+    Parameters
+    ----------
+    cfg : Config
+        A one-axis configuration (a part of a second-axis sweep).
+    test : bvsim.data.TestSet
+        The run's test set (``x``, ``noise_var``): the limits are evaluated at its
+        points (:func:`bvsim.estimate.theory.factors_at_test_points`).
+    x_design : ndarray of shape (n_train, dim), optional
+        The shared training inputs of a fixed design; needed only then.
+
+    Returns
+    -------
+    DataFrame or None
+        Columns weight_decay, term, theory, theory_kind; rows per λ for the terms
+        (``inputs``, ``label_noise``, ``inputs:label_noise``; a fixed design:
+        ``label_noise``), ``variance``, ``bias2``, ``noise`` and ``expected_error``.
+        ``theory_kind`` is ``random_design_exact`` at λ = 0 (minimum-norm least squares,
+        :func:`ridgeless_anova_exact`), ``random_design_limit`` at λ > 0
+        (:func:`ridge_anova_limit`; the same limit as ``theory.csv``), or
+        ``fixed_design_exact``. None when there is no closed form.
+    """
+    kind = has_anova_theory(cfg)
+    if kind is None:
+        return None
+    d = cfg.data
+    noise_var = float(test.noise_var)
+    coef = np.full(d.dim, np.sqrt(d.coef_norm2 / d.dim))
+    lams = [float(v) for v in cfg.sweep.weight_decay]
+    rows: list[dict] = []
+    if kind == "fixed_design":
+        if x_design is None:
+            raise ValueError("a fixed design's theory needs x_design (the shared training x)")
+        bias2, var = ridge_fixed_design(x_design, test.x, coef, d.noise_std**2, np.array(lams))
+        for i, wd in enumerate(lams):
+            terms = {NOISE: var[i], "bias2": bias2[i]}
+            rows += _rows(wd, terms, noise_var, "fixed_design_exact", [NOISE])
+        return pd.DataFrame(rows)
+    bf, vf = factors_at_test_points(test.x, coef)
+    args = (d.coef_norm2, d.noise_std**2)
+    for wd in lams:
+        if wd == 0:
+            terms = ridgeless_anova_exact(d.n_train, d.dim, *args, bf, vf)
+            rows += _rows(wd, terms, noise_var, "random_design_exact", [INPUTS, NOISE, BOTH])
+        else:
+            terms = ridge_anova_limit(d.dim / d.n_train, *args, wd / 2, bf, vf)
+            rows += _rows(wd, terms, noise_var, "random_design_limit", [INPUTS, NOISE, BOTH])
+    return pd.DataFrame(rows)
