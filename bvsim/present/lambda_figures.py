@@ -39,11 +39,11 @@ def _run_title(meta: dict, summary: pd.DataFrame) -> str:
     return f"{name}: {k} training sets × {s} seed{'s' if s != 1 else ''}"
 
 
-def _mark_diverged(ax, axis: LambdaAxis, summary: pd.DataFrame) -> bool:
+def _mark_diverged(ax, axis: LambdaAxis, summary: pd.DataFrame) -> None:
     """Red × on the x axis at each λ with diverged members, with the count."""
     bad = summary[summary["n_diverged"].fillna(0) > 0]
     if bad.empty:
-        return False
+        return
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     x = axis.pos(bad["weight_decay"])
     ax.plot(x, np.full(len(x), 0.03), "x", color="tab:red", markersize=9, mew=2,
@@ -51,7 +51,6 @@ def _mark_diverged(ax, axis: LambdaAxis, summary: pd.DataFrame) -> bool:
     for xi, n in zip(x, bad["n_diverged"], strict=True):
         ax.text(xi, 0.07, f"{int(n)} div.", transform=trans, ha="center", va="bottom",
                 fontsize=9, color="tab:red")  # fmt: skip
-    return True
 
 
 def _theory_lines(ax, axis: LambdaAxis, theory: pd.DataFrame) -> None:
