@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..io.rundir import axis_value_text
 from ..io.tables import Tables
-from .common import best_row, error_label, lambda_label, valid_rows
+from .common import axis_figures, best_row, error_label, lambda_label, valid_rows
 from .style import LambdaAxis, band, components, save_figure, styled
 
 __all__ = [
@@ -244,16 +244,20 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
 
 
 def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
-    """Draw the second-axis figures of a combined run into ``out_dir/figures``."""
+    """Draw the second-axis figures of a combined run into ``out_dir/figures``
+    (:func:`bvsim.present.common.axis_figures` says which)."""
     out = Path(out_dir) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     summary = tables.summary
-    paths: list[Path] = []
     if summary.empty:
-        return paths
-    paths += save_figure(fig_axis_decomposition(summary, axis), out, "axis_decomposition")
-    paths += save_figure(fig_axis_heatmap(summary, axis), out, "axis_heatmap")
-    paths += save_figure(fig_axis_best(summary, axis), out, "axis_best")
-    if pd.api.types.is_numeric_dtype(summary[axis]):
-        paths += save_figure(fig_axis_curves(summary, axis, tables.theory), out, "axis_curves")
+        return []
+    draw = {
+        "axis_decomposition": lambda: fig_axis_decomposition(summary, axis),
+        "axis_heatmap": lambda: fig_axis_heatmap(summary, axis),
+        "axis_best": lambda: fig_axis_best(summary, axis),
+        "axis_curves": lambda: fig_axis_curves(summary, axis, tables.theory),
+    }
+    paths: list[Path] = []
+    for name in axis_figures(summary, axis):
+        paths += save_figure(draw[name](), out, name)
     return paths

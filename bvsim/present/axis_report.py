@@ -14,14 +14,25 @@ import pandas as pd
 from ..io.rundir import axis_dir_name, axis_value_text
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
-from .common import best_row, figure_lines, get, lambda_text, pct, pm, share_of, valid_rows
+from .common import (
+    axis_figures,
+    best_row,
+    figure_lines,
+    get,
+    lambda_text,
+    pct,
+    pm,
+    share_of,
+    valid_rows,
+)
 
 __all__ = ["write_axis_report"]
 
 
 def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     """Write ``out_dir/report.md`` of a second-axis sweep: best λ per value, figures
-    (those drawn in ``out_dir/figures/``), links to the sub-runs' reports.
+    (those :func:`bvsim.present.axis_figures.plot_axis` draws, drawn or not yet),
+    links to the sub-runs' reports.
 
     Parameters
     ----------
@@ -57,11 +68,9 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "|---|---|---|---|---|---|---|---|",
         *[_value_row(axis, value, part) for value, part in s.groupby(axis, sort=True)],
         "",
-    ]
-    figures = figure_lines(out_dir / "figures", axis)
-    if figures:
-        lines += ["## Figures", "", *figures]
-    lines += [
+        "## Figures",
+        "",
+        *figure_lines(axis_figures(s, axis), axis),
         "## Reproduce",
         "",
         "```sh",

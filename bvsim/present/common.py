@@ -19,8 +19,10 @@ from ..io.tables import task_of
 __all__ = [
     "FIGURE_TABLE",
     "FigureFile",
+    "axis_figures",
     "best_position",
     "best_row",
+    "drawn_figures",
     "error_label",
     "figure_lines",
     "get",
@@ -258,12 +260,24 @@ class FigureFile:
 FIGURE_TABLE = tuple(FigureFile(n, _CAPTIONS[n], n in AXIS_FIGURES) for n in FIGURES)
 
 
-def figure_lines(fig_dir, axis: str | None = None) -> list[str]:
-    """Each drawn figure of ``fig_dir`` (a run's, or with ``axis`` a second-axis run's)
-    as a report paragraph: the image, then its caption in italics."""
+def drawn_figures(fig_dir) -> list[str]:
+    """The figures of a run (not of a second axis) drawn in ``fig_dir``, in table order."""
+    return [f.name for f in FIGURE_TABLE if not f.axis and (fig_dir / f"{f.name}.png").exists()]
+
+
+def axis_figures(summary: pd.DataFrame, axis: str) -> list[str]:
+    """The figures :func:`bvsim.present.axis_figures.plot_axis` draws for a second axis:
+    all of them, ``axis_curves`` only for a numeric axis."""
+    numeric = pd.api.types.is_numeric_dtype(summary[axis])
+    return [f.name for f in FIGURE_TABLE if f.axis and (numeric or f.name != "axis_curves")]
+
+
+def figure_lines(names, axis: str | None = None) -> list[str]:
+    """The figures ``names`` (of a run, or with ``axis`` of a second-axis run) as report
+    paragraphs in table order: the image, then its caption in italics."""
     lines: list[str] = []
     for fig in FIGURE_TABLE:
-        if fig.axis == (axis is not None) and (fig_dir / f"{fig.name}.png").exists():
-            caption = fig.caption.format(axis=axis) if axis else fig.caption
+        if fig.name in names:
+            caption = fig.caption.format(axis=axis) if fig.axis else fig.caption
             lines += [f"![{fig.alt_text()}](figures/{fig.name}.png)", "", f"*{caption}*", ""]
     return lines

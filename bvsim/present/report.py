@@ -18,7 +18,17 @@ import pandas as pd
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import theory_agreement
-from .common import figure_lines, get, is_classification, lambda_text, num, pct, pm, term_name
+from .common import (
+    drawn_figures,
+    figure_lines,
+    get,
+    is_classification,
+    lambda_text,
+    num,
+    pct,
+    pm,
+    term_name,
+)
 from .findings import early_stopping_finding, findings
 
 __all__ = [
@@ -58,7 +68,7 @@ def write_report(tables: Tables, out_dir) -> Path:
             *anova_section(tables.anova, s),
             *ensemble_section(s),
         ]
-    figures = figure_lines(out_dir / "figures")
+    figures = figure_lines(drawn_figures(out_dir / "figures"))
     if figures:
         lines += ["## Figures", "", *figures]
     lines += _reproduce(meta, out_dir)

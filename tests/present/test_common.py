@@ -11,7 +11,9 @@ import pytest
 from bvsim.io.rundir import AXIS_FIGURES, FIGURES, RUN_FIGURES
 from bvsim.present.common import (
     FIGURE_TABLE,
+    axis_figures,
     best_position,
+    drawn_figures,
     figure_lines,
     lambda_label,
     lambda_text,
@@ -73,18 +75,26 @@ def test_every_figure_has_one_caption_in_report_order():
         assert f.caption and ("{axis}" in f.caption) == f.axis
 
 
-def test_figure_lines_embed_only_drawn_figures_of_the_right_kind(tmp_path):
+def test_a_run_report_embeds_the_drawn_figures_of_a_run_in_table_order(tmp_path):
     for name in ("steps", "decomposition", "axis_best"):
         (tmp_path / f"{name}.png").write_bytes(b"")
-    run = figure_lines(tmp_path)
-    assert [line for line in run if line.startswith("![")] == [
+    assert drawn_figures(tmp_path) == ["decomposition", "steps"]
+    assert drawn_figures(tmp_path / "missing") == []
+    lines = figure_lines(["steps", "decomposition"])
+    assert [line for line in lines if line.startswith("![")] == [
         "![decomposition](figures/decomposition.png)",
         "![steps](figures/steps.png)",
     ]
-    axis = figure_lines(tmp_path, "n_train")
-    assert axis[0] == "![axis best](figures/axis_best.png)"
-    assert axis[2].startswith("*Left: the best λ of the grid for each n_train.")
-    assert figure_lines(tmp_path / "missing") == []
+
+
+def test_axis_figures_name_the_axis_and_draw_curves_only_for_a_numeric_axis():
+    numeric = pd.DataFrame({"n_train": [10, 20], "weight_decay": [0.0, 0.0]})
+    named = pd.DataFrame({"penalty": ["l1", "l2"], "weight_decay": [0.0, 0.0]})
+    assert axis_figures(numeric, "n_train") == list(AXIS_FIGURES)
+    assert axis_figures(named, "penalty") == [n for n in AXIS_FIGURES if n != "axis_curves"]
+    lines = figure_lines(["axis_best"], "n_train")
+    assert lines[0] == "![axis best](figures/axis_best.png)"
+    assert lines[2].startswith("*Left: the best λ of the grid for each n_train.")
 
 
 def test_findings_without_estimates_say_so_only():
