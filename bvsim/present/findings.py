@@ -66,6 +66,7 @@ class Sweep:
 
     @property
     def best(self) -> pd.Series:
+        """The best λ's row of :attr:`valid`."""
         return self.valid.iloc[self.best_pos]
 
     @property
