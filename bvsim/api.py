@@ -169,8 +169,8 @@ def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> Run
     if out is not None:
         write_tables(cfg, tables, out)
         if figures:
-            from .present.figures import plot_axis
-            from .present.report import write_axis_report
+            from .present.axis_figures import plot_axis
+            from .present.axis_report import write_axis_report
 
             plot_axis(tables, out, cfg.sweep.axis)
             write_axis_report(tables, out, cfg.sweep.axis)

@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         tables = read_tables(args.run_dir)
         axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":
-            from .present.figures import plot_all, plot_axis
+            from .present.axis_figures import plot_axis
+            from .present.figures import plot_all
             from .present.steps import plot_steps
 
             paths = (
@@ -316,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in paths:
                 print(path)
         else:
-            from .present.report import write_axis_report, write_report
+            from .present.axis_report import write_axis_report
+            from .present.report import write_report
 
             if axis:
                 print(write_axis_report(tables, args.run_dir, axis))

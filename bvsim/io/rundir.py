@@ -17,8 +17,10 @@ from ..run.store import TMP_PREFIX
 from .tables import ANOVA, FILES, STEPS, THEORY
 
 __all__ = [
+    "AXIS_FIGURES",
     "FIGURES",
     "LOCK_GRACE_SECONDS",
+    "RUN_FIGURES",
     "axis_dir_name",
     "axis_dir_names",
     "axis_value_text",
@@ -27,8 +29,9 @@ __all__ = [
     "run_lock",
 ]
 
-#: The figures bvsim draws (``figures/<name>.png`` and ``.pdf``).
-FIGURES = (
+#: The figures of a run (``figures/<name>.png`` and ``.pdf``), in the order its report
+#: shows them; their captions are in :mod:`bvsim.present.common`.
+RUN_FIGURES = (
     "decomposition",
     "fits",
     "pointwise",
@@ -36,15 +39,15 @@ FIGURES = (
     "weight_norm",
     "weight_hist",
     "variance_split",
+    "anova",
     "steps",
     "steps_heatmap",
-    "axis_decomposition",
-    "axis_heatmap",
-    "axis_best",
-    "axis_curves",
-    "anova",
-    "axis_anova",
 )
+#: The figures of a second-axis run (its combined directory), in report order.
+AXIS_FIGURES = ("axis_decomposition", "axis_heatmap", "axis_best", "axis_curves", "axis_anova")
+#: Every figure bvsim draws; ``--overwrite`` removes these and leaves other files in
+#: ``figures/`` alone.
+FIGURES = (*RUN_FIGURES, *AXIS_FIGURES)
 
 #: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).
 _OUTPUTS = (

@@ -6,56 +6,22 @@ label noise and the initialization) against a numeric second-axis value, e.g.
 peak. Where ``anova.csv`` has the closed form of a term (``theory`` column, crossed
 closed-form ridge: :mod:`bvsim.estimate.anova_theory`) it is drawn dotted.
 
-:func:`bvsim.present.figures.plot_axis` imports this module to draw it, so this module
-imports nothing from ``figures`` (no import cycle); its few drawing helpers repeat the
-house style of ``figures`` (seaborn whitegrid, ±2 SE bands, λ labels).
+:func:`bvsim.present.axis_figures.plot_axis` draws it.
 """
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import ticker
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
+from .common import lambda_label, panel_lambdas, term_name
+from .style import band, styled
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib import ticker  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .report import has_axis_anova  # noqa: E402
-
-__all__ = ["fig_axis_anova", "has_axis_anova"]
-
-#: The labels of the crossed design's factors (bvsim.io.tables.crossed_factors).
-_FACTOR_LABELS = {"inputs": "x", "sample": "rows", "label_noise": "ε", "init": "init"}
-
-
-def _term_label(term: str) -> str:
-    return " × ".join(_FACTOR_LABELS.get(f, f) for f in term.split(":"))
-
-
-def _fmt_lambda(value: float) -> str:
-    """A weight decay for a label: ``0``, ``1e-04``, ``0.003``, ``1``."""
-    if value == 0:
-        return "0"
-    return f"{value:.0e}".replace("e-0", "e-") if value < 1e-3 else f"{value:g}"
-
-
-def _panel_lambdas(lambdas, most: int = 4) -> list[float]:
-    """Up to ``most`` weight decays spread over the grid, its ends included."""
-    lambdas = sorted(lambdas)
-    if len(lambdas) <= most:
-        return lambdas
-    return [lambdas[int(round(i))] for i in np.linspace(0, len(lambdas) - 1, most)]
-
-
-def _band(ax, x, y, se, color, **line_kw) -> None:
-    """A line with markers and a ±2 SE band."""
-    x, y, se = (np.asarray(v, float) for v in (x, y, se))
-    ax.plot(x, y, color=color, **line_kw)
-    ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=0.2, linewidth=0)
+__all__ = ["fig_axis_anova"]
 
 
 def _scale(ax, values: np.ndarray) -> None:
@@ -66,6 +32,7 @@ def _scale(ax, values: np.ndarray) -> None:
         ax.set_yscale("symlog", linthresh=10 ** np.floor(np.log10(np.median(pos) / 10)))
 
 
+@styled
 def fig_axis_anova(anova: pd.DataFrame, axis: str) -> Figure:
     """The crossed design's variance terms against a numeric second axis.
 
@@ -81,16 +48,13 @@ def fig_axis_anova(anova: pd.DataFrame, axis: str) -> Figure:
     axis : str
         The numeric second-axis column, e.g. ``"n_train"``.
     """
-    rc = {"axes.titlesize": 11, "legend.title_fontsize": 10, "savefig.dpi": 150}
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85, rc=rc):
-        return _draw(anova, axis)
+    return _draw(anova, axis)
 
 
 def _draw(anova: pd.DataFrame, axis: str) -> Figure:
-    """:func:`fig_axis_anova` inside the house style."""
     a = anova.dropna(subset=["value"])
     terms = list(dict.fromkeys(a.loc[a["share"].notna(), "term"]))
-    picks = _panel_lambdas(a["weight_decay"].unique())
+    picks = panel_lambdas(a["weight_decay"].unique())
     theory = "theory" in a and a["theory"].notna().any()
     fig, axes = plt.subplots(2, len(picks), figsize=(3.9 * len(picks) + 0.6, 6.8),
                              squeeze=False, sharex=True, layout="constrained")  # fmt: skip
@@ -102,15 +66,15 @@ def _draw(anova: pd.DataFrame, axis: str) -> Figure:
         top, bottom = axes[0, col], axes[1, col]
         for term in [*terms, "variance"]:
             t = part[part["term"] == term]
-            label = "total variance" if term == "variance" else _term_label(term)
-            _band(top, t[axis], t["value"], t["se"], colors[term], label=label, marker="o",
+            label = "total variance" if term == "variance" else term_name(term)
+            band(top, t[axis], t["value"], t["se"], colors[term], label=label, marker="o",
                   markersize=3, linewidth=1.5 if term == "variance" else 1.2)  # fmt: skip
             if theory:  # an infinite closed form (λ = 0 at n = p) is left out
                 y = t["theory"].to_numpy(float)
                 top.plot(t[axis], np.where(np.isfinite(y), y, np.nan), color=colors[term],
                          linestyle=":", linewidth=1.6)  # fmt: skip
             if term != "variance":
-                _band(bottom, t[axis], t["share"], t["share_se"], colors[term], marker="o",
+                band(bottom, t[axis], t["share"], t["share_se"], colors[term], marker="o",
                       markersize=3, linewidth=1.2)  # fmt: skip
                 if theory:
                     v = part[part["term"] == "variance"]["theory"].to_numpy(float)
@@ -122,7 +86,7 @@ def _draw(anova: pd.DataFrame, axis: str) -> Figure:
         top.axhline(0, color="0.3", linewidth=0.8)
         bottom.axhline(0, color="0.3", linewidth=0.8)
         bottom.set_ylim(-0.25, 1.25)
-        top.set_title(f"λ = {_fmt_lambda(wd)}")
+        top.set_title(f"λ = {lambda_label(wd)}")
         bottom.set_xlabel(axis)
         if xs.min() > 0 and xs.max() / xs.min() >= 8:
             for ax in (top, bottom):

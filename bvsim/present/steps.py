@@ -16,7 +16,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..io.tables import Tables
-from .figures import _error_label, _fmt_lambda, _lambda_colors, _save, _styled
+from .common import error_label, lambda_label
+from .style import band, lambda_colors, save_figure, styled
 
 __all__ = ["fig_steps", "fig_steps_heatmap", "plot_steps"]
 
@@ -28,23 +29,18 @@ _ROW_LABELS_MAX = 25
 _SYMLOG_SPAN = 30
 
 
-def _band(ax, x, y, se, color) -> None:
-    ax.plot(x, y, color=color, linewidth=1.5)
-    ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=0.12, linewidth=0)
-
-
 def _early_text(es: dict | None) -> str:
     """One line: early stopping against weight decay, with the paired SE."""
     if not es or not np.isfinite(es.get("diff", np.nan)):
         return ""
     return (
-        f"early stopping at λ = {_fmt_lambda(es['weight_decay_min'])} (step {es['best_step']}) "
-        f"minus best λ = {_fmt_lambda(es['best_weight_decay'])} at step {es['last_step']}: "
+        f"early stopping at λ = {lambda_label(es['weight_decay_min'])} (step {es['best_step']}) "
+        f"minus best λ = {lambda_label(es['best_weight_decay'])} at step {es['last_step']}: "
         f"{es['diff']:+.3g} ± {es['diff_se']:.2g} (paired SE, {es['n_common']} sets)"
     )
 
 
-@_styled
+@styled
 def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
     """Bias², variance and expected error against the optimizer step, one line per λ
     (bands ±2 SE); early stopping at the smallest λ and the best λ at the last step
@@ -59,15 +55,14 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
     """
     steps = steps[steps["expected_error"].notna()]
     lambdas = sorted(steps["weight_decay"].unique())
-    colors = _lambda_colors(lambdas)
+    colors = lambda_colors(lambdas)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), sharex=True)
     panels = (("bias2", "bias² (corrected, linear scale)"), ("variance", "variance"),
               ("expected_error", "expected error"))  # fmt: skip
     for ax, (col, title) in zip(axes, panels, strict=True):
         for wd in lambdas:
             c = steps[steps["weight_decay"] == wd].sort_values("step")
-            _band(ax, c["step"], c[col].to_numpy(float), c[f"{col}_se"].to_numpy(float),
-                  colors[wd])  # fmt: skip
+            band(ax, c["step"], c[col], c[f"{col}_se"], colors[wd], alpha=0.12, linewidth=1.5)
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         positive = steps.loc[steps["step"] > 0, "step"]
@@ -76,11 +71,11 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
             ax.set_xscale("symlog", linthresh=float(positive.min()))
             ax.set_xlabel("optimizer step (symlog)")
     axes[0].axhline(0, color="black", linewidth=0.8)
-    axes[0].set_ylabel(_error_label(steps))
+    axes[0].set_ylabel(error_label(steps))
     if early:
         lam_min, lam_best = (
-            _fmt_lambda(early["weight_decay_min"]),
-            _fmt_lambda(early["best_weight_decay"]),
+            lambda_label(early["weight_decay_min"]),
+            lambda_label(early["best_weight_decay"]),
         )
         axes[2].plot(early["best_step"], early["early_stopping_error"], marker="*",
                      markersize=14, color="red", linestyle="none",
@@ -90,7 +85,7 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
                      label=f"best λ = {lam_best} at the end")  # fmt: skip
         axes[2].legend(loc="upper right", fontsize=8)
     handles = [plt.Line2D([], [], color=colors[wd], linewidth=2) for wd in lambdas]
-    fig.legend(handles, [_fmt_lambda(wd) for wd in lambdas], title="weight decay λ",
+    fig.legend(handles, [lambda_label(wd) for wd in lambdas], title="weight decay λ",
                loc="center left", bbox_to_anchor=(0.9, 0.5), frameon=False)  # fmt: skip
     title = "Bias² and variance along training (bands: ±2 SE)"
     text = _early_text(early)
@@ -99,7 +94,7 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
     return fig
 
 
-@_styled
+@styled
 def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
     """Expected error over (step × λ); the best cell is boxed in red (an argmin of
     noisy estimates, so optimistic)."""
@@ -108,9 +103,9 @@ def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
     height = 1.4 + 0.32 * min(grid.shape[0], _ROW_LABELS_MAX)
     fig, ax = plt.subplots(figsize=(1.6 + 0.75 * grid.shape[1], height))
     sns.heatmap(grid, annot=annotate, fmt=".3g", cmap="viridis_r", ax=ax,
-                cbar_kws={"label": f"expected error ({_error_label(steps)})"},
+                cbar_kws={"label": f"expected error ({error_label(steps)})"},
                 annot_kws={"fontsize": 7})  # fmt: skip
-    ax.set_xticklabels([_fmt_lambda(v) for v in grid.columns], rotation=0)
+    ax.set_xticklabels([lambda_label(v) for v in grid.columns], rotation=0)
     every = -(-grid.shape[0] // _ROW_LABELS_MAX)  # label every k-th step at most
     ax.set_yticks(np.arange(0, grid.shape[0], every) + 0.5)
     ax.set_yticklabels([f"{int(v)}" for v in grid.index[::every]], rotation=0)
@@ -120,7 +115,7 @@ def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
     if np.isfinite(values).any():
         row, col = np.unravel_index(np.nanargmin(values), values.shape)
         ax.add_patch(plt.Rectangle((col, row), 1, 1, fill=False, edgecolor="red", lw=2))
-        best = f"best: step {int(grid.index[row])}, λ = {_fmt_lambda(grid.columns[col])}"
+        best = f"best: step {int(grid.index[row])}, λ = {lambda_label(grid.columns[col])}"
         ax.set_title(f"Expected error over step × λ (red: {best})")
     return fig
 
@@ -136,6 +131,6 @@ def plot_steps(tables: Tables, out_dir) -> list[Path]:
     fig_dir = Path(out_dir) / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     early = tables.meta.get("early_stopping")
-    written = _save(fig_steps(steps, early), fig_dir, "steps")
-    written += _save(fig_steps_heatmap(steps), fig_dir, "steps_heatmap")
+    written = save_figure(fig_steps(steps, early), fig_dir, "steps")
+    written += save_figure(fig_steps_heatmap(steps), fig_dir, "steps_heatmap")
     return written

@@ -17,7 +17,7 @@ import pytest
 from bvsim.estimate import compare
 from bvsim.estimate.squared import decompose
 from bvsim.io.summary import paired_columns
-from bvsim.present.report import findings
+from bvsim.present.findings import findings
 
 N_STUDIES = 2000
 RESULTS = Path(__file__).parents[2] / "results"

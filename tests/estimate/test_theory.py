@@ -24,8 +24,8 @@ from bvsim.estimate.theory import (
     theory_table,
 )
 from bvsim.io.tables import read_tables
-from bvsim.present.figures import fig_decomposition
-from bvsim.present.report import theory_agreement
+from bvsim.present.checks import theory_agreement
+from bvsim.present.lambda_figures import fig_decomposition
 
 DRIFT = 0.01  # relative finite-n allowance for the p, n -> infinity limit
 

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from bvsim.io.tables import Tables
-from bvsim.present import figures
-from bvsim.present.figures import ZERO_GAP_DECADES, LambdaAxis, plot_all
+from bvsim.present import style
+from bvsim.present.figures import plot_all
 from bvsim.present.report import write_report
+from bvsim.present.style import ZERO_GAP_DECADES, LambdaAxis
 
 WDS = np.array([0.0, 1e-3, 1e-2, 1e-1, 1.0])
 K, J = 6, 11
@@ -18,7 +19,7 @@ BASE = {"decomposition", "fits", "pointwise", "curves", "weight_norm", "weight_h
 
 @pytest.fixture(autouse=True)
 def _low_dpi(monkeypatch):
-    monkeypatch.setattr(figures, "DPI", 60)  # PNGs still real, just quicker to write
+    monkeypatch.setattr(style, "DPI", 60)  # PNGs still real, just quicker to write
 
 
 def _fake_run(run_dir, n_seeds: int = 1, dead: float | None = None) -> Tables:

@@ -47,16 +47,17 @@ def test_outputs_say_cross_entropy(run):
 
 def test_no_figure_calls_cross_entropy_a_squared_error(run):
     from bvsim.io.tables import read_tables
-    from bvsim.present import figures
+    from bvsim.present import axis_figures, lambda_figures
+    from bvsim.present.common import error_label
 
     _, out = run
     t = read_tables(out)
     s_axis = t.summary.assign(hidden_width=8)
     made = [
-        figures.fig_decomposition(t.summary, t.meta),
-        figures.fig_curves(t.curves, None, figures._error_label(t.summary)),
-        figures.fig_axis_decomposition(s_axis, "hidden_width"),
-        figures.fig_axis_best(s_axis, "hidden_width"),
+        lambda_figures.fig_decomposition(t.summary, t.meta),
+        lambda_figures.fig_curves(t.curves, None, error_label(t.summary)),
+        axis_figures.fig_axis_decomposition(s_axis, "hidden_width"),
+        axis_figures.fig_axis_best(s_axis, "hidden_width"),
     ]
     labels = [ax.get_ylabel() for fig in made for ax in fig.axes]
     assert any("cross-entropy" in label for label in labels)

@@ -24,8 +24,9 @@ from bvsim.config import ConfigError, dumps_toml
 from bvsim.data.generator import draw_training_sets, make_test_set, truth
 from bvsim.estimate.anova import crossed_anova, crossed_anova_blocks
 from bvsim.estimate.theory import ridge_fixed_design
-from bvsim.present import figures
 from bvsim.present.report import write_report
+from bvsim.present.style import save_figure
+from bvsim.present.variance_figures import fig_anova
 from bvsim.train.engine import init_params
 
 CROSSED = ["sweep.design=crossed"]
@@ -138,7 +139,7 @@ def fixed_design_run(tmp_path_factory):
     result = run_sweep(cfg, out, n_jobs=1, figures=False)  # the ANOVA's own figure below
     (out / "figures").mkdir()
     fig_dir = out / "figures"
-    figures._save(figures.fig_anova(result.tables.anova), fig_dir, "anova")
+    save_figure(fig_anova(result.tables.anova), fig_dir, "anova")
     write_report(result.tables, out)
     return result, out
 

@@ -1,0 +1,263 @@
+"""The figures of a second-axis run (``sweep.axis``: n_train, hidden_width, noise_std,
+...), drawn into its combined directory by :func:`plot_axis`: the decomposition
+against λ for each value, the expected error over (value × λ), the best λ per value,
+and bias², variance and expected error against a numeric axis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import ticker
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from ..io.rundir import axis_value_text
+from ..io.tables import Tables
+from .anova import fig_axis_anova
+from .common import (
+    axis_figures,
+    best_row,
+    error_label,
+    lambda_label,
+    panel_lambdas,
+    valid_rows,
+)
+from .style import LambdaAxis, band, components, save_figure, styled
+
+__all__ = [
+    "fig_axis_best",
+    "fig_axis_curves",
+    "fig_axis_decomposition",
+    "fig_axis_heatmap",
+    "plot_axis",
+]
+
+
+def _axis_label(axis: str, value: float | str) -> str:
+    return f"{axis} = {axis_value_text(value)}"
+
+
+@styled
+def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
+    """Bias², variance, noise and expected error vs λ, one panel per second-axis value."""
+    values = sorted(summary[axis].unique())
+    ncol = 2 if len(values) == 4 else min(len(values), 3)
+    nrow = int(np.ceil(len(values) / ncol))
+    errors = valid_rows(summary)["expected_error"].to_numpy()
+    # a shared y axis, unless one value dwarfs the rest (an interpolation peak)
+    share = not (errors.size and errors.max() > 20 * np.median(errors))
+    fig, axes = plt.subplots(
+        nrow,
+        ncol,
+        figsize=(4.3 * ncol, 3.4 * nrow + 1.0),
+        sharey=share,
+        squeeze=False,
+        layout="constrained",
+    )
+    lam = LambdaAxis(summary["weight_decay"])
+    palette = sns.color_palette("colorblind")
+    for ax, value in zip(axes.flat, values, strict=False):
+        s = valid_rows(summary[summary[axis] == value])
+        x = lam.pos(s["weight_decay"])
+        for col, label, ci, marker in components(s):
+            se = s[f"{col}_se"] if f"{col}_se" in s else None
+            style = {"linestyle": "--", "linewidth": 1.2} if col == "noise" else {"linewidth": 1.6}
+            band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=4, **style)
+        best = s[s["is_best"].astype(bool)]
+        if not best.empty:
+            ax.axvline(lam.pos([best["weight_decay"].iloc[0]])[0], color="0.2", linestyle="-.",
+                       linewidth=1, label="best λ")  # fmt: skip
+        lam.apply(ax, label="weight decay λ")
+        ax.set_title(_axis_label(axis, value))
+    for ax in axes.flat[len(values) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0] if share else axes.flat:
+        ax.set_ylabel(error_label(summary))
+    scale = "" if share else "; each panel has its own y scale"
+    fig.suptitle(f"Bias–variance decomposition by {axis} (bands: ±2 SE{scale})")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    return fig
+
+
+@styled
+def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
+    """Expected error over (second axis × λ); the best λ of each row is boxed."""
+    grid = summary.pivot(index=axis, columns="weight_decay", values="expected_error")
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * grid.shape[1], 1.2 + 0.5 * grid.shape[0]))
+    finite = grid.to_numpy()[np.isfinite(grid.to_numpy())]
+    norm = None
+    if finite.size and finite.min() > 0 and finite.max() / finite.min() > 30:
+        norm = LogNorm(finite.min(), finite.max())  # a wide range, e.g. a variance peak
+    sns.heatmap(
+        grid,
+        annot=True,
+        fmt=".3g",
+        cmap="viridis_r",
+        norm=norm,
+        ax=ax,
+        cbar_kws={
+            "label": "expected error (bias² + variance + noise)"
+            + (", log colour scale" if norm is not None else "")
+        },
+        annot_kws={"fontsize": 8},
+    )
+    ax.set_xticklabels([lambda_label(v) for v in grid.columns], rotation=0)
+    ax.set_yticklabels([axis_value_text(v) for v in grid.index], rotation=0)
+    ax.set_xlabel("weight decay λ")
+    ax.set_ylabel(axis)
+    for row, (_, values) in enumerate(grid.iterrows()):
+        if values.notna().any():
+            col = int(np.nanargmin(values.to_numpy()))
+            ax.add_patch(plt.Rectangle((col, row), 1, 1, fill=False, edgecolor="red", lw=2))
+    ax.set_title(f"Expected error over {axis} × λ (red: best λ of each row)")
+    return fig
+
+
+def _best_by_value(summary: pd.DataFrame, axis: str) -> list[tuple]:
+    """(axis value, best λ's row, smallest λ's row) for each value with estimates."""
+    rows = []
+    for value, part in summary.groupby(axis):
+        v = valid_rows(part)
+        if not v.empty:
+            rows.append((value, best_row(v), v.iloc[0]))
+    return rows
+
+
+def _axis_ticks(ax, axis: str, names: list, values: np.ndarray, categorical: bool) -> None:
+    """The second axis on x: names at 0, 1, ... for a categorical axis; a log scale with
+    labels at least 0.12 decades apart for values spanning 8× or more."""
+    ax.set_xlabel(axis)
+    if categorical:
+        ax.set_xticks(values)
+        ax.set_xticklabels(names)
+        ax.set_xlim(-0.5, len(values) - 0.5)
+    elif values.min() > 0 and values.max() / values.min() >= 8:
+        ax.set_xscale("log")
+        ticks = [values[0]]
+        for v in values[1:]:
+            if np.log10(v / ticks[-1]) >= 0.12:
+                ticks.append(v)
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+
+
+@styled
+def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
+    """Best λ and the error it reaches (against the smallest λ's), as the second axis
+    varies."""
+    rows = _best_by_value(summary, axis)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    if not rows:
+        return fig
+    names = [r[0] for r in rows]
+    categorical = any(isinstance(v, str) for v in names)
+    # a categorical axis (penalty, optimizer): its names at positions 0, 1, ...
+    values = np.arange(len(rows), dtype=float) if categorical else np.array(names, dtype=float)
+    lam = LambdaAxis(summary["weight_decay"])
+    ax1.plot(values, lam.pos([r[1]["weight_decay"] for r in rows]), "o-", color="C3")
+    ax1.set_yscale("log")
+    ticks = sorted(set(lam.pos(summary["weight_decay"].unique())))
+    ax1.set_yticks(ticks)
+    ax1.set_yticklabels([lambda_label(v) for v in sorted(summary["weight_decay"].unique())])
+    ax1.minorticks_off()
+    ax1.set_ylabel("best λ (grid value)")
+    ax1.set_title(f"best λ vs {axis}")
+    pal = sns.color_palette("colorblind")
+    for idx, label, color in ((1, "at the best λ", pal[3]), (2, "at the smallest λ", pal[0])):
+        err = np.array([r[idx]["expected_error"] for r in rows])
+        se = np.array([r[idx]["expected_error_se"] for r in rows])
+        band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6)
+    errors = np.array([r[i]["expected_error"] for r in rows for i in (1, 2)])
+    if errors.min() > 0 and errors.max() / errors.min() > 30:
+        ax2.set_yscale("log")  # e.g. the interpolation peak of double descent
+    ax2.set_ylabel(f"expected error ({error_label(summary)})")
+    ax2.set_title(f"expected error vs {axis} (±2 SE)")
+    ax2.legend()
+    for ax in (ax1, ax2):
+        _axis_ticks(ax, axis, names, values, categorical)
+    return fig
+
+
+@styled
+def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | None = None) -> Figure:
+    """Bias², variance and expected error against a numeric second axis (e.g. n_train
+    through the interpolation threshold), one panel per chosen λ, ±2 SE (marginal),
+    with the closed-form curves of ``theory.csv`` where they exist.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The combined ``summary.csv`` (one row per axis value and λ).
+    axis : str
+        The numeric second-axis column.
+    theory : DataFrame, optional
+        The combined ``theory.csv`` (with the axis column).
+    """
+    valid = valid_rows(summary)
+    picks = panel_lambdas(valid["weight_decay"].unique())
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.9 * len(picks) + 0.6, 3.9),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    pal = sns.color_palette("colorblind")
+    values = valid[axis].to_numpy(float)
+    errors = valid["expected_error"].to_numpy(float)
+    log_y = errors.size and errors.min() > 0 and errors.max() / errors.min() > 30
+    for ax, wd in zip(axes[0], picks, strict=True):
+        s = valid[valid["weight_decay"] == wd].sort_values(axis)
+        for col, label, color in (("bias2", "bias²", pal[0]), ("variance", "variance", pal[1]),
+                                  ("expected_error", "expected error", pal[2])):  # fmt: skip
+            y, se = s[col].to_numpy(float), s[f"{col}_se"].to_numpy(float)
+            if log_y:  # display only: no line to -inf, band kept above zero
+                y = np.where(y > 0, y, np.nan)
+                se = np.minimum(se, 0.45 * y)
+            band(ax, s[axis], y, se, color, label=label, marker="o", markersize=3,
+                  linewidth=1.5)  # fmt: skip
+        if theory is not None and not theory.empty and axis in theory:
+            t = theory[np.isclose(theory["weight_decay"], wd)].sort_values(axis)
+            for col, color in (("bias2", pal[0]), ("variance", pal[1]),
+                               ("expected_error", pal[2])):  # fmt: skip
+                yt = t[f"{col}_theory"].to_numpy(float)
+                yt = np.where(yt > 0, yt, np.nan) if log_y else yt
+                ax.plot(t[axis], yt, color=color, linestyle=":", linewidth=1.4)
+        ax.set_title(f"λ = {lambda_label(wd)}")
+        ax.set_xlabel(axis)
+        if values.min() > 0 and values.max() / values.min() >= 8:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        if log_y:  # e.g. the interpolation peak: non-positive bias² is not drawn
+            ax.set_yscale("log")
+    axes[0, 0].set_ylabel(error_label(summary))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if theory is not None and not theory.empty and axis in theory:
+        handles.append(plt.Line2D([], [], color="0.3", linestyle=":"))
+        labels.append("closed form (theory.csv)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
+    fig.suptitle(f"Bias², variance and expected error against {axis} (bands: ±2 SE, marginal)")
+    return fig
+
+
+def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
+    """Draw the second-axis figures of a combined run into ``out_dir/figures``
+    (:func:`bvsim.present.common.axis_figures` says which)."""
+    out = Path(out_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = tables.summary
+    if summary.empty:
+        return []
+    draw = {
+        "axis_decomposition": lambda: fig_axis_decomposition(summary, axis),
+        "axis_heatmap": lambda: fig_axis_heatmap(summary, axis),
+        "axis_best": lambda: fig_axis_best(summary, axis),
+        "axis_curves": lambda: fig_axis_curves(summary, axis, tables.theory),
+        "axis_anova": lambda: fig_axis_anova(tables.anova, axis),
+    }
+    paths: list[Path] = []
+    for name in axis_figures(summary, axis, tables.anova):
+        paths += save_figure(draw[name](), out, name)
+    return paths

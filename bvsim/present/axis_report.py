@@ -1,0 +1,131 @@
+"""``report.md`` of a second-axis run (``sweep.axis``): the best λ for each value of
+the axis, with the reduction it gives and bias²'s share at the largest λ, the axis
+figures, and how to reproduce the run. Each value's own run has a full report
+(:mod:`.report`) under ``axis/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io.rundir import axis_dir_name, axis_value_text
+from ..io.tables import Tables
+from ..run.store import write_text_atomic
+from .common import (
+    axis_figures,
+    best_row,
+    figure_lines,
+    get,
+    lambda_text,
+    pct,
+    pm,
+    share_of,
+    valid_rows,
+)
+
+__all__ = ["write_axis_report"]
+
+
+def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
+    """Write ``out_dir/report.md`` of a second-axis sweep: best λ per value, figures
+    (those :func:`bvsim.present.axis_figures.plot_axis` draws, drawn or not yet),
+    links to the sub-runs' reports.
+
+    Parameters
+    ----------
+    tables : Tables
+        The combined tables (:func:`bvsim.io.tables.combine_axis`), ``axis`` a column.
+    out_dir : path
+        The combined run directory.
+    axis : str
+        The second axis (``sweep.axis``).
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    out_dir = Path(out_dir)
+    s, meta = tables.summary, tables.meta
+    lines = [
+        f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",
+        "",
+        f"{len(meta.get('axis_values', []))} values of {axis} crossed with "
+        f"{s['weight_decay'].nunique()} weight decays λ; {meta.get('n_members', '?')} trained "
+        f"members in all, {meta.get('train_seconds', 0):.0f} s of training. ± values are "
+        "Monte Carlo standard errors over training sets. Each value of "
+        f"{axis} is a complete run of its own under `axis/` (CSVs, figures, report). "
+        "The reduction (best λ against the smallest λ) is paired over each run's training "
+        "sets. " + _axis_pairing(axis),
+        "",
+        "## Best λ for each value",
+        "",
+        f"| {axis} | best λ | expected error at best λ | at the smallest λ | reduction | "
+        "bias² share at the largest λ | diverged | run |",
+        "|---|---|---|---|---|---|---|---|",
+        *[_value_row(axis, value, part) for value, part in s.groupby(axis, sort=True)],
+        "",
+        "## Figures",
+        "",
+        *figure_lines(axis_figures(s, axis, tables.anova), axis),
+        "## Reproduce",
+        "",
+        "```sh",
+        f"bvsim sweep {out_dir}/config.toml --out {out_dir}",
+        "```",
+        "",
+    ]
+    path = out_dir / "report.md"
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+def _value_row(axis: str, value, part: pd.DataFrame) -> str:
+    """One value's table row: its best λ, the expected error there and at the smallest
+    λ, the paired reduction, bias²'s share at the largest λ, diverged members."""
+    v = valid_rows(part)
+    n_div = int(part["n_diverged"].sum())
+    link = f"[report](axis/{axis_dir_name(axis, value)}/report.md)"
+    if v.empty:
+        return f"| {axis_value_text(value)} | — | — | — | — | — | {n_div} | {link} |"
+    best, first, last = best_row(v), v.iloc[0], v.iloc[-1]
+    red, red_se = get(first, "reduction_by_best"), get(first, "reduction_by_best_se")
+    if not np.isfinite(red):  # an older run
+        red = 1 - best["expected_error"] / first["expected_error"]
+    share_se = get(last, "bias2_share_se")
+    return (
+        f"| {axis_value_text(value)} | {lambda_text(best['weight_decay'])} | "
+        f"{pm(best['expected_error'], best['expected_error_se'])} | "
+        f"{pm(first['expected_error'], first['expected_error_se'])} | {pct(red)}"
+        + (f" ± {pct(red_se)}" if np.isfinite(red_se) else "")
+        + f" | {pct(share_of(last, 'bias2'))}"
+        + (f" ± {pct(share_se)}" if np.isfinite(share_se) else "")
+        + f" | {n_div} | {link} |"
+    )
+
+
+def _axis_pairing(axis: str) -> str:
+    """Whether the values of a second axis share their training sets."""
+    if axis in ("hidden_width", "dropout", "penalty", "optimizer"):
+        return (
+            f"Every value of {axis} trains on the same training sets and test labels (the "
+            "same root seed; the data do not depend on the model), so differences across "
+            "values could be paired too; this report makes no such comparison, and the "
+            "SEs in the table are marginal."
+        )
+    if axis == "noise_std":
+        return (
+            "The values of noise_std share the training inputs, the test labels and the "
+            "standard-normal noise draws of each training set (the same seed streams), "
+            "scaled by noise_std: coupled, but not the same data, so no comparison across "
+            "values is paired; the SEs in the table are marginal, one value at a time."
+        )
+    return (
+        f"The values of {axis} do not share training sets: each draws its own from the "
+        "same seed streams (a different number of points, so different inputs, noise and "
+        "test labels), so no comparison across values is paired; the SEs in the table are "
+        "marginal, one value at a time."
+    )

@@ -1,0 +1,377 @@
+"""The findings of ``report.md``: one function per finding, each a factual statement
+computed from ``summary.csv`` (and ``run.json``), in the order of :data:`FINDINGS`.
+
+Every comparison across λ uses the paired figures of ``summary.csv``
+(``diff_from_best``, ``identity_gap``, ``variance_diff_prev``, shares with jackknife SEs;
+:mod:`bvsim.estimate.compare`): the λ of one run share their training sets (and test
+labels), so a difference is a mean over training sets of per-set differences. A run
+written before these columns existed gets its findings without the paired
+comparisons (and says so). Nothing new is estimated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .checks import bias_zero, identity_check, theory_agreement
+from .common import (
+    VALID_STATUSES,
+    best_position,
+    get,
+    lambda_text,
+    num,
+    pct,
+    pm,
+    share_of,
+    valid_rows,
+    z_score,
+)
+
+__all__ = [
+    "FINDINGS",
+    "Sweep",
+    "early_stopping_finding",
+    "findings",
+    "theory_agreement",
+]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A run's summary as the findings read it.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        ``summary.csv`` sorted by λ (every row, with or without estimates).
+    valid : DataFrame
+        Its rows with estimates (:func:`bvsim.present.common.valid_rows`), not empty.
+    meta : dict
+        ``run.json``.
+    """
+
+    summary: pd.DataFrame
+    valid: pd.DataFrame
+    meta: dict
+
+    @cached_property
+    def best_pos(self) -> int:
+        """Position of the best λ in :attr:`valid`."""
+        return best_position(self.valid)
+
+    @property
+    def best(self) -> pd.Series:
+        """The best λ's row of :attr:`valid`."""
+        return self.valid.iloc[self.best_pos]
+
+    @property
+    def paired(self) -> bool:
+        """Whether the summary has paired differences (``diff_from_best_se``)."""
+        v = self.valid
+        return "diff_from_best_se" in v and v["diff_from_best_se"].notna().any()
+
+    @property
+    def reference(self) -> str:
+        """The smallest λ with estimates, as the findings name it."""
+        wd = self.valid.iloc[0]["weight_decay"]
+        return "λ = 0" if wd == 0 else f"the smallest λ ({lambda_text(wd)})"
+
+
+def noise_unknown(run: Sweep) -> str | None:
+    """Data from a file: bias² includes the noise."""
+    s = run.summary
+    if not ("bias2_includes_noise" in s and s["bias2_includes_noise"].astype(bool).any()):
+        return None
+    return (
+        "**The noise is unknown** (the data come from a file, with no generator): the "
+        "test labels stand in for the truth, so every bias² below is **bias² + noise** "
+        "and the expected error is bias² + noise + variance. The noise is not separated."
+    )
+
+
+def noise_estimate(run: Sweep) -> str | None:
+    """With unknown noise, the estimate from rows with repeated x (where there is one)."""
+    s = run.summary
+    if noise_unknown(run) is None:
+        return None
+    if not ("noise_estimate" in s and s["noise_estimate"].notna().any()):
+        return None
+    return (
+        f"Rows with repeated x give a noise estimate of "
+        f"{num(s['noise_estimate'].iloc[0])} (pooled within-group variance): "
+        "bias² itself is roughly bias2 minus that."
+    )
+
+
+def best_lambda(run: Sweep) -> str:
+    """The best λ, and which λ are within 2 paired SE of it."""
+    v, ib, paired, best = run.valid, run.best_pos, run.paired, run.best
+    text = (
+        f"**Best λ = {lambda_text(best['weight_decay'])}**: expected error "
+        f"{pm(best['expected_error'], best['expected_error_se'])} "
+        f"(bias² {pm(best['bias2'], best['bias2_se'])}, "
+        f"variance {pm(best['variance'], best['variance_se'])}, noise {num(best['noise'])})."
+    )
+    if not paired:
+        return text + (
+            " This run's `summary.csv` has no paired differences (`diff_from_best`), so "
+            "how far the other λ are from the best is not stated."
+        )
+    d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
+    others = [i for i in range(len(v)) if i != ib and np.isfinite(se[i]) and se[i] > 0]
+    near = [i for i in others if d[i] <= 2 * se[i]]
+    if near:
+        lams = ", ".join(
+            f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])})" for i in near
+        )
+        text += (
+            f" Within 2 paired SE of it (the difference in expected error, paired over the "
+            f"training sets both λ can use): λ = {lams}; the optimum is not resolved more "
+            "finely than that."
+        )
+        if len(near) < len(others):
+            text += " Every other λ is worse by more than 2 paired SE."
+    elif others:
+        c = min(others, key=lambda i: d[i] / se[i])
+        text += (
+            " Every other λ has a higher expected error by more than 2 paired SE (the "
+            f"difference paired over shared training sets); the closest is λ = "
+            f"{lambda_text(v.loc[c, 'weight_decay'])}, worse by {pm(d[c], se[c])} "
+            f"({d[c] / se[c]:.1f} SE)."
+        )
+    return text
+
+
+def how_sure(run: Sweep) -> str | None:
+    """How often the best λ wins under a paired bootstrap, and the one-SE-rule λ (a run
+    with paired comparisons only)."""
+    if not run.paired:
+        return None
+    v, ib, meta, best = run.valid, run.best_pos, run.meta, run.best
+    pb = v["prob_best"].to_numpy(float)
+    n_boot = meta.get("prob_best_resamples")
+    seed = meta.get("prob_best_seed")
+    text = (
+        f"How sure: λ = {lambda_text(best['weight_decay'])} is the best in {pct(pb[ib])} of "
+        f"{n_boot or 'the'} bootstrap resamples of the training sets (the same resampled "
+        f"sets at every λ{f'; seed {seed}' if seed else ''}, `prob_best`)"
+    )
+    rivals = sorted((i for i in range(len(v)) if i != ib and pb[i] >= 0.01), key=lambda i: -pb[i])
+    if rivals:
+        text += "; other λ win in " + ", ".join(
+            f"{pct(pb[i])} (λ = {lambda_text(v.loc[i, 'weight_decay'])})" for i in rivals
+        )
+    text += "."
+    one = v[v["is_one_se"].astype(bool)] if "is_one_se" in v else v.iloc[:0]
+    if not one.empty and one.iloc[0]["weight_decay"] != best["weight_decay"]:
+        o = one.iloc[0]
+        text += (
+            f" One-SE rule: the largest λ within one paired SE of the best is λ = "
+            f"{lambda_text(o['weight_decay'])} (worse by "
+            f"{pm(o['diff_from_best'], o['diff_from_best_se'])})."
+        )
+    elif not one.empty:
+        text += (
+            " One-SE rule: no larger λ is within one paired SE of the best, so it keeps the best λ."
+        )
+    return text + (
+        " The best λ's expected error is a minimum over noisy estimates, so it is "
+        "optimistically biased: fresh training sets would on average give that λ a "
+        "somewhat higher error."
+    )
+
+
+def reduction(run: Sweep) -> str:
+    """How much the best λ lowers the expected error relative to the smallest λ."""
+    first, ref = run.valid.iloc[0], run.reference
+    if run.best_pos == 0:
+        return f"The best λ is {ref} itself: weight decay did not reduce the expected error."
+    e0, s0 = first["expected_error"], first["expected_error_se"]
+    text = f"Relative to {ref} (expected error {pm(e0, s0)}), the best λ "
+    if run.paired:
+        n = int(first["n_reps_used"])
+        return text + (
+            f"reduces the expected error by {pct(get(first, 'reduction_by_best'))} ± "
+            f"{pct(get(first, 'reduction_by_best_se'))} (absolute "
+            f"{pm(first['diff_from_best'], first['diff_from_best_se'])}; paired over the "
+            f"training sets usable at both, {n if n else '—'} sets)."
+        )
+    red = 1 - run.best["expected_error"] / e0
+    return text + f"has a {pct(red)} lower expected error (no paired SE in this run)."
+
+
+def shares(run: Sweep) -> str:
+    """Variance's share of the expected error at the smallest λ, bias²'s at the largest."""
+    first, last = run.valid.iloc[0], run.valid.iloc[-1]
+    return (
+        f"At {run.reference}, variance is {pct(share_of(first, 'variance'))} ± "
+        f"{pct(get(first, 'variance_share_se'))} "
+        f"of the expected error (bias² {num(first['bias2'])}, variance "
+        f"{num(first['variance'])}, noise {num(first['noise'])}). At the largest λ "
+        f"({lambda_text(last['weight_decay'])}), bias² is {pct(share_of(last, 'bias2'))} ± "
+        f"{pct(get(last, 'bias2_share_se'))} of it (jackknife SEs of the ratios)."
+    )
+
+
+def variance_monotone(run: Sweep) -> str | None:
+    """Where variance rises from one λ to the next, with the paired SE of the rise."""
+    v = run.valid
+    var = v["variance"].to_numpy()
+    rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
+    if not rises:
+        return "Variance decreases monotonically with λ over the grid." if len(v) > 1 else None
+    parts = []
+    for i in rises:
+        row = v.iloc[i]
+        z = z_score(get(row, "variance_diff_prev"), get(row, "variance_diff_prev_se"))
+        size = f"a rise of {z:.1f} paired SE" if np.isfinite(z) else "no paired SE in this run"
+        parts.append(
+            f"λ = {lambda_text(row['weight_decay'])} ({num(var[i - 1])} → {num(var[i])}, {size})"
+        )
+    return (
+        "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts) + "."
+    )
+
+
+def zero_one(run: Sweep) -> str | None:
+    """The 0-1 loss decomposition at the best λ (a classification run)."""
+    s, best = run.valid, run.best
+    if "zero_one_error" not in s or pd.isna(best.get("zero_one_error")):
+        return None
+    return (
+        f"0-1 loss at the best λ (Domingos 2000; the terms add up exactly): error "
+        f"{pm(best['zero_one_error'], best['zero_one_error_se'])} = noise term "
+        f"{num(best['zero_one_noise_term'])} + bias {num(best['zero_one_bias'])} + "
+        f"variance term {num(best['zero_one_variance_term'])} (unweighted variance "
+        f"{num(best['zero_one_variance'])})."
+    )
+
+
+def variance_split(run: Sweep) -> str | None:
+    """The initialization's and the data's parts of the variance at the smallest and the
+    best λ (a run with several seeds)."""
+    v, best = run.valid, run.best
+    if not ("variance_init" in v and v["variance_init"].notna().any()):
+        return None
+    parts = []
+    rows = [("λ = " + lambda_text(v.iloc[0]["weight_decay"]), v.iloc[0])]
+    if best["weight_decay"] != v.iloc[0]["weight_decay"]:
+        rows.append((f"the best λ = {lambda_text(best['weight_decay'])}", best))
+    for label, row in rows:
+        share = get(row, "variance_init_share")
+        if not np.isfinite(share):  # an older run: the ratio without an SE
+            share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
+        share_se = get(row, "variance_init_share_se")
+        share_text = pct(share) + (f" ± {pct(share_se)}" if np.isfinite(share_se) else "")
+        parts.append(
+            f"at {label}, {share_text} of the variance is initialization variance "
+            f"({pm(row['variance_init'], row['variance_init_se'])}) and the rest data "
+            f"variance ({pm(row['variance_data'], row['variance_data_se'])})"
+        )
+    return "Variance split (law of total variance): " + "; ".join(parts) + "."
+
+
+def diverged(run: Sweep) -> str:
+    """How many members diverged, per λ."""
+    s = run.summary
+    n_div = int(s["n_diverged"].fillna(0).sum())
+    if not n_div:
+        return "No member diverged."
+    per = ", ".join(
+        f"λ = {lambda_text(r.weight_decay)}: {int(r.n_diverged)}"
+        for r in s.itertuples()
+        if r.n_diverged > 0
+    )
+    return f"{n_div} member(s) diverged and were left out, with their whole training set ({per})."
+
+
+def missing_estimates(run: Sweep) -> str | None:
+    """The λ without estimates, with their status."""
+    s = run.summary
+    bad = s[~s["status"].isin(VALID_STATUSES)] if "status" in s else s.iloc[:0]
+    if bad.empty:
+        return None
+    return (
+        "No estimates at "
+        + ", ".join(f"λ = {lambda_text(r.weight_decay)} ({r.status})" for r in bad.itertuples())
+        + "."
+    )
+
+
+#: The findings of a run with estimates, in report order; each gives a bullet or None.
+FINDINGS: tuple[Callable[[Sweep], str | None], ...] = (
+    noise_unknown,
+    noise_estimate,
+    best_lambda,
+    how_sure,
+    reduction,
+    shares,
+    lambda run: bias_zero(run.valid),
+    lambda run: identity_check(run.valid),
+    variance_monotone,
+    zero_one,
+    variance_split,
+    diverged,
+    missing_estimates,
+)
+
+
+def findings(summary: pd.DataFrame, meta: dict | None = None) -> list[str]:
+    """Factual statements computed from ``summary.csv``, one markdown bullet each.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``summary.csv``: one row per λ.
+    meta : dict, optional
+        ``run.json`` (the bootstrap's resamples and seed behind ``prob_best``).
+
+    Returns
+    -------
+    list of str
+        Bullet texts (without the leading ``-``): those of :data:`FINDINGS` that apply,
+        or one saying that no λ has estimates.
+    """
+    s = summary.sort_values("weight_decay").reset_index(drop=True)
+    v = valid_rows(s)
+    if v.empty:
+        return ["No weight decay produced estimates (every λ diverged or had too few "
+                "converged training sets)."]  # fmt: skip
+    run = Sweep(s, v, meta or {})
+    return [text for finding in FINDINGS if (text := finding(run))]
+
+
+def early_stopping_finding(meta: dict) -> str | None:
+    """Early stopping at the smallest λ against the best λ at the last step (from
+    ``run.json``'s ``early_stopping``, written with ``train.decompose_steps``), with
+    the paired SE of their difference; None without it."""
+    es = meta.get("early_stopping")
+    if not es or not np.isfinite(es.get("diff", np.nan)):
+        return None
+    diff, se = es["diff"], es["diff_se"]
+    z = z_score(diff, se)
+    if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:
+        verdict = "the same models (no step before the last and no larger λ does better)"
+    elif not np.isfinite(z) or abs(z) < 2:
+        verdict = "they are not distinguishable at this precision (|difference| < 2 paired SE)"
+    elif diff < 0:
+        verdict = "early stopping is better"
+    else:
+        verdict = "weight decay is better"
+    return (
+        "Early stopping against weight decay (`steps.csv`): at λ = "
+        f"{lambda_text(es['weight_decay_min'])} the best step is {es['best_step']} of "
+        f"{es['last_step']} "
+        f"(expected error {pm(es['early_stopping_error'], es['early_stopping_error_se'])}); "
+        f"at the last step the best λ is {lambda_text(es['best_weight_decay'])} "
+        f"({pm(es['weight_decay_error'], es['weight_decay_error_se'])}). Early stopping "
+        f"minus weight decay: {pm(diff, se)} (paired over {es['n_common']} training sets): "
+        f"{verdict}. Over the whole grid the least expected error is at step "
+        f"{es['grid_best_step']}, λ = {lambda_text(es['grid_best_weight_decay'])} "
+        f"({num(es['grid_best_error'])}); both minima are argmins of noisy estimates."
+    )

@@ -1,0 +1,218 @@
+"""The house style of bvsim's figures and the pieces every figure uses: the style
+itself, the weight-decay axis, a line with its ±2 SE band, a legend below, colours by
+λ, the decomposition's curves and their labels, and saving a figure as PNG and PDF.
+
+Every figure with weight decay on its x axis uses :class:`LambdaAxis`: positive λ on a
+log axis, and λ = 0 drawn 1.25 decades left of the smallest positive λ, labelled "0"
+and set apart by a dotted separator with a "//" break mark on the axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib import ticker  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
+from ..io.rundir import FIGURES  # noqa: E402
+from ..run.store import atomic_path  # noqa: E402
+from .common import is_classification  # noqa: E402
+
+__all__ = [
+    "DPI",
+    "ZERO_GAP_DECADES",
+    "LambdaAxis",
+    "band",
+    "components",
+    "lambda_colors",
+    "legend_below",
+    "save_figure",
+    "styled",
+]
+
+DPI = 150
+#: Decades between the drawn position of λ = 0 and the smallest positive λ.
+ZERO_GAP_DECADES = 1.25
+#: The decomposition's curves of a regression run with a known noise.
+_COMPONENTS = (
+    # column, legend label, colour index in the "colorblind" palette, marker
+    ("bias2", "bias² (corrected)", 0, "o"),
+    ("variance", "variance", 1, "s"),
+    ("noise", "noise σ²", 7, None),
+    ("expected_error", "bias² + variance + noise", 3, "D"),
+    ("test_error", "measured test error", 2, "^"),
+)
+
+
+def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:
+    """The decomposition's curves to draw, as (column, legend label, colour index,
+    marker); with unknown noise (data from a file) bias² includes it; for a
+    classification task they are the terms of the cross-entropy decomposition."""
+    folded = (
+        "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any()
+    )
+    if is_classification(summary) and folded:
+        labels = {
+            "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",
+            "variance": "variance: mean KL(π̄ ‖ π)",
+            "expected_error": "expected cross-entropy (sum)",
+            "test_error": "measured test cross-entropy",
+        }
+        return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS if c in labels]
+    if is_classification(summary):
+        labels = {
+            "bias2": "bias: KL(p ‖ π̄)",
+            "variance": "variance: mean KL(π̄ ‖ π)",
+            "noise": "noise: entropy H(p)",
+            "expected_error": "expected cross-entropy (sum)",
+            "test_error": "measured test cross-entropy",
+        }
+        return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS]
+    if folded:
+        return [
+            (c, "bias² + noise (noise unknown)", ci, m) if c == "bias2" else
+            (c, "bias² + noise + variance", ci, m) if c == "expected_error" else (c, lab, ci, m)
+            for c, lab, ci, m in _COMPONENTS
+            if c != "noise"
+        ]  # fmt: skip
+    return list(_COMPONENTS)
+
+
+@contextmanager
+def _style():
+    """The house style: seaborn whitegrid, fonts of 9 pt or more, no global change."""
+    rc = {"axes.titlesize": 11, "legend.title_fontsize": 10, "savefig.dpi": DPI}
+    with (
+        sns.axes_style("whitegrid"),
+        sns.plotting_context("notebook", font_scale=0.85, rc=rc),
+    ):
+        yield
+
+
+def styled(func: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw ``func``'s figure in the house style."""
+
+    @wraps(func)
+    def inner(*args, **kwargs):
+        with _style():
+            return func(*args, **kwargs)
+
+    return inner
+
+
+class LambdaAxis:
+    """The weight-decay x axis shared by every λ figure.
+
+    Positive λ are drawn at their value on a log axis; λ = 0 is drawn at
+    ``min(λ > 0) / 10**ZERO_GAP_DECADES``, labelled "0" and separated from the rest by
+    a dotted vertical line with a "//" break mark on the axis.
+
+    Parameters
+    ----------
+    weight_decays : sequence of float
+        All λ of the run (duplicates are fine).
+    """
+
+    def __init__(self, weight_decays: Sequence[float]):
+        wd = np.unique(np.asarray(weight_decays, dtype=float))
+        positive = wd[wd > 0]
+        self.has_zero = bool((wd == 0).any())
+        self.lo = float(positive.min()) if positive.size else 1.0
+        self.hi = float(positive.max()) if positive.size else 1.0
+        self.zero_at = self.lo / 10**ZERO_GAP_DECADES if positive.size else 1.0
+        self.break_at = float(np.sqrt(self.zero_at * self.lo))
+
+    def pos(self, values) -> np.ndarray:
+        """Drawing positions of λ values (λ = 0 goes left of the break)."""
+        v = np.asarray(values, dtype=float)
+        return np.where(v == 0, self.zero_at, v)
+
+    def apply(self, ax, label: str = "weight decay λ (log scale)") -> None:
+        """Log-scale ``ax``'s x axis, tick it, and draw the break (if λ = 0 is present)."""
+        ax.set_xscale("log")
+        left = self.zero_at if self.has_zero else self.lo
+        ax.set_xlim(left / 10**0.3, self.hi * 10**0.3)
+        lo_dec, hi_dec = int(np.floor(np.log10(self.lo))), int(np.ceil(np.log10(self.hi)))
+        decades = [10.0**k for k in range(lo_dec, hi_dec + 1)]
+        floor = self.break_at * 10**0.2 if self.has_zero else 0.0
+        ticks = [t for t in decades if floor < t <= self.hi * 10**0.3]
+        if self.has_zero:
+            ticks = [self.zero_at, *ticks]
+        zero_at, has_zero = self.zero_at, self.has_zero
+
+        def fmt(x, _pos):
+            if has_zero and np.isclose(x, zero_at):
+                return "0"
+            return f"$10^{{{int(round(np.log10(x)))}}}$"
+
+        ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(fmt))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+        if self.has_zero:
+            ax.axvline(self.break_at, color="0.45", linestyle=":", linewidth=1.0, zorder=1)
+            trans = blended_transform_factory(ax.transData, ax.transAxes)
+            ax.text(
+                self.break_at, 0.0, "//", transform=trans, ha="center", va="center",
+                fontsize=10, fontweight="bold", color="0.3", clip_on=False, zorder=5,
+                bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none"},
+            )  # fmt: skip
+            label = f"{label}; λ = 0 left of //"
+        ax.set_xlabel(label)
+
+
+def band(ax, x, y, se, color, alpha=0.2, **line_kw):
+    """A line with markers and a ±2 SE band (no band where the SE is missing)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ax.plot(x, y, color=color, **line_kw)
+    if se is not None:
+        se = np.asarray(se, float)
+        ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=alpha, linewidth=0)
+
+
+def legend_below(fig: Figure, ax, ncol: int = 3, **kw) -> None:
+    """The legend of ``ax``, for the whole figure, centred below it without a frame."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, **kw)
+
+
+def lambda_colors(lambdas) -> dict:
+    """Sequential colours by λ rank (viridis without its pale yellow end)."""
+    lambdas = sorted(lambdas)
+    pal = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.82, max(len(lambdas), 2)))
+    return {wd: tuple(pal[i]) for i, wd in enumerate(lambdas)}
+
+
+def save_figure(fig: Figure, out: Path, name: str) -> list[Path]:
+    """Save ``fig`` as ``out/<name>.png`` and ``.pdf`` (a name of
+    :data:`bvsim.io.rundir.FIGURES`), close it, and return the two paths."""
+    assert name in FIGURES, name
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    # no timestamps or software versions in the files: the same run gives the same bytes;
+    # each written to a temporary name and renamed (never a half-written figure)
+    try:
+        with atomic_path(paths[0]) as tmp:
+            fig.savefig(
+                tmp, dpi=DPI, bbox_inches="tight", pad_inches=0.1, metadata={"Software": None}
+            )
+        with atomic_path(paths[1]) as tmp:
+            fig.savefig(
+                tmp,
+                bbox_inches="tight",
+                pad_inches=0.1,
+                metadata={"CreationDate": None, "Producer": None},
+            )
+    finally:
+        plt.close(fig)
+    return paths

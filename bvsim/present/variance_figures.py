@@ -1,0 +1,108 @@
+"""Where the variance comes from: the training data against the initialisation
+(``variance_split``, a nested design with several seeds) and the crossed design's
+random-effects ANOVA terms (``anova``).
+
+Like every figure function, these take tidy DataFrames and compute nothing beyond
+selecting and reshaping rows; :func:`variance_split_figure` and :func:`anova_figure`
+say whether a run has the figure at all.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from .common import term_name
+from .style import LambdaAxis, band, legend_below, styled
+
+__all__ = ["anova_figure", "fig_anova", "fig_variance_split", "variance_split_figure"]
+
+
+@styled
+def fig_variance_split(summary: pd.DataFrame) -> Figure:
+    """Variance split into the data part and the initialisation part, stacked vs λ.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``summary.csv`` with ``variance_data`` and ``variance_init`` (n_seeds ≥ 2).
+    """
+    s = summary.sort_values("weight_decay")
+    axis = LambdaAxis(s["weight_decay"])
+    x = axis.pos(s["weight_decay"])
+    data, init = s["variance_data"].to_numpy(float), s["variance_init"].to_numpy(float)
+    pal = sns.color_palette("colorblind", 10)
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    ax.fill_between(x, 0, data, color=pal[0], alpha=0.45, linewidth=0,
+                    label="variance from the training data")  # fmt: skip
+    ax.fill_between(x, data, data + init, color=pal[1], alpha=0.45, linewidth=0,
+                    label="variance from the initialisation seed")  # fmt: skip
+    band(ax, x, s["variance"], s["variance_se"], "0.15", alpha=0.12, marker="o",
+          markersize=4, linewidth=1.4, label="total variance ±2 SE")  # fmt: skip
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    axis.apply(ax)
+    ax.set_ylabel("variance (mean over test points)")
+    ax.set_title("Where the variance comes from: data vs initialisation")
+    legend_below(fig, ax, ncol=2)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+@styled
+def fig_anova(anova: pd.DataFrame) -> Figure:
+    """The crossed design's variance terms stacked against λ, and their shares.
+
+    Parameters
+    ----------
+    anova : DataFrame
+        ``anova.csv``: rows per λ and term (main effects, interactions, ``variance``).
+    """
+    a = anova.dropna(subset=["value"])
+    terms = [t for t in dict.fromkeys(a.loc[a["share"].notna(), "term"])]
+    wd = np.sort(a["weight_decay"].unique())
+    axis = LambdaAxis(wd)
+    x = axis.pos(wd)
+    table = a.pivot(index="weight_decay", columns="term", values="value").reindex(wd)
+    se = a.pivot(index="weight_decay", columns="term", values="se").reindex(wd)
+    share = a.pivot(index="weight_decay", columns="term", values="share").reindex(wd)
+    share_se = a.pivot(index="weight_decay", columns="term", values="share_se").reindex(wd)
+    pal = sns.color_palette("colorblind", max(len(terms), 3))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    base = np.zeros(len(wd))
+    for color, term in zip(pal, terms, strict=False):
+        top = base + np.clip(table[term].to_numpy(float), 0, None)
+        left.fill_between(x, base, top, color=color, alpha=0.5, linewidth=0,
+                          label=term_name(term))  # fmt: skip
+        base = top
+    band(left, x, table["variance"], se["variance"], "0.15", alpha=0.12, marker="o",
+          markersize=4, linewidth=1.4, label="total variance ±2 SE")  # fmt: skip
+    left.axhline(0, color="0.3", linewidth=0.8)
+    axis.apply(left)
+    left.set_ylabel("variance (mean over test points)")
+    left.set_title("Variance by source (stacked; negative estimates drawn as 0)")
+    for color, term in zip(pal, terms, strict=False):
+        band(right, x, share[term], share_se[term], color, marker="o", markersize=3,
+              linewidth=1.2)  # fmt: skip
+    right.axhline(0, color="0.3", linewidth=0.8)
+    axis.apply(right)
+    right.set_ylabel("share of the variance (±2 SE)")
+    right.set_title("Share of each source")
+    legend_below(fig, left, ncol=min(len(terms) + 1, 4))
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def variance_split_figure(summary: pd.DataFrame) -> Figure | None:
+    """:func:`fig_variance_split` for a run with an initialisation variance (n_seeds ≥ 2);
+    None otherwise."""
+    return fig_variance_split(summary) if summary["variance_init"].notna().any() else None
+
+
+def anova_figure(anova: pd.DataFrame | None) -> Figure | None:
+    """:func:`fig_anova` for a crossed run with ANOVA estimates; None otherwise."""
+    if anova is None or anova.empty or not anova["value"].notna().any():
+        return None
+    return fig_anova(anova)

@@ -1,0 +1,105 @@
+"""What figures and report share (bvsim.present.common), on small hand-made tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bvsim.io.rundir import AXIS_FIGURES, FIGURES, RUN_FIGURES
+from bvsim.present.common import (
+    FIGURE_TABLE,
+    axis_figures,
+    best_position,
+    drawn_figures,
+    figure_lines,
+    lambda_label,
+    lambda_text,
+    share_of,
+    valid_rows,
+)
+from bvsim.present.findings import findings
+
+
+def _summary() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "weight_decay": [1.0, 0.0, 0.1, 0.01],
+            "expected_error": [3.0, 2.0, np.nan, 2.0],
+            "status": ["ok", "some_diverged", "all_diverged", "ok"],
+        }
+    )
+
+
+def test_valid_rows_keeps_rows_with_estimates_sorted_by_lambda():
+    v = valid_rows(_summary())
+    assert v["weight_decay"].tolist() == [0.0, 0.01, 1.0]
+    assert v.index.tolist() == [0, 1, 2]
+    empty = _summary().iloc[:0]
+    assert valid_rows(empty).empty
+
+
+def test_valid_rows_drops_a_bad_status_even_with_an_estimate():
+    s = _summary().assign(expected_error=[3.0, 2.0, 1.0, 2.0])
+    assert 0.1 not in valid_rows(s)["weight_decay"].tolist()
+
+
+def test_best_position_takes_the_smaller_lambda_on_a_tie():
+    assert best_position(valid_rows(_summary())) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "label", "text"),
+    [(0.0, "0", "0"), (1e-4, "1e-4", "0.0001"), (3e-3, "0.003", "0.003"), (1.0, "1", "1")],
+)
+def test_the_two_lambda_formats(value, label, text):
+    assert lambda_label(value) == label
+    assert lambda_text(value) == text
+
+
+def test_share_of_falls_back_to_the_ratio_for_an_older_run():
+    assert share_of(pd.Series({"bias2_share": 0.25, "bias2": 1.0, "expected_error": 2.0}),
+                    "bias2") == 0.25  # fmt: skip
+    assert share_of(pd.Series({"bias2": 1.0, "expected_error": 4.0}), "bias2") == 0.25
+    assert math.isnan(share_of(pd.Series({"bias2_share": np.nan, "bias2": np.nan,
+                                          "expected_error": 1.0}), "bias2"))  # fmt: skip
+
+
+def test_every_figure_has_one_caption_in_report_order():
+    assert tuple(f.name for f in FIGURE_TABLE) == FIGURES
+    assert {f.name for f in FIGURE_TABLE if f.axis} == set(AXIS_FIGURES)
+    assert {f.name for f in FIGURE_TABLE if not f.axis} == set(RUN_FIGURES)
+    for f in FIGURE_TABLE:
+        assert f.caption and ("{axis}" in f.caption) == f.axis
+
+
+def test_a_run_report_embeds_the_drawn_figures_of_a_run_in_table_order(tmp_path):
+    for name in ("steps", "decomposition", "axis_best"):
+        (tmp_path / f"{name}.png").write_bytes(b"")
+    assert drawn_figures(tmp_path) == ["decomposition", "steps"]
+    assert drawn_figures(tmp_path / "missing") == []
+    lines = figure_lines(["steps", "decomposition"])
+    assert [line for line in lines if line.startswith("![")] == [
+        "![decomposition](figures/decomposition.png)",
+        "![steps](figures/steps.png)",
+    ]
+
+
+def test_axis_figures_name_the_axis_and_draw_curves_only_for_a_numeric_axis():
+    numeric = pd.DataFrame({"n_train": [10, 20], "weight_decay": [0.0, 0.0]})
+    named = pd.DataFrame({"penalty": ["l1", "l2"], "weight_decay": [0.0, 0.0]})
+    assert axis_figures(numeric, "n_train") == list(AXIS_FIGURES)
+    assert axis_figures(named, "penalty") == [n for n in AXIS_FIGURES if n != "axis_curves"]
+    lines = figure_lines(["axis_best"], "n_train")
+    assert lines[0] == "![axis best](figures/axis_best.png)"
+    assert lines[2].startswith("*Left: the best λ of the grid for each n_train.")
+
+
+def test_findings_without_estimates_say_so_only():
+    s = _summary().assign(expected_error=np.nan, n_diverged=[1, 2, 3, 4])
+    assert findings(s) == [
+        "No weight decay produced estimates (every λ diverged or had too few converged "
+        "training sets)."
+    ]
