@@ -231,7 +231,7 @@ _CAPTIONS = {
     ),
     "axis_anova": (
         "Crossed design: the variance terms of `anova.csv` (main effects and interactions) "
-        "and the total variance against the axis, one column per λ, ±2 SE (multiway "
+        "and the total variance against {axis}, one column per λ, ±2 SE (multiway "
         "jackknife); below, each term's share of the variance. Dotted: the closed form "
         "(`theory` column) where it exists. Each value's table of terms is in its own "
         "report (`axis/`). In a crossed design the table's SEs above treat the training "

@@ -90,8 +90,13 @@ def test_a_run_report_embeds_the_drawn_figures_of_a_run_in_table_order(tmp_path)
 def test_axis_figures_name_the_axis_and_draw_curves_only_for_a_numeric_axis():
     numeric = pd.DataFrame({"n_train": [10, 20], "weight_decay": [0.0, 0.0]})
     named = pd.DataFrame({"penalty": ["l1", "l2"], "weight_decay": [0.0, 0.0]})
-    assert axis_figures(numeric, "n_train") == list(AXIS_FIGURES)
-    assert axis_figures(named, "penalty") == [n for n in AXIS_FIGURES if n != "axis_curves"]
+    anova = pd.DataFrame({"n_train": [10, 20], "term": ["inputs"] * 2, "value": [0.1, 0.2]})
+    assert axis_figures(numeric, "n_train", anova) == list(AXIS_FIGURES)
+    plain = [n for n in AXIS_FIGURES if n != "axis_anova"]
+    assert axis_figures(numeric, "n_train") == plain
+    assert axis_figures(named, "penalty") == [n for n in plain if n != "axis_curves"]
+    no_estimate = anova.assign(value=np.nan)
+    assert axis_figures(numeric, "n_train", no_estimate) == plain
     lines = figure_lines(["axis_best"], "n_train")
     assert lines[0] == "![axis best](figures/axis_best.png)"
     assert lines[2].startswith("*Left: the best λ of the grid for each n_train.")
