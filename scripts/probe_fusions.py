@@ -51,20 +51,15 @@ from bvsim.train.engine import (  # noqa: E402
 )
 
 
-def make_update(sizes: list[int], m: int, lr: float):
-    """``buf += lam * p; p -= lr * buf`` over every block of the flat tensors (all
-    decayed, as in W1 and W2), in the engine's order of operations, block by block
-    (what ``torch.compile`` fuses)."""
-
-    def update(flat, buf, lam):
-        off = 0
-        for s in sizes:
-            p, b = flat[off : off + m * s].view(m, s), buf[off : off + m * s].view(m, s)
-            b.addcmul_(lam, p)
-            p.add_(b, alpha=-lr)
-            off += m * s
-
-    return update
+def update_blocks(params, bufs, lam, lr: float):
+    """``buf += lam * p; p -= lr * buf`` block by block (all decayed, as in W1 and W2),
+    in the engine's order of operations: what ``torch.compile`` fuses. The blocks come
+    as separate views; slicing them out of the flat tensors inside the compiled
+    function instead made Inductor write one masked kernel over the whole of both
+    tensors, 13x slower than eager (first run of this probe)."""
+    for p, b in zip(params, bufs, strict=True):
+        b.addcmul_(lam, p)
+        p.add_(b, alpha=-lr)
 
 
 class Net:
@@ -100,19 +95,14 @@ class Net:
             self.h_aug = [torch.ones(m, n, fi + 1, dtype=dt) for fi, _ in spec.shapes[1:]]
         self.buf = torch.zeros_like(self.flat)
         self.p, self.b = self._views(self.flat), self._views(self.buf)
-        sizes = [r * c for r, c in self.shapes]
-        upd = make_update(sizes, m, spec.lr)
+        self.lam3 = self.lam.view(m, 1, 1)
         self.update = {
             "eager": self._eager,
             "foreach": self._foreach,
-            "compiled": lambda: COMPILED[(tuple(sizes), m, spec.lr)](self.flat, self.buf, self.lam),
-        }[update]  # fmt: skip
-        if update == "compiled":
-            COMPILED.setdefault(
-                (tuple(sizes), m, spec.lr), torch.compile(upd, fullgraph=True, dynamic=False)
-            )
-        self.lam3 = self.lam.view(m, 1, 1)
-        self.views = list(zip(self.p[0::2], self.p[1::2], strict=True))
+            "compiled": lambda: COMPILED(self.p, self.b, self.lam3, spec.lr),
+        }[update]
+        if not folded:  # (W, b) of every layer
+            self.views = list(zip(self.p[0::2], self.p[1::2], strict=True))
 
     def _views(self, flat):
         out, off = [], 0
@@ -175,7 +165,9 @@ class Net:
         return torch.cat(rows, 1)
 
 
-COMPILED: dict = {}
+#: One compiled function; Dynamo specializes it per block shapes and dtype.
+COMPILED = torch.compile(update_blocks, fullgraph=True, dynamic=False)
+torch._dynamo.config.cache_size_limit = 64
 VARIANTS = {  # name: (folded, update)
     "mirror of the engine": (False, "eager"),
     "foreach update": (False, "foreach"),
@@ -230,12 +222,12 @@ def differences(spec, inp, steps: int) -> dict[str, dict[str, float]]:
 CACHE_PROBE = r"""
 import sys, time, torch
 sys.path.insert(0, sys.argv[1])
-from probe_fusions import make_update
+from probe_fusions import COMPILED
 torch.set_num_threads(1)
-m, sizes = 256, [32, 32, 1024, 32, 32, 1]
-flat = torch.randn(m * sum(sizes)); buf = torch.zeros_like(flat); lam = torch.rand(m, 1)
+m, shapes = 256, [(1, 32), (1, 32), (32, 32), (1, 32), (32, 1), (1, 1)]
+ps = [torch.randn(m, *s) for s in shapes]; bs = [torch.zeros(m, *s) for s in shapes]
 t = time.perf_counter()
-torch.compile(make_update(sizes, m, 0.01), fullgraph=True, dynamic=False)(flat, buf, lam)
+COMPILED(ps, bs, torch.rand(m, 1, 1), 0.01)
 print(time.perf_counter() - t)
 """
 
@@ -270,7 +262,17 @@ def profile_top(name: str, m: int, steps: int, top: int = 8) -> list[str]:
         train_batched(spec, **inp)
     ev = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in ev)
-    return [f"{name}: {e.key} {100 * e.self_cpu_time_total / total:.1f}%" for e in ev[:top]]
+    lines = [f"{name}: {e.key} {100 * e.self_cpu_time_total / total:.1f}%" for e in ev[:top]]
+    copies: dict[str, float] = {}  # whose copies: the outermost op above each copy_
+    for e in prof.events():
+        if e.name == "aten::copy_":
+            top_op = e
+            while top_op.cpu_parent is not None:
+                top_op = top_op.cpu_parent
+            copies[top_op.name] = copies.get(top_op.name, 0) + e.self_cpu_time_total
+    for k, v in sorted(copies.items(), key=lambda kv: -kv[1])[:4]:
+        lines.append(f"{name}: aten::copy_ under {k} {100 * v / total:.1f}%")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -279,12 +281,18 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--whole-run", type=int, default=2000, help="steps of the whole run")
+    ap.add_argument("--workloads", nargs="+", default=["W2", "W1"], choices=["W2", "W1"])
+    ap.add_argument("--no-profile", action="store_true", help="skip the profiler and cache")
     args = ap.parse_args(argv)
     setup_process(1)
-    for line in profile_top("W2", args.members, 200) + profile_top("W3", args.members, 200):
-        print(line, flush=True)
-    print(f"compile time of the fused update, fresh cache / second process: {compile_cache()}")
-    for name, m, over in [("W2", args.members, W2_MODEL), ("W1", 8, [])]:
+    if not args.no_profile:
+        for line in profile_top("W2", args.members, 200) + profile_top("W3", args.members, 200):
+            print(line, flush=True)
+        compile_s = compile_cache()
+        print(f"compile time of the fused update, fresh cache / second process: {compile_s}")
+    plan = {"W2": (args.members, W2_MODEL), "W1": (8, [])}
+    for name in args.workloads:
+        m, over = plan[name]
         spec, inp = members(load_config(preset="seed-demo", overrides=over), m)
         t = time.perf_counter()
         Net(spec, inp, torch.float32, False, "compiled").step()
