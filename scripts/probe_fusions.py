@@ -56,7 +56,7 @@ def update_blocks(params, bufs, lam, lr: float):
     in the engine's order of operations: what ``torch.compile`` fuses. The blocks come
     as separate views; slicing them out of the flat tensors inside the compiled
     function instead made Inductor write one masked kernel over the whole of both
-    tensors, 13x slower than eager (first run of this probe)."""
+    tensors: the W2 step took 2.3x the eager one (results/bench/probe_fusions.txt)."""
     for p, b in zip(params, bufs, strict=True):
         b.addcmul_(lam, p)
         p.add_(b, alpha=-lr)
