@@ -12,6 +12,8 @@ weight decay and its own training set, as in a real sweep:
   (lr 0.01, momentum 0.9), coupled L2.
 - W2: MLP 1-32-32-1, n_train 20, 2000 steps.
 - W3: linear model, p = 100, n_train 50, 500 steps (and the closed-form solver).
+- Scaling: W2's network at 1 to 4096 members, 200 steps each (bench_scaling.py).
+- Designs: a crossed and a nested run of the same model and members (bench_scaling.py).
 - Modules: the W2 network as a user's ``nn.Module`` (recognised and trained by the
   engine, and through torch.func) against the engine, 4 lambdas x 64 sets end to
   end; and a small CNN (two 3x3 convolutions on 8x8 inputs) through torch.func.
@@ -39,6 +41,9 @@ from bvsim.train.devices import setup_process
 from bvsim.train.engine import ParamLayout, TrainSpec, init_params
 from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_scaling  # noqa: E402
 
 W2_MODEL = ["model.hidden=[32, 32]", "data.n_train=20"]
 WORKLOADS = {
@@ -397,6 +402,10 @@ def main(argv=None) -> int:
     table.to_csv(out / "bench.csv", index=False)
     modules = bench_modules(args.quick, repeats=3 if not args.quick else 1)
     pd.DataFrame(modules).to_csv(out / "bench_modules.csv", index=False)
+    scaling, caches = bench_scaling.bench_scaling(args.quick, repeats=3 if not args.quick else 1)
+    pd.DataFrame(scaling).to_csv(out / "bench_scaling.csv", index=False)
+    crossed = bench_scaling.bench_crossed(repeats=3 if not args.quick else 1)
+    pd.DataFrame(crossed).to_csv(out / "bench_crossed.csv", index=False)
     extra = []
     if not args.skip_mlxtend:
         mlx = bench_mlxtend(8, 50 if not args.quick else 10)
@@ -462,6 +471,7 @@ def main(argv=None) -> int:
             for r in modules
         ),
     ]
+    md += bench_scaling.markdown(scaling, caches, crossed)
     if extra:
         md += ["", "| end to end | time | speed-up |", "|---|---|---:|", *extra]
     (out / "bench.md").write_text("\n".join(md) + "\n")

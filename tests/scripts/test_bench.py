@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ _spec = importlib.util.spec_from_file_location(
 )
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
+bench_scaling = sys.modules["bench_scaling"]
 
 
 def test_bytes_per_step_of_a_linear_model():
@@ -41,3 +43,51 @@ def test_adam_moves_its_moment_buffers_too():
     sgd = TrainSpec.from_config(load_config(preset="smoke"))
     extra = bench.bytes_per_step(spec, 10) - bench.bytes_per_step(sgd, 10)
     assert extra == pytest.approx(4 * 19 * spec.n_params)
+
+
+def _train_spec(preset, *overrides):
+    return TrainSpec.from_config(load_config(preset=preset, overrides=list(overrides)))
+
+
+def test_a_crossed_member_moves_what_a_nested_one_does():
+    """sine-crossed's MLP 1-64-64-1 with biases, 40 points, SGD. Per layer (forward,
+    activation, weight gradient, bias gradient, input gradient):
+    1->64: 2728 + 5120 + 2728 + 2688; 64->64: 9280 + 5120 + 13312 + 2688 + 16896;
+    64->1: 2665 + 2728 + 42 + 10344; update 6 x 4353 parameters = 26118; in all
+    102457 floats. The design changes which data a member sees, not its step."""
+    crossed = _train_spec("sine-crossed")
+    nested = _train_spec("sine", "sweep.n_seeds=3")
+    assert crossed.shapes == nested.shapes == ((1, 64), (64, 64), (64, 1))
+    assert crossed.n_params == 4353
+    assert bench.bytes_per_step(crossed, 40) == 4 * 102457
+    assert bench.bytes_per_step(nested, 40) == bench.bytes_per_step(crossed, 40)
+
+
+def test_working_set_of_a_member():
+    """Parameters and momentum (2 x 4353) and each layer's input and output on 40
+    points (40 + 2560, 2560 + 2560, 2560 + 40): 19026 floats; Adam keeps two more
+    copies of the parameters."""
+    assert bench_scaling.working_set_bytes(_train_spec("sine-crossed"), 40) == 4 * 19026
+    adam = _train_spec("sine-crossed", "train.optimizer=adam")
+    assert bench_scaling.working_set_bytes(adam, 40) == 4 * (19026 + 2 * 4353)
+
+
+def test_cache_sizes_from_sysfs(tmp_path):
+    """Data and unified levels in bytes; the instruction cache is left out."""
+    for i, (level, kind, size) in enumerate(
+        [
+            (1, "Data", "32K"),
+            (1, "Instruction", "32K"),
+            (2, "Unified", "1024K"),
+            (3, "Unified", "32M"),
+        ]
+    ):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    assert bench_scaling.cache_sizes(tmp_path) == {"L1": 2**15, "L2": 2**20, "L3": 2**25}
+    assert bench_scaling.cache_sizes(tmp_path / "missing") == {}
+    assert bench_scaling._fits(2**20, bench_scaling.cache_sizes(tmp_path)) == "L2"
+    assert bench_scaling._fits(2**26, bench_scaling.cache_sizes(tmp_path)) == "memory"
