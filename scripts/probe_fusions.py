@@ -1,7 +1,7 @@
 """The untried CPU fusions of the engine's SGD step, measured (a probe, not integrated).
 
 One process, one thread, every variant timed interleaved (median of repeats) against
-a step that mirrors ``bvsim.train.engine.train_batched`` (same helpers, imported
+a step that mirrors ``bvsim.train.mlp.train_batched`` (same helpers, imported
 read-only), on the MLP workloads of ``scripts/bench.py``:
 
 - **folded bias**: every layer with fan_in > 1 keeps [W; b] as one (fan_in + 1,
@@ -40,13 +40,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench import W2_MODEL, WORKLOADS, members  # noqa: E402
 
 from bvsim import load_config  # noqa: E402
-from bvsim.train.engine import (  # noqa: E402
-    ParamLayout,
+from bvsim.train.devices import setup_process  # noqa: E402
+from bvsim.train.engine import ParamLayout  # noqa: E402
+from bvsim.train.mlp import (  # noqa: E402
     _accumulate_weight_grad,
     _forward,
     _input_grad,
     _linear,
-    setup_process,
     train_batched,
 )
 
