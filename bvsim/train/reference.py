@@ -81,21 +81,9 @@ def train_one(
     return fit_module(model, spec, x, y, x_test, weight_decay, schedule, dropout_key)
 
 
-def fit_module(
-    model: nn.Module,
-    spec: TrainSpec,
-    x: np.ndarray,
-    y: np.ndarray,
-    x_test: np.ndarray,
-    weight_decay: float,
-    schedule: np.ndarray | None = None,
-    dropout_key: int | None = None,
-) -> tuple[np.ndarray, float]:
-    """Train ``model`` in place with ``torch.optim``; (test predictions, train MSE).
-
-    Parameters whose name ends in ``bias`` are not decayed when ``spec.decay_bias``
-    is false.
-    """
+def _optimizer(model: nn.Module, spec: TrainSpec, weight_decay: float):
+    """The decayed parameters (all, or all but the biases when ``spec.decay_bias`` is
+    false) and the ``torch.optim`` optimizer of ``spec`` over them."""
     if not spec.decay_bias:
         decayed = [p for name, p in model.named_parameters() if not name.endswith("bias")]
     else:
@@ -110,11 +98,28 @@ def fit_module(
     if rest:
         groups.append({"params": rest, "weight_decay": 0.0})
     if spec.optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum)
-    elif spec.penalty == "decoupled":
-        opt = torch.optim.AdamW(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
-    else:
-        opt = torch.optim.Adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+        return decayed, torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum)
+    adam = torch.optim.AdamW if spec.penalty == "decoupled" else torch.optim.Adam
+    return decayed, adam(groups, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+
+
+def fit_module(
+    model: nn.Module,
+    spec: TrainSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    weight_decay: float,
+    schedule: np.ndarray | None = None,
+    dropout_key: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Train ``model`` in place with ``torch.optim``; (test predictions, final training
+    loss: MSE, or cross-entropy for classification).
+
+    Parameters whose name ends in ``bias`` are not decayed when ``spec.decay_bias``
+    is false.
+    """
+    decayed, opt = _optimizer(model, spec, weight_decay)
     classify = spec.loss == CLASSIFICATION.loss
     xt = torch.tensor(x, dtype=spec.dtype)
     if classify:

@@ -33,6 +33,25 @@ def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     return out
 
 
+def _arguments(cls, m):
+    """``arguments(value, seed)``: the keyword arguments of one member's estimator, with
+    ``model.param`` set to ``value`` (an integer for an integer parameter such as
+    n_neighbors or max_depth) and ``random_state`` to ``seed`` where the estimator takes
+    one and the user did not fix it."""
+    defaults = cls(**m.estimator_args).get_params()
+    takes_seed = "random_state" in defaults and "random_state" not in m.estimator_args
+    as_int = isinstance(defaults.get(m.param), int) and not isinstance(defaults[m.param], bool)
+
+    def arguments(value: float, seed: int) -> dict:
+        kwargs = dict(m.estimator_args)
+        kwargs[m.param] = int(value) if as_int and value.is_integer() else value
+        if takes_seed:
+            kwargs["random_state"] = seed
+        return kwargs
+
+    return arguments
+
+
 def fit_estimators(
     cfg: Config,
     x: np.ndarray,
@@ -63,10 +82,7 @@ def fit_estimators(
     """
     m = cfg.model
     cls = load_object(m.estimator, "model.estimator")
-    defaults = cls(**m.estimator_args).get_params()
-    takes_seed = "random_state" in defaults
-    # an integer parameter (n_neighbors, max_depth, ...) gets integer values
-    as_int = isinstance(defaults.get(m.param), int) and not isinstance(defaults[m.param], bool)
+    arguments = _arguments(cls, m)
     members, n_test = len(x), len(x_test)
     pred = np.full((members, n_test), np.nan)
     train = np.full(members, np.nan)
@@ -74,13 +90,8 @@ def fit_estimators(
     failed = np.zeros(members, dtype=bool)
     first_error = None
     for i in range(members):
-        kwargs = dict(m.estimator_args)
-        value = float(weight_decay[i])
-        kwargs[m.param] = int(value) if as_int and value.is_integer() else value
-        if takes_seed and "random_state" not in m.estimator_args:
-            kwargs["random_state"] = int(seeds[i])
         try:
-            est = cls(**kwargs).fit(x[i], y[i])
+            est = cls(**arguments(float(weight_decay[i]), int(seeds[i]))).fit(x[i], y[i])
             p = np.asarray(est.predict(x_test), dtype=np.float64).reshape(n_test)
             t = np.asarray(est.predict(x[i]), dtype=np.float64).reshape(len(x[i]))
         except Exception:
