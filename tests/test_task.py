@@ -13,7 +13,6 @@ import pytest
 from bvsim.config import list_presets, load_config
 from bvsim.data import generator
 from bvsim.io.summary import summary_columns
-from bvsim.io.tables import task_of
 from bvsim.task import (
     CLASSIFICATION,
     REGRESSION,
@@ -66,7 +65,6 @@ def test_committed_runs_read_back_their_task(run):
     expected = task_for(load_config(preset=run))
     assert task_of_run(summary, meta) is expected
     assert task_of_run(summary, {}) is expected  # from the summary alone
-    assert task_of(summary, meta) == expected.name
 
 
 def test_run_json_wins_over_the_summary():

@@ -24,7 +24,7 @@ from ..estimate import compare
 from ..estimate.theory import theory_table
 from ..run.result import SweepResult
 from ..run.store import RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
-from ..task import task_for, task_of_run
+from ..task import task_for
 from .anova import anova_tables
 from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
@@ -36,7 +36,6 @@ __all__ = [
     "load_fits",
     "read_tables",
     "summarize",
-    "task_of",
     "write_marker",
     "write_run",
     "write_tables",
@@ -72,12 +71,6 @@ class Tables:
     #: The decomposition at every logged step (``train.decompose_steps``); None
     #: otherwise. Written as ``steps.csv``.
     steps: pd.DataFrame | None = None
-
-
-def task_of(summary: pd.DataFrame, meta: dict | None = None) -> str:
-    """The name of a run's task (:func:`bvsim.task.task_of_run`): as its ``run.json``
-    records it, or, for a run written before bvsim recorded it, from its summary."""
-    return task_of_run(summary, meta).name
 
 
 def summarize(r: SweepResult) -> Tables:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.rundir import AXIS_FIGURES, FIGURES
-from ..io.tables import task_of
+from ..task import CLASSIFICATION, task_of_run
 
 __all__ = [
     "FIGURE_TABLE",
@@ -71,14 +71,14 @@ def best_row(valid: pd.DataFrame) -> pd.Series:
 
 
 def is_classification(summary: pd.DataFrame, meta: dict | None = None) -> bool:
-    """A cross-entropy run (as :func:`bvsim.io.tables.task_of` says); otherwise squared
-    error."""
-    return task_of(summary, meta) == "classification"
+    """A cross-entropy run (:func:`bvsim.task.task_of_run`: its ``run.json``, else its
+    summary); otherwise squared error."""
+    return task_of_run(summary, meta) is CLASSIFICATION
 
 
 def error_label(summary: pd.DataFrame) -> str:
-    """What the errors of a run are, for axis labels."""
-    return "cross-entropy (nats)" if is_classification(summary) else "mean squared error"
+    """What the errors of a run are, for axis labels (the task's ``error_label``)."""
+    return task_of_run(summary).error_label
 
 
 # --- text -------------------------------------------------------------------------------

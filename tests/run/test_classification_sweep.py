@@ -74,13 +74,17 @@ def test_the_task_is_recorded_once_and_read_back(run):
     falls back on the summary's loss column for a run written before it was recorded."""
     import json
 
-    from bvsim.io.tables import read_tables, task_of
+    from bvsim.io.tables import read_tables
+    from bvsim.task import task_of_run
 
     _, out = run
     meta = json.loads((out / "run.json").read_text())
     assert meta["task"] == "classification"
     t = read_tables(out)
-    assert task_of(t.summary, t.meta) == "classification"
-    assert task_of(t.summary, {}) == "classification"  # an older run.json
-    assert task_of(t.summary.drop(columns="loss"), {}) == "regression"
-    assert task_of(t.summary.drop(columns="loss"), {"task": "classification"}) == "classification"
+    assert task_of_run(t.summary, t.meta).name == "classification"
+    assert task_of_run(t.summary, {}).name == "classification"  # an older run.json
+    assert task_of_run(t.summary.drop(columns="loss"), {}).name == "regression"
+    assert (
+        task_of_run(t.summary.drop(columns="loss"), {"task": "classification"}).name
+        == "classification"
+    )
