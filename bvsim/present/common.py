@@ -145,6 +145,21 @@ def z_score(value: float, se: float) -> float:
 _FACTOR_NAMES = {"inputs": "x", "sample": "rows", "label_noise": "ε", "init": "init"}
 
 
+def crossed_factors_of(meta: dict | None) -> list[str]:
+    """A crossed run's factors with at least 2 levels, as ``run.json`` records them
+    (``crossed_factors``); empty for a nested run."""
+    return list((meta or {}).get("crossed_factors") or [])
+
+
+def crossed_se_text(meta: dict | None) -> str:
+    """How a crossed run's SEs are computed, for the report."""
+    names = " × ".join(_FACTOR_NAMES.get(f, f) for f in crossed_factors_of(meta))
+    return (
+        f"the multiway jackknife over the crossed factors ({names}): the sum of each "
+        "factor's delete-one-level jackknife variance (conservative)"
+    )
+
+
 def term_name(term: str) -> str:
     """An ANOVA term for a label, e.g. ``inputs:init`` as ``x × init``."""
     return " × ".join(_FACTOR_NAMES.get(f, f) for f in term.split(":"))
@@ -234,8 +249,8 @@ _CAPTIONS = {
         "and the total variance against {axis}, one column per λ, ±2 SE (multiway "
         "jackknife); below, each term's share of the variance. Dotted: the closed form "
         "(`theory` column) where it exists. Each value's table of terms is in its own "
-        "report (`axis/`). In a crossed design the table's SEs above treat the training "
-        "sets as independent, which they are not: `anova.csv`'s SEs are the valid ones."
+        "report (`axis/`), whose summary takes its bias², variance and SEs from the same "
+        "estimators."
     ),
 }
 
