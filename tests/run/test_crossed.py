@@ -222,3 +222,49 @@ def test_ridge_random_design_label_noise_main_effect_is_zero():
         within = t.value["label_noise"] + t.value["inputs:label_noise"]
         se = t.se["label_noise"] + t.se["inputs:label_noise"]
         assert abs(within - exact) <= 3 * se, (wd, within, exact, se)
+
+
+def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
+    """summary.csv's bias² and variance are anova.csv's rows, every SE the multiway
+    jackknife (the same as anova.csv's), bias² + variance + noise the expected error;
+    bias2_se0 (its estimate assumes independent sets) is empty; the report quotes the
+    multiway jackknife and no longer says the summary's SEs treat the sets as
+    independent."""
+    result, out = fixed_design_run
+    summary, anova = result.summary, result.tables.anova
+    for _, row in summary.iterrows():
+        a = anova[anova.weight_decay == row.weight_decay].set_index("term")
+        for name in ("bias2", "variance", "expected_error"):
+            assert row[name] == pytest.approx(a.value[name], rel=1e-12, abs=1e-15), name
+            assert row[f"{name}_se"] == pytest.approx(a.se[name], rel=1e-12), name
+        identity = row.bias2 + row.variance + row.noise
+        assert identity == pytest.approx(row.expected_error, rel=1e-12)
+        assert np.isnan(row.bias2_se0) and np.isfinite(row.variance_init_se)
+    best = summary[summary.is_best].iloc[0]
+    assert best.diff_from_best_se == 0 and (summary.diff_from_best_se.notna()).all()
+    assert summary.prob_best.sum() == pytest.approx(1.0)
+    points = pd.read_csv(out / "pointwise.csv")
+    assert points.bias2_se0.isna().all() and (points.variance_se > 0).all()
+    report = (out / "report.md").read_text()
+    assert "multiway jackknife over the crossed factors (ε × init)" in report
+    assert "pigeonhole" in report and "as independent" not in report
+
+
+def test_a_nested_run_keeps_its_estimators(tmp_path):
+    """A nested run's summary is still the nested decomposition over i.i.d. training
+    sets (bias2_se0 finite, pseudo-value paired SEs) and run.json names no factors."""
+    from bvsim.estimate.compare import paired_vs_best, pseudo_values
+    from bvsim.estimate.squared import decompose
+
+    cfg = load_config(preset="smoke", overrides=["train.steps=20", "sweep.n_reps=5"])
+    result = run_sweep(cfg, tmp_path, n_jobs=1, figures=False)
+    s, r = result.summary, result.raw
+    expected = []
+    for i in range(len(s)):
+        overall, _, loo = decompose(np.asarray(r.pred[i]), r.test.f, return_loo=True)
+        assert s.variance[i] == pytest.approx(overall["variance"], rel=1e-12)
+        assert s.bias2_se[i] == pytest.approx(overall["bias2_se"], rel=1e-12)
+        expected.append(pseudo_values(overall["mse_truth"], loo["mse_truth"] / len(r.test.f)))
+    vs = paired_vs_best(np.array(expected) + r.test.noise_var, best=int(s.is_best.argmax()))
+    np.testing.assert_allclose(s.diff_from_best_se, vs["diff_se"], rtol=1e-9)
+    assert s.bias2_se0.notna().all() and "crossed_factors" not in result.tables.meta
