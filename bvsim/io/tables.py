@@ -265,6 +265,8 @@ def combine_axis(cfg, parts) -> Tables:
         "device": metas[0].get("device"),
         "parts": [m.get("config_key") for m in metas],
     }
+    if "crossed_factors" in metas[0]:  # a crossed design's SEs: over its factors
+        meta["crossed_factors"] = metas[0]["crossed_factors"]
     return Tables(**frames, meta=meta)
 
 
