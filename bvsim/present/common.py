@@ -316,12 +316,21 @@ def panel_lambdas(lambdas, most: int = 4) -> list[float]:
     return [lambdas[int(round(i))] for i in np.linspace(0, len(lambdas) - 1, most)]
 
 
-def figure_lines(names, axis: str | None = None) -> list[str]:
+#: The pointwise caption's pointer to ``bias2_se0``, and what a crossed run says instead.
+_NULL_SE = "(`bias2_se0` in `pointwise.csv` is its SE under a zero bias)"
+_CROSSED_NULL_SE = "(a crossed design has no SE under a zero bias: `bias2_se0` is empty)"
+
+
+def figure_lines(names, axis: str | None = None, crossed: bool = False) -> list[str]:
     """The figures ``names`` (of a run, or with ``axis`` of a second-axis run) as report
-    paragraphs in table order: the image, then its caption in italics."""
+    paragraphs in table order: the image, then its caption in italics (``crossed``: a
+    crossed design's, whose bands are the multiway jackknife and have no ``bias2_se0``)."""
     lines: list[str] = []
     for fig in FIGURE_TABLE:
         if fig.name in names:
             caption = fig.caption.format(axis=axis) if fig.axis else fig.caption
+            if crossed:
+                caption = caption.replace("(jackknife,", "(multiway jackknife,")
+                caption = caption.replace(_NULL_SE, _CROSSED_NULL_SE)
             lines += [f"![{fig.alt_text()}](figures/{fig.name}.png)", "", f"*{caption}*", ""]
     return lines

@@ -70,7 +70,9 @@ def write_report(tables: Tables, out_dir) -> Path:
             *anova_section(tables.anova, s),
             *ensemble_section(s),
         ]
-    figures = figure_lines(drawn_figures(out_dir / "figures"))
+    figures = figure_lines(
+        drawn_figures(out_dir / "figures"), crossed=bool(crossed_factors_of(meta))
+    )
     if figures:
         lines += ["## Figures", "", *figures]
     lines += _reproduce(meta, out_dir)

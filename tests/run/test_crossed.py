@@ -24,6 +24,7 @@ from bvsim.config import ConfigError, dumps_toml
 from bvsim.data.generator import draw_training_sets, make_test_set, truth
 from bvsim.estimate.anova import crossed_anova, crossed_anova_blocks
 from bvsim.estimate.theory import ridge_fixed_design
+from bvsim.present.common import figure_lines
 from bvsim.present.report import write_report
 from bvsim.present.style import save_figure
 from bvsim.present.variance_figures import fig_anova
@@ -248,6 +249,11 @@ def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
     report = (out / "report.md").read_text()
     assert "multiway jackknife over the crossed factors (ε × init)" in report
     assert "pigeonhole" in report and "as independent" not in report
+    crossed, nested = (
+        "\n".join(figure_lines(["pointwise"], crossed=c)) for c in (True, False)
+    )  # the pointwise figure's caption (this run draws only the ANOVA's)
+    assert "(multiway jackknife," in crossed and "`bias2_se0` is empty" in crossed
+    assert "`bias2_se0` in `pointwise.csv` is its SE" in nested and "multiway" not in nested
 
 
 def test_a_nested_run_keeps_its_estimators(tmp_path):
