@@ -1,6 +1,7 @@
 """The summary and pointwise tables (``summary.csv``, ``pointwise.csv``): one row per
 weight decay, decomposed by the run's :class:`bvsim.task.Task` a block of test points at
-a time, and the comparisons across weight decays paired over training sets."""
+a time, and the comparisons across weight decays paired over training sets (in a crossed
+design, over the levels of its factors: :mod:`bvsim.estimate.crossed`)."""
 
 from __future__ import annotations
 
@@ -100,8 +101,7 @@ def _crossed_sets(cfg, n_wd: int) -> dict:
     ``variance`` and ``test_error`` of shape (n_wd, sum of the levels), ``cells`` (each
     cell's expected error, (n_wd, n_1, ..., n_F)) and ``levels`` (the level counts)."""
     _, shape = crossed_shape(cfg)
-    sets = {name: np.full((n_wd, sum(shape)), np.nan) for name in ("expected", "test_error")}
-    sets["variance"] = np.full((n_wd, sum(shape)), np.nan)
+    sets = {n: np.full((n_wd, sum(shape)), np.nan) for n in ("expected", "test_error", "variance")}
     sets["cells"] = np.full((n_wd, *shape), np.nan)
     sets["levels"] = shape
     return sets
@@ -138,7 +138,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     per_set : dict of str to ndarray of shape (n_wd, n_reps)
         ``expected`` (each set's expected error), ``test_error`` (each set's measured
         test error; optional) and ``variance`` (pseudo-values; optional), NaN where a
-        set is not usable.
+        set is not usable. A crossed design's (with ``levels``) hold delete-one-level
+        replicates instead, and ``cells`` (:func:`_crossed_paired`).
     seed : int or numpy.random.SeedSequence
         Seed of the bootstrap behind ``prob_best``.
 
