@@ -88,8 +88,8 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
             frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
             point = pd.DataFrame({**frame, "x": r.test.x[:, 0], **point})
             points.append(point[list(task.pointwise_columns)])
-        elif n_ok >= 2:
-            row["status"] = "some_diverged"
+        elif n_ok >= 2:  # a crossed design with a diverged member
+            row["status"] = "crossing_broken"
         else:
             row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
         rows.append(row)

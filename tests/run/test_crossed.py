@@ -274,3 +274,18 @@ def test_a_nested_run_keeps_its_estimators(tmp_path):
     vs = paired_vs_best(np.array(expected) + r.test.noise_var, best=int(s.is_best.argmax()))
     np.testing.assert_allclose(s.diff_from_best_se, vs["diff_se"], rtol=1e-9)
     assert s.bias2_se0.notna().all() and "crossed_factors" not in result.tables.meta
+
+
+def test_a_broken_crossing_has_no_estimates(fixed_design_run):
+    """A λ with an unusable set (a diverged member) cannot drop it without breaking the
+    crossing: no estimates there, status crossing_broken; the other λ keep theirs."""
+    from bvsim.io.summary import summary_rows
+
+    raw = fixed_design_run[0].raw
+    usable = np.ones(raw.diverged.shape[:2], dtype=bool)
+    usable[0, 1] = False
+    summary, _ = summary_rows(raw, usable)
+    assert summary.status.tolist() == ["crossing_broken", "ok"]
+    assert summary.loc[0, ["bias2", "variance", "expected_error"]].isna().all()
+    assert summary.prob_best.tolist() == [0.0, 1.0] and summary.is_best.tolist() == [False, True]
+    assert summary.loc[1, "variance"] == fixed_design_run[0].summary.loc[1, "variance"]
