@@ -289,3 +289,34 @@ def test_a_broken_crossing_has_no_estimates(fixed_design_run):
     assert summary.loc[0, ["bias2", "variance", "expected_error"]].isna().all()
     assert summary.prob_best.tolist() == [0.0, 1.0] and summary.is_best.tolist() == [False, True]
     assert summary.loc[1, "variance"] == fixed_design_run[0].summary.loc[1, "variance"]
+
+
+def test_steps_of_a_crossed_run_end_at_its_summary():
+    """With train.decompose_steps the last step is the crossed summary (multiway SEs),
+    and early stopping against weight decay is the multiway jackknife of the
+    difference."""
+    cfg = _cfg("smoke", *FIXED_DESIGN[:-1], "sweep.weight_decay=[0.0, 0.1]",
+               "train.decompose_steps=true", "train.log_every=50")  # fmt: skip
+    result = run_sweep(cfg, None, n_jobs=1, figures=False)
+    steps, s = result.tables.steps, result.summary
+    last = steps[steps.step == steps.step.max()].reset_index(drop=True)
+    for col in ("bias2", "variance", "variance_se", "expected_error_se"):
+        np.testing.assert_allclose(last[col], s[col], rtol=1e-12)
+    es = result.tables.meta["early_stopping"]
+    assert es["diff"] == pytest.approx(es["early_stopping_error"] - es["weight_decay_error"])
+    same = (es["best_step"], 0.0) == (es["last_step"], es["best_weight_decay"])
+    assert es["diff_se"] == 0 if same else es["diff_se"] > 0
+    # two different cells: the multiway jackknife of their replicates' difference
+    from bvsim.estimate.crossed import split_se
+    from bvsim.io.steps import early_stopping
+
+    rng = np.random.default_rng(0)
+    reps = [{"expected": rng.normal(size=(2, 7)), "levels": (4, 3)} for _ in range(2)]
+    table = pd.DataFrame({"weight_decay": [0.0, 0.0, 0.1, 0.1], "step": [1, 2, 1, 2],
+                          "expected_error": [0.5, 0.9, 0.8, 0.7],
+                          "expected_error_se": 0.1, "n_reps_used": 12})  # fmt: skip
+    es = early_stopping(table, reps, [1, 2], [0.0, 0.1])
+    assert (es["best_step"], es["best_weight_decay"]) == (1, 0.1)
+    assert es["diff"] == pytest.approx(0.5 - 0.7)
+    se = split_se(reps[0]["expected"][0] - reps[1]["expected"][1], (4, 3))
+    assert es["diff_se"] == pytest.approx(se) and se > 0
