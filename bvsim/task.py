@@ -150,7 +150,8 @@ class Task:
             Each set's measured test error (K,); the pointwise columns but
             ``weight_decay``, ``point`` and ``x``; the per-set values behind the
             paired comparisons (``expected``, ``variance``: pseudo-values, (K,) each;
-            empty below 3 sets).
+            empty below 3 sets). A crossed design's (squared error; every set usable)
+            are the crossed estimators' instead (:func:`_crossed_fill`).
         """
         if self.squared and cfg.sweep.design == "crossed":
             return _crossed_fill(row, cfg, test, blocks)
