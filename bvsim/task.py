@@ -22,6 +22,7 @@ from .estimate.classification import (
     decompose_cross_entropy,
     per_set_cross_entropy,
 )
+from .estimate.crossed import crossed_decompose, level_means, split_se
 from .estimate.squared import combine_point_blocks, decompose, jackknife_se, per_set_squared_error
 from .estimate.zero_one import decompose_zero_one
 
@@ -31,6 +32,8 @@ __all__ = [
     "REGRESSION",
     "TASKS",
     "Task",
+    "crossed_factors",
+    "crossed_shape",
     "task_for",
     "task_named",
     "task_of_run",
@@ -147,11 +150,40 @@ class Task:
             Each set's measured test error (K,); the pointwise columns but
             ``weight_decay``, ``point`` and ``x``; the per-set values behind the
             paired comparisons (``expected``, ``variance``: pseudo-values, (K,) each;
-            empty below 3 sets).
+            empty below 3 sets). A crossed design's (squared error; every set usable)
+            are the crossed estimators' instead (:func:`_crossed_fill`).
         """
+        if self.squared and cfg.sweep.design == "crossed":
+            return _crossed_fill(row, cfg, test, blocks)
         if self.squared:
             return _regression_fill(row, cfg, test, blocks)
         return _classification_fill(row, cfg, test, blocks)
+
+
+def crossed_factors(cfg: Config) -> list[tuple[str, int]]:
+    """The factors of the crossed design and their levels, in the order of the
+    prediction axes (training set ``k = a * n_noise + b``, then the seed): the training
+    inputs (``sample`` for data from a file: the drawn rows), the label noise and the
+    initialization."""
+    sw = cfg.sweep
+    inputs = "sample" if cfg.data.source == "csv" else "inputs"
+    return [(inputs, sw.n_inputs), ("label_noise", sw.n_noise), ("init", sw.n_seeds)]
+
+
+def crossed_shape(cfg: Config) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The crossed design's factors with at least 2 levels and their level counts: the
+    shape that a λ's predictions (n_reps, n_seeds, ...) take as (n_1, ..., n_F, ...)."""
+    levels = [(name, n) for name, n in crossed_factors(cfg) if n >= 2]
+    return tuple(name for name, _ in levels), tuple(n for _, n in levels)
+
+
+def crossed_cell_mean(values: np.ndarray, cfg: Config) -> tuple[float, float, np.ndarray]:
+    """The mean of per-member values (n_reps, n_seeds) of a crossed design, its
+    multiway-jackknife SE and its concatenated delete-one-level replicates
+    (:mod:`bvsim.estimate.crossed`)."""
+    _, shape = crossed_shape(cfg)
+    mean, reps = level_means(np.asarray(values).reshape(shape))
+    return mean, split_se(reps, shape), reps
 
 
 def _classification_columns() -> list[str]:
@@ -205,6 +237,62 @@ def _ensemble(row: dict, loo: dict, n_seeds: int, noise: float) -> None:
     )
     row["ensemble_gain"] = shrink * row["variance_init"]
     row["ensemble_gain_se"] = shrink * row["variance_init_se"]
+
+
+def _crossed_fill(row: dict, cfg: Config, test, blocks) -> tuple:
+    """:meth:`Task.fill` of a crossed design's squared error: the crossed ANOVA's bias²
+    and variance (``variance_init``: the terms with the initialization), every SE the
+    multiway jackknife over the factors (:mod:`bvsim.estimate.crossed`); no null SE of
+    bias² (its Gram-matrix estimate assumes independent sets). Every training set must
+    be usable. ``sets`` holds replicates (concatenated delete-one-level estimates),
+    the cells' expected errors and the level counts, for the paired comparisons."""
+    noise = float(test.noise_var)
+    offset = noise if np.isfinite(noise) else 0.0
+    factors, shape = crossed_shape(cfg)
+    acc = {"label": 0.0, "truth": 0.0}
+
+    def cells():
+        for b, pred, labels in blocks:  # pred (K, S, J_b), every set usable
+            acc["label"] = acc["label"] + np.square(pred - labels[:, None, :]).sum(axis=2)
+            acc["truth"] = acc["truth"] + np.square(pred - test.f[b]).sum(axis=2)
+            yield pred.reshape(*shape, -1), test.f[b]
+
+    overall, pointwise, reps = crossed_decompose(cells(), factors)
+    n_points = len(test.f)
+    row |= {k: v for k, v in overall.items() if not k.startswith("mse_truth")}
+    row["expected_error"] = overall["mse_truth"] + offset
+    row["expected_error_se"] = overall["mse_truth_se"]
+    row["bias2_se0"] = np.nan
+    member_err = acc["label"] / n_points  # (K, S)
+    point = {"truth": test.f} | {k: pointwise[k] for k in ("mean_prediction", "bias2", "bias2_se")}
+    point |= {"bias2_se0": np.full(n_points, np.nan)}
+    point |= {k: pointwise[k] for k in ("variance", "variance_se")}
+    expected = reps["mse_truth"] + offset
+
+    def ratio(num: str, den: float, num_reps, den_reps):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return row[num] / den, split_se(num_reps / den_reps, shape)
+
+    for col in ("bias2", "variance"):
+        row[f"{col}_share"], row[f"{col}_share_se"] = ratio(
+            col, row["expected_error"], reps[col], expected
+        )
+    row["variance_init_share"], row["variance_init_share_se"] = ratio(
+        "variance_init", row["variance"], reps["variance_init"], reps["variance"]
+    )
+    if cfg.sweep.n_seeds >= 2:
+        shrink = 1 - 1 / cfg.sweep.n_seeds
+        row["ensemble_error"] = row["expected_error"] - shrink * row["variance_init"]
+        row["ensemble_error_se"] = split_se(expected - shrink * reps["variance_init"], shape)
+        row["ensemble_gain"] = shrink * row["variance_init"]
+        row["ensemble_gain_se"] = shrink * row["variance_init_se"]
+    sets = {
+        "expected": expected,
+        "variance": reps["variance"],
+        "test_error": crossed_cell_mean(member_err, cfg)[2],
+        "cells": (acc["truth"] / n_points + offset).reshape(shape),
+    }
+    return member_err.mean(axis=1), point, sets
 
 
 def _regression_fill(row: dict, cfg: Config, test, blocks) -> tuple:

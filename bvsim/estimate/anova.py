@@ -48,7 +48,14 @@ import math
 
 import numpy as np
 
-__all__ = ["anova_terms", "crossed_anova", "crossed_anova_blocks", "ensemble_variance"]
+__all__ = [
+    "anova_terms",
+    "crossed_anova",
+    "crossed_anova_blocks",
+    "crossed_estimates",
+    "ensemble_variance",
+    "multiway_jackknife_se",
+]
 
 
 def anova_terms(factors: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -166,13 +173,39 @@ def ensemble_variance(components: dict, over: str, size: int) -> float:
     return total
 
 
-def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
-    """:func:`crossed_anova` of a test set given a block of test points at a time.
+def multiway_jackknife_se(replicates) -> float | np.ndarray:
+    """The multiway-jackknife SE from each factor's delete-one-level estimates.
+
+    ``sqrt(sum over factors of (n_i - 1) / n_i * sum over levels (est - mean)²)``: the
+    sum of the delete-one-level jackknife variances of every factor (conservative,
+    Owen 2007). A difference or ratio of two estimates from the same cells (two λ of a
+    sweep) takes the difference or ratio of their replicates, level by level.
+
+    Parameters
+    ----------
+    replicates : sequence of ndarray, one per factor, of shape (n_i, ...)
+        The estimate with each level of that factor left out in turn; trailing axes
+        (test points) give one SE each. NaN when empty.
+    """
+    if not replicates:
+        return float("nan")
+    var = 0.0
+    for est in replicates:
+        est = np.asarray(est, dtype=np.float64)
+        n = est.shape[0]
+        var = var + (n - 1) / n * np.square(est - est.mean(axis=0)).sum(axis=0)
+    se = np.sqrt(var)
+    return float(se) if np.ndim(se) == 0 else se
+
+
+def crossed_estimates(blocks, factors: tuple[str, ...], point_keys=()) -> tuple:
+    """Per-point ANOVA estimates of consecutive blocks of test points, averaged, with
+    each factor's delete-one-level estimates (the replicates of
+    :func:`multiway_jackknife_se`).
 
     Every estimate averaged over the test points is a mean of per-point values, and so
     is each delete-one-level estimate, so blocks combine exactly and memory is bounded
-    by one block. Adds the share of each term in the variance (term / variance) with
-    its multiway-jackknife SE (``<term>_share``, ``<term>_share_se``).
+    by one block.
 
     Parameters
     ----------
@@ -180,17 +213,26 @@ def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
         ``pred`` of shape (n_1, ..., n_F, n_block), ``f`` of shape (n_block,) or None,
         for consecutive blocks of test points (the same cells in every block).
     factors : tuple of str
+    point_keys : tuple of str
+        Estimates whose per-point replicates are kept too (e.g. ``"bias2"``).
 
     Returns
     -------
-    overall, pointwise : dict
-        As :func:`crossed_anova` returns them for all points at once, plus the shares.
+    overall : dict of str to float
+        Each estimate averaged over the test points (terms named as in
+        :func:`crossed_anova`, ``variance``, ``bias2``, ``mse_truth``).
+    pointwise : dict of str to ndarray of shape (n_test,)
+        The same per point, plus ``mean_prediction``.
+    replicates : dict of str to list of ndarray
+        Per estimate, one array (n_i,) per factor of its delete-one-level values
+        averaged over the test points (empty lists below 3 levels of some factor);
+        for ``point_keys``, under ``(key, "points")``, arrays (n_i, n_test).
     """
     n_factors = len(factors)
     names = {t: ":".join(factors[i] for i in t) for t in _terms(n_factors)}
-    terms = list(names.values())
     sums: dict = {}
     loo_sums: dict = {}  # (axis, name) -> array (n_levels,) of per-point sums
+    loo_points: dict = {}  # (axis, name) -> list of arrays (n_levels, n_block)
     pieces: dict = {}
     n_points, sizes = 0, None
     for pred, f in blocks:
@@ -207,37 +249,51 @@ def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
         if min(sizes) < 3:
             continue
         for axis in range(n_factors):
-            for level in range(sizes[axis]):
-                part = _per_point(np.delete(y, level, axis=axis), f, n_factors)
-                for k, v in part.items():
-                    if k == "mean_prediction":
-                        continue
-                    arr = loo_sums.setdefault((axis, names.get(k, k)), np.zeros(sizes[axis]))
-                    arr[level] += float(np.sum(v))
+            loo = [
+                _per_point(np.delete(y, lv, axis=axis), f, n_factors) for lv in range(sizes[axis])
+            ]
+            for k in loo[0]:
+                if k == "mean_prediction":
+                    continue
+                name = names.get(k, k)
+                arr = loo_sums.setdefault((axis, name), np.zeros(sizes[axis]))
+                arr += [float(np.sum(part[k])) for part in loo]
+                if name in point_keys:
+                    loo_points.setdefault((axis, name), []).append(np.stack([p[k] for p in loo]))
     pointwise = {k: np.concatenate(v) for k, v in pieces.items()}
     overall = {k: v / n_points for k, v in sums.items()}
-    can_jackknife = sizes is not None and min(sizes) >= 3
+    replicates = {k: [] for k in overall}
+    for (_axis, name), arr in loo_sums.items():
+        replicates[name].append(arr / n_points)
+    for (_axis, name), parts in loo_points.items():
+        replicates.setdefault((name, "points"), []).append(np.concatenate(parts, axis=1))
+    return overall, pointwise, replicates
 
-    def jack(estimates) -> float:
-        """Multiway jackknife SE from per-axis delete-one-level estimates."""
-        if not can_jackknife:
-            return float("nan")
-        var = 0.0
-        for est in estimates:
-            n = len(est)
-            var += (n - 1) / n * float(np.square(est - est.mean()).sum())
-        return float(np.sqrt(var))
 
-    def loo(name):
-        return [loo_sums[(axis, name)] / n_points for axis in range(n_factors)]
+def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
+    """:func:`crossed_anova` of a test set given a block of test points at a time
+    (:func:`crossed_estimates`), with the multiway-jackknife SE of every estimate and
+    the share of each term in the variance (term / variance) with its SE
+    (``<term>_share``, ``<term>_share_se``).
 
+    Parameters
+    ----------
+    blocks : iterable of (pred, f)
+        ``pred`` of shape (n_1, ..., n_F, n_block), ``f`` of shape (n_block,) or None,
+        for consecutive blocks of test points (the same cells in every block).
+    factors : tuple of str
+
+    Returns
+    -------
+    overall, pointwise : dict
+        As :func:`crossed_anova` returns them for all points at once, plus the shares.
+    """
+    overall, pointwise, reps = crossed_estimates(blocks, factors)
     out = dict(overall)
     for k in overall:
-        out[f"{k}_se"] = jack(loo(k)) if can_jackknife else float("nan")
-    for t in terms:
+        out[f"{k}_se"] = multiway_jackknife_se(reps[k])
+    for t in (":".join(t) for t in anova_terms(factors)):
         out[f"{t}_share"] = overall[t] / overall["variance"]
-        ratios = []
-        if can_jackknife:
-            ratios = [a / b for a, b in zip(loo(t), loo("variance"), strict=True)]
-        out[f"{t}_share_se"] = jack(ratios)
+        ratios = [a / b for a, b in zip(reps[t], reps["variance"], strict=True)]
+        out[f"{t}_share_se"] = multiway_jackknife_se(ratios)
     return out, pointwise

@@ -10,20 +10,10 @@ from ..estimate.anova import anova_terms as anova_term_names
 from ..estimate.anova import crossed_anova_blocks
 from ..estimate.anova_theory import anova_theory_table
 from ..run.result import SweepResult
-from ..task import task_for
+from ..task import crossed_factors, crossed_shape, task_for
 from .blocks import fixed_design_x, point_blocks, pred_block
 
 __all__ = ["anova_tables", "crossed_factors"]
-
-
-def crossed_factors(cfg) -> list[tuple[str, int]]:
-    """The factors of the crossed design and their levels, in the order of the
-    prediction axes (training set ``k = a * n_noise + b``, then the seed): the training
-    inputs (``sample`` for data from a file: the drawn rows), the label noise and the
-    initialization."""
-    sw = cfg.sweep
-    inputs = "sample" if cfg.data.source == "csv" else "inputs"
-    return [(inputs, sw.n_inputs), ("label_noise", sw.n_noise), ("init", sw.n_seeds)]
 
 
 def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
@@ -38,9 +28,7 @@ def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
     cfg = r.cfg
     if cfg.sweep.design != "crossed" or not task_for(cfg).squared:
         return None, None
-    levels = crossed_factors(cfg)
-    factors = tuple(name for name, n in levels if n >= 2)
-    shape = tuple(n for _, n in levels if n >= 2)
+    factors, shape = crossed_shape(cfg)
     terms = [":".join(t) for t in anova_term_names(factors)]
     noise = float(r.test.noise_var)
     known = bool(np.isfinite(noise))

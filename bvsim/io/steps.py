@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..estimate import compare
+from ..estimate.crossed import split_se
 from ..run.result import SweepResult
 from ..run.store import ChunkStack, StepSlice, read_part
 from .summary import summary_rows
@@ -133,7 +134,8 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
         smallest weight decay) and its ``early_stopping_error(_se)``; ``last_step``,
         ``best_weight_decay`` (least expected error at the last step) and its
         ``weight_decay_error(_se)``; ``diff`` = early stopping minus weight decay with
-        its paired ``diff_se`` over the ``n_common`` training sets usable in both; and
+        its paired ``diff_se`` over the ``n_common`` training sets usable in both (a
+        crossed design: the multiway jackknife of the two replicates' difference); and
         the best cell of the whole (step, weight decay) grid, ``grid_best_step``,
         ``grid_best_weight_decay``, ``grid_best_error`` (an argmin of noisy estimates:
         optimistic). None when either side has no estimate.
@@ -154,7 +156,12 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
     g = steps.loc[steps["expected_error"].idxmin()]
     a = per_set[log_steps.index(int(e["step"]))]["expected"][wds.index(lam_min)]
     b = per_set[-1]["expected"][wds.index(float(w["weight_decay"]))]
-    diff, diff_se, n = compare.paired_difference(a, b)
+    if "levels" in per_set[-1]:  # a crossed design's replicates: the multiway jackknife
+        diff = float(e["expected_error"] - w["expected_error"])
+        diff_se = split_se(a - b, per_set[-1]["levels"])
+        n = int(min(e["n_reps_used"], w["n_reps_used"]))
+    else:
+        diff, diff_se, n = compare.paired_difference(a, b)
     return {
         "weight_decay_min": lam_min,
         "best_step": int(e["step"]),

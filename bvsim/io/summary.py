@@ -1,6 +1,7 @@
 """The summary and pointwise tables (``summary.csv``, ``pointwise.csv``): one row per
 weight decay, decomposed by the run's :class:`bvsim.task.Task` a block of test points at
-a time, and the comparisons across weight decays paired over training sets."""
+a time, and the comparisons across weight decays paired over training sets (in a crossed
+design, over the levels of its factors: :mod:`bvsim.estimate.crossed`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..estimate import compare
+from ..estimate.crossed import crossed_prob_best, split_se
 from ..estimate.squared import mean_se
 from ..run.result import SweepResult
-from ..task import Task, task_for
+from ..task import Task, crossed_cell_mean, crossed_shape, task_for
 from .blocks import labels_block, point_blocks, pred_block
 
 __all__ = [
@@ -38,9 +40,12 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
     -------
     rows, points, per_set
         ``per_set`` holds ``expected``, ``test_error`` and ``variance`` of shape
-        (n_wd, n_reps), NaN where a set is not usable, for the paired comparisons.
+        (n_wd, n_reps), NaN where a set is not usable, for the paired comparisons. In a
+        crossed design they are replicates (n_wd, sum of the levels), with ``cells``
+        (n_wd, n_1, ..., n_F) and ``levels`` (:func:`_crossed_sets`).
     """
     cfg = r.cfg
+    crossed = cfg.sweep.design == "crossed" and task.squared
     n_reps = r.diverged.shape[1]  # sets trained: fewer than sweep.n_reps after target_se
     rows, points = [], []
     blocks = point_blocks(r)
@@ -48,6 +53,8 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
         name: np.full((len(r.weight_decay), n_reps), np.nan)
         for name in ("expected", "test_error", "variance")
     }
+    if crossed:
+        per_set = _crossed_sets(cfg, len(r.weight_decay))
     for i, wd in enumerate(r.weight_decay):
         ok = usable[i]
         n_ok = int(ok.sum())
@@ -59,27 +66,55 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
             "n_diverged": int(r.diverged[i].sum()),
             **task.summary_head(float(r.test.noise_var)),
         }
-        if n_ok >= 2:
+        if n_ok >= 2 and (n_ok == n_reps or not crossed):  # a broken crossing: no estimate
             parts = ((b, pred_block(r, i, b)[ok], labels_block(r, b)[ok]) for b in blocks)
             err_k, point, sets = task.fill(row, cfg, r.test, parts)
-            per_set["test_error"][i, ok] = err_k
-            for name, values in sets.items():
-                per_set[name][i, ok] = values
-            for name, values in (
-                ("test_error", err_k),
-                ("train_error", r.train_error[i][ok].mean(axis=1)),
-                ("weight_norm", r.weight_norm[i][ok].mean(axis=1)),
-            ):
-                mean, se = mean_se(values)
-                row[name], row[f"{name}_se"] = float(mean), float(se)
+            if crossed:
+                _crossed_measured(row, cfg, r, i, err_k, sets)
+                for name, values in sets.items():
+                    per_set[name][i] = values
+            else:
+                per_set["test_error"][i, ok] = err_k
+                for name, values in sets.items():
+                    per_set[name][i, ok] = values
+                for name, values in (
+                    ("test_error", err_k),
+                    ("train_error", r.train_error[i][ok].mean(axis=1)),
+                    ("weight_norm", r.weight_norm[i][ok].mean(axis=1)),
+                ):
+                    mean, se = mean_se(values)
+                    row[name], row[f"{name}_se"] = float(mean), float(se)
             row["status"] = "ok" if n_ok == n_reps else "some_diverged"
             frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
             point = pd.DataFrame({**frame, "x": r.test.x[:, 0], **point})
             points.append(point[list(task.pointwise_columns)])
+        elif n_ok >= 2:  # a crossed design with a diverged member
+            row["status"] = "crossing_broken"
         else:
             row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
         rows.append(row)
     return rows, points, per_set
+
+
+def _crossed_sets(cfg, n_wd: int) -> dict:
+    """Empty per-λ replicates of a crossed design (NaN until a λ is filled): ``expected``,
+    ``variance`` and ``test_error`` of shape (n_wd, sum of the levels), ``cells`` (each
+    cell's expected error, (n_wd, n_1, ..., n_F)) and ``levels`` (the level counts)."""
+    _, shape = crossed_shape(cfg)
+    sets = {n: np.full((n_wd, sum(shape)), np.nan) for n in ("expected", "test_error", "variance")}
+    sets["cells"] = np.full((n_wd, *shape), np.nan)
+    sets["levels"] = shape
+    return sets
+
+
+def _crossed_measured(row: dict, cfg, r: SweepResult, i: int, err_k, sets: dict) -> None:
+    """The measured test error, train error and weight norm of a crossed design's λ
+    ``i``: means over the members with their multiway-jackknife SEs."""
+    row["test_error"] = float(np.mean(err_k))  # every set has n_seeds members
+    row["test_error_se"] = split_se(sets["test_error"], crossed_shape(cfg)[1])
+    for name, values in (("train_error", r.train_error[i]), ("weight_norm", r.weight_norm[i])):
+        mean, se, _ = crossed_cell_mean(values, cfg)
+        row[name], row[f"{name}_se"] = float(mean), float(se)
 
 
 #: The comparison columns of every summary (see :func:`paired_columns`), before status.
@@ -103,7 +138,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     per_set : dict of str to ndarray of shape (n_wd, n_reps)
         ``expected`` (each set's expected error), ``test_error`` (each set's measured
         test error; optional) and ``variance`` (pseudo-values; optional), NaN where a
-        set is not usable.
+        set is not usable. A crossed design's (with ``levels``) hold delete-one-level
+        replicates instead, and ``cells`` (:func:`_crossed_paired`).
     seed : int or numpy.random.SeedSequence
         Seed of the bootstrap behind ``prob_best``.
 
@@ -127,6 +163,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     summary["prob_best"], summary["is_one_se"] = nan, False
     if best < 0:
         return summary
+    if "levels" in per_set:
+        return _crossed_paired(summary, per_set, best, seed)
     expected = per_set["expected"]
     vs = compare.paired_vs_best(expected, best=best)
     summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
@@ -147,6 +185,41 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
             _, se, _ = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
             gap = summary["variance"].iloc[i] - summary["variance"].iloc[prev]
             summary.loc[i, ["variance_diff_prev", "variance_diff_prev_se"]] = gap, se
+    return summary
+
+
+def _crossed_paired(summary: pd.DataFrame, per_set: dict, best: int, seed) -> pd.DataFrame:
+    """:func:`paired_columns` of a crossed design: every λ shares every level of every
+    factor, so a difference's (or ratio's) SE is the multiway jackknife of the
+    difference (ratio) of the two λ's replicates; ``prob_best`` is the pigeonhole
+    bootstrap of the cells (each factor's levels resampled independently)."""
+    levels = per_set["levels"]
+    ee = summary["expected_error"].to_numpy(float)
+    wd = summary["weight_decay"].to_numpy(float)
+    expected = per_set["expected"]
+    n_wd = len(summary)
+    diff = ee - ee[best]
+    diff_se = np.array([split_se(expected[i] - expected[best], levels) for i in range(n_wd)])
+    diff_se[best] = 0.0 if np.isfinite(ee[best]) else np.nan
+    summary["diff_from_best"], summary["diff_from_best_se"] = diff, diff_se
+    summary["is_one_se"] = np.arange(n_wd) == compare.one_se_index(wd, diff, diff_se)
+    summary["prob_best"] = crossed_prob_best(per_set["cells"], compare.N_BOOTSTRAP, seed)
+    test_error, variance = per_set["test_error"], per_set["variance"]
+    gap = summary["test_error"].to_numpy(float) - ee
+    with np.errstate(invalid="ignore", divide="ignore"):
+        summary["reduction_by_best"] = 1 - ee[best] / ee
+        summary["reduction_by_best_se"] = [
+            split_se(expected[best] / expected[i], levels) for i in range(n_wd)
+        ]
+    summary["identity_gap"] = gap
+    summary["identity_gap_se"] = [
+        split_se(test_error[i] - expected[i], levels) for i in range(n_wd)
+    ]
+    valid = [i for i in np.argsort(wd, kind="stable") if np.isfinite(ee[i])]
+    v = summary["variance"].to_numpy(float)
+    for prev, i in zip(valid[:-1], valid[1:], strict=True):
+        se = split_se(variance[i] - variance[prev], levels)
+        summary.loc[i, ["variance_diff_prev", "variance_diff_prev_se"]] = v[i] - v[prev], se
     return summary
 
 

@@ -24,7 +24,7 @@ from ..estimate import compare
 from ..estimate.theory import theory_table
 from ..run.result import SweepResult
 from ..run.store import RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
-from ..task import task_for
+from ..task import crossed_shape, task_for
 from .anova import anova_tables
 from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
@@ -88,6 +88,8 @@ def summarize(r: SweepResult) -> Tables:
         "prob_best_seed": f"SeedSequence({r.cfg.seed}, spawn_key=({BOOTSTRAP_STREAM},))",
         **r.info,
     }
+    if r.cfg.sweep.design == "crossed" and task_for(r.cfg).squared:  # its SEs' factors
+        meta["crossed_factors"] = list(crossed_shape(r.cfg)[0])
     return Tables(
         summary=summary,
         pointwise=pointwise,
@@ -256,6 +258,8 @@ def combine_axis(cfg, parts) -> Tables:
         "device": metas[0].get("device"),
         "parts": [m.get("config_key") for m in metas],
     }
+    if "crossed_factors" in metas[0]:  # a crossed design's SEs: over its factors
+        meta["crossed_factors"] = metas[0]["crossed_factors"]
     return Tables(**frames, meta=meta)
 
 

@@ -17,6 +17,8 @@ from ..run.store import write_text_atomic
 from .common import (
     axis_figures,
     best_row,
+    crossed_factors_of,
+    crossed_se_text,
     figure_lines,
     get,
     lambda_text,
@@ -50,16 +52,22 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     """
     out_dir = Path(out_dir)
     s, meta = tables.summary, tables.meta
+    crossed = bool(crossed_factors_of(meta))
     lines = [
         f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",
         "",
         f"{len(meta.get('axis_values', []))} values of {axis} crossed with "
         f"{s['weight_decay'].nunique()} weight decays λ; {meta.get('n_members', '?')} trained "
         f"members in all, {meta.get('train_seconds', 0):.0f} s of training. ± values are "
-        "Monte Carlo standard errors over training sets. Each value of "
-        f"{axis} is a complete run of its own under `axis/` (CSVs, figures, report). "
-        "The reduction (best λ against the smallest λ) is paired over each run's training "
-        "sets. " + _axis_pairing(axis),
+        + (
+            f"Monte Carlo standard errors: {crossed_se_text(meta)}. "
+            if crossed
+            else "Monte Carlo standard errors over training sets. "
+        )
+        + f"Each value of {axis} is a complete run of its own under `axis/` (CSVs, figures, "
+        "report). The reduction (best λ against the smallest λ) is paired over each run's "
+        + ("factor levels. " if crossed else "training sets. ")
+        + _axis_pairing(axis),
         "",
         "## Best λ for each value",
         "",

@@ -60,10 +60,11 @@ def bias_zero(v: pd.DataFrame) -> str | None:
     return text
 
 
-def identity_check(v: pd.DataFrame) -> str | None:
+def identity_check(v: pd.DataFrame, crossed: bool = False) -> str | None:
     """Whether the measured test error agrees with bias² + variance + noise at every λ.
 
-    ``v``: the rows with estimates (:func:`bvsim.present.common.valid_rows`).
+    ``v``: the rows with estimates (:func:`bvsim.present.common.valid_rows`);
+    ``crossed``: a crossed design (its paired SE is the multiway jackknife).
     """
     te = v["test_error"].notna()
     if not te.any():
@@ -72,7 +73,10 @@ def identity_check(v: pd.DataFrame) -> str | None:
     if "identity_gap_se" in v and v["identity_gap_se"][te].notna().all():
         z = diff / v["identity_gap_se"][te]
         how = (
-            "paired SE (the SE of the mean over training sets of each set's test error "
+            "paired SE (the multiway jackknife over the factors of the test error minus "
+            "the expected error)"
+            if crossed
+            else "paired SE (the SE of the mean over training sets of each set's test error "
             "minus its expected error)"
         )
     else:

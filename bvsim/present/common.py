@@ -145,6 +145,21 @@ def z_score(value: float, se: float) -> float:
 _FACTOR_NAMES = {"inputs": "x", "sample": "rows", "label_noise": "ε", "init": "init"}
 
 
+def crossed_factors_of(meta: dict | None) -> list[str]:
+    """A crossed run's factors with at least 2 levels, as ``run.json`` records them
+    (``crossed_factors``); empty for a nested run."""
+    return list((meta or {}).get("crossed_factors") or [])
+
+
+def crossed_se_text(meta: dict | None) -> str:
+    """How a crossed run's SEs are computed, for the report."""
+    names = " × ".join(_FACTOR_NAMES.get(f, f) for f in crossed_factors_of(meta))
+    return (
+        f"the multiway jackknife over the crossed factors ({names}): the sum of each "
+        "factor's delete-one-level jackknife variance (conservative)"
+    )
+
+
 def term_name(term: str) -> str:
     """An ANOVA term for a label, e.g. ``inputs:init`` as ``x × init``."""
     return " × ".join(_FACTOR_NAMES.get(f, f) for f in term.split(":"))
@@ -234,8 +249,8 @@ _CAPTIONS = {
         "and the total variance against {axis}, one column per λ, ±2 SE (multiway "
         "jackknife); below, each term's share of the variance. Dotted: the closed form "
         "(`theory` column) where it exists. Each value's table of terms is in its own "
-        "report (`axis/`). In a crossed design the table's SEs above treat the training "
-        "sets as independent, which they are not: `anova.csv`'s SEs are the valid ones."
+        "report (`axis/`), whose summary takes its bias², variance and SEs from the same "
+        "estimators."
     ),
 }
 
@@ -301,12 +316,21 @@ def panel_lambdas(lambdas, most: int = 4) -> list[float]:
     return [lambdas[int(round(i))] for i in np.linspace(0, len(lambdas) - 1, most)]
 
 
-def figure_lines(names, axis: str | None = None) -> list[str]:
+#: The pointwise caption's pointer to ``bias2_se0``, and what a crossed run says instead.
+_NULL_SE = "(`bias2_se0` in `pointwise.csv` is its SE under a zero bias)"
+_CROSSED_NULL_SE = "(a crossed design has no SE under a zero bias: `bias2_se0` is empty)"
+
+
+def figure_lines(names, axis: str | None = None, crossed: bool = False) -> list[str]:
     """The figures ``names`` (of a run, or with ``axis`` of a second-axis run) as report
-    paragraphs in table order: the image, then its caption in italics."""
+    paragraphs in table order: the image, then its caption in italics (``crossed``: a
+    crossed design's, whose bands are the multiway jackknife and have no ``bias2_se0``)."""
     lines: list[str] = []
     for fig in FIGURE_TABLE:
         if fig.name in names:
             caption = fig.caption.format(axis=axis) if fig.axis else fig.caption
+            if crossed:
+                caption = caption.replace("(jackknife,", "(multiway jackknife,")
+                caption = caption.replace(_NULL_SE, _CROSSED_NULL_SE)
             lines += [f"![{fig.alt_text()}](figures/{fig.name}.png)", "", f"*{caption}*", ""]
     return lines

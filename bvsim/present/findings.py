@@ -22,6 +22,7 @@ from .checks import bias_zero, identity_check, theory_agreement
 from .common import (
     VALID_STATUSES,
     best_position,
+    crossed_factors_of,
     get,
     lambda_text,
     num,
@@ -58,6 +59,12 @@ class Sweep:
     summary: pd.DataFrame
     valid: pd.DataFrame
     meta: dict
+
+    @cached_property
+    def crossed(self) -> bool:
+        """A crossed design (``run.json`` names its factors): its SEs are the multiway
+        jackknife over the factors, its ``prob_best`` a pigeonhole bootstrap."""
+        return bool(crossed_factors_of(self.meta))
 
     @cached_property
     def best_pos(self) -> int:
@@ -129,10 +136,15 @@ def best_lambda(run: Sweep) -> str:
         lams = ", ".join(
             f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])})" for i in near
         )
+        how = (
+            "every λ shares every level of every factor, so its SE is the multiway "
+            "jackknife of the difference"
+            if run.crossed
+            else "paired over the training sets both λ can use"
+        )
         text += (
-            f" Within 2 paired SE of it (the difference in expected error, paired over the "
-            f"training sets both λ can use): λ = {lams}; the optimum is not resolved more "
-            "finely than that."
+            f" Within 2 paired SE of it (the difference in expected error, {how}): "
+            f"λ = {lams}; the optimum is not resolved more finely than that."
         )
         if len(near) < len(others):
             text += " Every other λ is worse by more than 2 paired SE."
@@ -140,7 +152,8 @@ def best_lambda(run: Sweep) -> str:
         c = min(others, key=lambda i: d[i] / se[i])
         text += (
             " Every other λ has a higher expected error by more than 2 paired SE (the "
-            f"difference paired over shared training sets); the closest is λ = "
+            f"difference paired over shared {'factor levels' if run.crossed else 'training sets'}"
+            "); the closest is λ = "
             f"{lambda_text(v.loc[c, 'weight_decay'])}, worse by {pm(d[c], se[c])} "
             f"({d[c] / se[c]:.1f} SE)."
         )
@@ -156,10 +169,15 @@ def how_sure(run: Sweep) -> str | None:
     pb = v["prob_best"].to_numpy(float)
     n_boot = meta.get("prob_best_resamples")
     seed = meta.get("prob_best_seed")
+    what = (
+        "pigeonhole-bootstrap resamples of the crossed factors (each factor's levels "
+        "resampled independently, Owen 2007; the same resample"
+        if run.crossed
+        else "bootstrap resamples of the training sets (the same resampled sets"
+    )
     text = (
         f"How sure: λ = {lambda_text(best['weight_decay'])} is the best in {pct(pb[ib])} of "
-        f"{n_boot or 'the'} bootstrap resamples of the training sets (the same resampled "
-        f"sets at every λ{f'; seed {seed}' if seed else ''}, `prob_best`)"
+        f"{n_boot or 'the'} {what} at every λ{f'; seed {seed}' if seed else ''}, `prob_best`)"
     )
     rivals = sorted((i for i in range(len(v)) if i != ib and pb[i] >= 0.01), key=lambda i: -pb[i])
     if rivals:
@@ -195,11 +213,15 @@ def reduction(run: Sweep) -> str:
     text = f"Relative to {ref} (expected error {pm(e0, s0)}), the best λ "
     if run.paired:
         n = int(first["n_reps_used"])
+        how = (
+            "paired, multiway jackknife over the factors"
+            if run.crossed
+            else f"paired over the training sets usable at both, {n if n else '—'} sets"
+        )
         return text + (
             f"reduces the expected error by {pct(get(first, 'reduction_by_best'))} ± "
             f"{pct(get(first, 'reduction_by_best_se'))} (absolute "
-            f"{pm(first['diff_from_best'], first['diff_from_best_se'])}; paired over the "
-            f"training sets usable at both, {n if n else '—'} sets)."
+            f"{pm(first['diff_from_best'], first['diff_from_best_se'])}; {how})."
         )
     red = 1 - run.best["expected_error"] / e0
     return text + f"has a {pct(red)} lower expected error (no paired SE in this run)."
@@ -214,7 +236,8 @@ def shares(run: Sweep) -> str:
         f"of the expected error (bias² {num(first['bias2'])}, variance "
         f"{num(first['variance'])}, noise {num(first['noise'])}). At the largest λ "
         f"({lambda_text(last['weight_decay'])}), bias² is {pct(share_of(last, 'bias2'))} ± "
-        f"{pct(get(last, 'bias2_share_se'))} of it (jackknife SEs of the ratios)."
+        f"{pct(get(last, 'bias2_share_se'))} of it "
+        f"({'multiway-' if run.crossed else ''}jackknife SEs of the ratios)."
     )
 
 
@@ -273,7 +296,8 @@ def variance_split(run: Sweep) -> str | None:
             f"({pm(row['variance_init'], row['variance_init_se'])}) and the rest data "
             f"variance ({pm(row['variance_data'], row['variance_data_se'])})"
         )
-    return "Variance split (law of total variance): " + "; ".join(parts) + "."
+    how = "the ANOVA terms with the initialization" if run.crossed else "law of total variance"
+    return f"Variance split ({how}): " + "; ".join(parts) + "."
 
 
 def diverged(run: Sweep) -> str:
@@ -312,7 +336,7 @@ FINDINGS: tuple[Callable[[Sweep], str | None], ...] = (
     reduction,
     shares,
     lambda run: bias_zero(run.valid),
-    lambda run: identity_check(run.valid),
+    lambda run: identity_check(run.valid, crossed=run.crossed),
     variance_monotone,
     zero_one,
     variance_split,

@@ -19,6 +19,8 @@ from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import theory_agreement
 from .common import (
+    crossed_factors_of,
+    crossed_se_text,
     drawn_figures,
     figure_lines,
     get,
@@ -68,7 +70,9 @@ def write_report(tables: Tables, out_dir) -> Path:
             *anova_section(tables.anova, s),
             *ensemble_section(s),
         ]
-    figures = figure_lines(drawn_figures(out_dir / "figures"))
+    figures = figure_lines(
+        drawn_figures(out_dir / "figures"), crossed=bool(crossed_factors_of(meta))
+    )
     if figures:
         lines += ["## Figures", "", *figures]
     lines += _reproduce(meta, out_dir)
@@ -95,7 +99,13 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             if is_classification(s, meta)
             else ". Errors are mean squared errors on the test points"
         )
-        + "; ± values are Monte Carlo standard errors (SE) over training sets.",
+        + (
+            f"; ± values are Monte Carlo standard errors (SE): {crossed_se_text(meta)}, "
+            "since the training sets of a crossed design share their draws and are not "
+            "independent."
+            if crossed_factors_of(meta)
+            else "; ± values are Monte Carlo standard errors (SE) over training sets."
+        ),
         "",
         *_precision_lines(meta),
     ]
@@ -115,15 +125,31 @@ def _findings_section(tables: Tables) -> list[str]:
         "",
         *[f"- {b}" for b in bullets],
         "",
-        "Comparisons across λ are paired: every λ trains on the same training sets, so a "
-        "difference is the mean over training sets of each set's difference, with SE "
-        "sd/√K over the sets usable at both λ (for a component that is not a plain mean, "
-        "the jackknife of the difference of the leave-one-set-out estimates). The SE of a "
-        "share is the jackknife SE of the ratio. `summary.csv` holds them "
-        "(`diff_from_best`, `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
-        "`variance_diff_prev`, `bias2_se0`; see results/README.md).",
+        _CROSSED_PAIRING if crossed_factors_of(meta) else _PAIRING,
         "",
     ]
+
+
+#: How the comparisons across λ are paired (nested design).
+_PAIRING = (
+    "Comparisons across λ are paired: every λ trains on the same training sets, so a "
+    "difference is the mean over training sets of each set's difference, with SE "
+    "sd/√K over the sets usable at both λ (for a component that is not a plain mean, "
+    "the jackknife of the difference of the leave-one-set-out estimates). The SE of a "
+    "share is the jackknife SE of the ratio. `summary.csv` holds them "
+    "(`diff_from_best`, `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
+    "`variance_diff_prev`, `bias2_se0`; see results/README.md)."
+)
+#: How the comparisons across λ are paired (crossed design).
+_CROSSED_PAIRING = (
+    "Comparisons across λ are paired: every λ trains every cell of the crossed design, "
+    "so the SE of a difference (or a ratio) is the multiway jackknife of the difference "
+    "(ratio) of the two λ's delete-one-level estimates, and `prob_best` resamples each "
+    "factor's levels independently (pigeonhole bootstrap). `summary.csv` holds them "
+    "(`diff_from_best`, `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
+    "`variance_diff_prev`; `bias2_se0` is empty: its estimate assumes independent "
+    "training sets; see results/README.md)."
+)
 
 
 def _summary_section(s: pd.DataFrame, meta: dict) -> list[str]:
@@ -141,7 +167,12 @@ def _summary_section(s: pd.DataFrame, meta: dict) -> list[str]:
             "excess), unbiased but able to go slightly negative; "
         )
         + "it is not clipped. '− best' is the expected error's difference from the best "
-        "λ's, paired over training sets (± its paired SE); P(best) is `prob_best`; "
+        + (
+            "λ's, paired over the factor levels (± its multiway-jackknife SE); "
+            if crossed_factors_of(meta)
+            else "λ's, paired over training sets (± its paired SE); "
+        )
+        + "P(best) is `prob_best`; "
         "(1-SE) marks the one-SE-rule λ. Rows with status other than `ok`/`some_diverged` "
         "have no estimates (—).",
         "",
@@ -234,8 +265,8 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
         "and interactions (random-effects ANOVA, expected mean squares; unbiased, so a "
         "component can come out slightly negative). bias² + the terms + noise is the "
         "expected error exactly. ± is the multiway-jackknife SE (conservative). Factors "
-        "with one level are left out; the summary's SEs above treat the training sets "
-        "as independent, which in a crossed design they are not: use these.",
+        "with one level are left out. The summary above takes its bias², variance and "
+        "SEs from the same estimators.",
         "",
         "| λ | " + " | ".join(heads) + " |",
         "|" + "---|" * (len(heads) + 1),

@@ -24,6 +24,7 @@ from bvsim.config import ConfigError, dumps_toml
 from bvsim.data.generator import draw_training_sets, make_test_set, truth
 from bvsim.estimate.anova import crossed_anova, crossed_anova_blocks
 from bvsim.estimate.theory import ridge_fixed_design
+from bvsim.present.common import figure_lines
 from bvsim.present.report import write_report
 from bvsim.present.style import save_figure
 from bvsim.present.variance_figures import fig_anova
@@ -222,3 +223,100 @@ def test_ridge_random_design_label_noise_main_effect_is_zero():
         within = t.value["label_noise"] + t.value["inputs:label_noise"]
         se = t.se["label_noise"] + t.se["inputs:label_noise"]
         assert abs(within - exact) <= 3 * se, (wd, within, exact, se)
+
+
+def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
+    """summary.csv's bias² and variance are anova.csv's rows, every SE the multiway
+    jackknife (the same as anova.csv's), bias² + variance + noise the expected error;
+    bias2_se0 (its estimate assumes independent sets) is empty; the report quotes the
+    multiway jackknife and no longer says the summary's SEs treat the sets as
+    independent."""
+    result, out = fixed_design_run
+    summary, anova = result.summary, result.tables.anova
+    for _, row in summary.iterrows():
+        a = anova[anova.weight_decay == row.weight_decay].set_index("term")
+        for name in ("bias2", "variance", "expected_error"):
+            assert row[name] == pytest.approx(a.value[name], rel=1e-12, abs=1e-15), name
+            assert row[f"{name}_se"] == pytest.approx(a.se[name], rel=1e-12), name
+        identity = row.bias2 + row.variance + row.noise
+        assert identity == pytest.approx(row.expected_error, rel=1e-12)
+        assert np.isnan(row.bias2_se0) and np.isfinite(row.variance_init_se)
+    best = summary[summary.is_best].iloc[0]
+    assert best.diff_from_best_se == 0 and (summary.diff_from_best_se.notna()).all()
+    assert summary.prob_best.sum() == pytest.approx(1.0)
+    points = pd.read_csv(out / "pointwise.csv")
+    assert points.bias2_se0.isna().all() and (points.variance_se > 0).all()
+    report = (out / "report.md").read_text()
+    assert "multiway jackknife over the crossed factors (ε × init)" in report
+    assert "pigeonhole" in report and "as independent" not in report
+    crossed, nested = (
+        "\n".join(figure_lines(["pointwise"], crossed=c)) for c in (True, False)
+    )  # the pointwise figure's caption (this run draws only the ANOVA's)
+    assert "(multiway jackknife," in crossed and "`bias2_se0` is empty" in crossed
+    assert "`bias2_se0` in `pointwise.csv` is its SE" in nested and "multiway" not in nested
+
+
+def test_a_nested_run_keeps_its_estimators(tmp_path):
+    """A nested run's summary is still the nested decomposition over i.i.d. training
+    sets (bias2_se0 finite, pseudo-value paired SEs) and run.json names no factors."""
+    from bvsim.estimate.compare import paired_vs_best, pseudo_values
+    from bvsim.estimate.squared import decompose
+
+    cfg = load_config(preset="smoke", overrides=["train.steps=20", "sweep.n_reps=5"])
+    result = run_sweep(cfg, tmp_path, n_jobs=1, figures=False)
+    s, r = result.summary, result.raw
+    expected = []
+    for i in range(len(s)):
+        overall, _, loo = decompose(np.asarray(r.pred[i]), r.test.f, return_loo=True)
+        assert s.variance[i] == pytest.approx(overall["variance"], rel=1e-12)
+        assert s.bias2_se[i] == pytest.approx(overall["bias2_se"], rel=1e-12)
+        expected.append(pseudo_values(overall["mse_truth"], loo["mse_truth"] / len(r.test.f)))
+    vs = paired_vs_best(np.array(expected) + r.test.noise_var, best=int(s.is_best.argmax()))
+    np.testing.assert_allclose(s.diff_from_best_se, vs["diff_se"], rtol=1e-9)
+    assert s.bias2_se0.notna().all() and "crossed_factors" not in result.tables.meta
+
+
+def test_a_broken_crossing_has_no_estimates(fixed_design_run):
+    """A λ with an unusable set (a diverged member) cannot drop it without breaking the
+    crossing: no estimates there, status crossing_broken; the other λ keep theirs."""
+    from bvsim.io.summary import summary_rows
+
+    raw = fixed_design_run[0].raw
+    usable = np.ones(raw.diverged.shape[:2], dtype=bool)
+    usable[0, 1] = False
+    summary, _ = summary_rows(raw, usable)
+    assert summary.status.tolist() == ["crossing_broken", "ok"]
+    assert summary.loc[0, ["bias2", "variance", "expected_error"]].isna().all()
+    assert summary.prob_best.tolist() == [0.0, 1.0] and summary.is_best.tolist() == [False, True]
+    assert summary.loc[1, "variance"] == fixed_design_run[0].summary.loc[1, "variance"]
+
+
+def test_steps_of_a_crossed_run_end_at_its_summary():
+    """With train.decompose_steps the last step is the crossed summary (multiway SEs),
+    and early stopping against weight decay is the multiway jackknife of the
+    difference."""
+    cfg = _cfg("smoke", *FIXED_DESIGN[:-1], "sweep.weight_decay=[0.0, 0.1]",
+               "train.decompose_steps=true", "train.log_every=50")  # fmt: skip
+    result = run_sweep(cfg, None, n_jobs=1, figures=False)
+    steps, s = result.tables.steps, result.summary
+    last = steps[steps.step == steps.step.max()].reset_index(drop=True)
+    for col in ("bias2", "variance", "variance_se", "expected_error_se"):
+        np.testing.assert_allclose(last[col], s[col], rtol=1e-12)
+    es = result.tables.meta["early_stopping"]
+    assert es["diff"] == pytest.approx(es["early_stopping_error"] - es["weight_decay_error"])
+    same = (es["best_step"], 0.0) == (es["last_step"], es["best_weight_decay"])
+    assert es["diff_se"] == 0 if same else es["diff_se"] > 0
+    # two different cells: the multiway jackknife of their replicates' difference
+    from bvsim.estimate.crossed import split_se
+    from bvsim.io.steps import early_stopping
+
+    rng = np.random.default_rng(0)
+    reps = [{"expected": rng.normal(size=(2, 7)), "levels": (4, 3)} for _ in range(2)]
+    table = pd.DataFrame({"weight_decay": [0.0, 0.0, 0.1, 0.1], "step": [1, 2, 1, 2],
+                          "expected_error": [0.5, 0.9, 0.8, 0.7],
+                          "expected_error_se": 0.1, "n_reps_used": 12})  # fmt: skip
+    es = early_stopping(table, reps, [1, 2], [0.0, 0.1])
+    assert (es["best_step"], es["best_weight_decay"]) == (1, 0.1)
+    assert es["diff"] == pytest.approx(0.5 - 0.7)
+    se = split_se(reps[0]["expected"][0] - reps[1]["expected"][1], (4, 3))
+    assert es["diff_se"] == pytest.approx(se) and se > 0
