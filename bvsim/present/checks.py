@@ -13,10 +13,12 @@ from .common import lambda_text, valid_rows
 __all__ = ["bias_zero", "identity_check", "theory_agreement"]
 
 
-def bias_zero(v: pd.DataFrame) -> str | None:
+def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
     """Where bias² is consistent with zero, by its SE under a true bias² of 0.
 
-    ``v``: the rows with estimates (:func:`bvsim.present.common.valid_rows`).
+    ``v``: the rows with estimates (:func:`bvsim.present.common.valid_rows`);
+    ``crossed``: a crossed design (bias² corrected by the ANOVA's expected mean squares,
+    SEs by the multiway jackknife, no SE under a zero bias).
     """
     b = v["bias2"].to_numpy(float)
     se0 = v["bias2_se0"].to_numpy(float) if "bias2_se0" in v else np.full(len(v), np.nan)
@@ -26,10 +28,15 @@ def bias_zero(v: pd.DataFrame) -> str | None:
         if not neg.any():
             return None
         worst = float((b[neg] / v["bias2_se"].to_numpy(float)[neg]).min())
+        how, se = (
+            ("bias² (corrected by the crossed ANOVA's expected mean squares)", "multiway-jackknife")
+            if crossed
+            else ("jackknife-corrected bias²", "jackknife")
+        )
         return (
-            f"The jackknife-corrected bias² is negative at {int(neg.sum())} λ "
+            f"The {how} is negative at {int(neg.sum())} λ "
             f"({', '.join(lambda_text(x) for x in lams[neg])}); the most negative is "
-            f"{abs(worst):.1f} jackknife SE below zero. The jackknife SE is unreliable where "
+            f"{abs(worst):.1f} {se} SE below zero. The {se} SE is unreliable where "
             "the true bias is near zero and there is no SE under a zero bias here, so this is "
             "no test of whether the bias is zero."
         )

@@ -335,7 +335,7 @@ FINDINGS: tuple[Callable[[Sweep], str | None], ...] = (
     how_sure,
     reduction,
     shares,
-    lambda run: bias_zero(run.valid),
+    lambda run: bias_zero(run.valid, run.crossed),
     lambda run: identity_check(run.valid, crossed=run.crossed),
     variance_monotone,
     zero_one,
@@ -379,6 +379,11 @@ def early_stopping_finding(meta: dict) -> str | None:
         return None
     diff, se = es["diff"], es["diff_se"]
     z = z_score(diff, se)
+    paired = (
+        "paired over the crossed factors' levels, multiway-jackknife SE"
+        if crossed_factors_of(meta)
+        else f"paired over {es['n_common']} training sets"
+    )
     if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:
         verdict = "the same models (no step before the last and no larger λ does better)"
     elif not np.isfinite(z) or abs(z) < 2:
@@ -394,7 +399,7 @@ def early_stopping_finding(meta: dict) -> str | None:
         f"(expected error {pm(es['early_stopping_error'], es['early_stopping_error_se'])}); "
         f"at the last step the best λ is {lambda_text(es['best_weight_decay'])} "
         f"({pm(es['weight_decay_error'], es['weight_decay_error_se'])}). Early stopping "
-        f"minus weight decay: {pm(diff, se)} (paired over {es['n_common']} training sets): "
+        f"minus weight decay: {pm(diff, se)} ({paired}): "
         f"{verdict}. Over the whole grid the least expected error is at step "
         f"{es['grid_best_step']}, λ = {lambda_text(es['grid_best_weight_decay'])} "
         f"({num(es['grid_best_error'])}); both minima are argmins of noisy estimates."
