@@ -295,27 +295,16 @@ def bench_mlxtend(n_wd: int, n_reps: int) -> dict | None:
     return row
 
 
+#: The small CNN of the user-module row: the one the module tests size chunks for.
+SMALL_CNN = f"{Path(__file__).resolve().parents[1] / 'tests/fixtures/user_code.py'}:make_small_cnn"
+
+
 def w2_module():
     """The W2 network as a user's module (a factory for ``model.module``)."""
     from torch import nn
 
     return nn.Sequential(
         nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)
-    )
-
-
-def small_cnn():
-    """Two 3x3 convolutions (4 channels) on 8x8 inputs given flat as x of shape (n, 64)."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Unflatten(1, (1, 8, 8)),
-        nn.Conv2d(1, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(256, 1),
     )
 
 
@@ -336,7 +325,7 @@ def bench_modules(quick: bool, repeats: int) -> list[dict]:
             "data.dim=64", "data.truth=linear", "data.x_dist=gaussian",
             "data.test_design=sample", "data.n_train=20", "train.lr=0.01",
             "sweep.weight_decay=[0, 0.001, 0.01, 0.1]", f"sweep.n_reps={n_reps // 4}",
-            "model.kind=module", f"model.module={Path(__file__).resolve()}:small_cnn",
+            "model.kind=module", f"model.module={SMALL_CNN}",
             "train.steps=500",
         ],
     }  # fmt: skip

@@ -10,10 +10,10 @@ from ..estimate.anova import anova_terms as anova_term_names
 from ..estimate.anova import crossed_anova_blocks
 from ..estimate.anova_theory import anova_theory_table
 from ..run.result import SweepResult
-from ..task import crossed_factors, crossed_shape, task_for
+from ..task import crossed_shape, task_for
 from .blocks import fixed_design_x, point_blocks, pred_block
 
-__all__ = ["anova_tables", "crossed_factors"]
+__all__ = ["anova_tables"]
 
 
 def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:

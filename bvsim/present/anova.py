@@ -15,11 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from .common import lambda_label, panel_lambdas, term_name
-from .style import band, styled
+from .style import band, log_x_when_wide, styled
 
 __all__ = ["fig_axis_anova"]
 
@@ -48,10 +47,6 @@ def fig_axis_anova(anova: pd.DataFrame, axis: str) -> Figure:
     axis : str
         The numeric second-axis column, e.g. ``"n_train"``.
     """
-    return _draw(anova, axis)
-
-
-def _draw(anova: pd.DataFrame, axis: str) -> Figure:
     a = anova.dropna(subset=["value"])
     terms = list(dict.fromkeys(a.loc[a["share"].notna(), "term"]))
     picks = panel_lambdas(a["weight_decay"].unique())
@@ -88,10 +83,8 @@ def _draw(anova: pd.DataFrame, axis: str) -> Figure:
         bottom.set_ylim(-0.25, 1.25)
         top.set_title(f"λ = {lambda_label(wd)}")
         bottom.set_xlabel(axis)
-        if xs.min() > 0 and xs.max() / xs.min() >= 8:
-            for ax in (top, bottom):
-                ax.set_xscale("log")
-                ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        for ax in (top, bottom):
+            log_x_when_wide(ax, xs)
     axes[0, 0].set_ylabel("variance (mean over test points)")
     axes[1, 0].set_ylabel("share of the variance")
     handles, labels = axes[0, 0].get_legend_handles_labels()

@@ -27,7 +27,7 @@ from .common import (
     panel_lambdas,
     valid_rows,
 )
-from .style import LambdaAxis, band, components, save_figure, styled
+from .style import LambdaAxis, band, components, log_x_when_wide, save_figure, styled
 
 __all__ = [
     "fig_axis_best",
@@ -227,9 +227,7 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
                 ax.plot(t[axis], yt, color=color, linestyle=":", linewidth=1.4)
         ax.set_title(f"λ = {lambda_label(wd)}")
         ax.set_xlabel(axis)
-        if values.min() > 0 and values.max() / values.min() >= 8:
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        log_x_when_wide(ax, values)
         if log_y:  # e.g. the interpolation peak: non-positive bias² is not drawn
             ax.set_yscale("log")
     axes[0, 0].set_ylabel(error_label(summary))

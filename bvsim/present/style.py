@@ -181,6 +181,15 @@ def band(ax, x, y, se, color, alpha=0.2, **line_kw):
         ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=alpha, linewidth=0)
 
 
+def log_x_when_wide(ax, values) -> None:
+    """A log x axis with plain ``%g`` labels when the positive ``values`` span 8× or
+    more (a second axis such as n_train); linear otherwise."""
+    values = np.asarray(values, float)
+    if values.min() > 0 and values.max() / values.min() >= 8:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+
+
 def legend_below(fig: Figure, ax, ncol: int = 3, **kw) -> None:
     """The legend of ``ax``, for the whole figure, centred below it without a frame."""
     handles, labels = ax.get_legend_handles_labels()
