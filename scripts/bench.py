@@ -11,7 +11,8 @@ weight decay and its own training set, as in a real sweep:
 - W1: the course MLP 1-200-200-200-1 ReLU, n_train 10, 2000 full-batch SGD steps
   (lr 0.01, momentum 0.9), coupled L2.
 - W2: MLP 1-32-32-1, n_train 20, 2000 steps.
-- W3: linear model, p = 100, n_train 50, 500 steps (and the closed-form solver).
+- W3: linear model, p = 100, n_train 50, 500 steps: the engine's Gram form (dual
+  coordinates, :mod:`bvsim.train.gram`), the plain kernel, and the closed-form solver.
 - Scaling: W2's network at 1 to 4096 members, 200 steps each (bench_scaling.py).
 - Designs: a crossed and a nested run of the same model and members (bench_scaling.py).
 - Modules: the W2 network as a user's ``nn.Module`` (recognised and trained by the
@@ -119,6 +120,17 @@ def bytes_per_step(spec, n: int) -> float:
     return floats * torch.finfo(spec.dtype).bits / 8
 
 
+def gram_cost(spec, n: int) -> tuple[float, float]:
+    """(FLOPs, bytes) of one member's full-batch step in the Gram form
+    (:mod:`bvsim.train.gram`), as implemented: the row product ``theta^T M^T`` into the
+    momentum buffer reads M^T (d^2), theta and the buffer and writes the buffer
+    (2 d^2 FLOPs, d^2 + 3 d floats); subtracting v, the l2 penalty and the update each
+    read two vectors and write one (9 d)."""
+    p = spec.shapes[0][0] + (1 if spec.bias else 0)
+    d = n + 1 if p > n + 1 else p
+    return 2.0 * d * d, (d * d + 12 * d) * torch.finfo(spec.dtype).bits / 8
+
+
 def members(cfg, n_members: int, offset: int = 0):
     """Inputs for ``n_members`` members: each its own training set and weight decay."""
     spec = TrainSpec.from_config(cfg)
@@ -138,9 +150,9 @@ def members(cfg, n_members: int, offset: int = 0):
     }
 
 
-def time_engine(spec, inp) -> float:
+def time_engine(spec, inp, gram: bool = True) -> float:
     t = time.perf_counter()
-    train_batched(spec, **inp)
+    train_batched(spec, **inp, gram=gram)
     return time.perf_counter() - t
 
 
@@ -165,28 +177,40 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
         cfg = load_config(preset=preset, overrides=over)
         n_loop, counts = plan[name]
         spec, loop_inp = members(cfg, n_loop)
-        flops_model = spec.flops_per_step(cfg.data.n_train) * spec.steps
-        variants = [(f"bvsim gd, {c} members", spec, members(cfg, c)[1], c) for c in counts]
+        n = cfg.data.n_train
+        plain = (spec.flops_per_step(n) * spec.steps, bytes_per_step(spec, n) * spec.steps)
+        cost = plain
+        kind = "gd"
+        if name == "W3":  # the engine trains it in the Gram form
+            cost, kind = tuple(c * spec.steps for c in gram_cost(spec, n)), "gd (Gram form)"
+        # (label, spec, inputs, members, Gram form allowed, (FLOPs, bytes) per model)
+        variants = [(f"bvsim {kind}, {c} members", spec, members(cfg, c)[1], c, True, cost)
+                    for c in counts]  # fmt: skip
         if name == "W3":
+            c = counts[0]
+            variants.append((f"bvsim gd (plain kernel), {c} members", spec,
+                             members(cfg, c)[1], c, False, plain))  # fmt: skip
             exact = TrainSpec.from_config(
                 load_config(preset=preset, overrides=[*over, "train.solver=closed_form"])
             )
             c = counts[-1]
-            variants.append((f"bvsim closed_form, {c} members", exact, members(cfg, c)[1], c))
+            variants.append((f"bvsim closed_form, {c} members", exact, members(cfg, c)[1], c,
+                             True, (np.nan, np.nan)))  # fmt: skip
+        costs = {"loop": plain} | {v[0]: v[5] for v in variants}
         times = {"loop": []} | {v[0]: [] for v in variants}
-        moved = bytes_per_step(spec, cfg.data.n_train) * spec.steps
         for _ in range(repeats):  # interleaved: loop, then each engine variant
             peak_runs.append(matmul_peak(1))
             dram_runs.append(copy_bandwidth(256 * 2**20, 1))
             cache_runs.append(copy_bandwidth(4 * 2**20, 1))
             times["loop"].append(time_loop(spec, loop_inp) / n_loop)
-            for label, vspec, inp, c in variants:
-                times[label].append(time_engine(vspec, inp) / c)
+            for label, vspec, inp, c, gram, _ in variants:
+                times[label].append(time_engine(vspec, inp, gram) / c)
         loop_rate = 1 / statistics.median(times["loop"])
         peak = statistics.median(peak_runs)
         for label, per_model in times.items():
             rate = 1 / statistics.median(per_model)
-            gflops = np.nan if "closed_form" in label else flops_model * rate / 1e9
+            flops_model, moved = costs[label]
+            gflops = flops_model * rate / 1e9
             rows.append(
                 {
                     "workload": name,
@@ -196,7 +220,7 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
                     "gflops": gflops,
                     "share_of_peak": gflops / peak,
                     "peak_gflops": peak,
-                    "gbytes_per_s": np.nan if "closed_form" in label else moved * rate / 1e9,
+                    "gbytes_per_s": moved * rate / 1e9,
                     "flop_per_byte": flops_model / moved,
                 }
             )
@@ -215,8 +239,9 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
         row["share_of_dram"] = row["gbytes_per_s"] / dram
         row["share_of_cache"] = row["gbytes_per_s"] / cache
         # the roofline: the smaller of the two ceilings at this arithmetic intensity
-        row["roof_dram_gflops"] = min(peak, row["flop_per_byte"] * dram)
-        row["roof_cache_gflops"] = min(peak, row["flop_per_byte"] * cache)
+        fpb = row["flop_per_byte"]  # (NaN for the closed-form solver)
+        row["roof_dram_gflops"] = min(peak, fpb * dram) if np.isfinite(fpb) else np.nan
+        row["roof_cache_gflops"] = min(peak, fpb * cache) if np.isfinite(fpb) else np.nan
     print(f"matmul peak, median of {len(peak_runs)} runs: {peak:.0f} GFLOP/s; copy "
           f"bandwidth {dram:.1f} GB/s (256 MiB), {cache:.1f} GB/s (4 MiB)")  # fmt: skip
     return rows
@@ -366,6 +391,19 @@ def bench_default_sweep() -> dict:
     return {"seconds": wall, "peak_rss_mib": rss_mib}
 
 
+def _roofs(rows) -> dict:
+    """(workload, FLOP/byte) -> (a method, roof from memory, roof from cache)."""
+    return {
+        (r["workload"], round(r["flop_per_byte"], 2)): (
+            r["method"],
+            r["roof_dram_gflops"],
+            r["roof_cache_gflops"],
+        )
+        for r in rows
+        if not np.isnan(r["flop_per_byte"])
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
@@ -426,7 +464,7 @@ def main(argv=None) -> int:
         md.append(
             f"| {r['workload']} | {r['method']} | {r['models_per_s']:.1f} | "
             f"{r['speedup_vs_loop']:.1f}x | {g} | {share} | {gb} | {mem} | "
-            f"{r['flop_per_byte']:.2f} |"
+            f"{r['flop_per_byte']:.2f} |".replace("nan", "")
         )
     md += [
         "",
@@ -436,12 +474,13 @@ def main(argv=None) -> int:
         f"write, interleaved the same way): {rows[0]['dram_gbytes_per_s']:.1f} GB/s for "
         f"256 MiB (main memory), {rows[0]['cache_gbytes_per_s']:.1f} GB/s for 4 MiB "
         "(cache). GB/s moved = the bytes a step must move as implemented "
-        "(`bytes_per_step` in scripts/bench.py) x steps x models/s. Roofline ceilings, "
+        "(`bytes_per_step` in scripts/bench.py; `gram_cost` for the Gram form, whose "
+        "FLOPs are those it runs) x steps x models/s. Roofline ceilings, "
         "min(matmul peak, FLOP/byte x bandwidth), from main memory / from cache: "
         + "; ".join(
-            f"{w} ({r['flop_per_byte']:.2f} FLOP/byte) {r['roof_dram_gflops']:.0f} / "
-            f"{r['roof_cache_gflops']:.0f} GFLOP/s"
-            for w, r in {r["workload"]: r for r in rows}.items()
+            f"{w} {'Gram form ' if 'Gram' in m else ''}({fb:.2f} FLOP/byte) {rd:.0f} / "
+            f"{rc:.0f} GFLOP/s"
+            for (w, fb), (m, rd, rc) in _roofs(rows).items()
         )
         + ".",
     ]

@@ -20,6 +20,7 @@ import torch
 
 from ..task import CLASSIFICATION
 from .engine import EngineResult, ParamLayout, TrainSpec
+from .gram import GramLinear, gram_applies
 from .loop import TrainLoop
 from .ridge import solve_ridge
 
@@ -280,9 +281,12 @@ def train_batched(
     schedule: np.ndarray | None = None,
     device: str | torch.device = "cpu",
     dropout_keys: np.ndarray | None = None,
+    gram: bool = True,
 ) -> EngineResult:
     """Train ``members`` built-in models at once and evaluate them: closed-form ridge
-    when ``spec.solver`` says so, else the MLP kernel in the training loop.
+    when ``spec.solver`` says so, a linear model under full-batch SGD in its Gram form
+    (:mod:`bvsim.train.gram`) where that applies, else the MLP kernel in the training
+    loop.
 
     Parameters
     ----------
@@ -306,6 +310,8 @@ def train_batched(
     dropout_keys : ndarray of int64, shape (members,), optional
         Each member's dropout stream (see :func:`dropout_masks`); needed when
         ``spec.dropout > 0``.
+    gram : bool
+        Use the Gram form where it applies (False: the MLP kernel, for comparisons).
 
     Returns
     -------
@@ -314,6 +320,9 @@ def train_batched(
     device = torch.device(device)
     if spec.solver == "closed_form":
         return solve_ridge(spec, x, y, x_test, y_test, weight_decay, device)
+    if gram and gram_applies(spec, schedule is not None):
+        trainer = GramLinear(spec, x, y, x_test, y_test, weight_decay, init, device)
+        return TrainLoop(spec, trainer, None, device).run()
     mlp = BatchedMLP(spec, x, y, x_test, y_test, weight_decay, init,
                      schedule is not None, device, dropout_keys)  # fmt: skip
     return TrainLoop(spec, mlp, schedule, device).run()

@@ -37,6 +37,17 @@ def test_bytes_per_step_of_a_linear_model():
     assert bench.bytes_per_step(double, n) == 2 * bench.bytes_per_step(spec, n)
 
 
+def test_gram_cost_of_the_dual_and_primal_forms():
+    """W3 (p = 100 > n + 1 = 51): dual, d = 51: 2 d^2 FLOPs, d^2 + 12 d floats; with
+    p = 20 < 51 primal, d = p; a bias is one more coordinate."""
+    w3 = _train_spec("linear", "data.dim=100", "data.n_train=50")
+    assert bench.gram_cost(w3, 50) == (2.0 * 51**2, 4.0 * (51**2 + 12 * 51))
+    primal = _train_spec("linear", "data.dim=20", "data.n_train=50")
+    assert bench.gram_cost(primal, 50) == (2.0 * 20**2, 4.0 * (20**2 + 12 * 20))
+    biased = _train_spec("linear", "data.dim=20", "data.n_train=50", "model.bias=true")
+    assert bench.gram_cost(biased, 50)[0] == 2.0 * 21**2
+
+
 def test_adam_moves_its_moment_buffers_too():
     cfg = load_config(preset="smoke", overrides=["train.optimizer=adam"])
     spec = TrainSpec.from_config(cfg)
