@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -242,23 +243,37 @@ def shares(run: Sweep) -> str:
 
 
 def variance_monotone(run: Sweep) -> str | None:
-    """Where variance rises from one λ to the next, with the paired SE of the rise."""
+    """Where variance rises from one λ to the next, with the paired SE of the rise, and
+    whether any rise clears the one-sided 5 % Bonferroni threshold for the number of
+    adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance)."""
     v = run.valid
     var = v["variance"].to_numpy()
     rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
     if not rises:
         return "Variance decreases monotonically with λ over the grid." if len(v) > 1 else None
-    parts = []
+    parts, zs = [], {}
     for i in rises:
         row = v.iloc[i]
         z = z_score(get(row, "variance_diff_prev"), get(row, "variance_diff_prev_se"))
         size = f"a rise of {z:.1f} paired SE" if np.isfinite(z) else "no paired SE in this run"
-        parts.append(
-            f"λ = {lambda_text(row['weight_decay'])} ({num(var[i - 1])} → {num(var[i])}, {size})"
-        )
-    return (
-        "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts) + "."
-    )
+        lam = f"λ = {lambda_text(row['weight_decay'])}"
+        parts.append(f"{lam} ({num(var[i - 1])} → {num(var[i])}, {size})")
+        if np.isfinite(z):
+            zs[lam] = z
+    text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
+    if not zs:
+        return text + "."
+    pairs = len(v) - 1
+    crit = NormalDist().inv_cdf(1 - 0.05 / pairs)
+    threshold = (
+        f"{crit:.2f} paired SE, the one-sided 5 % threshold after a Bonferroni correction "
+        f"for the {pairs} adjacent pairs of λ" if pairs > 1 else
+        f"{crit:.2f} paired SE, the one-sided 5 % threshold"
+    )  # fmt: skip
+    real = [lam for lam, z in zs.items() if z > crit]
+    if real:
+        return f"{text}. At {', '.join(real)} the rise exceeds {threshold}: more than chance."
+    return f"{text}. No rise exceeds {threshold}: chance can explain them."
 
 
 def zero_one(run: Sweep) -> str | None:
