@@ -40,6 +40,7 @@ from bvsim import load_config
 from bvsim.data.generator import draw_training_sets, make_test_set
 from bvsim.train.devices import setup_process
 from bvsim.train.engine import ParamLayout, TrainSpec, init_params
+from bvsim.train.gram import gram_applies
 from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
 
@@ -122,13 +123,20 @@ def bytes_per_step(spec, n: int) -> float:
 
 def gram_cost(spec, n: int) -> tuple[float, float]:
     """(FLOPs, bytes) of one member's full-batch step in the Gram form
-    (:mod:`bvsim.train.gram`), as implemented: the row product ``theta^T M^T`` into the
-    momentum buffer reads M^T (d^2), theta and the buffer and writes the buffer
-    (2 d^2 FLOPs, d^2 + 3 d floats); subtracting v, the l2 penalty and the update each
-    read two vectors and write one (9 d)."""
+    (:mod:`bvsim.train.gram`), as implemented, with the one-time Gram matrix spread over
+    the steps (logging excluded, as for the plain count). A step: the row product
+    ``theta^T M^T`` into the momentum buffer reads M^T (d^2), theta and the buffer and
+    writes the buffer (2 d^2 FLOPs, d^2 + 3 d floats); subtracting v, the l2 penalty
+    and the update each read two vectors and write one (9 d). Once: the dual form's
+    ``X X^T`` and ``X w0`` (2 n^2 p + 2 n p FLOPs), the primal's ``X^T X`` and ``X^T y``
+    (2 n p^2 + 2 n p), reading X and writing M^T (n p + d^2 floats)."""
     p = spec.shapes[0][0] + (1 if spec.bias else 0)
-    d = n + 1 if p > n + 1 else p
-    return 2.0 * d * d, (d * d + 12 * d) * torch.finfo(spec.dtype).bits / 8
+    dual = p > n + 1
+    d = n + 1 if dual else p
+    setup_flops = 2 * n * p * (n if dual else p) + 2 * n * p
+    flops = 2.0 * d * d + setup_flops / spec.steps
+    floats = d * d + 12 * d + (n * p + d * d) / spec.steps
+    return flops, floats * torch.finfo(spec.dtype).bits / 8
 
 
 def members(cfg, n_members: int, offset: int = 0):
@@ -181,12 +189,12 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
         plain = (spec.flops_per_step(n) * spec.steps, bytes_per_step(spec, n) * spec.steps)
         cost = plain
         kind = "gd"
-        if name == "W3":  # the engine trains it in the Gram form
+        if gram_applies(spec, minibatch=False):  # W3: the engine trains it in the Gram form
             cost, kind = tuple(c * spec.steps for c in gram_cost(spec, n)), "gd (Gram form)"
         # (label, spec, inputs, members, Gram form allowed, (FLOPs, bytes) per model)
         variants = [(f"bvsim {kind}, {c} members", spec, members(cfg, c)[1], c, True, cost)
                     for c in counts]  # fmt: skip
-        if name == "W3":
+        if kind != "gd":
             c = counts[0]
             variants.append((f"bvsim gd (plain kernel), {c} members", spec,
                              members(cfg, c)[1], c, False, plain))  # fmt: skip

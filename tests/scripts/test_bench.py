@@ -38,14 +38,23 @@ def test_bytes_per_step_of_a_linear_model():
 
 
 def test_gram_cost_of_the_dual_and_primal_forms():
-    """W3 (p = 100 > n + 1 = 51): dual, d = 51: 2 d^2 FLOPs, d^2 + 12 d floats; with
-    p = 20 < 51 primal, d = p; a bias is one more coordinate."""
-    w3 = _train_spec("linear", "data.dim=100", "data.n_train=50")
-    assert bench.gram_cost(w3, 50) == (2.0 * 51**2, 4.0 * (51**2 + 12 * 51))
-    primal = _train_spec("linear", "data.dim=20", "data.n_train=50")
-    assert bench.gram_cost(primal, 50) == (2.0 * 20**2, 4.0 * (20**2 + 12 * 20))
-    biased = _train_spec("linear", "data.dim=20", "data.n_train=50", "model.bias=true")
-    assert bench.gram_cost(biased, 50)[0] == 2.0 * 21**2
+    """W3 (p = 100 > n + 1 = 51, 500 steps): dual, d = 51: 2 d^2 FLOPs and d^2 + 12 d
+    floats a step, plus X X^T and X w0 once (2 n^2 p + 2 n p FLOPs; n p + d^2 floats)
+    over the steps. With p = 20 < 51 primal, d = p (X^T X, X^T y: 2 n p^2 + 2 n p); a
+    bias is one more coordinate."""
+    w3 = _train_spec("linear", "data.dim=100", "data.n_train=50", "train.steps=500")
+    n, p, d = 50, 100, 51
+    flops, nbytes = bench.gram_cost(w3, n)
+    assert flops == pytest.approx(2 * d**2 + (2 * n * n * p + 2 * n * p) / 500)
+    assert nbytes == pytest.approx(4 * (d**2 + 12 * d + (n * p + d**2) / 500))
+    primal = _train_spec("linear", "data.dim=20", "data.n_train=50", "train.steps=500")
+    flops, _ = bench.gram_cost(primal, n)
+    assert flops == pytest.approx(2 * 20**2 + (2 * n * 20**2 + 2 * n * 20) / 500)
+    biased = _train_spec("linear", "data.dim=20", "data.n_train=50", "model.bias=true",
+                         "train.steps=500")  # fmt: skip
+    assert bench.gram_cost(biased, n)[0] == pytest.approx(
+        2 * 21**2 + (2 * n * 21**2 + 2 * n * 21) / 500
+    )
 
 
 def test_adam_moves_its_moment_buffers_too():

@@ -71,3 +71,14 @@ def test_cuda_cross_entropy_and_module_paths_equal_cpu():
     cpu = train_sweep(cfg, device="cpu", progress=False)
     gpu = train_sweep(cfg, device="cuda", progress=False)
     np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+
+
+def test_cuda_gram_form_equals_cpu():
+    """The linear preset trained by SGD runs in the Gram form (primal, p = 20 <= n);
+    with p = 60 > n + 1 = 41 in its dual coordinates."""
+    for extra in ([], ["data.dim=60"]):
+        over = ["sweep.n_reps=5", "train.dtype=float64", "train.steps=300", *extra]
+        cfg = load_config(preset="linear", overrides=over)
+        cpu = train_sweep(cfg, device="cpu", progress=False)
+        gpu = train_sweep(cfg, device="cuda", progress=False)
+        np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
