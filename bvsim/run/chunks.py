@@ -65,6 +65,9 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
     low, high = _CHUNK_MEMBERS[device_type]
     members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
     points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV
+    # the inputs (points x dim a member) count like a layer's activations: a linear
+    # model with many features holds little else
+    width = max(width, cfg.data.dim)
     members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
     per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))

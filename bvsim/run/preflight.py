@@ -188,6 +188,7 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
         host += 8 * z["n_log"] * z["n_test"] * z["n_out"]
     tensors = b * (
         data
+        + 2 * z["n_train"] * z["dim"]  # the inputs' transposed copy, a Gram matrix
         + z["n_state"] * z["n_params"]  # parameters and optimizer state
         + 3 * batch * z["widths"]  # activations and their gradients
         + 2 * z["n_test"] * z["width"]  # the test forward pass, one layer at a time

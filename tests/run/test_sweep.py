@@ -68,6 +68,15 @@ def test_auto_chunk_size_independent_of_jobs():
     assert auto_chunk_size(small) == small.sweep.n_reps  # a small model: one chunk
 
 
+def test_chunks_of_a_linear_model_are_bounded_by_its_inputs():
+    """2,000 features x 4,000 points: 32 MiB of inputs a member. Sized by parameters
+    alone a chunk held 71 sets (7 lambdas each: 16 GiB of inputs); the inputs count
+    like a layer's activations (at most 2**24 values), so one set a chunk."""
+    over = ["data.dim=2000", "data.n_train=4000", "sweep.n_reps=200"]
+    assert auto_chunk_size(load_config(preset="linear", overrides=over)) == 1
+    assert auto_chunk_size(load_config(preset="linear")) == 200  # the preset: unchanged
+
+
 def test_resume_loads_finished_chunks(tmp_path):
     cfg = load_config(preset="smoke", overrides=[*FAST, "sweep.chunk_size=2"])
     first = run_sweep(cfg, tmp_path, progress=False, figures=False)
