@@ -12,13 +12,19 @@ ARGS   ?=
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: sweep test bench bench-memory lint clean venv
+.PHONY: sweep test bench bench-memory lint clean venv FORCE
 
 venv: $(STAMP)
 
-# Re-installs only when pyproject.toml (or the torch spec) changes. A sweep needs the
+# The torch spec of the last install; rewritten (and so newer than the stamp) only when
+# TORCH changes.
+$(VENV)/.torch-spec: FORCE
+	@mkdir -p $(VENV)
+	@echo "$(TORCH)" | cmp -s - $@ || echo "$(TORCH)" > $@
+
+# Re-installs only when pyproject.toml or the torch spec changes. A sweep needs the
 # runtime dependencies only; tests and benchmarks add their extras on top.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(VENV)/.torch-spec
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"

@@ -23,6 +23,7 @@ weight decay and its own training set, as in a real sweep:
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import statistics
@@ -432,6 +433,7 @@ def main(argv=None) -> int:
     except OSError:
         pass
     print(f"bvsim bench {date}: {cpu}, torch {torch.__version__}, 1 thread", flush=True)
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     rows = bench_workloads(args.quick, repeats=3 if not args.quick else 1)
     table = pd.DataFrame(rows)
     table.to_csv(out / "bench.csv", index=False)
@@ -510,6 +512,12 @@ def main(argv=None) -> int:
     md += bench_scaling.markdown(scaling, caches, crossed)
     if extra:
         md += ["", "| end to end | time | speed-up |", "|---|---|---:|", *extra]
+    md += [
+        "",
+        f"The whole run took {(time.perf_counter() - started) / 60:.0f} min; the load "
+        f"average (1 min) was {load_before:.2f} at its start and {os.getloadavg()[0]:.2f} "
+        f"at its end, on {os.cpu_count()} cores.",
+    ]
     (out / "bench.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
