@@ -98,6 +98,7 @@ def run_sweep(
     figures: bool = True,
     progress: bool | None = None,
     devices: list[str] | None = None,
+    _finish: bool = True,
 ) -> RunResult:
     """Run a whole sweep: train every member, decompose, write outputs.
 
@@ -122,6 +123,9 @@ def run_sweep(
     devices : list of str, optional
         Several devices at once, e.g. ``["cuda:0", "cpu", "cpu"]``; see
         :func:`bvsim.run.sweep.train_sweep`.
+    _finish : bool
+        Internal: False leaves the figures, report and ``run.json`` to the caller (a
+        second axis draws the figures of all its values at once, then finishes each).
     """
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
     preflight(cfg, n_jobs=n_jobs, device_type="cpu" if devices else resolve_device(device).type)
@@ -144,23 +148,34 @@ def run_sweep(
         if names:
             parts = [
                 (v, run_sweep(sub, out / "axis" / name, figures=figures, overwrite=overwrite,
-                              **train))
+                              _finish=False, **train))
                 for (v, sub), name in zip(subs, names, strict=True)
             ]  # fmt: skip
+            _finish_runs([r for _, r in parts], figures, n_jobs)
             return _combined(cfg, parts, out, figures)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
         tables = add_steps(summarize(raw), raw)
         write_run(raw, tables, out)
-        if figures:
-            from .present.figures import plot_all
-            from .present.report import write_report
-            from .present.steps import plot_steps
+        result = RunResult(raw=raw, tables=tables, out=out)
+        if _finish:
+            _finish_runs([result], figures)
+    return result
 
-            plot_all(tables, out)
-            plot_steps(tables, out)
-            write_report(tables, out)
-        write_marker(tables, out)
-    return RunResult(raw=raw, tables=tables, out=out)
+
+def _finish_runs(results: list[RunResult], figures: bool, n_jobs: int = 1) -> None:
+    """Figures (of all the runs at once, ``n_jobs`` processes), each run's report, then
+    each run's ``run.json``, the file that marks it finished."""
+    if figures:
+        from .present.figures import plot_runs
+        from .present.report import write_report
+        from .present.steps import plot_steps
+
+        plot_runs([(r.tables, r.out) for r in results], n_jobs=n_jobs)
+        for r in results:
+            plot_steps(r.tables, r.out)
+            write_report(r.tables, r.out)
+    for r in results:
+        write_marker(r.tables, r.out)
 
 
 def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> RunResult:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, cpu_count, delayed
 from matplotlib.figure import Figure
 
 from ..io.tables import Tables, load_fits
@@ -30,7 +31,7 @@ from .lambda_figures import (
 from .style import save_figure
 from .variance_figures import anova_figure, variance_split_figure
 
-__all__ = ["key_lambdas", "plot_all"]
+__all__ = ["key_lambdas", "plot_all", "plot_runs"]
 
 
 def key_lambdas(summary: pd.DataFrame, extra: bool = False) -> list[float]:
@@ -159,3 +160,26 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
         if fig is not None:
             written += save_figure(fig, fig_dir, name)
     return written
+
+
+def plot_runs(runs, n_jobs: int = 1) -> list[Path]:
+    """:func:`plot_all` for several runs (the values of a second axis), ``n_jobs`` runs
+    at once in processes (joblib's loky backend, whatever backend trained the chunks;
+    -1: all cores). The files are the same bytes either way.
+
+    Parameters
+    ----------
+    runs : list of (Tables, path)
+    n_jobs : int
+    """
+    # joblib's convention for n_jobs < 0, on this machine's cores (not the chunks'
+    # backend, which may be a cluster)
+    cores = n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
+    jobs = min(cores, len(runs))
+    if jobs <= 1:
+        parts = [plot_all(tables, out) for tables, out in runs]
+    else:
+        parts = Parallel(n_jobs=jobs, backend="loky")(
+            delayed(plot_all)(tables, out) for tables, out in runs
+        )
+    return [path for part in parts for path in part]

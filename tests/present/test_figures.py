@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from bvsim.io.tables import Tables
 from bvsim.present import style
-from bvsim.present.figures import plot_all
+from bvsim.present.figures import plot_all, plot_runs
 from bvsim.present.report import write_report
 from bvsim.present.style import ZERO_GAP_DECADES, LambdaAxis
 
 WDS = np.array([0.0, 1e-3, 1e-2, 1e-1, 1.0])
 K, J = 6, 11
 BASE = {"decomposition", "fits", "pointwise", "curves", "weight_norm", "weight_hist"}
+
+
+_HOUSE_DPI = style.DPI
 
 
 @pytest.fixture(autouse=True)
@@ -137,6 +142,25 @@ def _check_written(paths, run_dir, names):
         for ext in ("png", "pdf"):
             f = run_dir / "figures" / f"{name}.{ext}"
             assert f in paths and f.stat().st_size > 1000, f
+
+
+def test_plot_runs_in_processes_writes_the_same_bytes(tmp_path, monkeypatch):
+    """Two runs drawn by two processes (as a second axis's values are) give the files
+    that drawing them one after the other gives."""
+    monkeypatch.setattr(style, "DPI", _HOUSE_DPI)  # the workers draw at the house DPI
+
+    def light(run_dir):  # three figures a run: decomposition, pointwise, weight norm
+        t = _fake_run(run_dir)
+        (run_dir / "predictions.npz").unlink()
+        return dataclasses.replace(t, curves=t.curves.iloc[:0], weight_hist=t.weight_hist.iloc[:0])
+
+    runs = {n: [(light(tmp_path / n / f"v{i}"), tmp_path / n / f"v{i}") for i in range(2)]
+            for n in ("one", "two")}  # fmt: skip
+    serial, parallel = plot_runs(runs["one"], n_jobs=1), plot_runs(runs["two"], n_jobs=2)
+    assert len(serial) == len(parallel) == 2 * 3 * 2  # runs x figures x (png, pdf)
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.relative_to(tmp_path / "one") == b.relative_to(tmp_path / "two")
+        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_plot_all_and_report(tmp_path):

@@ -61,6 +61,12 @@ def test_axis_sweep_writes_combined_tables_and_sub_runs(tmp_path):
     for sub in ("n_train=10", "n_train=20"):
         assert (tmp_path / "axis" / sub / "summary.csv").exists()
         assert (tmp_path / "axis" / sub / "figures" / "decomposition.png").exists()
+        # the figures of all values are drawn together, then each value's report and
+        # its run.json, still the last file of the sub-run
+        sub_dir = tmp_path / "axis" / sub
+        written = [*(sub_dir / "figures").iterdir(), sub_dir / "report.md"]
+        last = max(p.stat().st_mtime_ns for p in written)
+        assert (sub_dir / "run.json").stat().st_mtime_ns >= last
     for fig in ("axis_decomposition", "axis_heatmap", "axis_best", "axis_curves"):
         assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
