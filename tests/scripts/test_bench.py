@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from bvsim import load_config
 from bvsim.train.engine import TrainSpec
+from tests.scripts import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "bench", Path(__file__).parents[2] / "scripts" / "bench.py"
-)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = load_script("bench.py")
 bench_scaling = sys.modules["bench_scaling"]
 
 

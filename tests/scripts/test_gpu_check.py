@@ -3,14 +3,9 @@ itself needs a CUDA device: scripts/gpu_check.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from tests.scripts import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "gpu_check", Path(__file__).parents[2] / "scripts" / "gpu_check.py"
-)
-gpu_check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gpu_check)
+gpu_check = load_script("gpu_check.py")
 
 
 def test_roofs_measure_something():

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from tests.scripts import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "gram_precision", Path(__file__).parents[2] / "scripts" / "gram_precision.py"
-)
-gram_precision = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gram_precision)
+gram_precision = load_script("gram_precision.py")
 
 
 def test_prints_one_row_per_shape(capsys, monkeypatch):

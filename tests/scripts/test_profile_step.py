@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from tests.scripts import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "profile_step", Path(__file__).parents[2] / "scripts" / "profile_step.py"
-)
-profile_step = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(profile_step)
+profile_step = load_script("profile_step.py")
 
 
 def test_prints_the_operators(capsys):
