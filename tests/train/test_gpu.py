@@ -17,11 +17,16 @@ pytestmark = [
 OVER = ["train.steps=150", "train.log_every=50", "sweep.n_reps=6", "train.dtype=float64"]
 
 
-def test_cuda_sweep_equals_cpu_sweep_float64():
-    cfg = load_config(preset="smoke", overrides=OVER)
+def _cuda_equals_cpu(cfg):
+    """Train ``cfg`` on the CPU and on the GPU; the predictions agree to 1e-9."""
     cpu = train_sweep(cfg, device="cpu", progress=False)
     gpu = train_sweep(cfg, device="cuda", progress=False)
     np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+    return cpu, gpu
+
+
+def test_cuda_sweep_equals_cpu_sweep_float64():
+    cpu, gpu = _cuda_equals_cpu(load_config(preset="smoke", overrides=OVER))
     np.testing.assert_array_equal(gpu.diverged, cpu.diverged)
 
 
@@ -35,9 +40,7 @@ def test_cuda_float32_close_to_cpu_float64():
 def test_cuda_closed_form_equals_cpu():
     over = ["sweep.n_reps=5", "train.solver=closed_form", "train.dtype=float64"]
     cfg = load_config(preset="linear", overrides=over)
-    cpu = train_sweep(cfg, device="cpu", progress=False)
-    gpu = train_sweep(cfg, device="cuda", progress=False)
-    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+    _cuda_equals_cpu(cfg)
 
 
 def test_cpu_and_gpu_together_equal_cpu_alone():
@@ -51,26 +54,20 @@ def test_cpu_and_gpu_together_equal_cpu_alone():
 def test_cuda_dropout_masks_and_penalties_equal_cpu():
     for extra in (["model.dropout=0.3"], ["train.penalty=l1"], ["train.penalty=decoupled"]):
         cfg = load_config(preset="smoke", overrides=[*OVER, *extra])
-        cpu = train_sweep(cfg, device="cpu", progress=False)
-        gpu = train_sweep(cfg, device="cuda", progress=False)
-        np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+        _cuda_equals_cpu(cfg)
 
 
 def test_cuda_cross_entropy_and_module_paths_equal_cpu():
     over = ["sweep.n_reps=4", "train.steps=100", "train.dtype=float64"]
     cfg = load_config(preset="gaussians", overrides=over)
-    cpu = train_sweep(cfg, device="cpu", progress=False)
-    gpu = train_sweep(cfg, device="cuda", progress=False)
-    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+    _cuda_equals_cpu(cfg)
     mod = [
         *OVER,
         "model.kind=module",
         "model.module=tests/fixtures/user_code.py:make_net",
     ]
     cfg = load_config(preset="smoke", overrides=mod)
-    cpu = train_sweep(cfg, device="cpu", progress=False)
-    gpu = train_sweep(cfg, device="cuda", progress=False)
-    np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+    _cuda_equals_cpu(cfg)
 
 
 def test_cuda_gram_form_equals_cpu():
@@ -79,6 +76,4 @@ def test_cuda_gram_form_equals_cpu():
     for extra in ([], ["data.dim=60"]):
         over = ["sweep.n_reps=5", "train.dtype=float64", "train.steps=300", *extra]
         cfg = load_config(preset="linear", overrides=over)
-        cpu = train_sweep(cfg, device="cpu", progress=False)
-        gpu = train_sweep(cfg, device="cuda", progress=False)
-        np.testing.assert_allclose(gpu.pred, cpu.pred, rtol=0, atol=1e-9)
+        _cuda_equals_cpu(cfg)
