@@ -21,6 +21,15 @@ from .style import LambdaAxis, band, legend_below, styled
 __all__ = ["anova_figure", "fig_anova", "fig_variance_split", "variance_split_figure"]
 
 
+def _total_variance(ax, axis: LambdaAxis, x, variance, se) -> None:
+    """The total variance ±2 SE over a stack of its parts, on the λ axis."""
+    band(ax, x, variance, se, "0.15", alpha=0.12, marker="o", markersize=4, linewidth=1.4,
+         label="total variance ±2 SE")  # fmt: skip
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    axis.apply(ax)
+    ax.set_ylabel("variance (mean over test points)")
+
+
 @styled
 def fig_variance_split(summary: pd.DataFrame) -> Figure:
     """Variance split into the data part and the initialisation part, stacked vs λ.
@@ -40,11 +49,7 @@ def fig_variance_split(summary: pd.DataFrame) -> Figure:
                     label="variance from the training data")  # fmt: skip
     ax.fill_between(x, data, data + init, color=pal[1], alpha=0.45, linewidth=0,
                     label="variance from the initialisation seed")  # fmt: skip
-    band(ax, x, s["variance"], s["variance_se"], "0.15", alpha=0.12, marker="o",
-          markersize=4, linewidth=1.4, label="total variance ±2 SE")  # fmt: skip
-    ax.axhline(0, color="0.3", linewidth=0.8)
-    axis.apply(ax)
-    ax.set_ylabel("variance (mean over test points)")
+    _total_variance(ax, axis, x, s["variance"], s["variance_se"])
     ax.set_title("Where the variance comes from: data vs initialisation")
     legend_below(fig, ax, ncol=2)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
@@ -77,11 +82,7 @@ def fig_anova(anova: pd.DataFrame) -> Figure:
         left.fill_between(x, base, top, color=color, alpha=0.5, linewidth=0,
                           label=term_name(term))  # fmt: skip
         base = top
-    band(left, x, table["variance"], se["variance"], "0.15", alpha=0.12, marker="o",
-          markersize=4, linewidth=1.4, label="total variance ±2 SE")  # fmt: skip
-    left.axhline(0, color="0.3", linewidth=0.8)
-    axis.apply(left)
-    left.set_ylabel("variance (mean over test points)")
+    _total_variance(left, axis, x, table["variance"], se["variance"])
     left.set_title("Variance by source (stacked; negative estimates drawn as 0)")
     for color, term in zip(pal, terms, strict=False):
         band(right, x, share[term], share_se[term], color, marker="o", markersize=3,
