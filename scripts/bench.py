@@ -192,18 +192,19 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
         kind = "gd"
         if gram_applies(spec, minibatch=False):  # W3: the engine trains it in the Gram form
             cost, kind = tuple(c * spec.steps for c in gram_cost(spec, n)), "gd (Gram form)"
+        drawn = {c: members(cfg, c)[1] for c in counts}  # each count's inputs, drawn once
         # (label, spec, inputs, members, Gram form allowed, (FLOPs, bytes) per model)
-        variants = [(f"bvsim {kind}, {c} members", spec, members(cfg, c)[1], c, True, cost)
+        variants = [(f"bvsim {kind}, {c} members", spec, drawn[c], c, True, cost)
                     for c in counts]  # fmt: skip
         if kind != "gd":
             c = counts[0]
             variants.append((f"bvsim gd (plain kernel), {c} members", spec,
-                             members(cfg, c)[1], c, False, plain))  # fmt: skip
+                             drawn[c], c, False, plain))  # fmt: skip
             exact = TrainSpec.from_config(
                 load_config(preset=preset, overrides=[*over, "train.solver=closed_form"])
             )
             c = counts[-1]
-            variants.append((f"bvsim closed_form, {c} members", exact, members(cfg, c)[1], c,
+            variants.append((f"bvsim closed_form, {c} members", exact, drawn[c], c,
                              True, (np.nan, np.nan)))  # fmt: skip
         costs = {"loop": plain} | {v[0]: v[5] for v in variants}
         times = {"loop": []} | {v[0]: [] for v in variants}

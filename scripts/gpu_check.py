@@ -196,9 +196,9 @@ def scaling_rows(device, counts, steps: int = 200) -> list[dict]:
     over = [*bench_scaling.SCALING_MODEL, f"train.steps={steps}", f"train.log_every={steps}"]
     cfg = load_config(preset="seed-demo", overrides=over)
     rows = []
+    cuda = torch.device(device).type == "cuda"
     for c in counts:
         spec, inp = bench.members(cfg, c)
-        cuda = torch.device(device).type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         train_batched(spec, **inp, device=device)  # warm

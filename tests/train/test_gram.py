@@ -73,8 +73,7 @@ def test_gram_equals_torch_optim_loop(case):
 @pytest.mark.parametrize("case", ["dual-bias", "primal-decoupled-bias"])
 def test_gram_equals_plain_kernel_everywhere(case):
     """Curves, weight norms, parameters and per-step predictions agree too."""
-    cfg = load_config(preset="smoke", overrides=LINEAR + CASES[case][0])
-    inp = chunk_inputs(cfg)
+    inp = chunk_inputs(_cfg(case))
     inp.pop("meta")
     inp["spec"] = dataclasses.replace(inp["spec"], decompose_steps=True)
     fast, plain = train_batched(**inp), train_batched(**inp, gram=False)
