@@ -336,7 +336,8 @@ def _regression_fill(row: dict, cfg: Config, test, blocks) -> tuple:
 
 def _classification_fill(row: dict, cfg: Config, test, blocks) -> tuple:
     """:meth:`Task.fill` of the cross-entropy: its exact decomposition (bias =
-    KL(p || normalized geometric mean), variance, noise = entropy, jackknife-corrected)
+    KL(p || normalized geometric mean) and variance, jackknife-corrected; noise = the
+    entropy, exact)
     and Domingos' 0-1 and the Brier decompositions, each with SEs."""
     p_true = test.p_true
     ce, zo, br, loss_sum = [], [], [], 0.0

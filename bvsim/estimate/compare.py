@@ -20,6 +20,8 @@ Gram matrix of the centred set means, which adds up over blocks of test points.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .squared import jackknife_se
@@ -35,6 +37,7 @@ __all__ = [
     "paired_vs_best",
     "prob_best",
     "pseudo_values",
+    "sign_test",
     "trace_cov_squared",
 ]
 
@@ -158,7 +161,9 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
         each row's usable sets, ``diff`` (n_wd,) the paired mean of ``loss[i] -
         loss[best]`` over the sets usable at both, ``diff_se`` (n_wd,) its SE
         ``sd / sqrt(n)`` (0 at the best itself), ``n_common`` (n_wd,) the number of
-        sets compared, and ``best_se`` (float) the SE of the best row's mean.
+        sets compared, ``n_worse`` (n_wd,) how many of them have ``loss[i] >
+        loss[best]`` (for a sign test, :func:`sign_test`), and ``best_se`` (float) the SE
+        of the best row's mean.
     """
     loss = np.asarray(loss, dtype=np.float64)
     n_wd = loss.shape[0]
@@ -172,6 +177,7 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
         "diff": np.full(n_wd, np.nan),
         "diff_se": np.full(n_wd, np.nan),
         "n_common": np.zeros(n_wd, dtype=int),
+        "n_worse": np.zeros(n_wd, dtype=int),
         "best_se": np.nan,
     }
     if best is None:
@@ -183,11 +189,33 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
         out["diff"][i], out["diff_se"][i], out["n_common"][i] = paired_difference(
             loss[i], loss[best]
         )
+        out["n_worse"][i] = int(np.sum(loss[i] > loss[best]))  # NaN compares False
     if out["n_common"][best] >= 2:
         out["diff_se"][best] = 0.0
     b = loss[best][finite[best]]
     out["best_se"] = float(b.std(ddof=1) / np.sqrt(len(b))) if len(b) >= 2 else np.nan
     return out
+
+
+def sign_test(n_worse: int, n: int) -> float:
+    """Two-sided exact sign test of ``n_worse`` of ``n`` paired differences positive.
+
+    The p-value of a paired difference being as often positive as negative (ties count
+    as not positive, as :func:`paired_vs_best` counts them): a robust check of a paired
+    mean difference whose SE a few extreme sets dominate (a heavy tail, where the mean
+    may not even exist), at the price of testing the median, not the mean.
+
+    Returns
+    -------
+    float
+        ``min(1, 2 * P(X >= max(n_worse, n - n_worse)))`` for X ~ Binomial(n, 1/2);
+        NaN for ``n == 0``.
+    """
+    if n <= 0:
+        return np.nan
+    k = max(n_worse, n - n_worse)
+    tail = sum(math.comb(n, j) for j in range(k, n + 1)) / 2.0**n
+    return float(min(1.0, 2 * tail))
 
 
 def one_se_index(weight_decay: np.ndarray, diff: np.ndarray, diff_se: np.ndarray) -> int:

@@ -22,7 +22,7 @@ from .common import (
     figure_lines,
     get,
     lambda_text,
-    pct,
+    pct_pm,
     pm,
     share_of,
     valid_rows,
@@ -107,10 +107,8 @@ def _value_row(axis: str, value, part: pd.DataFrame) -> str:
     return (
         f"| {axis_value_text(value)} | {lambda_text(best['weight_decay'])} | "
         f"{pm(best['expected_error'], best['expected_error_se'])} | "
-        f"{pm(first['expected_error'], first['expected_error_se'])} | {pct(red)}"
-        + (f" ± {pct(red_se)}" if np.isfinite(red_se) else "")
-        + f" | {pct(share_of(last, 'bias2'))}"
-        + (f" ± {pct(share_se)}" if np.isfinite(share_se) else "")
+        f"{pm(first['expected_error'], first['expected_error_se'])} | {pct_pm(red, red_se)}"
+        + f" | {pct_pm(share_of(last, 'bias2'), share_se)}"
         + f" | {n_div} | {link} |"
     )
 
@@ -132,8 +130,10 @@ def _axis_pairing(axis: str) -> str:
             "values is paired; the SEs in the table are marginal, one value at a time."
         )
     return (
-        f"The values of {axis} do not share training sets: each draws its own from the "
-        "same seed streams (a different number of points, so different inputs, noise and "
-        "test labels), so no comparison across values is paired; the SEs in the table are "
-        "marginal, one value at a time."
+        f"The values of {axis} do not train on the same training sets: each draws its "
+        "sets from the same seed streams with a different number of points, so the draws "
+        "overlap (prefixes of the same streams, and the same test labels where those do "
+        "not depend on the number of points) and the values are correlated; no comparison "
+        "across values is paired, and the SEs in the table are marginal, one value at a "
+        "time."
     )

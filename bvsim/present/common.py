@@ -120,6 +120,16 @@ def pct(value: float) -> str:
     return "—" if not np.isfinite(value) else f"{100 * value:.1f} %"
 
 
+def pct_pm(value: float, se: float) -> str:
+    """``value ± se`` as percentages, to the decimals that show the SE to two significant
+    digits (at least one decimal): ``43.0 % ± 3.1 %``, ``99.984 % ± 0.025 %``; without a
+    finite SE, :func:`pct` alone."""
+    if se is None or not np.isfinite(se) or not np.isfinite(value):
+        return pct(value)
+    digits = 1 if se <= 0 else min(6, max(1, 1 - math.floor(math.log10(100 * se))))
+    return f"{100 * value:.{digits}f} % ± {100 * se:.{digits}f} %"
+
+
 def get(row, name: str) -> float:
     """``row[name]`` as a float; NaN when the column is missing (an older run)."""
     value = row.get(name, math.nan) if hasattr(row, "get") else getattr(row, name, math.nan)
@@ -156,7 +166,9 @@ def crossed_se_text(meta: dict | None) -> str:
     names = " × ".join(_FACTOR_NAMES.get(f, f) for f in crossed_factors_of(meta))
     return (
         f"the multiway jackknife over the crossed factors ({names}): the sum of each "
-        "factor's delete-one-level jackknife variance (conservative)"
+        "factor's delete-one-level jackknife variance (conservative on average, but "
+        "itself noisy where a factor has few levels: there ±2 SE can cover less than "
+        "95 %)"
     )
 
 
@@ -213,7 +225,8 @@ _CAPTIONS = {
         "effects of the training inputs x, the label noise ε and the initialization, and "
         "their interactions, stacked (left; a negative estimate, possible for an unbiased "
         "component, is drawn as 0 there) with the total variance ±2 SE; right, each "
-        "term's share of the variance ±2 SE (multiway jackknife, conservative). "
+        "term's share of the variance ±2 SE (multiway jackknife: conservative on average, "
+        "noisy where a factor has few levels). "
         "λ = 0 is drawn left of the axis break (//)."
     ),
     "steps": (

@@ -19,15 +19,18 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from ..estimate.compare import sign_test
 from .checks import bias_zero, identity_check, theory_agreement
 from .common import (
     VALID_STATUSES,
     best_position,
     crossed_factors_of,
     get,
+    is_classification,
     lambda_text,
     num,
     pct,
+    pct_pm,
     pm,
     share_of,
     valid_rows,
@@ -84,6 +87,49 @@ class Sweep:
         return "diff_from_best_se" in v and v["diff_from_best_se"].notna().any()
 
     @property
+    def best_at_edge(self) -> str | None:
+        """'largest' when the best λ is the largest λ of the grid, 'smallest' when it is
+        the smallest and that is above 0 (the optimum may lie outside the grid), else
+        None."""
+        wd = self.summary["weight_decay"].to_numpy(float)
+        best = float(self.best["weight_decay"])
+        if len(wd) > 1 and best == wd.max():
+            return "largest"
+        if len(wd) > 1 and best == wd.min() and best > 0:
+            return "smallest"
+        return None
+
+    @cached_property
+    def signs(self) -> dict[int, tuple[str, float]]:
+        """Per position in :attr:`valid` other than the best, with the counts of
+        ``summary.csv`` (a nested design): ('k of n sets' worse than the best, the
+        two-sided sign test's p-value of those counts)."""
+        v = self.valid
+        if not self.paired or "n_worse_than_best" not in v:
+            return {}
+        out = {}
+        for i in range(len(v)):
+            worse, n = get(v.iloc[i], "n_worse_than_best"), get(v.iloc[i], "n_common_with_best")
+            if i != self.best_pos and np.isfinite(worse) and np.isfinite(n) and n > 0:
+                out[i] = (f"{int(worse)} of {int(n)} sets", sign_test(int(worse), int(n)))
+        return out
+
+    @cached_property
+    def heavy_tailed(self) -> list[int]:
+        """Positions within 2 paired SE of the best that nonetheless are worse in so
+        many sets that a sign test (two-sided, Bonferroni over the λ compared) tells
+        them apart: a few sets dominate the mean difference and its SE (a heavy tail),
+        so the SE is no guide there."""
+        v = self.valid
+        d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
+        alpha = 0.05 / max(1, len(self.signs))
+        return [
+            i
+            for i, (_, p) in self.signs.items()
+            if np.isfinite(se[i]) and se[i] > 0 and d[i] <= 2 * se[i] and p < alpha
+        ]
+
+    @property
     def reference(self) -> str:
         """The smallest λ with estimates, as the findings name it."""
         wd = self.valid.iloc[0]["weight_decay"]
@@ -130,12 +176,23 @@ def best_lambda(run: Sweep) -> str:
             " This run's `summary.csv` has no paired differences (`diff_from_best`), so "
             "how far the other λ are from the best is not stated."
         )
+    if run.best_at_edge:
+        text += (
+            f" It is the {run.best_at_edge} λ of the grid: the optimum may lie beyond it, "
+            "where a λ could lower the error further."
+        )
     d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
     others = [i for i in range(len(v)) if i != ib and np.isfinite(se[i]) and se[i] > 0]
     near = [i for i in others if d[i] <= 2 * se[i]]
-    if near:
+    signs, apart = run.signs, run.heavy_tailed
+    tied = [i for i in near if i not in apart]
+    if apart:
+        text += _apart_text(v, apart, d, se, signs)
+    if tied:
         lams = ", ".join(
-            f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])})" for i in near
+            f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}"
+            + (f"; worse in {signs[i][0]})" if i in signs else ")")
+            for i in tied
         )
         how = (
             "every λ shares every level of every factor, so its SE is the multiway "
@@ -144,12 +201,13 @@ def best_lambda(run: Sweep) -> str:
             else "paired over the training sets both λ can use"
         )
         text += (
-            f" Within 2 paired SE of it (the difference in expected error, {how}): "
+            f" {'Otherwise w' if apart else 'W'}ithin 2 paired SE of it (the difference in "
+            f"expected error, {how}): "
             f"λ = {lams}; the optimum is not resolved more finely than that."
         )
         if len(near) < len(others):
             text += " Every other λ is worse by more than 2 paired SE."
-    elif others:
+    elif others and not apart:
         c = min(others, key=lambda i: d[i] / se[i])
         text += (
             " Every other λ has a higher expected error by more than 2 paired SE (the "
@@ -159,6 +217,28 @@ def best_lambda(run: Sweep) -> str:
             f"({d[c] / se[c]:.1f} SE)."
         )
     return text
+
+
+def _apart_text(v, apart, d, se, signs) -> str:
+    """The λ within 2 paired SE of the best that a sign test tells apart from it."""
+    parts = ", ".join(
+        f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}, worse in "
+        f"{signs[i][0]}; sign test p {_p_text(signs[i][1])})"
+        for i in apart
+    )
+    return (
+        f" Within 2 paired SE of it, yet worse than it in more training sets than chance "
+        f"explains: λ = {parts}. Such per-set differences are skewed or heavy-tailed (the "
+        "mean may not even exist): a few sets dominate their mean and its SE, so that SE "
+        "is no guide, and the λ is not tied with the best but worse in a typical training "
+        "set (two-sided sign test of the per-set differences, Bonferroni-corrected for the "
+        f"{len(signs)} λ compared with the best)."
+    )
+
+
+def _p_text(p: float) -> str:
+    """A p-value for the report: ``< 1e-10`` below that, else two significant digits."""
+    return "< 1e-10" if p < 1e-10 else f"= {p:.2g}"
 
 
 def how_sure(run: Sweep) -> str | None:
@@ -194,6 +274,8 @@ def how_sure(run: Sweep) -> str | None:
             f"{lambda_text(o['weight_decay'])} (worse by "
             f"{pm(o['diff_from_best'], o['diff_from_best_se'])})."
         )
+    elif not one.empty and run.best_at_edge == "largest":
+        text += " One-SE rule: the best λ is the largest of the grid, so there is no larger λ."
     elif not one.empty:
         text += (
             " One-SE rule: no larger λ is within one paired SE of the best, so it keeps the best λ."
@@ -212,16 +294,22 @@ def reduction(run: Sweep) -> str:
         return f"The best λ is {ref} itself: weight decay did not reduce the expected error."
     e0, s0 = first["expected_error"], first["expected_error_se"]
     text = f"Relative to {ref} (expected error {pm(e0, s0)}), the best λ "
+    if 0 in run.heavy_tailed:
+        how_heavy = "; a few sets dominate it, so its SE is no guide, see above"
+    else:
+        how_heavy = ""
     if run.paired:
-        n = int(first["n_reps_used"])
+        n = get(first, "n_common_with_best")
         how = (
             "paired, multiway jackknife over the factors"
             if run.crossed
-            else f"paired over the training sets usable at both, {n if n else '—'} sets"
-        )
+            else "paired over the training sets usable at both"
+            + (f", {int(n)} sets" if np.isfinite(n) else "")
+        ) + how_heavy
         return text + (
-            f"reduces the expected error by {pct(get(first, 'reduction_by_best'))} ± "
-            f"{pct(get(first, 'reduction_by_best_se'))} (absolute "
+            "reduces the expected error by "
+            f"{pct_pm(get(first, 'reduction_by_best'), get(first, 'reduction_by_best_se'))} "
+            "(absolute "
             f"{pm(first['diff_from_best'], first['diff_from_best_se'])}; {how})."
         )
     red = 1 - run.best["expected_error"] / e0
@@ -232,12 +320,12 @@ def shares(run: Sweep) -> str:
     """Variance's share of the expected error at the smallest λ, bias²'s at the largest."""
     first, last = run.valid.iloc[0], run.valid.iloc[-1]
     return (
-        f"At {run.reference}, variance is {pct(share_of(first, 'variance'))} ± "
-        f"{pct(get(first, 'variance_share_se'))} "
+        f"At {run.reference}, variance is "
+        f"{pct_pm(share_of(first, 'variance'), get(first, 'variance_share_se'))} "
         f"of the expected error (bias² {num(first['bias2'])}, variance "
         f"{num(first['variance'])}, noise {num(first['noise'])}). At the largest λ "
-        f"({lambda_text(last['weight_decay'])}), bias² is {pct(share_of(last, 'bias2'))} ± "
-        f"{pct(get(last, 'bias2_share_se'))} of it "
+        f"({lambda_text(last['weight_decay'])}), bias² is "
+        f"{pct_pm(share_of(last, 'bias2'), get(last, 'bias2_share_se'))} of it "
         f"({'multiway-' if run.crossed else ''}jackknife SEs of the ratios)."
     )
 
@@ -305,13 +393,22 @@ def variance_split(run: Sweep) -> str | None:
         if not np.isfinite(share):  # an older run: the ratio without an SE
             share = row["variance_init"] / row["variance"] if row["variance"] > 0 else np.nan
         share_se = get(row, "variance_init_share_se")
-        share_text = pct(share) + (f" ± {pct(share_se)}" if np.isfinite(share_se) else "")
+        share_text = pct_pm(share, share_se)
         parts.append(
             f"at {label}, {share_text} of the variance is initialization variance "
             f"({pm(row['variance_init'], row['variance_init_se'])}) and the rest data "
             f"variance ({pm(row['variance_data'], row['variance_data_se'])})"
         )
-    how = "the ANOVA terms with the initialization" if run.crossed else "law of total variance"
+    if run.crossed:
+        how = "the ANOVA terms with the initialization"
+    elif is_classification(run.summary, run.meta):
+        how = (
+            "the exact split of the variance term, mean KL(π̄ ‖ π), into mean KL(π̄ ‖ π̄ₖ) "
+            "between training sets and mean KL(π̄ₖ ‖ π) between seeds, π̄ₖ the normalized "
+            "geometric mean of set k's seeds"
+        )
+    else:
+        how = "law of total variance"
     return f"Variance split ({how}): " + "; ".join(parts) + "."
 
 

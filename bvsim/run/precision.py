@@ -14,7 +14,7 @@ __all__ = ["MIN_SETS_FOR_TARGET", "PrecisionStop"]
 
 #: A run with ``sweep.target_se`` stops no earlier than this many training sets: the
 #: standard errors it compares with the target are themselves estimated from the sets.
-MIN_SETS_FOR_TARGET = 10
+MIN_SETS_FOR_TARGET = 30
 
 
 class PrecisionStop:

@@ -181,3 +181,19 @@ def test_sine_report_no_longer_calls_lambda_zero_close_to_the_best():
     # the identity check, paired: the difference is within a few paired SE
     gap_z = (s["identity_gap"] / s["identity_gap_se"]).abs()
     assert gap_z.max() < 3
+
+
+def test_sign_test_matches_the_binomial_tail():
+    assert compare.sign_test(10, 10) == pytest.approx(2 / 2**10)
+    assert compare.sign_test(0, 10) == pytest.approx(2 / 2**10)
+    assert compare.sign_test(5, 10) == 1.0  # capped: both tails overlap at the middle
+    # 8 of 10: 2 * P(X >= 8) = 2 * (45 + 10 + 1) / 1024
+    assert compare.sign_test(8, 10) == pytest.approx(2 * 56 / 1024)
+    assert compare.sign_test(200, 200) < 1e-50 and np.isnan(compare.sign_test(0, 0))
+
+
+def test_paired_vs_best_counts_the_sets_where_a_lambda_is_worse():
+    loss = np.array([[1.0, 2.0, 3.0, np.nan], [2.0, 1.0, 4.0, 5.0], [0.5, 0.5, 0.5, 0.5]])
+    out = compare.paired_vs_best(loss, best=0)
+    assert out["n_common"].tolist() == [3, 3, 3]
+    assert out["n_worse"].tolist() == [0, 2, 0]  # row 1 is worse at sets 0 and 2

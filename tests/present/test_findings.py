@@ -48,3 +48,103 @@ def test_a_large_rise_is_called_real():
 def test_without_paired_se_no_threshold_is_claimed():
     text = variance_monotone(_sweep([3.0, 4.0]))
     assert text.endswith("(3 → 4, no paired SE in this run).")
+
+
+def _summary_from_sets(loss, weight_decay):
+    """A summary whose paired columns come from per-set expected errors ``loss``
+    (n_wd, K), with the few other columns the findings read."""
+    from bvsim.io.summary import paired_columns
+
+    k = loss.shape[1]
+    s = pd.DataFrame(
+        {
+            "weight_decay": weight_decay,
+            "n_reps_used": k,
+            "n_diverged": 0,
+            "expected_error": loss.mean(1),
+            "expected_error_se": loss.std(1, ddof=1) / np.sqrt(k),
+            "bias2": loss.mean(1) / 2,
+            "bias2_se": 0.01,
+            "variance": loss.mean(1) / 2,
+            "variance_se": 0.01,
+            "noise": 0.0,
+            "test_error": np.nan,
+            "status": "ok",
+        }
+    )
+    return paired_columns(s, {"expected": loss}, seed=0)
+
+
+def _best_finding(summary):
+    from bvsim.present.findings import findings
+
+    return next(f for f in findings(summary) if f.startswith("**Best λ"))
+
+
+def test_a_heavy_tailed_difference_within_2_se_is_not_called_a_tie():
+    """At the interpolation threshold one training set can carry most of a mean
+    difference: λ = 0 is worse in every set, yet within 2 paired SE of the best."""
+    gen = np.random.default_rng(0)
+    best = 1 + gen.random(50)
+    heavy = best + 0.05
+    heavy[7] += 1000.0  # one set dominates the mean difference and its SE
+    other = best + gen.normal(0.0, 0.05, 50)  # as often better as worse
+    s = _summary_from_sets(np.stack([heavy, best, other]), [0.0, 0.1, 1.0])
+    assert s["n_worse_than_best"].tolist() == [50, 0, int((other > best).sum())]
+    d, se = s["diff_from_best"].iloc[0], s["diff_from_best_se"].iloc[0]
+    assert d <= 2 * se  # the mean alone would call it a tie
+    text = _best_finding(s)
+    assert "yet worse than it in more training sets than chance explains: λ = 0 (" in text
+    assert "worse in 50 of 50 sets; sign test p < 1e-10" in text
+    assert "Otherwise within 2 paired SE of it" in text and "λ = 1 (+" in text
+
+
+def test_a_best_lambda_at_the_end_of_the_grid_is_flagged():
+    gen = np.random.default_rng(1)
+    base = 1 + gen.random(30)
+    s = _summary_from_sets(np.stack([base + 0.3, base + 0.1, base]), [0.0, 0.1, 1.0])
+    text = _best_finding(s)
+    assert "It is the largest λ of the grid: the optimum may lie beyond it" in text
+    from bvsim.present.findings import findings
+
+    assert any("there is no larger λ" in f for f in findings(s))
+    s2 = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.01, 0.1, 1.0])
+    assert "It is the smallest λ of the grid" in _best_finding(s2)
+    s3 = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.0, 0.1, 1.0])
+    assert "of the grid" not in _best_finding(s3)  # λ = 0 is no edge to look beyond
+
+
+def test_data_from_a_file_gets_no_bias_zero_test_and_a_vacuous_identity_check():
+    """With test labels standing in for the truth, bias² includes the noise (never 0)
+    and the measured test error is bias² + variance computed a second way."""
+    from bvsim.present.checks import bias_zero, identity_check
+
+    v = pd.DataFrame(
+        {
+            "weight_decay": [0.0, 1.0],
+            "bias2": [0.5, 0.6],
+            "bias2_se": [0.01, 0.01],
+            "bias2_se0": [0.01, 0.01],
+            "expected_error": [0.9, 1.0],
+            "test_error": [0.9 + 3e-9, 1.0],
+            "identity_gap_se": [1e-9, 1e-9],
+            "bias2_includes_noise": [True, True],
+        }
+    )
+    assert bias_zero(v) is None
+    text = identity_check(v)
+    assert "by construction" in text and "checks nothing" in text and "NOT" not in text
+    generated = v.assign(bias2_includes_noise=False)
+    assert "does NOT agree" in identity_check(generated)  # 3 SE off: a real test there
+    assert bias_zero(generated).startswith("Bias² is more than 2 SE from zero at every λ (|")
+    assert "> 2, with bias2_se0" in bias_zero(generated)
+
+
+def test_percentages_show_the_se_to_two_significant_digits():
+    from bvsim.present.common import pct_pm
+
+    assert pct_pm(0.43, 0.0309) == "43.0 % ± 3.1 %"
+    assert pct_pm(0.99984, 0.00025) == "99.984 % ± 0.025 %"
+    assert pct_pm(0.5, 0.15) == "50.0 % ± 15.0 %"
+    assert pct_pm(0.5, 0.0) == "50.0 % ± 0.0 %"
+    assert pct_pm(0.5, np.nan) == "50.0 %"

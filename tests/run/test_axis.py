@@ -71,7 +71,7 @@ def test_axis_sweep_writes_combined_tables_and_sub_runs(tmp_path):
         assert (tmp_path / "figures" / f"{fig}.png").stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
     assert "n_train × λ" in report and "axis/n_train=20/report.md" in report
-    assert "do not share training sets" in report  # n_train draws other sets
+    assert "do not train on the same training sets" in report  # n_train draws other sets
     # each value equals the plain sweep of that value
     plain = run_sweep(
         load_config(preset="smoke", overrides=[*FAST, "data.n_train=20"]), progress=False
