@@ -164,6 +164,30 @@ def test_diverging_member_is_frozen_and_isolated():
     assert len(meta) == res.pred.shape[0]
 
 
+def test_dropout_keep_probability_is_one_device_tensor(monkeypatch):
+    """The batched kernel builds its keep probability once as a tensor (on a GPU a
+    float would be a host-to-device copy every step and layer), with the masks of the
+    float: the same bits."""
+    import bvsim.train.mlp as mlp
+
+    masks, seen = mlp.dropout_masks, []
+
+    def spy(keys, step, layer, n, width, keep, device, dtype):
+        seen.append(keep)
+        mask = masks(keys, step, layer, n, width, keep, device, dtype)
+        assert torch.equal(mask, masks(keys, step, layer, n, width, 0.7, device, dtype))
+        return mask
+
+    monkeypatch.setattr(mlp, "dropout_masks", spy)
+    cfg = load_config(preset="smoke", overrides=[*BASE, "model.dropout=0.3", "train.steps=5"])
+    inp = chunk_inputs(cfg)
+    inp.pop("meta")
+    train_batched(**inp)
+    assert len(seen) == 5 * 2  # every step, both hidden layers
+    assert all(k is seen[0] for k in seen)
+    assert isinstance(seen[0], torch.Tensor) and seen[0].dtype == torch.float64
+
+
 def test_curves_logged_at_steps():
     cfg = load_config(preset="smoke", overrides=BASE)
     inp = chunk_inputs(cfg)
