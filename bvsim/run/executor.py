@@ -24,7 +24,7 @@ __all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]
 
 def train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
     """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
-    setup_process(1)
+    setup_process(1, device)
     t0 = time.perf_counter()
     n_wd, n_sets, n_seeds = len(cfg.sweep.weight_decay), len(ks), cfg.sweep.n_seeds
     members, (_, a, s) = members_of(cfg, test, ks)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bvsim import load_config
-from bvsim.train.devices import resolve_device
+from bvsim.train.devices import resolve_device, setup_process
 from bvsim.train.engine import TrainSpec
 from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
@@ -215,6 +215,33 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+@pytest.fixture
+def cuda_flags():
+    """The CUDA numerics flags, restored after the test (they are process-wide)."""
+    cudnn = torch.backends.cudnn
+    flags = [(torch.backends.cuda.matmul, "fp32_precision"), (cudnn, "deterministic")]
+    flags += [(getattr(cudnn, op), "fp32_precision") for op in ("conv", "rnn")]
+    saved = [(obj, name, getattr(obj, name)) for obj, name in flags]
+    yield
+    for obj, name, value in saved:
+        setattr(obj, name, value)
+
+
+def test_cuda_setup_pins_ieee_float32(cuda_flags):
+    """A CUDA device gets IEEE float32 matmuls and cuDNN convolutions (no TF32) and
+    deterministic cuDNN, through the new precision API only; the flags need no GPU."""
+    cudnn = torch.backends.cudnn
+    cudnn.conv.fp32_precision, cudnn.deterministic = "tf32", False  # torch's defaults
+    setup_process(1, "cpu")  # the CPU leaves them as they are
+    assert cudnn.conv.fp32_precision == "tf32" and not cudnn.deterministic
+    setup_process(1, "cuda:0")
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert cudnn.conv.fp32_precision == "ieee" and cudnn.rnn.fp32_precision == "ieee"
+    assert cudnn.deterministic
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 @pytest.mark.gpu
