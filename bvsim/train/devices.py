@@ -45,17 +45,33 @@ def pin_cuda_numerics() -> None:
 
     Only torch's new precision API (``fp32_precision``) is used: torch 2.9+ raises
     when a flag set through it is read through the legacy ``allow_tf32`` (or the
-    reverse), so this never touches ``allow_tf32``. Does not call
+    reverse), so this never touches ``allow_tf32``. One exception: cuBLAS checks that
+    the legacy matmul precision agrees with the new one on every float32 matmul, so
+    where the process lowered it (``torch.set_float32_matmul_precision("high")``) it
+    is set back to ``"highest"``, the one call that sets both. Does not call
     ``torch.use_deterministic_algorithms``. Setting the flags needs no GPU.
     """
+    import os
+    import warnings
+
     matmul = torch.backends.cuda.matmul
     if hasattr(matmul, "fp32_precision"):
-        matmul.fp32_precision = "ieee"  # torch.get_float32_matmul_precision(): highest
+        matmul.fp32_precision = "ieee"
+        if torch.get_float32_matmul_precision() != "highest":
+            torch.set_float32_matmul_precision("highest")
     cudnn = torch.backends.cudnn
     for op in ("conv", "rnn"):
         if hasattr(getattr(cudnn, op, None), "fp32_precision"):
             getattr(cudnn, op).fp32_precision = "ieee"
     cudnn.deterministic = True
+    override = os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "0")
+    if override not in ("", "0"):
+        warnings.warn(
+            f"TORCH_ALLOW_TF32_CUBLAS_OVERRIDE={override}: cuBLAS may run float32 matmuls "
+            "in TF32 whatever the precision flags say; unset it for IEEE float32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _keep_freed_memory() -> None:

@@ -223,8 +223,11 @@ def cuda_flags():
     cudnn = torch.backends.cudnn
     flags = [(torch.backends.cuda.matmul, "fp32_precision"), (cudnn, "deterministic")]
     flags += [(getattr(cudnn, op), "fp32_precision") for op in ("conv", "rnn")]
+    flags += [(torch.backends.mkldnn.matmul, "fp32_precision")]
+    legacy = torch.get_float32_matmul_precision()
     saved = [(obj, name, getattr(obj, name)) for obj, name in flags]
     yield
+    torch.set_float32_matmul_precision(legacy)  # sets the cuda and CPU matmul flags too
     for obj, name, value in saved:
         setattr(obj, name, value)
 
@@ -242,6 +245,18 @@ def test_cuda_setup_pins_ieee_float32(cuda_flags):
     assert cudnn.conv.fp32_precision == "ieee" and cudnn.rnn.fp32_precision == "ieee"
     assert cudnn.deterministic
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_cuda_setup_undoes_a_lowered_legacy_matmul_precision(cuda_flags, monkeypatch):
+    """A process that asked for TF32 through the legacy setter gets "highest" back:
+    with the new flag at ieee alone, every cuBLAS float32 matmul would raise (the two
+    APIs disagree); a TF32 override in the environment is warned about."""
+    torch.set_float32_matmul_precision("high")
+    monkeypatch.setenv("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1")
+    with pytest.warns(RuntimeWarning, match="TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1"):
+        setup_process(1, "cuda")
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
 
 
 @pytest.mark.gpu
