@@ -152,6 +152,7 @@ def numerics_settings() -> dict:
         else None,
         "cudnn_deterministic": _read(lambda: torch.backends.cudnn.deterministic),
         "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"),
+        "NVIDIA_TF32_OVERRIDE": os.environ.get("NVIDIA_TF32_OVERRIDE"),
     }
 
 
