@@ -128,7 +128,10 @@ def run_sweep(
         second axis draws the figures of all its values at once, then finishes each).
     """
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
-    preflight(cfg, n_jobs=n_jobs, device_type="cpu" if devices else resolve_device(device).type)
+    if devices:
+        preflight(cfg, n_jobs=n_jobs, devices=[str(resolve_device(d)) for d in devices])
+    else:
+        preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)))
     subs = axis_configs(cfg)
     if out is None:
         if subs[0][0] is None:

@@ -16,6 +16,7 @@ __all__ = [
     "auto_chunk_size",
     "chunk_list",
     "fields_in",
+    "gpu_batch_units",
     "member_fields",
     "member_grid",
     "members_of",
@@ -71,6 +72,17 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
     members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
     per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
+
+
+def gpu_batch_units(cfg: Config, unit: int) -> int:
+    """Units of ``unit`` training sets that a GPU thread of a several-device sweep
+    trains as one batch: as many as fill a GPU-sized chunk, sized for ``cuda`` as if
+    ``sweep.chunk_size`` were 0 (there ``sweep.chunk_size`` sizes the units, the
+    pieces handed out and saved, not a GPU's batch); at least 1."""
+    import dataclasses
+
+    auto = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, chunk_size=0))
+    return max(1, auto_chunk_size(auto, "cuda") // max(unit, 1))
 
 
 def chunk_list(cfg: Config, device_type: str = "cpu") -> list[np.ndarray]:

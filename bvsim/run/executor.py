@@ -17,14 +17,14 @@ from ..config import Config
 from ..data.generator import TestSet
 from ..train.devices import STOP, setup_process
 from ..train.trainers import train_members
-from .chunks import auto_chunk_size, fields_in, member_fields, members_of
+from .chunks import fields_in, gpu_batch_units, member_fields, members_of
 
 __all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]
 
 
 def train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
     """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
-    setup_process(1)
+    setup_process(1, device)
     t0 = time.perf_counter()
     n_wd, n_sets, n_seeds = len(cfg.sweep.weight_decay), len(ks), cfg.sweep.n_seeds
     members, (_, a, s) = members_of(cfg, test, ks)
@@ -71,7 +71,8 @@ def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
 
     Each thread takes the next units from a shared queue as soon as it is free, so a
     fast device does more of the work: a CPU thread one unit at a time, a GPU thread
-    as many as fill a GPU-sized chunk (trained as one batch, saved unit by unit).
+    as many as fill a GPU-sized chunk (:func:`~bvsim.run.chunks.gpu_batch_units`; trained
+    as one batch, saved unit by unit).
     ``done(i, result)`` returns True to stop handing out units.
     Torch releases the GIL inside its kernels, so CPU threads run in parallel.
     """
@@ -79,7 +80,7 @@ def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
     lock = threading.Lock()
     errors: list[BaseException] = []
     stop: list[bool] = []
-    per_gpu = max(1, auto_chunk_size(cfg, "cuda") // max(len(chunks[0]), 1))
+    per_gpu = gpu_batch_units(cfg, len(chunks[0]))
 
     def worker(dev, finished):
         take = per_gpu if dev.startswith("cuda") else 1

@@ -236,28 +236,35 @@ def _need(est: dict, device_type: str) -> float:
     return est["main"] + est["worker"] - PROCESS_OVERHEAD - est["tensors"]
 
 
-def _device_memory(device_type: str) -> int | None:
-    """Free bytes on the current CUDA device; None when unknown."""
-    if device_type != "cuda":
+def _device_memory(device: str) -> int | None:
+    """Free bytes on CUDA ``device`` (``cuda`` or ``cuda:N``); None for the CPU or
+    when unknown."""
+    if not str(device).startswith("cuda"):
         return None
     try:
         import torch
 
-        return int(torch.cuda.mem_get_info()[0])
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
     except Exception:  # no driver, no device: the device check is skipped
         return None
 
 
-def check_memory(cfg: Config, device_type: str, avail: int | None = None) -> None:
+def check_memory(
+    cfg: Config, device: str = "cpu", avail: int | None = None, *, host: bool = True
+) -> None:
     """Refuse a sweep whose main process and one worker do not fit in the memory the
-    machine has available (and, on a GPU, whose chunk does not fit in the device's free
-    memory), naming the key that sizes it most (the one whose smallest value saves the
+    machine has available (and, on a GPU ``device``, ``cuda`` or ``cuda:N``, whose
+    chunk does not fit in that device's free memory; ``host=False`` checks the device
+    only), naming the key that sizes it most (the one whose smallest value saves the
     most)."""
-    avail = available_memory() if avail is None else avail
+    device_type = str(device).split(":")[0]
     est = memory_estimate(cfg, device_type)
-    checks = [("memory", _need(est, device_type), avail, lambda e: _need(e, device_type))]
-    gpu = _device_memory(device_type)
-    checks.append(("GPU memory", est["tensors"], gpu, lambda e: e["tensors"]))
+    checks = []
+    if host:
+        avail = available_memory() if avail is None else avail
+        checks.append(("memory", _need(est, device_type), avail, lambda e: _need(e, device_type)))
+    gpu = _device_memory(device)
+    checks.append((f"GPU memory on {device}", est["tensors"], gpu, lambda e: e["tensors"]))
     for what, need, have, measure in checks:
         if have is None or need <= have:
             continue
@@ -276,15 +283,41 @@ def check_memory(cfg: Config, device_type: str, avail: int | None = None) -> Non
         )
 
 
-def preflight(cfg: Config, *, n_jobs: int = 1, device_type: str = "cpu") -> None:
+def gpu_batch_config(cfg: Config) -> Config:
+    """``cfg`` with ``sweep.chunk_size`` at the training sets a GPU thread of a
+    several-device sweep trains at once (:func:`bvsim.run.chunks.gpu_batch_units` of
+    the CPU-sized units): what its device memory is checked for."""
+    import dataclasses
+
+    from .chunks import auto_chunk_size, gpu_batch_units
+
+    unit = auto_chunk_size(cfg, "cpu")
+    sets = gpu_batch_units(cfg, unit) * unit
+    return dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, chunk_size=sets))
+
+
+def preflight(
+    cfg: Config, *, n_jobs: int = 1, device: str = "cpu", devices: list[str] | None = None
+) -> None:
     """Every check that needs more than the configuration file, once, before compute:
     ``n_jobs``, memory, and the user's truth function on the real points, for each
-    value of a second sweep axis."""
+    value of a second sweep axis.
+
+    ``device`` is a resolved device (``cpu``, ``cuda`` or ``cuda:N``). With
+    ``devices`` (several at once, resolved) the machine's memory is checked for the
+    CPU-sized units and each GPU in the list for the batch it takes.
+    """
     from ..data.generator import check_truth
 
     check_n_jobs(n_jobs)
     subs = [sub for _, sub in axis_configs(cfg)]
+    gpus = list(dict.fromkeys(d for d in devices or [] if str(d).startswith("cuda")))
     for sub in subs:
-        check_memory(sub, device_type)
+        if devices:
+            check_memory(sub, "cpu")
+            for gpu in gpus:
+                check_memory(gpu_batch_config(sub), gpu, host=False)
+        else:
+            check_memory(sub, device)
     for sub in subs:
         check_truth(sub)

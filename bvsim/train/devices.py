@@ -1,6 +1,7 @@
 """Process and device settings for training: the stop flag every training loop
-checks, per-process torch settings (denormals, threads, allocator), and which torch
-device a ``--device`` string names."""
+checks, per-process torch settings (denormals, threads, allocator; on a CUDA device
+IEEE float32 matmuls and convolutions, no TF32), and which torch device a
+``--device`` string names."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 
 import torch
 
-__all__ = ["STOP", "check_stop", "resolve_device", "setup_process"]
+__all__ = ["STOP", "check_stop", "pin_cuda_numerics", "resolve_device", "setup_process"]
 
 
 #: Set to stop every training loop of this process at its next step: a sweep whose
@@ -23,8 +24,9 @@ def check_stop() -> None:
         raise KeyboardInterrupt("training stopped")
 
 
-def setup_process(n_threads: int | None = 1) -> None:
-    """Per-process torch settings for training: flush denormals, cap threads.
+def setup_process(n_threads: int | None = 1, device: str | torch.device | None = None) -> None:
+    """Per-process torch settings for training: flush denormals, cap threads, and for
+    a CUDA ``device`` pin its float32 numerics (:func:`pin_cuda_numerics`).
 
     Strong weight decay drives weights into denormal floats, which are several times
     slower on CPUs; flushing them changes nothing measurable in the results.
@@ -33,6 +35,43 @@ def setup_process(n_threads: int | None = 1) -> None:
     if n_threads is not None and torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)
     _keep_freed_memory()
+    if device is not None and torch.device(device).type == "cuda":
+        pin_cuda_numerics()
+
+
+def pin_cuda_numerics() -> None:
+    """float32 on CUDA as IEEE float32: no TF32 in matmuls or cuDNN convolutions and
+    RNNs, deterministic cuDNN algorithms (process-wide; the CPU is not affected).
+
+    Only torch's new precision API (``fp32_precision``) is used: torch 2.9+ raises
+    when a flag set through it is read through the legacy ``allow_tf32`` (or the
+    reverse), so this never touches ``allow_tf32``. One exception: cuBLAS checks that
+    the legacy matmul precision agrees with the new one on every float32 matmul, so
+    where the process lowered it (``torch.set_float32_matmul_precision("high")``) it
+    is set back to ``"highest"``, the one call that sets both. Does not call
+    ``torch.use_deterministic_algorithms``. Setting the flags needs no GPU.
+    """
+    import os
+    import warnings
+
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        matmul.fp32_precision = "ieee"
+        if torch.get_float32_matmul_precision() != "highest":
+            torch.set_float32_matmul_precision("highest")
+    cudnn = torch.backends.cudnn
+    for op in ("conv", "rnn"):
+        if hasattr(getattr(cudnn, op, None), "fp32_precision"):
+            getattr(cudnn, op).fp32_precision = "ieee"
+    cudnn.deterministic = True
+    override = os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "0")
+    if override not in ("", "0"):
+        warnings.warn(
+            f"TORCH_ALLOW_TF32_CUBLAS_OVERRIDE={override}: cuBLAS may run float32 matmuls "
+            "in TF32 whatever the precision flags say; unset it for IEEE float32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _keep_freed_memory() -> None:

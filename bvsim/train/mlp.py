@@ -107,8 +107,10 @@ def dropout_masks(keys, step: int, layer: int, n: int, width: int, keep, device,
     Parameters
     ----------
     keys : int64 tensor of shape (members,)
-    keep : tensor of shape (members, 1, 1) or float
-        Keep probability 1 - dropout.
+    keep : tensor of shape (members, 1, 1) or (), or float
+        Keep probability 1 - dropout. A tensor of ``dtype`` on ``device`` is used as
+        it is; a float becomes one (on a GPU a host-to-device copy, so the batched
+        kernel builds its tensor once).
 
     Returns
     -------
@@ -187,6 +189,8 @@ class BatchedMLP:
             if dropout_keys is None:
                 raise ValueError("spec.dropout > 0 needs dropout_keys")
             self.dkeys = torch.as_tensor(np.asarray(dropout_keys, dtype=np.int64), device=device)
+            # the keep probability as a device scalar, built once: not a copy every step
+            self.keep = torch.full((), 1.0 - spec.dropout, dtype=dt, device=device)
         self._buf = self._buf_views = None
 
     def blocks(self, tensors):
@@ -204,9 +208,8 @@ class BatchedMLP:
         nb = xb.shape[1]
         masks = acts = None
         if self.dkeys is not None:
-            keep = 1.0 - spec.dropout
             masks = [
-                dropout_masks(self.dkeys, step, i, nb, fo, keep, xb.device, spec.dtype)
+                dropout_masks(self.dkeys, step, i, nb, fo, self.keep, xb.device, spec.dtype)
                 for i, (_, fo) in enumerate(spec.shapes[:-1])
             ]
             acts = []

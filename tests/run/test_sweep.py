@@ -226,6 +226,34 @@ def test_several_devices_share_the_work_and_give_the_same_numbers(tmp_path):
     assert again.raw.info["n_chunks_resumed"] == 6
 
 
+def test_a_gpu_thread_batches_units_of_the_set_chunk_size(monkeypatch):
+    """Under several devices ``sweep.chunk_size`` sizes the units; a GPU thread still
+    trains a GPU-sized batch of them at once (here all six), and each unit's numbers
+    are those of the unit trained alone."""
+    from bvsim.data.generator import make_test_set
+    from bvsim.run import executor
+    from bvsim.run.chunks import chunk_list, fields_in, gpu_batch_units
+
+    cfg = load_config(preset="smoke", overrides=[*FAST, "sweep.chunk_size=1"])
+    test = make_test_set(cfg)
+    chunks = chunk_list(cfg, "cpu")
+    assert len(chunks) == 6 and gpu_batch_units(cfg, 1) >= 6
+    train, batches, got = executor.train_chunk, [], {}
+
+    def on_the_cpu(cfg, test, ks, device):  # the "GPU" trains on the CPU here
+        batches.append((device, list(ks)))
+        return train(cfg, test, ks, "cpu")
+
+    monkeypatch.setattr(executor, "train_chunk", on_the_cpu)
+    executor.run_on_devices(cfg, test, chunks, list(range(6)), ["cuda:0"], got.__setitem__)
+    assert batches == [("cuda:0", list(range(6)))]
+    for i, ks in enumerate(chunks):
+        alone = train(cfg, test, ks, "cpu")
+        assert list(got[i]["ks"]) == list(ks)
+        for name in fields_in(alone):
+            np.testing.assert_array_equal(got[i][name], alone[name])
+
+
 def test_split_chunk_round_trip():
     from bvsim.data.generator import make_test_set
     from bvsim.run.executor import split_chunk, train_chunk

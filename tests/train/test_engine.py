@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bvsim import load_config
-from bvsim.train.devices import resolve_device
+from bvsim.train.devices import resolve_device, setup_process
 from bvsim.train.engine import TrainSpec
 from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
@@ -164,6 +164,30 @@ def test_diverging_member_is_frozen_and_isolated():
     assert len(meta) == res.pred.shape[0]
 
 
+def test_dropout_keep_probability_is_one_device_tensor(monkeypatch):
+    """The batched kernel builds its keep probability once as a tensor (on a GPU a
+    float would be a host-to-device copy every step and layer), with the masks of the
+    float: the same bits."""
+    import bvsim.train.mlp as mlp
+
+    masks, seen = mlp.dropout_masks, []
+
+    def spy(keys, step, layer, n, width, keep, device, dtype):
+        seen.append(keep)
+        mask = masks(keys, step, layer, n, width, keep, device, dtype)
+        assert torch.equal(mask, masks(keys, step, layer, n, width, 0.7, device, dtype))
+        return mask
+
+    monkeypatch.setattr(mlp, "dropout_masks", spy)
+    cfg = load_config(preset="smoke", overrides=[*BASE, "model.dropout=0.3", "train.steps=5"])
+    inp = chunk_inputs(cfg)
+    inp.pop("meta")
+    train_batched(**inp)
+    assert len(seen) == 5 * 2  # every step, both hidden layers
+    assert all(k is seen[0] for k in seen)
+    assert isinstance(seen[0], torch.Tensor) and seen[0].dtype == torch.float64
+
+
 def test_curves_logged_at_steps():
     cfg = load_config(preset="smoke", overrides=BASE)
     inp = chunk_inputs(cfg)
@@ -191,6 +215,48 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+@pytest.fixture
+def cuda_flags():
+    """The CUDA numerics flags, restored after the test (they are process-wide)."""
+    cudnn = torch.backends.cudnn
+    flags = [(torch.backends.cuda.matmul, "fp32_precision"), (cudnn, "deterministic")]
+    flags += [(getattr(cudnn, op), "fp32_precision") for op in ("conv", "rnn")]
+    flags += [(torch.backends.mkldnn.matmul, "fp32_precision")]
+    legacy = torch.get_float32_matmul_precision()
+    saved = [(obj, name, getattr(obj, name)) for obj, name in flags]
+    yield
+    torch.set_float32_matmul_precision(legacy)  # sets the cuda and CPU matmul flags too
+    for obj, name, value in saved:
+        setattr(obj, name, value)
+
+
+def test_cuda_setup_pins_ieee_float32(cuda_flags):
+    """A CUDA device gets IEEE float32 matmuls and cuDNN convolutions (no TF32) and
+    deterministic cuDNN, through the new precision API only; the flags need no GPU."""
+    cudnn = torch.backends.cudnn
+    cudnn.conv.fp32_precision, cudnn.deterministic = "tf32", False  # torch's defaults
+    setup_process(1, "cpu")  # the CPU leaves them as they are
+    assert cudnn.conv.fp32_precision == "tf32" and not cudnn.deterministic
+    setup_process(1, "cuda:0")
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert cudnn.conv.fp32_precision == "ieee" and cudnn.rnn.fp32_precision == "ieee"
+    assert cudnn.deterministic
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_cuda_setup_undoes_a_lowered_legacy_matmul_precision(cuda_flags, monkeypatch):
+    """A process that asked for TF32 through the legacy setter gets "highest" back:
+    with the new flag at ieee alone, every cuBLAS float32 matmul would raise (the two
+    APIs disagree); a TF32 override in the environment is warned about."""
+    torch.set_float32_matmul_precision("high")
+    monkeypatch.setenv("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1")
+    with pytest.warns(RuntimeWarning, match="TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1"):
+        setup_process(1, "cuda")
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
 
 
 @pytest.mark.gpu

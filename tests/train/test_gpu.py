@@ -77,3 +77,28 @@ def test_cuda_gram_form_equals_cpu():
         over = ["sweep.n_reps=5", "train.dtype=float64", "train.steps=300", *extra]
         cfg = load_config(preset="linear", overrides=over)
         _cuda_equals_cpu(cfg)
+
+
+def test_cuda_adam_and_minibatches_equal_cpu():
+    for extra in (["train.optimizer=adam", "train.lr=0.01"], ["train.batch_size=5"]):
+        cpu, gpu = _cuda_equals_cpu(load_config(preset="smoke", overrides=[*OVER, *extra]))
+        np.testing.assert_array_equal(gpu.diverged, cpu.diverged)
+
+
+def test_cuda_decompose_steps_equals_cpu():
+    cfg = load_config(preset="smoke", overrides=[*OVER, "train.decompose_steps=true"])
+    cpu, gpu = _cuda_equals_cpu(cfg)
+    steps_cpu, steps_gpu = np.asarray(cpu.pred_steps), np.asarray(gpu.pred_steps)
+    assert steps_cpu.shape == steps_gpu.shape and steps_cpu.shape[3] > 1
+    np.testing.assert_allclose(steps_gpu, steps_cpu, rtol=0, atol=1e-9)
+
+
+def test_cuda_divergence_equals_cpu():
+    """lr * lambda = 5 > 2 (1 + momentum): the members of lambda = 100 blow up within
+    a few steps (x2.8 a step, so rounding cannot move them across the threshold); the
+    others stay finite, on both devices."""
+    over = [*OVER, "sweep.weight_decay=[0.0, 0.01, 0.1, 100.0]"]
+    cpu, gpu = _cuda_equals_cpu(load_config(preset="smoke", overrides=over))
+    np.testing.assert_array_equal(gpu.diverged, cpu.diverged)
+    assert cpu.diverged[-1].all() and not cpu.diverged[:-1].any()
+    assert np.isfinite(gpu.pred[~gpu.diverged]).all()
