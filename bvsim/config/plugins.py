@@ -8,58 +8,122 @@ key and what is wrong, raised when the configuration is loaded, before any compu
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.util
 import sys
+import sysconfig
 from pathlib import Path
 
 from .schema import ConfigError
 
-__all__ = ["absolute", "load_object"]
+__all__ = ["absolute", "executed_source", "file_digest", "is_file_spec", "load_object"]
 
 
-def _is_file(where: str) -> bool:
+def is_file_spec(where: str) -> bool:
+    """Whether the part before ':' of a plugin spec names a file (else a module)."""
     return where.endswith(".py") or "/" in where or "\\" in where
 
 
-def _load(spec: str):
-    """The object ``spec`` names; a file is loaded again once it changes (mtime, size)."""
+def _stamp(path) -> tuple[int, int] | None:
+    """(mtime in ns, size) of ``path``; None where it cannot be read."""
+    try:
+        st = Path(path).stat()
+    except (OSError, TypeError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+#: Per plugin file (a 'file.py' spec's path, a module's ``__file__``), the stamp and
+#: the ``sha256:`` digest of the bytes this process executed last.
+_EXECUTED: dict[str, tuple[tuple[int, int] | None, str]] = {}
+
+
+def file_digest(path) -> str:
+    """``sha256:<hex>`` of the bytes of ``path`` (a path or an importlib resource): the
+    digest the resume key records for data files and plugin files."""
+    h = hashlib.sha256()
+    with path.open("rb") if hasattr(path, "open") else open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"sha256:{h.hexdigest()}"
+
+
+def _module(where: str):
+    """Module ``where`` as its file is now: imported, and executed again (``reload``)
+    when this process has not executed it itself yet (a user's session may have
+    imported it before editing it) or its file changed since (mtime, size); a module of
+    an installed library is imported only."""
+    module = importlib.import_module(where)
+    file = getattr(module, "__file__", None)
+    if not file or not Path(file).is_file():
+        return module  # a namespace package or a built-in module: no file to follow
+    stamp = _stamp(file)
+    if _EXECUTED.get(file, (None, ""))[0] != stamp or stamp is None:
+        digest = file_digest(Path(file))
+        if not _installed(file):  # an installed library is not edited: no reload
+            module = importlib.reload(module)
+        _EXECUTED[file] = (stamp, digest)
+    return module
+
+
+def _installed(file: str) -> bool:
+    """Whether ``file`` belongs to the standard library or an installed distribution
+    (under site-packages), rather than to a user's own code."""
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    path = Path(file).resolve()
+    return any(path.is_relative_to(Path(r).resolve()) for r in roots if r)
+
+
+def executed_source(spec: str) -> str | None:
+    """``sha256:`` digest of the plugin file of ``spec`` as this process executed it
+    (after :func:`load_object` brought it up to date); None for a module without a
+    file."""
     where = spec.rpartition(":")[0]
-    stamp = None
-    if _is_file(where):
-        try:
-            st = Path(where).expanduser().resolve().stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            pass
-    return _load_cached(spec, stamp)
-
-
-@functools.cache
-def _load_cached(spec: str, stamp):
-    where, _, name = spec.rpartition(":")
-    if _is_file(where):
-        path = Path(where).expanduser().resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"file {path} not found")
-        mod_name = f"_bvsim_user_{abs(hash(str(path)))}"
-        module_spec = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        module_spec.loader.exec_module(module)
+    if is_file_spec(where):
+        file = str(Path(where).expanduser().resolve())
     else:
-        module = importlib.import_module(where)
+        file = getattr(importlib.import_module(where), "__file__", None)
+    entry = _EXECUTED.get(str(file)) if file else None
+    return entry[1] if entry else None
+
+
+def _load(spec: str):
+    """The object ``spec`` names, from its file as it is now: a file or module is
+    executed again once it changes (mtime, size), so the code that runs is the code
+    whose digest the resume key records (:func:`executed_source`)."""
+    where, _, name = spec.rpartition(":")
+    if is_file_spec(where):
+        path = Path(where).expanduser().resolve()
+        module = _load_file(path, _stamp(path))
+    else:
+        module = _module(where)
     obj = module
     for part in name.split("."):
         obj = getattr(obj, part)
     return obj
 
 
+@functools.cache
+def _load_file(path: Path, stamp):
+    """A plugin file executed as a module of its own (again for every new stamp)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"file {path} not found")
+    digest = file_digest(path)
+    mod_name = f"_bvsim_user_{abs(hash(str(path)))}"
+    module_spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[mod_name] = module
+    module_spec.loader.exec_module(module)
+    _EXECUTED[str(path)] = (stamp, digest)
+    return module
+
+
 def absolute(spec: str) -> str:
     """``spec`` with a relative file path made absolute ('f.py:g' -> '/cwd/f.py:g'), so a
     saved configuration names the same file from any directory; a module name as is."""
     where, sep, name = spec.rpartition(":")
-    if not sep or not _is_file(where) or Path(where).expanduser().is_absolute():
+    if not sep or not is_file_spec(where) or Path(where).expanduser().is_absolute():
         return spec
     return f"{Path(where).expanduser().resolve()}:{name}"
 

@@ -2,9 +2,10 @@
 
 A chunk file is reused only when it was written for the same *inputs*: the resolved
 configuration (its TOML text, :func:`bvsim.config.config_key`), the bytes of a CSV data
-file, the source of every user plugin (truth, module factory, sklearn estimator) and
-bvsim's own version. :func:`input_fingerprints` lists them (for ``run.json`` and for
-saying what changed); :func:`inputs_key` hashes them.
+file, the source of every user plugin (truth, module factory, sklearn estimator) as
+executed, the versions of bvsim, torch and numpy, and the device types that train.
+:func:`input_fingerprints` lists them (for ``run.json`` and for saying what changed);
+:func:`inputs_key` hashes them.
 """
 
 from __future__ import annotations
@@ -13,62 +14,63 @@ import hashlib
 import importlib
 import importlib.metadata
 import json
-from pathlib import Path
+
+import numpy as np
+import torch
 
 from ..config import Config
+from ..config.plugins import executed_source, file_digest, is_file_spec, load_object
 
 __all__ = ["file_digest", "input_fingerprints", "inputs_key", "plugin_source"]
 
 
-def file_digest(path) -> str:
-    """``sha256:<hex>`` of the bytes of ``path`` (a path or an importlib resource)."""
-    h = hashlib.sha256()
-    with path.open("rb") if hasattr(path, "open") else open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"
-
-
-def _is_file_spec(where: str) -> bool:
-    return where.endswith(".py") or "/" in where or "\\" in where
-
-
-def plugin_source(spec: str) -> str:
-    """What identifies the code ``spec`` ('file.py:name' or 'pkg.mod:name') names: a
-    file's bytes; for a module, its distribution's name and version and the bytes of the
-    module file (the module is already imported: the configuration checked it)."""
+def plugin_source(spec: str, key: str) -> str:
+    """What identifies the code ``spec`` ('file.py:name' or 'pkg.mod:name') names: the
+    digest of the plugin file's bytes as this process executed them (loading it again
+    first if it changed: :func:`bvsim.config.plugins.load_object`); for a module, also
+    its distribution's name and version."""
     where, _, _name = spec.rpartition(":")
-    if _is_file_spec(where):
-        return file_digest(Path(where).expanduser().resolve())
-    module = importlib.import_module(where)
+    load_object(spec, key)
+    digest = executed_source(spec)
+    if is_file_spec(where):
+        return digest
     top = where.split(".")[0]
     dists = sorted(set(importlib.metadata.packages_distributions().get(top, [])))
     parts = [f"{d}=={importlib.metadata.version(d)}" for d in dists]
-    file = getattr(module, "__file__", None)
-    if file and Path(file).is_file():
-        parts.append(file_digest(Path(file)))
+    if digest:
+        parts.append(digest)
     return " ".join(parts) or "unversioned"
 
 
-def input_fingerprints(cfg: Config) -> dict[str, str]:
+def input_fingerprints(cfg: Config, devices: str | None = None) -> dict[str, str]:
     """Everything a chunk's numbers depend on, by name: ``config`` (the hash of the
-    resolved configuration), ``bvsim`` (its version) and, where used, ``data.path``,
-    ``data.truth``, ``model.module`` and ``model.estimator``."""
+    resolved configuration), the versions of ``bvsim``, ``torch`` and ``numpy`` (a
+    new torch or numpy may round differently), ``devices`` (the device types that
+    train, e.g. ``cpu`` or ``cpu+cuda``: a GPU rounds differently from a CPU) and,
+    where used, ``data.path``, ``data.truth``, ``model.module`` and
+    ``model.estimator``."""
     from .._version import __version__
     from ..config import config_key
 
-    out = {"config": config_key(cfg), "bvsim": __version__}
+    out = {
+        "config": config_key(cfg),
+        "bvsim": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
+    if devices:
+        out["devices"] = devices
     d, m = cfg.data, cfg.model
     if d.source == "csv" and d.path:
         from ..data.csv import _open
 
         out["data.path"] = file_digest(_open(d.path))
     if d.source != "csv" and ":" in d.truth:
-        out["data.truth"] = plugin_source(d.truth)
+        out["data.truth"] = plugin_source(d.truth, "data.truth")
     if m.kind == "module" and m.module:
-        out["model.module"] = plugin_source(m.module)
+        out["model.module"] = plugin_source(m.module, "model.module")
     if m.kind == "sklearn" and m.estimator:
-        out["model.estimator"] = plugin_source(m.estimator)
+        out["model.estimator"] = plugin_source(m.estimator, "model.estimator")
     return out
 
 

@@ -19,10 +19,11 @@ from .store import load_arrays
 __all__ = ["ChunkCheck", "kept", "load_chunks", "resume_key"]
 
 
-def resume_key(cfg: Config) -> tuple[dict, dict]:
-    """What the chunks depend on (:mod:`bvsim.run.fingerprint`), and the stamp each
-    chunk file carries: its hash and the parts as JSON."""
-    inputs = input_fingerprints(cfg)
+def resume_key(cfg: Config, devices: str | None = None) -> tuple[dict, dict]:
+    """What the chunks depend on (:mod:`bvsim.run.fingerprint`; ``devices`` the device
+    types that train), and the stamp each chunk file carries: its hash and the parts as
+    JSON."""
+    inputs = input_fingerprints(cfg, devices)
     return inputs, {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
 
 

@@ -157,7 +157,8 @@ def train_sweep(
     results: list[dict | None] = [None] * len(chunks)
     ignored, inputs, stamp = {}, None, {}
     if chunk_dir is not None:
-        inputs, stamp = resume_key(cfg)
+        types = sorted({torch.device(d).type for d in dev.split(",")})
+        inputs, stamp = resume_key(cfg, "+".join(types))
         check = ChunkCheck(cfg, len(test.f), stamp)
         ignored = load_chunks(results, paths, chunks, check, stopper)
     resumed = [r is not None for r in results]
