@@ -27,6 +27,7 @@ from .common import (
     share_of,
     valid_rows,
 )
+from .findings import Sweep
 
 __all__ = ["write_axis_report"]
 
@@ -53,6 +54,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     out_dir = Path(out_dir)
     s, meta = tables.summary, tables.meta
     crossed = bool(crossed_factors_of(meta))
+    rows = [_value_row(axis, value, part) for value, part in s.groupby(axis, sort=True)]
     lines = [
         f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",
         "",
@@ -74,8 +76,19 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         f"| {axis} | best λ | expected error at best λ | at the smallest λ | reduction | "
         "bias² share at the largest λ | diverged | run |",
         "|---|---|---|---|---|---|---|---|",
-        *[_value_row(axis, value, part) for value, part in s.groupby(axis, sort=True)],
+        *rows,
         "",
+        *(
+            [
+                f"{_HEAVY} The smallest λ is within 2 paired SE of the best but worse in "
+                "more training sets than chance explains: a few sets dominate that "
+                "difference (a heavy tail), so the reduction's SE is no guide there "
+                "(sign test in the value's report).",
+                "",
+            ]
+            if any(_HEAVY in r for r in rows)
+            else []
+        ),
         "## Figures",
         "",
         *figure_lines(axis_figures(s, axis, tables.anova), axis),
@@ -91,6 +104,10 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     return path
 
 
+#: The mark of a reduction whose SE a heavy tail makes no guide (see the table's note).
+_HEAVY = "†"
+
+
 def _value_row(axis: str, value, part: pd.DataFrame) -> str:
     """One value's table row: its best λ, the expected error there and at the smallest
     λ, the paired reduction, bias²'s share at the largest λ, diverged members."""
@@ -104,10 +121,13 @@ def _value_row(axis: str, value, part: pd.DataFrame) -> str:
     if not np.isfinite(red):  # an older run
         red = 1 - best["expected_error"] / first["expected_error"]
     share_se = get(last, "bias2_share_se")
+    ordered = part.sort_values("weight_decay").reset_index(drop=True)
+    heavy = 0 in Sweep(ordered, valid_rows(ordered), {}).heavy_tailed
     return (
         f"| {axis_value_text(value)} | {lambda_text(best['weight_decay'])} | "
         f"{pm(best['expected_error'], best['expected_error_se'])} | "
         f"{pm(first['expected_error'], first['expected_error_se'])} | {pct_pm(red, red_se)}"
+        + (f" {_HEAVY}" if heavy else "")
         + f" | {pct_pm(share_of(last, 'bias2'), share_se)}"
         + f" | {n_div} | {link} |"
     )

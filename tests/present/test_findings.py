@@ -148,3 +148,16 @@ def test_percentages_show_the_se_to_two_significant_digits():
     assert pct_pm(0.5, 0.15) == "50.0 % ± 15.0 %"
     assert pct_pm(0.5, 0.0) == "50.0 % ± 0.0 %"
     assert pct_pm(0.5, np.nan) == "50.0 %"
+
+
+def test_the_axis_table_marks_a_reduction_whose_se_a_heavy_tail_spoils():
+    from bvsim.present.axis_report import _value_row
+
+    gen = np.random.default_rng(0)
+    best = 1 + gen.random(50)
+    heavy = best + 0.05
+    heavy[7] += 1000.0
+    s = _summary_from_sets(np.stack([heavy, best]), [0.0, 0.1]).assign(n_train=40)
+    assert _value_row("n_train", 40, s).count("†") == 1
+    calm = _summary_from_sets(np.stack([best + 0.05, best]), [0.0, 0.1]).assign(n_train=40)
+    assert "†" not in _value_row("n_train", 40, calm)
