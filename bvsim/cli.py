@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a run directory that holds another configuration",
+        help="replace a run directory that holds another configuration (chunks too), or "
+        "the files with bvsim's output names in a directory that is not a bvsim run",
     )
     s.add_argument("--no-figures", action="store_true", help="skip figures and report")
 

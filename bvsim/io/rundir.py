@@ -26,6 +26,7 @@ __all__ = [
     "axis_value_text",
     "check_run_dir",
     "clear_outputs",
+    "foreign_output",
     "run_lock",
 ]
 
@@ -217,13 +218,28 @@ def run_lock(out: Path):
 
 
 def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
-    """Refuse a run directory that holds results of a different configuration.
+    """Refuse a run directory that holds results of a different configuration, or
+    files with the names of bvsim's outputs but no bvsim ``config.toml``.
 
     Compares the text of the stored ``config.toml`` with ``cfg`` (by
-    :func:`config_key`); nothing named in the stored file is imported or run.
+    :func:`config_key`); nothing named in the stored file is imported or run. A
+    directory without ``config.toml`` is not a bvsim run: a file there with the name
+    of an output (``summary.csv``, ``run.json``, ``figures/fits.png``, ``chunks/``,
+    ...) is someone else's, and the run would replace it, so it is refused unless
+    ``overwrite``. An empty directory, or one with other files only, may be used
+    (those files stay).
     """
     saved = out / "config.toml"
-    if not saved.exists() or overwrite:
+    if overwrite:
+        return
+    if not saved.exists():
+        found = foreign_output(out)
+        if found is not None:
+            raise ConfigError(
+                f"{out} is not a bvsim run directory (no config.toml) but holds "
+                f"{found}, which a run would replace; use another --out, or --overwrite "
+                "to replace the files with bvsim's output names (other files stay)"
+            )
         return
     try:
         same = text_key(saved.read_text()) == config_key(cfg)
@@ -234,3 +250,18 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
             f"{out} holds results of a different configuration ({saved}); "
             "use --overwrite to replace them or --out for a new directory"
         )
+
+
+def foreign_output(out: Path) -> Path | None:
+    """The first path in ``out`` with the name of something a run writes there and
+    :func:`clear_outputs` would remove (a top-level output, a figure, ``chunks/``,
+    ``axis/``), or None."""
+    candidates = [out / name for name in _OUTPUTS]
+    candidates += [
+        out / "figures" / f"{name}{suffix}" for name in FIGURES for suffix in (".png", ".pdf")
+    ]
+    candidates += [out / "chunks", out / "axis"]
+    for path in candidates:
+        if path.exists() or path.is_symlink():
+            return path
+    return None

@@ -18,6 +18,11 @@ the code before the fix, 3 guard that exact ``%g`` axis names stay as they were.
 - Relative plugin paths (defect 16, 1 case) are saved absolute.
 - Chunk file mode and an empty lock (defect 17, 2 cases).
 
+Added since: a directory that is not a bvsim run (no config.toml) but holds files with
+bvsim's output names is refused before any compute (1 case, fails on the code before
+the fix, which deleted them); ``--overwrite`` replaces only those, and an empty
+directory or one with other files is used, its files kept (3 cases that guard).
+
 CLI-level cases run ``bvsim.cli.main`` in-process on the ``smoke`` preset made tiny.
 """
 
@@ -195,6 +200,69 @@ def test_overwrite_without_figures_leaves_no_earlier_outputs(tmp_path, capsys):
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["mine.png"]
     assert (out / "notes.txt").read_text() == "mine"
     assert len(list((out / "chunks").iterdir())) == 1  # only this configuration's
+
+
+# --- a directory that is not a bvsim run: its files with bvsim's names are not lost ----
+
+
+def _foreign(out: Path) -> dict:
+    """A user's directory (no config.toml) holding files with bvsim output names."""
+    (out / "figures").mkdir(parents=True)
+    files = {out / "report.md": "notes", out / "run.json": "{}",
+             out / "figures" / "fits.png": "x", out / "notes.txt": "mine"}  # fmt: skip
+    for path, text in files.items():
+        path.write_text(text)
+    return files
+
+
+def test_directory_with_foreign_outputs_is_refused_before_any_compute(tmp_path, capsys):
+    out = tmp_path / "paper"
+    files = _foreign(out)
+    rc, err = _sweep(capsys, out)
+    assert rc == 2
+    assert err.startswith("bvsim: error: ") and err.count("\n") == 1
+    assert str(out) in err and "not a bvsim run directory" in err and "--overwrite" in err
+    assert any(str(path) in err for path in files)
+    for path, text in files.items():
+        assert path.read_text() == text
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "notes.txt", "report.md",
+                                                     "run.json"]  # fmt: skip
+    # one file with a bvsim name is enough, a chunks/ or axis/ folder too
+    for name in ("summary.csv", "figures/anova.pdf", "chunks", "axis"):
+        other = tmp_path / name.replace("/", "_")
+        (other / name).parent.mkdir(parents=True)
+        (other / name).mkdir() if "." not in name else (other / name).write_text("mine")
+        rc, err = _sweep(capsys, other)
+        assert rc == 2 and name in err, name
+
+
+def test_overwrite_replaces_only_files_with_bvsim_names(tmp_path, capsys):
+    out = tmp_path / "paper"
+    _foreign(out)
+    rc, err = _sweep(capsys, out, "--overwrite")
+    assert rc == 0, err
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "report.md").exists()  # --no-figures: replaced by nothing
+    assert not (out / "figures").exists()
+    assert "finished" in json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.parametrize("content", [[], ["notes.txt", "data/raw.csv"]], ids=["empty", "other"])
+def test_directory_with_other_files_only_is_used_and_they_stay(tmp_path, capsys, content):
+    out = tmp_path / "paper"
+    out.mkdir()
+    for name in content:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("mine")
+    rc, err = _sweep(capsys, out, figures=True)
+    assert rc == 0, err
+    assert (out / "run.json").exists() and (out / "report.md").exists()
+    for name in content:
+        assert (out / name).read_text() == "mine"
+    rc, err = _sweep(capsys, out)  # now a bvsim run: resumed, the files still there
+    assert rc == 0 and _meta(out)["n_chunks_resumed"] == 3, err
+    for name in content:
+        assert (out / name).read_text() == "mine"
 
 
 # --- 8: second-axis directory names -----------------------------------------------------
