@@ -251,8 +251,11 @@ def _sweep(args) -> int:
             )
     except KeyboardInterrupt as err:
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        kept = out / "chunks"  # a second axis keeps them in each value's sub-run
+        if cfg.sweep.axis != "none":
+            kept = out / "axis" / f"{cfg.sweep.axis}=*" / "chunks"
         print(
-            f"\nbvsim: {what}; finished chunks are kept in {out / 'chunks'}. "
+            f"\nbvsim: {what}; finished chunks are kept in {kept}. "
             "Run the same command again to resume.",
             file=sys.stderr,
         )
