@@ -109,11 +109,15 @@ def run_sweep(
     out : path, optional
         Run directory for CSVs, figures, report and resumable chunks. Re-running with
         the same configuration resumes (chunk files of other data or code are
-        recomputed); a different configuration is refused unless ``overwrite``. The
-        earlier run's outputs are removed first (see :func:`clear_outputs`); ``run.json``
-        is written last.
+        recomputed); a different configuration is refused unless ``overwrite``, and so
+        is a directory without a bvsim ``config.toml`` that holds files with the names
+        of bvsim's outputs (:func:`bvsim.io.rundir.check_run_dir`). The earlier run's
+        outputs are removed first (see :func:`clear_outputs`); ``run.json`` is written
+        last.
     overwrite : bool
-        Replace a directory holding another configuration, chunks included.
+        Replace a directory holding another configuration, chunks included, or files
+        with bvsim's output names in a directory that is not a bvsim run (other files
+        stay).
     device : str
         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     n_jobs : int
@@ -144,6 +148,8 @@ def run_sweep(
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         check_run_dir(out, cfg, overwrite)
+        for (_, sub), name in zip(subs if names else [], names, strict=True):
+            check_run_dir(out / "axis" / name, sub, overwrite)  # before any compute
         clear_outputs(out, chunks=overwrite)
         # the directory now belongs to this configuration; run.json, written last,
         # marks the run finished

@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a run directory that holds another configuration",
+        help="replace a run directory that holds another configuration (chunks too), or "
+        "the files with bvsim's output names in a directory that is not a bvsim run",
     )
     s.add_argument("--no-figures", action="store_true", help="skip figures and report")
 
@@ -250,8 +251,11 @@ def _sweep(args) -> int:
             )
     except KeyboardInterrupt as err:
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        kept = out / "chunks"  # a second axis keeps them in each value's sub-run
+        if cfg.sweep.axis != "none":
+            kept = out / "axis" / f"{cfg.sweep.axis}=*" / "chunks"
         print(
-            f"\nbvsim: {what}; finished chunks are kept in {out / 'chunks'}. "
+            f"\nbvsim: {what}; finished chunks are kept in {kept}. "
             "Run the same command again to resume.",
             file=sys.stderr,
         )

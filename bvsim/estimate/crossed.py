@@ -113,10 +113,20 @@ def crossed_decompose(blocks, factors: tuple[str, ...], init: str = "init") -> t
     pointwise : dict of str to ndarray of shape (n_test,)
         ``mean_prediction``, ``bias2``, ``variance`` and their ``_se``.
     replicates : dict of str to ndarray of shape (sum(levels),)
-        The same five estimates' concatenated delete-one-level values (empty below 3
-        levels of some factor).
+        The same five estimates' concatenated delete-one-level values (all NaN when
+        some factor has fewer than 3 levels: leaving one of 2 levels out leaves no
+        variance to estimate, so every SE is then NaN).
     """
-    overall, pointwise, reps = crossed_estimates(blocks, factors, point_keys=("bias2", "variance"))
+    sizes: list[int] = []
+
+    def seen(blocks):  # note the level counts of the cells
+        for pred, f in blocks:
+            sizes[:] = np.shape(pred)[: len(factors)]
+            yield pred, f
+
+    overall, pointwise, reps = crossed_estimates(
+        seen(blocks), factors, point_keys=("bias2", "variance")
+    )
     init_terms = [t for t in overall if init in t.split(":") and t not in _OVERALL]
     flat = {k: _concat(reps[k]) for k in ("bias2", "variance", "mse_truth")}
     if init in factors:
@@ -130,6 +140,8 @@ def crossed_decompose(blocks, factors: tuple[str, ...], init: str = "init") -> t
     )
     flat["variance_data"] = flat["variance"] - (flat["variance_init"] if init in factors else 0)
     levels = [len(r) for r in reps["variance"]]
+    if not levels:  # a factor with 2 levels: no replicates, NaN of the usual length
+        flat = {k: np.full(sum(sizes), np.nan) for k in flat}
     out = {k: float(overall[k]) for k in _OVERALL}
     for k in _OVERALL:
         out[f"{k}_se"] = split_se(flat[k], levels) if levels else float("nan")

@@ -7,6 +7,7 @@ by the text of its ``config.toml``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ __all__ = [
     "axis_value_text",
     "check_run_dir",
     "clear_outputs",
+    "foreign_output",
     "run_lock",
 ]
 
@@ -185,45 +187,110 @@ def _wait_for_holder(lock: Path) -> int:
 
 @contextmanager
 def run_lock(out: Path):
-    """Hold ``out/.lock`` (holding our pid) while a sweep writes into ``out``.
+    """Hold ``out/.lock`` while a sweep writes into ``out``.
 
-    A lock held by a live process is refused with its pid. An empty or unreadable lock
-    counts as held while it is younger than :data:`LOCK_GRACE_SECONDS` (its owner may
-    not have written its pid yet); a lock left by a dead process, or empty for longer,
-    is taken over.
+    The lock is an exclusive ``fcntl.flock`` on that file, which holds the holder's
+    pid for the message: the kernel grants it to one open file at a time (two
+    processes, or two threads of one process, cannot both hold it) and drops it when
+    its holder dies, so a lock left by a dead process is simply taken. A lock held is
+    refused with the holder's pid. A lock file that nobody holds but that names a live
+    process other than this one (a sweep of a bvsim that wrote only the pid) is
+    refused too, and so is one that is empty or unreadable while younger than
+    :data:`LOCK_GRACE_SECONDS` (its writer may not have written its pid yet).
     """
     lock = out / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            pid = _wait_for_holder(lock)
-            if pid and pid != os.getpid() and _pid_alive(pid):
-                raise ConfigError(
-                    f"{out} is in use by another sweep (pid {pid}); wait for it, or use "
-                    f"another --out (remove {lock} only if that process is gone)"
-                ) from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
-        break
-    else:
-        raise ConfigError(f"{out}: could not take the lock {lock}")
+    fd = _take_lock(out, lock)
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        # remove the file while still holding it (one that replaced it is not ours),
+        # then let go: a sweep waiting on the old file sees it unlinked and retries
+        if _same_file(lock, fd):
+            lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _in_use(out: Path, lock: Path, pid: int) -> ConfigError:
+    return ConfigError(
+        f"{out} is in use by another sweep (pid {pid}); wait for it, or use "
+        f"another --out (remove {lock} only if that process is gone)"
+    )
+
+
+def _same_file(lock: Path, fd: int) -> bool:
+    """Whether ``lock`` is still the file open as ``fd`` (not removed or replaced)."""
+    try:
+        st, held = os.stat(lock), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _take_lock(out: Path, lock: Path) -> int:
+    """Open and ``flock`` ``lock``, write our pid into it and return its descriptor; a
+    ConfigError naming the holder's pid while another sweep holds it."""
+    deadline = time.monotonic() + LOCK_GRACE_SECONDS + 1.0
+    while True:
+        try:
+            fd, created = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666), True
+        except FileExistsError:
+            try:
+                fd, created = os.open(lock, os.O_RDWR), False
+            except FileNotFoundError:  # released meanwhile: try again
+                continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = _lock_holder(lock)
+            if pid and _pid_alive(pid):
+                raise _in_use(out, lock, pid) from None
+            if time.monotonic() > deadline:  # held, but naming no live process
+                raise ConfigError(f"{out}: could not take the lock {lock}") from None
+            time.sleep(0.05)  # its holder has not written its pid yet: look again
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if not _same_file(lock, fd):  # removed by its holder before we got it
+            os.close(fd)
+            continue
+        try:
+            if not created:  # nobody holds it; a pid-only lock of a live process?
+                pid = _wait_for_holder(lock)
+                if pid and pid != os.getpid() and _pid_alive(pid):
+                    raise _in_use(out, lock, pid)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
 
 def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
-    """Refuse a run directory that holds results of a different configuration.
+    """Refuse a run directory that holds results of a different configuration, or
+    files with the names of bvsim's outputs but no bvsim ``config.toml``.
 
     Compares the text of the stored ``config.toml`` with ``cfg`` (by
-    :func:`config_key`); nothing named in the stored file is imported or run.
+    :func:`config_key`); nothing named in the stored file is imported or run. A
+    directory without ``config.toml`` is not a bvsim run: a file there with the name
+    of an output (``summary.csv``, ``run.json``, ``figures/fits.png``, ``chunks/``,
+    ...) is someone else's, and the run would replace it, so it is refused unless
+    ``overwrite``. An empty directory, or one with other files only, may be used
+    (those files stay).
     """
     saved = out / "config.toml"
-    if not saved.exists() or overwrite:
+    if overwrite:
+        return
+    if not saved.exists():
+        found = foreign_output(out)
+        if found is not None:
+            raise ConfigError(
+                f"{out} is not a bvsim run directory (no config.toml) but holds "
+                f"{found}, which a run would replace; use another --out, or --overwrite "
+                "to replace the files with bvsim's output names (other files stay)"
+            )
         return
     try:
         same = text_key(saved.read_text()) == config_key(cfg)
@@ -234,3 +301,18 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
             f"{out} holds results of a different configuration ({saved}); "
             "use --overwrite to replace them or --out for a new directory"
         )
+
+
+def foreign_output(out: Path) -> Path | None:
+    """The first path in ``out`` with the name of something a run writes there and
+    :func:`clear_outputs` would remove (a top-level output, a figure, ``chunks/``,
+    ``axis/``), or None."""
+    candidates = [out / name for name in _OUTPUTS]
+    candidates += [
+        out / "figures" / f"{name}{suffix}" for name in FIGURES for suffix in (".png", ".pdf")
+    ]
+    candidates += [out / "chunks", out / "axis"]
+    for path in candidates:
+        if path.exists() or path.is_symlink():
+            return path
+    return None

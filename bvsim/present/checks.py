@@ -112,6 +112,12 @@ def identity_check(v: pd.DataFrame, crossed: bool = False) -> str | None:
     else:
         z = diff / np.sqrt(v["test_error_se"][te] ** 2 + v["expected_error_se"][te] ** 2)
         how = "combined SE (no paired SE in this run)"
+    if not np.isfinite(z).any():  # a crossed factor with 2 levels: no SE at all
+        return (
+            "The measured test error minus bias² + variance + noise is at most "
+            f"{float(diff.abs().max()):.2g} in absolute value, but this run has no SE to "
+            "judge it by (a factor with fewer than 3 levels has no jackknife SE)."
+        )
     zmax = float(np.abs(z).max())
     verdict = "agrees with" if zmax <= 3 else "does NOT agree with"
     text = (

@@ -31,6 +31,7 @@ from .common import (
     pct_pm,
     pm,
     term_name,
+    valid_rows,
 )
 from .findings import early_stopping_finding, findings
 
@@ -107,10 +108,23 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             "independent."
             if crossed_factors_of(meta)
             else "; ± values are Monte Carlo standard errors (SE) over training sets."
+        )
+        + (
+            " Here every SE is empty (NaN in the CSVs): a factor has only 2 levels, and "
+            "leaving one of them out leaves no variance to estimate; give every factor at "
+            "least 3 levels for error bars."
+            if crossed_factors_of(meta) and _no_se(s)
+            else ""
         ),
         "",
         *_precision_lines(meta),
     ]
+
+
+def _no_se(s: pd.DataFrame) -> bool:
+    """Whether no λ with estimates has an SE (a crossed factor with 2 levels)."""
+    v = valid_rows(s)
+    return not v.empty and v["expected_error_se"].isna().all()
 
 
 def _findings_section(tables: Tables) -> list[str]:

@@ -24,9 +24,12 @@ class PrecisionStop:
     finished leading chunks are compared: the run stops once the paired SE of every
     weight decay's difference from the best (:func:`bvsim.estimate.compare.paired_vs_best`,
     on each set's loss against the truth) and the SE of the best one's expected error
-    are all <= the target, with at least :data:`MIN_SETS_FOR_TARGET` sets. The sets
-    used are then exactly the first K, so the result equals a run with
-    ``sweep.n_reps = K``.
+    are all <= the target, with at least :data:`MIN_SETS_FOR_TARGET` sets. Chunks may
+    finish out of order (workers, devices, a chunk file recomputed on resume), so the
+    finished prefix can grow by several chunks at once: every chunk boundary it passes
+    is then checked in order, as if the chunks had come one by one. The sets used are
+    therefore exactly the first K that meet the target, and the result equals a run
+    with ``sweep.n_reps = K`` whatever the order the chunks finished in.
     """
 
     def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray]):
@@ -34,8 +37,10 @@ class PrecisionStop:
         self.task, self.test, self.chunks = task_for(cfg), test, chunks
         self.losses: list[np.ndarray | None] = [None] * len(chunks)
         self.n_chunks = len(chunks)  # chunks the result keeps
+        self.n_checked = 0  # leading chunks whose boundaries have been checked
         self.stopped = False
         self.worst_se = float("nan")
+        self._min_sets = min(MIN_SETS_FOR_TARGET, sum(map(len, chunks)))
 
     def add(self, i: int, res: dict) -> bool:
         """Note finished chunk ``i`` (its full result); True once the target is met."""
@@ -43,17 +48,22 @@ class PrecisionStop:
             return True
         self.losses[i] = self.task.per_set_loss(res["pred"], self.test)
         m = next((j for j, x in enumerate(self.losses) if x is None), len(self.losses))
-        if i >= m:
-            return False  # the finished leading chunks did not change
+        while self.n_checked < m:  # each boundary the finished prefix passed, in order
+            self.n_checked += 1
+            if self._met(self.n_checked):
+                self.n_chunks, self.stopped = self.n_checked, True
+                break
+        return self.stopped
+
+    def _met(self, m: int) -> bool:
+        """Whether the first ``m`` chunks meet the target (noting their worst SE)."""
         loss = np.concatenate(self.losses[:m], axis=1)
-        if loss.shape[1] < min(MIN_SETS_FOR_TARGET, sum(map(len, self.chunks))):
+        if loss.shape[1] < self._min_sets:
             return False
         paired = paired_vs_best(loss)
         ses = np.append(paired["diff_se"], paired["best_se"])
         self.worst_se = float(np.nanmax(ses)) if paired["best"] >= 0 else float("nan")
-        if self.worst_se <= self.target:
-            self.n_chunks, self.stopped = m, True
-        return self.stopped
+        return self.worst_se <= self.target
 
     def info(self) -> dict:
         """What run.json records about the stop."""

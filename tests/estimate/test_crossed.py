@@ -57,7 +57,10 @@ def test_without_an_init_factor_there_is_no_init_variance_and_two_levels_no_se()
         [(rng.normal(size=(4, 2, 5)), np.zeros(5))], FACTORS[:2]
     )
     assert np.isnan(overall["variance_se"]) and np.isnan(points["bias2_se"]).all()
-    assert len(reps["variance"]) == 0
+    # replicates keep their documented shape (sum of the levels), all NaN: the summary
+    # stacks them per λ
+    for k in ("bias2", "variance", "variance_data", "variance_init", "mse_truth"):
+        assert reps[k].shape == (4 + 2,) and np.isnan(reps[k]).all(), k
 
 
 def test_multiway_jackknife_covers_where_the_iid_jackknife_does_not():

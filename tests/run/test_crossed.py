@@ -11,6 +11,8 @@ noise and every initialization; the random-effects ANOVA of the variance per λ.
   expected error exactly; the terms' sum is the nested variance within its SE.
 - Ridge with a Gaussian random design (closed form, no init factor): the label-noise
   main effect is 0 by the X -> -X symmetry, within 3 SE.
+- A factor with 2 levels (no jackknife SE): the run finishes with its estimates and
+  NaN SEs, figures and a report that says so (it crashed after training before).
 """
 
 from __future__ import annotations
@@ -320,3 +322,35 @@ def test_steps_of_a_crossed_run_end_at_its_summary():
     assert es["diff"] == pytest.approx(0.5 - 0.7)
     se = split_se(reps[0]["expected"][0] - reps[1]["expected"][1], (4, 3))
     assert es["diff_se"] == pytest.approx(se) and se > 0
+
+
+def test_a_factor_with_two_levels_gives_estimates_with_nan_ses(tmp_path, capsys):
+    """smoke has n_seeds = 2: the init factor has 2 levels, so the multiway jackknife
+    has no SE (leaving one level out leaves no variance); the sweep used to crash after
+    training. The estimates are written with NaN SEs, and the figures and report say so."""
+    from bvsim.cli import main
+
+    out = tmp_path / "run"
+    over = [*CROSSED, "sweep.n_inputs=3", "sweep.n_noise=3", "sweep.n_reps=9",
+            "train.steps=60", "train.log_every=20"]  # fmt: skip
+    argv = ["sweep", "--preset", "smoke", "--n-jobs", "1", "--out", str(out)]
+    rc = main([*argv, *(a for o in over for a in ("--set", o))])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    s = pd.read_csv(out / "summary.csv")
+    assert (s["status"] == "ok").all()
+    for col in ("bias2", "variance", "variance_init", "expected_error", "test_error"):
+        assert np.isfinite(s[col]).all(), col
+    for col in ("bias2_se", "variance_se", "expected_error_se", "test_error_se",
+                "identity_gap_se", "variance_share_se"):  # fmt: skip
+        assert s[col].isna().all(), col
+    assert s.loc[~s.is_best, "diff_from_best_se"].isna().all()  # 0 at the best itself
+    assert s["prob_best"].sum() == pytest.approx(1.0)  # the pigeonhole bootstrap still runs
+    anova = pd.read_csv(out / "anova.csv")
+    assert np.isfinite(anova["value"]).all() and anova.loc[anova.term != "noise", "se"].isna().all()
+    assert pd.read_csv(out / "pointwise.csv")["variance_se"].isna().all()
+    report = (out / "report.md").read_text()
+    assert "every SE is empty" in report and "no SE to judge it by" in report
+    assert "no paired SE in this run" in report
+    for name in ("decomposition", "anova", "pointwise", "variance_split"):
+        assert (out / "figures" / f"{name}.png").exists(), name

@@ -18,6 +18,14 @@ the code before the fix, 3 guard that exact ``%g`` axis names stay as they were.
 - Relative plugin paths (defect 16, 1 case) are saved absolute.
 - Chunk file mode and an empty lock (defect 17, 2 cases).
 
+Added since: a directory that is not a bvsim run (no config.toml) but holds files with
+bvsim's output names is refused before any compute (1 case, fails on the code before
+the fix, which deleted them); ``--overwrite`` replaces only those, and an empty
+directory or one with other files is used, its files kept (3 cases that guard).
+The lock (3 cases): two threads of one process, or a second process taking over a
+stale lock at the same moment, cannot both hold it (2 fail on the code before the
+fix); a killed holder's lock is taken over, a live one refused (guards).
+
 CLI-level cases run ``bvsim.cli.main`` in-process on the ``smoke`` preset made tiny.
 """
 
@@ -27,6 +35,8 @@ import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -197,6 +207,69 @@ def test_overwrite_without_figures_leaves_no_earlier_outputs(tmp_path, capsys):
     assert len(list((out / "chunks").iterdir())) == 1  # only this configuration's
 
 
+# --- a directory that is not a bvsim run: its files with bvsim's names are not lost ----
+
+
+def _foreign(out: Path) -> dict:
+    """A user's directory (no config.toml) holding files with bvsim output names."""
+    (out / "figures").mkdir(parents=True)
+    files = {out / "report.md": "notes", out / "run.json": "{}",
+             out / "figures" / "fits.png": "x", out / "notes.txt": "mine"}  # fmt: skip
+    for path, text in files.items():
+        path.write_text(text)
+    return files
+
+
+def test_directory_with_foreign_outputs_is_refused_before_any_compute(tmp_path, capsys):
+    out = tmp_path / "paper"
+    files = _foreign(out)
+    rc, err = _sweep(capsys, out)
+    assert rc == 2
+    assert err.startswith("bvsim: error: ") and err.count("\n") == 1
+    assert str(out) in err and "not a bvsim run directory" in err and "--overwrite" in err
+    assert any(str(path) in err for path in files)
+    for path, text in files.items():
+        assert path.read_text() == text
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "notes.txt", "report.md",
+                                                     "run.json"]  # fmt: skip
+    # one file with a bvsim name is enough, a chunks/ or axis/ folder too
+    for name in ("summary.csv", "figures/anova.pdf", "chunks", "axis"):
+        other = tmp_path / name.replace("/", "_")
+        (other / name).parent.mkdir(parents=True)
+        (other / name).mkdir() if "." not in name else (other / name).write_text("mine")
+        rc, err = _sweep(capsys, other)
+        assert rc == 2 and name in err, name
+
+
+def test_overwrite_replaces_only_files_with_bvsim_names(tmp_path, capsys):
+    out = tmp_path / "paper"
+    _foreign(out)
+    rc, err = _sweep(capsys, out, "--overwrite")
+    assert rc == 0, err
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "report.md").exists()  # --no-figures: replaced by nothing
+    assert not (out / "figures").exists()
+    assert "finished" in json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.parametrize("content", [[], ["notes.txt", "data/raw.csv"]], ids=["empty", "other"])
+def test_directory_with_other_files_only_is_used_and_they_stay(tmp_path, capsys, content):
+    out = tmp_path / "paper"
+    out.mkdir()
+    for name in content:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("mine")
+    rc, err = _sweep(capsys, out, figures=True)
+    assert rc == 0, err
+    assert (out / "run.json").exists() and (out / "report.md").exists()
+    for name in content:
+        assert (out / name).read_text() == "mine"
+    rc, err = _sweep(capsys, out)  # now a bvsim run: resumed, the files still there
+    assert rc == 0 and _meta(out)["n_chunks_resumed"] == 3, err
+    for name in content:
+        assert (out / name).read_text() == "mine"
+
+
 # --- 8: second-axis directory names -----------------------------------------------------
 
 
@@ -348,3 +421,96 @@ def test_empty_lock_is_held_for_a_grace_period(tmp_path, monkeypatch):
     os.utime(lock, (old, old))  # empty for long: stale, taken over
     with rundir.run_lock(tmp_path):
         assert lock.read_text().strip() == str(os.getpid())
+
+
+# --- the lock: one holder at a time, threads and racing processes included -------------
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from bvsim.config import ConfigError
+from bvsim.io import rundir
+rundir.LOCK_GRACE_SECONDS = 0.5
+try:
+    with rundir.run_lock(Path(sys.argv[1])):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+except ConfigError as err:
+    print("refused", err, flush=True)
+"""
+
+
+def _holder(out: Path, seconds: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen([sys.executable, "-c", _HOLDER, str(out), str(seconds)],
+                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+def test_two_threads_of_one_process_cannot_both_hold_the_lock(tmp_path):
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with rundir.run_lock(tmp_path):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(ConfigError, match=f"in use by another sweep \\(pid {os.getpid()}\\)"):
+            with rundir.run_lock(tmp_path):
+                pass
+    finally:
+        release.set()
+        thread.join()
+    assert not (tmp_path / ".lock").exists()
+    with rundir.run_lock(tmp_path):  # free again
+        pass
+
+
+def test_stale_lock_taken_over_by_two_processes_at_once_has_one_holder(tmp_path, monkeypatch):
+    """A stale lock (its pid dead) and a second sweep that takes it over between our
+    reading that pid and taking it: the old read-unlink-create takeover let both hold
+    the lock; with flock the second one is refused."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".lock").write_text(f"{dead.pid}\n")
+    other = {}
+    alive = rundir._pid_alive
+
+    def racing(pid):
+        if not other:  # the other sweep moves in right now, before our takeover
+            other["proc"] = proc = _holder(tmp_path, 20)
+            other["line"] = proc.stdout.readline()
+        return alive(pid)
+
+    monkeypatch.setattr(rundir, "_pid_alive", racing)
+    try:
+        with rundir.run_lock(tmp_path):
+            ours = True
+    except ConfigError:
+        ours = False
+    finally:
+        if "proc" in other:
+            other["proc"].kill()
+            other["proc"].wait()
+    assert other["line"]
+    theirs = other["line"].startswith("held")
+    assert ours != theirs, other["line"]  # exactly one of the two held it
+
+
+def test_lock_of_a_killed_holder_is_taken_over_and_a_live_one_refused(tmp_path):
+    proc = _holder(tmp_path, 30)
+    try:
+        assert proc.stdout.readline().startswith("held")
+        with pytest.raises(ConfigError, match=f"\\(pid {proc.pid}\\)"):
+            with rundir.run_lock(tmp_path):
+                pass
+    finally:
+        proc.kill()  # SIGKILL: its lock file stays, with its pid
+        proc.wait()
+    assert (tmp_path / ".lock").read_text().strip() == str(proc.pid)
+    with rundir.run_lock(tmp_path):
+        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+    assert not (tmp_path / ".lock").exists()

@@ -10,10 +10,12 @@ import pytest
 
 from bvsim import load_config
 from bvsim.cli import main
+from bvsim.data.generator import make_test_set
 from bvsim.estimate.compare import paired_vs_best
 from bvsim.estimate.squared import per_set_squared_error
 from bvsim.io.tables import summarize
-from bvsim.run.precision import MIN_SETS_FOR_TARGET
+from bvsim.run.chunks import chunk_list
+from bvsim.run.precision import MIN_SETS_FOR_TARGET, PrecisionStop
 from bvsim.run.sweep import train_sweep
 
 FAST = ["train.steps=200", "train.log_every=50", "sweep.chunk_size=2"]
@@ -114,4 +116,77 @@ def test_a_tighter_target_resumes_the_chunks_already_trained(tmp_path, capsys):
     assert main([*base, *over, "--target-se", str(TARGET)]) == 0
     meta = json.loads((tmp_path / "run.json").read_text())
     assert meta["n_chunks_resumed"] == first < meta["n_chunks"]
+    capsys.readouterr()
+
+
+# --- chunks that finish out of order: every boundary the prefix passes is checked -----
+
+
+def _synthetic_stop(order, target):
+    """A PrecisionStop over 16 chunks of 4 sets fed synthetic predictions in ``order``
+    (no training); the chunk count it keeps and its worst SE."""
+    cfg = load_config(preset="smoke", overrides=["sweep.n_reps=64", "sweep.chunk_size=4",
+                                                 f"sweep.target_se={target}"])  # fmt: skip
+    test = make_test_set(cfg)
+    chunks = chunk_list(cfg)
+    rng = np.random.default_rng(5)
+    scale = np.array([0.3, 0.2, 0.25, 0.5])[:, None, None, None]  # one per λ
+    pred = test.f + scale * rng.standard_normal((4, 64, 2, len(test.f)))
+    stop = PrecisionStop(cfg, test, chunks)
+    for i in order:
+        if stop.add(i, {"pred": pred[:, chunks[i]]}):
+            break
+    loss = per_set_squared_error(pred, test.f)
+    return stop, loss
+
+
+def test_out_of_order_chunks_stop_where_in_order_ones_do():
+    _, loss = _synthetic_stop([], 1.0)
+    worst = {m: _worst(loss[:, :m]) for m in range(32, 65, 4)}
+    # a target first met inside the jump below: at 40 or 44 sets, not at 32 nor 36
+    target = (worst[36] + min(worst[40], worst[44])) / 2
+    assert worst[32] > target and worst[36] > target and worst[64] <= target
+    first = next(m for m in range(32, 65, 4) if worst[m] <= target)
+    in_order, _ = _synthetic_stop(range(16), target)
+    assert in_order.stopped and in_order.n_chunks * 4 == first
+    # chunk 8 (sets 32-35) comes last, as a chunk file recomputed on resume: the
+    # finished prefix jumps from 8 chunks to 16 at once
+    gap, _ = _synthetic_stop([*range(8), *range(9, 16), 8], target)
+    assert gap.stopped and gap.n_chunks == in_order.n_chunks
+    assert gap.worst_se == in_order.worst_se == worst[first]
+    assert gap.info() == in_order.info()
+    # workers finishing in reverse: the same stop again
+    rev, _ = _synthetic_stop(range(15, -1, -1), target)
+    assert rev.info() == in_order.info()
+
+
+def test_min_sets_holds_inside_a_jump():
+    """Boundaries below MIN_SETS_FOR_TARGET are passed, not stopped at, even when the
+    target is met there."""
+    stop, loss = _synthetic_stop([*range(1, 16), 0], 10.0)  # met everywhere
+    assert stop.n_chunks * 4 == 32 >= MIN_SETS_FOR_TARGET > 28
+    assert stop.worst_se == _worst(loss[:, :32])
+
+
+def test_resume_over_a_chunk_gap_equals_a_fresh_run(tmp_path, capsys):
+    """A loose target after a tighter one, with one chunk file in the middle corrupt:
+    the resumed run stops where a fresh run with that target does (the old rule looked
+    only at the end of the jump and kept every set)."""
+    base = ["sweep", "--preset", "smoke", "--n-jobs", "1", "--no-figures"]
+    over = [x for kv in [*FAST[:2], "sweep.chunk_size=4", "sweep.n_reps=64"]
+            for x in ("--set", kv)]  # fmt: skip
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    assert main([*base, *over, "--target-se", "0.01", "--out", str(run)]) == 0
+    assert json.loads((run / "run.json").read_text())["n_reps_done"] == 64
+    (gap,) = (run / "chunks").glob("*/sets_000032_000035.npz")
+    with open(gap, "r+b") as fh:
+        fh.truncate(1000)
+    assert main([*base, *over, "--target-se", "0.0172", "--out", str(run)]) == 0
+    assert main([*base, *over, "--target-se", "0.0172", "--out", str(fresh)]) == 0
+    a, b = (json.loads((d / "run.json").read_text()) for d in (run, fresh))
+    assert a["n_reps_done"] == b["n_reps_done"] < 64
+    assert a["worst_se"] == b["worst_se"] and a["stop_reason"] == b["stop_reason"]
+    names = ("summary.csv", "pointwise.csv", "members.csv", "curves.csv")
+    assert {n: (run / n).read_bytes() for n in names} == {n: (fresh / n).read_bytes()
+                                                         for n in names}  # fmt: skip
     capsys.readouterr()

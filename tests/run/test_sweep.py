@@ -139,6 +139,32 @@ def test_sigkill_then_resume_gives_identical_bytes(tmp_path):
     assert _csv_bytes(run) == _csv_bytes(ref)
 
 
+def test_interrupted_axis_run_names_where_its_chunks_are(tmp_path, capsys, monkeypatch):
+    """A second-axis run keeps its chunks in each value's sub-run, not in <out>/chunks:
+    the interrupt message names that place, and the chunks are there."""
+    from bvsim import api
+    from bvsim.cli import main
+
+    calls = []
+
+    def second_value_interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train_sweep(*args, **kwargs)
+
+    monkeypatch.setattr(api, "train_sweep", second_value_interrupted)
+    out = tmp_path / "run"
+    over = [*FAST, "sweep.axis=n_train", "sweep.axis_values=[10, 20]"]
+    argv = ["sweep", "--preset", "smoke", "--n-jobs", "1", "--no-figures", "--out", str(out)]
+    assert main([*argv, *(a for o in over for a in ("--set", o))]) == 130
+    err = capsys.readouterr().err
+    kept = f"{out}/axis/n_train=*/chunks"
+    assert f"finished chunks are kept in {kept}." in err and f"{out}/chunks." not in err
+    assert list(out.glob("axis/n_train=*/chunks/*/sets_*.npz"))
+    assert not (out / "chunks").exists()
+
+
 def test_run_dir_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path):
     cfg = load_config(preset="smoke", overrides=FAST)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
