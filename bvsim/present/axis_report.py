@@ -27,7 +27,7 @@ from .common import (
     share_of,
     valid_rows,
 )
-from .findings import Sweep
+from .run_view import Sweep
 
 __all__ = ["write_axis_report"]
 

@@ -12,18 +12,14 @@ comparisons (and says so). Nothing new is estimated here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
 from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import sign_test
 from .checks import bias_zero, identity_check, theory_agreement
 from .common import (
     VALID_STATUSES,
-    best_position,
     crossed_factors_of,
     get,
     is_classification,
@@ -36,6 +32,7 @@ from .common import (
     valid_rows,
     z_score,
 )
+from .run_view import Sweep
 
 __all__ = [
     "FINDINGS",
@@ -44,96 +41,6 @@ __all__ = [
     "findings",
     "theory_agreement",
 ]
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A run's summary as the findings read it.
-
-    Attributes
-    ----------
-    summary : DataFrame
-        ``summary.csv`` sorted by λ (every row, with or without estimates).
-    valid : DataFrame
-        Its rows with estimates (:func:`bvsim.present.common.valid_rows`), not empty.
-    meta : dict
-        ``run.json``.
-    """
-
-    summary: pd.DataFrame
-    valid: pd.DataFrame
-    meta: dict
-
-    @cached_property
-    def crossed(self) -> bool:
-        """A crossed design (``run.json`` names its factors): its SEs are the multiway
-        jackknife over the factors, its ``prob_best`` a pigeonhole bootstrap."""
-        return bool(crossed_factors_of(self.meta))
-
-    @cached_property
-    def best_pos(self) -> int:
-        """Position of the best λ in :attr:`valid`."""
-        return best_position(self.valid)
-
-    @property
-    def best(self) -> pd.Series:
-        """The best λ's row of :attr:`valid`."""
-        return self.valid.iloc[self.best_pos]
-
-    @property
-    def paired(self) -> bool:
-        """Whether the summary has paired differences (``diff_from_best_se``)."""
-        v = self.valid
-        return "diff_from_best_se" in v and v["diff_from_best_se"].notna().any()
-
-    @property
-    def best_at_edge(self) -> str | None:
-        """'largest' when the best λ is the largest λ of the grid, 'smallest' when it is
-        the smallest and that is above 0 (the optimum may lie outside the grid), else
-        None."""
-        wd = self.summary["weight_decay"].to_numpy(float)
-        best = float(self.best["weight_decay"])
-        if len(wd) > 1 and best == wd.max():
-            return "largest"
-        if len(wd) > 1 and best == wd.min() and best > 0:
-            return "smallest"
-        return None
-
-    @cached_property
-    def signs(self) -> dict[int, tuple[str, float]]:
-        """Per position in :attr:`valid` other than the best, with the counts of
-        ``summary.csv`` (a nested design): ('k of n sets' worse than the best, the
-        two-sided sign test's p-value of those counts)."""
-        v = self.valid
-        if not self.paired or "n_worse_than_best" not in v:
-            return {}
-        out = {}
-        for i in range(len(v)):
-            worse, n = get(v.iloc[i], "n_worse_than_best"), get(v.iloc[i], "n_common_with_best")
-            if i != self.best_pos and np.isfinite(worse) and np.isfinite(n) and n > 0:
-                out[i] = (f"{int(worse)} of {int(n)} sets", sign_test(int(worse), int(n)))
-        return out
-
-    @cached_property
-    def heavy_tailed(self) -> list[int]:
-        """Positions within 2 paired SE of the best that nonetheless are worse in so
-        many sets that a sign test (two-sided, Bonferroni over the λ compared) tells
-        them apart: a few sets dominate the mean difference and its SE (a heavy tail),
-        so the SE is no guide there."""
-        v = self.valid
-        d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
-        alpha = 0.05 / max(1, len(self.signs))
-        return [
-            i
-            for i, (_, p) in self.signs.items()
-            if np.isfinite(se[i]) and se[i] > 0 and d[i] <= 2 * se[i] and p < alpha
-        ]
-
-    @property
-    def reference(self) -> str:
-        """The smallest λ with estimates, as the findings name it."""
-        wd = self.valid.iloc[0]["weight_decay"]
-        return "λ = 0" if wd == 0 else f"the smallest λ ({lambda_text(wd)})"
 
 
 def noise_unknown(run: Sweep) -> str | None:
