@@ -1,0 +1,57 @@
+"""Hostile inputs of the second review: each is refused before compute with one line
+naming the key (``REVIEW``: ``bvsim sweep --preset smoke`` made tiny, exit code 2,
+nothing created), or handled through the Python API (the tests below the table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bvsim.cli import main
+
+#: The smoke preset made tiny: a run that gets past the checks would finish in seconds.
+TINY = ["--set", "sweep.n_reps=4", "--set", "train.steps=20", "--set", "train.log_every=10"]
+
+
+def _set(*assignments: str) -> list[str]:
+    """``--set`` arguments for ``assignments``."""
+    return [arg for a in assignments for arg in ("--set", a)]
+
+
+#: (id, extra arguments of `bvsim sweep --preset smoke`, files to write, message fragments)
+REVIEW = [
+    # --- 1: the root seed fits the int64 of the chunk files --------------------------
+    ("seed_1e30", _set("seed=1e30"), {}, ["seed = 1000000000000000019884624838656", "2**63"]),
+    ("seed_2_63", _set("seed=9223372036854775808"), {}, ["seed = 9223372036854775808"]),
+    # --- 2: the run name ---------------------------------------------------------------
+    ("name_blank", _set('name="   "'), {}, ["name = '   '", "non-empty"]),
+    ("name_padded", _set('name=" a"'), {}, ["name = ' a'", "whitespace"]),
+    ("name_trailing", _set('name="a\t"'), {}, ["name = 'a\\t'"]),
+]
+
+
+def _tree(root: Path) -> set[Path]:
+    return set(root.rglob("*"))
+
+
+@pytest.mark.parametrize("case_id, args, files, needles", REVIEW, ids=[c[0] for c in REVIEW])
+def test_review_input_is_one_line_before_compute(
+    case_id, args, files, needles, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    for name, content in files.items():
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    argv = ["sweep", "--preset", "smoke", *TINY, "--n-jobs", "1", "--no-figures"]
+    argv += [a.format(tmp=tmp_path) for a in args]
+    before = _tree(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bvsim: error: ") and err.count("\n") == 1, err
+    for needle in needles:
+        assert needle in err, err
+    assert _tree(tmp_path) == before  # no results/, no chunks/
