@@ -161,6 +161,25 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         raise ConfigError(f"{where}: not a dask scheduler (it answered {reply!r:.60})")
 
 
+def _generator_backends() -> list[str]:
+    """The registered joblib backends that can hand back results as they finish
+    (``Parallel(return_as="generator")``, which the sweep uses): the sequential one
+    (joblib runs it in this process) and those whose ``supports_return_generator`` is
+    true (``multiprocessing``'s is false)."""
+    from joblib._parallel_backends import SequentialBackend
+    from joblib.parallel import BACKENDS
+
+    usable = []
+    for name, cls in BACKENDS.items():
+        try:
+            ok = issubclass(cls, SequentialBackend) or bool(cls().supports_return_generator)
+        except Exception:  # a backend that cannot even be constructed here
+            ok = False
+        if ok:
+            usable.append(name)
+    return usable
+
+
 @contextmanager
 def _backend(backend: str | None, scheduler: str | None):
     """The joblib backend for the chunks; ``dask`` connects to ``scheduler`` (or starts
@@ -189,10 +208,12 @@ def _backend(backend: str | None, scheduler: str | None):
         with client, joblib.parallel_config(backend="dask"):
             yield
         return
-    from joblib.parallel import BACKENDS
+    usable = _generator_backends()
+    if backend not in usable:
+        from joblib.parallel import BACKENDS
 
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend {backend}: unknown; known: {', '.join(sorted(BACKENDS))}")
+        what = "cannot stream chunks as they finish" if backend in BACKENDS else "unknown"
+        raise ConfigError(f"--backend {backend}: {what}; usable: {', '.join(sorted(usable))}")
     with joblib.parallel_config(backend=backend):
         yield
 
@@ -269,6 +290,13 @@ def _sweep(args) -> int:
         print(f"bvsim: {meta['n_reps_done']} of {cfg.sweep.n_reps} training sets; "
               f"{meta['stop_reason']}")  # fmt: skip
     print(f"bvsim: wrote {out}/ ({result.tables.meta['train_seconds']:.1f} s training)")
+    if "status" in s and len(s) and (s["status"] == "all_diverged").all():
+        print(
+            f"bvsim: error: every member at every weight decay diverged or failed: {out}/ "
+            "holds no estimate (see members.csv and the warnings above)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return 0
 
 

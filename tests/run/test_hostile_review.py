@@ -28,6 +28,13 @@ REVIEW = [
     ("name_blank", _set('name="   "'), {}, ["name = '   '", "non-empty"]),
     ("name_padded", _set('name=" a"'), {}, ["name = ' a'", "whitespace"]),
     ("name_trailing", _set('name="a\t"'), {}, ["name = 'a\\t'"]),
+    # --- 3: a joblib backend that cannot hand back results as they finish ---------------
+    (
+        "backend_multiprocessing",
+        ["--backend", "multiprocessing"],
+        {},
+        ["--backend multiprocessing: cannot stream", "usable: loky"],
+    ),
 ]
 
 
