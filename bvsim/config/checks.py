@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from .axis import check_axis
 from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
 
@@ -67,25 +69,54 @@ def _check_classification(cfg: Config, prefix: str) -> None:
 #: Largest finite float32: a value that enters float32 training must not exceed it.
 FLOAT32_MAX = 3.4028234663852886e38
 
+#: Float keys that never enter training in train.dtype: a stopping rule of the
+#: estimates and a threshold compared in numpy (any finite value is meaningful).
+NOT_IN_TRAINING = ("sweep.target_se", "train.diverge_threshold")
+#: Float keys whose square root enters (w* = sqrt(coef_norm2 / dim) per entry, computed
+#: in float64): no underflow check.
+NO_UNDERFLOW_CHECK = ("data.coef_norm2",)
+
 
 def _check_dtype_range(cfg: Config, prefix: str) -> None:
-    """Every number of the configuration fits the training dtype (float32 overflows
-    above 3.4e38: such a learning rate, weight decay or x range would be inf there)."""
-    if cfg.train.dtype != "float32":
-        return
+    """Every number that enters training fits the training dtype: float32 overflows
+    above 3.4e38 (such a learning rate, weight decay or x range would be inf there),
+    and a non-zero value below the dtype's smallest normal number (1.2e-38 in float32,
+    2.2e-308 in float64) would train as 0 or as a denormal (flushed to 0 on the CPU
+    workers); distinct weight decays must stay distinct in the dtype."""
+    dtype = np.dtype(cfg.train.dtype)
+    tiny = float(np.finfo(dtype).tiny)
     for section, cls in SECTIONS.items():
         sub = getattr(cfg, section)
         for f in dataclasses.fields(cls):
-            if f.metadata["kind"] not in ("float", "float_list"):
+            key = f"{section}.{f.name}"
+            if f.metadata["kind"] not in ("float", "float_list") or key in NOT_IN_TRAINING:
                 continue
             value = getattr(sub, f.name)
             for v in value if isinstance(value, list) else [value]:
-                if abs(v) > FLOAT32_MAX:
+                if dtype == np.float32 and abs(v) > FLOAT32_MAX:
                     raise ConfigError(
-                        f"{prefix}{section}.{f.name} = {value!r}: not representable in "
+                        f"{prefix}{key} = {value!r}: not representable in "
                         f"train.dtype = 'float32' (largest {FLOAT32_MAX:.3g}); use a smaller "
                         "value or train.dtype = 'float64'"
                     )
+                if 0 < abs(v) < tiny and key not in NO_UNDERFLOW_CHECK:
+                    raise ConfigError(
+                        f"{prefix}{key} = {value!r}: {v!r} underflows in train.dtype = "
+                        f"{cfg.train.dtype!r} (smallest normal {tiny:.3g}), so it would train "
+                        f"as 0 or a denormal; use a value of at least {tiny:.3g}"
+                        + (" or train.dtype = 'float64'" if dtype == np.float32 else "")
+                    )
+    grid = cfg.sweep.weight_decay
+    cast = np.asarray(grid, dtype=np.float64).astype(dtype)
+    for i in range(len(grid)):
+        same = [grid[j] for j in range(len(grid)) if j != i and cast[j] == cast[i]]
+        if same:
+            raise ConfigError(
+                f"{prefix}sweep.weight_decay = {grid!r}: {grid[i]!r} and {same[0]!r} are the "
+                f"same number in train.dtype = {cfg.train.dtype!r} ({float(cast[i]):.9g}); use "
+                "values further apart"
+                + (" or train.dtype = 'float64'" if dtype == np.float32 else "")
+            )
 
 
 def check_consistency(cfg: Config, prefix: str) -> None:

@@ -28,6 +28,26 @@ REVIEW = [
     ("name_blank", _set('name="   "'), {}, ["name = '   '", "non-empty"]),
     ("name_padded", _set('name=" a"'), {}, ["name = ' a'", "whitespace"]),
     ("name_trailing", _set('name="a\t"'), {}, ["name = 'a\\t'"]),
+    # --- 5: numbers that underflow or collide in the training dtype -------------------
+    ("lr_underflows", _set("train.lr=1e-46"), {}, ["train.lr = 1e-46: 1e-46 underflows"]),
+    (
+        "weight_decay_underflows",
+        _set("sweep.weight_decay=[0, 1e-50]"),
+        {},
+        ["sweep.weight_decay = [0.0, 1e-50]: 1e-50 underflows"],
+    ),
+    (
+        "adam_eps_underflows",
+        _set("train.optimizer=adam", "train.eps=1e-300"),
+        {},
+        ["train.eps = 1e-300", "float32"],
+    ),
+    (
+        "weight_decay_collides",
+        _set("sweep.weight_decay=[0.1, 0.1000000001]"),
+        {},
+        ["sweep.weight_decay = [0.1, 0.1000000001]: 0.1 and 0.1000000001 are the same number"],
+    ),
     # --- 3: a joblib backend that cannot hand back results as they finish ---------------
     (
         "backend_multiprocessing",
@@ -62,3 +82,11 @@ def test_review_input_is_one_line_before_compute(
     for needle in needles:
         assert needle in err, err
     assert _tree(tmp_path) == before  # no results/, no chunks/
+
+
+@pytest.mark.parametrize("assignment", ["sweep.target_se=1e300", "train.diverge_threshold=1e39"])
+def test_keys_outside_training_take_any_finite_value(assignment):
+    """Neither enters float32 training: not refused as unrepresentable there."""
+    from bvsim import load_config
+
+    load_config(preset="smoke", overrides=[assignment])
