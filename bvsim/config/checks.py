@@ -136,6 +136,13 @@ def check_consistency(cfg: Config, prefix: str) -> None:
             f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "
             "model.bias = false (it solves ridge regression exactly)"
         )
+    m = cfg.model
+    if m.dropout and (m.kind != "mlp" or not m.hidden):
+        raise ConfigError(
+            f"{prefix}model.dropout = {m.dropout!r} has no effect with model.kind = "
+            f"{m.kind!r}, model.hidden = {m.hidden!r}: dropout acts after the hidden "
+            "activations of model.kind = 'mlp'; leave it 0"
+        )
     check_axis(cfg, prefix)
     if cfg.train.batch_size > d.n_train:
         raise ConfigError(

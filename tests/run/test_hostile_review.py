@@ -48,6 +48,39 @@ REVIEW = [
         {},
         ["sweep.weight_decay = [0.1, 0.1000000001]: 0.1 and 0.1000000001 are the same number"],
     ),
+    # --- 6: an axis or key that has no effect -----------------------------------------
+    (
+        "noise_std_axis_csv",
+        _set("data.source=csv", "data.path=bvsim-data:diabetes.csv", "sweep.axis=noise_std")
+        + _set("sweep.axis_values=[0.1, 0.2]"),
+        {},
+        ["sweep.axis = 'noise_std'", "data.source = 'csv'"],
+    ),
+    (
+        "dropout_axis_linear",
+        _set("model.kind=linear", "sweep.axis=dropout", "sweep.axis_values=[0, 0.2]"),
+        {},
+        ["sweep.axis = 'dropout'", "model.kind = 'linear'"],
+    ),
+    (
+        "hidden_width_axis_no_hidden",
+        _set("model.hidden=[]", "sweep.axis=hidden_width", "sweep.axis_values=[4, 8]"),
+        {},
+        ["sweep.axis = 'hidden_width'", "model.hidden = []"],
+    ),
+    (
+        "dropout_axis_and_dropout",
+        _set("model.dropout=0.1", "sweep.axis=dropout", "sweep.axis_values=[0, 0.2]"),
+        {},
+        ["model.dropout = 0.1", "sweep.axis = 'dropout'"],
+    ),
+    (
+        "dropout_linear",
+        _set("model.kind=linear", "model.dropout=0.5"),
+        {},
+        ["model.dropout = 0.5", "model.kind = 'linear'"],
+    ),
+    ("dropout_no_hidden", _set("model.dropout=0.5", "model.hidden=[]"), {}, ["model.hidden = []"]),
     # --- 3: a joblib backend that cannot hand back results as they finish ---------------
     (
         "backend_multiprocessing",
