@@ -19,6 +19,17 @@ def _set(*assignments: str) -> list[str]:
     return [arg for a in assignments for arg in ("--set", a)]
 
 
+def _csv(rows: int = 40, cell: str | None = None) -> str:
+    """A regression CSV (a, b -> y); ``cell`` replaces column a of the third row."""
+    lines = ["a,b,y"]
+    for i in range(rows):
+        a = cell if (cell is not None and i == 2) else f"{i / rows:.3f}"
+        lines.append(f"{a},{(i * 7 % rows) / rows:.3f},{i * 0.05:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+CSV = _set("data.source=csv", "data.path={tmp}/data.csv")
+
 #: (id, extra arguments of `bvsim sweep --preset smoke`, files to write, message fragments)
 REVIEW = [
     # --- 1: the root seed fits the int64 of the chunk files --------------------------
@@ -81,6 +92,28 @@ REVIEW = [
         ["model.dropout = 0.5", "model.kind = 'linear'"],
     ),
     ("dropout_no_hidden", _set("model.dropout=0.5", "model.hidden=[]"), {}, ["model.hidden = []"]),
+    # --- 7, 8: CSV files --------------------------------------------------------------
+    (
+        "csv_repeated_column",
+        CSV,
+        {"data.csv": "a,y,y\n" + "".join(f"{i},{i},{i}\n" for i in range(40))},
+        ["data.path", "the header repeats column name(s) 'y'"],
+    ),
+    (
+        "csv_huge_integer",
+        CSV,
+        {  # integers: pandas keeps the column as Python ints, and converting overflowed
+            "data.csv": "a,b,y\n"
+            + "".join(f"{'1' + '0' * 400 if i == 2 else i},{i % 7},{i}\n" for i in range(40))
+        },
+        ["data.path", "column 'a' has a value too large (line 4: 100000000000..."],
+    ),
+    (
+        "csv_ragged",
+        CSV,
+        {"data.csv": _csv().replace("\n", ",7\n", 6).replace(",7\n", "\n", 5)},
+        ["data.path", "not a readable CSV file (Error tokenizing data"],
+    ),
     # --- 3: a joblib backend that cannot hand back results as they finish ---------------
     (
         "backend_multiprocessing",
