@@ -143,13 +143,23 @@ def _override(raw, assignment):
 
 
 def _read_toml(path: Path, label: str) -> dict:
+    """A TOML file: UTF-8 (a leading byte-order mark is skipped)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{label}: file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"{label}: is a directory, expected a .toml file") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ConfigError(
+            f"{label}: not UTF-8 text (byte {err.start}{', a UTF-16 file' if utf16 else ''}); "
+            "a TOML file must be saved as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{label}: malformed TOML: {err}") from None
 
@@ -264,6 +274,13 @@ def load_config(
         user = _read_toml(Path(path), str(path))
         raw = _merge(raw, user)
         source = str(path)
+    if not isinstance(overrides, str | bytes):
+        overrides = list(overrides or ())
+    if isinstance(overrides, str | bytes) or not all(isinstance(a, str) for a in overrides):
+        raise TypeError(
+            f"overrides = {overrides!r:.80}: expected a list of 'KEY=VALUE' strings, "
+            "e.g. ['sweep.n_reps=4']"
+        )
     for assignment in overrides:
         raw = _override(raw, assignment)
         user = _override(user, assignment)

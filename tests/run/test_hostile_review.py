@@ -156,3 +156,63 @@ def test_keys_outside_training_take_any_finite_value(assignment):
     from bvsim import load_config
 
     load_config(preset="smoke", overrides=[assignment])
+
+
+# --- 8: crashes before compute, now one-line errors -----------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_config_file_not_utf8(tmp_path, capsys, encoding):
+    path = tmp_path / "my.toml"
+    path.write_bytes("[sweep]\nn_reps = 4\n".encode(encoding))
+    if encoding == "utf-16-be":
+        path.write_bytes(b"\xfe\xff" + path.read_bytes())
+    assert main(["sweep", str(path), "--preset", "smoke", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: not UTF-8 text" in err and "UTF-16" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_file_with_utf8_bom_loads(tmp_path):
+    from bvsim import load_config
+
+    path = tmp_path / "my.toml"
+    path.write_bytes(b"\xef\xbb\xbf[sweep]\nn_reps = 4\n")
+    assert load_config(path, preset="smoke").sweep.n_reps == 4
+
+
+@pytest.mark.parametrize("overrides", ["sweep.n_reps=4", b"sweep.n_reps=4", [4]])
+def test_overrides_must_be_a_list_of_strings(overrides):
+    from bvsim import load_config
+
+    with pytest.raises(TypeError, match="expected a list of 'KEY=VALUE' strings"):
+        load_config(preset="smoke", overrides=overrides)
+
+
+def test_overrides_may_be_any_iterable():
+    from bvsim import load_config
+
+    assert load_config(preset="smoke", overrides=iter(["sweep.n_reps=4"])).sweep.n_reps == 4
+
+
+@pytest.mark.parametrize("sub", ["", "below"])
+def test_run_sweep_out_is_a_file(tmp_path, sub):
+    from bvsim import ConfigError, load_config, run_sweep
+
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / sub if sub else tmp_path / "file"
+    cfg = load_config(preset="smoke", overrides=TINY[1::2])
+    with pytest.raises(ConfigError, match=f"out = {out}: "):
+        run_sweep(cfg, out)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"run"', "3"])
+def test_report_of_run_json_that_is_not_an_object(tmp_path, capsys, content):
+    out = tmp_path / "run"
+    argv = ["sweep", "--preset", "smoke", *TINY, "--n-jobs", "1", "--no-figures"]
+    assert main([*argv, "--out", str(out)]) == 0
+    (out / "run.json").write_text(content)
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run.json: not a run record (a JSON object)" in err
