@@ -108,15 +108,15 @@ def _check_dtype_range(cfg: Config, prefix: str) -> None:
                     )
     grid = cfg.sweep.weight_decay
     cast = np.asarray(grid, dtype=np.float64).astype(dtype)
-    for i in range(len(grid)):
-        same = [grid[j] for j in range(len(grid)) if j != i and cast[j] == cast[i]]
-        if same:
+    first: dict = {}
+    for v, c in zip(grid, cast.tolist(), strict=True):
+        if c in first and first[c] != v:
             raise ConfigError(
-                f"{prefix}sweep.weight_decay = {grid!r}: {grid[i]!r} and {same[0]!r} are the "
-                f"same number in train.dtype = {cfg.train.dtype!r} ({float(cast[i]):.9g}); use "
-                "values further apart"
-                + (" or train.dtype = 'float64'" if dtype == np.float32 else "")
+                f"{prefix}sweep.weight_decay = {grid!r}: {first[c]!r} and {v!r} are the "
+                f"same number in train.dtype = {cfg.train.dtype!r} ({c:.9g}); use values "
+                "further apart" + (" or train.dtype = 'float64'" if dtype == np.float32 else "")
             )
+        first.setdefault(c, v)
 
 
 def check_consistency(cfg: Config, prefix: str) -> None:
