@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         "(same as --set sweep.target_se=X; sweep.n_reps is then the maximum)",
     )
     s.add_argument("--out", help="run directory (default results/<name>)")
-    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    s.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or auto")
     s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     s.add_argument(
         "--devices",
@@ -235,6 +235,12 @@ def _sweep(args) -> int:
     from .train.devices import resolve_device
 
     devices = None
+    if args.devices is not None and args.device is not None:
+        raise ConfigError(
+            f"--device {args.device} and --devices {args.devices}: give one of them "
+            "(--devices lists every device the sweep uses)"
+        )
+    args.device = args.device or "cpu"
     if args.devices:
         devices = [d.strip() for d in args.devices.split(",") if d.strip()]
         if not devices:

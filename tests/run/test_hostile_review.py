@@ -114,6 +114,14 @@ REVIEW = [
         {"data.csv": _csv().replace("\n", ",7\n", 6).replace(",7\n", "\n", 5)},
         ["data.path", "not a readable CSV file (Error tokenizing data"],
     ),
+    # --- 10: wording ---------------------------------------------------------------------
+    ("set_a_section", _set("sweep=5"), {}, ["--set sweep: [sweep] is a section", "sweep.KEY="]),
+    (
+        "device_and_devices",
+        ["--devices", "cpu", "--device", "cuda"],
+        {},
+        ["--device cuda and --devices cpu: give one of them"],
+    ),
     # --- 3: a joblib backend that cannot hand back results as they finish ---------------
     (
         "backend_multiprocessing",
@@ -216,3 +224,41 @@ def test_report_of_run_json_that_is_not_an_object(tmp_path, capsys, content):
     assert main(["report", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "run.json: not a run record (a JSON object)" in err
+
+
+# --- 10: wording ------------------------------------------------------------------------
+
+
+def test_unknown_key_in_a_file_names_the_dotted_key(tmp_path):
+    from bvsim import ConfigError, load_config
+
+    path = tmp_path / "x.toml"
+    path.write_text("[sweep]\nextra = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: unknown key sweep.extra; allowed in [sweep]: ")
+
+
+@pytest.mark.parametrize(
+    "assignment, name",
+    [("name=123", "123"), ("name=1e5", "1e5"), ("name=true", "true"), ('name="007"', "007")],
+)
+def test_set_of_a_string_key_takes_an_unquoted_number_as_text(assignment, name):
+    from bvsim import load_config
+
+    assert load_config(preset="smoke", overrides=[assignment]).name == name
+
+
+def test_set_of_a_string_key_in_a_section_takes_its_text():
+    from bvsim import load_config
+
+    cfg = load_config(preset="smoke", overrides=["data.target=2020", "sweep.n_reps=4"])
+    assert cfg.data.target == "2020" and cfg.sweep.n_reps == 4
+
+
+def test_complex_truth_is_refused(tmp_path):
+    from bvsim import ConfigError, load_config
+
+    (tmp_path / "t.py").write_text("def f(x):\n    return x[:, 0] + 1j\n")
+    with pytest.raises(ConfigError, match=r"data.truth = .*: returned non-real values \(dtype"):
+        load_config(preset="smoke", overrides=[f'data.truth="{tmp_path}/t.py:f"'])
