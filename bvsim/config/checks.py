@@ -1,7 +1,8 @@
 """Checks of a configuration across keys (the per-key checks are in
-:mod:`bvsim.config.schema`): the generator's ranges, classification, what float32 can
-hold, the solver against the model, and the crossed design's factor counts. Pure: no
-file is read and no user code runs here."""
+:mod:`bvsim.config.schema`): the generator's ranges, classification, what the training
+dtype can hold (no overflow, no underflow, distinct weight decays), keys without effect,
+the solver against the model, and the crossed design's factor counts. Pure: no file is
+read and no user code runs here."""
 
 from __future__ import annotations
 
