@@ -218,20 +218,9 @@ def _backend(backend: str | None, scheduler: str | None):
         yield
 
 
-def _sweep(args) -> int:
-    if args.config is None and args.preset is None:
-        args.preset = "seed-demo"
-    overrides = list(args.overrides)
-    if args.target_se is not None:
-        overrides.append(f"sweep.target_se={args.target_se!r}")
-    cfg = load_config(args.config, preset=args.preset, overrides=overrides)
-    if args.n_jobs == 0:
-        raise ConfigError(
-            "--n-jobs 0: expected a number of workers >= 1, or a negative number as in "
-            "joblib (-1: all cores, -2: all but one)"
-        )
-    out = Path(args.out) if args.out else Path("results") / cfg.name
-    _check_writable(out)
+def _devices(args) -> list[str] | None:
+    """``--devices`` as a list (None without it; ``args.device`` then defaults to
+    ``cpu``), every entry checked; both options at once are refused."""
     from .train.devices import resolve_device
 
     devices = None
@@ -252,6 +241,24 @@ def _sweep(args) -> int:
         raise ConfigError(
             str(err).replace("--device ", "--devices " if devices else "--device ")
         ) from None
+    return devices
+
+
+def _sweep(args) -> int:
+    if args.config is None and args.preset is None:
+        args.preset = "seed-demo"
+    overrides = list(args.overrides)
+    if args.target_se is not None:
+        overrides.append(f"sweep.target_se={args.target_se!r}")
+    cfg = load_config(args.config, preset=args.preset, overrides=overrides)
+    if args.n_jobs == 0:
+        raise ConfigError(
+            "--n-jobs 0: expected a number of workers >= 1, or a negative number as in "
+            "joblib (-1: all cores, -2: all but one)"
+        )
+    out = Path(args.out) if args.out else Path("results") / cfg.name
+    _check_writable(out)
+    devices = _devices(args)
     if cfg.model.kind == "module":
         from .train.module import batched_spec
 
