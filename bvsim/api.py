@@ -145,7 +145,11 @@ def run_sweep(
         return _combined(cfg, parts, None)
     out = Path(out)
     names = axis_dir_names(cfg) if subs[0][0] is not None else []
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        what = "exists and is not a directory" if out.exists() else "a parent is not a directory"
+        raise config.ConfigError(f"out = {out}: {what}") from None
     with run_lock(out):
         check_run_dir(out, cfg, overwrite)
         for (_, sub), name in zip(subs if names else [], names, strict=True):

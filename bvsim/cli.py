@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         "(same as --set sweep.target_se=X; sweep.n_reps is then the maximum)",
     )
     s.add_argument("--out", help="run directory (default results/<name>)")
-    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    s.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or auto")
     s.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
     s.add_argument(
         "--devices",
@@ -162,6 +162,25 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         raise ConfigError(f"{where}: not a dask scheduler (it answered {reply!r:.60})")
 
 
+def _generator_backends() -> list[str]:
+    """The registered joblib backends that can hand back results as they finish
+    (``Parallel(return_as="generator")``, which the sweep uses): the sequential one
+    (joblib runs it in this process) and those whose ``supports_return_generator`` is
+    true (``multiprocessing``'s is false)."""
+    from joblib._parallel_backends import SequentialBackend
+    from joblib.parallel import BACKENDS
+
+    usable = []
+    for name, cls in BACKENDS.items():
+        try:
+            ok = issubclass(cls, SequentialBackend) or bool(cls().supports_return_generator)
+        except Exception:  # a backend that cannot even be constructed here
+            ok = False
+        if ok:
+            usable.append(name)
+    return usable
+
+
 @contextmanager
 def _backend(backend: str | None, scheduler: str | None):
     """The joblib backend for the chunks; ``dask`` connects to ``scheduler`` (or starts
@@ -190,12 +209,40 @@ def _backend(backend: str | None, scheduler: str | None):
         with client, joblib.parallel_config(backend="dask"):
             yield
         return
-    from joblib.parallel import BACKENDS
+    usable = _generator_backends()
+    if backend not in usable:
+        from joblib.parallel import BACKENDS
 
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend {backend}: unknown; known: {', '.join(sorted(BACKENDS))}")
+        what = "cannot stream chunks as they finish" if backend in BACKENDS else "unknown"
+        raise ConfigError(f"--backend {backend}: {what}; usable: {', '.join(sorted(usable))}")
     with joblib.parallel_config(backend=backend):
         yield
+
+
+def _devices(args) -> list[str] | None:
+    """``--devices`` as a list (None without it; ``args.device`` then defaults to
+    ``cpu``), every entry checked; both options at once are refused."""
+    from .train.devices import resolve_device
+
+    devices = None
+    if args.devices is not None and args.device is not None:
+        raise ConfigError(
+            f"--device {args.device} and --devices {args.devices}: give one of them "
+            "(--devices lists every device the sweep uses)"
+        )
+    args.device = args.device or "cpu"
+    if args.devices:
+        devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+        if not devices:
+            raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
+    try:
+        for d in devices or [args.device]:
+            resolve_device(d)
+    except ValueError as err:
+        raise ConfigError(
+            str(err).replace("--device ", "--devices " if devices else "--device ")
+        ) from None
+    return devices
 
 
 def _sweep(args) -> int:
@@ -212,20 +259,7 @@ def _sweep(args) -> int:
         )
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
-    from .train.devices import resolve_device
-
-    devices = None
-    if args.devices:
-        devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-        if not devices:
-            raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
-    try:
-        for d in devices or [args.device]:
-            resolve_device(d)
-    except ValueError as err:
-        raise ConfigError(
-            str(err).replace("--device ", "--devices " if devices else "--device ")
-        ) from None
+    devices = _devices(args)
     if cfg.model.kind == "module":
         from .train.module import batched_spec
 
@@ -273,6 +307,13 @@ def _sweep(args) -> int:
         print(f"bvsim: {meta['n_reps_done']} of {cfg.sweep.n_reps} training sets; "
               f"{meta['stop_reason']}")  # fmt: skip
     print(f"bvsim: wrote {out}/ ({result.tables.meta['train_seconds']:.1f} s training)")
+    if "status" in s and len(s) and (s["status"] == "all_diverged").all():
+        print(
+            f"bvsim: error: every member at every weight decay diverged or failed: {out}/ "
+            "holds no estimate (see members.csv and the warnings above)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return 0
 
 

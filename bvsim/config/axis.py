@@ -53,6 +53,33 @@ def _check_categorical_axis(cfg: Config, prefix: str) -> None:
         )
 
 
+def _check_axis_has_effect(cfg: Config, prefix: str) -> None:
+    """A numeric axis whose key the run does not use would train identical sub-runs."""
+    sw, m = cfg.sweep, cfg.model
+    where = f"{prefix}sweep.axis = {sw.axis!r}"
+    if sw.axis == "noise_std" and cfg.data.source == "csv":
+        raise ConfigError(
+            f"{where} sets data.noise_std, which data.source = 'csv' does not use (the "
+            "file's labels carry their own noise): every value would train the same run"
+        )
+    if sw.axis == "hidden_width" and not m.hidden:
+        raise ConfigError(
+            f"{where} sets the width of every hidden layer, and model.hidden = [] has none: "
+            "every value would train the same run"
+        )
+    if sw.axis == "dropout" and (m.kind != "mlp" or not m.hidden):
+        raise ConfigError(
+            f"{where} sets model.dropout, which acts after the hidden activations of "
+            f"model.kind = 'mlp' (got model.kind = {m.kind!r}, model.hidden = {m.hidden!r}): "
+            "every value would train the same run"
+        )
+    if sw.axis == "dropout" and m.dropout:
+        raise ConfigError(
+            f"{prefix}model.dropout = {m.dropout!r} is replaced by the values of "
+            "sweep.axis = 'dropout': leave it 0"
+        )
+
+
 def check_axis(cfg: Config, prefix: str) -> None:
     sw = cfg.sweep
     _check_categorical_axis(cfg, prefix)
@@ -74,6 +101,7 @@ def check_axis(cfg: Config, prefix: str) -> None:
         raise ConfigError(f"{where}: {sw.axis} values must be positive integers")
     if sw.axis == "hidden_width" and cfg.model.kind != "mlp":
         raise ConfigError(f"{prefix}sweep.axis = 'hidden_width' needs model.kind = 'mlp'")
+    _check_axis_has_effect(cfg, prefix)
     if sw.axis == "noise_std" and min(values) < 0:
         raise ConfigError(f"{where}: noise_std values must be >= 0")
     if sw.axis == "dropout" and not all(0 <= v < 1 for v in values):

@@ -1,12 +1,15 @@
 """Checks of a configuration across keys (the per-key checks are in
-:mod:`bvsim.config.schema`): the generator's ranges, classification, what float32 can
-hold, the solver against the model, and the crossed design's factor counts. Pure: no
-file is read and no user code runs here."""
+:mod:`bvsim.config.schema`): the generator's ranges, classification, what the training
+dtype can hold (no overflow, no underflow, distinct weight decays), keys without effect,
+the solver against the model, and the crossed design's factor counts. Pure: no file is
+read and no user code runs here."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+
+import numpy as np
 
 from .axis import check_axis
 from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
@@ -67,25 +70,54 @@ def _check_classification(cfg: Config, prefix: str) -> None:
 #: Largest finite float32: a value that enters float32 training must not exceed it.
 FLOAT32_MAX = 3.4028234663852886e38
 
+#: Float keys that never enter training in train.dtype: a stopping rule of the
+#: estimates and a threshold compared in numpy (any finite value is meaningful).
+NOT_IN_TRAINING = ("sweep.target_se", "train.diverge_threshold")
+#: Float keys whose square root enters (w* = sqrt(coef_norm2 / dim) per entry, computed
+#: in float64): no underflow check.
+NO_UNDERFLOW_CHECK = ("data.coef_norm2",)
+
 
 def _check_dtype_range(cfg: Config, prefix: str) -> None:
-    """Every number of the configuration fits the training dtype (float32 overflows
-    above 3.4e38: such a learning rate, weight decay or x range would be inf there)."""
-    if cfg.train.dtype != "float32":
-        return
+    """Every number that enters training fits the training dtype: float32 overflows
+    above 3.4e38 (such a learning rate, weight decay or x range would be inf there),
+    and a non-zero value below the dtype's smallest normal number (1.2e-38 in float32,
+    2.2e-308 in float64) would train as 0 or as a denormal (flushed to 0 on the CPU
+    workers); distinct weight decays must stay distinct in the dtype."""
+    dtype = np.dtype(cfg.train.dtype)
+    tiny = float(np.finfo(dtype).tiny)
     for section, cls in SECTIONS.items():
         sub = getattr(cfg, section)
         for f in dataclasses.fields(cls):
-            if f.metadata["kind"] not in ("float", "float_list"):
+            key = f"{section}.{f.name}"
+            if f.metadata["kind"] not in ("float", "float_list") or key in NOT_IN_TRAINING:
                 continue
             value = getattr(sub, f.name)
             for v in value if isinstance(value, list) else [value]:
-                if abs(v) > FLOAT32_MAX:
+                if dtype == np.float32 and abs(v) > FLOAT32_MAX:
                     raise ConfigError(
-                        f"{prefix}{section}.{f.name} = {value!r}: not representable in "
+                        f"{prefix}{key} = {value!r}: not representable in "
                         f"train.dtype = 'float32' (largest {FLOAT32_MAX:.3g}); use a smaller "
                         "value or train.dtype = 'float64'"
                     )
+                if 0 < abs(v) < tiny and key not in NO_UNDERFLOW_CHECK:
+                    raise ConfigError(
+                        f"{prefix}{key} = {value!r}: {v!r} underflows in train.dtype = "
+                        f"{cfg.train.dtype!r} (smallest normal {tiny:.3g}), so it would train "
+                        f"as 0 or a denormal; use a value of at least {tiny:.3g}"
+                        + (" or train.dtype = 'float64'" if dtype == np.float32 else "")
+                    )
+    grid = cfg.sweep.weight_decay
+    cast = np.asarray(grid, dtype=np.float64).astype(dtype)
+    first: dict = {}
+    for v, c in zip(grid, cast.tolist(), strict=True):
+        if c in first and first[c] != v:
+            raise ConfigError(
+                f"{prefix}sweep.weight_decay = {grid!r}: {first[c]!r} and {v!r} are the "
+                f"same number in train.dtype = {cfg.train.dtype!r} ({c:.9g}); use values "
+                "further apart" + (" or train.dtype = 'float64'" if dtype == np.float32 else "")
+            )
+        first.setdefault(c, v)
 
 
 def check_consistency(cfg: Config, prefix: str) -> None:
@@ -104,6 +136,13 @@ def check_consistency(cfg: Config, prefix: str) -> None:
         raise ConfigError(
             f"{prefix}train.solver = 'closed_form' needs model.kind = 'linear' and "
             "model.bias = false (it solves ridge regression exactly)"
+        )
+    m = cfg.model
+    if m.dropout and (m.kind != "mlp" or not m.hidden):
+        raise ConfigError(
+            f"{prefix}model.dropout = {m.dropout!r} has no effect with model.kind = "
+            f"{m.kind!r}, model.hidden = {m.hidden!r}: dropout acts after the hidden "
+            "activations of model.kind = 'mlp'; leave it 0"
         )
     check_axis(cfg, prefix)
     if cfg.train.batch_size > d.n_train:

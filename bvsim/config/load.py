@@ -78,14 +78,18 @@ def _coerce(where, value, kind):
     raise AssertionError(kind)
 
 
-def _build(cls, raw, where):
-    """Build dataclass ``cls`` from dict ``raw``; ``where`` prefixes messages."""
+def _build(cls, raw, prefix, section=""):
+    """Build dataclass ``cls`` (table ``section``, or the top level) from dict ``raw``;
+    ``prefix`` (the source) starts messages."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in SECTIONS}
+    where = f"{prefix}{section}." if section else prefix
     kwargs = {}
     for key, value in raw.items():
         if key not in fields:
+            dotted = f"{section}.{key}" if section else repr(key)
             raise ConfigError(
-                f"{where}unknown key {key!r}{_suggest(key, fields)}; allowed: {', '.join(fields)}"
+                f"{prefix}unknown key {dotted}{_suggest(key, fields)}; allowed"
+                f"{f' in [{section}]' if section else ''}: {', '.join(fields)}"
             )
         meta = fields[key].metadata
         value = _coerce(f"{where}{key}", value, meta["kind"])
@@ -107,12 +111,17 @@ def _merge(base, over):
     return out
 
 
-def _parse_value(text):
-    """Parse the right-hand side of ``--set key=value`` as TOML, else as a string."""
+def _parse_value(text, kind=None):
+    """Parse the right-hand side of ``--set key=value`` as TOML, else (a bare word) as a
+    string. For a string key (``kind`` 'str'), an unquoted number, boolean or date is
+    its text too (``--set name=123`` is the name '123')."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    if kind == "str" and not isinstance(value, str | list | dict):
+        return text
+    return value
 
 
 def _override(raw, assignment):
@@ -122,34 +131,52 @@ def _override(raw, assignment):
     parts = key.strip().split(".")
     if len(parts) == 1:
         top = [f.name for f in dataclasses.fields(Config) if f.name not in SECTIONS]
+        if parts[0] in SECTIONS:
+            names = [f.name for f in dataclasses.fields(SECTIONS[parts[0]])]
+            raise ConfigError(
+                f"--set {key}: [{parts[0]}] is a section, not a key; set one of its keys "
+                f"with --set {parts[0]}.KEY=VALUE (keys: {', '.join(names)})"
+            )
         if parts[0] not in top:
             raise ConfigError(
                 f"--set {key}: unknown key{_suggest(parts[0], top + list(SECTIONS))}; "
                 f"top-level keys: {', '.join(top)}; others are section.key"
             )
-        return _merge(raw, {parts[0]: _parse_value(text.strip())})
+        field = next(f for f in dataclasses.fields(Config) if f.name == parts[0])
+        return _merge(raw, {parts[0]: _parse_value(text.strip(), field.metadata["kind"])})
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise ConfigError(
             f"--set {key}: unknown section{_suggest(parts[0], SECTIONS)}; "
             f"sections: {', '.join(SECTIONS)}"
         )
-    names = [f.name for f in dataclasses.fields(SECTIONS[parts[0]])]
-    if parts[1] not in names:
+    fields = {f.name: f for f in dataclasses.fields(SECTIONS[parts[0]])}
+    if parts[1] not in fields:
         raise ConfigError(
-            f"--set {key}: unknown key{_suggest(parts[1], names)}; "
-            f"[{parts[0]}] keys: {', '.join(names)}"
+            f"--set {key}: unknown key{_suggest(parts[1], fields)}; "
+            f"[{parts[0]}] keys: {', '.join(fields)}"
         )
-    return _merge(raw, {parts[0]: {parts[1]: _parse_value(text.strip())}})
+    kind = fields[parts[1]].metadata["kind"]
+    return _merge(raw, {parts[0]: {parts[1]: _parse_value(text.strip(), kind)}})
 
 
 def _read_toml(path: Path, label: str) -> dict:
+    """A TOML file: UTF-8 (a leading byte-order mark is skipped)."""
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{label}: file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"{label}: is a directory, expected a .toml file") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ConfigError(
+            f"{label}: not UTF-8 text (byte {err.start}{', a UTF-16 file' if utf16 else ''}); "
+            "a TOML file must be saved as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{label}: malformed TOML: {err}") from None
 
@@ -196,7 +223,7 @@ def from_dict(
         if key in SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}[{key}] must be a table")
-            sections[key] = _build(SECTIONS[key], value, f"{prefix}{key}.")
+            sections[key] = _build(SECTIONS[key], value, prefix, key)
         elif key in top_fields:
             top[key] = value
         else:
@@ -244,7 +271,7 @@ def load_config(
         Name of a shipped preset (see :func:`list_presets`).
     overrides : list of str
         ``"section.key=value"`` assignments, value parsed as TOML (bare words are
-        strings).
+        strings, as is an unquoted number, boolean or date given to a string key).
     check_user_code : callable, optional
         Checks of the files and code the configuration names (see
         :func:`from_dict`); :func:`bvsim.load_config` passes them.
@@ -264,6 +291,13 @@ def load_config(
         user = _read_toml(Path(path), str(path))
         raw = _merge(raw, user)
         source = str(path)
+    if not isinstance(overrides, str | bytes):
+        overrides = list(overrides or ())
+    if isinstance(overrides, str | bytes) or not all(isinstance(a, str) for a in overrides):
+        raise TypeError(
+            f"overrides = {overrides!r:.80}: expected a list of 'KEY=VALUE' strings, "
+            "e.g. ['sweep.n_reps=4']"
+        )
     for assignment in overrides:
         raw = _override(raw, assignment)
         user = _override(user, assignment)

@@ -378,10 +378,13 @@ class Config:
             "str",
             check.run_name,
             f"run name: the directory results/<name>; one path component, at most "
-            f"{MAX_NAME_LENGTH} characters, no control characters",
+            f"{MAX_NAME_LENGTH} characters, no control characters, no leading or trailing "
+            "whitespace",
         ),
     )
-    seed: int = field(default=0, metadata=_key("int", check.non_negative, "root seed"))
+    seed: int = field(
+        default=0, metadata=_key("int", check.root_seed, "root seed, 0 <= seed < 2**63")
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -23,6 +23,15 @@ def non_negative(v):
     return None if v >= 0 else "must be >= 0"
 
 
+#: The root seed is stored as a 64-bit signed integer in every chunk file.
+MAX_SEED = 2**63 - 1
+
+
+def root_seed(v):
+    """0 <= seed < 2**63: chunk files store it as an int64."""
+    return None if 0 <= v <= MAX_SEED else f"must be an integer in [0, 2**63 - 1 = {MAX_SEED}]"
+
+
 def one_of(*allowed):
     def check(v):
         return None if v in allowed else f"must be one of {', '.join(map(repr, allowed))}"
@@ -41,8 +50,10 @@ MAX_NAME_LENGTH = 100
 
 def run_name(value):
     """A run name is one safe path component: it names ``results/<name>``."""
-    if not value or value in (".", ".."):
+    if not value.strip() or value in (".", ".."):
         return "must be a non-empty name other than '.' and '..'"
+    if value != value.strip():
+        return "must not begin or end with whitespace"
     if len(value) > MAX_NAME_LENGTH:
         return f"must be at most {MAX_NAME_LENGTH} characters (got {len(value)})"
     if any(ch in "/\\" for ch in value):

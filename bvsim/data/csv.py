@@ -3,12 +3,14 @@
 With no generator the noise is unknown: the test labels stand in for the truth, so the
 squared-bias estimate includes the noise ("bias² + noise"), and the outputs say so.
 Every problem with the file is a :class:`ConfigError` raised when the configuration
-loads: missing file or column, non-numeric values, missing values (with the row), too
-few rows for the requested training-set size.
+loads: missing file or column, a header that repeats a column name, a malformed file,
+non-numeric, missing or too large values (with the line), too few rows for the
+requested training-set size.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import os
@@ -64,7 +66,9 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
     except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(f"{key} = {d.path!r}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{key} = {d.path!r}: not a readable CSV file ({err})") from None
+        what = " ".join(str(err).split())  # pandas' messages end in a newline
+        raise ConfigError(f"{key} = {d.path!r}: not a readable CSV file ({what})") from None
+    _check_header(d, key)
     columns = [str(c) for c in df.columns]
     target = d.target or columns[-1]
     if target not in columns:
@@ -97,7 +101,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
         if n_classes < 2:
             raise ConfigError(f"{key} = {d.path!r}: column {target!r} has only one class")
     for col in features if classify else [*features, target]:
-        values = pd.to_numeric(df[col], errors="coerce")
+        values = _to_numeric(cfg, key, col, df[col])
         bad = values.isna() & df[col].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -132,13 +136,58 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
 MAX_CSV_MAGNITUDE = 1e100
 
 
+def _check_header(d: DataConfig, key: str) -> None:
+    """No column name repeated in the header (pandas would silently rename the second
+    ``y`` to ``y.1``, and data.target would pick the wrong column)."""
+    try:
+        with _open(d.path).open("r", encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # pandas read it; nothing more to say here
+    names = [name.strip() for name in header]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(
+            f"{key} = {d.path!r}: the header repeats column name(s) "
+            f"{', '.join(map(repr, repeated))}; every column needs its own name"
+        )
+
+
+def _limit(cfg: Config) -> float:
+    """Largest magnitude a CSV value may have (see :data:`MAX_CSV_MAGNITUDE`)."""
+    if not cfg.data.standardize and cfg.train.dtype == "float32":
+        return float(np.finfo(np.float32).max)
+    return MAX_CSV_MAGNITUDE
+
+
+def _to_numeric(cfg: Config, key: str, col: str, column: pd.Series) -> pd.Series:
+    """``column`` as numbers (NaN where a cell is not one); an integer too large for a
+    float (``1`` and 400 zeros) is a one-line error with its line."""
+    try:
+        return pd.to_numeric(column, errors="coerce")
+    except OverflowError:
+        pass
+    for row, cell in enumerate(column):
+        try:
+            float(cell)
+        except OverflowError:
+            text = str(cell)
+            shown = text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
+            raise ConfigError(
+                f"{key} = {cfg.data.path!r}: column {col!r} has a value too large (line "
+                f"{row + 2}: {shown}); values must be finite with magnitude at most "
+                f"{_limit(cfg):.3g}"
+            ) from None
+        except (TypeError, ValueError):
+            continue
+    raise AssertionError(f"no overflowing cell in column {col!r}")
+
+
 def _check_magnitude(cfg: Config, key: str, col: str, values: np.ndarray) -> None:
     """Every value of numeric column ``col`` finite and small enough to standardize (and,
     unstandardized, to fit the training dtype)."""
     d = cfg.data
-    limit = MAX_CSV_MAGNITUDE
-    if not d.standardize and cfg.train.dtype == "float32":
-        limit = float(np.finfo(np.float32).max)
+    limit = _limit(cfg)
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(values) | (np.abs(values) > limit)
     if bad.any():

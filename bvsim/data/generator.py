@@ -93,6 +93,15 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
     return _user_truth(x, data)
 
 
+def _real(out: np.ndarray) -> bool:
+    """Real numbers (integers, floats or booleans): not complex, not objects or text."""
+    return bool(
+        np.issubdtype(out.dtype, np.integer)
+        or np.issubdtype(out.dtype, np.floating)
+        or out.dtype == bool
+    )
+
+
 def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
     """A user's truth function on ``x`` (n, dim), its output checked: numeric, finite,
     of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``."""
@@ -110,8 +119,8 @@ def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
         raise ConfigError(
             f"{key}: returned shape {out.shape} for x of shape {x.shape}; expected ({len(x)},)"
         )
-    if not (np.issubdtype(out.dtype, np.number) or out.dtype == bool):
-        raise ConfigError(f"{key}: returned non-numeric values (dtype {out.dtype})")
+    if not _real(out):
+        raise ConfigError(f"{key}: returned non-real values (dtype {out.dtype})")
     out = out.astype(np.float64).reshape(len(x))
     bad = ~np.isfinite(out)
     if bad.any():
@@ -315,5 +324,10 @@ def check_truth_function(cfg: Config, prefix: str = "") -> None:
             f"{key} = {d.truth!r}: returned shape {out.shape} for x of shape (7, {d.dim}); "
             "expected (7,)"
         )
-    if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out.astype(float)).all():
-        raise ConfigError(f"{key} = {d.truth!r}: returned non-finite or non-numeric values")
+    if not _real(out):
+        raise ConfigError(
+            f"{key} = {d.truth!r}: returned non-real values (dtype {out.dtype}); it must "
+            "return real numbers"
+        )
+    if not np.isfinite(out.astype(float)).all():
+        raise ConfigError(f"{key} = {d.truth!r}: returned non-finite values")

@@ -181,7 +181,12 @@ def read_tables(run_dir: str | Path) -> Tables:
         meta = json.loads((run_dir / "run.json").read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise RunDirError(f"{run_dir / 'run.json'}: not readable JSON ({err})") from None
-    records = meta.get("tables", {}) if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict):
+        raise RunDirError(
+            f"{run_dir / 'run.json'}: not a run record (a JSON object), but a JSON "
+            f"{type(meta).__name__}"
+        )
+    records = meta.get("tables", {})
     frames = {name: _read_csv(run_dir / f"{name}.csv", records.get(name)) for name in FILES}
     theory_file = run_dir / f"{THEORY}.csv"
     theory = _read_csv(theory_file, records.get(THEORY)) if theory_file.exists() else None

@@ -20,7 +20,15 @@ from matplotlib.transforms import blended_transform_factory
 
 from ..estimate.theory import KINDS as _THEORY_LABELS
 from .common import error_label, lambda_label
-from .style import LambdaAxis, band, components, lambda_colors, legend_below, styled
+from .style import (
+    LambdaAxis,
+    band,
+    components,
+    lambda_colors,
+    legend_below,
+    literal_text,
+    styled,
+)
 
 __all__ = [
     "fig_curves",
@@ -33,7 +41,7 @@ __all__ = [
 
 
 def _run_title(meta: dict, summary: pd.DataFrame) -> str:
-    name = meta.get("name", "run")
+    name = literal_text(meta.get("name", "run"))
     k = int(summary["n_reps"].max()) if "n_reps" in summary else 0
     s = int(summary["n_seeds"].max()) if "n_seeds" in summary else 0
     return f"{name}: {k} training sets × {s} seed{'s' if s != 1 else ''}"

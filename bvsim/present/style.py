@@ -38,6 +38,7 @@ __all__ = [
     "components",
     "lambda_colors",
     "legend_below",
+    "literal_text",
     "save_figure",
     "styled",
 ]
@@ -88,6 +89,12 @@ def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:
             if c != "noise"
         ]  # fmt: skip
     return list(_COMPONENTS)
+
+
+def literal_text(text: str) -> str:
+    """``text`` (a user's string, e.g. the run name) escaped so that matplotlib draws it
+    as written: a ``$`` would otherwise start mathtext (and an unpaired one fail)."""
+    return str(text).replace("$", r"\$")
 
 
 @contextmanager

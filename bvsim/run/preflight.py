@@ -21,7 +21,7 @@ from pathlib import Path
 
 import joblib
 
-from ..config import Config, ConfigError, axis_configs
+from ..config import Config, ConfigError, axis_configs, is_classification
 from ..task import task_for
 
 __all__ = [
@@ -40,10 +40,41 @@ PROCESS_OVERHEAD = 200 * 2**20
 _SIZE_KEYS = {
     "data.n_test": 1,
     "data.n_train": 1,
+    "data.dim": 1,
+    "data.n_classes": 2,
     "model.hidden": 1,
     "sweep.n_reps": 2,
+    "sweep.n_seeds": 1,
+    "sweep.weight_decay": 1,  # its length: one value
     "train.steps": 1,
 }
+
+
+def _size_keys(cfg: Config) -> list[str]:
+    """The keys of :data:`_SIZE_KEYS` this configuration lets the user lower: not the
+    model's for a user's module or estimator, not the dimension of a CSV file (its
+    columns), not the classes of a regression or of a CSV file."""
+    keys = []
+    for key in _SIZE_KEYS:
+        if key.startswith("model.") and cfg.model.kind not in ("mlp", "linear"):
+            continue
+        if key == "data.dim" and cfg.data.source == "csv":
+            continue
+        if key == "data.n_classes" and (cfg.data.source == "csv" or not is_classification(cfg)):
+            continue
+        keys.append(key)
+    return keys
+
+
+def _compact(value) -> str:
+    """A key's value for a message: a huge integer as 1.23e+300, not 300 digits."""
+    if isinstance(value, int) and abs(value) >= 10**15:
+        digits = str(abs(value))
+        sign = "-" if value < 0 else ""
+        return f"{sign}{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+    if isinstance(value, list) and len(value) > 8:
+        return f"[{', '.join(map(repr, value[:3]))}, ... ({len(value)} values)]"
+    return repr(value)
 
 
 def check_user_code(cfg: Config, prefix: str = "") -> Config:
@@ -220,7 +251,10 @@ def _smallest(cfg: Config, key: str) -> Config:
     sub = getattr(cfg, section)
     value = getattr(sub, name)
     low = _SIZE_KEYS[key]
-    value = [low] * len(value) if isinstance(value, list) else min(value, low)
+    if key == "sweep.weight_decay":
+        value = value[:low]
+    else:
+        value = [low] * len(value) if isinstance(value, list) else min(value, low)
     return dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: value})})
 
 
@@ -269,17 +303,16 @@ def check_memory(
         if have is None or need <= have:
             continue
         saved = {}
-        for key in _SIZE_KEYS:
-            if key.startswith("model.") and cfg.model.kind not in ("mlp", "linear"):
-                continue
+        for key in _size_keys(cfg):
             saved[key] = need - measure(memory_estimate(_smallest(cfg, key), device_type))
         key = max(saved, key=saved.get)
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
+        fix = f"use fewer values in {key}" if key == "sweep.weight_decay" else f"lower {key}"
         raise ConfigError(
-            f"{key} = {value!r}: this sweep needs about {_gib(need)} of {what} (main "
+            f"{key} = {_compact(value)}: this sweep needs about {_gib(need)} of {what} (main "
             f"process {_gib(est['main'])}, one chunk {_gib(est['worker'])}) but "
-            f"{_gib(have)} is available; lower {key} (the largest share)"
+            f"{_gib(have)} is available; {fix} (the largest share)"
         )
 
 

@@ -8,6 +8,7 @@ and the same per-member outputs, so estimators, tables and figures need not know
 
 from __future__ import annotations
 
+import inspect
 import traceback
 import warnings
 
@@ -33,12 +34,32 @@ def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     return out
 
 
+def _default_params(cls, estimator_args: dict) -> dict | None:
+    """The constructor's parameters with their values under ``estimator_args``:
+    ``get_params()`` of a scikit-learn estimator; for a plain class, the named
+    parameters of its ``__init__`` (their defaults, or ``estimator_args``' values).
+    None when ``__init__`` also takes ``**kwargs`` (any name may be meant)."""
+    if hasattr(cls, "get_params"):
+        return cls(**estimator_args).get_params()
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return {}
+    params = {}
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return None
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            params[p.name] = None if p.default is p.empty else p.default
+    return params | dict(estimator_args)
+
+
 def _arguments(cls, m):
     """``arguments(value, seed)``: the keyword arguments of one member's estimator, with
     ``model.param`` set to ``value`` (an integer for an integer parameter such as
     n_neighbors or max_depth) and ``random_state`` to ``seed`` where the estimator takes
-    one and the user did not fix it."""
-    defaults = cls(**m.estimator_args).get_params()
+    one and the user did not fix it. Every value reaches the constructor."""
+    defaults = _default_params(cls, m.estimator_args) or {}
     takes_seed = "random_state" in defaults and "random_state" not in m.estimator_args
     as_int = isinstance(defaults.get(m.param), int) and not isinstance(defaults[m.param], bool)
 
@@ -50,6 +71,16 @@ def _arguments(cls, m):
         return kwargs
 
     return arguments
+
+
+def _fit_predict(cls, kwargs: dict, x, y, x_test):
+    """One member: fit on (x, y); its test and training predictions as float64 of
+    shape (n_test,) and (n_train,), and the fitted estimator. Raises what the
+    estimator raises, or ValueError/TypeError for predictions of another shape or type."""
+    est = cls(**kwargs).fit(x, y)
+    p = np.asarray(est.predict(x_test), dtype=np.float64).reshape(len(x_test))
+    t = np.asarray(est.predict(x), dtype=np.float64).reshape(len(x))
+    return p, t, est
 
 
 def fit_estimators(
@@ -91,9 +122,8 @@ def fit_estimators(
     first_error = None
     for i in range(members):
         try:
-            est = cls(**arguments(float(weight_decay[i]), int(seeds[i]))).fit(x[i], y[i])
-            p = np.asarray(est.predict(x_test), dtype=np.float64).reshape(n_test)
-            t = np.asarray(est.predict(x[i]), dtype=np.float64).reshape(len(x[i]))
+            kwargs = arguments(float(weight_decay[i]), int(seeds[i]))
+            p, t, est = _fit_predict(cls, kwargs, x[i], y[i], x_test)
         except Exception:
             failed[i] = True
             first_error = first_error or traceback.format_exc()
@@ -127,8 +157,57 @@ def fit_estimators(
     )
 
 
+#: Rows of the probe training set (at most; fewer when data.n_train is smaller).
+PROBE_ROWS = 200
+#: Rows of the probe test set.
+PROBE_TEST_ROWS = 5
+
+
+def _probe(cfg: Config, cls, dim: int, prefix: str) -> None:
+    """Fit and predict once on a small random probe set of the run's shape (dim
+    features, min(data.n_train, PROBE_ROWS) rows), at the grid's values in order until
+    one works: an estimator that fails at every value, or whose predictions are not
+    numbers of the right shape, could never train a member (every member would count
+    as diverged after all the compute), so it is refused here, naming the error."""
+    m = cfg.model
+    gen = np.random.default_rng(0)
+    n = max(2, min(cfg.data.n_train, PROBE_ROWS))
+    x = gen.standard_normal((n, dim))
+    y = x.sum(axis=1) + 0.5 * gen.standard_normal(n)
+    x_test = gen.standard_normal((PROBE_TEST_ROWS, dim))
+    try:
+        arguments = _arguments(cls, m)
+    except Exception as err:
+        raise ConfigError(_probe_error(m, prefix, err)) from None
+    first = None
+    for value in cfg.sweep.weight_decay:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p, t, _ = _fit_predict(cls, arguments(float(value), 0), x, y, x_test)
+            if not (np.isfinite(p).all() and np.isfinite(t).all()):
+                raise ValueError("its predictions are not finite")
+            return
+        except Exception as err:
+            first = first or err
+    raise ConfigError(_probe_error(m, prefix, first))
+
+
+def _probe_error(m, prefix: str, err: BaseException) -> str:
+    what = " ".join(f"{type(err).__name__}: {err}".split())  # one line
+    if len(what) > 300:
+        what = what[:297] + "..."
+    args = f" with model.estimator_args = {m.estimator_args!r}" if m.estimator_args else ""
+    return (
+        f"{prefix}model.estimator = {m.estimator!r}{args}: fit/predict failed on a probe "
+        f"set at every value of sweep.weight_decay (as {m.param}), so no member could "
+        f"train: {what}"
+    )
+
+
 def check_estimator(cfg: Config, prefix: str = "") -> None:
-    """A sklearn-style estimator: importable, fit/predict, takes model.param."""
+    """A sklearn-style estimator: importable, fit/predict, takes model.param, and fits
+    and predicts on a small probe set of the run's shape (see :func:`_probe`)."""
     m = cfg.model
     if m.kind != "sklearn":
         return
@@ -139,22 +218,24 @@ def check_estimator(cfg: Config, prefix: str = "") -> None:
     if not (callable(getattr(cls, "fit", None)) and callable(getattr(cls, "predict", None))):
         raise ConfigError(f"{key} = {m.estimator!r}: has no fit and predict methods")
     try:
-        est = cls(**m.estimator_args)
+        params = _default_params(cls, m.estimator_args)
     except Exception as err:
         raise ConfigError(
             f"{prefix}model.estimator_args = {m.estimator_args!r}: {m.estimator} does not "
             f"accept them: {type(err).__name__}: {err}"
         ) from None
-    params = est.get_params() if hasattr(est, "get_params") else {}
-    if m.param not in params:
+    if params is not None and m.param not in params:
         raise ConfigError(
             f"{prefix}model.param = {m.param!r}: not a parameter of {m.estimator}; "
-            f"its parameters: {', '.join(sorted(params)) or 'none (no get_params)'}"
+            f"its parameters: {', '.join(sorted(params)) or 'none'}"
         )
     if cfg.train.solver != "gd" or cfg.model.dropout:
         raise ConfigError(f"{prefix}model.kind = 'sklearn' trains with the estimator's fit only")
-    if cfg.sweep.design == "crossed" and cfg.sweep.n_seeds > 1 and "random_state" not in params:
+    seeded = params is not None and "random_state" in params
+    if cfg.sweep.design == "crossed" and cfg.sweep.n_seeds > 1 and not seeded:
         raise ConfigError(
             f"{prefix}sweep.design = 'crossed': {m.estimator} takes no random_state, so it "
             f"has no initialization factor: set sweep.n_seeds = 1 (got {cfg.sweep.n_seeds})"
         )
+    dim = len(cfg.data.features) if cfg.data.source == "csv" else cfg.data.dim
+    _probe(cfg, cls, dim, prefix)

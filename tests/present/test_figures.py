@@ -240,3 +240,21 @@ def test_reproduce_names_the_shipped_preset(tmp_path, preset):
 
     (tmp_path / "config.toml").write_text(dumps_toml(load_config(preset=preset)))
     assert f"bvsim sweep --preset {preset}" in "\n".join(_reproduce({"name": preset}, tmp_path))
+
+
+@pytest.mark.parametrize("name", ["cost$", "a$b$c", r"x_$\frac", "$$"])
+def test_run_name_with_dollar_is_drawn_literally(tmp_path, name):
+    """A run name with ``$`` is text, not mathtext (an unpaired ``$`` made matplotlib
+    raise after training)."""
+    from bvsim.present.lambda_figures import _run_title, fig_decomposition
+
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    tables.meta["name"] = name
+    title = _run_title(tables.meta, tables.summary)
+    assert title.startswith(name.replace("$", r"\$") + ":")
+    fig = fig_decomposition(tables.summary, meta=tables.meta)
+    fig.canvas.draw()  # the title is parsed here
+    assert "\n" + title in fig.axes[0].get_title()
+    paths = plot_all(tables, run)
+    _check_written(paths, run, BASE)

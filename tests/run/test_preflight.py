@@ -49,3 +49,39 @@ def test_several_devices_check_each_gpu_for_its_batch(free_gpu):
         preflight(cfg, devices=["cpu", "cuda:0"])
     free_gpu["bytes"] = int(need) + 1
     preflight(cfg, devices=["cpu", "cuda:0"])
+
+
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        (["sweep.n_seeds=1000000000000"], "sweep.n_seeds = 1000000000000"),
+        (
+            ["sweep.weight_decay=" + str([i / 1e6 for i in range(200_000)])],
+            "sweep.weight_decay = [0.0, 1e-06, 2e-06, ... (200000 values)]",
+        ),  # fmt: skip
+        (["data.dim=1000000000", "data.test_design=sample"], "data.dim = 1000000000"),
+        (
+            [
+                "data.truth=gaussians",
+                "data.dim=2",
+                "data.x_dist=gaussian",
+                "data.test_design=sample",
+                "data.n_classes=1e10",
+            ],
+            "data.n_classes = ",
+        ),  # fmt: skip
+        (["sweep.n_reps=1e300"], "sweep.n_reps = 1.00e+300: "),
+    ],
+)
+def test_memory_message_names_the_dominant_key(over, key):
+    """The key that saves the most at its smallest value is named, compactly."""
+    from bvsim import ConfigError, load_config
+    from bvsim.run.preflight import check_memory
+
+    cfg = load_config(preset="smoke", overrides=["data.truth=linear", *over])
+    with pytest.raises(ConfigError) as info:
+        check_memory(cfg, "cpu", avail=2**30)
+    msg = str(info.value)
+    assert msg.startswith(key) and "\n" not in msg and len(msg) < 400
+    name = key.split(" = ")[0]
+    assert f"fewer values in {name}" in msg if "weight_decay" in name else f"lower {name}" in msg

@@ -97,3 +97,49 @@ def test_failing_fits_count_as_diverged():
     assert any("singular on purpose" in str(w.message) for w in caught)
     assert list(s["n_diverged"]) == [0, 8]
     assert list(s["status"]) == ["ok", "all_diverged"]
+
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        (
+            [*RIDGE[:2], 'model.estimator_args={solver = "nope"}'],
+            "model.estimator_args = {'solver': 'nope'}: fit/predict failed on a probe set",
+        ),
+        (["model.kind=sklearn", f"model.estimator={FIX}:PredictsStrings"], "could not convert"),
+        (["model.kind=sklearn", f"model.estimator={FIX}:PredictsTwoColumns"], "cannot reshape"),
+        (
+            ["model.kind=sklearn", f"model.estimator={FIX}:Plain", "model.param=beta"],
+            "its parameters: alpha, shift",
+        ),  # fmt: skip
+    ],
+)
+def test_estimator_that_can_never_work_fails_at_load(over, needle):
+    """Refused at load with one line naming the key, not after every member failed."""
+    with pytest.raises(ConfigError) as info:
+        load_config(preset="smoke", overrides=over)
+    msg = str(info.value)
+    assert "\n" not in msg and needle in msg
+    assert "model.estimator" in msg or "model.param" in msg
+
+
+def test_plain_class_without_get_params_trains():
+    """README: any class with fit/predict; model.param and estimator_args reach its
+    constructor (read from __init__'s signature)."""
+    over = ["model.kind=sklearn", f"model.estimator={FIX}:Plain", "sweep.n_reps=4",
+            "model.estimator_args={shift = 100.0}", "sweep.weight_decay=[0.0, 1.0]"]  # fmt: skip
+    res = run_sweep(load_config(preset="smoke", overrides=over), progress=False)
+    assert res.summary["n_diverged"].sum() == 0
+    pred = res.raw.pred  # (λ, k, s, j): shift added, alpha shrinks the mean
+    assert (pred > 50).all()
+    assert pred[0].mean() > pred[1].mean()
+
+
+def test_cli_exits_1_when_every_member_failed(tmp_path, capsys):
+    argv = ["sweep", "--preset", "smoke", "--set", "sweep.n_reps=4", "--set", "train.steps=20",
+            "--set", "train.log_every=10", "--set", "train.lr=1e30", "--n-jobs", "1",
+            "--no-figures", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "bvsim: error: every member at every weight decay diverged" in err
+    assert (tmp_path / "run" / "summary.csv").exists()
