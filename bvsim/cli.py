@@ -15,6 +15,7 @@ import joblib
 
 from .api import load_config
 from .config import ConfigError, list_presets
+from .present.common import valid_rows
 from .run.store import RunDirError
 
 EXIT_FAILURE = 1
@@ -307,7 +308,7 @@ def _sweep(args) -> int:
         print(f"bvsim: {meta['n_reps_done']} of {cfg.sweep.n_reps} training sets; "
               f"{meta['stop_reason']}")  # fmt: skip
     print(f"bvsim: wrote {out}/ ({result.tables.meta['train_seconds']:.1f} s training)")
-    if "status" in s and len(s) and (s["status"] == "all_diverged").all():
+    if valid_rows(s).empty:  # no λ has an estimate (diverged, too few sets, broken crossing)
         print(
             f"bvsim: error: every member at every weight decay diverged or failed: {out}/ "
             "holds no estimate (see members.csv and the warnings above)",

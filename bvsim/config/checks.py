@@ -120,9 +120,23 @@ def _check_dtype_range(cfg: Config, prefix: str) -> None:
         first.setdefault(c, v)
 
 
+#: A run with ``sweep.target_se`` stops no earlier than this many training sets: the
+#: standard errors it compares with the target are themselves estimated from the sets
+#: (:mod:`bvsim.run.precision`).
+MIN_SETS_FOR_TARGET = 30
+
+
 def check_consistency(cfg: Config, prefix: str) -> None:
     """Checks that involve more than one key."""
     d = cfg.data
+    sw = cfg.sweep
+    if sw.target_se and sw.design == "nested" and sw.n_reps <= MIN_SETS_FOR_TARGET:
+        raise ConfigError(
+            f"{prefix}sweep.target_se = {sw.target_se:g} stops no earlier than "
+            f"{MIN_SETS_FOR_TARGET} training sets, so with sweep.n_reps = {sw.n_reps} (the "
+            f"most it may use) it would train them all: raise sweep.n_reps above "
+            f"{MIN_SETS_FOR_TARGET}, or set sweep.target_se = 0"
+        )
     _check_dtype_range(cfg, prefix)
     _check_classification(cfg, prefix)
     if d.source == "generator":

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import site
 import sys
 import sysconfig
 from pathlib import Path
@@ -34,8 +35,8 @@ def _stamp(path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-#: Per plugin file (a 'file.py' spec's path, a module's ``__file__``), the stamp and
-#: the ``sha256:`` digest of the bytes this process executed last.
+#: Per plugin (a 'file.py' spec's path, or a module's name), the stamp and the
+#: ``sha256:`` digest of the file this process executed last.
 _EXECUTED: dict[str, tuple[tuple[int, int] | None, str]] = {}
 
 
@@ -51,19 +52,23 @@ def file_digest(path) -> str:
 
 def _module(where: str):
     """Module ``where`` as its file is now: imported, and executed again (``reload``)
-    when this process has not executed it itself yet (a user's session may have
-    imported it before editing it) or its file changed since (mtime, size); a module of
-    an installed library is imported only."""
+    when it was imported before bvsim first loaded it (a user's session may have
+    imported it, then edited it) or its file changed since (mtime, size); a module of
+    an installed library (standard library, site-packages) is imported only."""
+    imported_before = where in sys.modules
     module = importlib.import_module(where)
     file = getattr(module, "__file__", None)
     if not file or not Path(file).is_file():
         return module  # a namespace package or a built-in module: no file to follow
     stamp = _stamp(file)
-    if _EXECUTED.get(file, (None, ""))[0] != stamp or stamp is None:
+    seen = _EXECUTED.get(where)
+    if seen is None or seen[0] != stamp or stamp is None:
         digest = file_digest(Path(file))
-        if not _installed(file):  # an installed library is not edited: no reload
+        # executed again unless this call just imported it (it ran as it is now) or it
+        # belongs to an installed library (not edited)
+        if (seen is not None or imported_before) and not _installed(file):
             module = importlib.reload(module)
-        _EXECUTED[file] = (stamp, digest)
+        _EXECUTED[where] = (stamp, digest)
     return module
 
 
@@ -71,6 +76,9 @@ def _installed(file: str) -> bool:
     """Whether ``file`` belongs to the standard library or an installed distribution
     (under site-packages), rather than to a user's own code."""
     roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        roots.add(site.getusersitepackages())
     path = Path(file).resolve()
     return any(path.is_relative_to(Path(r).resolve()) for r in roots if r)
 
@@ -80,11 +88,8 @@ def executed_source(spec: str) -> str | None:
     (after :func:`load_object` brought it up to date); None for a module without a
     file."""
     where = spec.rpartition(":")[0]
-    if is_file_spec(where):
-        file = str(Path(where).expanduser().resolve())
-    else:
-        file = getattr(importlib.import_module(where), "__file__", None)
-    entry = _EXECUTED.get(str(file)) if file else None
+    key = str(Path(where).expanduser().resolve()) if is_file_spec(where) else where
+    entry = _EXECUTED.get(key)
     return entry[1] if entry else None
 
 

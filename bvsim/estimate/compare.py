@@ -161,9 +161,10 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
         each row's usable sets, ``diff`` (n_wd,) the paired mean of ``loss[i] -
         loss[best]`` over the sets usable at both, ``diff_se`` (n_wd,) its SE
         ``sd / sqrt(n)`` (0 at the best itself), ``n_common`` (n_wd,) the number of
-        sets compared, ``n_worse`` (n_wd,) how many of them have ``loss[i] >
-        loss[best]`` (for a sign test, :func:`sign_test`), and ``best_se`` (float) the SE
-        of the best row's mean.
+        sets compared, ``n_worse`` and ``n_better`` (n_wd,) how many of them have
+        ``loss[i] > loss[best]`` and ``loss[i] < loss[best]`` (ties are neither; for a
+        sign test, :func:`sign_test`), and ``best_se`` (float) the SE of the best row's
+        mean.
     """
     loss = np.asarray(loss, dtype=np.float64)
     n_wd = loss.shape[0]
@@ -178,6 +179,7 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
         "diff_se": np.full(n_wd, np.nan),
         "n_common": np.zeros(n_wd, dtype=int),
         "n_worse": np.zeros(n_wd, dtype=int),
+        "n_better": np.zeros(n_wd, dtype=int),
         "best_se": np.nan,
     }
     if best is None:
@@ -190,6 +192,7 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
             loss[i], loss[best]
         )
         out["n_worse"][i] = int(np.sum(loss[i] > loss[best]))  # NaN compares False
+        out["n_better"][i] = int(np.sum(loss[i] < loss[best]))
     if out["n_common"][best] >= 2:
         out["diff_se"][best] = 0.0
     b = loss[best][finite[best]]
@@ -197,24 +200,32 @@ def paired_vs_best(loss: np.ndarray, best: int | None = None) -> dict:
     return out
 
 
-def sign_test(n_worse: int, n: int) -> float:
-    """Two-sided exact sign test of ``n_worse`` of ``n`` paired differences positive.
+def sign_test(n_worse: int, n_better: int) -> float:
+    """Two-sided exact sign test of ``n_worse`` positive against ``n_better`` negative
+    paired differences (ties dropped, as the sign test does).
 
-    The p-value of a paired difference being as often positive as negative (ties count
-    as not positive, as :func:`paired_vs_best` counts them): a robust check of a paired
-    mean difference whose SE a few extreme sets dominate (a heavy tail, where the mean
-    may not even exist), at the price of testing the median, not the mean.
+    The p-value of a paired difference being as often positive as negative: a robust
+    check of a paired mean difference whose SE a few extreme sets dominate (a heavy
+    tail, where the mean may not even exist), at the price of testing the median, not
+    the mean.
 
     Returns
     -------
     float
-        ``min(1, 2 * P(X >= max(n_worse, n - n_worse)))`` for X ~ Binomial(n, 1/2);
-        NaN for ``n == 0``.
+        ``min(1, 2 * P(X >= max(n_worse, n_better)))`` for X ~ Binomial(n_worse +
+        n_better, 1/2); NaN when both are 0.
     """
+    n = n_worse + n_better
     if n <= 0:
         return np.nan
-    k = max(n_worse, n - n_worse)
-    tail = sum(math.comb(n, j) for j in range(k, n + 1)) / 2.0**n
+    k = max(n_worse, n_better)
+    # log P(X = j) = log C(n, j) - n log 2, summed in log space (no overflow at any n)
+    log_p = [
+        math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) - n * math.log(2)
+        for j in range(k, n + 1)
+    ]
+    top = max(log_p)
+    tail = math.exp(top) * math.fsum(math.exp(v - top) for v in log_p)
     return float(min(1.0, 2 * tail))
 
 

@@ -120,8 +120,8 @@ def _crossed_measured(row: dict, cfg, r: SweepResult, i: int, err_k, sets: dict)
 #: The comparison columns of every summary (see :func:`paired_columns`), before status.
 COMPARE_COLUMNS = [
     "is_best", "is_one_se", "prob_best", "diff_from_best", "diff_from_best_se",
-    "n_common_with_best", "n_worse_than_best", "reduction_by_best", "reduction_by_best_se",
-    "identity_gap", "identity_gap_se",
+    "n_common_with_best", "n_worse_than_best", "n_better_than_best", "reduction_by_best",
+    "reduction_by_best_se", "identity_gap", "identity_gap_se",
     "bias2_share", "bias2_share_se", "variance_share", "variance_share_se",
     "variance_init_share", "variance_init_share_se",
     "variance_diff_prev", "variance_diff_prev_se",
@@ -148,7 +148,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     -------
     DataFrame
         ``summary`` with ``is_best``, ``is_one_se``, ``prob_best``,
-        ``diff_from_best(_se)``, ``n_common_with_best``, ``n_worse_than_best`` (NaN in
+        ``diff_from_best(_se)``, ``n_common_with_best``, ``n_worse_than_best``,
+        ``n_better_than_best`` (NaN in
         a crossed design, whose cells are not independent), ``reduction_by_best(_se)``,
         ``identity_gap(_se)`` and ``variance_diff_prev(_se)`` set (see
         ``results/README.md``).
@@ -160,7 +161,7 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     summary["is_best"] = np.arange(n_wd) == best
     nan = np.full(n_wd, np.nan)
     for col in ("diff_from_best", "diff_from_best_se", "n_common_with_best",
-                "n_worse_than_best", "reduction_by_best",
+                "n_worse_than_best", "n_better_than_best", "reduction_by_best",
                 "reduction_by_best_se", "identity_gap", "identity_gap_se",
                 "variance_diff_prev", "variance_diff_prev_se"):  # fmt: skip
         summary[col] = nan
@@ -172,7 +173,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     expected = per_set["expected"]
     vs = compare.paired_vs_best(expected, best=best)
     summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
-    summary["n_common_with_best"], summary["n_worse_than_best"] = vs["n_common"], vs["n_worse"]
+    summary["n_common_with_best"] = vs["n_common"]
+    summary["n_worse_than_best"], summary["n_better_than_best"] = vs["n_worse"], vs["n_better"]
     wd = summary["weight_decay"].to_numpy(float)
     one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
     summary["is_one_se"] = np.arange(n_wd) == one_se

@@ -53,9 +53,12 @@ class Sweep:
 
     @property
     def paired(self) -> bool:
-        """Whether the summary has paired differences (``diff_from_best_se``)."""
+        """Whether the summary has paired differences (``diff_from_best_se`` of a λ
+        other than the best, whose own is 0 even where no SE exists)."""
         v = self.valid
-        return "diff_from_best_se" in v and v["diff_from_best_se"].notna().any()
+        if "diff_from_best_se" not in v:
+            return False
+        return bool(v["diff_from_best_se"].drop(v.index[self.best_pos]).notna().any())
 
     @property
     def best_at_edge(self) -> str | None:
@@ -71,33 +74,43 @@ class Sweep:
         return None
 
     @cached_property
-    def signs(self) -> dict[int, tuple[str, float]]:
+    def signs(self) -> dict[int, tuple[str, float, bool]]:
         """Per position in :attr:`valid` other than the best, with the counts of
-        ``summary.csv`` (a nested design): ('k of n sets' worse than the best, the
-        two-sided sign test's p-value of those counts)."""
+        ``summary.csv`` (a nested design): ('k of n sets' worse than the best, and how
+        many better, ties being neither; the two-sided sign test's p-value of worse
+        against better; whether worse outnumbers better)."""
         v = self.valid
         if not self.paired or "n_worse_than_best" not in v:
             return {}
         out = {}
         for i in range(len(v)):
-            worse, n = get(v.iloc[i], "n_worse_than_best"), get(v.iloc[i], "n_common_with_best")
-            if i != self.best_pos and np.isfinite(worse) and np.isfinite(n) and n > 0:
-                out[i] = (f"{int(worse)} of {int(n)} sets", sign_test(int(worse), int(n)))
+            if i == self.best_pos:
+                continue
+            row = v.iloc[i]
+            worse, n = get(row, "n_worse_than_best"), get(row, "n_common_with_best")
+            better = get(row, "n_better_than_best")
+            if not (np.isfinite(worse) and np.isfinite(n) and n > 0):
+                continue
+            if not np.isfinite(better):  # written before the column: no ties assumed
+                better = n - worse
+            worse, better, n = int(worse), int(better), int(n)
+            text = f"{worse} of {n} sets" + (f", better in {better}" if better + worse < n else "")
+            out[i] = (text, sign_test(worse, better), worse > better)
         return out
 
     @cached_property
     def heavy_tailed(self) -> list[int]:
-        """Positions within 2 paired SE of the best that nonetheless are worse in so
-        many sets that a sign test (two-sided, Bonferroni over the λ compared) tells
-        them apart: a few sets dominate the mean difference and its SE (a heavy tail),
-        so the SE is no guide there."""
+        """Positions within 2 paired SE of the best that nonetheless are worse in more
+        sets than better, by so many that a sign test (two-sided, Bonferroni over the λ
+        compared) tells them apart: a few sets dominate the mean difference and its SE
+        (a heavy tail), so the SE is no guide there."""
         v = self.valid
         d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
         alpha = 0.05 / max(1, len(self.signs))
         return [
             i
-            for i, (_, p) in self.signs.items()
-            if np.isfinite(se[i]) and se[i] > 0 and d[i] <= 2 * se[i] and p < alpha
+            for i, (_, p, worse) in self.signs.items()
+            if worse and np.isfinite(se[i]) and se[i] > 0 and d[i] <= 2 * se[i] and p < alpha
         ]
 
     @property

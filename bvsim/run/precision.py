@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import Config
+from ..config.checks import MIN_SETS_FOR_TARGET
 from ..data.generator import TestSet
 from ..estimate.compare import paired_vs_best
 from ..task import task_for
 
 __all__ = ["MIN_SETS_FOR_TARGET", "PrecisionStop"]
-
-
-#: A run with ``sweep.target_se`` stops no earlier than this many training sets: the
-#: standard errors it compares with the target are themselves estimated from the sets.
-MIN_SETS_FOR_TARGET = 30
 
 
 class PrecisionStop:

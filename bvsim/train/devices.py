@@ -48,21 +48,26 @@ def pin_cuda_numerics() -> None:
     reverse), so this never touches ``allow_tf32``. One exception: cuBLAS checks that
     the legacy matmul precision agrees with the new one on every float32 matmul, so
     where the process lowered it (``torch.set_float32_matmul_precision("high")``) it
-    is set back to ``"highest"``, the one call that sets both. Does not call
+    is set back to ``"highest"``, the one call that sets both. A torch without the new
+    API (before 2.9) gets the legacy flags instead (``allow_tf32`` off for matmuls and
+    cuDNN, matmul precision ``"highest"``). Does not call
     ``torch.use_deterministic_algorithms``. Setting the flags needs no GPU.
     """
     import os
     import warnings
 
-    matmul = torch.backends.cuda.matmul
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
     if hasattr(matmul, "fp32_precision"):
         matmul.fp32_precision = "ieee"
         if torch.get_float32_matmul_precision() != "highest":
             torch.set_float32_matmul_precision("highest")
-    cudnn = torch.backends.cudnn
-    for op in ("conv", "rnn"):
-        if hasattr(getattr(cudnn, op, None), "fp32_precision"):
-            getattr(cudnn, op).fp32_precision = "ieee"
+        for op in ("conv", "rnn"):
+            if hasattr(getattr(cudnn, op, None), "fp32_precision"):
+                getattr(cudnn, op).fp32_precision = "ieee"
+    else:  # torch before 2.9: only the legacy flags exist (cuDNN's TF32 is on by default)
+        torch.set_float32_matmul_precision("highest")
+        matmul.allow_tf32 = False
+        cudnn.allow_tf32 = False
     cudnn.deterministic = True
     override = os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "0")
     if override not in ("", "0"):

@@ -157,24 +157,23 @@ def fit_estimators(
     )
 
 
-#: Rows of the probe training set (at most; fewer when data.n_train is smaller).
-PROBE_ROWS = 200
 #: Rows of the probe test set.
 PROBE_TEST_ROWS = 5
 
 
-def _probe(cfg: Config, cls, dim: int, prefix: str) -> None:
-    """Fit and predict once on a small random probe set of the run's shape (dim
-    features, min(data.n_train, PROBE_ROWS) rows), at the grid's values in order until
-    one works: an estimator that fails at every value, or whose predictions are not
-    numbers of the right shape, could never train a member (every member would count
-    as diverged after all the compute), so it is refused here, naming the error."""
+def _probe(cfg: Config, cls, prefix: str) -> None:
+    """Fit and predict once on the run's own first training set (and the first test
+    points), at the grid's values in order until one works: an estimator that fails at
+    every value, or whose predictions are not numbers of the right shape, could never
+    train a member (every member would count as diverged after all the compute), so
+    it is refused here, naming the error."""
+    from ..data.generator import draw_training_sets, make_test_set
+
     m = cfg.model
-    gen = np.random.default_rng(0)
-    n = max(2, min(cfg.data.n_train, PROBE_ROWS))
-    x = gen.standard_normal((n, dim))
-    y = x.sum(axis=1) + 0.5 * gen.standard_normal(n)
-    x_test = gen.standard_normal((PROBE_TEST_ROWS, dim))
+    test = make_test_set(cfg)
+    first_set = draw_training_sets(cfg, test, [0])
+    x, y = first_set.x[0], first_set.y[0]
+    x_test = test.x[:PROBE_TEST_ROWS]
     try:
         arguments = _arguments(cls, m)
     except Exception as err:
@@ -229,7 +228,7 @@ def check_estimator(cfg: Config, prefix: str = "") -> None:
             f"{prefix}model.param = {m.param!r}: not a parameter of {m.estimator}; "
             f"its parameters: {', '.join(sorted(params)) or 'none'}"
         )
-    if cfg.train.solver != "gd" or cfg.model.dropout:
+    if cfg.train.solver != "gd":  # (model.dropout needs hidden layers: config.checks)
         raise ConfigError(f"{prefix}model.kind = 'sklearn' trains with the estimator's fit only")
     seeded = params is not None and "random_state" in params
     if cfg.sweep.design == "crossed" and cfg.sweep.n_seeds > 1 and not seeded:
@@ -237,5 +236,4 @@ def check_estimator(cfg: Config, prefix: str = "") -> None:
             f"{prefix}sweep.design = 'crossed': {m.estimator} takes no random_state, so it "
             f"has no initialization factor: set sweep.n_seeds = 1 (got {cfg.sweep.n_seeds})"
         )
-    dim = len(cfg.data.features) if cfg.data.source == "csv" else cfg.data.dim
-    _probe(cfg, cls, dim, prefix)
+    _probe(cfg, cls, prefix)

@@ -8,6 +8,7 @@ coverage) is 0.49 %, so the band 3–7 % (93–97 %) is four SEs either side of 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -184,12 +185,16 @@ def test_sine_report_no_longer_calls_lambda_zero_close_to_the_best():
 
 
 def test_sign_test_matches_the_binomial_tail():
-    assert compare.sign_test(10, 10) == pytest.approx(2 / 2**10)
+    assert compare.sign_test(10, 0) == pytest.approx(2 / 2**10)
     assert compare.sign_test(0, 10) == pytest.approx(2 / 2**10)
-    assert compare.sign_test(5, 10) == 1.0  # capped: both tails overlap at the middle
-    # 8 of 10: 2 * P(X >= 8) = 2 * (45 + 10 + 1) / 1024
-    assert compare.sign_test(8, 10) == pytest.approx(2 * 56 / 1024)
-    assert compare.sign_test(200, 200) < 1e-50 and np.isnan(compare.sign_test(0, 0))
+    assert compare.sign_test(5, 5) == 1.0  # capped: both tails overlap at the middle
+    # 8 worse, 2 better: 2 * P(X >= 8) = 2 * (45 + 10 + 1) / 1024
+    assert compare.sign_test(8, 2) == pytest.approx(2 * 56 / 1024)
+    assert compare.sign_test(200, 0) < 1e-50 and np.isnan(compare.sign_test(0, 0))
+    # thousands of sets: no overflow (2.0 ** 1024 would), and the normal tail agrees
+    p = compare.sign_test(600, 500)
+    z = (600 - 550 - 0.5) / np.sqrt(1100 / 4)
+    assert p == pytest.approx(2 * 0.5 * math.erfc(z / math.sqrt(2)), rel=0.05)
 
 
 def test_paired_vs_best_counts_the_sets_where_a_lambda_is_worse():
@@ -197,3 +202,4 @@ def test_paired_vs_best_counts_the_sets_where_a_lambda_is_worse():
     out = compare.paired_vs_best(loss, best=0)
     assert out["n_common"].tolist() == [3, 3, 3]
     assert out["n_worse"].tolist() == [0, 2, 0]  # row 1 is worse at sets 0 and 2
+    assert out["n_better"].tolist() == [0, 1, 3]  # the best ties with itself

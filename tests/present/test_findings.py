@@ -161,3 +161,23 @@ def test_the_axis_table_marks_a_reduction_whose_se_a_heavy_tail_spoils():
     assert _value_row("n_train", 40, s).count("†") == 1
     calm = _summary_from_sets(np.stack([best + 0.05, best]), [0.0, 0.1]).assign(n_train=40)
     assert "†" not in _value_row("n_train", 40, calm)
+
+
+def test_a_lambda_better_in_most_sets_or_tied_is_not_flagged_as_worse():
+    """The flag needs more sets worse than better: a λ usually better but blowing up in
+    one set, or tied in most sets, is listed as within 2 SE with its counts only."""
+    gen = np.random.default_rng(2)
+    best = 1 + gen.random(50)
+    usually_better = best - 0.05
+    usually_better[7] += 1000.0  # worse on average, better in 49 of 50 sets
+    s = _summary_from_sets(np.stack([usually_better, best]), [0.0, 0.1])
+    text = _best_finding(s)
+    assert "more training sets than chance" not in text
+    assert "λ = 0 (+" in text and "worse in 1 of 50 sets" in text
+    tied = best.copy()
+    tied[:3] += 0.01  # 3 worse, 47 tied: the sign test sees 3 against 0, not 3 against 47
+    s = _summary_from_sets(np.stack([tied, best]), [0.0, 0.1])
+    assert s["n_better_than_best"].tolist() == [0, 0]
+    text = _best_finding(s)
+    assert "more training sets than chance" not in text
+    assert "worse in 3 of 50 sets, better in 0" in text

@@ -163,7 +163,7 @@ def test_keys_outside_training_take_any_finite_value(assignment):
     """Neither enters float32 training: not refused as unrepresentable there."""
     from bvsim import load_config
 
-    load_config(preset="smoke", overrides=[assignment])
+    load_config(preset="smoke", overrides=[assignment, "sweep.n_reps=40"])
 
 
 # --- 8: crashes before compute, now one-line errors -----------------------------------

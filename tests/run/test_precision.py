@@ -61,12 +61,12 @@ def test_stopped_run_equals_a_fixed_run_of_that_size():
 
 def test_target_out_of_reach_uses_every_set():
     r = train_sweep(
-        load_config(preset="smoke", overrides=[*FAST, "sweep.n_reps=12", "sweep.target_se=1e-9"]),
+        load_config(preset="smoke", overrides=[*FAST, "sweep.n_reps=32", "sweep.target_se=1e-9"]),
         progress=False,
     )
-    assert r.info["n_reps_done"] == 12
+    assert r.info["n_reps_done"] == 32
     assert r.info["stop_reason"].startswith("sweep.n_reps reached")
-    assert summarize(r).summary["n_reps"].eq(12).all()
+    assert summarize(r).summary["n_reps"].eq(32).all()
 
 
 def _files(run):
@@ -190,3 +190,10 @@ def test_resume_over_a_chunk_gap_equals_a_fresh_run(tmp_path, capsys):
     assert {n: (run / n).read_bytes() for n in names} == {n: (fresh / n).read_bytes()
                                                          for n in names}  # fmt: skip
     capsys.readouterr()
+
+
+def test_a_target_with_no_more_sets_than_the_minimum_is_refused():
+    from bvsim.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sweep.target_se = 0.05 stops no earlier than 30"):
+        load_config(preset="smoke", overrides=["sweep.target_se=0.05"])  # smoke: 8 sets

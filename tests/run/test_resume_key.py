@@ -97,3 +97,11 @@ def test_chunks_of_another_torch_version_are_recomputed(tmp_path, monkeypatch, c
     assert meta["n_chunks_resumed"] == 0 and meta["inputs"]["torch"] == "2.99.0"
     assert "torch changed" in capsys.readouterr().err
     pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), first)
+
+
+def test_a_module_bvsim_imports_first_runs_once(tmp_path, monkeypatch):
+    counter = tmp_path / "runs.txt"
+    name, _ = _module(tmp_path, monkeypatch, f"open({str(counter)!r}, 'a').write('x')\n" + SIN)
+    load_object(f"{name}:f", "data.truth")
+    load_object(f"{name}:f", "data.truth")
+    assert counter.read_text() == "x"  # imported once, not reloaded straight away

@@ -143,3 +143,31 @@ def test_cli_exits_1_when_every_member_failed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bvsim: error: every member at every weight decay diverged" in err
     assert (tmp_path / "run" / "summary.csv").exists()
+
+
+def test_the_probe_fits_the_runs_own_data(tmp_path):
+    """A Poisson regression needs y >= 0: the run's counts pass where a synthetic
+    standard-normal probe set would have been refused."""
+    import pandas as pd
+
+    from bvsim import load_config
+
+    gen = np.random.default_rng(0)
+    x = gen.normal(size=(80, 2))
+    counts = gen.poisson(np.exp(0.3 * x[:, 0]))
+    path = tmp_path / "counts.csv"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": counts}).to_csv(path, index=False)
+    load_config(
+        preset="smoke",
+        overrides=[
+            "data.source=csv",
+            f"data.path={path}",
+            "data.n_train=20",
+            "data.standardize=false",
+            "model.kind=sklearn",
+            "model.estimator=sklearn.linear_model:PoissonRegressor",
+            "model.param=alpha",
+            "sweep.n_seeds=1",
+            "train.steps=1",
+        ],
+    )
