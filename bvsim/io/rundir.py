@@ -161,14 +161,27 @@ def _pid_alive(pid: int) -> bool:
 LOCK_GRACE_SECONDS = 5.0
 
 
+#: What a lock file of this bvsim holds after the pid: a lock file with it that this
+#: process could ``flock`` is stale whatever its pid (which may have been reused).
+FLOCK_MARK = "flock"
+
+
 def _lock_holder(lock: Path) -> int | None:
     """The pid in ``lock``; None when it is empty or unreadable (and 0 when it is gone)."""
     try:
-        return int(lock.read_text().strip())
+        return int(lock.read_text().split()[0])
     except FileNotFoundError:
         return 0
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError):
         return None
+
+
+def _flock_written(lock: Path) -> bool:
+    """Whether ``lock`` was written by a bvsim that locks with ``flock``."""
+    try:
+        return lock.read_text().split()[1:2] == [FLOCK_MARK]
+    except OSError:
+        return False
 
 
 def _wait_for_holder(lock: Path) -> int:
@@ -192,10 +205,11 @@ def run_lock(out: Path):
     The lock is an exclusive ``fcntl.flock`` on that file, which holds the holder's
     pid for the message: the kernel grants it to one open file at a time (two
     processes, or two threads of one process, cannot both hold it) and drops it when
-    its holder dies, so a lock left by a dead process is simply taken. A lock held is
-    refused with the holder's pid. A lock file that nobody holds but that names a live
-    process other than this one (a sweep of a bvsim that wrote only the pid) is
-    refused too, and so is one that is empty or unreadable while younger than
+    its holder dies, so a lock left by a dead process is simply taken, whatever pid it
+    names (written with :data:`FLOCK_MARK`; the pid may have been reused). A lock held
+    is refused with the holder's pid. A lock file of an older bvsim (the pid alone)
+    that nobody holds but that names a live process other than this one is refused
+    too, and so is one that is empty or unreadable while younger than
     :data:`LOCK_GRACE_SECONDS` (its writer may not have written its pid yet).
     """
     lock = out / ".lock"
@@ -256,12 +270,12 @@ def _take_lock(out: Path, lock: Path) -> int:
             os.close(fd)
             continue
         try:
-            if not created:  # nobody holds it; a pid-only lock of a live process?
-                pid = _wait_for_holder(lock)
+            if not created and not _flock_written(lock):  # nobody holds it: a
+                pid = _wait_for_holder(lock)  # pid-only lock (older bvsim) of a live process?
                 if pid and pid != os.getpid() and _pid_alive(pid):
                     raise _in_use(out, lock, pid)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {FLOCK_MARK}\n".encode(), 0)
         except BaseException:
             os.close(fd)
             raise

@@ -420,7 +420,7 @@ def test_empty_lock_is_held_for_a_grace_period(tmp_path, monkeypatch):
     old = time.time() - 60
     os.utime(lock, (old, old))  # empty for long: stale, taken over
     with rundir.run_lock(tmp_path):
-        assert lock.read_text().strip() == str(os.getpid())
+        assert lock.read_text().split()[0] == str(os.getpid())
 
 
 # --- the lock: one holder at a time, threads and racing processes included -------------
@@ -510,7 +510,20 @@ def test_lock_of_a_killed_holder_is_taken_over_and_a_live_one_refused(tmp_path):
     finally:
         proc.kill()  # SIGKILL: its lock file stays, with its pid
         proc.wait()
-    assert (tmp_path / ".lock").read_text().strip() == str(proc.pid)
+    assert (tmp_path / ".lock").read_text().split()[0] == str(proc.pid)
     with rundir.run_lock(tmp_path):
-        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+        assert (tmp_path / ".lock").read_text().split()[0] == str(os.getpid())
     assert not (tmp_path / ".lock").exists()
+
+
+def test_a_stale_flock_lock_naming_a_reused_live_pid_is_taken(tmp_path):
+    """A killed sweep's lock file names its pid; once that pid belongs to another live
+    process (containers reuse pids), the unheld flock still proves the lock stale."""
+    live = os.getppid()  # alive, and not this process
+    (tmp_path / ".lock").write_text(f"{live} {rundir.FLOCK_MARK}\n")
+    with rundir.run_lock(tmp_path):
+        assert (tmp_path / ".lock").read_text().split()[0] == str(os.getpid())
+    (tmp_path / ".lock").write_text(f"{live}\n")  # an older bvsim's: pid only
+    with pytest.raises(ConfigError, match=f"\\(pid {live}\\)"):
+        with rundir.run_lock(tmp_path):
+            pass
