@@ -114,6 +114,8 @@ def best_lambda(run: Sweep) -> str:
         )
         if len(near) < len(others):
             text += " Every other λ is worse by more than 2 paired SE."
+    elif apart and len(near) < len(others):
+        text += " Every other λ is worse by more than 2 paired SE."
     elif others and not apart:
         c = min(others, key=lambda i: d[i] / se[i])
         text += (
