@@ -1,8 +1,11 @@
 """Load a user's callable or class named as ``"package.module:name"`` or ``"file.py:name"``.
 
-Used for a user's truth function (``data.truth``) and a user's scikit-learn style
-estimator (``model.estimator``). Every problem is a :class:`ConfigError` naming the
-key and what is wrong, raised when the configuration is loaded, before any compute.
+Used for a user's truth function (``data.truth``), module factory (``model.module``)
+and scikit-learn style estimator (``model.estimator``). Every problem is a
+:class:`ConfigError` naming the key and what is wrong, raised when the configuration is
+loaded, before any compute. A user's file or module is executed again when it changed,
+and the digest of the bytes executed (:func:`executed_source`) is what the resume key
+records, so the code that trains is the code the key names.
 """
 
 from __future__ import annotations
