@@ -168,13 +168,14 @@ def _generator_backends() -> list[str]:
     (``Parallel(return_as="generator")``, which the sweep uses): the sequential one
     (joblib runs it in this process) and those whose ``supports_return_generator`` is
     true (``multiprocessing``'s is false)."""
-    from joblib._parallel_backends import SequentialBackend
     from joblib.parallel import BACKENDS
+
+    from .run.preflight import streams_results
 
     usable = []
     for name, cls in BACKENDS.items():
         try:
-            ok = issubclass(cls, SequentialBackend) or bool(cls().supports_return_generator)
+            ok = streams_results(cls())
         except Exception:  # a backend that cannot even be constructed here
             ok = False
         if ok:

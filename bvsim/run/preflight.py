@@ -26,10 +26,12 @@ from ..task import task_for
 
 __all__ = [
     "available_memory",
+    "check_joblib_backend",
     "check_n_jobs",
     "check_user_code",
     "memory_estimate",
     "preflight",
+    "streams_results",
     "worker_count",
 ]
 
@@ -329,12 +331,35 @@ def gpu_batch_config(cfg: Config) -> Config:
     return dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, chunk_size=sets))
 
 
+def streams_results(backend) -> bool:
+    """Whether a joblib backend (an instance) can hand back results as they finish
+    (``Parallel(return_as="generator")``, which the sweep uses): the sequential one,
+    and those whose ``supports_return_generator`` is true (not ``multiprocessing``)."""
+    from joblib._parallel_backends import SequentialBackend
+
+    return isinstance(backend, SequentialBackend) or bool(
+        getattr(backend, "supports_return_generator", False)
+    )
+
+
+def check_joblib_backend() -> None:
+    """The joblib backend in effect (``joblib.parallel_config``, ``--backend``) can
+    stream the chunks' results (:func:`streams_results`)."""
+    backend, _ = joblib.parallel.get_active_backend()
+    if not streams_results(backend):
+        raise ConfigError(
+            f"joblib backend {type(backend).__name__}: it cannot hand back results as they "
+            "finish (Parallel(return_as='generator')), which a sweep needs; use loky, "
+            "threading, sequential or dask"
+        )
+
+
 def preflight(
     cfg: Config, *, n_jobs: int = 1, device: str = "cpu", devices: list[str] | None = None
 ) -> None:
     """Every check that needs more than the configuration file, once, before compute:
-    ``n_jobs``, memory, and the user's truth function on the real points, for each
-    value of a second sweep axis.
+    ``n_jobs``, the joblib backend in effect, memory, and the user's truth function on
+    the real points, for each value of a second sweep axis.
 
     ``device`` is a resolved device (``cpu``, ``cuda`` or ``cuda:N``). With
     ``devices`` (several at once, resolved) the machine's memory is checked for the
@@ -343,6 +368,8 @@ def preflight(
     from ..data.generator import check_truth
 
     check_n_jobs(n_jobs)
+    if not devices:  # several devices run in threads of their own, not through joblib
+        check_joblib_backend()
     subs = [sub for _, sub in axis_configs(cfg)]
     gpus = list(dict.fromkeys(d for d in devices or [] if str(d).startswith("cuda")))
     for sub in subs:

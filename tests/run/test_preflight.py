@@ -85,3 +85,19 @@ def test_memory_message_names_the_dominant_key(over, key):
     assert msg.startswith(key) and "\n" not in msg and len(msg) < 400
     name = key.split(" = ")[0]
     assert f"fewer values in {name}" in msg if "weight_decay" in name else f"lower {name}" in msg
+
+
+def test_a_joblib_backend_that_cannot_stream_is_refused_before_any_file(tmp_path):
+    """--backend refuses multiprocessing at the CLI; the Python API under
+    joblib.parallel_config(backend="multiprocessing") is refused too, before compute."""
+    import joblib
+
+    from bvsim import load_config, run_sweep
+    from bvsim.config import ConfigError
+
+    cfg = load_config(preset="smoke", overrides=["sweep.n_reps=4", "train.steps=20"])
+    out = tmp_path / "run"
+    with joblib.parallel_config(backend="multiprocessing"):
+        with pytest.raises(ConfigError, match="MultiprocessingBackend: it cannot hand back"):
+            run_sweep(cfg, out, n_jobs=2, figures=False)
+    assert not out.exists()
