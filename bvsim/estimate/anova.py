@@ -225,8 +225,9 @@ def crossed_estimates(blocks, factors: tuple[str, ...], point_keys=()) -> tuple:
         The same per point, plus ``mean_prediction``.
     replicates : dict of str to list of ndarray
         Per estimate, one array (n_i,) per factor of its delete-one-level values
-        averaged over the test points (empty lists below 3 levels of some factor);
-        for ``point_keys``, under ``(key, "points")``, arrays (n_i, n_test).
+        averaged over the test points (all NaN below 3 levels of some factor: leaving
+        one of 2 levels out leaves no variance to estimate, so every SE is NaN); for
+        ``point_keys``, under ``(key, "points")``, arrays (n_i, n_test).
     """
     n_factors = len(factors)
     names = {t: ":".join(factors[i] for i in t) for t in _terms(n_factors)}
@@ -267,6 +268,10 @@ def crossed_estimates(blocks, factors: tuple[str, ...], point_keys=()) -> tuple:
         replicates[name].append(arr / n_points)
     for (_axis, name), parts in loo_points.items():
         replicates.setdefault((name, "points"), []).append(np.concatenate(parts, axis=1))
+    if sizes is not None and min(sizes) < 3:  # no replicates: NaN of each factor's length
+        replicates = {k: [np.full(n, np.nan) for n in sizes] for k in overall}
+        for name in point_keys:
+            replicates[(name, "points")] = [np.full((n, n_points), np.nan) for n in sizes]
     return overall, pointwise, replicates
 
 

@@ -117,16 +117,7 @@ def crossed_decompose(blocks, factors: tuple[str, ...], init: str = "init") -> t
         some factor has fewer than 3 levels: leaving one of 2 levels out leaves no
         variance to estimate, so every SE is then NaN).
     """
-    sizes: list[int] = []
-
-    def seen(blocks):  # note the level counts of the cells
-        for pred, f in blocks:
-            sizes[:] = np.shape(pred)[: len(factors)]
-            yield pred, f
-
-    overall, pointwise, reps = crossed_estimates(
-        seen(blocks), factors, point_keys=("bias2", "variance")
-    )
+    overall, pointwise, reps = crossed_estimates(blocks, factors, point_keys=("bias2", "variance"))
     init_terms = [t for t in overall if init in t.split(":") and t not in _OVERALL]
     flat = {k: _concat(reps[k]) for k in ("bias2", "variance", "mse_truth")}
     if init in factors:
@@ -140,8 +131,6 @@ def crossed_decompose(blocks, factors: tuple[str, ...], init: str = "init") -> t
     )
     flat["variance_data"] = flat["variance"] - (flat["variance_init"] if init in factors else 0)
     levels = [len(r) for r in reps["variance"]]
-    if not levels:  # a factor with 2 levels: no replicates, NaN of the usual length
-        flat = {k: np.full(sum(sizes), np.nan) for k in flat}
     out = {k: float(overall[k]) for k in _OVERALL}
     for k in _OVERALL:
         out[f"{k}_se"] = split_se(flat[k], levels) if levels else float("nan")
