@@ -16,6 +16,7 @@ import joblib
 from .api import load_config
 from .config import ConfigError, list_presets
 from .present.common import valid_rows
+from .run.preflight import streaming_backends
 from .run.store import RunDirError
 
 EXIT_FAILURE = 1
@@ -163,26 +164,6 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         raise ConfigError(f"{where}: not a dask scheduler (it answered {reply!r:.60})")
 
 
-def _generator_backends() -> list[str]:
-    """The registered joblib backends that can hand back results as they finish
-    (``Parallel(return_as="generator")``, which the sweep uses): the sequential one
-    (joblib runs it in this process) and those whose ``supports_return_generator`` is
-    true (``multiprocessing``'s is false)."""
-    from joblib.parallel import BACKENDS
-
-    from .run.preflight import streams_results
-
-    usable = []
-    for name, cls in BACKENDS.items():
-        try:
-            ok = streams_results(cls())
-        except Exception:  # a backend that cannot even be constructed here
-            ok = False
-        if ok:
-            usable.append(name)
-    return usable
-
-
 @contextmanager
 def _backend(backend: str | None, scheduler: str | None):
     """The joblib backend for the chunks; ``dask`` connects to ``scheduler`` (or starts
@@ -211,7 +192,7 @@ def _backend(backend: str | None, scheduler: str | None):
         with client, joblib.parallel_config(backend="dask"):
             yield
         return
-    usable = _generator_backends()
+    usable = streaming_backends()
     if backend not in usable:
         from joblib.parallel import BACKENDS
 

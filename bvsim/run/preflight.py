@@ -31,6 +31,7 @@ __all__ = [
     "check_user_code",
     "memory_estimate",
     "preflight",
+    "streaming_backends",
     "streams_results",
     "worker_count",
 ]
@@ -342,6 +343,22 @@ def streams_results(backend) -> bool:
     )
 
 
+def streaming_backends() -> list[str]:
+    """The names of the registered joblib backends that stream results
+    (:func:`streams_results`): what ``--backend`` accepts."""
+    from joblib.parallel import BACKENDS
+
+    usable = []
+    for name, cls in BACKENDS.items():
+        try:
+            ok = streams_results(cls())
+        except Exception:  # a backend that cannot even be constructed here
+            ok = False
+        if ok:
+            usable.append(name)
+    return usable
+
+
 def check_joblib_backend() -> None:
     """The joblib backend in effect (``joblib.parallel_config``, ``--backend``) can
     stream the chunks' results (:func:`streams_results`)."""
@@ -349,8 +366,8 @@ def check_joblib_backend() -> None:
     if not streams_results(backend):
         raise ConfigError(
             f"joblib backend {type(backend).__name__}: it cannot hand back results as they "
-            "finish (Parallel(return_as='generator')), which a sweep needs; use loky, "
-            "threading, sequential or dask"
+            "finish (Parallel(return_as='generator')), which a sweep needs; use one of "
+            f"{', '.join(sorted(streaming_backends()))}"
         )
 
 
