@@ -60,6 +60,11 @@ _OUTPUTS = (
 )
 
 
+def _figure_files(figures: Path) -> list[Path]:
+    """Every figure file a run may write into its ``figures`` folder."""
+    return [figures / f"{name}{suffix}" for name in FIGURES for suffix in (".png", ".pdf")]
+
+
 def clear_outputs(out: Path, chunks: bool = False) -> None:
     """Remove what an earlier run wrote to ``out``: CSVs, ``predictions.npz``, the
     report, ``run.json``, figures, leftover temporary files (chunk directories too)
@@ -71,9 +76,8 @@ def clear_outputs(out: Path, chunks: bool = False) -> None:
     _remove_temporary(out)
     figures = out / "figures"
     if figures.is_dir():
-        for name in FIGURES:
-            for suffix in (".png", ".pdf"):
-                (figures / f"{name}{suffix}").unlink(missing_ok=True)
+        for path in _figure_files(figures):
+            path.unlink(missing_ok=True)
         _remove_temporary(figures)
         _remove_if_empty(figures)
     axis = out / "axis"
@@ -322,10 +326,7 @@ def foreign_output(out: Path) -> Path | None:
     :func:`clear_outputs` would remove (a top-level output, a figure, ``chunks/``,
     ``axis/``), or None."""
     candidates = [out / name for name in _OUTPUTS]
-    candidates += [
-        out / "figures" / f"{name}{suffix}" for name in FIGURES for suffix in (".png", ".pdf")
-    ]
-    candidates += [out / "chunks", out / "axis"]
+    candidates += [*_figure_files(out / "figures"), out / "chunks", out / "axis"]
     for path in candidates:
         if path.exists() or path.is_symlink():
             return path
