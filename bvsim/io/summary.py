@@ -149,10 +149,9 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     DataFrame
         ``summary`` with ``is_best``, ``is_one_se``, ``prob_best``,
         ``diff_from_best(_se)``, ``n_common_with_best``, ``n_worse_than_best``,
-        ``n_better_than_best`` (NaN in
-        a crossed design, whose cells are not independent), ``reduction_by_best(_se)``,
-        ``identity_gap(_se)`` and ``variance_diff_prev(_se)`` set (see
-        ``results/README.md``).
+        ``n_better_than_best`` (NaN in a crossed design, whose cells are not
+        independent), ``reduction_by_best(_se)``, ``identity_gap(_se)`` and
+        ``variance_diff_prev(_se)`` set (see ``results/README.md``).
     """
     summary = summary.copy()
     n_wd = len(summary)

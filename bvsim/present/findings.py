@@ -183,8 +183,6 @@ def how_sure(run: Sweep) -> str | None:
             f"{lambda_text(o['weight_decay'])} (worse by "
             f"{pm(o['diff_from_best'], o['diff_from_best_se'])})."
         )
-    elif not one.empty and len(v) > 1 and v["diff_from_best_se"].drop(v.index[ib]).isna().all():
-        text += " One-SE rule: there is no paired SE in this run, so it keeps the best λ."
     elif not one.empty and run.best_at_edge == "largest":
         text += " One-SE rule: the best λ is the largest of the grid, so there is no larger λ."
     elif not one.empty:
