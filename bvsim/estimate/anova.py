@@ -54,6 +54,7 @@ __all__ = [
     "crossed_anova_blocks",
     "crossed_estimates",
     "ensemble_variance",
+    "multiway_jackknife_df",
     "multiway_jackknife_se",
 ]
 
@@ -196,6 +197,38 @@ def multiway_jackknife_se(replicates) -> float | np.ndarray:
         var = var + (n - 1) / n * np.square(est - est.mean(axis=0)).sum(axis=0)
     se = np.sqrt(var)
     return float(se) if np.ndim(se) == 0 else se
+
+
+def multiway_jackknife_df(replicates) -> float:
+    """Satterthwaite's degrees of freedom of :func:`multiway_jackknife_se`.
+
+    The SE² adds one jackknife variance ``v_i`` per factor, each from ``n_i`` levels
+    (``n_i - 1`` degrees of freedom), so ``df = (sum v_i)² / sum (v_i² / (n_i - 1))``
+    (Satterthwaite 1946): ``n - 1`` with one factor, near the smallest ``n_i - 1`` when
+    that factor dominates, up to ``sum (n_i - 1)`` when all weigh alike. An interval
+    ``estimate ± t(df) SE`` then covers about as asked where ``± 2 SE`` under-covers
+    with few levels (``scripts/crossed_t_coverage.py``).
+
+    Parameters
+    ----------
+    replicates : sequence of ndarray, one per factor, of shape (n_i,)
+        As for :func:`multiway_jackknife_se` (one estimate, no trailing axes).
+
+    Returns
+    -------
+    float
+        NaN when empty, when a replicate is not finite or when every ``v_i`` is 0.
+    """
+    pieces, dof = [], []
+    for est in replicates:
+        est = np.asarray(est, dtype=np.float64)
+        n = est.shape[0]
+        pieces.append((n - 1) / n * float(np.square(est - est.mean()).sum()))
+        dof.append(n - 1)
+    v, d = np.array(pieces), np.array(dof, dtype=np.float64)
+    if not len(v) or not np.isfinite(v).all() or (d < 1).any() or v.sum() <= 0:
+        return float("nan")
+    return float(v.sum() ** 2 / np.sum(v**2 / d))
 
 
 def crossed_estimates(blocks, factors: tuple[str, ...], point_keys=()) -> tuple:

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .anova import crossed_estimates, multiway_jackknife_se
+from .anova import crossed_estimates, multiway_jackknife_df, multiway_jackknife_se
 
 __all__ = [
     "crossed_decompose",
     "crossed_prob_best",
     "level_means",
+    "split_df",
     "split_se",
 ]
 
@@ -61,6 +62,16 @@ def split_se(replicates: np.ndarray, levels) -> float:
     if min(levels) < 3 or len(reps) != sum(levels) or not np.isfinite(reps).all():
         return float("nan")
     return multiway_jackknife_se(np.split(reps, np.cumsum(levels)[:-1]))
+
+
+def split_df(replicates: np.ndarray, levels) -> float:
+    """Satterthwaite's degrees of freedom of :func:`split_se`
+    (:func:`bvsim.estimate.anova.multiway_jackknife_df`); NaN where :func:`split_se`
+    is."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    if min(levels) < 3 or len(reps) != sum(levels) or not np.isfinite(reps).all():
+        return float("nan")
+    return multiway_jackknife_df(np.split(reps, np.cumsum(levels)[:-1]))
 
 
 def level_means(cells: np.ndarray) -> tuple[float, np.ndarray]:

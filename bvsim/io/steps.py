@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..estimate import compare
-from ..estimate.crossed import split_se
+from ..estimate.crossed import split_df, split_se
 from ..run.result import SweepResult
 from ..run.store import ChunkStack, StepSlice, read_part
 from .summary import summary_rows
@@ -135,7 +135,9 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
         ``best_weight_decay`` (least expected error at the last step) and its
         ``weight_decay_error(_se)``; ``diff`` = early stopping minus weight decay with
         its paired ``diff_se`` over the ``n_common`` training sets usable in both (a
-        crossed design: the multiway jackknife of the two replicates' difference); and
+        crossed design: the multiway jackknife of the two replicates' difference) and
+        that SE's degrees of freedom ``diff_df`` (``n_common - 1``; Satterthwaite's in
+        a crossed design); and
         the best cell of the whole (step, weight decay) grid, ``grid_best_step``,
         ``grid_best_weight_decay``, ``grid_best_error`` (an argmin of noisy estimates:
         optimistic). None when either side has no estimate.
@@ -159,9 +161,11 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
     if "levels" in per_set[-1]:  # a crossed design's replicates: the multiway jackknife
         diff = float(e["expected_error"] - w["expected_error"])
         diff_se = split_se(a - b, per_set[-1]["levels"])
+        diff_df = split_df(a - b, per_set[-1]["levels"])
         n = int(min(e["n_reps_used"], w["n_reps_used"]))
     else:
         diff, diff_se, n = compare.paired_difference(a, b)
+        diff_df = n - 1.0 if n >= 2 else float("nan")
     return {
         "weight_decay_min": lam_min,
         "best_step": int(e["step"]),
@@ -173,6 +177,7 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
         "weight_decay_error_se": float(w["expected_error_se"]),
         "diff": float(diff),
         "diff_se": float(diff_se),
+        "diff_df": float(diff_df),
         "n_common": int(n),
         "grid_best_step": int(g["step"]),
         "grid_best_weight_decay": float(g["weight_decay"]),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..estimate import compare
-from ..estimate.crossed import crossed_prob_best, split_se
+from ..estimate.crossed import crossed_prob_best, split_df, split_se
 from ..estimate.squared import mean_se
 from ..run.result import SweepResult
 from ..task import Task, crossed_cell_mean, crossed_shape, task_for
@@ -120,8 +120,8 @@ def _crossed_measured(row: dict, cfg, r: SweepResult, i: int, err_k, sets: dict)
 #: The comparison columns of every summary (see :func:`paired_columns`), before status.
 COMPARE_COLUMNS = [
     "is_best", "is_one_se", "prob_best", "diff_from_best", "diff_from_best_se",
-    "n_common_with_best", "n_worse_than_best", "n_better_than_best", "reduction_by_best",
-    "reduction_by_best_se", "identity_gap", "identity_gap_se",
+    "diff_from_best_df", "n_common_with_best", "n_worse_than_best", "n_better_than_best",
+    "reduction_by_best", "reduction_by_best_se", "identity_gap", "identity_gap_se",
     "bias2_share", "bias2_share_se", "variance_share", "variance_share_se",
     "variance_init_share", "variance_init_share_se",
     "variance_diff_prev", "variance_diff_prev_se",
@@ -148,7 +148,9 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     -------
     DataFrame
         ``summary`` with ``is_best``, ``is_one_se``, ``prob_best``,
-        ``diff_from_best(_se)``, ``n_common_with_best``, ``n_worse_than_best``,
+        ``diff_from_best(_se)``, ``diff_from_best_df`` (the degrees of freedom of its
+        SE: the sets compared minus one; Satterthwaite's in a crossed design),
+        ``n_common_with_best``, ``n_worse_than_best``,
         ``n_better_than_best`` (NaN in a crossed design, whose cells are not
         independent), ``reduction_by_best(_se)``, ``identity_gap(_se)`` and
         ``variance_diff_prev(_se)`` set (see ``results/README.md``).
@@ -159,7 +161,7 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     best = int(np.nanargmin(ee)) if np.isfinite(ee).any() else -1
     summary["is_best"] = np.arange(n_wd) == best
     nan = np.full(n_wd, np.nan)
-    for col in ("diff_from_best", "diff_from_best_se", "n_common_with_best",
+    for col in ("diff_from_best", "diff_from_best_se", "diff_from_best_df", "n_common_with_best",
                 "n_worse_than_best", "n_better_than_best", "reduction_by_best",
                 "reduction_by_best_se", "identity_gap", "identity_gap_se",
                 "variance_diff_prev", "variance_diff_prev_se"):  # fmt: skip
@@ -173,6 +175,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     vs = compare.paired_vs_best(expected, best=best)
     summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
     summary["n_common_with_best"] = vs["n_common"]
+    df = vs["n_common"] - 1.0
+    summary["diff_from_best_df"] = np.where((df >= 1) & (np.arange(n_wd) != best), df, np.nan)
     summary["n_worse_than_best"], summary["n_better_than_best"] = vs["n_worse"], vs["n_better"]
     wd = summary["weight_decay"].to_numpy(float)
     one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
@@ -208,6 +212,9 @@ def _crossed_paired(summary: pd.DataFrame, per_set: dict, best: int, seed) -> pd
     diff_se = np.array([split_se(expected[i] - expected[best], levels) for i in range(n_wd)])
     diff_se[best] = 0.0 if np.isfinite(ee[best]) else np.nan
     summary["diff_from_best"], summary["diff_from_best_se"] = diff, diff_se
+    summary["diff_from_best_df"] = [
+        split_df(expected[i] - expected[best], levels) if i != best else np.nan for i in range(n_wd)
+    ]
     summary["is_one_se"] = np.arange(n_wd) == compare.one_se_index(wd, diff, diff_se)
     summary["prob_best"] = crossed_prob_best(per_set["cells"], compare.N_BOOTSTRAP, seed)
     test_error, variance = per_set["test_error"], per_set["variance"]

@@ -80,7 +80,8 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
         *(
             [
-                f"{_HEAVY} The smallest λ is within 2 paired SE of the best but worse in "
+                f"{_HEAVY} The smallest λ is within the 95 % interval of the best (Student's "
+                "t times its paired SE, see the value's report) but worse in "
                 "more training sets than chance explains: a few sets dominate that "
                 "difference (a heavy tail), so the reduction's SE is no guide there "
                 "(sign test in the value's report).",

@@ -17,6 +17,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from ..estimate.compare import t_multiplier
 from .checks import bias_zero, identity_check, theory_agreement
 from .common import (
     VALID_STATUSES,
@@ -70,7 +71,7 @@ def noise_estimate(run: Sweep) -> str | None:
 
 
 def best_lambda(run: Sweep) -> str:
-    """The best λ, and which λ are within 2 paired SE of it."""
+    """The best λ, and which λ are within the 95 % interval (Student's t) of it."""
     v, ib, paired, best = run.valid, run.best_pos, run.paired, run.best
     text = (
         f"**Best λ = {lambda_text(best['weight_decay'])}**: expected error "
@@ -90,11 +91,12 @@ def best_lambda(run: Sweep) -> str:
         )
     d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
     others = [i for i in range(len(v)) if i != ib and np.isfinite(se[i]) and se[i] > 0]
-    near = [i for i in others if d[i] <= 2 * se[i]]
+    near = run.near()
     signs, apart = run.signs, run.heavy_tailed
     tied = [i for i in near if i not in apart]
+    width, how_set = run.interval(others)
     if apart:
-        text += _apart_text(v, apart, d, se, signs)
+        text += _apart_text(v, apart, d, se, signs, width, how_set)
     if tied:
         lams = ", ".join(
             f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}"
@@ -107,19 +109,21 @@ def best_lambda(run: Sweep) -> str:
             if run.crossed
             else "paired over the training sets both λ can use"
         )
+        note = f"{how_set}; " if how_set and not apart else ""
         text += (
-            f" {'Otherwise w' if apart else 'W'}ithin 2 paired SE of it (the difference in "
-            f"expected error, {how}): "
+            f" {'Otherwise w' if apart else 'W'}ithin {width} of it ({note}the difference "
+            f"in expected error, {how}): "
             f"λ = {lams}; the optimum is not resolved more finely than that."
         )
         if len(near) < len(others):
-            text += " Every other λ is worse by more than 2 paired SE."
+            text += f" Every other λ is worse by more than {width}."
     elif apart and len(near) < len(others):
-        text += " Every other λ is worse by more than 2 paired SE."
+        text += f" Every other λ is worse by more than {width}."
     elif others and not apart:
         c = min(others, key=lambda i: d[i] / se[i])
+        note = f"{how_set}; " if how_set else ""
         text += (
-            " Every other λ has a higher expected error by more than 2 paired SE (the "
+            f" Every other λ has a higher expected error by more than {width} ({note}the "
             f"difference paired over shared {'factor levels' if run.crossed else 'training sets'}"
             "); the closest is λ = "
             f"{lambda_text(v.loc[c, 'weight_decay'])}, worse by {pm(d[c], se[c])} "
@@ -128,20 +132,20 @@ def best_lambda(run: Sweep) -> str:
     return text
 
 
-def _apart_text(v, apart, d, se, signs) -> str:
-    """The λ within 2 paired SE of the best that a sign test tells apart from it."""
+def _apart_text(v, apart, d, se, signs, width: str, how_set: str) -> str:
+    """The λ within the 95 % interval of the best that a sign test tells apart from it."""
     parts = ", ".join(
         f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}, worse in "
         f"{signs[i][0]}; sign test p {_p_text(signs[i][1])})"
         for i in apart
     )
     return (
-        f" Within 2 paired SE of it, yet worse than it in more training sets than chance "
-        f"explains: λ = {parts}. Such per-set differences are skewed or heavy-tailed (the "
-        "mean may not even exist): a few sets dominate their mean and its SE, so that SE "
-        "is no guide, and the λ is not tied with the best but worse in a typical training "
-        "set (two-sided sign test of the per-set differences, Bonferroni-corrected for the "
-        f"{len(signs)} λ compared with the best)."
+        f" Within {width} of it{f' ({how_set})' if how_set else ''}, yet worse than it in "
+        f"more training sets than chance explains: λ = {parts}. Such per-set differences "
+        "are skewed or heavy-tailed (the mean may not even exist): a few sets dominate "
+        "their mean and its SE, so that SE is no guide, and the λ is not tied with the "
+        "best but worse in a typical training set (two-sided sign test of the per-set "
+        f"differences, Bonferroni-corrected for the {len(signs)} λ compared with the best)."
     )
 
 
@@ -400,15 +404,27 @@ def early_stopping_finding(meta: dict) -> str | None:
         return None
     diff, se = es["diff"], es["diff_se"]
     z = z_score(diff, se)
+    crossed = bool(crossed_factors_of(meta))
     paired = (
         "paired over the crossed factors' levels, multiway-jackknife SE"
-        if crossed_factors_of(meta)
+        if crossed
         else f"paired over {es['n_common']} training sets"
     )
+    q = t_multiplier(es.get("diff_df", np.nan))
+    if np.isfinite(q):
+        dof = es["diff_df"]
+        dof = f"{dof:.0f}" if float(dof).is_integer() else f"{dof:.1f}"
+        width = (
+            f"{q:.2f} paired SE, a two-sided 95 % interval: Student's t with "
+            + (f"Satterthwaite's {dof}" if crossed else dof)
+            + " degrees of freedom"
+        )
+    else:  # a run written before diff_df
+        q, width = 2.0, "2 paired SE"
     if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:
         verdict = "the same models (no step before the last and no larger λ does better)"
-    elif not np.isfinite(z) or abs(z) < 2:
-        verdict = "they are not distinguishable at this precision (|difference| < 2 paired SE)"
+    elif not np.isfinite(z) or abs(z) < q:
+        verdict = f"they are not distinguishable at this precision (|difference| < {width})"
     elif diff < 0:
         verdict = "early stopping is better"
     else:

@@ -1,7 +1,8 @@
 """A run's ``summary.csv`` (and ``run.json``) as the findings of ``report.md`` read it
 (:class:`Sweep`): its rows with estimates, the best λ, whether the comparisons are
-paired, and the sign test of each λ's per-set differences from the best that tells a
-heavy-tailed difference from a tie."""
+paired, the 95 % interval of each λ's difference from the best (Student's t), and the
+sign test of each λ's per-set differences from the best that tells a heavy-tailed
+difference from a tie."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import sign_test
+from ..estimate.compare import sign_test, t_multiplier
 from .common import best_position, crossed_factors_of, get, lambda_text
 
 __all__ = ["Sweep"]
@@ -74,6 +75,62 @@ class Sweep:
         return None
 
     @cached_property
+    def dof(self) -> np.ndarray | None:
+        """Per position in :attr:`valid`: the degrees of freedom of its paired SE from
+        the best, ``diff_from_best_df`` (``n_common_with_best - 1`` in a nested run
+        written before that column); None where the summary has neither."""
+        v = self.valid
+        if "diff_from_best_df" in v:
+            return v["diff_from_best_df"].to_numpy(float)
+        if "n_common_with_best" in v and not self.crossed:
+            return v["n_common_with_best"].to_numpy(float) - 1
+        return None
+
+    @cached_property
+    def t_mult(self) -> np.ndarray:
+        """Per position in :attr:`valid`: how many paired SE the two-sided 95 % interval
+        of its difference from the best spans, Student's t with :attr:`dof` degrees of
+        freedom (2 where there are none). A few sets, or a crossed factor with few
+        levels, leave the SE itself uncertain, and ± 2 SE would cover less than 95 %."""
+        if self.dof is None:
+            return np.full(len(self.valid), 2.0)
+        q = np.asarray(t_multiplier(self.dof), dtype=float).reshape(len(self.valid))
+        return np.where(np.isfinite(q), q, 2.0)
+
+    def interval(self, positions) -> tuple[str, str]:
+        """The interval of :attr:`t_mult` at ``positions`` as the findings word it: its
+        width (``'2.09 paired SE'``, or ``'t paired SE'`` where it differs between
+        them) and how it was set (for a parenthesis; empty without degrees of
+        freedom, where the width is the conventional ``'2 paired SE'``)."""
+        df = [float(self.dof[i]) for i in positions] if self.dof is not None else []
+        if not df or not np.isfinite(df).all():
+            return "2 paired SE", ""
+        q = [float(self.t_mult[i]) for i in positions]
+        if max(q) - min(q) < 0.005:
+            dof = f"{df[0]:.0f}" if df[0].is_integer() else f"{df[0]:.1f}"
+            how = "Satterthwaite's " if self.crossed else ""
+            return f"{q[0]:.2f} paired SE", (
+                f"a two-sided 95 % interval: Student's t with {how}{dof} degrees of freedom"
+            )
+        how = "Satterthwaite's" if self.crossed else "the sets compared minus one"
+        return "t paired SE", (
+            f"a two-sided 95 % interval, t = {min(q):.2f}–{max(q):.2f}: Student's t with "
+            f"each difference's degrees of freedom ({how}, `diff_from_best_df`)"
+        )
+
+    def near(self) -> list[int]:
+        """Positions other than the best whose difference from it lies within its 95 %
+        interval (:attr:`t_mult` paired SE)."""
+        v = self.valid
+        d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
+        return [
+            i
+            for i in range(len(v))
+            if i != self.best_pos and np.isfinite(se[i]) and se[i] > 0
+            and d[i] <= self.t_mult[i] * se[i]
+        ]  # fmt: skip
+
+    @cached_property
     def signs(self) -> dict[int, tuple[str, float, bool]]:
         """Per position in :attr:`valid` other than the best, with the counts of
         ``summary.csv`` (a nested design): ('k of n sets' worse than the best, and how
@@ -100,18 +157,14 @@ class Sweep:
 
     @cached_property
     def heavy_tailed(self) -> list[int]:
-        """Positions within 2 paired SE of the best that nonetheless are worse in more
-        sets than better, by so many that a sign test (two-sided, Bonferroni over the λ
-        compared) tells them apart: a few sets dominate the mean difference and its SE
-        (a heavy tail), so the SE is no guide there."""
-        v = self.valid
-        d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
+        """Positions within the 95 % interval of the best (:meth:`near`) that
+        nonetheless are worse in more sets than better, by so many that a sign test
+        (two-sided, Bonferroni over the λ compared) tells them apart: a few sets
+        dominate the mean difference and its SE (a heavy tail), so the SE is no guide
+        there."""
         alpha = 0.05 / max(1, len(self.signs))
-        return [
-            i
-            for i, (_, p, worse) in self.signs.items()
-            if worse and np.isfinite(se[i]) and se[i] > 0 and d[i] <= 2 * se[i] and p < alpha
-        ]
+        near = self.near() if self.paired else []
+        return [i for i, (_, p, worse) in self.signs.items() if worse and i in near and p < alpha]
 
     @property
     def reference(self) -> str:

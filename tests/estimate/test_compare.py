@@ -175,9 +175,12 @@ def test_sine_report_no_longer_calls_lambda_zero_close_to_the_best():
     assert z[lam == 0.0][0] == pytest.approx(3.30, abs=0.01)
     assert z[lam == 1e-4][0] == pytest.approx(3.22, abs=0.01)
     best = next(f for f in findings(s) if f.startswith("**Best λ"))
-    near = best.split("Within 2 paired SE")[1] if "Within 2 paired SE" in best else ""
+    # the interval is Student's t with the sets compared minus one degrees of freedom
+    q = compare.t_multiplier(s["n_common_with_best"].max() - 1)
+    assert f"Within {q:.2f} paired SE of it" in best
+    near = best.split(f"Within {q:.2f} paired SE")[1]
     assert "λ = 0 (" not in near and "0.0001 (" not in near
-    assert "0.003 (" in near  # λ = 3e-3 is within 2 paired SE (z ≈ 0.05)
+    assert "0.003 (" in near  # λ = 3e-3 is within the interval (z ≈ 0.05)
     assert "combined SE" not in " ".join(findings(s))
     # the identity check, paired: the difference is within a few paired SE
     gap_z = (s["identity_gap"] / s["identity_gap_se"]).abs()
@@ -203,3 +206,32 @@ def test_paired_vs_best_counts_the_sets_where_a_lambda_is_worse():
     assert out["n_common"].tolist() == [3, 3, 3]
     assert out["n_worse"].tolist() == [0, 2, 0]  # row 1 is worse at sets 0 and 2
     assert out["n_better"].tolist() == [0, 1, 3]  # the best ties with itself
+
+
+def test_t_multiplier_is_students_quantile():
+    """Two-sided 95 %: 12.71 at 1 df, 3.18 at 3, 2.09 at 19, 1.96 at infinity; NaN
+    without degrees of freedom."""
+    t = compare.t_multiplier
+    assert t(1) == pytest.approx(12.706, abs=1e-3) and t(3) == pytest.approx(3.182, abs=1e-3)
+    assert t(19) == pytest.approx(2.093, abs=1e-3) and t(np.inf) == pytest.approx(1.960, abs=1e-3)
+    assert t(np.inf, level=0.6827) == pytest.approx(1.0, abs=1e-3)
+    assert np.isnan(t(np.nan)) and np.isnan(t(0.5)) and np.isnan(t(0))
+    np.testing.assert_allclose(t([3, np.nan]), [t(3), np.nan])
+
+
+def test_a_difference_over_few_sets_is_covered_by_t_not_by_two_se():
+    """4 training sets at 2 λ: ± 2 paired SE covers the true difference in about 86 %
+    of studies, ± t(3) paired SE in 95 %; the summary's diff_from_best_df is the 3."""
+    rng = np.random.default_rng(1)
+    two = t = 0
+    for _ in range(2000):
+        a = rng.normal(size=4)
+        b = a + 0.5 + rng.normal(size=4)  # the true difference is 0.5
+        vs = compare.paired_vs_best(np.stack([a, b]), best=0)
+        z = abs(vs["diff"][1] - 0.5) / vs["diff_se"][1]
+        two += z <= 2
+        t += z <= compare.t_multiplier(vs["n_common"][1] - 1)
+    assert two / 2000 < 0.89 and abs(t / 2000 - 0.95) < 0.015, (two, t)
+    summary = pd.DataFrame({"weight_decay": [0.0, 1.0], "expected_error": [0.0, 0.5]})
+    out = paired_columns(summary, {"expected": np.stack([a, b])}, seed=0)
+    assert out["diff_from_best_df"].tolist()[1] == 3 and np.isnan(out["diff_from_best_df"][0])

@@ -96,12 +96,14 @@ def test_a_heavy_tailed_difference_within_2_se_is_not_called_a_tie():
     text = _best_finding(s)
     assert "yet worse than it in more training sets than chance explains: λ = 0 (" in text
     assert "worse in 50 of 50 sets; sign test p < 1e-10" in text
-    assert "Otherwise within 2 paired SE of it" in text and "λ = 1 (+" in text
+    # 50 sets: the 95 % interval is Student's t with 49 degrees of freedom, 2.01 SE
+    assert "Within 2.01 paired SE of it (a two-sided 95 % interval: Student's t with 49 " in text
+    assert "Otherwise within 2.01 paired SE of it" in text and "λ = 1 (+" in text
     far = best + 1.0 + gen.normal(0.0, 0.01, 50)  # worse by far more than 2 SE
     s = _summary_from_sets(np.stack([heavy, best, far]), [0.0, 0.1, 1.0])
     text = _best_finding(s)
     assert "Otherwise" not in text and text.endswith(
-        "Every other λ is worse by more than 2 paired SE."
+        "Every other λ is worse by more than 2.01 paired SE."
     )
 
 

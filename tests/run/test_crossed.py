@@ -245,12 +245,16 @@ def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
         assert np.isnan(row.bias2_se0) and np.isfinite(row.variance_init_se)
     best = summary[summary.is_best].iloc[0]
     assert best.diff_from_best_se == 0 and (summary.diff_from_best_se.notna()).all()
+    # Satterthwaite's degrees of freedom over 4 noise draws x 3 seeds: from 2 to 3 + 2
+    assert summary[~summary.is_best].diff_from_best_df.between(2, 5).all()
+    assert np.isnan(best.diff_from_best_df)
     assert summary.prob_best.sum() == pytest.approx(1.0)
     points = pd.read_csv(out / "pointwise.csv")
     assert points.bias2_se0.isna().all() and (points.variance_se > 0).all()
     report = (out / "report.md").read_text()
     assert "multiway jackknife over the crossed factors (ε × init)" in report
     assert "pigeonhole" in report and "as independent" not in report
+    assert "Student's t with" in report and "Satterthwaite's" in report
     crossed, nested = (
         "\n".join(figure_lines(["pointwise"], crossed=c)) for c in (True, False)
     )  # the pointwise figure's caption (this run draws only the ANOVA's)

@@ -99,7 +99,7 @@ def test_early_stopping_against_weight_decay():
     best = res.summary.loc[res.summary["is_best"]].iloc[0]
     assert es["best_weight_decay"] == best["weight_decay"]
     assert es["weight_decay_error"] == best["expected_error"]
-    assert es["n_common"] == 5 and np.isfinite(es["diff_se"])
+    assert es["n_common"] == 5 and np.isfinite(es["diff_se"]) and es["diff_df"] == 4
     # the paired difference is the difference of the two estimates
     gap = es["early_stopping_error"] - es["weight_decay_error"]
     assert es["diff"] == pytest.approx(gap, abs=1e-12)
