@@ -102,6 +102,13 @@ class Task:
         p_label = np.take_along_axis(pred, labels.astype(np.int64)[:, None, :, None], axis=-1)
         return -np.log(np.clip(p_label[..., 0], 1e-12, 1)).sum(axis=-1)
 
+    def crossed(self, cfg: Config) -> bool:
+        """Whether a run's estimates are the crossed design's (``sweep.design =
+        "crossed"`` with a squared error: the random-effects ANOVA and the multiway
+        jackknife, :mod:`bvsim.estimate.crossed`); a classification run treats the
+        sets of a crossed design as the nested design's."""
+        return self.squared and cfg.sweep.design == "crossed"
+
     def summary_head(self, noise: float) -> dict:
         """The summary columns that are the same in every row of a run."""
         return {"noise": noise} if self.squared else {"loss": self.loss}
@@ -153,7 +160,7 @@ class Task:
             empty below 3 sets). A crossed design's (squared error; every set usable)
             are the crossed estimators' instead (:func:`_crossed_fill`).
         """
-        if self.squared and cfg.sweep.design == "crossed":
+        if self.crossed(cfg):
             return _crossed_fill(row, cfg, test, blocks)
         if self.squared:
             return _regression_fill(row, cfg, test, blocks)

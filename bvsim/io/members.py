@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..estimate.squared import mean_se, valid_training_sets
 from ..run.result import SweepResult
-from ..task import task_for
+from ..task import crossed_cell_mean, task_for
 from .blocks import labels_block, point_blocks, pred_block
 
 __all__ = ["curves_table", "members_table", "weight_hist_table"]
@@ -18,14 +18,20 @@ _HIST_BINS = 60
 
 def curves_table(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
     """The mean training and test curves over the usable training sets (with SEs), per
-    weight decay; a weight decay with none is left out."""
+    weight decay; a weight decay with none is left out. The SE is over training sets,
+    or in a crossed design the multiway jackknife over its factors (NaN at a λ with a
+    diverged member, whose crossing is broken), as every SE of its summary."""
     frames = []
+    crossed = task_for(r.cfg).crossed(r.cfg)
     for i, wd in enumerate(r.weight_decay):
         ok = usable[i]
         if ok.sum() < 1:
             continue
         for split, curve in (("train", r.curve_train[i]), ("test", r.curve_test[i])):
-            mean, se = mean_se(curve[ok].mean(axis=1))  # over training sets
+            if crossed:  # (n_reps, n_seeds, n_log): each step's cells
+                mean, se = _crossed_curve(np.asarray(curve), ok, r.cfg)
+            else:
+                mean, se = mean_se(curve[ok].mean(axis=1))  # over training sets
             frames.append(
                 pd.DataFrame(
                     {
@@ -40,6 +46,15 @@ def curves_table(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["weight_decay", "step", "split", "loss", "loss_se"])
     return pd.concat(frames, ignore_index=True)
+
+
+def _crossed_curve(curve: np.ndarray, ok: np.ndarray, cfg) -> tuple:
+    """A crossed design's mean curve over its cells and the multiway-jackknife SE of
+    each step; with a broken crossing the mean over the usable sets and no SE."""
+    if not ok.all():
+        return curve[ok].mean(axis=(0, 1)), np.full(curve.shape[-1], np.nan)
+    steps = [crossed_cell_mean(curve[..., t], cfg)[:2] for t in range(curve.shape[-1])]
+    return np.array([m for m, _ in steps]), np.array([se for _, se in steps])
 
 
 def members_table(r: SweepResult) -> tuple[pd.DataFrame, np.ndarray]:

@@ -45,7 +45,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
         (n_wd, n_1, ..., n_F) and ``levels`` (:func:`_crossed_sets`).
     """
     cfg = r.cfg
-    crossed = cfg.sweep.design == "crossed" and task.squared
+    crossed = task.crossed(cfg)
     n_reps = r.diverged.shape[1]  # sets trained: fewer than sweep.n_reps after target_se
     rows, points = [], []
     blocks = point_blocks(r)

@@ -88,7 +88,7 @@ def summarize(r: SweepResult) -> Tables:
         "prob_best_seed": f"SeedSequence({r.cfg.seed}, spawn_key=({BOOTSTRAP_STREAM},))",
         **r.info,
     }
-    if r.cfg.sweep.design == "crossed" and task_for(r.cfg).squared:  # its SEs' factors
+    if task_for(r.cfg).crossed(r.cfg):  # its SEs' factors
         meta["crossed_factors"] = list(crossed_shape(r.cfg)[0])
     return Tables(
         summary=summary,

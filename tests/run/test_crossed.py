@@ -358,3 +358,16 @@ def test_a_factor_with_two_levels_gives_estimates_with_nan_ses(tmp_path, capsys)
     assert "no paired SE in this run" in report
     for name in ("decomposition", "anova", "pointwise", "variance_split"):
         assert (out / "figures" / f"{name}.png").exists(), name
+
+
+def test_the_curves_of_a_crossed_run_have_its_multiway_jackknife_ses(fixed_design_run):
+    """curves.csv's bands were the SE over sets as if independent (about half the
+    multiway jackknife in sine-crossed); at the last step they are the summary's (the
+    test curve is logged in float32)."""
+    result, _ = fixed_design_run
+    c, s = result.tables.curves, result.summary.set_index("weight_decay")
+    last = c[c.step == c.step.max()]
+    for split, col in (("train", "train_error"), ("test", "test_error")):
+        part = last[last.split == split].set_index("weight_decay")
+        np.testing.assert_allclose(part.loss, s.loc[part.index, col], rtol=1e-6)
+        np.testing.assert_allclose(part.loss_se, s.loc[part.index, f"{col}_se"], rtol=1e-5)
