@@ -151,8 +151,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
         ``diff_from_best(_se)``, ``diff_from_best_df`` (the degrees of freedom of its
         SE: the sets compared minus one; Satterthwaite's in a crossed design),
         ``n_common_with_best``, ``n_worse_than_best``,
-        ``n_better_than_best`` (NaN in a crossed design, whose cells are not
-        independent), ``reduction_by_best(_se)``, ``identity_gap(_se)`` and
+        ``n_better_than_best`` (in a crossed design counted over its cells, which are
+        not independent), ``reduction_by_best(_se)``, ``identity_gap(_se)`` and
         ``variance_diff_prev(_se)`` set (see ``results/README.md``).
     """
     summary = summary.copy()
@@ -215,6 +215,14 @@ def _crossed_paired(summary: pd.DataFrame, per_set: dict, best: int, seed) -> pd
     summary["diff_from_best_df"] = [
         split_df(expected[i] - expected[best], levels) if i != best else np.nan for i in range(n_wd)
     ]
+    cells = per_set["cells"].reshape(n_wd, -1)  # each cell's expected error
+    for i in range(n_wd):  # counted over cells, which share their draws: no sign test
+        both = np.isfinite(cells[i]) & np.isfinite(cells[best])
+        summary.loc[i, ["n_common_with_best", "n_worse_than_best", "n_better_than_best"]] = (
+            int(both.sum()),
+            int(np.sum(cells[i][both] > cells[best][both])),
+            int(np.sum(cells[i][both] < cells[best][both])),
+        )
     summary["is_one_se"] = np.arange(n_wd) == compare.one_se_index(wd, diff, diff_se)
     summary["prob_best"] = crossed_prob_best(per_set["cells"], compare.N_BOOTSTRAP, seed)
     test_error, variance = per_set["test_error"], per_set["variance"]

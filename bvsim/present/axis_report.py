@@ -14,6 +14,7 @@ import pandas as pd
 from ..io.rundir import axis_dir_name, axis_value_text
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
+from .checks import identity_worst
 from .common import (
     axis_figures,
     best_row,
@@ -54,7 +55,8 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     out_dir = Path(out_dir)
     s, meta = tables.summary, tables.meta
     crossed = bool(crossed_factors_of(meta))
-    rows = [_value_row(axis, value, part) for value, part in s.groupby(axis, sort=True)]
+    groups = list(s.groupby(axis, sort=True))
+    rows = [_value_row(axis, value, part, meta) for value, part in groups]
     lines = [
         f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",
         "",
@@ -73,23 +75,34 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
         "## Best λ for each value",
         "",
-        f"| {axis} | best λ | expected error at best λ | at the smallest λ | reduction | "
-        "bias² share at the largest λ | diverged | run |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| {axis} | best λ | also within its 95 % interval | expected error at best λ | "
+        "at the smallest λ | reduction | bias² share at the largest λ | diverged | run |",
+        "|---|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        "'Also within its 95 % interval': the other λ whose paired difference from the "
+        "best lies within Student's t times its paired SE (each value's report gives the "
+        "intervals): the best λ is not resolved more finely than that, so a change of "
+        f"best λ from one value of {axis} to the next can be noise.",
         "",
         *(
             [
-                f"{_HEAVY} The smallest λ is within the 95 % interval of the best (Student's "
-                "t times its paired SE, see the value's report) but worse in "
-                "more training sets than chance explains: a few sets dominate that "
-                "difference (a heavy tail), so the reduction's SE is no guide there "
-                "(sign test in the value's report).",
+                f"{_HEAVY} The smallest λ is within the 95 % interval of the best but worse "
+                + (
+                    "in every cell of the crossed design: a few draws dominate that "
+                    "difference (a heavy tail), so the reduction's SE is no guide there "
+                    "(a count, not a test: see the value's report)."
+                    if crossed
+                    else "in more training sets than chance explains: a few sets dominate "
+                    "that difference (a heavy tail), so the reduction's SE is no guide "
+                    "there (sign test in the value's report)."
+                ),
                 "",
             ]
             if any(_HEAVY in r for r in rows)
             else []
         ),
+        *_identity_lines(axis, groups),
         "## Figures",
         "",
         *figure_lines(axis_figures(s, axis, tables.anova), axis),
@@ -109,29 +122,63 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
 _HEAVY = "†"
 
 
-def _value_row(axis: str, value, part: pd.DataFrame) -> str:
-    """One value's table row: its best λ, the expected error there and at the smallest
-    λ, the paired reduction, bias²'s share at the largest λ, diverged members."""
+def _value_row(axis: str, value, part: pd.DataFrame, meta: dict) -> str:
+    """One value's table row: its best λ, the other λ within its 95 % interval, the
+    expected error there and at the smallest λ, the paired reduction, bias²'s share at
+    the largest λ, diverged members."""
     v = valid_rows(part)
     n_div = int(part["n_diverged"].sum())
     link = f"[report](axis/{axis_dir_name(axis, value)}/report.md)"
     if v.empty:
-        return f"| {axis_value_text(value)} | — | — | — | — | — | {n_div} | {link} |"
+        return f"| {axis_value_text(value)} | — | — | — | — | — | — | {n_div} | {link} |"
     best, first, last = best_row(v), v.iloc[0], v.iloc[-1]
     red, red_se = get(first, "reduction_by_best"), get(first, "reduction_by_best_se")
     if not np.isfinite(red):  # an older run
         red = 1 - best["expected_error"] / first["expected_error"]
     share_se = get(last, "bias2_share_se")
     ordered = part.sort_values("weight_decay").reset_index(drop=True)
-    heavy = 0 in Sweep(ordered, valid_rows(ordered), {}).heavy_tailed
+    run = Sweep(ordered, valid_rows(ordered), meta)
+    heavy = 0 in run.heavy_tailed
+    tied = [i for i in run.near() if i not in run.heavy_tailed] if run.paired else []
+    tied_text = (
+        ", ".join(lambda_text(run.valid.iloc[i]["weight_decay"]) for i in tied) or "none"
+        if run.paired
+        else "—"
+    )
     return (
-        f"| {axis_value_text(value)} | {lambda_text(best['weight_decay'])} | "
+        f"| {axis_value_text(value)} | {lambda_text(best['weight_decay'])} | {tied_text} | "
         f"{pm(best['expected_error'], best['expected_error_se'])} | "
         f"{pm(first['expected_error'], first['expected_error_se'])} | {pct_pm(red, red_se)}"
         + (f" {_HEAVY}" if heavy else "")
         + f" | {pct_pm(share_of(last, 'bias2'), share_se)}"
         + f" | {n_div} | {link} |"
     )
+
+
+def _identity_lines(axis: str, groups) -> list[str]:
+    """A paragraph naming the values whose identity check (measured test error against
+    bias² + variance + noise, within 3 paired SE) fails, which their own reports say."""
+    failed, n_checks = [], 0
+    for value, part in groups:
+        v = valid_rows(part)
+        worst = identity_worst(v)
+        if worst is None:
+            continue
+        n_checks += int(v["identity_gap_se"].notna().sum())
+        if worst[0] > 3:
+            failed.append(
+                f"{axis} = {axis_value_text(value)} ({worst[0]:.2f} SE at λ = "
+                f"{lambda_text(worst[1])})"
+            )
+    if not failed:
+        return []
+    return [
+        "The measured test error does not agree with bias² + variance + noise within 3 "
+        f"paired SE at {'; '.join(failed)}, out of {n_checks} checks (value × λ); see "
+        "the value's report. Within a value the λ share their test labels, so one "
+        "realisation of the test noise can shift all its checks alike.",
+        "",
+    ]
 
 
 def _axis_pairing(axis: str) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .common import lambda_text, valid_rows
 
-__all__ = ["bias_zero", "identity_check", "theory_agreement"]
+__all__ = ["bias_zero", "identity_check", "identity_worst", "theory_agreement"]
 
 
 def _noise_in_bias(v: pd.DataFrame) -> bool:
@@ -78,6 +78,18 @@ def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
             "such SE below zero, which a true bias² of 0 does not explain."
         )
     return text
+
+
+def identity_worst(v: pd.DataFrame) -> tuple[float, float] | None:
+    """The largest |test error − expected error| / paired SE over the rows with
+    estimates ``v``, and the λ where it is; None without paired SEs, or where the check
+    tests nothing (data from a file)."""
+    if "identity_gap_se" not in v or _noise_in_bias(v):
+        return None
+    z = (v["identity_gap"] / v["identity_gap_se"]).abs()
+    if not np.isfinite(z).any():
+        return None
+    return float(z.max()), float(v.loc[z.idxmax(), "weight_decay"])
 
 
 def identity_check(v: pd.DataFrame, crossed: bool = False) -> str | None:

@@ -167,8 +167,9 @@ def crossed_se_text(meta: dict | None) -> str:
     return (
         f"the multiway jackknife over the crossed factors ({names}): the sum of each "
         "factor's delete-one-level jackknife variance (conservative on average, but "
-        "itself noisy where a factor has few levels: there ±2 SE can cover less than "
-        "95 %)"
+        "itself noisy where a factor has few levels, where ±2 SE can cover less than "
+        "95 %; the report's intervals of a difference therefore take Student's t with "
+        "Satterthwaite's degrees of freedom)"
     )
 
 

@@ -96,7 +96,7 @@ def best_lambda(run: Sweep) -> str:
     tied = [i for i in near if i not in apart]
     width, how_set = run.interval(others)
     if apart:
-        text += _apart_text(v, apart, d, se, signs, width, how_set)
+        text += _apart_text(run, apart, d, se, width, how_set)
     if tied:
         lams = ", ".join(
             f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}"
@@ -132,20 +132,35 @@ def best_lambda(run: Sweep) -> str:
     return text
 
 
-def _apart_text(v, apart, d, se, signs, width: str, how_set: str) -> str:
-    """The λ within the 95 % interval of the best that a sign test tells apart from it."""
+def _apart_text(run: Sweep, apart, d, se, width: str, how_set: str) -> str:
+    """The λ within the 95 % interval of the best that a sign test (in a crossed design:
+    worse in every cell) tells apart from it."""
+    v, signs = run.valid, run.signs
+    within = f" Within {width} of it{f' ({how_set})' if how_set else ''}, yet worse than it"
+    if run.crossed:
+        parts = ", ".join(
+            f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}, worse in {signs[i][0]})"
+            for i in apart
+        )
+        return (
+            f"{within} in every cell of the crossed design: λ = {parts}. A few draws of "
+            "the factors dominate such a difference and its SE (a heavy tail; the mean "
+            "may not even exist), so that SE is no guide, and the λ is not tied with the "
+            "best but worse in a typical cell (a count, not a test: the cells share "
+            "their draws, so no sign test applies)."
+        )
     parts = ", ".join(
         f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}, worse in "
         f"{signs[i][0]}; sign test p {_p_text(signs[i][1])})"
         for i in apart
     )
     return (
-        f" Within {width} of it{f' ({how_set})' if how_set else ''}, yet worse than it in "
-        f"more training sets than chance explains: λ = {parts}. Such per-set differences "
-        "are skewed or heavy-tailed (the mean may not even exist): a few sets dominate "
-        "their mean and its SE, so that SE is no guide, and the λ is not tied with the "
-        "best but worse in a typical training set (two-sided sign test of the per-set "
-        f"differences, Bonferroni-corrected for the {len(signs)} λ compared with the best)."
+        f"{within} in more training sets than chance explains: λ = {parts}. Such per-set "
+        "differences are skewed or heavy-tailed (the mean may not even exist): a few sets "
+        "dominate their mean and its SE, so that SE is no guide, and the λ is not tied "
+        "with the best but worse in a typical training set (two-sided sign test of the "
+        "per-set differences, Bonferroni-corrected for the "
+        f"{len(signs)} λ compared with the best)."
     )
 
 
@@ -412,8 +427,7 @@ def early_stopping_finding(meta: dict) -> str | None:
     )
     q = t_multiplier(es.get("diff_df", np.nan))
     if np.isfinite(q):
-        dof = es["diff_df"]
-        dof = f"{dof:.0f}" if float(dof).is_integer() else f"{dof:.1f}"
+        dof = f"{round(float(es['diff_df']), 1):g}"
         width = (
             f"{q:.2f} paired SE, a two-sided 95 % interval: Student's t with "
             + (f"Satterthwaite's {dof}" if crossed else dof)

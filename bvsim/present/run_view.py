@@ -107,15 +107,19 @@ class Sweep:
             return "2 paired SE", ""
         q = [float(self.t_mult[i]) for i in positions]
         if max(q) - min(q) < 0.005:
-            dof = f"{df[0]:.0f}" if df[0].is_integer() else f"{df[0]:.1f}"
+            dof = f"{round(df[0], 1):g}"
             how = "Satterthwaite's " if self.crossed else ""
             return f"{q[0]:.2f} paired SE", (
                 f"a two-sided 95 % interval: Student's t with {how}{dof} degrees of freedom"
             )
-        how = "Satterthwaite's" if self.crossed else "the sets compared minus one"
+        how = (
+            "Satterthwaite degrees of freedom"
+            if self.crossed
+            else "degrees of freedom, the sets compared minus one"
+        )
         return "t paired SE", (
-            f"a two-sided 95 % interval, t = {min(q):.2f}–{max(q):.2f}: Student's t with "
-            f"each difference's degrees of freedom ({how}, `diff_from_best_df`)"
+            f"a two-sided 95 % interval: t = {min(q):.2f}–{max(q):.2f} from Student's t "
+            f"with each difference's {how}, `diff_from_best_df`"
         )
 
     def near(self) -> list[int]:
@@ -131,14 +135,16 @@ class Sweep:
         ]  # fmt: skip
 
     @cached_property
-    def signs(self) -> dict[int, tuple[str, float, bool]]:
+    def signs(self) -> dict[int, tuple[str, float, bool, bool]]:
         """Per position in :attr:`valid` other than the best, with the counts of
-        ``summary.csv`` (a nested design): ('k of n sets' worse than the best, and how
-        many better, ties being neither; the two-sided sign test's p-value of worse
-        against better; whether worse outnumbers better)."""
+        ``summary.csv``: ('k of n sets' worse than the best, and how many better, ties
+        being neither; the two-sided sign test's p-value of worse against better, NaN
+        in a crossed design, whose counts are over cells that share their draws;
+        whether worse outnumbers better; whether it is worse in every one)."""
         v = self.valid
         if not self.paired or "n_worse_than_best" not in v:
             return {}
+        unit = "cells" if self.crossed else "sets"
         out = {}
         for i in range(len(v)):
             if i == self.best_pos:
@@ -151,20 +157,28 @@ class Sweep:
             if not np.isfinite(better):  # written before the column: no ties assumed
                 better = n - worse
             worse, better, n = int(worse), int(better), int(n)
-            text = f"{worse} of {n} sets" + (f", better in {better}" if better + worse < n else "")
-            out[i] = (text, sign_test(worse, better), worse > better)
+            text = f"{worse} of {n} {unit}" + (
+                f", better in {better}" if better + worse < n else ""
+            )
+            p = float("nan") if self.crossed else sign_test(worse, better)
+            out[i] = (text, p, worse > better, worse == n)
         return out
 
     @cached_property
     def heavy_tailed(self) -> list[int]:
         """Positions within the 95 % interval of the best (:meth:`near`) that
         nonetheless are worse in more sets than better, by so many that a sign test
-        (two-sided, Bonferroni over the λ compared) tells them apart: a few sets
-        dominate the mean difference and its SE (a heavy tail), so the SE is no guide
-        there."""
+        (two-sided, Bonferroni over the λ compared) tells them apart; in a crossed
+        design, whose cells share their draws (no sign test), worse in every cell. A few
+        sets (draws) dominate the mean difference and its SE (a heavy tail), so the SE
+        is no guide there."""
         alpha = 0.05 / max(1, len(self.signs))
         near = self.near() if self.paired else []
-        return [i for i, (_, p, worse) in self.signs.items() if worse and i in near and p < alpha]
+        return [
+            i
+            for i, (_, p, worse, everywhere) in self.signs.items()
+            if i in near and (everywhere if self.crossed else worse and p < alpha)
+        ]
 
     @property
     def reference(self) -> str:

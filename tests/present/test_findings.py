@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bvsim.present.findings import Sweep, variance_monotone
 
@@ -50,11 +51,20 @@ def test_without_paired_se_no_threshold_is_claimed():
     assert text.endswith("(3 → 4, no paired SE in this run).")
 
 
-def _summary_from_sets(loss, weight_decay):
+def _summary_from_sets(loss, weight_decay, crossed=False):
     """A summary whose paired columns come from per-set expected errors ``loss``
-    (n_wd, K), with the few other columns the findings read."""
+    (n_wd, K), with the few other columns the findings read; with ``crossed``, ``loss``
+    is (n_wd, n_1, n_2) cells of a crossed design (delete-one-level replicates)."""
+    from bvsim.estimate.crossed import level_means
     from bvsim.io.summary import paired_columns
 
+    if crossed:
+        reps = np.stack([level_means(c)[1] for c in loss])
+        per_set = {"levels": loss.shape[1:], "expected": reps, "cells": loss}
+        per_set |= {"test_error": reps, "variance": reps}
+        loss = loss.reshape(len(loss), -1)
+    else:
+        per_set = {"expected": loss}
     k = loss.shape[1]
     s = pd.DataFrame(
         {
@@ -72,7 +82,7 @@ def _summary_from_sets(loss, weight_decay):
             "status": "ok",
         }
     )
-    return paired_columns(s, {"expected": loss}, seed=0)
+    return paired_columns(s, per_set, seed=0)
 
 
 def _best_finding(summary):
@@ -166,9 +176,40 @@ def test_the_axis_table_marks_a_reduction_whose_se_a_heavy_tail_spoils():
     heavy = best + 0.05
     heavy[7] += 1000.0
     s = _summary_from_sets(np.stack([heavy, best]), [0.0, 0.1]).assign(n_train=40)
-    assert _value_row("n_train", 40, s).count("†") == 1
+    assert _value_row("n_train", 40, s, {}).count("†") == 1
     calm = _summary_from_sets(np.stack([best + 0.05, best]), [0.0, 0.1]).assign(n_train=40)
-    assert "†" not in _value_row("n_train", 40, calm)
+    assert "†" not in _value_row("n_train", 40, calm, {})
+    # the column of the λ also within the best's 95 % interval: λ = 0 here, not above
+    tie = _summary_from_sets(np.stack([best + gen.normal(0, 0.05, 50), best]), [0.0, 0.1])
+    assert "| 40 | 0.1 | 0 | " in _value_row("n_train", 40, tie.assign(n_train=40), {})
+    assert "| 40 | 0.1 | none | " in _value_row("n_train", 40, calm, {})
+
+
+def test_a_crossed_difference_worse_in_every_cell_is_not_called_a_tie():
+    """The double-descent-crossed run at n = p: λ = 0 within the interval of the best,
+    yet worse in all 400 cells, was reported as tied (the crossed design had no sign
+    test). Cells share their draws, so it is flagged by the count, with no p-value."""
+    from bvsim.present.axis_report import _value_row
+
+    gen = np.random.default_rng(3)
+    best = 1 + gen.random((8, 5))
+    heavy = best + 0.05
+    heavy[2] += 1000.0  # one draw of x dominates the difference and its SE
+    s = _summary_from_sets(np.stack([heavy, best]), [0.0, 0.1], crossed=True)
+    assert s["n_worse_than_best"].tolist() == [40, 0] and s["n_common_with_best"][0] == 40
+    assert s["diff_from_best_df"][0] == pytest.approx(7.0)  # one factor carries it all
+    meta = {"crossed_factors": ["inputs", "label_noise"]}
+    from bvsim.present.findings import findings
+
+    text = next(f for f in findings(s, meta) if f.startswith("**Best λ"))
+    assert "worse than it in every cell of the crossed design: λ = 0 (" in text
+    assert "worse in 40 of 40 cells" in text and "sign test p" not in text
+    assert "Student's t with Satterthwaite's 7 degrees of freedom" in text
+    assert _value_row("n_train", 40, s.assign(n_train=40), meta).count("†") == 1
+    mixed = best + gen.normal(0, 0.05, (8, 5))  # worse in some cells, better in others
+    s = _summary_from_sets(np.stack([mixed, best]), [0.0, 0.1], crossed=True)
+    text = next(f for f in findings(s, meta) if f.startswith("**Best λ"))
+    assert "every cell" not in text
 
 
 def test_a_lambda_better_in_most_sets_or_tied_is_not_flagged_as_worse():
@@ -189,3 +230,22 @@ def test_a_lambda_better_in_most_sets_or_tied_is_not_flagged_as_worse():
     text = _best_finding(s)
     assert "more training sets than chance" not in text
     assert "worse in 3 of 50 sets, better in 0" in text
+
+
+def test_the_axis_report_names_the_values_whose_identity_check_fails():
+    """double-descent n = 40 failed its identity check (3.26 SE) in its own report only;
+    the axis report now names it, with the number of checks made."""
+    from bvsim.present.axis_report import _identity_lines
+
+    def part(z):
+        return pd.DataFrame({"weight_decay": [0.0, 0.1], "expected_error": 1.0,
+                             "status": "ok", "identity_gap": [0.1, z * 0.1],
+                             "identity_gap_se": 0.1})  # fmt: skip
+
+    groups = [(20, part(0.5)), (40, part(3.26))]
+    text = " ".join(_identity_lines("n_train", groups))
+    assert "at n_train = 40 (3.26 SE at λ = 0.1), out of 4 checks" in text
+    assert "n_train = 20" not in text
+    assert _identity_lines("n_train", groups[:1]) == []
+    noise_unknown = part(5.0).assign(bias2_includes_noise=True)  # checks nothing there
+    assert _identity_lines("n_train", [(40, noise_unknown)]) == []
