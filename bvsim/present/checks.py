@@ -8,15 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import lambda_text, valid_rows
+from .common import lambda_text, noise_in_bias, valid_rows
 
 __all__ = ["bias_zero", "identity_check", "identity_worst", "theory_agreement"]
-
-
-def _noise_in_bias(v: pd.DataFrame) -> bool:
-    """Data from a file: the test labels stand in for the truth, so bias² includes the
-    noise (``bias2_includes_noise``)."""
-    return "bias2_includes_noise" in v and bool(v["bias2_includes_noise"].astype(bool).any())
 
 
 def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
@@ -27,7 +21,7 @@ def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
     SEs by the multiway jackknife, no SE under a zero bias). None for data from a file,
     whose bias² includes the noise and so cannot be zero.
     """
-    if _noise_in_bias(v):
+    if noise_in_bias(v):
         return None
     b = v["bias2"].to_numpy(float)
     se0 = v["bias2_se0"].to_numpy(float) if "bias2_se0" in v else np.full(len(v), np.nan)
@@ -84,7 +78,7 @@ def identity_worst(v: pd.DataFrame) -> tuple[float, float] | None:
     """The largest |test error − expected error| / paired SE over the rows with
     estimates ``v``, and the λ where it is; None without paired SEs, or where the check
     tests nothing (data from a file)."""
-    if "identity_gap_se" not in v or _noise_in_bias(v):
+    if "identity_gap_se" not in v or noise_in_bias(v):
         return None
     z = (v["identity_gap"] / v["identity_gap_se"]).abs()
     if not np.isfinite(z).any():
@@ -103,7 +97,7 @@ def identity_check(v: pd.DataFrame, crossed: bool = False) -> str | None:
     te = v["test_error"].notna()
     if not te.any():
         return None
-    if _noise_in_bias(v):
+    if noise_in_bias(v):
         gap = float((v["test_error"] - v["expected_error"])[te].abs().max())
         return (
             "The measured test error equals bias² + variance by construction here (the "

@@ -70,6 +70,14 @@ def best_row(valid: pd.DataFrame) -> pd.Series:
 # --- task -------------------------------------------------------------------------------
 
 
+def noise_in_bias(summary: pd.DataFrame) -> bool:
+    """Data from a file: the test labels stand in for the truth, so bias² includes the
+    noise (``bias2_includes_noise``) and the noise is unknown."""
+    return "bias2_includes_noise" in summary and bool(
+        summary["bias2_includes_noise"].astype(bool).any()
+    )
+
+
 def is_classification(summary: pd.DataFrame, meta: dict | None = None) -> bool:
     """A cross-entropy run (:func:`bvsim.task.task_of_run`: its ``run.json``, else its
     summary); otherwise squared error."""

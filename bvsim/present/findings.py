@@ -25,6 +25,7 @@ from .common import (
     get,
     is_classification,
     lambda_text,
+    noise_in_bias,
     num,
     pct,
     pct_pm,
@@ -47,7 +48,7 @@ __all__ = [
 def noise_unknown(run: Sweep) -> str | None:
     """Data from a file: bias² includes the noise."""
     s = run.summary
-    if not ("bias2_includes_noise" in s and s["bias2_includes_noise"].astype(bool).any()):
+    if not noise_in_bias(s):
         return None
     return (
         "**The noise is unknown** (the data come from a file, with no generator): the "
@@ -70,14 +71,24 @@ def noise_estimate(run: Sweep) -> str | None:
     )
 
 
+def _parts(run: Sweep, row: pd.Series, se: bool) -> str:
+    """A row's bias², variance and noise (with their SEs when ``se``), for a
+    parenthesis; with an unknown noise (data from a file) 'bias² + noise' and variance."""
+
+    def value(name):
+        return pm(row[name], row[f"{name}_se"]) if se else num(row[name])
+
+    if noise_unknown(run) is not None:
+        return f"bias² + noise {value('bias2')}, variance {value('variance')}"
+    return f"bias² {value('bias2')}, variance {value('variance')}, noise {num(row['noise'])}"
+
+
 def best_lambda(run: Sweep) -> str:
     """The best λ, and which λ are within the 95 % interval (Student's t) of it."""
     v, ib, paired, best = run.valid, run.best_pos, run.paired, run.best
     text = (
         f"**Best λ = {lambda_text(best['weight_decay'])}**: expected error "
-        f"{pm(best['expected_error'], best['expected_error_se'])} "
-        f"(bias² {pm(best['bias2'], best['bias2_se'])}, "
-        f"variance {pm(best['variance'], best['variance_se'])}, noise {num(best['noise'])})."
+        f"{pm(best['expected_error'], best['expected_error_se'])} ({_parts(run, best, True)})."
     )
     if not paired:
         return text + (
@@ -219,6 +230,13 @@ def reduction(run: Sweep) -> str:
     """How much the best λ lowers the expected error relative to the smallest λ."""
     first, ref = run.valid.iloc[0], run.reference
     if run.best_pos == 0:
+        if is_classification(run.summary, run.meta):
+            return (
+                f"The best λ is {ref} itself: weight decay did not reduce the expected "
+                "cross-entropy, the loss decomposed here (the 0-1 and Brier errors in "
+                "`summary.csv`, `zero_one_error` and `brier_error`, may rank the λ "
+                "otherwise)."
+            )
         return f"The best λ is {ref} itself: weight decay did not reduce the expected error."
     e0, s0 = first["expected_error"], first["expected_error_se"]
     text = f"Relative to {ref} (expected error {pm(e0, s0)}), the best λ "
@@ -245,14 +263,15 @@ def reduction(run: Sweep) -> str:
 
 
 def shares(run: Sweep) -> str:
-    """Variance's share of the expected error at the smallest λ, bias²'s at the largest."""
+    """Variance's share of the expected error at the smallest λ, bias²'s (bias² +
+    noise's, with an unknown noise) at the largest."""
     first, last = run.valid.iloc[0], run.valid.iloc[-1]
+    bias = "bias² + noise" if noise_unknown(run) is not None else "bias²"
     return (
         f"At {run.reference}, variance is "
         f"{pct_pm(share_of(first, 'variance'), get(first, 'variance_share_se'))} "
-        f"of the expected error (bias² {num(first['bias2'])}, variance "
-        f"{num(first['variance'])}, noise {num(first['noise'])}). At the largest λ "
-        f"({lambda_text(last['weight_decay'])}), bias² is "
+        f"of the expected error ({_parts(run, first, False)}). At the largest λ "
+        f"({lambda_text(last['weight_decay'])}), {bias} is "
         f"{pct_pm(share_of(last, 'bias2'), get(last, 'bias2_share_se'))} of it "
         f"({'multiway-' if run.crossed else ''}jackknife SEs of the ratios)."
     )

@@ -26,6 +26,7 @@ from .common import (
     get,
     is_classification,
     lambda_text,
+    noise_in_bias,
     num,
     pct,
     pct_pm,
@@ -98,7 +99,7 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             "cross-entropy decomposition (π̄ the normalized geometric mean of the "
             "members' predicted distributions), 'variance' is mean KL(π̄ ‖ π) (both "
             "jackknife-corrected) and 'noise' the entropy of the true class probabilities "
-            "(exact)"
+            + ("(unknown here: see below)" if noise_in_bias(s) else "(exact)")
             if is_classification(s, meta)
             else ". Errors are mean squared errors on the test points"
         )
@@ -108,6 +109,15 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             "independent."
             if crossed_factors_of(meta)
             else "; ± values are Monte Carlo standard errors (SE) over training sets."
+        )
+        + (
+            " The data come from a file: every estimate is conditional on its one "
+            "held-out test split and on its pool of training rows, from which the "
+            "training sets are drawn (`data.resample`), so the SEs measure the Monte Carlo "
+            "error given that split and pool, not how much another split, or another "
+            "sample from the population, would differ."
+            if noise_in_bias(s)
+            else ""
         )
         + (
             " Here every SE is empty (NaN in the CSVs): a factor has only 2 levels, and "
