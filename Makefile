@@ -22,9 +22,10 @@ $(VENV)/.torch-spec: FORCE
 	@mkdir -p $(VENV)
 	@echo "$(TORCH)" | cmp -s - $@ || echo "$(TORCH)" > $@
 
-# Re-installs only when pyproject.toml or the torch spec changes. A sweep needs the
+# Re-installs only when pyproject.toml, the version (bvsim/_version.py, which
+# pyproject.toml reads) or the torch spec changes. A sweep needs the
 # runtime dependencies only; tests and benchmarks add their extras on top.
-$(STAMP): pyproject.toml $(VENV)/.torch-spec
+$(STAMP): pyproject.toml bvsim/_version.py $(VENV)/.torch-spec
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"

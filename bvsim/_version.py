@@ -1,3 +1,4 @@
-"""The package version (one place: pyproject.toml reads the same number)."""
+"""The package version, written only here: pyproject.toml reads it
+(``dynamic = ["version"]``, ``[tool.setuptools.dynamic]``)."""
 
 __version__ = "0.2.0"

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..config import Config
 from ..data.generator import TestSet, draw_training_sets
-from ..train.engine import TrainSpec
+from ..train.trainers import ModelSizes, model_sizes
 
 __all__ = [
     "MEMBER_FIELDS",
@@ -48,21 +48,17 @@ def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:
     return w.ravel(), a.ravel(), s.ravel()
 
 
-def auto_chunk_size(cfg: Config, device_type: str = "cpu") -> int:
-    """Training sets per chunk: the configured value, or sized by model parameters and
-    activations for the device type (``"cpu"`` or ``"cuda"``); never by the number of
-    workers."""
+def auto_chunk_size(cfg: Config, device_type: str = "cpu", sizes: ModelSizes | None = None) -> int:
+    """Training sets per chunk: the configured value, or sized by one member's
+    parameters and activations (``sizes``, by default :func:`model_sizes` of the
+    configured kind) for the device type (``"cpu"`` or ``"cuda"``); never by the number
+    of workers."""
     if cfg.sweep.chunk_size:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
-    if cfg.model.kind == "sklearn":  # one fit per member: chunks only spread the work
+    sizes = model_sizes(cfg) if sizes is None else sizes
+    if not sizes.in_torch:  # one fit per member: chunks only spread the work
         return max(1, cfg.sweep.n_reps // 16)
-    if cfg.model.kind == "module":  # one copy of the module tells its size
-        from ..train.module import activations_per_point
-
-        n_params, width = activations_per_point(cfg)
-    else:
-        spec = TrainSpec.from_config(cfg)
-        n_params, width = spec.n_params, max(fan_out for _, fan_out in spec.shapes)
+    n_params, width = max(sizes.n_params, 1), sizes.width
     low, high = _CHUNK_MEMBERS[device_type]
     members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
     points = max(cfg.data.n_train, cfg.data.n_test)  # n_test: an estimate for a CSV

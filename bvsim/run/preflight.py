@@ -10,11 +10,16 @@
 Each problem is a :class:`ConfigError` naming what to change.
 Memory is an estimate (the largest arrays of a worker's chunk and of the main
 process, plus a fixed overhead per process), checked against the memory the machine
-has available now.
+has available now. One member's size comes from its ``model.kind``
+(:func:`bvsim.train.trainers.model_sizes`, which sizes chunks too): a user's module by
+its own parameters and activations. A scikit-learn estimator's own memory while it
+fits (a forest, a kernel matrix) is not known and not estimated: only its chunk's data
+and outputs are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -23,6 +28,7 @@ import joblib
 
 from ..config import Config, ConfigError, axis_configs, is_classification
 from ..task import task_for
+from ..train.trainers import ModelSizes, model_sizes
 
 __all__ = [
     "available_memory",
@@ -52,20 +58,28 @@ _SIZE_KEYS = {
     "train.steps": 1,
 }
 
+#: Keys outside ``model.*`` that a member's size (:func:`model_sizes`) depends on: the
+#: inputs' dimension and the outputs (classes).
+_MEMBER_KEYS = ("data.dim", "data.n_classes")
 
-def _size_keys(cfg: Config) -> list[str]:
-    """The keys of :data:`_SIZE_KEYS` this configuration lets the user lower: not the
-    model's for a user's module or estimator, not the dimension of a CSV file (its
-    columns), not the classes of a regression or of a CSV file."""
+
+def _size_keys(cfg: Config, sizes: ModelSizes) -> list[str]:
+    """The keys this configuration lets the user lower: those of :data:`_SIZE_KEYS`,
+    of the model only the one that sizes it (``sizes.key``: ``model.hidden``, or
+    ``model.module`` for a user's module), not the dimension of a CSV file (its
+    columns) or of a module (its input), not the classes of a regression or of a CSV
+    file."""
     keys = []
     for key in _SIZE_KEYS:
-        if key.startswith("model.") and cfg.model.kind not in ("mlp", "linear"):
+        if key.startswith("model.") and key != sizes.key:
             continue
-        if key == "data.dim" and cfg.data.source == "csv":
+        if key == "data.dim" and (cfg.data.source == "csv" or sizes.fixes_dim):
             continue
         if key == "data.n_classes" and (cfg.data.source == "csv" or not is_classification(cfg)):
             continue
         keys.append(key)
+    if sizes.key is not None and sizes.key not in keys and sizes.key not in _SIZE_KEYS:
+        keys.append(sizes.key)  # model.module: compared with a module of one parameter
     return keys
 
 
@@ -85,8 +99,6 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
     the CSV source (which fills in its columns and size), the truth function (tried
     on a probe batch), the module factory and the estimator class. Returns the
     configuration with the CSV source's defaults filled in."""
-    import dataclasses
-
     from ..data.csv import check_csv
     from ..data.generator import check_truth_function
     from ..train.sklearn import check_estimator
@@ -170,10 +182,8 @@ def available_memory() -> int | None:
     return avail
 
 
-def _sizes(cfg: Config) -> dict:
-    """The numbers a sweep's memory grows with."""
-    from ..train.engine import layer_shapes
-
+def _sizes(cfg: Config, sizes: ModelSizes) -> dict:
+    """The numbers a sweep's memory grows with; one member's from ``sizes``."""
     d, sw, t = cfg.data, cfg.sweep, cfg.train
     n_test = d.n_test
     if d.source == "csv":  # the file's rows bound both sets
@@ -181,7 +191,6 @@ def _sizes(cfg: Config) -> dict:
 
         _, _, x_test, _ = load_split(cfg)
         n_test = len(x_test)
-    shapes = layer_shapes(cfg) if cfg.model.kind in ("mlp", "linear") else [(d.dim, 1)]
     return {
         "n_wd": len(sw.weight_decay),
         "n_reps": sw.n_reps,
@@ -190,30 +199,36 @@ def _sizes(cfg: Config) -> dict:
         "n_test": n_test,
         "dim": d.dim,
         "n_out": task_for(cfg).n_out(cfg),
-        "n_params": sum(fi * fo + fo for fi, fo in shapes),
-        "widths": sum(fo for _, fo in shapes),
-        "width": max(fo for _, fo in shapes),
+        "n_params": sizes.n_params,
+        "widths": sizes.widths,
+        "width": sizes.width,
         "n_log": math.ceil(t.steps / t.log_every) + 2,
         "itemsize": 8 if t.dtype == "float64" else 4,
         "n_state": 4 if t.optimizer == "adam" else 2,
     }
 
 
-def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
-    """Estimated peak bytes of one worker training one chunk and of the main process.
+def memory_estimate(
+    cfg: Config, device_type: str = "cpu", sizes: ModelSizes | None = None
+) -> dict[str, float]:
+    """Estimated peak bytes of one worker training one chunk and of the main process,
+    one member sized by ``sizes`` (by default :func:`model_sizes` of the configured
+    kind, as the chunks are).
 
     Returns
     -------
     dict with ``worker`` (all of a worker, with :data:`PROCESS_OVERHEAD`), ``tensors``
     (its part in torch tensors: on the device for a GPU) and ``main`` (the main
-    process, with :data:`PROCESS_OVERHEAD`), in bytes.
+    process, with :data:`PROCESS_OVERHEAD`), in bytes. A scikit-learn estimator holds no
+    tensors, and its own memory while it fits is not counted.
     """
     from .chunks import auto_chunk_size
 
-    z = _sizes(cfg)
+    sizes = model_sizes(cfg) if sizes is None else sizes
+    z = _sizes(cfg, sizes)
     b = z["itemsize"]
     per_set = z["n_wd"] * z["n_seeds"]
-    members = auto_chunk_size(cfg, device_type) * per_set
+    members = auto_chunk_size(cfg, device_type, sizes) * per_set
     batch = cfg.train.batch_size or z["n_train"]
     data = z["n_train"] * (z["dim"] + 1) + z["n_test"] * (1 + z["n_out"])
     # numpy: training data, test labels, predictions, initial and final parameters, curves
@@ -227,6 +242,8 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
         + 3 * batch * z["widths"]  # activations and their gradients
         + 2 * z["n_test"] * z["width"]  # the test forward pass, one layer at a time
     )
+    if not sizes.in_torch:  # an estimator: numpy only, its data counted in host
+        tensors = 0
     shared = 16 * z["n_test"] * z["dim"]
     n_members = z["n_wd"] * z["n_reps"] * z["n_seeds"]
     # the main process: a few hundred bytes per member in the tables, and one weight
@@ -248,8 +265,6 @@ def memory_estimate(cfg: Config, device_type: str = "cpu") -> dict[str, float]:
 
 def _smallest(cfg: Config, key: str) -> Config:
     """``cfg`` with ``key`` at its smallest value (every hidden width, for a list)."""
-    import dataclasses
-
     section, name = key.split(".")
     sub = getattr(cfg, section)
     value = getattr(sub, name)
@@ -259,6 +274,18 @@ def _smallest(cfg: Config, key: str) -> Config:
     else:
         value = [low] * len(value) if isinstance(value, list) else min(value, low)
     return dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: value})})
+
+
+def _at_smallest(cfg: Config, key: str, device_type: str, sizes: ModelSizes) -> dict:
+    """:func:`memory_estimate` with ``key`` at its smallest value; ``model.module`` (no
+    smallest value to set) as a module of one parameter and one activation. A member's
+    ``sizes`` are reused where ``key`` cannot change them (:data:`_MEMBER_KEYS`): a
+    user's module is not built again for each key."""
+    if key not in _SIZE_KEYS:
+        smallest = dataclasses.replace(sizes, n_params=1, widths=1, width=1)
+        return memory_estimate(cfg, device_type, smallest)
+    same = not (key.startswith("model.") or key in _MEMBER_KEYS)
+    return memory_estimate(_smallest(cfg, key), device_type, sizes if same else None)
 
 
 def _gib(n: float) -> str:
@@ -295,7 +322,8 @@ def check_memory(
     only), naming the key that sizes it most (the one whose smallest value saves the
     most)."""
     device_type = str(device).split(":")[0]
-    est = memory_estimate(cfg, device_type)
+    sizes = model_sizes(cfg)
+    est = memory_estimate(cfg, device_type, sizes)
     checks = []
     if host:
         avail = available_memory() if avail is None else avail
@@ -306,12 +334,15 @@ def check_memory(
         if have is None or need <= have:
             continue
         saved = {}
-        for key in _size_keys(cfg):
-            saved[key] = need - measure(memory_estimate(_smallest(cfg, key), device_type))
+        for key in _size_keys(cfg, sizes):
+            saved[key] = need - measure(_at_smallest(cfg, key, device_type, sizes))
         key = max(saved, key=saved.get)
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
-        fix = f"use fewer values in {key}" if key == "sweep.weight_decay" else f"lower {key}"
+        fix = {
+            "sweep.weight_decay": f"use fewer values in {key}",
+            "model.module": f"use a smaller module in {key}",
+        }.get(key, f"lower {key}")
         raise ConfigError(
             f"{key} = {_compact(value)}: this sweep needs about {_gib(need)} of {what} (main "
             f"process {_gib(est['main'])}, one chunk {_gib(est['worker'])}) but "
@@ -323,8 +354,6 @@ def gpu_batch_config(cfg: Config) -> Config:
     """``cfg`` with ``sweep.chunk_size`` at the training sets a GPU thread of a
     several-device sweep trains at once (:func:`bvsim.run.chunks.gpu_batch_units` of
     the CPU-sized units): what its device memory is checked for."""
-    import dataclasses
-
     from .chunks import auto_chunk_size, gpu_batch_units
 
     unit = auto_chunk_size(cfg, "cpu")

@@ -1,4 +1,5 @@
-"""Which trainer trains a ``model.kind``: the one place the kind is dispatched.
+"""Which trainer trains a ``model.kind``, and how large one of its members is: the one
+place the kind is dispatched (:data:`KINDS`).
 
 Every trainer takes the members of some training sets as
 :func:`bvsim.run.chunks.members_of` lays them out (``x``, ``y``, ``x_test``,
@@ -10,6 +11,7 @@ member's row ``a`` among the sets and ``s`` among the seeds, and returns an
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +26,52 @@ from .engine import (
 )
 from .mlp import train_batched
 
-__all__ = ["TRAINERS", "seed_tree_members", "train_members"]
+__all__ = [
+    "KINDS",
+    "Kind",
+    "ModelSizes",
+    "model_sizes",
+    "seed_tree_members",
+    "train_members",
+]
+
+
+@dataclass(frozen=True)
+class ModelSizes:
+    """What one member of a ``model.kind`` holds, per input point where it grows with
+    the points: what chunks are sized by (:func:`bvsim.run.chunks.auto_chunk_size`) and
+    what the memory preflight counts (:func:`bvsim.run.preflight.memory_estimate`).
+    They depend on the ``model`` section, ``data.dim`` and the task's outputs only.
+
+    Attributes
+    ----------
+    n_params : int
+        Parameters of one member (biases only where the model has them).
+    widths : int
+        Activation values per point that a training step holds for its backward pass
+        (every layer's output).
+    width : int
+        Activation values per point that a forward pass without gradients holds at
+        once: the widest layer for the batched MLP (one layer at a time); all of
+        ``widths`` for a user's module, whose graph is not known.
+    in_torch : bool
+        Trained as one batched torch program. False for a scikit-learn estimator:
+        one ``fit`` per member in numpy, whose own memory (a fitted forest, a kernel
+        matrix) is not known, so it is not estimated; only the data and outputs are.
+    key : str or None
+        The configuration key that sizes the model, which a memory message may ask
+        to lower (``model.hidden``, ``model.module``); None when the user has none.
+    fixes_dim : bool
+        The model fixes the inputs' dimension (a user's module takes ``data.dim``
+        columns), so ``data.dim`` is no key to lower.
+    """
+
+    n_params: int
+    widths: int
+    width: int
+    in_torch: bool = True
+    key: str | None = None
+    fixes_dim: bool = False
 
 
 def seed_tree_members(cfg: Config, spec: TrainSpec, ks, a: np.ndarray, s: np.ndarray) -> dict:
@@ -74,13 +121,49 @@ def _train_sklearn(cfg, spec, members, ks, a, s, device) -> EngineResult:
     return fit_estimators(cfg, **members, seeds=random_states(cfg, ks, cfg.sweep.n_seeds)[a, s])
 
 
-#: ``model.kind`` -> trainer.
-TRAINERS: dict[str, Callable[..., EngineResult]] = {
-    "mlp": _train_mlp,
-    "linear": _train_mlp,
-    "module": _train_module,
-    "sklearn": _train_sklearn,
+def _mlp_sizes(cfg: Config) -> ModelSizes:
+    """``mlp`` and ``linear``: the layers of :class:`~bvsim.train.engine.TrainSpec`."""
+    spec = TrainSpec.from_config(cfg)
+    outs = [fan_out for _, fan_out in spec.shapes]
+    key = "model.hidden" if cfg.model.kind == "mlp" else None
+    return ModelSizes(spec.n_params, sum(outs), max(outs), key=key)
+
+
+def _module_sizes(cfg: Config) -> ModelSizes:
+    """``module``: one copy of the module, run on one point, tells its size."""
+    from .module import activations_per_point
+
+    n_params, per_point = activations_per_point(cfg)
+    return ModelSizes(n_params, per_point, per_point, key="model.module", fixes_dim=True)
+
+
+def _sklearn_sizes(cfg: Config) -> ModelSizes:
+    """``sklearn``: nothing in torch; the estimator's own memory is not known."""
+    return ModelSizes(0, 0, 0, in_torch=False)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the rest of the package asks of a ``model.kind``."""
+
+    #: trains the members of some training sets (arguments as :func:`train_members`)
+    train: Callable[..., EngineResult]
+    #: the size of one member (:class:`ModelSizes`)
+    sizes: Callable[[Config], ModelSizes]
+
+
+#: ``model.kind`` -> its trainer and sizes.
+KINDS: dict[str, Kind] = {
+    "mlp": Kind(_train_mlp, _mlp_sizes),
+    "linear": Kind(_train_mlp, _mlp_sizes),
+    "module": Kind(_train_module, _module_sizes),
+    "sklearn": Kind(_train_sklearn, _sklearn_sizes),
 }
+
+
+def model_sizes(cfg: Config) -> ModelSizes:
+    """The size of one member of ``cfg.model.kind`` (:class:`ModelSizes`)."""
+    return KINDS[cfg.model.kind].sizes(cfg)
 
 
 def train_members(
@@ -88,4 +171,4 @@ def train_members(
 ) -> EngineResult:
     """Train the members of training sets ``ks`` with the trainer of ``cfg.model.kind``."""
     spec = TrainSpec.from_config(cfg)
-    return TRAINERS[cfg.model.kind](cfg, spec, members, ks, a, s, device)
+    return KINDS[cfg.model.kind].train(cfg, spec, members, ks, a, s, device)
