@@ -78,8 +78,27 @@ Ridgeless limit λ_r → 0:
   bias² = r² (1 − 1/γ)², variance = r² (1 − 1/γ)/γ + σ² / (γ − 1).
 - γ = 1: the variance diverges (σ² > 0).
 
-At finite n the limit drifts by O(1/n) (e.g. at λ = 0, p < n the exact Gaussian value is
-σ² p / (n − p − 1) against σ² p / (n − p)).
+At finite n the limit drifts by O(1/n), most near the interpolation threshold n = p
+(e.g. at λ = 0, p < n the exact Gaussian value is σ² p / (n − p − 1) against
+σ² p / (n − p): at p = 40, n = 44 the limit is 25 % low).
+
+Random design, exact at λ = 0 (finite n, p)
+-------------------------------------------
+Minimum-norm least squares has exact Gaussian moments (Wishart and Haar;
+:mod:`bvsim.estimate.anova_theory` derives them term by term), at the run's own test
+points x_j (the test x need not be Gaussian: only the training design is averaged):
+
+- n ≥ p: ŵ = w* + (XᵀX)⁻¹Xᵀε, so bias² = 0 and, with E(XᵀX)⁻¹ = I/(n − p − 1),
+  variance = σ² mean_j ‖x_j‖² / (n − p − 1) for n ≥ p + 2 (infinite for n = p, p + 1).
+- n < p: ŵ = P w* + X⁺ε, P the projection onto the row space of X, Haar-distributed of
+  rank n, E P = (n/p) I: bias² = (1 − n/p)² mean_j f_j², and with
+  b = n(p − n)/(p(p − 1)(p + 2)), d = b (p − 2)/p and E tr(XXᵀ)⁻¹ = n/(p − n − 1),
+  variance = r² (b mean_j ‖x_j‖² + d mean_j f_j²) + σ² mean_j ‖x_j‖² n/(p(p − n − 1))
+  for p ≥ n + 2 (infinite for p = n + 1).
+
+:func:`theory_table` uses these at λ = 0 (``kind = "random_design_exact"``) and the limit
+only at λ > 0 (``kind = "random_design_limit"``), where the finite-n moments of
+(XᵀX + αI)⁻¹ have no elementary form.
 """
 
 from __future__ import annotations
@@ -96,13 +115,17 @@ __all__ = [
     "ridge_random_design_limit",
     "ridge_random_design_limit_classical",
     "ridge_random_design_shrinkage",
+    "ridgeless_random_design_exact",
     "factors_at_test_points",
     "theory_table",
 ]
 
-#: ``kind`` values of :func:`theory_table`, and their legend labels.
+#: ``kind`` values of :func:`theory_table`, and their legend labels. A random design's
+#: table is exact at λ = 0 and the limit at λ > 0; the decomposition figure labels its one
+#: dotted line by the smallest λ's kind, so ``random_design_exact`` names both.
 KINDS = {
     "fixed_design_exact": "theory (exact, fixed design)",
+    "random_design_exact": "theory (exact at λ = 0; Marchenko–Pastur limit at λ > 0)",
     "random_design_limit": "theory (Marchenko–Pastur limit)",
 }
 
@@ -269,6 +292,49 @@ def ridge_random_design_limit_classical(gamma, coef_norm2, noise_var, alpha_over
     return (coef_norm2 * l2dm)[()], _times(noise_var, vfac)[()]
 
 
+def ridgeless_random_design_exact(
+    n, p, coef_norm2, noise_var, bias_factor=1.0, variance_factor=1.0
+):
+    """bvsim's bias² and variance of minimum-norm least squares (λ = 0) for x ~ N(0, I_p),
+    exact at finite n and p (see the module docstring).
+
+    Parameters
+    ----------
+    n, p : int
+        Training points and features.
+    coef_norm2 : float
+        r² = ‖w*‖².
+    noise_var : float
+        σ², the training-label noise variance.
+    bias_factor, variance_factor : float
+        :func:`factors_at_test_points` (1 for the population x ~ N(0, I_p)): with them
+        the values are exact at those test points.
+
+    Returns
+    -------
+    bias2, variance : float
+        n ≥ p: 0 and σ² p/(n − p − 1) × ``variance_factor``; n < p: (1 − n/p)² r² ×
+        ``bias_factor`` and r² (b p × ``variance_factor`` + d × ``bias_factor``) +
+        σ² n/(p − n − 1) × ``variance_factor``. The variance is inf for
+        p − 1 ≤ n ≤ p + 1 when σ² > 0 (its noise part has no finite mean there).
+    """
+    n, p = int(n), int(p)
+    if n < 1 or p < 1:
+        raise ValueError("need n >= 1 and p >= 1")
+    r2, s2 = float(coef_norm2), float(noise_var)
+    if n >= p:  # X has rank p: ŵ = w* + (XᵀX)⁻¹Xᵀε
+        bias2, spread = 0.0, 0.0
+        trace = p / (n - p - 1) if n >= p + 2 else np.inf  # E tr (XᵀX)⁻¹
+    else:  # ŵ = P w* + X⁺ε, P a Haar projection of rank n
+        b = n * (p - n) / (p * (p - 1) * (p + 2))  # p > n >= 1, so p >= 2
+        d = b * (p - 2) / p
+        bias2 = (1 - n / p) ** 2 * r2 * bias_factor
+        spread = r2 * (b * p * variance_factor + d * bias_factor)  # Var_X of P w*
+        trace = n / (p - n - 1) if p >= n + 2 else np.inf  # E tr (XXᵀ)⁻¹
+    noise = 0.0 if s2 == 0 else s2 * variance_factor * trace
+    return float(bias2), float(spread + noise)
+
+
 def factors_at_test_points(x_test, coef):
     """Factors that move a population (x ~ N(0, I)) limit onto a finite test set.
 
@@ -292,12 +358,14 @@ def factors_at_test_points(x_test, coef):
 
 
 def has_theory(cfg: Config) -> str | None:
-    """Which theory applies to ``cfg``: a key of :data:`KINDS`, or None.
+    """Which theory applies to ``cfg``: ``"fixed_design_exact"``,
+    ``"random_design_limit"`` or None.
 
     Linear truth, linear model without intercept or dropout, the l2 penalty (coupled
     weight decay, i.e. ridge); then a fixed design (exact, for any x distribution, so a
     fixed uniform or grid design has it too) or a random Gaussian design (the
-    Marchenko–Pastur limit).
+    Marchenko–Pastur limit; :func:`theory_table` replaces it by the exact finite-n value
+    at λ = 0, whose rows are ``"random_design_exact"``).
     """
     d, m = cfg.data, cfg.model
     if d.source != "generator":  # data from a file: no w*, no noise level, no design
@@ -327,10 +395,13 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     -------
     DataFrame or None
         One row per λ, columns weight_decay, bias2_theory, variance_theory, expected_error_theory
-        (bias² + variance + test-noise variance), kind (``"fixed_design_exact"`` or
-        ``"random_design_limit"``). None when no theory applies
-        (:func:`has_theory`). The random-design limit is evaluated at the run's own
-        test points (:func:`factors_at_test_points`).
+        (bias² + variance + test-noise variance), kind: ``"fixed_design_exact"``; or, for
+        a random Gaussian design, ``"random_design_exact"`` at λ = 0 (minimum-norm least
+        squares, exact at the run's n and p: :func:`ridgeless_random_design_exact`) and
+        ``"random_design_limit"`` at λ > 0 (the Marchenko–Pastur limit, off by O(1/n),
+        most near n = p). None when no theory applies (:func:`has_theory`). Both
+        random-design forms are evaluated at the run's own test points
+        (:func:`factors_at_test_points`).
     """
     if cfg.sweep.axis != "none":
         raise ValueError(
@@ -343,6 +414,7 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     d = cfg.data
     lam = np.asarray(cfg.sweep.weight_decay, float)
     coef = np.full(d.dim, np.sqrt(d.coef_norm2 / d.dim))
+    kinds = np.full(lam.shape, kind, dtype=object)
     if kind == "fixed_design_exact":
         if x_design is None:
             raise ValueError("a fixed design's theory needs x_design (the shared training x)")
@@ -351,8 +423,15 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
         bias2, variance = ridge_random_design_limit(
             d.dim / d.n_train, d.coef_norm2, d.noise_std**2, lam / 2
         )
-        bias_factor, variance_factor = factors_at_test_points(test.x, coef)
-        bias2, variance = bias2 * bias_factor, variance * variance_factor
+        factors = factors_at_test_points(test.x, coef)
+        bias2, variance = bias2 * factors[0], variance * factors[1]
+        zero = lam == 0
+        if zero.any():  # exact at finite n, p: the limit is off by O(1/|n − p|) there
+            b0, v0 = ridgeless_random_design_exact(
+                d.n_train, d.dim, d.coef_norm2, d.noise_std**2, *factors
+            )
+            bias2, variance = np.where(zero, b0, bias2), np.where(zero, v0, variance)
+            kinds[zero] = "random_design_exact"
     bias2 = np.broadcast_to(bias2, lam.shape).astype(float)
     variance = np.broadcast_to(variance, lam.shape).astype(float)
     return pd.DataFrame(
@@ -361,6 +440,6 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
             "bias2_theory": bias2,
             "variance_theory": variance,
             "expected_error_theory": bias2 + variance + float(test.noise_var),
-            "kind": kind,
+            "kind": kinds.tolist(),
         }
     )

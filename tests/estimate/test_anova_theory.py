@@ -4,7 +4,8 @@
   many Gaussian designs of the exact per-design quantities (conditional mean and
   conditional variance), within 4 Monte Carlo SE of that average.
 - λ > 0: the proportional limit is within a few per cent of the same design average
-  at p = 100 (its O(1/n) error), and its terms add up to theory.csv's variance.
+  at p = 100 (its O(1/n) error).
+- At every λ the terms add up to theory.csv's variance (exact at λ = 0 in both).
 - The table: rows per λ and term, sums exact, only for a crossed closed-form run.
 """
 
@@ -92,7 +93,7 @@ def _crossed(*overrides):
     return load_config(preset="linear", overrides=[*base, *overrides])
 
 
-def test_table_rows_add_up_and_match_theory_csv_above_zero():
+def test_table_rows_add_up_and_match_theory_csv():
     cfg = _crossed()
     test = make_test_set(cfg)
     t = anova_theory_table(cfg, test)
@@ -106,9 +107,9 @@ def test_table_rows_add_up_and_match_theory_csv_above_zero():
         assert v["expected_error"] == pytest.approx(v["variance"] + v["bias2"] + v["noise"])
         kind = set(rows.theory_kind)
         assert kind == {"random_design_exact" if wd == 0 else "random_design_limit"}
-        if wd > 0:
-            assert v["variance"] == pytest.approx(plain.variance_theory[wd], rel=1e-12)
-            assert v["bias2"] == pytest.approx(plain.bias2_theory[wd], rel=1e-12)
+        assert kind == {plain.kind[wd]}  # theory.csv: exact at 0 too, the same values
+        assert v["variance"] == pytest.approx(plain.variance_theory[wd], rel=1e-12)
+        assert v["bias2"] == pytest.approx(plain.bias2_theory[wd], rel=1e-12, abs=1e-15)
 
 
 def test_only_crossed_closed_form_runs_with_both_factors_have_a_closed_form():

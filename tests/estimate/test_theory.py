@@ -1,9 +1,11 @@
 """Closed-form ridge theory (bvsim.estimate.theory) against bvsim's own Monte Carlo estimates.
 
-Fixed design: exact, so the estimates must land within 3 SE. Random design: the
-Marchenko–Pastur limit at n = 400, within 3 SE plus a 1 % relative allowance for the
-finite-n drift (measured at n = 400: the Stieltjes transform is off by < 0.3 %, bias²
-by < 0.6 %). Every sweep uses the exact closed-form solver in float64.
+Fixed design: exact, so the estimates must land within 3 SE. Random design: exact at
+λ = 0 (minimum-norm least squares at finite n, p; checked against a Monte Carlo of the
+closed form design by design, at the double-descent sizes where the limit is several SE
+off); at λ > 0 the Marchenko–Pastur limit at n = 400, within 3 SE plus a 1 % relative
+allowance for the finite-n drift (measured at n = 400: the Stieltjes transform is off
+by < 0.3 %, bias² by < 0.6 %). Every sweep uses the exact closed-form solver in float64.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import pytest
 from bvsim import load_config, run_sweep
 from bvsim.config import axis_configs
 from bvsim.data.generator import draw_training_sets, make_test_set
+from bvsim.estimate.anova_theory import ridgeless_anova_exact
 from bvsim.estimate.theory import (
+    factors_at_test_points,
     mp_stieltjes,
     ridge_fixed_design,
     ridge_random_design_limit,
     ridge_random_design_limit_classical,
     ridge_random_design_shrinkage,
+    ridgeless_random_design_exact,
     theory_table,
 )
 from bvsim.io.tables import read_tables
@@ -121,18 +126,150 @@ def test_random_design_limit_matches_monte_carlo(dim, n_reps):
     )
     result = run_sweep(cfg, progress=False)  # one process: faster than shipping X to workers
     theory = result.tables.theory
-    assert set(theory["kind"]) == {"random_design_limit"}
+    assert theory["kind"].tolist() == ["random_design_exact"] + 3 * ["random_design_limit"]
     _compare(result.summary, theory, drift=DRIFT)
-    # lambda = 0 is the ridgeless limit (min-norm for p > n); bvsim's split, r = sigma = 1
-    gamma = dim / 400
+    # lambda = 0 is exact at n = 400 (min-norm for p > n); bvsim's split, r = sigma = 1
+    n, p = 400, dim
     test = make_test_set(cfg)
     coef = np.full(dim, np.sqrt(1 / dim))
     b_factor = np.mean((test.x @ coef) ** 2)
     v_factor = np.mean(np.square(test.x).sum(1)) / dim
     zero = theory.loc[theory["weight_decay"] == 0].iloc[0]
-    bias0, var0 = (0.0, gamma / (1 - gamma)) if gamma < 1 else ((1 - 1 / gamma) ** 2, 1.25)
-    np.testing.assert_allclose(zero["bias2_theory"], bias0 * b_factor, atol=1e-12)
-    np.testing.assert_allclose(zero["variance_theory"], var0 * v_factor, rtol=1e-12)
+    if p < n:
+        bias0, var0 = 0.0, p / (n - p - 1) * v_factor
+    else:
+        b = n * (p - n) / (p * (p - 1) * (p + 2))
+        bias0 = (1 - n / p) ** 2 * b_factor
+        var0 = b * p * v_factor + b * (p - 2) / p * b_factor + n / (p - n - 1) * v_factor
+    np.testing.assert_allclose(zero["bias2_theory"], bias0, atol=1e-12)
+    np.testing.assert_allclose(zero["variance_theory"], var0, rtol=1e-12)
+    # ... and within O(1/n) of the ridgeless limit (gamma/(1 - gamma); 1/4 + 1 at gamma = 2)
+    gamma = p / n
+    limit = gamma / (1 - gamma) if gamma < 1 else 1.25
+    assert abs(zero["variance_theory"] / v_factor - limit) < 2 / n * limit + 1e-3
+
+
+# --- random design at lambda = 0: exact at finite n, p ---------------------------------
+
+
+def _ridgeless_monte_carlo(n, p, noise_var, n_designs, seed=0):
+    """Design-by-design closed form of minimum-norm least squares, averaged over Gaussian
+    designs: the mean predictor at each test point against c·f_j (c = min(n, p)/p: bvsim's
+    bias² is (1 − c)² mean_j f_j²) as its largest |z|, and bvsim's variance (spread of the
+    noise-free fit over designs plus the mean conditional noise variance
+    σ² x_jᵀ(XᵀX)⁺x_j), with Monte Carlo SEs, and the test points' factors."""
+    rng = np.random.default_rng(seed)
+    coef = np.full(p, np.sqrt(1 / p))
+    x_test = rng.standard_normal((30, p))
+    x = rng.standard_normal((n_designs, n, p))
+    pinv = np.linalg.pinv(x)  # (K, p, n): X⁺, so ŵ = X⁺X w* + X⁺ε
+    fit = x_test @ (pinv @ (x @ coef[:, None]))[..., 0].T  # (J, K): noise-free predictions
+    # sigma^2 x_j^T X+ X+^T x_j per design, averaged over the test points
+    noise = noise_var * np.square(x_test @ pinv).sum(-1).mean(-1)  # (K,)
+    mean = fit.mean(1)
+    spread = np.square(fit - mean[:, None]).mean(0) * n_designs / (n_designs - 1)  # (K,)
+    variance = spread + noise
+    sqrt_k = np.sqrt(n_designs)
+    gap = mean - min(n, p) / p * (x_test @ coef)
+    if n >= p:  # the fit is the truth in every design
+        mean_z = 0.0 if np.allclose(fit, (x_test @ coef)[:, None], atol=1e-9) else np.inf
+    else:
+        mean_z = np.max(np.abs(gap) / (fit.std(1, ddof=1) / sqrt_k))
+    return {
+        "mean_z": mean_z,
+        "variance": (variance.mean(), variance.std(ddof=1) / sqrt_k),
+        "noise_part": (noise.mean(), noise.std(ddof=1) / sqrt_k),
+        "factors": factors_at_test_points(x_test, coef),
+    }
+
+
+@pytest.mark.parametrize(("n", "p"), [(44, 40), (50, 40), (36, 40), (20, 40)])
+def test_ridgeless_exact_matches_a_monte_carlo_of_the_closed_form(n, p):
+    """The exact λ = 0 values at the double-descent sizes (p = 40, n on both sides of the
+    threshold), against many Gaussian designs; the limit is several SE off at n = 36, 44."""
+    sigma2 = 0.25
+    mc = _ridgeless_monte_carlo(n, p, sigma2, 3000)
+    bf, vf = mc["factors"]
+    bias2, variance = ridgeless_random_design_exact(n, p, 1.0, sigma2, bf, vf)
+    value, se = mc["variance"]
+    assert abs(value - variance) <= 4 * se, (value, se, variance)
+    assert mc["mean_z"] < 4.5  # E ŵ = (n/p) w* for n < p, w* for n >= p: at 30 points
+    assert bias2 == pytest.approx((1 - min(n, p) / p) ** 2 * bf, abs=1e-15)
+    limit_bias2, limit_var = ridge_random_design_limit(p / n, 1.0, sigma2, 0.0)
+    assert bias2 == pytest.approx(limit_bias2 * bf, abs=1e-12)  # the limit's bias² is exact
+    if n in (36, 44):  # 1/(n - p - 1) against 1/(n - p): the limit is 25-33 % low here
+        assert abs(value - limit_var * vf) > 6 * se
+    if n > p:  # the textbook sigma^2 p / (n - p - 1), times mean ||x_j||^2 / p
+        assert variance == pytest.approx(sigma2 * p / (n - p - 1) * vf, rel=1e-12)
+        assert mc["noise_part"][0] == pytest.approx(variance, rel=1e-9 + 4 * se / value)
+
+
+def test_ridgeless_exact_is_the_sum_of_the_anova_terms_and_infinite_at_the_threshold():
+    for n, p in ((44, 40), (42, 40), (36, 40), (10, 25), (8, 12), (3, 2), (1, 5)):
+        terms = ridgeless_anova_exact(n, p, 1.7, 0.3, 0.9, 1.1)
+        bias2, variance = ridgeless_random_design_exact(n, p, 1.7, 0.3, 0.9, 1.1)
+        assert bias2 == terms["bias2"]
+        assert variance == pytest.approx(
+            terms["inputs"] + terms["label_noise"] + terms["inputs:label_noise"], rel=1e-12
+        )
+    for n in (39, 40, 41):
+        assert ridgeless_random_design_exact(n, 40, 1.0, 0.25)[1] == np.inf
+        assert ridgeless_random_design_exact(n, 40, 1.0, 0.0)[1] < np.inf  # no noise
+    # n -> infinity at fixed p/n: the Marchenko–Pastur limit
+    for gamma in (0.5, 2.0):
+        n = 4000
+        exact = ridgeless_random_design_exact(n, int(gamma * n), 1.0, 0.25)
+        np.testing.assert_allclose(exact, ridge_random_design_limit(gamma, 1.0, 0.25, 0.0),
+                                   rtol=2e-3)  # fmt: skip
+
+
+def _double_descent(n_train, *overrides):
+    return load_config(
+        preset="double-descent",
+        overrides=[
+            "sweep.axis=none",
+            "sweep.axis_values=[]",
+            f"data.n_train={n_train}",
+            "sweep.weight_decay=[0.0, 0.001, 0.1]",
+            *overrides,
+        ],
+    )
+
+
+def test_theory_table_is_exact_at_zero_and_the_limit_above():
+    for n in (36, 40, 44):
+        cfg = _double_descent(n)
+        test = make_test_set(cfg)
+        t = theory_table(cfg, test)
+        assert t["kind"].tolist() == ["random_design_exact"] + 2 * ["random_design_limit"]
+        coef = np.full(40, np.sqrt(1 / 40))
+        factors = factors_at_test_points(test.x, coef)
+        bias2, variance = ridgeless_random_design_exact(n, 40, 1.0, 0.25, *factors)
+        assert t["bias2_theory"][0] == bias2
+        assert t["variance_theory"][0] == variance
+        limit = ridge_random_design_limit(40 / n, 1.0, 0.25, np.array([0.0005, 0.05]))
+        np.testing.assert_allclose(t["bias2_theory"][1:], limit[0] * factors[0], rtol=1e-12)
+        np.testing.assert_allclose(t["variance_theory"][1:], limit[1] * factors[1], rtol=1e-12)
+        expected = t["bias2_theory"] + t["variance_theory"] + test.noise_var
+        np.testing.assert_allclose(t["expected_error_theory"], expected, rtol=1e-12)
+    # n = 44: the value of the review (2.509 from the limit, 3.345 exact at these points)
+    assert t["variance_theory"][0] == pytest.approx(0.25 * 40 / 3 * factors[1], rel=1e-12)
+
+
+def test_double_descent_run_agrees_with_the_exact_value_at_zero(tmp_path):
+    """n = 44, p = 40 at λ = 0: the limit (σ²p/(n − p) = 2.5) is about 3 SE below what 200
+    training sets measure, the exact σ²p/(n − p − 1) = 3.33 is within 2 SE; the report
+    states the two kinds apart."""
+    cfg = _double_descent(44, "sweep.n_reps=200")
+    result = run_sweep(cfg, tmp_path / "run", progress=False, figures=False)
+    back = read_tables(tmp_path / "run")
+    assert back.theory["kind"].tolist() == result.tables.theory["kind"].tolist()
+    s = result.summary.merge(back.theory, on="weight_decay").set_index("weight_decay")
+    z = (s["variance"] - s["variance_theory"]) / s["variance_se"]
+    assert abs(z[0.0]) < 2
+    text = theory_agreement(result.summary, back.theory)
+    assert "at λ = 0, against the exact value of minimum-norm least squares" in text
+    assert "at the 2 λ from 0.001 to 0.1, against the Marchenko–Pastur limit" in text
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0])

@@ -6,7 +6,9 @@ variance, bias², expected error) is within 3 SE of its ``theory`` column. At λ
 closed form is exact at this n and p (minimum-norm least squares); at λ > 0 it is the
 proportional limit, whose O(1/n) drift (a few per cent of a term, see
 tests/estimate/test_anova_theory.py) is well below these SEs (10-25 % of a main
-effect estimated from 30 levels). The terms are drawn against n_train
+effect estimated from 30 levels). ``theory.csv`` of the same run has the same
+closed form of the variance and bias² (and ``kind``) at every n and λ. The terms are
+drawn against n_train
 (``figures/axis_anova.png``) and the axis report names the figure. A fixed design's one
 term (the label noise) is exact.
 """
@@ -48,6 +50,14 @@ def test_measured_terms_match_the_closed_form_within_3_se(tmp_path):
     assert (noise_main.theory == 0).all()
     both = a[a.term == "inputs:label_noise"]
     assert (both.value > 3 * both.se).all()
+    # theory.csv (the report's theory bullet, the decomposition's dotted lines) has the
+    # same closed form at every n and λ, exact at λ = 0 in both (review item 5)
+    keys = ["n_train", "weight_decay"]
+    t = result.tables.theory.set_index(keys)
+    for term, col in (("variance", "variance_theory"), ("bias2", "bias2_theory")):
+        th = a[a.term == term].set_index(keys)
+        np.testing.assert_allclose(t.loc[th.index, col], th.theory, rtol=1e-12, atol=1e-15)
+        assert (t.loc[th.index, "kind"] == th.theory_kind).all()
     # the written CSV keeps the columns
     written = (tmp_path / "anova.csv").read_text().splitlines()[0]
     assert written.endswith(",theory,theory_kind")
