@@ -15,6 +15,7 @@ import joblib
 
 from .api import load_config
 from .config import ConfigError, list_presets
+from .config.checks import MIN_SETS_FOR_TARGET
 from .present.common import valid_rows
 from .run.preflight import streaming_backends
 from .run.store import RunDirError
@@ -63,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sweep", help="train the ensemble and write CSVs, figures, report")
-    s.add_argument("config", nargs="?", help="a TOML file (keys override the preset's)")
+    s.add_argument(
+        "config",
+        nargs="?",
+        help="a TOML file: its keys override the preset's, or without --preset the "
+        "defaults (without CONFIG and --preset the preset is seed-demo)",
+    )
     s.add_argument("--preset", help="a shipped preset (see `bvsim presets`)")
     s.add_argument(
         "--set",
@@ -77,8 +83,10 @@ def _parser() -> argparse.ArgumentParser:
         "--target-se",
         type=float,
         metavar="X",
-        help="add training sets until every paired SE against the best lambda is <= X "
-        "(same as --set sweep.target_se=X; sweep.n_reps is then the maximum)",
+        help="add training sets a chunk at a time until every paired SE against the best "
+        "lambda, and the SE of the best lambda's expected error, are <= X, stopping no "
+        f"earlier than {MIN_SETS_FOR_TARGET} sets (same as --set sweep.target_se=X; "
+        f"sweep.n_reps is then the maximum and must be above {MIN_SETS_FOR_TARGET})",
     )
     s.add_argument("--out", help="run directory (default results/<name>)")
     s.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or auto")

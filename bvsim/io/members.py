@@ -11,9 +11,12 @@ from ..run.result import SweepResult
 from ..task import crossed_cell_mean, task_for
 from .blocks import labels_block, point_blocks, pred_block
 
-__all__ = ["curves_table", "members_table", "weight_hist_table"]
+__all__ = ["WEIGHT_HIST_COLUMNS", "curves_table", "members_table", "weight_hist_table"]
 
 _HIST_BINS = 60
+#: The columns of ``weight_hist.csv``, written as a header row even when no weight
+#: decay has a histogram (an estimator without weights, training set 0 diverged).
+WEIGHT_HIST_COLUMNS = ["weight_decay", "layer", "bin_left", "bin_right", "count"]
 
 
 def curves_table(r: SweepResult, usable: np.ndarray) -> pd.DataFrame:
@@ -97,12 +100,15 @@ def members_table(r: SweepResult) -> tuple[pd.DataFrame, np.ndarray]:
 def weight_hist_table(r: SweepResult) -> pd.DataFrame:
     """Histograms of the weights of training set 0 (all seeds), per layer and lambda.
 
-    Bins are shared across lambda within a layer, so the shrinkage shows.
+    Bins are shared across lambda within a layer, so the shrinkage shows. A lambda
+    at which a member of training set 0 diverged has no rows; with no rows at all
+    (a user's estimator has no weights) the table is empty with its columns.
     """
     from ..train.engine import ParamLayout, TrainSpec
 
+    empty = pd.DataFrame(columns=WEIGHT_HIST_COLUMNS)
     if r.params0.shape[-1] == 0:  # no parameters to show (a user's estimator)
-        return pd.DataFrame()
+        return empty
     layout = ParamLayout(TrainSpec.from_config(r.cfg))
     frames = []
     for layer, (wslice, _, _) in enumerate(layout.slices):
@@ -125,4 +131,4 @@ def weight_hist_table(r: SweepResult) -> pd.DataFrame:
                     }
                 )
             )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else empty

@@ -248,7 +248,10 @@ def combine_axis(cfg, parts) -> Tables:
             df = df.copy()
             df.insert(0, axis, value)
             pieces.append(df)
-        frames[name] = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+        if pieces:
+            frames[name] = pd.concat(pieces, ignore_index=True)
+        else:
+            frames[name] = _no_rows(parts, name, axis)
     metas = [t.meta for _, t in parts]
     meta = {
         "name": cfg.name,
@@ -266,6 +269,16 @@ def combine_axis(cfg, parts) -> Tables:
     if "crossed_factors" in metas[0]:  # a crossed design's SEs: over its factors
         meta["crossed_factors"] = metas[0]["crossed_factors"]
     return Tables(**frames, meta=meta)
+
+
+def _no_rows(parts, name: str, axis: str) -> pd.DataFrame:
+    """The stacked table of ``name`` when no value has rows: the values' columns with
+    the axis first (so ``weight_hist.csv`` keeps its header), or none when they have
+    no columns (a table the run does not write)."""
+    first = getattr(parts[0][1], name)
+    if first is None or len(first.columns) == 0:
+        return pd.DataFrame()
+    return pd.DataFrame(columns=[axis, *first.columns])
 
 
 def _all_frames(tables: Tables) -> list[str]:

@@ -171,3 +171,23 @@ def test_the_probe_fits_the_runs_own_data(tmp_path):
             "train.steps=1",
         ],
     )
+
+
+@pytest.mark.parametrize("axis", [[], ["sweep.axis=noise_std", "sweep.axis_values=[0.1, 0.5]"]])
+def test_an_estimator_without_weights_writes_a_header_only_weight_hist(tmp_path, axis):
+    """results/README: an estimator has no weights, so weight_hist.csv holds its
+    documented columns and no rows (not an empty file pandas cannot read), at the top
+    level of a second-axis run too, and the run reads back for plot and report."""
+    over = [*RIDGE, "sweep.n_reps=4", "sweep.weight_decay=[0.1, 1.0]", *axis]
+    out = tmp_path / "run"
+    run_sweep(load_config(preset="linear", overrides=over), out, progress=False, figures=False)
+    columns = ["weight_decay", "layer", "bin_left", "bin_right", "count"]
+    wh = pd.read_csv(out / "weight_hist.csv")
+    assert list(wh.columns) == (["noise_std", *columns] if axis else columns)
+    assert wh.empty
+    if axis:
+        part = pd.read_csv(out / "axis" / "noise_std=0.1" / "weight_hist.csv")
+        assert list(part.columns) == columns
+    assert main(["plot", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    assert not (out / "figures" / "weight_hist.png").exists()
