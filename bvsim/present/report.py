@@ -34,7 +34,8 @@ from .common import (
     term_name,
     valid_rows,
 )
-from .findings import early_stopping_finding, findings
+from .early_stopping import early_stopping_finding
+from .findings import findings
 
 __all__ = [
     "anova_section",

@@ -1,0 +1,60 @@
+"""The early-stopping finding of ``report.md``: early stopping at the smallest λ against
+the best λ at the last step, from ``run.json``'s ``early_stopping`` (written with
+``train.decompose_steps``, :func:`bvsim.io.steps.early_stopping`), with the paired SE
+of their difference and its 95 % interval (Student's t)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..estimate.compare import t_multiplier
+from .common import crossed_factors_of, lambda_text, num, pm, z_score
+
+__all__ = ["early_stopping_finding"]
+
+
+def early_stopping_finding(meta: dict) -> str | None:
+    """Early stopping at the smallest λ against the best λ at the last step (from
+    ``run.json``'s ``early_stopping``, written with ``train.decompose_steps``), with
+    the paired SE of their difference; None without it."""
+    es = meta.get("early_stopping")
+    if not es or not np.isfinite(es.get("diff", np.nan)):
+        return None
+    diff, se = es["diff"], es["diff_se"]
+    z = z_score(diff, se)
+    crossed = bool(crossed_factors_of(meta))
+    paired = (
+        "paired over the crossed factors' levels, multiway-jackknife SE"
+        if crossed
+        else f"paired over {es['n_common']} training sets"
+    )
+    q = t_multiplier(es.get("diff_df", np.nan))
+    if np.isfinite(q):
+        dof = f"{round(float(es['diff_df']), 1):g}"
+        width = (
+            f"{q:.2f} paired SE, a two-sided 95 % interval: Student's t with "
+            + (f"Satterthwaite's {dof}" if crossed else dof)
+            + " degrees of freedom"
+        )
+    else:  # a run written before diff_df
+        q, width = 2.0, "2 paired SE"
+    if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:
+        verdict = "the same models (no step before the last and no larger λ does better)"
+    elif not np.isfinite(z) or abs(z) < q:
+        verdict = f"they are not distinguishable at this precision (|difference| < {width})"
+    elif diff < 0:
+        verdict = "early stopping is better"
+    else:
+        verdict = "weight decay is better"
+    return (
+        "Early stopping against weight decay (`steps.csv`): at λ = "
+        f"{lambda_text(es['weight_decay_min'])} the best step is {es['best_step']} of "
+        f"{es['last_step']} "
+        f"(expected error {pm(es['early_stopping_error'], es['early_stopping_error_se'])}); "
+        f"at the last step the best λ is {lambda_text(es['best_weight_decay'])} "
+        f"({pm(es['weight_decay_error'], es['weight_decay_error_se'])}). Early stopping "
+        f"minus weight decay: {pm(diff, se)} ({paired}): "
+        f"{verdict}. Over the whole grid the least expected error is at step "
+        f"{es['grid_best_step']}, λ = {lambda_text(es['grid_best_weight_decay'])} "
+        f"({num(es['grid_best_error'])}); both minima are argmins of noisy estimates."
+    )
