@@ -11,6 +11,7 @@ comparisons (and says so). Nothing new is estimated here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from statistics import NormalDist
 
@@ -177,6 +178,10 @@ def _p_text(p: float) -> str:
     return "< 1e-10" if p < 1e-10 else f"= {p:.2g}"
 
 
+#: Below this many training sets the report says how few resamples the bootstrap has.
+FEW_SETS = 10
+
+
 def how_sure(run: Sweep) -> str | None:
     """How often the best λ wins under a paired bootstrap, and the one-SE-rule λ (a run
     with paired comparisons only)."""
@@ -202,6 +207,13 @@ def how_sure(run: Sweep) -> str | None:
             f"{pct(pb[i])} (λ = {lambda_text(v.loc[i, 'weight_decay'])})" for i in rivals
         )
     text += "."
+    k = int(best["n_reps_used"]) if not run.crossed and "n_reps_used" in best else 0
+    if 0 < k < FEW_SETS:
+        text += (
+            f" With only {k} training sets the bootstrap draws from at most "
+            f"{math.comb(2 * k - 1, k)} distinct resamples, so this share is a rough guide "
+            "(more sets make it reliable)."
+        )
     one = v[v["is_one_se"].astype(bool)] if "is_one_se" in v else v.iloc[:0]
     if not one.empty and one.iloc[0]["weight_decay"] != best["weight_decay"]:
         o = one.iloc[0]

@@ -249,3 +249,18 @@ def test_the_axis_report_names_the_values_whose_identity_check_fails():
     assert _identity_lines("n_train", groups[:1]) == []
     noise_unknown = part(5.0).assign(bias2_includes_noise=True)  # checks nothing there
     assert _identity_lines("n_train", [(40, noise_unknown)]) == []
+
+
+def test_how_sure_says_how_few_resamples_a_few_sets_allow():
+    """4 sets have 35 distinct bootstrap resamples: the report says so; 50 sets do not
+    get the caveat."""
+    from bvsim.present.common import valid_rows
+    from bvsim.present.findings import how_sure
+    from bvsim.present.run_view import Sweep
+
+    gen = np.random.default_rng(4)
+    for k, caveat in ((4, True), (50, False)):
+        best = 1 + gen.random(k)
+        s = _summary_from_sets(np.stack([best + 0.3, best]), [0.0, 0.1])
+        text = how_sure(Sweep(s, valid_rows(s), {}))
+        assert ("at most 35 distinct resamples" in text) is caveat, text
