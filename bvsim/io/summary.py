@@ -124,7 +124,7 @@ COMPARE_COLUMNS = [
     "reduction_by_best", "reduction_by_best_se", "identity_gap", "identity_gap_se",
     "bias2_share", "bias2_share_se", "variance_share", "variance_share_se",
     "variance_init_share", "variance_init_share_se",
-    "variance_diff_prev", "variance_diff_prev_se",
+    "variance_diff_prev", "variance_diff_prev_se", "variance_diff_prev_df",
 ]  # fmt: skip
 
 
@@ -153,7 +153,7 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
         ``n_common_with_best``, ``n_worse_than_best``,
         ``n_better_than_best`` (in a crossed design counted over its cells, which are
         not independent), ``reduction_by_best(_se)``, ``identity_gap(_se)`` and
-        ``variance_diff_prev(_se)`` set (see ``results/README.md``).
+        ``variance_diff_prev(_se, _df)`` set (see ``results/README.md``).
     """
     summary = summary.copy()
     n_wd = len(summary)
@@ -163,8 +163,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     nan = np.full(n_wd, np.nan)
     for col in ("diff_from_best", "diff_from_best_se", "diff_from_best_df", "n_common_with_best",
                 "n_worse_than_best", "n_better_than_best", "reduction_by_best",
-                "reduction_by_best_se", "identity_gap", "identity_gap_se",
-                "variance_diff_prev", "variance_diff_prev_se"):  # fmt: skip
+                "reduction_by_best_se", "identity_gap", "identity_gap_se", "variance_diff_prev",
+                "variance_diff_prev_se", "variance_diff_prev_df"):  # fmt: skip
         summary[col] = nan
     summary["prob_best"], summary["is_one_se"] = nan, False
     if best < 0:
@@ -192,9 +192,10 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     if "variance" in per_set:  # each λ against the next smaller one with estimates
         valid = [i for i in np.argsort(wd, kind="stable") if np.isfinite(ee[i])]
         for prev, i in zip(valid[:-1], valid[1:], strict=True):
-            _, se, _ = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
+            _, se, n = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
             gap = summary["variance"].iloc[i] - summary["variance"].iloc[prev]
-            summary.loc[i, ["variance_diff_prev", "variance_diff_prev_se"]] = gap, se
+            cols = ["variance_diff_prev", "variance_diff_prev_se", "variance_diff_prev_df"]
+            summary.loc[i, cols] = gap, se, n - 1.0 if n >= 2 else np.nan
     return summary
 
 
@@ -240,7 +241,9 @@ def _crossed_paired(summary: pd.DataFrame, per_set: dict, best: int, seed) -> pd
     v = summary["variance"].to_numpy(float)
     for prev, i in zip(valid[:-1], valid[1:], strict=True):
         se = split_se(variance[i] - variance[prev], levels)
-        summary.loc[i, ["variance_diff_prev", "variance_diff_prev_se"]] = v[i] - v[prev], se
+        df = split_df(variance[i] - variance[prev], levels)
+        cols = ["variance_diff_prev", "variance_diff_prev_se", "variance_diff_prev_df"]
+        summary.loc[i, cols] = v[i] - v[prev], se, df
     return summary
 
 

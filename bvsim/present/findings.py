@@ -18,6 +18,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from ..estimate.compare import t_multiplier
 from .checks import bias_zero, identity_check, theory_agreement
 from .common import (
     VALID_STATUSES,
@@ -289,13 +290,17 @@ def shares(run: Sweep) -> str:
 def variance_monotone(run: Sweep) -> str | None:
     """Where variance rises from one λ to the next, with the paired SE of the rise, and
     whether any rise clears the one-sided 5 % Bonferroni threshold for the number of
-    adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance)."""
+    adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance):
+    Student's t with the rise's degrees of freedom (``variance_diff_prev_df``; the
+    normal quantile for a run written before that column)."""
     v = run.valid
     var = v["variance"].to_numpy()
     rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
     if not rises:
         return "Variance decreases monotonically with λ over the grid." if len(v) > 1 else None
     parts, zs = [], {}
+    pairs = len(v) - 1
+    alpha = 0.05 / pairs  # one-sided, Bonferroni over the adjacent pairs
     for i in rises:
         row = v.iloc[i]
         z = z_score(get(row, "variance_diff_prev"), get(row, "variance_diff_prev_se"))
@@ -303,18 +308,20 @@ def variance_monotone(run: Sweep) -> str | None:
         lam = f"λ = {lambda_text(row['weight_decay'])}"
         parts.append(f"{lam} ({num(var[i - 1])} → {num(var[i])}, {size})")
         if np.isfinite(z):
-            zs[lam] = z
+            crit = t_multiplier(get(row, "variance_diff_prev_df"), level=1 - 2 * alpha)
+            zs[lam] = (z, crit if np.isfinite(crit) else NormalDist().inv_cdf(1 - alpha))
     text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
     if not zs:
         return text + "."
-    pairs = len(v) - 1
-    crit = NormalDist().inv_cdf(1 - 0.05 / pairs)
+    crits = [c for _, c in zs.values()]
+    width = f"{min(crits):.2f}" + (f"–{max(crits):.2f}" if max(crits) - min(crits) >= 0.005 else "")
+    dist = "Student's t" if "variance_diff_prev_df" in v else "normal"
     threshold = (
-        f"{crit:.2f} paired SE, the one-sided 5 % threshold after a Bonferroni correction "
-        f"for the {pairs} adjacent pairs of λ" if pairs > 1 else
-        f"{crit:.2f} paired SE, the one-sided 5 % threshold"
+        f"{width} paired SE, the one-sided 5 % threshold ({dist}) after a Bonferroni "
+        f"correction for the {pairs} adjacent pairs of λ" if pairs > 1 else
+        f"{width} paired SE, the one-sided 5 % threshold ({dist})"
     )  # fmt: skip
-    real = [lam for lam, z in zs.items() if z > crit]
+    real = [lam for lam, (z, crit) in zs.items() if z > crit]
     if real:
         return f"{text}. At {', '.join(real)} the rise exceeds {threshold}: more than chance."
     return f"{text}. No rise exceeds {threshold}: chance can explain them."

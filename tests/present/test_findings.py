@@ -46,6 +46,16 @@ def test_a_large_rise_is_called_real():
     assert "the rise exceeds 2.54 paired SE" in text and text.endswith(": more than chance.")
 
 
+def test_the_rise_threshold_takes_students_t_with_the_rises_degrees_of_freedom():
+    """With variance_diff_prev_df (19: 20 sets), Bonferroni over 9 one-sided comparisons
+    at 5 % is t(19) > 2.81, not the normal 2.54: a 2.7-SE rise is chance."""
+    var = [10.0, 9, 8, 7, 6, 5, 4, 3, 3.27, 2]
+    run = _sweep(var, diff_se=0.1)
+    run.summary["variance_diff_prev_df"] = 19.0
+    text = variance_monotone(run)
+    assert "No rise exceeds 2.81 paired SE, the one-sided 5 % threshold (Student's t)" in text
+
+
 def test_without_paired_se_no_threshold_is_claimed():
     text = variance_monotone(_sweep([3.0, 4.0]))
     assert text.endswith("(3 → 4, no paired SE in this run).")

@@ -247,6 +247,7 @@ def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
     assert best.diff_from_best_se == 0 and (summary.diff_from_best_se.notna()).all()
     # Satterthwaite's degrees of freedom over 4 noise draws x 3 seeds: from 2 to 3 + 2
     assert summary[~summary.is_best].diff_from_best_df.between(2, 5).all()
+    assert summary.variance_diff_prev_df.iloc[1:].between(2, 5).all()
     assert np.isnan(best.diff_from_best_df)
     assert summary.prob_best.sum() == pytest.approx(1.0)
     points = pd.read_csv(out / "pointwise.csv")
@@ -280,6 +281,8 @@ def test_a_nested_run_keeps_its_estimators(tmp_path):
     vs = paired_vs_best(np.array(expected) + r.test.noise_var, best=int(s.is_best.argmax()))
     np.testing.assert_allclose(s.diff_from_best_se, vs["diff_se"], rtol=1e-9)
     assert s.bias2_se0.notna().all() and "crossed_factors" not in result.tables.meta
+    assert (s.diff_from_best_df[~s.is_best] == 4).all()  # 5 sets: Student's t with 4 df
+    assert (s.sort_values("weight_decay").variance_diff_prev_df.iloc[1:] == 4).all()
 
 
 def test_a_broken_crossing_has_no_estimates(fixed_design_run):
