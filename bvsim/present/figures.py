@@ -28,7 +28,7 @@ from .lambda_figures import (
     fig_weight_hist,
     fig_weight_norm,
 )
-from .style import save_figure
+from .style import drop_figure, save_figure
 from .variance_figures import anova_figure, variance_split_figure
 
 __all__ = ["key_lambdas", "plot_all", "plot_runs"]
@@ -95,8 +95,10 @@ def _pointwise(run: _Run) -> Figure | None:
 
 
 def _curves(run: _Run) -> Figure | None:
+    """Learning curves: a run with more than one logged step (an exact solver,
+    ``train.solver = "closed_form"``, logs one: there are no curves to draw)."""
     s, curves = run.tables.summary, run.tables.curves
-    if curves.empty:
+    if curves.empty or curves["step"].nunique() < 2:
         return None
     noise = float(s["noise"].dropna().iloc[0]) if s["noise"].notna().any() else None
     return fig_curves(curves, noise, error_label(s))
@@ -120,7 +122,8 @@ def _weight_hist(run: _Run) -> Figure | None:
 
 
 #: The figures of a run in the order drawn, each with the function that draws it
-#: (None: it does not apply to this run). Those of steps.csv: :func:`.steps.plot_steps`.
+#: (None: it does not apply to this run, and a file of it left by an earlier drawing is
+#: removed). Those of steps.csv: :func:`.steps.plot_steps`.
 _MAKERS: tuple[tuple[str, Callable[[_Run], Figure | None]], ...] = (
     ("decomposition", _decomposition),
     ("fits", _fits),
@@ -147,7 +150,9 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
     Returns
     -------
     list of Path
-        The files written (each figure's ``.png`` and ``.pdf``).
+        The files written (each figure's ``.png`` and ``.pdf``). A figure that does not
+        apply is not drawn, and its files from an earlier drawing are removed (the
+        report lists the figures it finds).
     """
     run = _Run(tables, Path(out_dir))
     fig_dir = run.run_dir / "figures"
@@ -159,6 +164,8 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
         fig = make(run)
         if fig is not None:
             written += save_figure(fig, fig_dir, name)
+        else:
+            drop_figure(fig_dir, name)
     return written
 
 

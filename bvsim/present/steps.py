@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..io.tables import Tables
 from .common import error_label, lambda_label
-from .style import band, lambda_colors, save_figure, styled
+from .style import band, drop_figure, lambda_colors, save_figure, styled
 
 __all__ = ["fig_steps", "fig_steps_heatmap", "plot_steps"]
 
@@ -122,13 +122,20 @@ def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
 
 def plot_steps(tables: Tables, out_dir) -> list[Path]:
     """Draw ``figures/steps`` and ``figures/steps_heatmap`` (PNG and PDF) when the run
-    has ``steps.csv`` with more than one logged step; returns the files written."""
+    has ``steps.csv`` with more than one logged step; returns the files written (none
+    otherwise, and those of an earlier drawing are removed)."""
     steps = tables.steps
-    if steps is None or steps.empty or steps["step"].nunique() < 2:
-        return []
-    if not steps["expected_error"].notna().any():
-        return []
     fig_dir = Path(out_dir) / "figures"
+    if (
+        steps is None
+        or steps.empty
+        or steps["step"].nunique() < 2
+        or not steps["expected_error"].notna().any()
+    ):
+        if fig_dir.is_dir():
+            for name in ("steps", "steps_heatmap"):
+                drop_figure(fig_dir, name)
+        return []
     fig_dir.mkdir(parents=True, exist_ok=True)
     early = tables.meta.get("early_stopping")
     written = save_figure(fig_steps(steps, early), fig_dir, "steps")

@@ -36,6 +36,7 @@ __all__ = [
     "LambdaAxis",
     "band",
     "components",
+    "drop_figure",
     "lambda_colors",
     "legend_below",
     "literal_text",
@@ -232,3 +233,12 @@ def save_figure(fig: Figure, out: Path, name: str) -> list[Path]:
     finally:
         plt.close(fig)
     return paths
+
+
+def drop_figure(out: Path, name: str) -> None:
+    """Remove ``out/<name>.png`` and ``.pdf`` if an earlier drawing left them: a figure
+    that no longer applies to a run (redrawn by ``bvsim plot``) must not stay behind for
+    the report to list."""
+    assert name in FIGURES, name
+    for suffix in (".png", ".pdf"):
+        (out / f"{name}{suffix}").unlink(missing_ok=True)

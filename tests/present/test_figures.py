@@ -258,3 +258,35 @@ def test_run_name_with_dollar_is_drawn_literally(tmp_path, name):
     assert "\n" + title in fig.axes[0].get_title()
     paths = plot_all(tables, run)
     _check_written(paths, run, BASE)
+
+
+def test_one_logged_step_draws_no_curves_and_removes_an_old_drawing(tmp_path):
+    """An exact solver logs one step per λ: no learning curves to draw (the figure was
+    empty: lines without markers), no caption in the report, and the files an earlier
+    drawing left are removed by a redraw (``bvsim plot``)."""
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    _check_written(plot_all(tables, run), run, BASE)
+    assert "figures/curves.png" in write_report(tables, run).read_text()
+    last = tables.curves["step"].max()
+    tables.curves = tables.curves[tables.curves["step"] == last]
+    _check_written(plot_all(tables, run), run, BASE - {"curves"})
+    assert not (run / "figures" / "curves.png").exists()
+    assert not (run / "figures" / "curves.pdf").exists()
+    report = write_report(tables, run).read_text()
+    assert "figures/curves.png" not in report
+    assert "Train and test loss during optimisation" not in report
+
+
+def test_plot_steps_without_steps_removes_an_old_drawing(tmp_path):
+    from bvsim.present.steps import plot_steps
+
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    (run / "figures").mkdir()
+    for name in ("steps", "steps_heatmap"):
+        for ext in ("png", "pdf"):
+            (run / "figures" / f"{name}.{ext}").write_bytes(b"old")
+    (run / "figures" / "notes.png").write_bytes(b"mine")
+    assert plot_steps(tables, run) == []
+    assert sorted(p.name for p in (run / "figures").iterdir()) == ["notes.png"]
