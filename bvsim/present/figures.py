@@ -28,7 +28,7 @@ from .lambda_figures import (
     fig_weight_hist,
     fig_weight_norm,
 )
-from .style import drop_figure, save_figure
+from .style import drop_figure, lambda_colors, save_figure
 from .variance_figures import anova_figure, variance_split_figure
 
 __all__ = ["key_lambdas", "plot_all", "plot_runs"]
@@ -63,6 +63,11 @@ class _Run:
     run_dir: Path
 
     @cached_property
+    def colors(self) -> dict:
+        """λ → colour, one map for every figure of the run (from its whole grid)."""
+        return lambda_colors(self.tables.summary["weight_decay"])
+
+    @cached_property
     def input_dim(self) -> int | None:
         """Dimension of the test inputs (``predictions.npz``); None when it is missing."""
         try:
@@ -91,7 +96,9 @@ def _pointwise(run: _Run) -> Figure | None:
     if pw.empty or valid_rows(s).empty:
         return None
     picks = [wd for wd in key_lambdas(s, extra=True) if (pw["weight_decay"] == wd).any()]
-    return fig_pointwise(pw, picks, one_d=run.input_dim in (1, None)) if picks else None
+    if not picks:
+        return None
+    return fig_pointwise(pw, picks, one_d=run.input_dim in (1, None), colors=run.colors)
 
 
 def _curves(run: _Run) -> Figure | None:
@@ -101,7 +108,7 @@ def _curves(run: _Run) -> Figure | None:
     if curves.empty or curves["step"].nunique() < 2:
         return None
     noise = float(s["noise"].dropna().iloc[0]) if s["noise"].notna().any() else None
-    return fig_curves(curves, noise, error_label(s))
+    return fig_curves(curves, noise, error_label(s), colors=run.colors)
 
 
 def _weight_norm(run: _Run) -> Figure | None:
@@ -118,7 +125,7 @@ def _weight_hist(run: _Run) -> Figure | None:
     picks = [wd for wd in key_lambdas(run.tables.summary) if wd in present]
     if not picks:
         picks = sorted(present)[:: max(1, len(present) - 1)]
-    return fig_weight_hist(wh, picks)
+    return fig_weight_hist(wh, picks, colors=run.colors)
 
 
 #: The figures of a run in the order drawn, each with the function that draws it

@@ -192,7 +192,10 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
 
 @styled
 def fig_pointwise(
-    pointwise: pd.DataFrame, lambdas: Sequence[float] | None = None, one_d: bool = True
+    pointwise: pd.DataFrame,
+    lambdas: Sequence[float] | None = None,
+    one_d: bool = True,
+    colors: dict | None = None,
 ) -> Figure:
     """Bias²(x) and variance(x) with ±2 SE bands, one line per selected λ.
 
@@ -207,9 +210,12 @@ def fig_pointwise(
         The λ to draw (default: all).
     one_d : bool
         Inputs are 1-D: draw lines. Otherwise draw dots against the first coordinate.
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of every λ in ``pointwise``.
     """
     lambdas = sorted(pointwise["weight_decay"].unique() if lambdas is None else lambdas)
-    colors = lambda_colors(lambdas)
+    colors = colors or lambda_colors(pointwise["weight_decay"])
     rows = {wd: pointwise[np.isclose(pointwise["weight_decay"], wd)].sort_values("x")
             for wd in lambdas}  # fmt: skip
     peak = {wd: float(np.nanmax(np.abs(r["bias2"]), initial=0.0)) for wd, r in rows.items()}
@@ -261,7 +267,10 @@ def _plain_log_label(value: float, _pos=None) -> str:
 
 @styled
 def fig_curves(
-    curves: pd.DataFrame, noise: float | None = None, error: str = "mean squared error"
+    curves: pd.DataFrame,
+    noise: float | None = None,
+    error: str = "mean squared error",
+    colors: dict | None = None,
 ) -> Figure:
     """Mean train and test loss vs optimisation step, one line per λ (log y).
 
@@ -273,9 +282,12 @@ def fig_curves(
         Test-noise variance, drawn as the floor of the test loss.
     error : str
         What the loss is, for the y label.
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of the λ in ``curves``.
     """
     lambdas = sorted(curves["weight_decay"].unique())
-    colors = lambda_colors(lambdas)
+    colors = colors or lambda_colors(lambdas)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True)
     for ax, split in zip(axes, ("train", "test"), strict=True):
         for wd in lambdas:
@@ -328,7 +340,9 @@ def fig_weight_norm(summary: pd.DataFrame) -> Figure:
 
 
 @styled
-def fig_weight_hist(weight_hist: pd.DataFrame, lambdas: Sequence[float]) -> Figure:
+def fig_weight_hist(
+    weight_hist: pd.DataFrame, lambdas: Sequence[float], colors: dict | None = None
+) -> Figure:
     """Histograms of the weights of training set 0, one panel per layer, a few λ.
 
     Parameters
@@ -337,12 +351,15 @@ def fig_weight_hist(weight_hist: pd.DataFrame, lambdas: Sequence[float]) -> Figu
         ``weight_hist.csv``.
     lambdas : sequence of float
         The λ to overlay.
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of every λ in ``weight_hist``.
     """
     layers = sorted(weight_hist["layer"].unique())
     ncol = min(len(layers), 2)
     nrow = int(np.ceil(len(layers) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.8 * ncol, 3.3 * nrow + 0.6), squeeze=False)
-    colors = lambda_colors(lambdas)
+    colors = colors or lambda_colors(weight_hist["weight_decay"])
     for ax, layer in zip(axes.ravel(), layers, strict=False):
         for wd in lambdas:
             h = weight_hist[(weight_hist["layer"] == layer) & (weight_hist["weight_decay"] == wd)]

@@ -41,7 +41,7 @@ def _early_text(es: dict | None) -> str:
 
 
 @styled
-def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
+def fig_steps(steps: pd.DataFrame, early: dict | None = None, colors: dict | None = None) -> Figure:
     """Bias², variance and expected error against the optimizer step, one line per λ
     (bands ±2 SE); early stopping at the smallest λ and the best λ at the last step
     are marked on the expected error.
@@ -52,10 +52,13 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
         ``steps.csv``.
     early : dict, optional
         ``run.json``'s ``early_stopping`` (:func:`bvsim.io.steps.early_stopping`).
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of every λ in ``steps``.
     """
+    colors = colors or lambda_colors(steps["weight_decay"])
     steps = steps[steps["expected_error"].notna()]
     lambdas = sorted(steps["weight_decay"].unique())
-    colors = lambda_colors(lambdas)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), sharex=True)
     panels = (("bias2", "bias² (corrected, linear scale)"), ("variance", "variance"),
               ("expected_error", "expected error"))  # fmt: skip
@@ -138,6 +141,7 @@ def plot_steps(tables: Tables, out_dir) -> list[Path]:
         return []
     fig_dir.mkdir(parents=True, exist_ok=True)
     early = tables.meta.get("early_stopping")
-    written = save_figure(fig_steps(steps, early), fig_dir, "steps")
+    colors = lambda_colors(tables.summary["weight_decay"])  # the run's, as in plot_all
+    written = save_figure(fig_steps(steps, early, colors), fig_dir, "steps")
     written += save_figure(fig_steps_heatmap(steps), fig_dir, "steps_heatmap")
     return written

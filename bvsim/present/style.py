@@ -205,8 +205,12 @@ def legend_below(fig: Figure, ax, ncol: int = 3, **kw) -> None:
 
 
 def lambda_colors(lambdas) -> dict:
-    """Sequential colours by λ rank (viridis without its pale yellow end)."""
-    lambdas = sorted(lambdas)
+    """Sequential colours by λ rank (viridis without its pale yellow end).
+
+    Build it once per run from the run's whole grid (``summary.csv``'s λ) and pass it
+    to every figure that colours by λ, so that one λ has one colour in all of them (a
+    map of only a figure's few selected λ gives the same λ another colour)."""
+    lambdas = sorted(set(np.asarray(lambdas, dtype=float).tolist()))
     pal = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.82, max(len(lambdas), 2)))
     return {wd: tuple(pal[i]) for i, wd in enumerate(lambdas)}
 

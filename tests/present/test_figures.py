@@ -290,3 +290,50 @@ def test_plot_steps_without_steps_removes_an_old_drawing(tmp_path):
     (run / "figures" / "notes.png").write_bytes(b"mine")
     assert plot_steps(tables, run) == []
     assert sorted(p.name for p in (run / "figures").iterdir()) == ["notes.png"]
+
+
+def _lambda_artist_colors(fig) -> dict[str, tuple]:
+    """Label → RGBA of the labelled lines and stairs of ``fig``'s axes and legends."""
+    from matplotlib.colors import to_rgba
+
+    found = {}
+    artists = [(a, a.get_label()) for ax in fig.axes for a in (*ax.get_lines(), *ax.patches)]
+    artists += [(h, t.get_text()) for leg in fig.legends
+                for h, t in zip(leg.legend_handles, leg.get_texts(), strict=True)]  # fmt: skip
+    for a, label in artists:
+        label = label.removeprefix("λ = ")
+        if label and not label.startswith("_"):
+            color = a.get_color() if hasattr(a, "get_color") else a.get_edgecolor()
+            found.setdefault(label, to_rgba(color))
+    return found
+
+
+def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
+    """pointwise and weight_hist draw 3-4 selected λ, curves and steps all of them:
+    each λ keeps the colour of the run's map (its whole grid) in all four."""
+    from bvsim.present import figures
+    from bvsim.present.common import lambda_label
+    from bvsim.present.steps import fig_steps
+
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    s = tables.summary
+    s.loc[s["weight_decay"] == 0.1, "expected_error"] = 0.0  # best: mid-grid
+    assert figures.key_lambdas(s, extra=True) == [0.0, 1e-3, 0.1, 1.0]
+    r = figures._Run(tables, run)
+    expected = {lambda_label(wd): c for wd, c in style.lambda_colors(WDS).items()}
+    steps = tables.curves[tables.curves["split"] == "test"].assign(
+        bias2=0.1, bias2_se=0.01, variance=0.1, variance_se=0.01, expected_error=0.3,
+        expected_error_se=0.01)  # fmt: skip
+    steps = steps[steps["weight_decay"] != 1e-3]  # a λ missing from one figure
+    drawn = {
+        "pointwise": figures._pointwise(r),
+        "curves": figures._curves(r),
+        "weight_hist": figures._weight_hist(r),
+        "steps": fig_steps(steps, colors=r.colors),
+    }
+    for name, fig in drawn.items():
+        seen = {k: v for k, v in _lambda_artist_colors(fig).items() if k in expected}
+        assert len(seen) >= 3, (name, seen)
+        for label, color in seen.items():
+            assert color == pytest.approx(expected[label]), (name, label)
