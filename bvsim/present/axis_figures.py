@@ -211,7 +211,7 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
     for ax, wd in zip(axes[0], picks, strict=True):
         s = valid[valid["weight_decay"] == wd].sort_values(axis)
         for col, label, color in (("bias2", "bias²", pal[0]), ("variance", "variance", pal[1]),
-                                  ("expected_error", "expected error", pal[2])):  # fmt: skip
+                                  ("expected_error", "expected error", pal[3])):  # fmt: skip
             y, se = s[col].to_numpy(float), s[f"{col}_se"].to_numpy(float)
             if log_y:  # display only: no line to -inf, band kept above zero
                 y = np.where(y > 0, y, np.nan)
@@ -221,7 +221,7 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
         if theory is not None and not theory.empty and axis in theory:
             t = theory[np.isclose(theory["weight_decay"], wd)].sort_values(axis)
             for col, color in (("bias2", pal[0]), ("variance", pal[1]),
-                               ("expected_error", pal[2])):  # fmt: skip
+                               ("expected_error", pal[3])):  # fmt: skip
                 yt = t[f"{col}_theory"].to_numpy(float)
                 yt = np.where(yt > 0, yt, np.nan) if log_y else yt
                 ax.plot(t[axis], yt, color=color, linestyle=":", linewidth=1.4)

@@ -32,6 +32,7 @@ from .common import is_classification  # noqa: E402
 
 __all__ = [
     "DPI",
+    "TERM_COLORS",
     "ZERO_GAP_DECADES",
     "LambdaAxis",
     "band",
@@ -42,6 +43,7 @@ __all__ = [
     "literal_text",
     "save_figure",
     "styled",
+    "term_color",
 ]
 
 DPI = 150
@@ -56,6 +58,31 @@ _COMPONENTS = (
     ("expected_error", "bias² + variance + noise", 3, "D"),
     ("test_error", "measured test error", 2, "^"),
 )
+
+
+#: One fixed colour per source of the variance in every figure that splits it
+#: (variance_split, anova, axis_anova); none is a colour of the decomposition's curves
+#: (bias², variance, noise, errors: the "colorblind" palette's 0-3 and 7). Paul Tol's
+#: "muted" scheme. ``data``: the training data's whole part (variance_split).
+TERM_COLORS = {
+    "inputs": "#332288",  # indigo: x (the drawn rows, for data from a file)
+    "sample": "#332288",
+    "label_noise": "#CC6677",  # rose: ε
+    "init": "#AA4499",  # purple: the initialisation, everywhere
+    "inputs:label_noise": "#999933",  # olive
+    "inputs:init": "#88CCEE",  # cyan
+    "sample:init": "#88CCEE",
+    "label_noise:init": "#882255",  # wine
+    "inputs:label_noise:init": "#DDCC77",  # sand
+    "data": "#44AA99",  # teal
+}
+_TERM_FALLBACK = ("#661100", "#6699CC", "#888855", "#BBBBBB")
+
+
+def term_color(term: str, i: int = 0):
+    """The colour of a source of the variance (:data:`TERM_COLORS`); a term outside it
+    gets the ``i``-th of a few spare colours."""
+    return TERM_COLORS.get(term, _TERM_FALLBACK[i % len(_TERM_FALLBACK)])
 
 
 def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from .common import term_name
-from .style import LambdaAxis, band, legend_below, styled
+from .style import LambdaAxis, band, legend_below, styled, term_color
 
 __all__ = ["anova_figure", "fig_anova", "fig_variance_split", "variance_split_figure"]
 
@@ -43,11 +42,10 @@ def fig_variance_split(summary: pd.DataFrame) -> Figure:
     axis = LambdaAxis(s["weight_decay"])
     x = axis.pos(s["weight_decay"])
     data, init = s["variance_data"].to_numpy(float), s["variance_init"].to_numpy(float)
-    pal = sns.color_palette("colorblind", 10)
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    ax.fill_between(x, 0, data, color=pal[0], alpha=0.45, linewidth=0,
+    ax.fill_between(x, 0, data, color=term_color("data"), alpha=0.45, linewidth=0,
                     label="variance from the training data")  # fmt: skip
-    ax.fill_between(x, data, data + init, color=pal[1], alpha=0.45, linewidth=0,
+    ax.fill_between(x, data, data + init, color=term_color("init"), alpha=0.45, linewidth=0,
                     label="variance from the initialisation seed")  # fmt: skip
     _total_variance(ax, axis, x, s["variance"], s["variance_se"])
     ax.set_title("Where the variance comes from: data vs initialisation")
@@ -74,17 +72,17 @@ def fig_anova(anova: pd.DataFrame) -> Figure:
     se = a.pivot(index="weight_decay", columns="term", values="se").reindex(wd)
     share = a.pivot(index="weight_decay", columns="term", values="share").reindex(wd)
     share_se = a.pivot(index="weight_decay", columns="term", values="share_se").reindex(wd)
-    pal = sns.color_palette("colorblind", max(len(terms), 3))
+    colors = [term_color(term, i) for i, term in enumerate(terms)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     base = np.zeros(len(wd))
-    for color, term in zip(pal, terms, strict=False):
+    for color, term in zip(colors, terms, strict=True):
         top = base + np.clip(table[term].to_numpy(float), 0, None)
         left.fill_between(x, base, top, color=color, alpha=0.5, linewidth=0,
                           label=term_name(term))  # fmt: skip
         base = top
     _total_variance(left, axis, x, table["variance"], se["variance"])
     left.set_title("Variance by source (stacked; negative estimates drawn as 0)")
-    for color, term in zip(pal, terms, strict=False):
+    for color, term in zip(colors, terms, strict=True):
         band(right, x, share[term], share_se[term], color, marker="o", markersize=3,
               linewidth=1.2)  # fmt: skip
     right.axhline(0, color="0.3", linewidth=0.8)

@@ -1,0 +1,88 @@
+"""What the figures draw, on small hand-made tables: colours, bands, scales, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import seaborn as sns
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
+
+from bvsim.present import style
+
+WDS = [0.0, 1e-3, 1e-2, 1e-1, 1.0]
+TERMS = ["inputs", "label_noise", "init", "inputs:label_noise", "inputs:init",
+         "label_noise:init", "inputs:label_noise:init"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def _anova(terms=TERMS, axis_values=None) -> pd.DataFrame:
+    """An ``anova.csv``: each term 0.01·(i+1) at every λ, the variance their sum."""
+    rows = []
+    for v in axis_values if axis_values is not None else [None]:
+        for wd in WDS:
+            parts = {t: 0.01 * (i + 1) for i, t in enumerate(terms)}
+            total = sum(parts.values())
+            for t, value in [*parts.items(), ("variance", total), ("bias2", 0.2)]:
+                share = value / total if t in parts else np.nan
+                row = {"weight_decay": wd, "term": t, "value": value, "se": 0.1 * value,
+                       "share": share, "share_se": 0.05 if t in parts else np.nan}  # fmt: skip
+                if v is not None:
+                    row = {"n_train": v} | row
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _summary(n_seeds: int = 2) -> pd.DataFrame:
+    wd = np.array(WDS)
+    var = 0.1 / (1 + wd)
+    return pd.DataFrame({
+        "weight_decay": wd, "n_reps": 8, "n_seeds": n_seeds, "n_diverged": 0,
+        "status": "ok", "bias2": 0.01 + wd, "bias2_se": 0.002, "variance": var,
+        "variance_se": 0.01, "variance_data": 0.7 * var, "variance_init": 0.3 * var,
+        "noise": 0.09, "noise_se": 0.0, "expected_error": 0.1 + wd + var,
+        "expected_error_se": 0.01, "test_error": 0.1 + wd + var, "test_error_se": 0.01,
+        "weight_norm": 1 / (1 + wd), "weight_norm_se": 0.05,
+        "is_best": wd == 1e-2, "is_one_se": wd == 1e-2,
+    })  # fmt: skip
+
+
+def _fill_colors(ax) -> dict[str, tuple]:
+    """Label → RGB of the filled areas of ``ax``."""
+    return {c.get_label(): tuple(c.get_facecolor()[0][:3]) for c in ax.collections
+            if isinstance(c, PolyCollection) and not c.get_label().startswith("_")}  # fmt: skip
+
+
+def _decomposition_colors() -> set[tuple]:
+    """RGB of the decomposition's curves (bias², variance, noise and the errors)."""
+    pal = sns.color_palette("colorblind", 10)
+    return {tuple(to_rgba(pal[ci])[:3]) for _, _, ci, _ in style.components(_summary())}
+
+
+def test_variance_sources_keep_one_colour_and_none_of_the_decompositions():
+    """init is one colour in variance_split and anova (it was tan in one and ε's in the
+    other); no source takes a colour of bias², variance, noise or the errors (axis_anova
+    coloured x, ε, x×ε as axis_curves colours bias², variance, expected error)."""
+    from bvsim.present.anova import fig_axis_anova
+    from bvsim.present.variance_figures import fig_anova, fig_variance_split
+
+    split = _fill_colors(fig_variance_split(_summary()).axes[0])
+    anova = _fill_colors(fig_anova(_anova()).axes[0])
+    init = split["variance from the initialisation seed"]
+    assert anova["init"] == pytest.approx(init)
+    assert len(set(anova.values())) == len(TERMS)
+    taken = _decomposition_colors()
+    assert not (set(anova.values()) | set(split.values())) & taken
+
+    fig = fig_axis_anova(_anova(TERMS[:4], axis_values=[10, 20, 40]), "n_train")
+    lines = {ln.get_label(): to_rgba(ln.get_color())[:3] for ln in fig.axes[0].get_lines()}
+    assert lines["init"] == pytest.approx(init)
+    assert not {lines[k] for k in ("x", "ε", "x × ε")} & taken
