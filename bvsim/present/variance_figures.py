@@ -21,9 +21,14 @@ __all__ = ["anova_figure", "fig_anova", "fig_variance_split", "variance_split_fi
 
 
 def _total_variance(ax, axis: LambdaAxis, x, variance, se) -> None:
-    """The total variance ±2 SE over a stack of its parts, on the λ axis."""
-    band(ax, x, variance, se, "0.15", alpha=0.12, marker="o", markersize=4, linewidth=1.4,
-         label="total variance ±2 SE")  # fmt: skip
+    """The total variance over a stack of its parts, on the λ axis, its ±2 SE as error
+    bars (a translucent band over the stack would shade its areas into false extra
+    categories); the lower bar stops at 0, where a variance does."""
+    y, se = np.asarray(variance, float), np.asarray(se, float)
+    lower = np.maximum(y - 2 * se, np.minimum(y, 0.0))
+    ax.errorbar(x, y, yerr=[y - lower, 2 * se], color="0.15", marker="o", markersize=4,
+                linewidth=1.4, elinewidth=1.1, capsize=3, zorder=4,
+                label="total variance, ±2 SE bars")  # fmt: skip
     ax.axhline(0, color="0.3", linewidth=0.8)
     axis.apply(ax)
     ax.set_ylabel("variance (mean over test points)")

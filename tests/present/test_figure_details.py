@@ -86,3 +86,16 @@ def test_variance_sources_keep_one_colour_and_none_of_the_decompositions():
     lines = {ln.get_label(): to_rgba(ln.get_color())[:3] for ln in fig.axes[0].get_lines()}
     assert lines["init"] == pytest.approx(init)
     assert not {lines[k] for k in ("x", "ε", "x × ε")} & taken
+
+
+def test_the_total_over_a_stack_has_error_bars_not_a_band():
+    """A translucent ±2 SE band over the stacked areas shaded them into extra tones: the
+    only filled areas are the stacked sources; the total's SE is drawn as error bars."""
+    from bvsim.present.variance_figures import fig_anova, fig_variance_split
+
+    for fig, n_parts in ((fig_variance_split(_summary()), 2), (fig_anova(_anova()), 7)):
+        ax = fig.axes[0]
+        fills = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(fills) == n_parts
+        assert all(not c.get_label().startswith("_") for c in fills)
+        assert len(ax.containers) == 1  # the total's error bars
