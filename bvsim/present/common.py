@@ -207,8 +207,10 @@ _CAPTIONS = {
         "cannot fall below the noise variance (dashed)."
     ),
     "weight_norm": (
-        "Mean weight norm of the trained members versus λ (±2 SE, marginal). λ = 0 is drawn "
-        "left of the axis break (//)."
+        "Mean weight norm of the trained members versus λ (±2 SE, marginal): the L2 norm "
+        "of the weight matrices, biases excluded (a member whose weights decayed to 0 can "
+        "still predict a constant through its output bias). λ = 0 is drawn left of the "
+        "axis break (//)."
     ),
     "weight_hist": (
         "Histograms of the weights of training set 0, per layer, at a few λ; counts on a "

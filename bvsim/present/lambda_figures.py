@@ -319,7 +319,8 @@ def fig_curves(
 
 @styled
 def fig_weight_norm(summary: pd.DataFrame) -> Figure:
-    """Mean weight norm of the trained members vs λ (±2 SE).
+    """Mean weight norm of the trained members vs λ (±2 SE): the L2 norm of the weight
+    matrices, the biases left out (``summary.csv``'s ``weight_norm``).
 
     Parameters
     ----------
@@ -333,7 +334,7 @@ def fig_weight_norm(summary: pd.DataFrame) -> Figure:
           sns.color_palette("colorblind")[0], marker="o", linewidth=1.8)  # fmt: skip
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
-    ax.set_ylabel("weight norm ‖w‖ (mean over members)")
+    ax.set_ylabel("‖w‖, weight matrices only: biases excluded\n(mean over members)")
     ax.set_title("Weight norm vs weight decay (band: ±2 SE)")
     fig.tight_layout()
     return fig

@@ -99,3 +99,14 @@ def test_the_total_over_a_stack_has_error_bars_not_a_band():
         assert len(fills) == n_parts
         assert all(not c.get_label().startswith("_") for c in fills)
         assert len(ax.containers) == 1  # the total's error bars
+
+
+def test_weight_norm_says_the_biases_are_left_out():
+    """‖w‖ = 0 at a large λ while the members still spread around a constant: the
+    spread is the output bias, which the norm leaves out (results/README.md)."""
+    from bvsim.present.common import FIGURE_TABLE
+    from bvsim.present.lambda_figures import fig_weight_norm
+
+    assert "biases excluded" in fig_weight_norm(_summary()).axes[0].get_ylabel()
+    caption = next(f.caption for f in FIGURE_TABLE if f.name == "weight_norm")
+    assert "biases excluded" in caption
