@@ -86,14 +86,16 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None, colors: dict | Non
         axes[2].plot(early["last_step"], early["weight_decay_error"], marker="D",
                      markersize=8, color="black", linestyle="none",
                      label=f"best λ = {lam_best} at the end")  # fmt: skip
-        axes[2].legend(loc="upper right", fontsize=8)
+        # below the axes: inside the panel it covered the curves of the large λ
+        fig.legend(*axes[2].get_legend_handles_labels(), loc="lower center", ncol=2,
+                   frameon=False)  # fmt: skip
     handles = [plt.Line2D([], [], color=colors[wd], linewidth=2) for wd in lambdas]
     fig.legend(handles, [lambda_label(wd) for wd in lambdas], title="weight decay λ",
                loc="center left", bbox_to_anchor=(0.9, 0.5), frameon=False)  # fmt: skip
     title = "Bias² and variance along training (bands: ±2 SE)"
     text = _early_text(early)
     fig.suptitle(title + (f"\n{text}" if text else ""), fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.tight_layout(rect=(0, 0.07 if early else 0, 0.9, 1))
     return fig
 
 

@@ -110,3 +110,31 @@ def test_weight_norm_says_the_biases_are_left_out():
     assert "biases excluded" in fig_weight_norm(_summary()).axes[0].get_ylabel()
     caption = next(f.caption for f in FIGURE_TABLE if f.name == "weight_norm")
     assert "biases excluded" in caption
+
+
+def _steps() -> pd.DataFrame:
+    rows = []
+    for wd in WDS:
+        for step in (0, 20, 40, 100, 1000):
+            e = 0.9 if wd == 1.0 else 0.2 + 0.1 * np.exp(-step / 50)
+            rows.append({"weight_decay": wd, "step": step, "bias2": e - 0.1, "bias2_se": 0.01,
+                         "variance": 0.05, "variance_se": 0.01, "expected_error": e,
+                         "expected_error_se": 0.01})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_early_stopping_legend_covers_no_curve():
+    """The star/diamond legend sat inside the expected-error panel, on the largest λ's
+    curve: it goes outside the axes."""
+    from bvsim.present.steps import fig_steps
+
+    early = {"weight_decay_min": 0.0, "best_step": 40, "early_stopping_error": 0.21,
+             "best_weight_decay": 0.1, "last_step": 1000, "weight_decay_error": 0.2,
+             "diff": 0.01, "diff_se": 0.005, "n_common": 8}  # fmt: skip
+    fig = fig_steps(_steps(), early)
+    fig.canvas.draw()
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    marks = [leg for leg in fig.legends if "best step" in leg.get_texts()[0].get_text()]
+    assert len(marks) == 1
+    box = marks[0].get_window_extent()
+    assert all(not box.overlaps(ax.get_window_extent()) for ax in fig.axes)
