@@ -61,7 +61,8 @@ def fig_axis_anova(anova: pd.DataFrame, axis: str) -> Figure:
             t = part[part["term"] == term]
             label = "total variance" if term == "variance" else term_name(term)
             band(top, t[axis], t["value"], t["se"], colors[term], label=label, marker="o",
-                  markersize=3, linewidth=1.5 if term == "variance" else 1.2)  # fmt: skip
+                  markersize=3, linewidth=1.5 if term == "variance" else 1.2,
+                  floor=0.0)  # fmt: skip
             if theory:  # an infinite closed form (λ = 0 at n = p) is left out
                 y = t["theory"].to_numpy(float)
                 top.plot(t[axis], np.where(np.isfinite(y), y, np.nan), color=colors[term],

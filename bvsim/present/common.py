@@ -188,7 +188,10 @@ _CAPTIONS = {
         "it can be slightly negative where the true bias is near zero. The best λ is the "
         "dash-dotted line; the one-SE-rule λ (the largest λ within one paired SE of the "
         "best), where it differs, the dashed purple one. λ = 0 is drawn left of the axis "
-        "break (//)."
+        "break (//). No band reaches below 0, as none of these can. Where one λ's "
+        "expected error dwarfs the others' (λ = 0 at the interpolation threshold, where it "
+        "diverges) the y axis is symlog, linear only near 0 (axis label); otherwise it "
+        "spans the estimates, and a band far wider than them runs off it."
     ),
     "fits": (
         "Fitted functions of individual members (thin lines) at the smallest, best and "
@@ -246,19 +249,24 @@ _CAPTIONS = {
     ),
     "axis_decomposition": (
         "Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE "
-        "(marginal). "
-        "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //."
+        "(marginal), none below 0. "
+        "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //. "
+        "A panel where one λ dwarfs the others (the interpolation threshold) has its own "
+        "symlog y axis, linear only near 0."
     ),
     "axis_heatmap": "Expected error over {axis} × λ; the best λ of each row is boxed in red.",
     "axis_best": (
         "Left: the best λ of the grid for each {axis}. Right: the expected error at that λ "
-        "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table)."
+        "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table); on "
+        "a log axis, where −2 SE reaches 0 (a heavy tail, e.g. λ = 0 at the interpolation "
+        "threshold) only the upper half is drawn, as a bar."
     ),
     "axis_curves": (
         "Bias², variance and expected error against {axis}, one panel per λ (up to "
         "four spread over the grid), ±2 SE (marginal); dotted: the closed-form ridge "
         "values of `theory.csv` where they exist. On a log error axis a negative "
-        "bias² estimate is not drawn."
+        "bias² estimate is not drawn, and where −2 SE reaches 0 only the upper half of the "
+        "band is drawn, as a bar."
     ),
     "axis_anova": (
         "Crossed design: the variance terms of `anova.csv` (main effects and interactions) "

@@ -24,10 +24,13 @@ from .style import (
     LambdaAxis,
     band,
     components,
+    dwarfed,
     lambda_colors,
     legend_below,
+    limit_to_estimates,
     literal_text,
     styled,
+    symlog_y,
 )
 
 __all__ = [
@@ -90,6 +93,11 @@ def fig_decomposition(
     theory : DataFrame, optional
         ``theory.csv``: closed-form bias², variance and expected error per λ, drawn as
         thin black dotted lines over the estimates, labelled by its ``kind``.
+
+    Every quantity is non-negative, so no band reaches below 0 (below the estimate
+    where a bias-corrected bias² is negative). When one λ's expected error dwarfs the
+    others' (λ = 0 at the interpolation threshold) the y axis is symlog; otherwise it
+    is narrowed to the estimates, so one wide band cannot squash the rest.
     """
     s = summary.sort_values("weight_decay")
     axis = LambdaAxis(s["weight_decay"])
@@ -97,16 +105,24 @@ def fig_decomposition(
     palette = sns.color_palette("colorblind", 10)
     fig, ax = plt.subplots(figsize=(7.5, 5.4))
     ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-    for col, label, ci, marker in components(s):
+    drawn = components(s)
+    for col, label, ci, marker in drawn:
         se = s[f"{col}_se"] if f"{col}_se" in s else None
         style = {"linestyle": "--", "linewidth": 1.3} if col == "noise" else {"linewidth": 1.8}
-        band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=5, **style)
+        band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=5,
+             floor=0.0, **style)  # fmt: skip
     if theory is not None and not theory.empty:
         _theory_lines(ax, axis, theory)
     _mark_best(ax, axis, s, palette)
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
-    ax.set_ylabel(f"{error_label(s)} on test points")
+    estimates = s[[col for col, *_ in drawn]].to_numpy(float).ravel()
+    ylabel = f"{error_label(s)} on test points"
+    if dwarfed(s["expected_error"]):
+        ylabel += f"\n({symlog_y(ax, estimates)})"
+    else:
+        limit_to_estimates(ax, estimates)
+    ax.set_ylabel(ylabel)
     ax.set_title(
         "Bias–variance decomposition vs weight decay\n"
         f"{_run_title(meta or {}, s)}  (bands: ±2 SE, marginal)"
@@ -237,7 +253,7 @@ def fig_pointwise(
         for wd in wds:
             p = rows[wd]
             kw = {} if one_d else {"linestyle": "none", "marker": "."}
-            band(ax, p["x"], p[col], p[f"{col}_se"], colors[wd], alpha=0.15,
+            band(ax, p["x"], p[col], p[f"{col}_se"], colors[wd], alpha=0.15, floor=0.0,
                   label=f"λ = {lambda_label(wd)}", linewidth=1.6, **kw)  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("test input x (first coordinate)")
@@ -293,12 +309,8 @@ def fig_curves(
         for wd in lambdas:
             c = curves[(curves["weight_decay"] == wd) & (curves["split"] == split)]
             c = c.sort_values("step")
-            y, se = c["loss"].to_numpy(float), c["loss_se"].to_numpy(float)
-            ax.plot(c["step"], y, color=colors[wd], linewidth=1.5, label=lambda_label(wd))
-            # display only: keep the lower band edge positive on the log axis
-            lower = np.maximum(y - 2 * se, y / 10)
-            ax.fill_between(c["step"], lower, y + 2 * se, color=colors[wd], alpha=0.12,
-                            linewidth=0)  # fmt: skip
+            band(ax, c["step"], c["loss"], c["loss_se"], colors[wd], alpha=0.12, floor=0.0,
+                 log=True, linewidth=1.5, label=lambda_label(wd))  # fmt: skip
         if split == "test" and noise is not None and np.isfinite(noise):
             ax.axhline(noise, color="black", linestyle="--", linewidth=1,
                        label="noise σ² (test floor)")  # fmt: skip
@@ -331,9 +343,10 @@ def fig_weight_norm(summary: pd.DataFrame) -> Figure:
     axis = LambdaAxis(s["weight_decay"])
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
     band(ax, axis.pos(s["weight_decay"]), s["weight_norm"], s["weight_norm_se"],
-          sns.color_palette("colorblind")[0], marker="o", linewidth=1.8)  # fmt: skip
+          sns.color_palette("colorblind")[0], marker="o", linewidth=1.8, floor=0.0)  # fmt: skip
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
+    limit_to_estimates(ax, s["weight_norm"])
     ax.set_ylabel("‖w‖, weight matrices only: biases excluded\n(mean over members)")
     ax.set_title("Weight norm vs weight decay (band: ±2 SE)")
     fig.tight_layout()

@@ -65,7 +65,8 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None, colors: dict | Non
     for ax, (col, title) in zip(axes, panels, strict=True):
         for wd in lambdas:
             c = steps[steps["weight_decay"] == wd].sort_values("step")
-            band(ax, c["step"], c[col], c[f"{col}_se"], colors[wd], alpha=0.12, linewidth=1.5)
+            band(ax, c["step"], c[col], c[f"{col}_se"], colors[wd], alpha=0.12, linewidth=1.5,
+                 floor=0.0)  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         positive = steps.loc[steps["step"] > 0, "step"]

@@ -32,17 +32,21 @@ from .common import is_classification  # noqa: E402
 
 __all__ = [
     "DPI",
+    "DWARF_RATIO",
     "TERM_COLORS",
     "ZERO_GAP_DECADES",
     "LambdaAxis",
     "band",
     "components",
     "drop_figure",
+    "dwarfed",
     "lambda_colors",
     "legend_below",
+    "limit_to_estimates",
     "literal_text",
     "save_figure",
     "styled",
+    "symlog_y",
     "term_color",
 ]
 
@@ -207,13 +211,81 @@ class LambdaAxis:
         ax.set_xlabel(label)
 
 
-def band(ax, x, y, se, color, alpha=0.2, **line_kw):
-    """A line with markers and a ±2 SE band (no band where the SE is missing)."""
+def band(ax, x, y, se, color, alpha=0.2, floor: float | None = None, log: bool = False,
+         **line_kw):  # fmt: skip
+    """A line with markers and a ±2 SE band (no band where the SE is missing).
+
+    Parameters
+    ----------
+    floor : float, optional
+        The least value the quantity can take (0 for a variance, an error, a norm): the
+        band's lower edge stops there, or at the estimate where an unbiased estimator
+        put it below (a ±2 SE band of an error reaching −2500 drew a negative error).
+    log : bool
+        The y axis is (or will be) a log axis: where the lower edge is at or below 0 the
+        band is left out (it would fill to the axis' bottom, as if the value could be
+        that small) and the upper half drawn as a bar from the estimate.
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     ax.plot(x, y, color=color, **line_kw)
-    if se is not None:
-        se = np.asarray(se, float)
-        ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=alpha, linewidth=0)
+    if se is None:
+        return
+    se = np.asarray(se, float)
+    lower, upper = y - 2 * se, y + 2 * se
+    if floor is not None:
+        lower = np.maximum(lower, np.minimum(y, floor))
+    if not log:
+        ax.fill_between(x, lower, upper, color=color, alpha=alpha, linewidth=0)
+        return
+    open_below = np.isfinite(se) & (lower <= 0) & (y > 0)
+    ax.fill_between(x, np.where(open_below, y, lower), upper, where=~open_below, color=color,
+                    alpha=alpha, linewidth=0)  # fmt: skip
+    if open_below.any():
+        ax.errorbar(x[open_below], y[open_below], yerr=[np.zeros(open_below.sum()),
+                    2 * se[open_below]], fmt="none", ecolor=color, elinewidth=1.2,
+                    capsize=3, alpha=0.8)  # fmt: skip
+
+
+#: An estimate more than this many times the median of its kind (the expected error at
+#: λ = 0 at the interpolation threshold against the other λ) gets a symlog y axis.
+DWARF_RATIO = 20
+
+
+def dwarfed(values) -> bool:
+    """Whether the largest of ``values`` (one estimate per λ, say) is more than
+    :data:`DWARF_RATIO` times their median: on a linear axis every other one would lie
+    flat on the bottom."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return bool(v.size > 1 and np.median(v) > 0 and v.max() > DWARF_RATIO * np.median(v))
+
+
+def symlog_y(ax, values) -> str:
+    """A symlog y axis, linear within 10^⌊log₁₀(median/10)⌋ of 0 (the median of the
+    positive ``values``), so that values many decades apart and slightly negative
+    bias-corrected ones all show; returns the note for the axis label."""
+    v = np.asarray(values, float)
+    pos = v[np.isfinite(v) & (v > 0)]
+    linthresh = 10 ** np.floor(np.log10(np.median(pos) / 10)) if pos.size else 1.0
+    ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
+    ax.autoscale(axis="y")  # the limits again, with margins on the new scale
+    return f"symlog: linear below {linthresh:g}"
+
+
+def limit_to_estimates(ax, values, pad: float = 0.6) -> None:
+    """Narrow a linear y axis to the estimates ``values`` (with 0) widened by ``pad``
+    of their span each way: one wide ±2 SE band must not squash every other estimate
+    (the band runs off the axes instead). Never widens the limits."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return
+    lo, hi = min(v.min(), 0.0), max(v.max(), 0.0)
+    span = hi - lo
+    if span <= 0:
+        return
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(max(bottom, lo - pad * span), min(top, hi + pad * span))
 
 
 def log_x_when_wide(ax, values) -> None:

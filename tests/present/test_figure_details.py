@@ -138,3 +138,70 @@ def test_the_early_stopping_legend_covers_no_curve():
     assert len(marks) == 1
     box = marks[0].get_window_extent()
     assert all(not box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+
+
+def _heavy(summary: pd.DataFrame) -> pd.DataFrame:
+    """λ = 0 at the interpolation threshold: expected error ~4000 ± 2600 (n = p)."""
+    s = summary.copy()
+    zero = s["weight_decay"] == 0
+    s.loc[zero, ["variance", "expected_error", "test_error"]] = [4100.0, 4105.0, 4105.0]
+    s.loc[zero, ["variance_se", "expected_error_se", "test_error_se"]] = 2630.0
+    return s
+
+
+def _band_vertices(ax) -> np.ndarray:
+    """The y of every vertex of ``ax``'s filled areas (the ±2 SE bands)."""
+    ys = [p.vertices[:, 1] for c in ax.collections if isinstance(c, PolyCollection)
+          for p in c.get_paths()]  # fmt: skip
+    return np.concatenate(ys) if ys else np.array([])
+
+
+def test_a_heavy_tailed_lambda_neither_draws_a_negative_error_nor_flattens_the_rest():
+    """double-descent n = 40: λ = 0's ±2 SE band reached −1200 and set a linear axis on
+    which the other λ, the best included, lay on 0."""
+    from bvsim.present.axis_figures import fig_axis_decomposition
+    from bvsim.present.lambda_figures import fig_decomposition
+
+    s = _heavy(_summary(n_seeds=1))
+    ax = fig_decomposition(s).axes[0]
+    assert ax.get_yscale() == "symlog" and "symlog" in ax.get_ylabel()
+    assert _band_vertices(ax).min() >= 0
+    # the smaller errors are decades apart on the axis, not squashed onto 0
+    scale = ax.yaxis.get_transform()
+    small = scale.transform([0.1, 0.2])
+    big = scale.transform([0.0, 4105.0])
+    assert (small[1] - small[0]) > 0.02 * (big[1] - big[0])
+
+    both = pd.concat([_summary(1).assign(n_train=20), s.assign(n_train=40)])
+    fig = fig_axis_decomposition(both, "n_train")
+    assert [a.get_yscale() for a in fig.axes[:2]] == ["linear", "symlog"]
+    assert all(_band_vertices(a).min() >= 0 for a in fig.axes[:2])
+
+
+def test_one_wide_band_runs_off_the_axis_instead_of_setting_it():
+    from bvsim.present.lambda_figures import fig_decomposition
+
+    s = _summary(n_seeds=1)
+    s.loc[s["weight_decay"] == 0, "variance_se"] = 5.0  # estimates ≤ 1.2, one SE of 5
+    ax = fig_decomposition(s).axes[0]
+    assert ax.get_yscale() == "linear"
+    top = ax.get_ylim()[1]
+    assert s["expected_error"].max() < top < 2.5 * s["expected_error"].max()
+
+
+def test_a_band_reaching_zero_on_a_log_axis_is_a_half_bar():
+    """axis_best, log y: the band's negative lower edge filled down to the axis' bottom,
+    as if the error could be that small there."""
+    from bvsim.present.axis_figures import fig_axis_best
+
+    parts = []
+    for n in (20, 30, 40, 50, 60):
+        s = _summary(n_seeds=1).assign(n_train=n)
+        parts.append(_heavy(s) if n == 40 else s)
+    ax = fig_axis_best(pd.concat(parts), "n_train").axes[1]
+    assert ax.get_yscale() == "log"
+    assert _band_vertices(ax).min() > 0  # no fill to the bottom
+    bars = [c for c in ax.containers if c.has_yerr]
+    assert len(bars) == 1
+    (segment,) = bars[0].lines[2][0].get_segments()
+    assert segment[:, 1] == pytest.approx([4105.0, 4105.0 + 2 * 2630.0])  # the upper half
