@@ -198,11 +198,16 @@ _CAPTIONS = {
         "largest λ, with the truth (dashed) and the mean prediction over training sets."
     ),
     "pointwise": (
-        "Bias² and variance at each test input for a few λ, with ±2 SE bands (jackknife, "
-        "marginal: one estimate at a time, not differences between λ). Bias² is "
+        "Bias² and variance at each test input for a few λ, ±2 SE (jackknife, "
+        "marginal: one estimate at a time, not differences between λ): bands along x for "
+        "1-D inputs; for inputs of several dimensions dots against the first coordinate, "
+        "each with its own bar (neighbours on that axis are not neighbouring test points). "
+        "Bias² is "
         "bias-corrected and may dip slightly below zero; where the true bias² is near zero "
         "its jackknife band is too narrow (`bias2_se0` in `pointwise.csv` is its SE under a "
-        "zero bias). When the largest λ dwarfs the others, a zoomed panel leaves it out."
+        "zero bias). When one λ dwarfs the others (the largest λ's bias² after a collapsed "
+        "fit, λ = 0's variance at the interpolation threshold), a zoomed panel below "
+        "leaves it out."
     ),
     "curves": (
         "Train and test loss during optimisation, averaged over training sets, one line "

@@ -206,6 +206,32 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
     return fig
 
 
+#: A λ whose largest |value| over the test points is more than this many times every
+#: other λ's gets a zoomed panel without it.
+_ZOOM_RATIO = 5
+
+
+def _dwarfing(rows: dict, col: str) -> float | None:
+    """The λ whose ``col`` dwarfs every other λ's (largest |value| over the points more
+    than :data:`_ZOOM_RATIO` times theirs), e.g. a collapsed fit's bias² at the largest
+    λ or the variance at λ = 0 at the interpolation threshold; None if none does."""
+    if len(rows) < 2:
+        return None
+    peak = {wd: float(np.nanmax(np.abs(r[col]), initial=0.0)) for wd, r in rows.items()}
+    top = max(peak, key=peak.get)
+    others = max(v for wd, v in peak.items() if wd != top)
+    return top if peak[top] > _ZOOM_RATIO * max(others, 1e-12) else None
+
+
+def _per_point_bars(ax, x, y, se, color, offset: float, label: str) -> None:
+    """Dots with ±2 SE bars at each test point (lower bar stopping at 0), nudged
+    sideways by ``offset`` so that the λ at one point do not hide one another."""
+    x, y, se = (np.asarray(v, float) for v in (x, y, se))
+    lower = np.maximum(y - 2 * se, np.minimum(y, 0.0))
+    ax.errorbar(x + offset, y, yerr=[y - lower, 2 * se], fmt="o", color=color, markersize=2.5,
+                elinewidth=0.6, alpha=0.7, capsize=0, label=label)  # fmt: skip
+
+
 @styled
 def fig_pointwise(
     pointwise: pd.DataFrame,
@@ -213,10 +239,13 @@ def fig_pointwise(
     one_d: bool = True,
     colors: dict | None = None,
 ) -> Figure:
-    """Bias²(x) and variance(x) with ±2 SE bands, one line per selected λ.
+    """Bias²(x) and variance(x) ±2 SE, one line per selected λ (1-D inputs) or dots
+    with error bars against the first coordinate (several dimensions: a band along it
+    would join test points that are not neighbours).
 
-    When the largest λ's bias² dwarfs the others (a collapsed fit), a second bias²
-    panel zooms in on the other λ, so that small (possibly negative) values show.
+    When one λ dwarfs the others in a column (a collapsed fit's bias² at the largest λ,
+    the variance at λ = 0 at the interpolation threshold), a panel below zooms in on the
+    other λ, so that their values (small, possibly negative) show.
 
     Parameters
     ----------
@@ -225,7 +254,8 @@ def fig_pointwise(
     lambdas : sequence of float, optional
         The λ to draw (default: all).
     one_d : bool
-        Inputs are 1-D: draw lines. Otherwise draw dots against the first coordinate.
+        Inputs are 1-D: draw lines with bands. Otherwise dots with per-point ±2 SE bars
+        against the first coordinate.
     colors : dict, optional
         λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
         of every λ in ``pointwise``.
@@ -234,42 +264,49 @@ def fig_pointwise(
     colors = colors or lambda_colors(pointwise["weight_decay"])
     rows = {wd: pointwise[np.isclose(pointwise["weight_decay"], wd)].sort_values("x")
             for wd in lambdas}  # fmt: skip
-    peak = {wd: float(np.nanmax(np.abs(r["bias2"]), initial=0.0)) for wd, r in rows.items()}
-    rest = lambdas[:-1]
-    zoom = len(lambdas) > 1 and peak[lambdas[-1]] > 5 * max(max(peak[w] for w in rest), 1e-12)
-    panels = [("bias2", lambdas, "bias² (bias-corrected; may dip below 0)")]
-    if zoom:
-        panels.append(("bias2", rest, f"bias², zoomed: λ = {lambda_label(lambdas[-1])} left out"))
-    panels.append(("variance", lambdas, "variance"))
-    if zoom:
-        fig, grid = plt.subplots(2, 2, figsize=(9.5, 7.6), sharex=True)
-        axes = [grid[0, 0], grid[0, 1], grid[1, 0]]
-        grid[1, 1].set_axis_off()
-    else:
-        fig, grid = plt.subplots(1, 2, figsize=(9.5, 4.4), sharex=True)
-        axes = list(grid)
-    for ax, (col, wds, title) in zip(axes, panels, strict=True):
-        ax.axhline(0, color="0.3", linewidth=0.8)
-        for wd in wds:
-            p = rows[wd]
-            kw = {} if one_d else {"linestyle": "none", "marker": "."}
-            band(ax, p["x"], p[col], p[f"{col}_se"], colors[wd], alpha=0.15, floor=0.0,
-                  label=f"λ = {lambda_label(wd)}", linewidth=1.6, **kw)  # fmt: skip
-        ax.set_title(title)
-        ax.set_xlabel("test input x (first coordinate)")
-        ax.set_ylabel(f"{col.replace('bias2', 'bias²')} at x")
-        ax.xaxis.set_tick_params(labelbottom=True)
-    if zoom:
-        handles, labels = axes[0].get_legend_handles_labels()
-        grid[1, 1].legend(handles, labels, loc="center", frameon=False, title="weight decay")
-        fig.suptitle("Pointwise bias² and variance across the test inputs (bands: ±2 SE)",
-                     fontsize=12)  # fmt: skip
+    names = {"bias2": ("bias² (bias-corrected; may dip below 0)", "bias²"),
+             "variance": ("variance", "variance")}  # fmt: skip
+    columns = [(col, _dwarfing(rows, col)) for col in ("bias2", "variance")]
+    zoom = any(top is not None for _, top in columns)
+    nrow = 2 if zoom else 1
+    fig, grid = plt.subplots(nrow, 2, figsize=(9.5, 7.6 if zoom else 4.4), sharex=True,
+                             squeeze=False)  # fmt: skip
+    span = float(np.ptp(pointwise["x"])) if len(pointwise) else 0.0
+    dodge = {wd: (i - (len(lambdas) - 1) / 2) * 0.006 * span for i, wd in enumerate(lambdas)}
+    spare = []
+    for c, (col, top) in enumerate(columns):
+        title, short = names[col]
+        panels = [(grid[0, c], lambdas, title)]
+        if top is not None:
+            panels.append((grid[1, c], [wd for wd in lambdas if wd != top],
+                           f"{short}, zoomed: λ = {lambda_label(top)} left out"))  # fmt: skip
+        elif zoom:
+            spare.append(grid[1, c])
+        for ax, wds, panel_title in panels:
+            ax.axhline(0, color="0.3", linewidth=0.8)
+            for wd in wds:
+                p, label = rows[wd], f"λ = {lambda_label(wd)}"
+                if one_d:
+                    band(ax, p["x"], p[col], p[f"{col}_se"], colors[wd], alpha=0.15,
+                         floor=0.0, label=label, linewidth=1.6)  # fmt: skip
+                else:
+                    _per_point_bars(ax, p["x"], p[col], p[f"{col}_se"], colors[wd],
+                                    dodge[wd], label)  # fmt: skip
+            ax.set_title(panel_title)
+            ax.set_xlabel("test input x" if one_d else "test input x (first coordinate)")
+            ax.set_ylabel(f"{short} at x")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    what = "bands" if one_d else "bars"
+    fig.suptitle(f"Pointwise bias² and variance across the test inputs ({what}: ±2 SE)",
+                 fontsize=12)  # fmt: skip
+    handles, labels = grid[0, 0].get_legend_handles_labels()
+    if spare:
+        spare[0].set_axis_off()
+        spare[0].legend(handles, labels, loc="center", frameon=False, title="weight decay")
         fig.tight_layout()
     else:
-        legend_below(fig, axes[0], ncol=len(lambdas))
-        fig.suptitle("Pointwise bias² and variance across the test inputs (bands: ±2 SE)",
-                     fontsize=12)  # fmt: skip
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        fig.legend(handles, labels, loc="lower center", ncol=len(lambdas), frameon=False)
+        fig.tight_layout(rect=(0, 0.07 if nrow == 1 else 0.04, 1, 1))
     return fig
 
 

@@ -205,3 +205,54 @@ def test_a_band_reaching_zero_on_a_log_axis_is_a_half_bar():
     assert len(bars) == 1
     (segment,) = bars[0].lines[2][0].get_segments()
     assert segment[:, 1] == pytest.approx([4105.0, 4105.0 + 2 * 2630.0])  # the upper half
+
+
+def _pointwise(dwarf_variance_at: float | None = None) -> pd.DataFrame:
+    """``pointwise.csv`` of 40 test points (x: a first coordinate, unsorted)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40)
+    parts = []
+    for wd in WDS:
+        var = rng.uniform(0.05, 0.2, x.size) / (1 + wd)
+        if wd == dwarf_variance_at:
+            var = var * 1e4
+        parts.append(pd.DataFrame({
+            "weight_decay": wd, "point": np.arange(x.size), "x": x, "truth": x,
+            "mean_prediction": x, "bias2": rng.normal(0.01, 0.01, x.size) * (1 + wd),
+            "bias2_se": 0.01, "variance": var, "variance_se": 0.4 * var}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_pointwise_of_several_dimensions_draws_bars_not_bands():
+    """Against the first of several coordinates, neighbouring dots are not neighbouring
+    test points: a band through them was a jagged polygon; each point gets its bar."""
+    from bvsim.present.lambda_figures import fig_pointwise
+
+    pw = _pointwise()
+    fig = fig_pointwise(pw, [0.0, 0.1, 1.0], one_d=False)
+    for ax in fig.axes[:2]:
+        assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(ax.containers) == 3  # one set of error bars per λ
+        bars = ax.containers[0].lines[2][0].get_segments()
+        assert len(bars) == pw["point"].nunique()
+        assert min(seg[:, 1].min() for seg in bars) >= min(0.0, pw["bias2"].min())
+    assert "bars: ±2 SE" in fig.texts[0].get_text()
+    one_d = fig_pointwise(pw, [0.0, 0.1, 1.0], one_d=True)
+    assert [c for c in one_d.axes[0].collections if isinstance(c, PolyCollection)]
+    from bvsim.present.common import FIGURE_TABLE
+
+    caption = next(f.caption for f in FIGURE_TABLE if f.name == "pointwise")
+    assert "each with its own bar" in caption and "When one λ dwarfs" in caption
+
+
+def test_pointwise_zooms_on_whichever_lambda_dwarfs_the_others():
+    """At the interpolation threshold λ = 0 (the smallest) dwarfs the variance of every
+    other λ: a zoomed panel leaves it out (the zoom came only for the largest λ)."""
+    from bvsim.present.lambda_figures import fig_pointwise
+
+    fig = fig_pointwise(_pointwise(dwarf_variance_at=0.0), [0.0, 0.01, 0.1, 1.0], one_d=False)
+    titles = {ax.get_title(): ax for ax in fig.axes}
+    zoomed = titles["variance, zoomed: λ = 0 left out"]
+    assert [t.get_label() for t in zoomed.containers] == ["λ = 0.01", "λ = 0.1", "λ = 1"]
+    assert zoomed.get_ylim()[1] < 10  # the others' scale, not λ = 0's (~2000)
+    assert not any("bias²" in t and "zoomed" in t for t in titles)  # no bias² dwarfs
