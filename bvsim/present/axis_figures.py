@@ -37,6 +37,7 @@ from .style import (
     save_figure,
     styled,
     symlog_y,
+    term_names,
 )
 
 __all__ = [
@@ -238,9 +239,11 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
     values = valid[axis].to_numpy(float)
     errors = valid["expected_error"].to_numpy(float)
     log_y = errors.size and errors.min() > 0 and errors.max() / errors.min() > 30
+    names = term_names(summary)  # bias² + noise for data from a file, KL terms for CE
     for ax, wd in zip(axes[0], picks, strict=True):
         s = valid[valid["weight_decay"] == wd].sort_values(axis)
-        for col, label, color in (("bias2", "bias²", pal[0]), ("variance", "variance", pal[1]),
+        for col, label, color in (("bias2", names["bias2"][1], pal[0]),
+                                  ("variance", names["variance"][1], pal[1]),
                                   ("expected_error", "expected error", pal[3])):  # fmt: skip
             y, se = s[col].to_numpy(float), s[f"{col}_se"].to_numpy(float)
             if log_y:  # no line to -inf; a band reaching 0 is drawn as its upper half

@@ -179,6 +179,15 @@ def term_name(term: str) -> str:
 
 # --- the figures ------------------------------------------------------------------------
 
+#: What the decomposition's terms are in a run without a known noise or with another
+#: loss (the figures' legends and titles say which applies).
+_TERMS = (
+    "Data from a file: the noise is unknown, bias² includes it (legend) and no noise "
+    "is drawn. Cross-entropy: the terms of its exact decomposition, in nats (bias "
+    "KL(p ‖ π̄), variance mean KL(π̄ ‖ π), noise the entropy H(p) of the true class "
+    "probabilities)."
+)
+
 _CAPTIONS = {
     "decomposition": (
         "Bias², variance and noise versus weight decay λ, with their sum (expected error) "
@@ -191,7 +200,7 @@ _CAPTIONS = {
         "break (//). No band reaches below 0, as none of these can. Where one λ's "
         "expected error dwarfs the others' (λ = 0 at the interpolation threshold, where it "
         "diverges) the y axis is symlog, linear only near 0 (axis label); otherwise it "
-        "spans the estimates, and a band far wider than them runs off it."
+        "spans the estimates, and a band far wider than them runs off it. " + _TERMS
     ),
     "fits": (
         "Fitted functions of individual members (thin lines) at the smallest, best and "
@@ -201,8 +210,9 @@ _CAPTIONS = {
         "Bias² and variance at each test input for a few λ, ±2 SE (jackknife, "
         "marginal: one estimate at a time, not differences between λ): bands along x for "
         "1-D inputs; for inputs of several dimensions dots against the first coordinate, "
-        "each with its own bar (neighbours on that axis are not neighbouring test points). "
-        "Bias² is "
+        "each with its own bar (neighbours on that axis are not neighbouring test points); "
+        "bias² + noise where the noise is unknown, the KL terms for cross-entropy (panel "
+        "titles). Bias² is "
         "bias-corrected and may dip slightly below zero; where the true bias² is near zero "
         "its jackknife band is too narrow (`bias2_se0` in `pointwise.csv` is its SE under a "
         "zero bias). When one λ dwarfs the others (the largest λ's bias² after a collapsed "
@@ -211,8 +221,11 @@ _CAPTIONS = {
     ),
     "curves": (
         "Train and test loss during optimisation, averaged over training sets, one line "
-        "per λ (log scale). The test loss is measured on noisy labels, so its expectation "
-        "cannot fall below the noise variance (dashed)."
+        "per λ (log scale; where −2 SE reaches 0 only the upper half of a band is drawn, "
+        "as a bar). The test loss is measured on noisy labels, so its expectation cannot "
+        "fall below the noise, dashed where it is known: σ² for squared error, the "
+        "entropy of the true class probabilities (nats) for cross-entropy; data from a "
+        "file has no known noise and no line."
     ),
     "weight_norm": (
         "Mean weight norm of the trained members versus λ (±2 SE, marginal): the L2 norm "
@@ -254,7 +267,7 @@ _CAPTIONS = {
     ),
     "axis_decomposition": (
         "Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE "
-        "(marginal), none below 0. "
+        "(marginal), none below 0 (data from a file: no noise line, bias² includes it). "
         "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //. "
         "A panel where one λ dwarfs the others (the interpolation threshold) has its own "
         "symlog y axis, linear only near 0."

@@ -28,7 +28,7 @@ from .lambda_figures import (
     fig_weight_hist,
     fig_weight_norm,
 )
-from .style import drop_figure, lambda_colors, save_figure
+from .style import drop_figure, lambda_colors, noise_floor_label, save_figure
 from .variance_figures import anova_figure, variance_split_figure
 
 __all__ = ["key_lambdas", "plot_all", "plot_runs"]
@@ -98,7 +98,8 @@ def _pointwise(run: _Run) -> Figure | None:
     picks = [wd for wd in key_lambdas(s, extra=True) if (pw["weight_decay"] == wd).any()]
     if not picks:
         return None
-    return fig_pointwise(pw, picks, one_d=run.input_dim in (1, None), colors=run.colors)
+    one_d = run.input_dim in (1, None)
+    return fig_pointwise(pw, picks, one_d=one_d, colors=run.colors, summary=s)
 
 
 def _curves(run: _Run) -> Figure | None:
@@ -108,7 +109,8 @@ def _curves(run: _Run) -> Figure | None:
     if curves.empty or curves["step"].nunique() < 2:
         return None
     noise = float(s["noise"].dropna().iloc[0]) if s["noise"].notna().any() else None
-    return fig_curves(curves, noise, error_label(s), colors=run.colors)
+    return fig_curves(curves, noise, error_label(s), colors=run.colors,
+                      noise_label=noise_floor_label(s))  # fmt: skip
 
 
 def _weight_norm(run: _Run) -> Figure | None:

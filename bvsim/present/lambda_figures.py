@@ -31,6 +31,7 @@ from .style import (
     literal_text,
     styled,
     symlog_y,
+    term_names,
 )
 
 __all__ = [
@@ -177,6 +178,7 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
     """
     lambdas = sorted(fits["weight_decay"].unique())
     best = set(summary.loc[summary["is_best"].astype(bool), "weight_decay"])
+    bias_name = term_names(summary)["bias2"][1]
     fig, axes = plt.subplots(1, len(lambdas), figsize=(3.6 * len(lambdas), 4.2),
                              sharex=True, sharey=True, squeeze=False)  # fmt: skip
     axes = axes[0]
@@ -195,7 +197,7 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
         n = f.groupby(["rep", "seed"]).ngroups
         ax.set_title(
             f"λ = {lambda_label(wd)}{tag}, {n} fits\n"
-            f"bias² {row['bias2']:.3g}, variance {row['variance']:.3g}"
+            f"{bias_name} {row['bias2']:.3g}, variance {row['variance']:.3g}"
         )
         ax.set_xlabel("x")
     axes[0].set_ylabel("prediction  f̂(x)")
@@ -238,6 +240,7 @@ def fig_pointwise(
     lambdas: Sequence[float] | None = None,
     one_d: bool = True,
     colors: dict | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> Figure:
     """Bias²(x) and variance(x) ±2 SE, one line per selected λ (1-D inputs) or dots
     with error bars against the first coordinate (several dimensions: a band along it
@@ -259,13 +262,16 @@ def fig_pointwise(
     colors : dict, optional
         λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
         of every λ in ``pointwise``.
+    summary : DataFrame, optional
+        ``summary.csv``, for what the terms are (:func:`.style.term_names`: bias² + noise
+        when the noise is unknown, KL terms for cross-entropy); default: squared error
+        with a known noise.
     """
     lambdas = sorted(pointwise["weight_decay"].unique() if lambdas is None else lambdas)
     colors = colors or lambda_colors(pointwise["weight_decay"])
     rows = {wd: pointwise[np.isclose(pointwise["weight_decay"], wd)].sort_values("x")
             for wd in lambdas}  # fmt: skip
-    names = {"bias2": ("bias² (bias-corrected; may dip below 0)", "bias²"),
-             "variance": ("variance", "variance")}  # fmt: skip
+    names = term_names(summary if summary is not None else pd.DataFrame())
     columns = [(col, _dwarfing(rows, col)) for col in ("bias2", "variance")]
     zoom = any(top is not None for _, top in columns)
     nrow = 2 if zoom else 1
@@ -297,7 +303,8 @@ def fig_pointwise(
             ax.set_ylabel(f"{short} at x")
             ax.xaxis.set_tick_params(labelbottom=True)
     what = "bands" if one_d else "bars"
-    fig.suptitle(f"Pointwise bias² and variance across the test inputs ({what}: ±2 SE)",
+    bias, variance = names["bias2"][1], names["variance"][1]
+    fig.suptitle(f"Pointwise {bias} and {variance} across the test inputs ({what}: ±2 SE)",
                  fontsize=12)  # fmt: skip
     handles, labels = grid[0, 0].get_legend_handles_labels()
     if spare:
@@ -324,6 +331,7 @@ def fig_curves(
     noise: float | None = None,
     error: str = "mean squared error",
     colors: dict | None = None,
+    noise_label: str = "noise σ² (test floor)",
 ) -> Figure:
     """Mean train and test loss vs optimisation step, one line per λ (log y).
 
@@ -332,12 +340,15 @@ def fig_curves(
     curves : DataFrame
         ``curves.csv``.
     noise : float, optional
-        Test-noise variance, drawn as the floor of the test loss.
+        The known noise (σ², or the entropy H(p) for cross-entropy), drawn as the floor
+        of the test loss; None when it is unknown (data from a file).
     error : str
         What the loss is, for the y label.
     colors : dict, optional
         λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
         of the λ in ``curves``.
+    noise_label : str
+        The noise line's legend (:func:`.style.noise_floor_label`).
     """
     lambdas = sorted(curves["weight_decay"].unique())
     colors = colors or lambda_colors(lambdas)
@@ -349,8 +360,7 @@ def fig_curves(
             band(ax, c["step"], c["loss"], c["loss_se"], colors[wd], alpha=0.12, floor=0.0,
                  log=True, linewidth=1.5, label=lambda_label(wd))  # fmt: skip
         if split == "test" and noise is not None and np.isfinite(noise):
-            ax.axhline(noise, color="black", linestyle="--", linewidth=1,
-                       label="noise σ² (test floor)")  # fmt: skip
+            ax.axhline(noise, color="black", linestyle="--", linewidth=1, label=noise_label)
         ax.set_yscale("log")
         if split == "test":  # spans under two decades: plain numbers read better
             ax.yaxis.set_major_formatter(ticker.FuncFormatter(_plain_log_label))

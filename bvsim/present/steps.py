@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..io.tables import Tables
 from .common import error_label, lambda_label
-from .style import band, drop_figure, lambda_colors, save_figure, styled
+from .style import band, drop_figure, lambda_colors, save_figure, styled, term_names
 
 __all__ = ["fig_steps", "fig_steps_heatmap", "plot_steps"]
 
@@ -60,8 +60,9 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None, colors: dict | Non
     steps = steps[steps["expected_error"].notna()]
     lambdas = sorted(steps["weight_decay"].unique())
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), sharex=True)
-    panels = (("bias2", "bias² (corrected, linear scale)"), ("variance", "variance"),
-              ("expected_error", "expected error"))  # fmt: skip
+    names = term_names(steps)  # bias² + noise for data from a file, KL terms for CE
+    panels = (("bias2", f"{names['bias2'][1]} (corrected, linear scale)"),
+              ("variance", names["variance"][1]), ("expected_error", "expected error"))  # fmt: skip
     for ax, (col, title) in zip(axes, panels, strict=True):
         for wd in lambdas:
             c = steps[steps["weight_decay"] == wd].sort_values("step")

@@ -44,10 +44,13 @@ __all__ = [
     "legend_below",
     "limit_to_estimates",
     "literal_text",
+    "noise_floor_label",
+    "noise_unknown",
     "save_figure",
     "styled",
     "symlog_y",
     "term_color",
+    "term_names",
 ]
 
 DPI = 150
@@ -89,13 +92,47 @@ def term_color(term: str, i: int = 0):
     return TERM_COLORS.get(term, _TERM_FALLBACK[i % len(_TERM_FALLBACK)])
 
 
+def noise_unknown(summary: pd.DataFrame) -> bool:
+    """Data from a file (``bias2_includes_noise``): the noise is unknown, bias² includes
+    it and there is no noise to draw."""
+    return "bias2_includes_noise" in summary and bool(
+        summary["bias2_includes_noise"].astype(bool).any()
+    )
+
+
+def term_names(summary: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """What ``bias2`` and ``variance`` are in a run, as (panel title, short name): with an
+    unknown noise bias² includes it; for cross-entropy they are the KL terms of its
+    decomposition (as :func:`components` labels them)."""
+    folded = noise_unknown(summary)
+    if is_classification(summary):
+        bias = (
+            ("bias + noise: KL(labels ‖ π̄) (noise unknown)", "KL bias + noise")
+            if folded
+            else ("bias: KL(p ‖ π̄) (jackknife-corrected)", "KL bias")
+        )
+        return {"bias2": bias, "variance": ("variance: mean KL(π̄ ‖ π)", "KL variance")}
+    bias = (
+        ("bias² + noise (noise unknown; bias-corrected)", "bias² + noise")
+        if folded
+        else ("bias² (bias-corrected; may dip below 0)", "bias²")
+    )
+    return {"bias2": bias, "variance": ("variance", "variance")}
+
+
+def noise_floor_label(summary: pd.DataFrame) -> str:
+    """The legend of the known noise drawn as the floor of a test loss: σ² for squared
+    error, the entropy of the true class probabilities for cross-entropy."""
+    if is_classification(summary):
+        return "noise: entropy H(p), nats (test floor)"
+    return "noise σ² (test floor)"
+
+
 def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:
     """The decomposition's curves to draw, as (column, legend label, colour index,
     marker); with unknown noise (data from a file) bias² includes it; for a
     classification task they are the terms of the cross-entropy decomposition."""
-    folded = (
-        "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any()
-    )
+    folded = noise_unknown(summary)
     if is_classification(summary) and folded:
         labels = {
             "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",

@@ -256,3 +256,48 @@ def test_pointwise_zooms_on_whichever_lambda_dwarfs_the_others():
     assert [t.get_label() for t in zoomed.containers] == ["λ = 0.01", "λ = 0.1", "λ = 1"]
     assert zoomed.get_ylim()[1] < 10  # the others' scale, not λ = 0's (~2000)
     assert not any("bias²" in t and "zoomed" in t for t in titles)  # no bias² dwarfs
+
+
+@pytest.mark.parametrize(
+    ("kind", "title", "bias", "floor"),
+    [
+        ("squared", "bias² (", "bias²", "noise σ² (test floor)"),
+        ("file", "bias² + noise (noise unknown", "bias² + noise", None),  # diabetes
+        ("entropy", "bias: KL(p ‖ π̄)", "KL bias", "noise: entropy H(p), nats (test floor)"),
+        ("entropy-file", "bias + noise: KL(labels ‖ π̄)", "KL bias + noise", None),  # wine
+    ],
+)
+def test_labels_say_what_the_terms_are_without_a_known_noise_or_with_cross_entropy(
+    tmp_path, kind, title, bias, floor
+):
+    """pointwise titled bias² what is bias² + noise (noise unknown) or a KL term, and
+    curves called the entropy of a cross-entropy run "noise σ²"."""
+    from bvsim.present import figures
+    from tests.present.test_figures import _fake_run
+
+    tables = _fake_run(tmp_path / "run")
+    s = tables.summary
+    if kind.endswith("file"):
+        s["bias2_includes_noise"], s["noise"] = True, np.nan
+    if kind.startswith("entropy"):
+        s["loss"] = "cross_entropy"
+    run = figures._Run(tables, tmp_path / "run")
+    pointwise = figures._pointwise(run)
+    titles = [ax.get_title() for ax in pointwise.axes if ax.get_title()]
+    assert titles[0].startswith(title)
+    assert all(ax.get_ylabel().startswith((bias, "variance", "KL variance"))
+               for ax in pointwise.axes if ax.get_ylabel())  # fmt: skip
+    assert pointwise.texts[0].get_text().startswith(f"Pointwise {bias} and ")
+    labels = [t.get_text() for leg in figures._curves(run).legends for t in leg.get_texts()]
+    noise = [t for t in labels if "noise" in t]
+    assert noise == ([floor] if floor else [])
+
+
+def test_captions_do_not_promise_a_noise_line_every_run_draws():
+    from bvsim.present.common import FIGURE_TABLE
+
+    caption = {f.name: f.caption for f in FIGURE_TABLE}
+    assert "no known noise and no line" in caption["curves"]
+    assert "entropy of the true class probabilities" in caption["curves"]
+    assert "bias² + noise where the noise is unknown" in caption["pointwise"]
+    assert "the noise is unknown, bias² includes it" in caption["decomposition"]
