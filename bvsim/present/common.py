@@ -240,14 +240,16 @@ _CAPTIONS = {
     "variance_split": (
         "Variance split into the part due to the training data and the part due to the "
         "initialisation seed, stacked; the line is the total variance with ±2 SE bars "
-        "(marginal). "
+        "(marginal; a λ whose total dwarfs the others' runs off the top, its value written "
+        "there). "
         "λ = 0 is drawn left of the axis break (//)."
     ),
     "anova": (
         "Crossed design: the variance split by the random-effects ANOVA into the main "
         "effects of the training inputs x, the label noise ε and the initialization, and "
         "their interactions, stacked (left; a negative estimate, possible for an unbiased "
-        "component, is drawn as 0 there) with the total variance and its ±2 SE bars; "
+        "component, is drawn as 0 there) with the total variance and its ±2 SE bars (a λ "
+        "whose total dwarfs the others' runs off the top, its value written there); "
         "right, each "
         "term's share of the variance ±2 SE (multiway jackknife: conservative on average, "
         "noisy where a factor has few levels). "

@@ -301,3 +301,22 @@ def test_captions_do_not_promise_a_noise_line_every_run_draws():
     assert "entropy of the true class probabilities" in caption["curves"]
     assert "bias² + noise where the noise is unknown" in caption["pointwise"]
     assert "the noise is unknown, bias² includes it" in caption["decomposition"]
+
+
+def test_a_dwarfing_total_runs_off_the_stack_instead_of_flattening_it():
+    """A crossed sub-run at n = p: λ = 0's variance (~6900) flattened every other λ's
+    stack onto 0; the axis follows the others and λ = 0's value is written at the top."""
+    from bvsim.present.variance_figures import fig_anova, fig_variance_split
+
+    a = _anova(TERMS[:4])
+    zero = a["weight_decay"] == 0
+    a.loc[zero, ["value", "se"]] *= 1e5
+    ax = fig_anova(a).axes[0]
+    others = a.loc[~zero & (a["term"] == "variance"), "value"].max()
+    assert others < ax.get_ylim()[1] < 2 * others
+    assert any("λ = 0:" in t.get_text() and "off scale" in t.get_text() for t in ax.texts)
+
+    s = _heavy(_summary())
+    s["variance_data"], s["variance_init"] = 0.7 * s["variance"], 0.3 * s["variance"]
+    ax = fig_variance_split(s).axes[0]
+    assert ax.get_ylim()[1] < 1.0 and any("off scale" in t.get_text() for t in ax.texts)
