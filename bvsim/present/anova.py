@@ -14,11 +14,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from .common import lambda_label, panel_lambdas, term_name
-from .style import band, log_x_when_wide, styled
+from .style import band, log_x_when_wide, styled, term_color
 
 __all__ = ["fig_axis_anova"]
 
@@ -53,8 +52,7 @@ def fig_axis_anova(anova: pd.DataFrame, axis: str) -> Figure:
     theory = "theory" in a and a["theory"].notna().any()
     fig, axes = plt.subplots(2, len(picks), figsize=(3.9 * len(picks) + 0.6, 6.8),
                              squeeze=False, sharex=True, layout="constrained")  # fmt: skip
-    pal = sns.color_palette("colorblind", max(len(terms), 3))
-    colors = dict(zip(terms, pal, strict=False)) | {"variance": "0.15"}
+    colors = {term: term_color(term, i) for i, term in enumerate(terms)} | {"variance": "0.15"}
     xs = a[axis].to_numpy(float)
     for col, wd in enumerate(picks):
         part = a[a["weight_decay"] == wd].sort_values(axis)
@@ -63,7 +61,8 @@ def fig_axis_anova(anova: pd.DataFrame, axis: str) -> Figure:
             t = part[part["term"] == term]
             label = "total variance" if term == "variance" else term_name(term)
             band(top, t[axis], t["value"], t["se"], colors[term], label=label, marker="o",
-                  markersize=3, linewidth=1.5 if term == "variance" else 1.2)  # fmt: skip
+                  markersize=3, linewidth=1.5 if term == "variance" else 1.2,
+                  floor=0.0)  # fmt: skip
             if theory:  # an infinite closed form (λ = 0 at n = p) is left out
                 y = t["theory"].to_numpy(float)
                 top.plot(t[axis], np.where(np.isfinite(y), y, np.nan), color=colors[term],

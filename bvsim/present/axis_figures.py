@@ -27,7 +27,18 @@ from .common import (
     panel_lambdas,
     valid_rows,
 )
-from .style import LambdaAxis, band, components, log_x_when_wide, save_figure, styled
+from .style import (
+    LambdaAxis,
+    band,
+    components,
+    dwarfed,
+    limit_to_estimates,
+    log_x_when_wide,
+    save_figure,
+    styled,
+    symlog_y,
+    term_names,
+)
 
 __all__ = [
     "fig_axis_best",
@@ -44,13 +55,15 @@ def _axis_label(axis: str, value: float | str) -> str:
 
 @styled
 def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
-    """Bias², variance, noise and expected error vs λ, one panel per second-axis value."""
+    """Bias², variance, noise and expected error vs λ, one panel per second-axis value.
+
+    A shared y axis, unless one value dwarfs the rest (an interpolation peak); then each
+    panel has its own, symlog where one λ dwarfs the others in it. Bands stop at 0 (every
+    quantity is non-negative), and a linear axis is narrowed to the estimates."""
     values = sorted(summary[axis].unique())
     ncol = 2 if len(values) == 4 else min(len(values), 3)
     nrow = int(np.ceil(len(values) / ncol))
-    errors = valid_rows(summary)["expected_error"].to_numpy()
-    # a shared y axis, unless one value dwarfs the rest (an interpolation peak)
-    share = not (errors.size and errors.max() > 20 * np.median(errors))
+    share = not dwarfed(valid_rows(summary)["expected_error"])
     fig, axes = plt.subplots(
         nrow,
         ncol,
@@ -61,13 +74,25 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
     )
     lam = LambdaAxis(summary["weight_decay"])
     palette = sns.color_palette("colorblind")
+    every: list[np.ndarray] = []
     for ax, value in zip(axes.flat, values, strict=False):
         s = valid_rows(summary[summary[axis] == value])
         x = lam.pos(s["weight_decay"])
-        for col, label, ci, marker in components(s):
+        drawn = components(s)
+        for col, label, ci, marker in drawn:
             se = s[f"{col}_se"] if f"{col}_se" in s else None
             style = {"linestyle": "--", "linewidth": 1.2} if col == "noise" else {"linewidth": 1.6}
-            band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=4, **style)
+            band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=4,
+                 floor=0.0, **style)  # fmt: skip
+        estimates = s[[col for col, *_ in drawn]].to_numpy(float).ravel()
+        every.append(estimates)
+        ax.set_ylabel(error_label(summary))
+        if share:
+            pass
+        elif dwarfed(s["expected_error"]):
+            ax.set_ylabel(f"{error_label(summary)}\n({symlog_y(ax, estimates)})")
+        else:
+            limit_to_estimates(ax, estimates)
         best = s[s["is_best"].astype(bool)]
         if not best.empty:
             ax.axvline(lam.pos([best["weight_decay"].iloc[0]])[0], color="0.2", linestyle="-.",
@@ -76,8 +101,10 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
         ax.set_title(_axis_label(axis, value))
     for ax in axes.flat[len(values) :]:
         ax.set_visible(False)
-    for ax in axes[:, 0] if share else axes.flat:
-        ax.set_ylabel(error_label(summary))
+    if share:
+        limit_to_estimates(axes.flat[0], np.concatenate(every))
+        for ax in axes[:, 1:].flat:
+            ax.set_ylabel("")
     scale = "" if share else "; each panel has its own y scale"
     fig.suptitle(f"Bias–variance decomposition by {axis} (bands: ±2 SE{scale})")
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -170,13 +197,17 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     ax1.set_ylabel("best λ (grid value)")
     ax1.set_title(f"best λ vs {axis}")
     pal = sns.color_palette("colorblind")
+    errors = np.array([r[i]["expected_error"] for r in rows for i in (1, 2)])
+    # e.g. the interpolation peak of double descent; a band whose lower edge is at or
+    # below 0 is then drawn as the upper half-bar (it would fill to the axis' bottom)
+    log_y = bool(errors.min() > 0 and errors.max() / errors.min() > 30)
     for idx, label, color in ((1, "at the best λ", pal[3]), (2, "at the smallest λ", pal[0])):
         err = np.array([r[idx]["expected_error"] for r in rows])
         se = np.array([r[idx]["expected_error_se"] for r in rows])
-        band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6)
-    errors = np.array([r[i]["expected_error"] for r in rows for i in (1, 2)])
-    if errors.min() > 0 and errors.max() / errors.min() > 30:
-        ax2.set_yscale("log")  # e.g. the interpolation peak of double descent
+        band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6, floor=0.0,
+             log=log_y)  # fmt: skip
+    if log_y:
+        ax2.set_yscale("log")
     ax2.set_ylabel(f"expected error ({error_label(summary)})")
     ax2.set_title(f"expected error vs {axis} (±2 SE)")
     ax2.legend()
@@ -208,20 +239,21 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
     values = valid[axis].to_numpy(float)
     errors = valid["expected_error"].to_numpy(float)
     log_y = errors.size and errors.min() > 0 and errors.max() / errors.min() > 30
+    names = term_names(summary)  # bias² + noise for data from a file, KL terms for CE
     for ax, wd in zip(axes[0], picks, strict=True):
         s = valid[valid["weight_decay"] == wd].sort_values(axis)
-        for col, label, color in (("bias2", "bias²", pal[0]), ("variance", "variance", pal[1]),
-                                  ("expected_error", "expected error", pal[2])):  # fmt: skip
+        for col, label, color in (("bias2", names["bias2"][1], pal[0]),
+                                  ("variance", names["variance"][1], pal[1]),
+                                  ("expected_error", "expected error", pal[3])):  # fmt: skip
             y, se = s[col].to_numpy(float), s[f"{col}_se"].to_numpy(float)
-            if log_y:  # display only: no line to -inf, band kept above zero
+            if log_y:  # no line to -inf; a band reaching 0 is drawn as its upper half
                 y = np.where(y > 0, y, np.nan)
-                se = np.minimum(se, 0.45 * y)
             band(ax, s[axis], y, se, color, label=label, marker="o", markersize=3,
-                  linewidth=1.5)  # fmt: skip
+                  linewidth=1.5, floor=0.0, log=bool(log_y))  # fmt: skip
         if theory is not None and not theory.empty and axis in theory:
             t = theory[np.isclose(theory["weight_decay"], wd)].sort_values(axis)
             for col, color in (("bias2", pal[0]), ("variance", pal[1]),
-                               ("expected_error", pal[2])):  # fmt: skip
+                               ("expected_error", pal[3])):  # fmt: skip
                 yt = t[f"{col}_theory"].to_numpy(float)
                 yt = np.where(yt > 0, yt, np.nan) if log_y else yt
                 ax.plot(t[axis], yt, color=color, linestyle=":", linewidth=1.4)

@@ -188,6 +188,15 @@ def term_name(term: str) -> str:
 
 # --- the figures ------------------------------------------------------------------------
 
+#: What the decomposition's terms are in a run without a known noise or with another
+#: loss (the figures' legends and titles say which applies).
+_TERMS = (
+    "Data from a file: the noise is unknown, bias² includes it (legend) and no noise "
+    "is drawn. Cross-entropy: the terms of its exact decomposition, in nats (bias "
+    "KL(p ‖ π̄), variance mean KL(π̄ ‖ π), noise the entropy H(p) of the true class "
+    "probabilities)."
+)
+
 _CAPTIONS = {
     "decomposition": (
         "Bias², variance and noise versus weight decay λ, with their sum (expected error) "
@@ -197,27 +206,41 @@ _CAPTIONS = {
         "it can be slightly negative where the true bias is near zero. The best λ is the "
         "dash-dotted line; the one-SE-rule λ (the largest λ within one paired SE of the "
         "best), where it differs, the dashed purple one. λ = 0 is drawn left of the axis "
-        "break (//)."
+        "break (//). No band reaches below 0, as none of these can. Where one λ's "
+        "expected error dwarfs the others' (λ = 0 at the interpolation threshold, where it "
+        "diverges) the y axis is symlog, linear only near 0 (axis label); otherwise it "
+        "spans the estimates, and a band far wider than them runs off it. " + _TERMS
     ),
     "fits": (
         "Fitted functions of individual members (thin lines) at the smallest, best and "
         "largest λ, with the truth (dashed) and the mean prediction over training sets."
     ),
     "pointwise": (
-        "Bias² and variance at each test input for a few λ, with ±2 SE bands (jackknife, "
-        "marginal: one estimate at a time, not differences between λ). Bias² is "
+        "Bias² and variance at each test input for a few λ, ±2 SE (jackknife, "
+        "marginal: one estimate at a time, not differences between λ): bands along x for "
+        "1-D inputs; for inputs of several dimensions dots against the first coordinate, "
+        "each with its own bar (neighbours on that axis are not neighbouring test points); "
+        "bias² + noise where the noise is unknown, the KL terms for cross-entropy (panel "
+        "titles). Bias² is "
         "bias-corrected and may dip slightly below zero; where the true bias² is near zero "
         "its jackknife band is too narrow (`bias2_se0` in `pointwise.csv` is its SE under a "
-        "zero bias). When the largest λ dwarfs the others, a zoomed panel leaves it out."
+        "zero bias). When one λ dwarfs the others (the largest λ's bias² after a collapsed "
+        "fit, λ = 0's variance at the interpolation threshold), a zoomed panel below "
+        "leaves it out."
     ),
     "curves": (
         "Train and test loss during optimisation, averaged over training sets, one line "
-        "per λ (log scale). The test loss is measured on noisy labels, so its expectation "
-        "cannot fall below the noise variance (dashed)."
+        "per λ (log scale; where −2 SE reaches 0 only the upper half of a band is drawn, "
+        "as a bar). The test loss is measured on noisy labels, so its expectation cannot "
+        "fall below the noise, dashed where it is known: σ² for squared error, the "
+        "entropy of the true class probabilities (nats) for cross-entropy; data from a "
+        "file has no known noise and no line."
     ),
     "weight_norm": (
-        "Mean weight norm of the trained members versus λ (±2 SE, marginal). λ = 0 is drawn "
-        "left of the axis break (//)."
+        "Mean weight norm of the trained members versus λ (±2 SE, marginal): the L2 norm "
+        "of the weight matrices, biases excluded (a member whose weights decayed to 0 can "
+        "still predict a constant through its output bias). λ = 0 is drawn left of the "
+        "axis break (//)."
     ),
     "weight_hist": (
         "Histograms of the weights of training set 0, per layer, at a few λ; counts on a "
@@ -225,15 +248,18 @@ _CAPTIONS = {
     ),
     "variance_split": (
         "Variance split into the part due to the training data and the part due to the "
-        "initialisation seed, stacked; the line is the total variance with ±2 SE "
-        "(marginal). "
+        "initialisation seed, stacked; the line is the total variance with ±2 SE bars "
+        "(marginal; a λ whose total dwarfs the others' runs off the top, its value written "
+        "there). "
         "λ = 0 is drawn left of the axis break (//)."
     ),
     "anova": (
         "Crossed design: the variance split by the random-effects ANOVA into the main "
         "effects of the training inputs x, the label noise ε and the initialization, and "
         "their interactions, stacked (left; a negative estimate, possible for an unbiased "
-        "component, is drawn as 0 there) with the total variance ±2 SE; right, each "
+        "component, is drawn as 0 there) with the total variance and its ±2 SE bars (a λ "
+        "whose total dwarfs the others' runs off the top, its value written there); "
+        "right, each "
         "term's share of the variance ±2 SE (multiway jackknife: conservative on average, "
         "noisy where a factor has few levels). "
         "λ = 0 is drawn left of the axis break (//)."
@@ -252,19 +278,24 @@ _CAPTIONS = {
     ),
     "axis_decomposition": (
         "Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE "
-        "(marginal). "
-        "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //."
+        "(marginal), none below 0 (data from a file: no noise line, bias² includes it). "
+        "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //. "
+        "A panel where one λ dwarfs the others (the interpolation threshold) has its own "
+        "symlog y axis, linear only near 0."
     ),
     "axis_heatmap": "Expected error over {axis} × λ; the best λ of each row is boxed in red.",
     "axis_best": (
         "Left: the best λ of the grid for each {axis}. Right: the expected error at that λ "
-        "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table)."
+        "and at the smallest λ, ±2 SE (marginal; the paired reduction is in the table); on "
+        "a log axis, where −2 SE reaches 0 (a heavy tail, e.g. λ = 0 at the interpolation "
+        "threshold) only the upper half is drawn, as a bar."
     ),
     "axis_curves": (
         "Bias², variance and expected error against {axis}, one panel per λ (up to "
         "four spread over the grid), ±2 SE (marginal); dotted: the closed-form ridge "
         "values of `theory.csv` where they exist. On a log error axis a negative "
-        "bias² estimate is not drawn."
+        "bias² estimate is not drawn, and where −2 SE reaches 0 only the upper half of the "
+        "band is drawn, as a bar."
     ),
     "axis_anova": (
         "Crossed design: the variance terms of `anova.csv` (main effects and interactions) "

@@ -28,7 +28,7 @@ from .lambda_figures import (
     fig_weight_hist,
     fig_weight_norm,
 )
-from .style import save_figure
+from .style import drop_figure, lambda_colors, noise_floor_label, save_figure
 from .variance_figures import anova_figure, variance_split_figure
 
 __all__ = ["key_lambdas", "plot_all", "plot_runs"]
@@ -63,6 +63,11 @@ class _Run:
     run_dir: Path
 
     @cached_property
+    def colors(self) -> dict:
+        """λ → colour, one map for every figure of the run (from its whole grid)."""
+        return lambda_colors(self.tables.summary["weight_decay"])
+
+    @cached_property
     def input_dim(self) -> int | None:
         """Dimension of the test inputs (``predictions.npz``); None when it is missing."""
         try:
@@ -91,15 +96,21 @@ def _pointwise(run: _Run) -> Figure | None:
     if pw.empty or valid_rows(s).empty:
         return None
     picks = [wd for wd in key_lambdas(s, extra=True) if (pw["weight_decay"] == wd).any()]
-    return fig_pointwise(pw, picks, one_d=run.input_dim in (1, None)) if picks else None
+    if not picks:
+        return None
+    one_d = run.input_dim in (1, None)
+    return fig_pointwise(pw, picks, one_d=one_d, colors=run.colors, summary=s)
 
 
 def _curves(run: _Run) -> Figure | None:
+    """Learning curves: a run with more than one logged step (an exact solver,
+    ``train.solver = "closed_form"``, logs one: there are no curves to draw)."""
     s, curves = run.tables.summary, run.tables.curves
-    if curves.empty:
+    if curves.empty or curves["step"].nunique() < 2:
         return None
     noise = float(s["noise"].dropna().iloc[0]) if s["noise"].notna().any() else None
-    return fig_curves(curves, noise, error_label(s))
+    return fig_curves(curves, noise, error_label(s), colors=run.colors,
+                      noise_label=noise_floor_label(s))  # fmt: skip
 
 
 def _weight_norm(run: _Run) -> Figure | None:
@@ -116,11 +127,12 @@ def _weight_hist(run: _Run) -> Figure | None:
     picks = [wd for wd in key_lambdas(run.tables.summary) if wd in present]
     if not picks:
         picks = sorted(present)[:: max(1, len(present) - 1)]
-    return fig_weight_hist(wh, picks)
+    return fig_weight_hist(wh, picks, colors=run.colors)
 
 
 #: The figures of a run in the order drawn, each with the function that draws it
-#: (None: it does not apply to this run). Those of steps.csv: :func:`.steps.plot_steps`.
+#: (None: it does not apply to this run, and a file of it left by an earlier drawing is
+#: removed). Those of steps.csv: :func:`.steps.plot_steps`.
 _MAKERS: tuple[tuple[str, Callable[[_Run], Figure | None]], ...] = (
     ("decomposition", _decomposition),
     ("fits", _fits),
@@ -147,7 +159,9 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
     Returns
     -------
     list of Path
-        The files written (each figure's ``.png`` and ``.pdf``).
+        The files written (each figure's ``.png`` and ``.pdf``). A figure that does not
+        apply is not drawn, and its files from an earlier drawing are removed (the
+        report lists the figures it finds).
     """
     run = _Run(tables, Path(out_dir))
     fig_dir = run.run_dir / "figures"
@@ -159,6 +173,8 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
         fig = make(run)
         if fig is not None:
             written += save_figure(fig, fig_dir, name)
+        else:
+            drop_figure(fig_dir, name)
     return written
 
 

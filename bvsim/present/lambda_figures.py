@@ -24,10 +24,14 @@ from .style import (
     LambdaAxis,
     band,
     components,
+    dwarfed,
     lambda_colors,
     legend_below,
+    limit_to_estimates,
     literal_text,
     styled,
+    symlog_y,
+    term_names,
 )
 
 __all__ = [
@@ -90,6 +94,11 @@ def fig_decomposition(
     theory : DataFrame, optional
         ``theory.csv``: closed-form bias², variance and expected error per λ, drawn as
         thin black dotted lines over the estimates, labelled by its ``kind``.
+
+    Every quantity is non-negative, so no band reaches below 0 (below the estimate
+    where a bias-corrected bias² is negative). When one λ's expected error dwarfs the
+    others' (λ = 0 at the interpolation threshold) the y axis is symlog; otherwise it
+    is narrowed to the estimates, so one wide band cannot squash the rest.
     """
     s = summary.sort_values("weight_decay")
     axis = LambdaAxis(s["weight_decay"])
@@ -97,16 +106,24 @@ def fig_decomposition(
     palette = sns.color_palette("colorblind", 10)
     fig, ax = plt.subplots(figsize=(7.5, 5.4))
     ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-    for col, label, ci, marker in components(s):
+    drawn = components(s)
+    for col, label, ci, marker in drawn:
         se = s[f"{col}_se"] if f"{col}_se" in s else None
         style = {"linestyle": "--", "linewidth": 1.3} if col == "noise" else {"linewidth": 1.8}
-        band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=5, **style)
+        band(ax, x, s[col], se, palette[ci], label=label, marker=marker, markersize=5,
+             floor=0.0, **style)  # fmt: skip
     if theory is not None and not theory.empty:
         _theory_lines(ax, axis, theory)
     _mark_best(ax, axis, s, palette)
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
-    ax.set_ylabel(f"{error_label(s)} on test points")
+    estimates = s[[col for col, *_ in drawn]].to_numpy(float).ravel()
+    ylabel = f"{error_label(s)} on test points"
+    if dwarfed(s["expected_error"]):
+        ylabel += f"\n({symlog_y(ax, estimates)})"
+    else:
+        limit_to_estimates(ax, estimates)
+    ax.set_ylabel(ylabel)
     ax.set_title(
         "Bias–variance decomposition vs weight decay\n"
         f"{_run_title(meta or {}, s)}  (bands: ±2 SE, marginal)"
@@ -161,6 +178,7 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
     """
     lambdas = sorted(fits["weight_decay"].unique())
     best = set(summary.loc[summary["is_best"].astype(bool), "weight_decay"])
+    bias_name = term_names(summary)["bias2"][1]
     fig, axes = plt.subplots(1, len(lambdas), figsize=(3.6 * len(lambdas), 4.2),
                              sharex=True, sharey=True, squeeze=False)  # fmt: skip
     axes = axes[0]
@@ -179,7 +197,7 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
         n = f.groupby(["rep", "seed"]).ngroups
         ax.set_title(
             f"λ = {lambda_label(wd)}{tag}, {n} fits\n"
-            f"bias² {row['bias2']:.3g}, variance {row['variance']:.3g}"
+            f"{bias_name} {row['bias2']:.3g}, variance {row['variance']:.3g}"
         )
         ax.set_xlabel("x")
     axes[0].set_ylabel("prediction  f̂(x)")
@@ -190,14 +208,47 @@ def fig_fits(fits: pd.DataFrame, pointwise: pd.DataFrame, summary: pd.DataFrame)
     return fig
 
 
+#: A λ whose largest |value| over the test points is more than this many times every
+#: other λ's gets a zoomed panel without it.
+_ZOOM_RATIO = 5
+
+
+def _dwarfing(rows: dict, col: str) -> float | None:
+    """The λ whose ``col`` dwarfs every other λ's (largest |value| over the points more
+    than :data:`_ZOOM_RATIO` times theirs), e.g. a collapsed fit's bias² at the largest
+    λ or the variance at λ = 0 at the interpolation threshold; None if none does."""
+    if len(rows) < 2:
+        return None
+    peak = {wd: float(np.nanmax(np.abs(r[col]), initial=0.0)) for wd, r in rows.items()}
+    top = max(peak, key=peak.get)
+    others = max(v for wd, v in peak.items() if wd != top)
+    return top if peak[top] > _ZOOM_RATIO * max(others, 1e-12) else None
+
+
+def _per_point_bars(ax, x, y, se, color, offset: float, label: str) -> None:
+    """Dots with ±2 SE bars at each test point (lower bar stopping at 0), nudged
+    sideways by ``offset`` so that the λ at one point do not hide one another."""
+    x, y, se = (np.asarray(v, float) for v in (x, y, se))
+    lower = np.maximum(y - 2 * se, np.minimum(y, 0.0))
+    ax.errorbar(x + offset, y, yerr=[y - lower, 2 * se], fmt="o", color=color, markersize=2.5,
+                elinewidth=0.6, alpha=0.7, capsize=0, label=label)  # fmt: skip
+
+
 @styled
 def fig_pointwise(
-    pointwise: pd.DataFrame, lambdas: Sequence[float] | None = None, one_d: bool = True
+    pointwise: pd.DataFrame,
+    lambdas: Sequence[float] | None = None,
+    one_d: bool = True,
+    colors: dict | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> Figure:
-    """Bias²(x) and variance(x) with ±2 SE bands, one line per selected λ.
+    """Bias²(x) and variance(x) ±2 SE, one line per selected λ (1-D inputs) or dots
+    with error bars against the first coordinate (several dimensions: a band along it
+    would join test points that are not neighbours).
 
-    When the largest λ's bias² dwarfs the others (a collapsed fit), a second bias²
-    panel zooms in on the other λ, so that small (possibly negative) values show.
+    When one λ dwarfs the others in a column (a collapsed fit's bias² at the largest λ,
+    the variance at λ = 0 at the interpolation threshold), a panel below zooms in on the
+    other λ, so that their values (small, possibly negative) show.
 
     Parameters
     ----------
@@ -206,48 +257,63 @@ def fig_pointwise(
     lambdas : sequence of float, optional
         The λ to draw (default: all).
     one_d : bool
-        Inputs are 1-D: draw lines. Otherwise draw dots against the first coordinate.
+        Inputs are 1-D: draw lines with bands. Otherwise dots with per-point ±2 SE bars
+        against the first coordinate.
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of every λ in ``pointwise``.
+    summary : DataFrame, optional
+        ``summary.csv``, for what the terms are (:func:`.style.term_names`: bias² + noise
+        when the noise is unknown, KL terms for cross-entropy); default: squared error
+        with a known noise.
     """
     lambdas = sorted(pointwise["weight_decay"].unique() if lambdas is None else lambdas)
-    colors = lambda_colors(lambdas)
+    colors = colors or lambda_colors(pointwise["weight_decay"])
     rows = {wd: pointwise[np.isclose(pointwise["weight_decay"], wd)].sort_values("x")
             for wd in lambdas}  # fmt: skip
-    peak = {wd: float(np.nanmax(np.abs(r["bias2"]), initial=0.0)) for wd, r in rows.items()}
-    rest = lambdas[:-1]
-    zoom = len(lambdas) > 1 and peak[lambdas[-1]] > 5 * max(max(peak[w] for w in rest), 1e-12)
-    panels = [("bias2", lambdas, "bias² (bias-corrected; may dip below 0)")]
-    if zoom:
-        panels.append(("bias2", rest, f"bias², zoomed: λ = {lambda_label(lambdas[-1])} left out"))
-    panels.append(("variance", lambdas, "variance"))
-    if zoom:
-        fig, grid = plt.subplots(2, 2, figsize=(9.5, 7.6), sharex=True)
-        axes = [grid[0, 0], grid[0, 1], grid[1, 0]]
-        grid[1, 1].set_axis_off()
-    else:
-        fig, grid = plt.subplots(1, 2, figsize=(9.5, 4.4), sharex=True)
-        axes = list(grid)
-    for ax, (col, wds, title) in zip(axes, panels, strict=True):
-        ax.axhline(0, color="0.3", linewidth=0.8)
-        for wd in wds:
-            p = rows[wd]
-            kw = {} if one_d else {"linestyle": "none", "marker": "."}
-            band(ax, p["x"], p[col], p[f"{col}_se"], colors[wd], alpha=0.15,
-                  label=f"λ = {lambda_label(wd)}", linewidth=1.6, **kw)  # fmt: skip
-        ax.set_title(title)
-        ax.set_xlabel("test input x (first coordinate)")
-        ax.set_ylabel(f"{col.replace('bias2', 'bias²')} at x")
-        ax.xaxis.set_tick_params(labelbottom=True)
-    if zoom:
-        handles, labels = axes[0].get_legend_handles_labels()
-        grid[1, 1].legend(handles, labels, loc="center", frameon=False, title="weight decay")
-        fig.suptitle("Pointwise bias² and variance across the test inputs (bands: ±2 SE)",
-                     fontsize=12)  # fmt: skip
+    names = term_names(summary if summary is not None else pd.DataFrame())
+    columns = [(col, _dwarfing(rows, col)) for col in ("bias2", "variance")]
+    zoom = any(top is not None for _, top in columns)
+    nrow = 2 if zoom else 1
+    fig, grid = plt.subplots(nrow, 2, figsize=(9.5, 7.6 if zoom else 4.4), sharex=True,
+                             squeeze=False)  # fmt: skip
+    span = float(np.ptp(pointwise["x"])) if len(pointwise) else 0.0
+    dodge = {wd: (i - (len(lambdas) - 1) / 2) * 0.006 * span for i, wd in enumerate(lambdas)}
+    spare = []
+    for c, (col, top) in enumerate(columns):
+        title, short = names[col]
+        panels = [(grid[0, c], lambdas, title)]
+        if top is not None:
+            panels.append((grid[1, c], [wd for wd in lambdas if wd != top],
+                           f"{short}, zoomed: λ = {lambda_label(top)} left out"))  # fmt: skip
+        elif zoom:
+            spare.append(grid[1, c])
+        for ax, wds, panel_title in panels:
+            ax.axhline(0, color="0.3", linewidth=0.8)
+            for wd in wds:
+                p, label = rows[wd], f"λ = {lambda_label(wd)}"
+                if one_d:
+                    band(ax, p["x"], p[col], p[f"{col}_se"], colors[wd], alpha=0.15,
+                         floor=0.0, label=label, linewidth=1.6)  # fmt: skip
+                else:
+                    _per_point_bars(ax, p["x"], p[col], p[f"{col}_se"], colors[wd],
+                                    dodge[wd], label)  # fmt: skip
+            ax.set_title(panel_title)
+            ax.set_xlabel("test input x" if one_d else "test input x (first coordinate)")
+            ax.set_ylabel(f"{short} at x")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    what = "bands" if one_d else "bars"
+    bias, variance = names["bias2"][1], names["variance"][1]
+    fig.suptitle(f"Pointwise {bias} and {variance} across the test inputs ({what}: ±2 SE)",
+                 fontsize=12)  # fmt: skip
+    handles, labels = grid[0, 0].get_legend_handles_labels()
+    if spare:
+        spare[0].set_axis_off()
+        spare[0].legend(handles, labels, loc="center", frameon=False, title="weight decay")
         fig.tight_layout()
     else:
-        legend_below(fig, axes[0], ncol=len(lambdas))
-        fig.suptitle("Pointwise bias² and variance across the test inputs (bands: ±2 SE)",
-                     fontsize=12)  # fmt: skip
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        fig.legend(handles, labels, loc="lower center", ncol=len(lambdas), frameon=False)
+        fig.tight_layout(rect=(0, 0.07 if nrow == 1 else 0.04, 1, 1))
     return fig
 
 
@@ -261,7 +327,11 @@ def _plain_log_label(value: float, _pos=None) -> str:
 
 @styled
 def fig_curves(
-    curves: pd.DataFrame, noise: float | None = None, error: str = "mean squared error"
+    curves: pd.DataFrame,
+    noise: float | None = None,
+    error: str = "mean squared error",
+    colors: dict | None = None,
+    noise_label: str = "noise σ² (test floor)",
 ) -> Figure:
     """Mean train and test loss vs optimisation step, one line per λ (log y).
 
@@ -270,26 +340,27 @@ def fig_curves(
     curves : DataFrame
         ``curves.csv``.
     noise : float, optional
-        Test-noise variance, drawn as the floor of the test loss.
+        The known noise (σ², or the entropy H(p) for cross-entropy), drawn as the floor
+        of the test loss; None when it is unknown (data from a file).
     error : str
         What the loss is, for the y label.
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of the λ in ``curves``.
+    noise_label : str
+        The noise line's legend (:func:`.style.noise_floor_label`).
     """
     lambdas = sorted(curves["weight_decay"].unique())
-    colors = lambda_colors(lambdas)
+    colors = colors or lambda_colors(lambdas)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharex=True)
     for ax, split in zip(axes, ("train", "test"), strict=True):
         for wd in lambdas:
             c = curves[(curves["weight_decay"] == wd) & (curves["split"] == split)]
             c = c.sort_values("step")
-            y, se = c["loss"].to_numpy(float), c["loss_se"].to_numpy(float)
-            ax.plot(c["step"], y, color=colors[wd], linewidth=1.5, label=lambda_label(wd))
-            # display only: keep the lower band edge positive on the log axis
-            lower = np.maximum(y - 2 * se, y / 10)
-            ax.fill_between(c["step"], lower, y + 2 * se, color=colors[wd], alpha=0.12,
-                            linewidth=0)  # fmt: skip
+            band(ax, c["step"], c["loss"], c["loss_se"], colors[wd], alpha=0.12, floor=0.0,
+                 log=True, linewidth=1.5, label=lambda_label(wd))  # fmt: skip
         if split == "test" and noise is not None and np.isfinite(noise):
-            ax.axhline(noise, color="black", linestyle="--", linewidth=1,
-                       label="noise σ² (test floor)")  # fmt: skip
+            ax.axhline(noise, color="black", linestyle="--", linewidth=1, label=noise_label)
         ax.set_yscale("log")
         if split == "test":  # spans under two decades: plain numbers read better
             ax.yaxis.set_major_formatter(ticker.FuncFormatter(_plain_log_label))
@@ -307,7 +378,8 @@ def fig_curves(
 
 @styled
 def fig_weight_norm(summary: pd.DataFrame) -> Figure:
-    """Mean weight norm of the trained members vs λ (±2 SE).
+    """Mean weight norm of the trained members vs λ (±2 SE): the L2 norm of the weight
+    matrices, the biases left out (``summary.csv``'s ``weight_norm``).
 
     Parameters
     ----------
@@ -318,17 +390,20 @@ def fig_weight_norm(summary: pd.DataFrame) -> Figure:
     axis = LambdaAxis(s["weight_decay"])
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
     band(ax, axis.pos(s["weight_decay"]), s["weight_norm"], s["weight_norm_se"],
-          sns.color_palette("colorblind")[0], marker="o", linewidth=1.8)  # fmt: skip
+          sns.color_palette("colorblind")[0], marker="o", linewidth=1.8, floor=0.0)  # fmt: skip
     _mark_diverged(ax, axis, s)
     axis.apply(ax)
-    ax.set_ylabel("weight norm ‖w‖ (mean over members)")
+    limit_to_estimates(ax, s["weight_norm"])
+    ax.set_ylabel("‖w‖, weight matrices only: biases excluded\n(mean over members)")
     ax.set_title("Weight norm vs weight decay (band: ±2 SE)")
     fig.tight_layout()
     return fig
 
 
 @styled
-def fig_weight_hist(weight_hist: pd.DataFrame, lambdas: Sequence[float]) -> Figure:
+def fig_weight_hist(
+    weight_hist: pd.DataFrame, lambdas: Sequence[float], colors: dict | None = None
+) -> Figure:
     """Histograms of the weights of training set 0, one panel per layer, a few λ.
 
     Parameters
@@ -337,12 +412,15 @@ def fig_weight_hist(weight_hist: pd.DataFrame, lambdas: Sequence[float]) -> Figu
         ``weight_hist.csv``.
     lambdas : sequence of float
         The λ to overlay.
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of every λ in ``weight_hist``.
     """
     layers = sorted(weight_hist["layer"].unique())
     ncol = min(len(layers), 2)
     nrow = int(np.ceil(len(layers) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.8 * ncol, 3.3 * nrow + 0.6), squeeze=False)
-    colors = lambda_colors(lambdas)
+    colors = colors or lambda_colors(weight_hist["weight_decay"])
     for ax, layer in zip(axes.ravel(), layers, strict=False):
         for wd in lambdas:
             h = weight_hist[(weight_hist["layer"] == layer) & (weight_hist["weight_decay"] == wd)]

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..io.tables import Tables
 from .common import error_label, lambda_label
-from .style import band, lambda_colors, save_figure, styled
+from .style import band, drop_figure, lambda_colors, save_figure, styled, term_names
 
 __all__ = ["fig_steps", "fig_steps_heatmap", "plot_steps"]
 
@@ -41,7 +41,7 @@ def _early_text(es: dict | None) -> str:
 
 
 @styled
-def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
+def fig_steps(steps: pd.DataFrame, early: dict | None = None, colors: dict | None = None) -> Figure:
     """Bias², variance and expected error against the optimizer step, one line per λ
     (bands ±2 SE); early stopping at the smallest λ and the best λ at the last step
     are marked on the expected error.
@@ -52,17 +52,22 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
         ``steps.csv``.
     early : dict, optional
         ``run.json``'s ``early_stopping`` (:func:`bvsim.io.steps.early_stopping`).
+    colors : dict, optional
+        λ → colour for the run (:func:`.style.lambda_colors` of its whole grid); default:
+        of every λ in ``steps``.
     """
+    colors = colors or lambda_colors(steps["weight_decay"])
     steps = steps[steps["expected_error"].notna()]
     lambdas = sorted(steps["weight_decay"].unique())
-    colors = lambda_colors(lambdas)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), sharex=True)
-    panels = (("bias2", "bias² (corrected, linear scale)"), ("variance", "variance"),
-              ("expected_error", "expected error"))  # fmt: skip
+    names = term_names(steps)  # bias² + noise for data from a file, KL terms for CE
+    panels = (("bias2", f"{names['bias2'][1]} (corrected, linear scale)"),
+              ("variance", names["variance"][1]), ("expected_error", "expected error"))  # fmt: skip
     for ax, (col, title) in zip(axes, panels, strict=True):
         for wd in lambdas:
             c = steps[steps["weight_decay"] == wd].sort_values("step")
-            band(ax, c["step"], c[col], c[f"{col}_se"], colors[wd], alpha=0.12, linewidth=1.5)
+            band(ax, c["step"], c[col], c[f"{col}_se"], colors[wd], alpha=0.12, linewidth=1.5,
+                 floor=0.0)  # fmt: skip
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         positive = steps.loc[steps["step"] > 0, "step"]
@@ -83,14 +88,16 @@ def fig_steps(steps: pd.DataFrame, early: dict | None = None) -> Figure:
         axes[2].plot(early["last_step"], early["weight_decay_error"], marker="D",
                      markersize=8, color="black", linestyle="none",
                      label=f"best λ = {lam_best} at the end")  # fmt: skip
-        axes[2].legend(loc="upper right", fontsize=8)
+        # below the axes: inside the panel it covered the curves of the large λ
+        fig.legend(*axes[2].get_legend_handles_labels(), loc="lower center", ncol=2,
+                   frameon=False)  # fmt: skip
     handles = [plt.Line2D([], [], color=colors[wd], linewidth=2) for wd in lambdas]
     fig.legend(handles, [lambda_label(wd) for wd in lambdas], title="weight decay λ",
                loc="center left", bbox_to_anchor=(0.9, 0.5), frameon=False)  # fmt: skip
     title = "Bias² and variance along training (bands: ±2 SE)"
     text = _early_text(early)
     fig.suptitle(title + (f"\n{text}" if text else ""), fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.tight_layout(rect=(0, 0.07 if early else 0, 0.9, 1))
     return fig
 
 
@@ -122,15 +129,23 @@ def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
 
 def plot_steps(tables: Tables, out_dir) -> list[Path]:
     """Draw ``figures/steps`` and ``figures/steps_heatmap`` (PNG and PDF) when the run
-    has ``steps.csv`` with more than one logged step; returns the files written."""
+    has ``steps.csv`` with more than one logged step; returns the files written (none
+    otherwise, and those of an earlier drawing are removed)."""
     steps = tables.steps
-    if steps is None or steps.empty or steps["step"].nunique() < 2:
-        return []
-    if not steps["expected_error"].notna().any():
-        return []
     fig_dir = Path(out_dir) / "figures"
+    if (
+        steps is None
+        or steps.empty
+        or steps["step"].nunique() < 2
+        or not steps["expected_error"].notna().any()
+    ):
+        if fig_dir.is_dir():
+            for name in ("steps", "steps_heatmap"):
+                drop_figure(fig_dir, name)
+        return []
     fig_dir.mkdir(parents=True, exist_ok=True)
     early = tables.meta.get("early_stopping")
-    written = save_figure(fig_steps(steps, early), fig_dir, "steps")
+    colors = lambda_colors(tables.summary["weight_decay"])  # the run's, as in plot_all
+    written = save_figure(fig_steps(steps, early, colors), fig_dir, "steps")
     written += save_figure(fig_steps_heatmap(steps), fig_dir, "steps_heatmap")
     return written

@@ -32,15 +32,25 @@ from .common import is_classification  # noqa: E402
 
 __all__ = [
     "DPI",
+    "DWARF_RATIO",
+    "TERM_COLORS",
     "ZERO_GAP_DECADES",
     "LambdaAxis",
     "band",
     "components",
+    "drop_figure",
+    "dwarfed",
     "lambda_colors",
     "legend_below",
+    "limit_to_estimates",
     "literal_text",
+    "noise_floor_label",
+    "noise_unknown",
     "save_figure",
     "styled",
+    "symlog_y",
+    "term_color",
+    "term_names",
 ]
 
 DPI = 150
@@ -57,13 +67,72 @@ _COMPONENTS = (
 )
 
 
+#: One fixed colour per source of the variance in every figure that splits it
+#: (variance_split, anova, axis_anova); none is a colour of the decomposition's curves
+#: (bias², variance, noise, errors: the "colorblind" palette's 0-3 and 7). Paul Tol's
+#: "muted" scheme. ``data``: the training data's whole part (variance_split).
+TERM_COLORS = {
+    "inputs": "#332288",  # indigo: x (the drawn rows, for data from a file)
+    "sample": "#332288",
+    "label_noise": "#CC6677",  # rose: ε
+    "init": "#AA4499",  # purple: the initialisation, everywhere
+    "inputs:label_noise": "#999933",  # olive
+    "inputs:init": "#88CCEE",  # cyan
+    "sample:init": "#88CCEE",
+    "label_noise:init": "#882255",  # wine
+    "inputs:label_noise:init": "#DDCC77",  # sand
+    "data": "#44AA99",  # teal
+}
+_TERM_FALLBACK = ("#661100", "#6699CC", "#888855", "#BBBBBB")
+
+
+def term_color(term: str, i: int = 0):
+    """The colour of a source of the variance (:data:`TERM_COLORS`); a term outside it
+    gets the ``i``-th of a few spare colours."""
+    return TERM_COLORS.get(term, _TERM_FALLBACK[i % len(_TERM_FALLBACK)])
+
+
+def noise_unknown(summary: pd.DataFrame) -> bool:
+    """Data from a file (``bias2_includes_noise``): the noise is unknown, bias² includes
+    it and there is no noise to draw."""
+    return "bias2_includes_noise" in summary and bool(
+        summary["bias2_includes_noise"].astype(bool).any()
+    )
+
+
+def term_names(summary: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """What ``bias2`` and ``variance`` are in a run, as (panel title, short name): with an
+    unknown noise bias² includes it; for cross-entropy they are the KL terms of its
+    decomposition (as :func:`components` labels them)."""
+    folded = noise_unknown(summary)
+    if is_classification(summary):
+        bias = (
+            ("bias + noise: KL(labels ‖ π̄) (noise unknown)", "KL bias + noise")
+            if folded
+            else ("bias: KL(p ‖ π̄) (jackknife-corrected)", "KL bias")
+        )
+        return {"bias2": bias, "variance": ("variance: mean KL(π̄ ‖ π)", "KL variance")}
+    bias = (
+        ("bias² + noise (noise unknown; bias-corrected)", "bias² + noise")
+        if folded
+        else ("bias² (bias-corrected; may dip below 0)", "bias²")
+    )
+    return {"bias2": bias, "variance": ("variance", "variance")}
+
+
+def noise_floor_label(summary: pd.DataFrame) -> str:
+    """The legend of the known noise drawn as the floor of a test loss: σ² for squared
+    error, the entropy of the true class probabilities for cross-entropy."""
+    if is_classification(summary):
+        return "noise: entropy H(p), nats (test floor)"
+    return "noise σ² (test floor)"
+
+
 def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:
     """The decomposition's curves to draw, as (column, legend label, colour index,
     marker); with unknown noise (data from a file) bias² includes it; for a
     classification task they are the terms of the cross-entropy decomposition."""
-    folded = (
-        "bias2_includes_noise" in summary and summary["bias2_includes_noise"].astype(bool).any()
-    )
+    folded = noise_unknown(summary)
     if is_classification(summary) and folded:
         labels = {
             "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",
@@ -179,13 +248,81 @@ class LambdaAxis:
         ax.set_xlabel(label)
 
 
-def band(ax, x, y, se, color, alpha=0.2, **line_kw):
-    """A line with markers and a ±2 SE band (no band where the SE is missing)."""
+def band(ax, x, y, se, color, alpha=0.2, floor: float | None = None, log: bool = False,
+         **line_kw):  # fmt: skip
+    """A line with markers and a ±2 SE band (no band where the SE is missing).
+
+    Parameters
+    ----------
+    floor : float, optional
+        The least value the quantity can take (0 for a variance, an error, a norm): the
+        band's lower edge stops there, or at the estimate where an unbiased estimator
+        put it below (a ±2 SE band of an error reaching −2500 drew a negative error).
+    log : bool
+        The y axis is (or will be) a log axis: where the lower edge is at or below 0 the
+        band is left out (it would fill to the axis' bottom, as if the value could be
+        that small) and the upper half drawn as a bar from the estimate.
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     ax.plot(x, y, color=color, **line_kw)
-    if se is not None:
-        se = np.asarray(se, float)
-        ax.fill_between(x, y - 2 * se, y + 2 * se, color=color, alpha=alpha, linewidth=0)
+    if se is None:
+        return
+    se = np.asarray(se, float)
+    lower, upper = y - 2 * se, y + 2 * se
+    if floor is not None:
+        lower = np.maximum(lower, np.minimum(y, floor))
+    if not log:
+        ax.fill_between(x, lower, upper, color=color, alpha=alpha, linewidth=0)
+        return
+    open_below = np.isfinite(se) & (lower <= 0) & (y > 0)
+    ax.fill_between(x, np.where(open_below, y, lower), upper, where=~open_below, color=color,
+                    alpha=alpha, linewidth=0)  # fmt: skip
+    if open_below.any():
+        ax.errorbar(x[open_below], y[open_below], yerr=[np.zeros(open_below.sum()),
+                    2 * se[open_below]], fmt="none", ecolor=color, elinewidth=1.2,
+                    capsize=3, alpha=0.8)  # fmt: skip
+
+
+#: An estimate more than this many times the median of its kind (the expected error at
+#: λ = 0 at the interpolation threshold against the other λ) gets a symlog y axis.
+DWARF_RATIO = 20
+
+
+def dwarfed(values) -> bool:
+    """Whether the largest of ``values`` (one estimate per λ, say) is more than
+    :data:`DWARF_RATIO` times their median: on a linear axis every other one would lie
+    flat on the bottom."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return bool(v.size > 1 and np.median(v) > 0 and v.max() > DWARF_RATIO * np.median(v))
+
+
+def symlog_y(ax, values) -> str:
+    """A symlog y axis, linear within 10^⌊log₁₀(median/10)⌋ of 0 (the median of the
+    positive ``values``), so that values many decades apart and slightly negative
+    bias-corrected ones all show; returns the note for the axis label."""
+    v = np.asarray(values, float)
+    pos = v[np.isfinite(v) & (v > 0)]
+    linthresh = 10 ** np.floor(np.log10(np.median(pos) / 10)) if pos.size else 1.0
+    ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
+    ax.autoscale(axis="y")  # the limits again, with margins on the new scale
+    return f"symlog: linear below {linthresh:g}"
+
+
+def limit_to_estimates(ax, values, pad: float = 0.6) -> None:
+    """Narrow a linear y axis to the estimates ``values`` (with 0) widened by ``pad``
+    of their span each way: one wide ±2 SE band must not squash every other estimate
+    (the band runs off the axes instead). Never widens the limits."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return
+    lo, hi = min(v.min(), 0.0), max(v.max(), 0.0)
+    span = hi - lo
+    if span <= 0:
+        return
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(max(bottom, lo - pad * span), min(top, hi + pad * span))
 
 
 def log_x_when_wide(ax, values) -> None:
@@ -204,8 +341,12 @@ def legend_below(fig: Figure, ax, ncol: int = 3, **kw) -> None:
 
 
 def lambda_colors(lambdas) -> dict:
-    """Sequential colours by λ rank (viridis without its pale yellow end)."""
-    lambdas = sorted(lambdas)
+    """Sequential colours by λ rank (viridis without its pale yellow end).
+
+    Build it once per run from the run's whole grid (``summary.csv``'s λ) and pass it
+    to every figure that colours by λ, so that one λ has one colour in all of them (a
+    map of only a figure's few selected λ gives the same λ another colour)."""
+    lambdas = sorted(set(np.asarray(lambdas, dtype=float).tolist()))
     pal = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.82, max(len(lambdas), 2)))
     return {wd: tuple(pal[i]) for i, wd in enumerate(lambdas)}
 
@@ -232,3 +373,12 @@ def save_figure(fig: Figure, out: Path, name: str) -> list[Path]:
     finally:
         plt.close(fig)
     return paths
+
+
+def drop_figure(out: Path, name: str) -> None:
+    """Remove ``out/<name>.png`` and ``.pdf`` if an earlier drawing left them: a figure
+    that no longer applies to a run (redrawn by ``bvsim plot``) must not stay behind for
+    the report to list."""
+    assert name in FIGURES, name
+    for suffix in (".png", ".pdf"):
+        (out / f"{name}{suffix}").unlink(missing_ok=True)

@@ -258,3 +258,82 @@ def test_run_name_with_dollar_is_drawn_literally(tmp_path, name):
     assert "\n" + title in fig.axes[0].get_title()
     paths = plot_all(tables, run)
     _check_written(paths, run, BASE)
+
+
+def test_one_logged_step_draws_no_curves_and_removes_an_old_drawing(tmp_path):
+    """An exact solver logs one step per λ: no learning curves to draw (the figure was
+    empty: lines without markers), no caption in the report, and the files an earlier
+    drawing left are removed by a redraw (``bvsim plot``)."""
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    _check_written(plot_all(tables, run), run, BASE)
+    assert "figures/curves.png" in write_report(tables, run).read_text()
+    last = tables.curves["step"].max()
+    tables.curves = tables.curves[tables.curves["step"] == last]
+    _check_written(plot_all(tables, run), run, BASE - {"curves"})
+    assert not (run / "figures" / "curves.png").exists()
+    assert not (run / "figures" / "curves.pdf").exists()
+    report = write_report(tables, run).read_text()
+    assert "figures/curves.png" not in report
+    assert "Train and test loss during optimisation" not in report
+
+
+def test_plot_steps_without_steps_removes_an_old_drawing(tmp_path):
+    from bvsim.present.steps import plot_steps
+
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    (run / "figures").mkdir()
+    for name in ("steps", "steps_heatmap"):
+        for ext in ("png", "pdf"):
+            (run / "figures" / f"{name}.{ext}").write_bytes(b"old")
+    (run / "figures" / "notes.png").write_bytes(b"mine")
+    assert plot_steps(tables, run) == []
+    assert sorted(p.name for p in (run / "figures").iterdir()) == ["notes.png"]
+
+
+def _lambda_artist_colors(fig) -> dict[str, tuple]:
+    """Label → RGBA of the labelled lines and stairs of ``fig``'s axes and legends."""
+    from matplotlib.colors import to_rgba
+
+    found = {}
+    artists = [(a, a.get_label()) for ax in fig.axes for a in (*ax.get_lines(), *ax.patches)]
+    artists += [(h, t.get_text()) for leg in fig.legends
+                for h, t in zip(leg.legend_handles, leg.get_texts(), strict=True)]  # fmt: skip
+    for a, label in artists:
+        label = label.removeprefix("λ = ")
+        if label and not label.startswith("_"):
+            color = a.get_color() if hasattr(a, "get_color") else a.get_edgecolor()
+            found.setdefault(label, to_rgba(color))
+    return found
+
+
+def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
+    """pointwise and weight_hist draw 3-4 selected λ, curves and steps all of them:
+    each λ keeps the colour of the run's map (its whole grid) in all four."""
+    from bvsim.present import figures
+    from bvsim.present.common import lambda_label
+    from bvsim.present.steps import fig_steps
+
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    s = tables.summary
+    s.loc[s["weight_decay"] == 0.1, "expected_error"] = 0.0  # best: mid-grid
+    assert figures.key_lambdas(s, extra=True) == [0.0, 1e-3, 0.1, 1.0]
+    r = figures._Run(tables, run)
+    expected = {lambda_label(wd): c for wd, c in style.lambda_colors(WDS).items()}
+    steps = tables.curves[tables.curves["split"] == "test"].assign(
+        bias2=0.1, bias2_se=0.01, variance=0.1, variance_se=0.01, expected_error=0.3,
+        expected_error_se=0.01)  # fmt: skip
+    steps = steps[steps["weight_decay"] != 1e-3]  # a λ missing from one figure
+    drawn = {
+        "pointwise": figures._pointwise(r),
+        "curves": figures._curves(r),
+        "weight_hist": figures._weight_hist(r),
+        "steps": fig_steps(steps, colors=r.colors),
+    }
+    for name, fig in drawn.items():
+        seen = {k: v for k, v in _lambda_artist_colors(fig).items() if k in expected}
+        assert len(seen) >= 3, (name, seen)
+        for label, color in seen.items():
+            assert color == pytest.approx(expected[label]), (name, label)
