@@ -28,7 +28,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from ..io.rundir import FIGURES  # noqa: E402
 from ..run.store import atomic_path  # noqa: E402
-from .common import is_classification  # noqa: E402
+from .common import is_classification, noise_in_bias  # noqa: E402
 
 __all__ = [
     "DPI",
@@ -45,7 +45,6 @@ __all__ = [
     "limit_to_estimates",
     "literal_text",
     "noise_floor_label",
-    "noise_unknown",
     "save_figure",
     "styled",
     "symlog_y",
@@ -92,19 +91,11 @@ def term_color(term: str, i: int = 0):
     return TERM_COLORS.get(term, _TERM_FALLBACK[i % len(_TERM_FALLBACK)])
 
 
-def noise_unknown(summary: pd.DataFrame) -> bool:
-    """Data from a file (``bias2_includes_noise``): the noise is unknown, bias² includes
-    it and there is no noise to draw."""
-    return "bias2_includes_noise" in summary and bool(
-        summary["bias2_includes_noise"].astype(bool).any()
-    )
-
-
 def term_names(summary: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """What ``bias2`` and ``variance`` are in a run, as (panel title, short name): with an
     unknown noise bias² includes it; for cross-entropy they are the KL terms of its
     decomposition (as :func:`components` labels them)."""
-    folded = noise_unknown(summary)
+    folded = noise_in_bias(summary)
     if is_classification(summary):
         bias = (
             ("bias + noise: KL(labels ‖ π̄) (noise unknown)", "KL bias + noise")
@@ -132,7 +123,7 @@ def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:
     """The decomposition's curves to draw, as (column, legend label, colour index,
     marker); with unknown noise (data from a file) bias² includes it; for a
     classification task they are the terms of the cross-entropy decomposition."""
-    folded = noise_unknown(summary)
+    folded = noise_in_bias(summary)
     if is_classification(summary) and folded:
         labels = {
             "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",
