@@ -37,7 +37,8 @@ SCENARIOS = ("main", "one", "fewest", "interactions")
 
 def components(levels: tuple[int, ...], scenario: str) -> dict:
     """The variance of every term (a tuple of factor axes) in ``scenario``."""
-    terms = [t for r in range(1, len(levels) + 1) for t in itertools.combinations(range(len(levels)), r)]  # fmt: skip
+    axes = range(len(levels))
+    terms = [t for r in range(1, len(levels) + 1) for t in itertools.combinations(axes, r)]
     if scenario == "main":
         return {t: 1.0 if len(t) == 1 else 0.1 for t in terms}
     if scenario == "one":
