@@ -125,7 +125,7 @@ __all__ = [
 #: dotted line by the smallest λ's kind, so ``random_design_exact`` names both.
 KINDS = {
     "fixed_design_exact": "theory (exact, fixed design)",
-    "random_design_exact": "theory (exact at λ = 0; Marchenko–Pastur limit at λ > 0)",
+    "random_design_exact": "theory (exact, λ = 0)",
     "random_design_limit": "theory (Marchenko–Pastur limit)",
 }
 

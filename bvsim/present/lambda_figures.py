@@ -66,17 +66,20 @@ def _mark_diverged(ax, axis: LambdaAxis, summary: pd.DataFrame) -> None:
 
 
 def _theory_lines(ax, axis: LambdaAxis, theory: pd.DataFrame) -> None:
-    """Thin black dotted lines: theoretical bias², variance and expected error (one
-    legend entry; each line runs over the estimate of the same quantity)."""
+    """Thin black dotted lines: theoretical bias², variance and expected error, one
+    legend entry per ``kind`` (a random design's exact λ = 0 value is a lone point, not
+    joined to the limit at λ > 0); each line runs over the estimate of its quantity."""
     t = theory.sort_values("weight_decay")
-    x = axis.pos(t["weight_decay"])
-    kind = str(t["kind"].iloc[0]) if "kind" in t else ""
-    label = _THEORY_LABELS.get(kind, "theory")
-    for i, col in enumerate(("bias2_theory", "variance_theory", "expected_error_theory")):
-        y = t[col].to_numpy(float)
-        y = np.where(np.isfinite(y), y, np.nan)  # a divergent limit: leave a gap
-        ax.plot(x, y, color="black", linestyle=":", linewidth=1.3, zorder=5,
-                label=label if i == 0 else None)  # fmt: skip
+    kinds = t["kind"].astype(str) if "kind" in t else pd.Series("", index=t.index)
+    for kind in dict.fromkeys(kinds):
+        part = t[kinds == kind]
+        x, label = axis.pos(part["weight_decay"]), _THEORY_LABELS.get(kind, "theory")
+        style = {"marker": "x", "linestyle": "none"} if len(part) == 1 else {"linestyle": ":"}
+        for i, col in enumerate(("bias2_theory", "variance_theory", "expected_error_theory")):
+            y = part[col].to_numpy(float)
+            y = np.where(np.isfinite(y), y, np.nan)  # a divergent value: leave a gap
+            ax.plot(x, y, color="black", linewidth=1.3, zorder=5,
+                    label=label if i == 0 else None, **style)  # fmt: skip
 
 
 @styled

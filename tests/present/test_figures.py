@@ -337,3 +337,25 @@ def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
         assert len(seen) >= 3, (name, seen)
         for label, color in seen.items():
             assert color == pytest.approx(expected[label]), (name, label)
+
+
+def test_the_exact_lambda_zero_theory_is_a_point_apart_from_the_limit():
+    """theory.csv of a random design: exact at λ = 0, the limit above. The figure draws
+    the exact value as its own marked point with its own legend entry, not joined to
+    the limit by a dotted line that would mix the two."""
+    import matplotlib.pyplot as plt
+
+    from bvsim.present.lambda_figures import _theory_lines
+
+    theory = pd.DataFrame({
+        "weight_decay": [0.0, 0.01, 0.1], "bias2_theory": [0.0, 0.1, 0.2],
+        "variance_theory": [3.3, 2.2, 1.1], "expected_error_theory": [3.5, 2.5, 1.5],
+        "kind": ["random_design_exact", "random_design_limit", "random_design_limit"],
+    })  # fmt: skip
+    fig, ax = plt.subplots()
+    _theory_lines(ax, LambdaAxis(theory["weight_decay"].to_numpy()), theory)
+    labels = [line.get_label() for line in ax.lines if not line.get_label().startswith("_")]
+    assert labels == ["theory (exact, λ = 0)", "theory (Marchenko–Pastur limit)"]
+    points = [line for line in ax.lines if len(line.get_xdata()) == 1]
+    assert len(points) == 3 and all(p.get_marker() == "x" for p in points)
+    plt.close(fig)
