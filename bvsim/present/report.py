@@ -162,18 +162,22 @@ _PAIRING = (
     "Comparisons across λ are paired: every λ trains on the same training sets, so a "
     "difference is the mean over training sets of each set's difference, with SE "
     "sd/√K over the sets usable at both λ (for a component that is not a plain mean, "
-    "the jackknife of the difference of the leave-one-set-out estimates). The SE of a "
-    "share is the jackknife SE of the ratio. `summary.csv` holds them "
-    "(`diff_from_best`, `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
-    "`variance_diff_prev`, `bias2_se0`; see results/README.md)."
+    "the jackknife of the difference of the leave-one-set-out estimates); its 95 % "
+    "interval is ± t paired SE, t the quantile of Student's t with the sets compared "
+    "minus one degrees of freedom. The SE of a share is the jackknife SE of the ratio. "
+    "`summary.csv` holds them (`diff_from_best`, `diff_from_best_df`, `prob_best`, "
+    "`is_one_se`, `identity_gap`, `*_share`, `variance_diff_prev`, `bias2_se0`; see "
+    "results/README.md)."
 )
 #: How the comparisons across λ are paired (crossed design).
 _CROSSED_PAIRING = (
     "Comparisons across λ are paired: every λ trains every cell of the crossed design, "
     "so the SE of a difference (or a ratio) is the multiway jackknife of the difference "
-    "(ratio) of the two λ's delete-one-level estimates, and `prob_best` resamples each "
+    "(ratio) of the two λ's delete-one-level estimates, its 95 % interval ± t SE with "
+    "Student's t at Satterthwaite's degrees of freedom, and `prob_best` resamples each "
     "factor's levels independently (pigeonhole bootstrap). `summary.csv` holds them "
-    "(`diff_from_best`, `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
+    "(`diff_from_best`, `diff_from_best_df`, `prob_best`, `is_one_se`, `identity_gap`, "
+    "`*_share`, "
     "`variance_diff_prev`; `bias2_se0` is empty: its estimate assumes independent "
     "training sets; see results/README.md)."
 )
