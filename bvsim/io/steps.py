@@ -139,7 +139,7 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
         that SE's degrees of freedom ``diff_df`` (``n_common - 1``; Satterthwaite's in
         a crossed design); and
         the best cell of the whole (step, weight decay) grid, ``grid_best_step``,
-        ``grid_best_weight_decay``, ``grid_best_error`` (an argmin of noisy estimates:
+        ``grid_best_weight_decay``, ``grid_best_error(_se)`` (an argmin of noisy estimates:
         optimistic). None when either side has no estimate.
     """
     steps = steps[np.isfinite(steps["expected_error"].to_numpy(float))]
@@ -182,6 +182,7 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
         "grid_best_step": int(g["step"]),
         "grid_best_weight_decay": float(g["weight_decay"]),
         "grid_best_error": float(g["expected_error"]),
+        "grid_best_error_se": float(g["expected_error_se"]),
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..estimate.compare import t_multiplier
-from .common import crossed_factors_of, lambda_text, num, pm, z_score
+from .common import crossed_factors_of, lambda_text, pm, z_score
 
 __all__ = ["early_stopping_finding"]
 
@@ -56,5 +56,6 @@ def early_stopping_finding(meta: dict) -> str | None:
         f"minus weight decay: {pm(diff, se)} ({paired}): "
         f"{verdict}. Over the whole grid the least expected error is at step "
         f"{es['grid_best_step']}, λ = {lambda_text(es['grid_best_weight_decay'])} "
-        f"({num(es['grid_best_error'])}); both minima are argmins of noisy estimates."
+        f"({pm(es['grid_best_error'], es.get('grid_best_error_se', float('nan')))}); both "
+        "minima are argmins of noisy estimates (optimistic, and other cells may be tied)."
     )
