@@ -17,7 +17,7 @@ from .api import load_config
 from .config import ConfigError, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .present.common import valid_rows
-from .run.preflight import streaming_backends
+from .run.preflight import check_n_jobs, streaming_backends
 from .run.store import RunDirError
 
 EXIT_FAILURE = 1
@@ -243,11 +243,7 @@ def _sweep(args) -> int:
     if args.target_se is not None:
         overrides.append(f"sweep.target_se={args.target_se!r}")
     cfg = load_config(args.config, preset=args.preset, overrides=overrides)
-    if args.n_jobs == 0:
-        raise ConfigError(
-            "--n-jobs 0: expected a number of workers >= 1, or a negative number as in "
-            "joblib (-1: all cores, -2: all but one)"
-        )
+    check_n_jobs(args.n_jobs, "--n-jobs")
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
     devices = _devices(args)

@@ -86,9 +86,6 @@ __all__ = [
     "anova_theory_table",
 ]
 
-#: ``theory_kind`` values of :func:`anova_theory_table`.
-KINDS = ("random_design_exact", "random_design_limit", "fixed_design_exact")
-
 #: The term names of the crossed design's factors (bvsim.io.tables.crossed_factors).
 INPUTS, NOISE = "inputs", "label_noise"
 BOTH = f"{INPUTS}:{NOISE}"
@@ -200,7 +197,7 @@ def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     ----------
     cfg : Config
         A one-axis configuration (a part of a second-axis sweep).
-    test : bvsim.data.TestSet
+    test : bvsim.data.generator.TestSet
         The run's test set (``x``, ``noise_var``): the limits are evaluated at its
         points (:func:`bvsim.estimate.theory.factors_at_test_points`).
     x_design : ndarray of shape (n_train, dim), optional

@@ -385,7 +385,7 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     Parameters
     ----------
     cfg : Config
-    test : bvsim.data.TestSet
+    test : bvsim.data.generator.TestSet
         The run's test set: its inputs ``x`` and test-noise variance ``noise_var``.
     x_design : ndarray of shape (n_train, dim), optional
         The shared training inputs of a fixed design (``has_theory(cfg) ==

@@ -21,7 +21,7 @@ import torch
 from ..config import Config
 from ..config.plugins import executed_source, file_digest, is_file_spec, load_object
 
-__all__ = ["file_digest", "input_fingerprints", "inputs_key", "plugin_source"]
+__all__ = ["input_fingerprints", "inputs_key", "plugin_source"]
 
 
 def plugin_source(spec: str, key: str) -> str:

@@ -117,10 +117,13 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
 
 
 def check_n_jobs(n_jobs: int, label: str = "n_jobs") -> None:
-    """``n_jobs`` as joblib takes it: >= 1 workers, or negative (-1: all cores)."""
+    """``n_jobs`` as joblib takes it: >= 1 workers, or negative (-1: all cores).
+    ``label`` names it in the error: a keyword (``n_jobs = 0``) or a command-line flag
+    (``--n-jobs 0``)."""
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        given = f"{label} {n_jobs!r}" if label.startswith("--") else f"{label} = {n_jobs!r}"
         raise ConfigError(
-            f"{label} = {n_jobs!r}: expected a number of workers >= 1, or a negative "
+            f"{given}: expected a number of workers >= 1, or a negative "
             "number as in joblib (-1: all cores, -2: all but one)"
         )
 
