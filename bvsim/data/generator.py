@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Config, ConfigError, DataConfig
+from ..config import CLASSIFICATION_TRUTHS, Config, ConfigError, DataConfig
 from ..task import CLASSIFICATION, task_for
 from .seeds import Stream, crossed_levels, rng
 
@@ -88,7 +88,7 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
         return np.sin(2 * np.pi * data.frequency * x[:, 0])
     if data.truth == "cubic":
         return x[:, 0] ** 3 - 0.5 * x[:, 0]
-    if data.truth == "gaussians":  # classification: p(class 1 | x) as a summary
+    if data.truth in CLASSIFICATION_TRUTHS:  # p(class 1 | x) as a summary
         return class_probabilities(x, data)[:, 1]
     return _user_truth(x, data)
 
@@ -188,7 +188,7 @@ def make_test_set(cfg: Config) -> TestSet:
         if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)
             p_true = np.eye(d.n_classes)[y_test.astype(np.int64)]
         return TestSet(x=x_test, f=y_test, noise_var=float("nan"), p_true=p_true)
-    if d.truth == "gaussians":
+    if task_for(cfg) is CLASSIFICATION:
         if d.test_design == "grid":
             x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]
         else:
@@ -238,7 +238,7 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
             y=np.stack([y_pool[r] for r in rows]),
             y_test=np.broadcast_to(test.f, (len(ks), len(test.f))).copy(),
         )
-    if d.truth == "gaussians":
+    if task_for(cfg) is CLASSIFICATION:
         return _draw_classification_sets(cfg, test, ks)
     fixed_x = None
     if d.train_design == "fixed":
