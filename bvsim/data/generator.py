@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import CLASSIFICATION_TRUTHS, Config, ConfigError, DataConfig
+from ..estimate.linear_truth import true_coef
 from ..task import CLASSIFICATION, task_for
 from .seeds import Stream, crossed_levels, rng
 
@@ -82,8 +83,7 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
     f : ndarray of shape (n,)
     """
     if data.truth == "linear":
-        coef = np.full(data.dim, np.sqrt(data.coef_norm2 / data.dim))
-        return x @ coef
+        return x @ true_coef(data)
     if data.truth == "sine":
         return np.sin(2 * np.pi * data.frequency * x[:, 0])
     if data.truth == "cubic":
