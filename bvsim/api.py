@@ -195,7 +195,7 @@ def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> Run
     """Stack the tables of a second-axis sweep, with the axis value as a column."""
     tables = combine_axis(cfg, [(v, r.tables) for v, r in parts])
     if out is not None:
-        write_tables(cfg, tables, out)
+        write_tables(tables, out)
         if figures:
             from .present.axis_figures import plot_axis
             from .present.axis_report import write_axis_report
