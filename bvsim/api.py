@@ -140,7 +140,7 @@ def run_sweep(
     if out is None:
         if subs[0][0] is None:
             raw = train_sweep(cfg, **train)
-            return RunResult(raw=raw, tables=add_steps(summarize(raw), raw))
+            return RunResult(raw=raw, tables=_tables(raw))
         parts = [(v, run_sweep(sub, **train)) for v, sub in subs]
         return _combined(cfg, parts, None)
     out = Path(out)
@@ -167,12 +167,18 @@ def run_sweep(
             _finish_runs([r for _, r in parts], figures, n_jobs)
             return _combined(cfg, parts, out, figures)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
-        tables = add_steps(summarize(raw), raw)
+        tables = _tables(raw)
         write_run(raw, tables, out)
         result = RunResult(raw=raw, tables=tables, out=out)
         if _finish:
             _finish_runs([result], figures)
     return result
+
+
+def _tables(raw: SweepResult) -> Tables:
+    """A one-axis sweep's tables: the estimates (:func:`bvsim.io.tables.summarize`) and,
+    with ``train.decompose_steps``, the decomposition at every logged step."""
+    return add_steps(summarize(raw), raw)
 
 
 def _finish_runs(results: list[RunResult], figures: bool, n_jobs: int = 1) -> None:
