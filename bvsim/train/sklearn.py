@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
-from ..data.seeds import Stream, member_key
+from ..data.seeds import Stream, member_word
 from .engine import EngineResult
 
 __all__ = ["check_estimator", "fit_estimators", "random_states"]
@@ -27,10 +27,8 @@ def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     out = np.empty((len(ks), n_seeds), dtype=np.int64)
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            seq = np.random.SeedSequence(
-                cfg.seed, spawn_key=member_key(cfg.sweep.design, Stream.INIT, k, s)
-            )
-            out[a, s] = int(seq.generate_state(1)[0] % (2**31 - 1))
+            word = member_word(cfg.seed, cfg.sweep.design, Stream.INIT, k, s)
+            out[a, s] = int(word % (2**31 - 1))
     return out
 
 
