@@ -102,13 +102,15 @@ def _real(out: np.ndarray) -> bool:
     )
 
 
-def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
+def _user_truth(x: np.ndarray, data: DataConfig, prefix: str = "") -> np.ndarray:
     """A user's truth function on ``x`` (n, dim), its output checked: numeric, finite,
-    of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``."""
+    of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``
+    (after ``prefix``). The one check of its output, at config load
+    (:func:`check_truth_function`), before training (:func:`check_truth`) and in use."""
     from ..config.plugins import load_object  # a user's function (imported at config load)
 
-    key = f"data.truth = {data.truth!r}"
-    f = load_object(data.truth, "data.truth")
+    key = f"{prefix}data.truth = {data.truth!r}"
+    f = load_object(data.truth, f"{prefix}data.truth")
     try:
         out = np.asarray(f(x.copy()))
     except Exception as err:
@@ -120,7 +122,9 @@ def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
             f"{key}: returned shape {out.shape} for x of shape {x.shape}; expected ({len(x)},)"
         )
     if not _real(out):
-        raise ConfigError(f"{key}: returned non-real values (dtype {out.dtype})")
+        raise ConfigError(
+            f"{key}: returned non-real values (dtype {out.dtype}); it must return real numbers"
+        )
     out = out.astype(np.float64).reshape(len(x))
     bad = ~np.isfinite(out)
     if bad.any():
@@ -311,23 +315,4 @@ def check_truth_function(cfg: Config, prefix: str = "") -> None:
     func = load_object(d.truth, key)
     if not callable(func):
         raise ConfigError(f"{key} = {d.truth!r}: not callable")
-    probe = np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim)
-    try:
-        out = np.asarray(func(probe.copy()))
-    except Exception as err:
-        raise ConfigError(
-            f"{key} = {d.truth!r}: calling it on x of shape (7, {d.dim}) failed: "
-            f"{type(err).__name__}: {err}"
-        ) from None
-    if out.shape not in ((7,), (7, 1)):
-        raise ConfigError(
-            f"{key} = {d.truth!r}: returned shape {out.shape} for x of shape (7, {d.dim}); "
-            "expected (7,)"
-        )
-    if not _real(out):
-        raise ConfigError(
-            f"{key} = {d.truth!r}: returned non-real values (dtype {out.dtype}); it must "
-            "return real numbers"
-        )
-    if not np.isfinite(out.astype(float)).all():
-        raise ConfigError(f"{key} = {d.truth!r}: returned non-finite values")
+    _user_truth(np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim), d, prefix)
