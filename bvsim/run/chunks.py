@@ -129,6 +129,8 @@ def member_fields(cfg: Config) -> tuple[str, ...]:
     return MEMBER_FIELDS + ((STEP_FIELD,) if cfg.train.decompose_steps else ())
 
 
-def fields_in(res: dict) -> tuple[str, ...]:
-    """The per-member fields a chunk result holds."""
-    return MEMBER_FIELDS + ((STEP_FIELD,) if STEP_FIELD in res else ())
+def fields_in(res: dict, among: tuple[str, ...] = MEMBER_FIELDS) -> tuple[str, ...]:
+    """The per-member fields a chunk result holds: ``among`` (every one, or
+    :data:`STORED_FIELDS`: those its chunk file stores), then :data:`STEP_FIELD` when
+    the result has it."""
+    return among + ((STEP_FIELD,) if STEP_FIELD in res else ())
