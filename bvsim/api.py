@@ -192,7 +192,7 @@ def _tables(raw: SweepResult) -> Tables:
 def _finish_runs(results: list[RunResult], figures: bool, n_jobs: int = 1) -> None:
     """Figures (of all the runs at once, ``n_jobs`` processes), each run's report, then
     each run's ``run.json``, the file that marks it finished."""
-    if figures:
+    if figures:  # deferred: matplotlib and seaborn, loaded only to draw
         from .present.figures import plot_runs
         from .present.report import write_report
         from .present.steps import plot_steps
@@ -210,7 +210,7 @@ def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> Run
     tables = combine_axis(cfg, [(v, r.tables) for v, r in parts])
     if out is not None:
         write_tables(tables, out)
-        if figures:
+        if figures:  # deferred: matplotlib and seaborn, loaded only to draw
             from .present.axis_figures import plot_axis
             from .present.axis_report import write_axis_report
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import CLASSIFICATION_TRUTHS, Config, ConfigError, DataConfig
+from ..config.plugins import load_object
 from ..estimate.linear_truth import true_coef
 from ..task import CLASSIFICATION, task_for
+from .csv import load_split, training_rows
 from .seeds import Stream, crossed_levels, rng
 
 __all__ = [
@@ -107,8 +109,6 @@ def _user_truth(x: np.ndarray, data: DataConfig, prefix: str = "") -> np.ndarray
     of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``
     (after ``prefix``). The one check of its output, at config load
     (:func:`check_truth_function`), before training (:func:`check_truth`) and in use."""
-    from ..config.plugins import load_object  # a user's function (imported at config load)
-
     key = f"{prefix}data.truth = {data.truth!r}"
     f = load_object(data.truth, f"{prefix}data.truth")
     try:
@@ -185,8 +185,6 @@ class TestSet:
 def make_test_set(cfg: Config) -> TestSet:
     d = cfg.data
     if d.source == "csv":  # labels stand in for the truth; the noise is unknown
-        from .csv import load_split
-
         _, _, x_test, y_test = load_split(cfg)
         p_true = None
         if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)
@@ -232,8 +230,6 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
     d = cfg.data
     ks = np.asarray(ks, dtype=np.int64)
     if d.source == "csv":
-        from .csv import load_split, training_rows
-
         x_pool, y_pool, _, _ = load_split(cfg)
         rows = [training_rows(cfg, int(k), len(y_pool)) for k in ks]
         return TrainingSets(
@@ -306,8 +302,6 @@ def check_truth_function(cfg: Config, prefix: str = "") -> None:
     """Import the user's truth function and try it on a probe batch, when the
     configuration loads (:func:`check_truth` tries it on the real points before
     training)."""
-    from ..config.plugins import load_object
-
     d = cfg.data
     if ":" not in d.truth:
         return

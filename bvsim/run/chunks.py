@@ -3,6 +3,8 @@ the flat member index of a chunk is laid out."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..config import Config
@@ -75,8 +77,6 @@ def gpu_batch_units(cfg: Config, unit: int) -> int:
     trains as one batch: as many as fill a GPU-sized chunk, sized for ``cuda`` as if
     ``sweep.chunk_size`` were 0 (there ``sweep.chunk_size`` sizes the units, the
     pieces handed out and saved, not a GPU's batch); at least 1."""
-    import dataclasses
-
     auto = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, chunk_size=0))
     return max(1, auto_chunk_size(auto, "cuda") // max(unit, 1))
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
+from ..data.generator import draw_training_sets, make_test_set
 from ..data.seeds import Stream, member_word
 from .engine import EngineResult
 
@@ -165,8 +166,6 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
     every value, or whose predictions are not numbers of the right shape, could never
     train a member (every member would count as diverged after all the compute), so
     it is refused here, naming the error."""
-    from ..data.generator import draw_training_sets, make_test_set
-
     m = cfg.model
     test = make_test_set(cfg)
     first_set = draw_training_sets(cfg, test, [0])
