@@ -176,11 +176,22 @@ def _run_one(
             return _combined(cfg, parts, out, figures)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
         tables = _tables(raw)
+        if (preset := _unchanged_preset(cfg)) is not None:
+            tables.meta["preset"] = preset  # the report's "Reproduce" names it
         write_run(raw, tables, out)
         result = RunResult(raw=raw, tables=tables, out=out)
         if finish:
             _finish_runs([result], figures)
     return result
+
+
+def _unchanged_preset(cfg: Config) -> str | None:
+    """The name of the shipped preset that ``cfg`` is, unchanged: its ``config.toml``
+    text is the preset's, loaded as a sweep loads it (a CSV preset's columns filled
+    in); else None."""
+    if cfg.name not in config.list_presets():
+        return None
+    return cfg.name if dumps_toml(cfg) == dumps_toml(load_config(preset=cfg.name)) else None
 
 
 def _tables(raw: SweepResult) -> Tables:
