@@ -98,7 +98,6 @@ def run_sweep(
     figures: bool = True,
     progress: bool | None = None,
     devices: list[str] | None = None,
-    _finish: bool = True,
 ) -> RunResult:
     """Run a whole sweep: train every member, decompose, write outputs.
 
@@ -127,21 +126,30 @@ def run_sweep(
     devices : list of str, optional
         Several devices at once, e.g. ``["cuda:0", "cpu", "cpu"]``; see
         :func:`bvsim.run.sweep.train_sweep`.
-    _finish : bool
-        Internal: False leaves the figures, report and ``run.json`` to the caller (a
-        second axis draws the figures of all its values at once, then finishes each).
     """
-    train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
     if devices:
         preflight(cfg, n_jobs=n_jobs, devices=[str(resolve_device(d)) for d in devices])
     else:
         preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)))
+    train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
+    return _run_one(cfg, out, train, overwrite=overwrite, figures=figures)
+
+
+def _run_one(
+    cfg: Config, out, train: dict, *, overwrite: bool, figures: bool, finish: bool = True
+) -> RunResult:
+    """:func:`run_sweep` once its preflight has passed; that preflight covered every
+    value of a second axis, so the values' runs come back here, not through
+    :func:`run_sweep` (no second preflight). ``train`` holds :func:`train_sweep`'s
+    device, n_jobs, progress and devices. ``finish`` False leaves the figures, report
+    and ``run.json`` to the caller (a second axis draws the figures of all its values
+    at once, then finishes each)."""
     subs = axis_configs(cfg)
     if out is None:
         if subs[0][0] is None:
             raw = train_sweep(cfg, **train)
-            return RunResult(raw=raw, tables=add_steps(summarize(raw), raw))
-        parts = [(v, run_sweep(sub, **train)) for v, sub in subs]
+            return RunResult(raw=raw, tables=_tables(raw))
+        parts = [(v, _run_one(sub, None, train, overwrite=False, figures=False)) for v, sub in subs]
         return _combined(cfg, parts, None)
     out = Path(out)
     names = axis_dir_names(cfg) if subs[0][0] is not None else []
@@ -160,25 +168,42 @@ def run_sweep(
         write_text_atomic(out / "config.toml", dumps_toml(cfg))
         if names:
             parts = [
-                (v, run_sweep(sub, out / "axis" / name, figures=figures, overwrite=overwrite,
-                              _finish=False, **train))
+                (v, _run_one(sub, out / "axis" / name, train, overwrite=overwrite,
+                             figures=figures, finish=False))
                 for (v, sub), name in zip(subs, names, strict=True)
             ]  # fmt: skip
-            _finish_runs([r for _, r in parts], figures, n_jobs)
+            _finish_runs([r for _, r in parts], figures, train["n_jobs"])
             return _combined(cfg, parts, out, figures)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
-        tables = add_steps(summarize(raw), raw)
+        tables = _tables(raw)
+        if (preset := _unchanged_preset(cfg)) is not None:
+            tables.meta["preset"] = preset  # the report's "Reproduce" names it
         write_run(raw, tables, out)
         result = RunResult(raw=raw, tables=tables, out=out)
-        if _finish:
+        if finish:
             _finish_runs([result], figures)
     return result
+
+
+def _unchanged_preset(cfg: Config) -> str | None:
+    """The name of the shipped preset that ``cfg`` is, unchanged: its ``config.toml``
+    text is the preset's, loaded as a sweep loads it (a CSV preset's columns filled
+    in); else None."""
+    if cfg.name not in config.list_presets():
+        return None
+    return cfg.name if dumps_toml(cfg) == dumps_toml(load_config(preset=cfg.name)) else None
+
+
+def _tables(raw: SweepResult) -> Tables:
+    """A one-axis sweep's tables: the estimates (:func:`bvsim.io.tables.summarize`) and,
+    with ``train.decompose_steps``, the decomposition at every logged step."""
+    return add_steps(summarize(raw), raw)
 
 
 def _finish_runs(results: list[RunResult], figures: bool, n_jobs: int = 1) -> None:
     """Figures (of all the runs at once, ``n_jobs`` processes), each run's report, then
     each run's ``run.json``, the file that marks it finished."""
-    if figures:
+    if figures:  # deferred: matplotlib and seaborn, loaded only to draw
         from .present.figures import plot_runs
         from .present.report import write_report
         from .present.steps import plot_steps
@@ -195,8 +220,8 @@ def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> Run
     """Stack the tables of a second-axis sweep, with the axis value as a column."""
     tables = combine_axis(cfg, [(v, r.tables) for v, r in parts])
     if out is not None:
-        write_tables(cfg, tables, out)
-        if figures:
+        write_tables(tables, out)
+        if figures:  # deferred: matplotlib and seaborn, loaded only to draw
             from .present.axis_figures import plot_axis
             from .present.axis_report import write_axis_report
 

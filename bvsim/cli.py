@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import signal
@@ -12,13 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
+from joblib.parallel import BACKENDS
 
-from .api import load_config
+from .api import load_config, run_sweep
 from .config import ConfigError, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
+from .io.tables import read_tables
 from .present.common import valid_rows
-from .run.preflight import streaming_backends
+from .run.preflight import check_n_jobs, streaming_backends
 from .run.store import RunDirError
+from .train.devices import resolve_device
+from .train.engine import layer_shapes
+from .train.module import batched_spec
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -143,9 +149,7 @@ def _probe_scheduler(address: str, timeout: float) -> None:
     """Ask the service at ``address`` who it is, the whole exchange (connect, dask's
     handshake, one reply) within ``timeout`` seconds: a one-line ConfigError unless a
     dask scheduler answers."""
-    import asyncio
-
-    from distributed.comm import connect
+    from distributed.comm import connect  # deferred: dask is optional
 
     async def identify():
         comm = await connect(address, timeout=timeout / 2)  # leaves time for the reply
@@ -186,7 +190,7 @@ def _backend(backend: str | None, scheduler: str | None):
         return
     if backend == "dask":
         try:
-            from dask.distributed import Client
+            from dask.distributed import Client  # deferred: dask is optional
         except ImportError:
             raise ConfigError(
                 "--backend dask needs dask.distributed: pip install 'bvsim[distributed]'"
@@ -202,8 +206,6 @@ def _backend(backend: str | None, scheduler: str | None):
         return
     usable = streaming_backends()
     if backend not in usable:
-        from joblib.parallel import BACKENDS
-
         what = "cannot stream chunks as they finish" if backend in BACKENDS else "unknown"
         raise ConfigError(f"--backend {backend}: {what}; usable: {', '.join(sorted(usable))}")
     with joblib.parallel_config(backend=backend):
@@ -213,8 +215,6 @@ def _backend(backend: str | None, scheduler: str | None):
 def _devices(args) -> list[str] | None:
     """``--devices`` as a list (None without it; ``args.device`` then defaults to
     ``cpu``), every entry checked; both options at once are refused."""
-    from .train.devices import resolve_device
-
     devices = None
     if args.devices is not None and args.device is not None:
         raise ConfigError(
@@ -243,17 +243,11 @@ def _sweep(args) -> int:
     if args.target_se is not None:
         overrides.append(f"sweep.target_se={args.target_se!r}")
     cfg = load_config(args.config, preset=args.preset, overrides=overrides)
-    if args.n_jobs == 0:
-        raise ConfigError(
-            "--n-jobs 0: expected a number of workers >= 1, or a negative number as in "
-            "joblib (-1: all cores, -2: all but one)"
-        )
+    check_n_jobs(args.n_jobs, "--n-jobs")
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
     devices = _devices(args)
     if cfg.model.kind == "module":
-        from .train.module import batched_spec
-
         if batched_spec(cfg) is not None:
             print(
                 f"bvsim: {cfg.model.module} is a plain nn.Linear stack: trained by the "
@@ -261,8 +255,6 @@ def _sweep(args) -> int:
                 "(--set model.module_trainer=func for torch.func)",
                 file=sys.stderr,
             )
-    from .api import run_sweep
-
     try:
         with _sigterm_as_interrupt(), _backend(args.backend, args.scheduler):
             result = run_sweep(
@@ -314,8 +306,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "presets":
-            from .train.engine import layer_shapes
-
             for name in list_presets():
                 cfg = load_config(preset=name)
                 d = cfg.data
@@ -336,11 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{cfg.sweep.n_seeds} seed(s)"
                 )
             return 0
-        from .io.tables import read_tables
-
         tables = read_tables(args.run_dir)
         axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
-        if args.command == "plot":
+        if args.command == "plot":  # deferred: matplotlib and seaborn, loaded only to draw
             from .present.axis_figures import plot_axis
             from .present.figures import plot_all
             from .present.steps import plot_steps
@@ -352,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for path in paths:
                 print(path)
-        else:
+        else:  # deferred: present, loaded only to draw or to report
             from .present.axis_report import write_axis_report
             from .present.report import write_report
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Config, is_classification
+from .config.values import FACTOR_INIT, FACTOR_INPUTS, FACTOR_NOISE, FACTOR_ROWS
 from .estimate import compare
 from .estimate.classification import (
     decompose_brier,
@@ -173,8 +174,8 @@ def crossed_factors(cfg: Config) -> list[tuple[str, int]]:
     inputs (``sample`` for data from a file: the drawn rows), the label noise and the
     initialization."""
     sw = cfg.sweep
-    inputs = "sample" if cfg.data.source == "csv" else "inputs"
-    return [(inputs, sw.n_inputs), ("label_noise", sw.n_noise), ("init", sw.n_seeds)]
+    inputs = FACTOR_ROWS if cfg.data.source == "csv" else FACTOR_INPUTS
+    return [(inputs, sw.n_inputs), (FACTOR_NOISE, sw.n_noise), (FACTOR_INIT, sw.n_seeds)]
 
 
 def crossed_shape(cfg: Config) -> tuple[tuple[str, ...], tuple[int, ...]]:

@@ -42,8 +42,6 @@ def _check_generator(cfg: Config, prefix: str) -> None:
         raise ConfigError(
             f"{prefix}data.test_design = 'grid' needs data.dim = 1 (got {d.dim}); use 'sample'"
         )
-    if d.truth in CLASSIFICATION_TRUTHS and d.test_design == "grid" and d.dim != 1:
-        raise ConfigError(f"{prefix}data.test_design = 'grid' needs data.dim = 1")
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
 

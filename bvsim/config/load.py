@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
+from .plugins import absolute
 from .schema import SECTIONS, Config, ConfigError
 
 __all__ = ["from_dict", "list_presets", "load_config"]
@@ -243,8 +244,6 @@ def from_dict(
 def _absolute_paths(cfg: Config) -> Config:
     """Relative file paths (data.path, data.truth, model.module, model.estimator) made
     absolute, so the saved config.toml names the same files from any directory."""
-    from .plugins import absolute
-
     d, m = cfg.data, cfg.model
     path = d.path
     if path and not path.startswith("bvsim-data:") and not Path(path).expanduser().is_absolute():

@@ -81,6 +81,11 @@ CATEGORICAL_AXES = {
 #: Truths that make a classification task (trained with cross-entropy).
 CLASSIFICATION_TRUTHS = ("gaussians",)
 
+#: The crossed design's factors as anova.csv's terms and run.json's ``crossed_factors``
+#: name them (:func:`bvsim.task.crossed_factors`): the training inputs (``sample`` for
+#: data from a file: the drawn rows), the label noise and the initialization.
+FACTOR_INPUTS, FACTOR_ROWS, FACTOR_NOISE, FACTOR_INIT = "inputs", "sample", "label_noise", "init"
+
 
 def open_unit(v):
     return None if 0 < v < 1 else "must be in (0, 1)"

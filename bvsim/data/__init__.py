@@ -1,8 +1,3 @@
-"""Data: the seed tree, the data-generating process (truth, test set, training sets) and
-data from a CSV file, each drawn from its own seed-tree streams."""
-
-from .generator import TestSet, TrainingSets, draw_training_sets, make_test_set, truth
-from .seeds import Stream, rng
-
-__all__ = ["Stream", "TestSet", "TrainingSets", "draw_training_sets", "make_test_set", "rng",
-           "truth"]  # fmt: skip
+"""Data: the seed tree (:mod:`.seeds`), the data-generating process: truth, test set
+and training sets (:mod:`.generator`), and data from a CSV file (:mod:`.csv`), each
+drawn from its own seed-tree streams."""

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..config import Config, ConfigError, DataConfig
 from ..task import CLASSIFICATION, task_for
+from .seeds import Stream, rng
 
 __all__ = ["DATA_PREFIX", "check_csv", "load_split", "repeated_x_noise", "training_rows"]
 
@@ -224,8 +225,6 @@ def _check_pool_size(cfg: Config, prefix: str, pool: int) -> None:
 
 @functools.cache
 def _split(path, target, features, test_fraction, standardize, seed, classify, stamp=None):
-    from .seeds import Stream, rng
-
     df = _read(path)
     x = df[list(features)].to_numpy(dtype=np.float64)
     if classify:  # labels -> 0..C-1 in sorted order of the labels
@@ -265,8 +264,6 @@ def load_split(cfg: Config):
 
 def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:
     """Row indices (into the pool) of training set ``k``, by ``data.resample``."""
-    from .seeds import Stream, rng
-
     d = cfg.data
     if d.resample == "disjoint":  # one permutation, cut into consecutive parts
         perm = rng(cfg.seed, Stream.DESIGN).permutation(n_pool)

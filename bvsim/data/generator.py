@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Config, ConfigError, DataConfig
+from ..config import CLASSIFICATION_TRUTHS, Config, ConfigError, DataConfig
+from ..config.plugins import load_object
+from ..estimate.linear_truth import true_coef
 from ..task import CLASSIFICATION, task_for
+from .csv import load_split, training_rows
 from .seeds import Stream, crossed_levels, rng
 
 __all__ = [
@@ -82,13 +85,12 @@ def truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
     f : ndarray of shape (n,)
     """
     if data.truth == "linear":
-        coef = np.full(data.dim, np.sqrt(data.coef_norm2 / data.dim))
-        return x @ coef
+        return x @ true_coef(data)
     if data.truth == "sine":
         return np.sin(2 * np.pi * data.frequency * x[:, 0])
     if data.truth == "cubic":
         return x[:, 0] ** 3 - 0.5 * x[:, 0]
-    if data.truth == "gaussians":  # classification: p(class 1 | x) as a summary
+    if data.truth in CLASSIFICATION_TRUTHS:  # p(class 1 | x) as a summary
         return class_probabilities(x, data)[:, 1]
     return _user_truth(x, data)
 
@@ -102,13 +104,13 @@ def _real(out: np.ndarray) -> bool:
     )
 
 
-def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
+def _user_truth(x: np.ndarray, data: DataConfig, prefix: str = "") -> np.ndarray:
     """A user's truth function on ``x`` (n, dim), its output checked: numeric, finite,
-    of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``."""
-    from ..config.plugins import load_object  # a user's function (imported at config load)
-
-    key = f"data.truth = {data.truth!r}"
-    f = load_object(data.truth, "data.truth")
+    of shape (n,) or (n, 1); anything else is a ConfigError naming ``data.truth``
+    (after ``prefix``). The one check of its output, at config load
+    (:func:`check_truth_function`), before training (:func:`check_truth`) and in use."""
+    key = f"{prefix}data.truth = {data.truth!r}"
+    f = load_object(data.truth, f"{prefix}data.truth")
     try:
         out = np.asarray(f(x.copy()))
     except Exception as err:
@@ -120,7 +122,9 @@ def _user_truth(x: np.ndarray, data: DataConfig) -> np.ndarray:
             f"{key}: returned shape {out.shape} for x of shape {x.shape}; expected ({len(x)},)"
         )
     if not _real(out):
-        raise ConfigError(f"{key}: returned non-real values (dtype {out.dtype})")
+        raise ConfigError(
+            f"{key}: returned non-real values (dtype {out.dtype}); it must return real numbers"
+        )
     out = out.astype(np.float64).reshape(len(x))
     bad = ~np.isfinite(out)
     if bad.any():
@@ -181,14 +185,12 @@ class TestSet:
 def make_test_set(cfg: Config) -> TestSet:
     d = cfg.data
     if d.source == "csv":  # labels stand in for the truth; the noise is unknown
-        from .csv import load_split
-
         _, _, x_test, y_test = load_split(cfg)
         p_true = None
         if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)
             p_true = np.eye(d.n_classes)[y_test.astype(np.int64)]
         return TestSet(x=x_test, f=y_test, noise_var=float("nan"), p_true=p_true)
-    if d.truth == "gaussians":
+    if task_for(cfg) is CLASSIFICATION:
         if d.test_design == "grid":
             x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]
         else:
@@ -228,8 +230,6 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
     d = cfg.data
     ks = np.asarray(ks, dtype=np.int64)
     if d.source == "csv":
-        from .csv import load_split, training_rows
-
         x_pool, y_pool, _, _ = load_split(cfg)
         rows = [training_rows(cfg, int(k), len(y_pool)) for k in ks]
         return TrainingSets(
@@ -238,7 +238,7 @@ def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
             y=np.stack([y_pool[r] for r in rows]),
             y_test=np.broadcast_to(test.f, (len(ks), len(test.f))).copy(),
         )
-    if d.truth == "gaussians":
+    if task_for(cfg) is CLASSIFICATION:
         return _draw_classification_sets(cfg, test, ks)
     fixed_x = None
     if d.train_design == "fixed":
@@ -302,8 +302,6 @@ def check_truth_function(cfg: Config, prefix: str = "") -> None:
     """Import the user's truth function and try it on a probe batch, when the
     configuration loads (:func:`check_truth` tries it on the real points before
     training)."""
-    from ..config.plugins import load_object
-
     d = cfg.data
     if ":" not in d.truth:
         return
@@ -311,23 +309,4 @@ def check_truth_function(cfg: Config, prefix: str = "") -> None:
     func = load_object(d.truth, key)
     if not callable(func):
         raise ConfigError(f"{key} = {d.truth!r}: not callable")
-    probe = np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim)
-    try:
-        out = np.asarray(func(probe.copy()))
-    except Exception as err:
-        raise ConfigError(
-            f"{key} = {d.truth!r}: calling it on x of shape (7, {d.dim}) failed: "
-            f"{type(err).__name__}: {err}"
-        ) from None
-    if out.shape not in ((7,), (7, 1)):
-        raise ConfigError(
-            f"{key} = {d.truth!r}: returned shape {out.shape} for x of shape (7, {d.dim}); "
-            "expected (7,)"
-        )
-    if not _real(out):
-        raise ConfigError(
-            f"{key} = {d.truth!r}: returned non-real values (dtype {out.dtype}); it must "
-            "return real numbers"
-        )
-    if not np.isfinite(out.astype(float)).all():
-        raise ConfigError(f"{key} = {d.truth!r}: returned non-finite values")
+    _user_truth(np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim), d, prefix)

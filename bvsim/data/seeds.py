@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Stream", "crossed_levels", "member_key", "rng"]
+__all__ = ["Stream", "crossed_levels", "member_key", "member_word", "rng"]
 
 
 class Stream:
@@ -38,6 +38,15 @@ def member_key(design: str, stream: int, k: int, s: int) -> tuple[int, ...]:
     if design == "crossed":
         return (Stream.CROSSED, stream, int(s))
     return (stream, int(k), int(s))
+
+
+def member_word(root: int, design: str, stream: int, k: int, s: int, dtype=np.uint32):
+    """The first word (a numpy ``dtype`` scalar) of member (k, s)'s node in ``stream``
+    (:func:`member_key`): the seed handed to a generator outside the tree, which each
+    caller reduces to the range that generator takes (``torch.manual_seed``, a
+    ``random_state``, a dropout key)."""
+    seq = np.random.SeedSequence(root, spawn_key=member_key(design, stream, k, s))
+    return seq.generate_state(1, dtype=dtype)[0]
 
 
 def rng(root: int, *key: int) -> np.random.Generator:

@@ -71,12 +71,15 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
+from ..config.values import FACTOR_INPUTS, FACTOR_NOISE
+from .linear_truth import true_coef
 from .theory import (
     factors_at_test_points,
     has_theory,
     ridge_fixed_design,
     ridge_random_design_limit,
     ridge_random_design_limit_classical,
+    ridgeless_random_design_exact,
 )
 
 __all__ = [
@@ -86,11 +89,8 @@ __all__ = [
     "anova_theory_table",
 ]
 
-#: ``theory_kind`` values of :func:`anova_theory_table`.
-KINDS = ("random_design_exact", "random_design_limit", "fixed_design_exact")
-
-#: The term names of the crossed design's factors (bvsim.io.tables.crossed_factors).
-INPUTS, NOISE = "inputs", "label_noise"
+#: The term names of the crossed design's factors (bvsim.task.crossed_factors).
+INPUTS, NOISE = FACTOR_INPUTS, FACTOR_NOISE
 BOTH = f"{INPUTS}:{NOISE}"
 
 
@@ -147,17 +147,12 @@ def ridgeless_anova_exact(n, p, coef_norm2, noise_var, bias_factor=1.0, variance
         ``inputs``, ``label_noise`` (0), ``inputs:label_noise`` (inf for
         p − 1 ≤ n ≤ p + 1 with σ² > 0) and ``bias2``, floats.
     """
-    r2, s2 = float(coef_norm2), float(noise_var)
-    if n >= p:
-        v_inputs, bias2 = 0.0, 0.0
-        trace = p / (n - p - 1) if n >= p + 2 else np.inf  # E tr (XᵀX)⁻¹
-    else:
-        b = n * (p - n) / (p * (p - 1) * (p + 2))
-        d = b * (p - 2) / p
-        v_inputs = r2 * (b * p * variance_factor + d * bias_factor)
-        bias2 = (1 - n / p) ** 2 * r2 * bias_factor
-        trace = n / (p - n - 1) if p >= n + 2 else np.inf  # E tr (XXᵀ)⁻¹
-    v_both = 0.0 if s2 == 0 else s2 * variance_factor * trace
+    factors = (bias_factor, variance_factor)
+    # bvsim's variance without label noise is the X main effect; with a zero w* what
+    # is left is the noise's part, the X × ε interaction (the label-noise main effect
+    # is 0: see the module docstring).
+    bias2, v_inputs = ridgeless_random_design_exact(n, p, coef_norm2, 0.0, *factors)
+    _, v_both = ridgeless_random_design_exact(n, p, 0.0, noise_var, *factors)
     return {INPUTS: v_inputs, NOISE: 0.0, BOTH: v_both, "bias2": bias2}
 
 
@@ -200,7 +195,7 @@ def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     ----------
     cfg : Config
         A one-axis configuration (a part of a second-axis sweep).
-    test : bvsim.data.TestSet
+    test : bvsim.data.generator.TestSet
         The run's test set (``x``, ``noise_var``): the limits are evaluated at its
         points (:func:`bvsim.estimate.theory.factors_at_test_points`).
     x_design : ndarray of shape (n_train, dim), optional
@@ -222,7 +217,7 @@ def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
         return None
     d = cfg.data
     noise_var = float(test.noise_var)
-    coef = np.full(d.dim, np.sqrt(d.coef_norm2 / d.dim))
+    coef = true_coef(d)
     lams = [float(v) for v in cfg.sweep.weight_decay]
     rows: list[dict] = []
     if kind == "fixed_design":

@@ -107,6 +107,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config
+from .linear_truth import true_coef
 
 __all__ = [
     "has_theory",
@@ -385,7 +386,7 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     Parameters
     ----------
     cfg : Config
-    test : bvsim.data.TestSet
+    test : bvsim.data.generator.TestSet
         The run's test set: its inputs ``x`` and test-noise variance ``noise_var``.
     x_design : ndarray of shape (n_train, dim), optional
         The shared training inputs of a fixed design (``has_theory(cfg) ==
@@ -413,7 +414,7 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
         return None
     d = cfg.data
     lam = np.asarray(cfg.sweep.weight_decay, float)
-    coef = np.full(d.dim, np.sqrt(d.coef_norm2 / d.dim))
+    coef = true_coef(d)
     kinds = np.full(lam.shape, kind, dtype=object)
     if kind == "fixed_design_exact":
         if x_design is None:

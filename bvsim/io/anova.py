@@ -26,7 +26,7 @@ def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
     bias2 + variance + noise (exactly).
     """
     cfg = r.cfg
-    if cfg.sweep.design != "crossed" or not task_for(cfg).squared:
+    if not task_for(cfg).crossed(cfg):
         return None, None
     factors, shape = crossed_shape(cfg)
     terms = [":".join(t) for t in anova_term_names(factors)]

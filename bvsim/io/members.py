@@ -9,6 +9,7 @@ import pandas as pd
 from ..estimate.squared import mean_se, valid_training_sets
 from ..run.result import SweepResult
 from ..task import crossed_cell_mean, task_for
+from ..train.engine import ParamLayout, TrainSpec
 from .blocks import labels_block, point_blocks, pred_block
 
 __all__ = ["WEIGHT_HIST_COLUMNS", "curves_table", "members_table", "weight_hist_table"]
@@ -104,8 +105,6 @@ def weight_hist_table(r: SweepResult) -> pd.DataFrame:
     at which a member of training set 0 diverged has no rows; with no rows at all
     (a user's estimator has no weights) the table is empty with its columns.
     """
-    from ..train.engine import ParamLayout, TrainSpec
-
     empty = pd.DataFrame(columns=WEIGHT_HIST_COLUMNS)
     if r.params0.shape[-1] == 0:  # no parameters to show (a user's estimator)
         return empty

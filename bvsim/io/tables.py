@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import axis_values, config_key, dumps_toml
+from ..config import axis_values, config_key
 from ..estimate import compare
 from ..estimate.theory import theory_table
 from ..run.result import SweepResult
@@ -104,13 +104,13 @@ def summarize(r: SweepResult) -> Tables:
 
 
 def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
-    """Write CSVs, ``predictions.npz`` and ``config.toml`` to ``out``; ``run.json``,
-    the mark of a finished run, is written last by :func:`write_marker`.
+    """Write CSVs and ``predictions.npz`` to ``out``; ``run.json``, the mark of a
+    finished run, is written last by :func:`write_marker`.
 
     ``predictions.npz`` is streamed from the chunk files when the sweep kept them
     there, so writing it never holds all predictions in memory.
     """
-    out = write_tables(r.cfg, tables, out)
+    out = write_tables(tables, out)
     write_npz(
         out / "predictions.npz",
         {
@@ -286,10 +286,11 @@ def _all_frames(tables: Tables) -> list[str]:
     return [f.name for f in fields(tables) if f.name != "meta"]
 
 
-def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
-    """Write the CSVs and ``config.toml`` of ``tables`` to ``out``, each to a temporary
-    name and renamed, noting each CSV's rows and columns in ``tables.meta["tables"]``
-    (for :func:`write_marker`)."""
+def write_tables(tables: Tables, out: str | Path) -> Path:
+    """Write the CSVs of ``tables`` to ``out``, each to a temporary name and renamed,
+    noting each CSV's rows and columns in ``tables.meta["tables"]`` (for
+    :func:`write_marker`). ``config.toml`` is not written here: :func:`bvsim.run_sweep`
+    writes it before any compute, the mark that the directory is this configuration's."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records = {}
@@ -301,7 +302,6 @@ def write_tables(cfg, tables: Tables, out: str | Path) -> Path:
             with atomic_path(out / f"{name}.csv") as tmp:
                 df.to_csv(tmp, index=False)
                 records[name] = _table_record(_read_csv(tmp, None))  # as read back
-    write_text_atomic(out / "config.toml", dumps_toml(cfg))
     tables.meta["tables"] = records
     return out
 

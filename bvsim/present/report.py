@@ -361,29 +361,12 @@ def ensemble_section(summary: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
-def _is_unmodified_preset(name: str, run_dir: Path) -> bool | None:
-    """Whether ``run_dir/config.toml`` equals preset ``name`` (None: cannot tell)."""
-    from ..config import dumps_toml, list_presets, load_config
-    from ..run.preflight import check_user_code
-
-    if name not in list_presets():
-        return False
-    cfg_file = run_dir / "config.toml"
-    if not cfg_file.exists():
-        return None
-    # the shipped preset resolved as a sweep resolves it (a CSV preset's columns)
-    preset = load_config(preset=name, check_user_code=check_user_code)
-    return cfg_file.read_text() == dumps_toml(preset)
-
-
 def _reproduce(meta: dict, run_dir: Path) -> list[str]:
-    name = meta.get("name", "")
     lines = ["## Reproduce", ""]
-    preset = _is_unmodified_preset(name, run_dir) if name else False
-    if preset is not False:
+    name = meta.get("preset")  # a shipped preset run unchanged (bvsim.run_sweep notes it)
+    if name:
         lines += [
-            f"This run {'uses' if preset else 'is named after'} the shipped preset "
-            f"`{name}`{'' if preset else ' (config.toml is missing, so this is not checked)'}:",
+            f"This run uses the shipped preset `{name}`:",
             "",
             "```sh",
             f"bvsim sweep --preset {name}",

@@ -3,6 +3,8 @@ the flat member index of a chunk is laid out."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..config import Config
@@ -75,8 +77,6 @@ def gpu_batch_units(cfg: Config, unit: int) -> int:
     trains as one batch: as many as fill a GPU-sized chunk, sized for ``cuda`` as if
     ``sweep.chunk_size`` were 0 (there ``sweep.chunk_size`` sizes the units, the
     pieces handed out and saved, not a GPU's batch); at least 1."""
-    import dataclasses
-
     auto = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, chunk_size=0))
     return max(1, auto_chunk_size(auto, "cuda") // max(unit, 1))
 
@@ -129,6 +129,8 @@ def member_fields(cfg: Config) -> tuple[str, ...]:
     return MEMBER_FIELDS + ((STEP_FIELD,) if cfg.train.decompose_steps else ())
 
 
-def fields_in(res: dict) -> tuple[str, ...]:
-    """The per-member fields a chunk result holds."""
-    return MEMBER_FIELDS + ((STEP_FIELD,) if STEP_FIELD in res else ())
+def fields_in(res: dict, among: tuple[str, ...] = MEMBER_FIELDS) -> tuple[str, ...]:
+    """The per-member fields a chunk result holds: ``among`` (every one, or
+    :data:`STORED_FIELDS`: those its chunk file stores), then :data:`STEP_FIELD` when
+    the result has it."""
+    return among + ((STEP_FIELD,) if STEP_FIELD in res else ())

@@ -18,10 +18,12 @@ import json
 import numpy as np
 import torch
 
-from ..config import Config
+from .._version import __version__
+from ..config import Config, config_key
 from ..config.plugins import executed_source, file_digest, is_file_spec, load_object
+from ..data.csv import _open
 
-__all__ = ["file_digest", "input_fingerprints", "inputs_key", "plugin_source"]
+__all__ = ["input_fingerprints", "inputs_key", "plugin_source"]
 
 
 def plugin_source(spec: str, key: str) -> str:
@@ -49,9 +51,6 @@ def input_fingerprints(cfg: Config, devices: str | None = None) -> dict[str, str
     train, e.g. ``cpu`` or ``cpu+cuda``: a GPU rounds differently from a CPU) and,
     where used, ``data.path``, ``data.truth``, ``model.module`` and
     ``model.estimator``."""
-    from .._version import __version__
-    from ..config import config_key
-
     out = {
         "config": config_key(cfg),
         "bvsim": __version__,
@@ -62,8 +61,6 @@ def input_fingerprints(cfg: Config, devices: str | None = None) -> dict[str, str
         out["devices"] = devices
     d, m = cfg.data, cfg.model
     if d.source == "csv" and d.path:
-        from ..data.csv import _open
-
         out["data.path"] = file_digest(_open(d.path))
     if d.source != "csv" and ":" in d.truth:
         out["data.truth"] = plugin_source(d.truth, "data.truth")

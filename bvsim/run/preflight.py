@@ -25,10 +25,18 @@ import os
 from pathlib import Path
 
 import joblib
+import torch
+from joblib._parallel_backends import SequentialBackend
+from joblib.parallel import BACKENDS, get_active_backend
 
 from ..config import Config, ConfigError, axis_configs, is_classification
+from ..data.csv import check_csv, load_split
+from ..data.generator import check_truth, check_truth_function
 from ..task import task_for
+from ..train.module import check_module
+from ..train.sklearn import check_estimator
 from ..train.trainers import ModelSizes, model_sizes
+from .chunks import auto_chunk_size, gpu_batch_units
 
 __all__ = [
     "available_memory",
@@ -99,10 +107,6 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
     the CSV source (which fills in its columns and size), the truth function (tried
     on a probe batch), the module factory and the estimator class. Returns the
     configuration with the CSV source's defaults filled in."""
-    from ..data.csv import check_csv
-    from ..data.generator import check_truth_function
-    from ..train.sklearn import check_estimator
-
     if cfg.data.source == "csv":
         cfg = dataclasses.replace(cfg, data=check_csv(cfg, prefix))
     else:
@@ -110,25 +114,24 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
     if cfg.model.kind == "sklearn":
         check_estimator(cfg, prefix)
     if cfg.model.kind == "module":
-        from ..train.module import check_module
-
         check_module(cfg, prefix)
     return cfg
 
 
 def check_n_jobs(n_jobs: int, label: str = "n_jobs") -> None:
-    """``n_jobs`` as joblib takes it: >= 1 workers, or negative (-1: all cores)."""
+    """``n_jobs`` as joblib takes it: >= 1 workers, or negative (-1: all cores).
+    ``label`` names it in the error: a keyword (``n_jobs = 0``) or a command-line flag
+    (``--n-jobs 0``)."""
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        given = f"{label} {n_jobs!r}" if label.startswith("--") else f"{label} = {n_jobs!r}"
         raise ConfigError(
-            f"{label} = {n_jobs!r}: expected a number of workers >= 1, or a negative "
+            f"{given}: expected a number of workers >= 1, or a negative "
             "number as in joblib (-1: all cores, -2: all but one)"
         )
 
 
 def _local_backend() -> bool:
     """True when the active joblib backend runs on this machine (not a cluster)."""
-    from joblib.parallel import get_active_backend
-
     backend, _ = get_active_backend()
     return type(backend).__name__ in (
         "LokyBackend",
@@ -187,8 +190,6 @@ def _sizes(cfg: Config, sizes: ModelSizes) -> dict:
     d, sw, t = cfg.data, cfg.sweep, cfg.train
     n_test = d.n_test
     if d.source == "csv":  # the file's rows bound both sets
-        from ..data.csv import load_split
-
         _, _, x_test, _ = load_split(cfg)
         n_test = len(x_test)
     return {
@@ -222,8 +223,6 @@ def memory_estimate(
     process, with :data:`PROCESS_OVERHEAD`), in bytes. A scikit-learn estimator holds no
     tensors, and its own memory while it fits is not counted.
     """
-    from .chunks import auto_chunk_size
-
     sizes = model_sizes(cfg) if sizes is None else sizes
     z = _sizes(cfg, sizes)
     b = z["itemsize"]
@@ -306,8 +305,6 @@ def _device_memory(device: str) -> int | None:
     if not str(device).startswith("cuda"):
         return None
     try:
-        import torch
-
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
     except Exception:  # no driver, no device: the device check is skipped
         return None
@@ -354,8 +351,6 @@ def gpu_batch_config(cfg: Config) -> Config:
     """``cfg`` with ``sweep.chunk_size`` at the training sets a GPU thread of a
     several-device sweep trains at once (:func:`bvsim.run.chunks.gpu_batch_units` of
     the CPU-sized units): what its device memory is checked for."""
-    from .chunks import auto_chunk_size, gpu_batch_units
-
     unit = auto_chunk_size(cfg, "cpu")
     sets = gpu_batch_units(cfg, unit) * unit
     return dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, chunk_size=sets))
@@ -365,8 +360,6 @@ def streams_results(backend) -> bool:
     """Whether a joblib backend (an instance) can hand back results as they finish
     (``Parallel(return_as="generator")``, which the sweep uses): the sequential one,
     and those whose ``supports_return_generator`` is true (not ``multiprocessing``)."""
-    from joblib._parallel_backends import SequentialBackend
-
     return isinstance(backend, SequentialBackend) or bool(
         getattr(backend, "supports_return_generator", False)
     )
@@ -375,8 +368,6 @@ def streams_results(backend) -> bool:
 def streaming_backends() -> list[str]:
     """The names of the registered joblib backends that stream results
     (:func:`streams_results`): what ``--backend`` accepts."""
-    from joblib.parallel import BACKENDS
-
     usable = []
     for name, cls in BACKENDS.items():
         try:
@@ -411,8 +402,6 @@ def preflight(
     ``devices`` (several at once, resolved) the machine's memory is checked for the
     CPU-sized units and each GPU in the list for the batch it takes.
     """
-    from ..data.generator import check_truth
-
     check_n_jobs(n_jobs)
     if not devices:  # several devices run in threads of their own, not through joblib
         check_joblib_backend()

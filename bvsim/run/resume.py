@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from .chunks import STEP_FIELD, STORED_FIELDS, member_fields
+from .chunks import STEP_FIELD, STORED_FIELDS, fields_in, member_fields
 from .fingerprint import input_fingerprints, inputs_key
 from .precision import PrecisionStop
 from .store import load_arrays
@@ -33,7 +33,7 @@ def kept(res: dict, stored: bool) -> dict:
     shapes and dtypes it notes instead."""
     if not stored:
         return res
-    stored_fields = STORED_FIELDS + ((STEP_FIELD,) if STEP_FIELD in res else ())
+    stored_fields = fields_in(res, STORED_FIELDS)
     kept = {k: v for k, v in res.items() if k not in (*stored_fields, "y_test")}
     kept["stored"] = {k: (res[k].shape[2:], res[k].dtype) for k in stored_fields}
     return kept

@@ -5,7 +5,11 @@ IEEE float32 matmuls and convolutions, no TF32), and which torch device a
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import threading
+import warnings
 
 import torch
 
@@ -53,9 +57,6 @@ def pin_cuda_numerics() -> None:
     cuDNN, matmul precision ``"highest"``). Does not call
     ``torch.use_deterministic_algorithms``. Setting the flags needs no GPU.
     """
-    import os
-    import warnings
-
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
     if hasattr(matmul, "fp32_precision"):
         matmul.fp32_precision = "ieee"
@@ -87,9 +88,6 @@ def _keep_freed_memory() -> None:
     again. Raising the mmap and trim thresholds reuses them (measured: 8-15 % faster
     steps on W2 on this machine). A no-op where libc has no ``mallopt``.
     """
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..data.seeds import Stream, member_key, rng
+from ..data.seeds import Stream, member_key, member_word, rng
 from ..task import task_for
 
 __all__ = [
@@ -84,9 +84,8 @@ def dropout_keys(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     out = np.empty((len(ks), n_seeds), dtype=np.int64)
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            key = member_key(cfg.sweep.design, Stream.DROPOUT, k, s)
-            seq = np.random.SeedSequence(cfg.seed, spawn_key=key)
-            out[a, s] = seq.generate_state(1, dtype=np.uint64).view(np.int64)[0]
+            word = member_word(cfg.seed, cfg.sweep.design, Stream.DROPOUT, k, s, np.uint64)
+            out[a, s] = word.view(np.int64)
     return out
 
 

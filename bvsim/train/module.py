@@ -34,7 +34,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
-from ..data.seeds import Stream, member_key
+from ..data.seeds import Stream, member_word
 from .engine import EngineResult, TrainSpec
 from .loop import TrainLoop
 
@@ -56,10 +56,8 @@ def _factory(cfg: Config):
 
 def member_seed(cfg: Config, k: int, s: int) -> int:
     """The ``torch.manual_seed`` that initializes member (k, s)."""
-    seq = np.random.SeedSequence(
-        cfg.seed, spawn_key=member_key(cfg.sweep.design, Stream.INIT, k, s)
-    )
-    return int(seq.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
+    word = member_word(cfg.seed, cfg.sweep.design, Stream.INIT, k, s, np.uint64)
+    return int(word % (2**63 - 1))
 
 
 def _build(cfg: Config, seed: int, dtype: torch.dtype) -> nn.Module:

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..config import Config, ConfigError
 from ..config.plugins import load_object
-from ..data.seeds import Stream, member_key
+from ..data.generator import draw_training_sets, make_test_set
+from ..data.seeds import Stream, member_word
 from .engine import EngineResult
 
 __all__ = ["check_estimator", "fit_estimators", "random_states"]
@@ -27,10 +28,8 @@ def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     out = np.empty((len(ks), n_seeds), dtype=np.int64)
     for a, k in enumerate(ks):
         for s in range(n_seeds):
-            seq = np.random.SeedSequence(
-                cfg.seed, spawn_key=member_key(cfg.sweep.design, Stream.INIT, k, s)
-            )
-            out[a, s] = int(seq.generate_state(1)[0] % (2**31 - 1))
+            word = member_word(cfg.seed, cfg.sweep.design, Stream.INIT, k, s)
+            out[a, s] = int(word % (2**31 - 1))
     return out
 
 
@@ -167,8 +166,6 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
     every value, or whose predictions are not numbers of the right shape, could never
     train a member (every member would count as diverged after all the compute), so
     it is refused here, naming the error."""
-    from ..data.generator import draw_training_sets, make_test_set
-
     m = cfg.model
     test = make_test_set(cfg)
     first_set = draw_training_sets(cfg, test, [0])

@@ -25,6 +25,8 @@ from .engine import (
     init_params,
 )
 from .mlp import train_batched
+from .module import activations_per_point, batched_spec, make_members, pack_members, train_modules
+from .sklearn import fit_estimators, random_states
 
 __all__ = [
     "KINDS",
@@ -100,8 +102,6 @@ def _train_mlp(cfg, spec, members, ks, a, s, device) -> EngineResult:
 def _train_module(cfg, spec, members, ks, a, s, device) -> EngineResult:
     """``module``: a stack of Linear layers runs in the batched MLP from the module's
     own initial weights; any other module through ``torch.func``."""
-    from .module import batched_spec, make_members, pack_members, train_modules
-
     n_seeds = cfg.sweep.n_seeds
     modules = make_members(cfg, ks, n_seeds, spec.dtype)
     plain = batched_spec(cfg)
@@ -116,8 +116,6 @@ def _train_module(cfg, spec, members, ks, a, s, device) -> EngineResult:
 
 def _train_sklearn(cfg, spec, members, ks, a, s, device) -> EngineResult:
     """``sklearn``: one fit per member on the CPU, seeded from the seed tree."""
-    from .sklearn import fit_estimators, random_states
-
     return fit_estimators(cfg, **members, seeds=random_states(cfg, ks, cfg.sweep.n_seeds)[a, s])
 
 
@@ -131,8 +129,6 @@ def _mlp_sizes(cfg: Config) -> ModelSizes:
 
 def _module_sizes(cfg: Config) -> ModelSizes:
     """``module``: one copy of the module, run on one point, tells its size."""
-    from .module import activations_per_point
-
     n_params, per_point = activations_per_point(cfg)
     return ModelSizes(n_params, per_point, per_point, key="model.module", fixes_dim=True)
 

@@ -233,13 +233,17 @@ def test_lambda_axis_places_zero_left_of_smallest(grid):
 @pytest.mark.parametrize("preset", ["wine", "seed-demo"])
 def test_reproduce_names_the_shipped_preset(tmp_path, preset):
     """A run of an unmodified preset (a CSV one included, whose columns the sweep
-    fills in) is reproduced by the preset's name."""
+    fills in) is reproduced by the preset's name, which run.json notes (``preset``);
+    a changed preset, or an older run.json without the note, by its config.toml."""
     from bvsim import load_config
-    from bvsim.config import dumps_toml
+    from bvsim.api import _unchanged_preset
     from bvsim.present.report import _reproduce
 
-    (tmp_path / "config.toml").write_text(dumps_toml(load_config(preset=preset)))
-    assert f"bvsim sweep --preset {preset}" in "\n".join(_reproduce({"name": preset}, tmp_path))
+    assert _unchanged_preset(load_config(preset=preset)) == preset
+    assert _unchanged_preset(load_config(preset=preset, overrides=["sweep.n_reps=3"])) is None
+    meta = {"name": preset, "preset": preset}
+    assert f"bvsim sweep --preset {preset}" in "\n".join(_reproduce(meta, tmp_path))
+    assert "--preset" not in "\n".join(_reproduce({"name": preset}, tmp_path))
 
 
 @pytest.mark.parametrize("name", ["cost$", "a$b$c", r"x_$\frac", "$$"])

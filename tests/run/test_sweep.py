@@ -77,6 +77,18 @@ def test_chunks_of_a_linear_model_are_bounded_by_its_inputs():
     assert auto_chunk_size(load_config(preset="linear")) == 200  # the preset: unchanged
 
 
+def test_run_json_notes_an_unchanged_preset(tmp_path):
+    """run.json names the shipped preset a run is, unchanged (the report's Reproduce
+    command); a changed one has no ``preset``."""
+    import json
+
+    run_sweep(load_config(preset="smoke"), tmp_path / "a", figures=False)
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["preset"] == "smoke"
+    run_sweep(load_config(preset="smoke", overrides=["sweep.n_reps=4"]), tmp_path / "b",
+              figures=False)  # fmt: skip
+    assert "preset" not in json.loads((tmp_path / "b" / "run.json").read_text())
+
+
 def test_resume_loads_finished_chunks(tmp_path):
     cfg = load_config(preset="smoke", overrides=[*FAST, "sweep.chunk_size=2"])
     first = run_sweep(cfg, tmp_path, progress=False, figures=False)
