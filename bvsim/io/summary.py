@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.csv import repeated_x_noise
 from ..estimate import compare
 from ..estimate.crossed import crossed_prob_best, split_df, split_se
 from ..estimate.squared import mean_se
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 #: Key of the bootstrap stream under the run's root seed (``SeedSequence(seed,
-#: spawn_key=(BOOTSTRAP_STREAM,))``), apart from the data streams (bvsim.data.Stream).
+#: spawn_key=(BOOTSTRAP_STREAM,))``), apart from the data streams (bvsim.data.seeds.Stream).
 BOOTSTRAP_STREAM = 100
 
 
@@ -282,8 +283,6 @@ def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = 
     columns = summary_columns(cfg)
     summary["bias2_includes_noise"] = task.bias2_includes_noise(cfg, r.test)
     if "noise_estimate" in columns:  # from repeated x in the file, if any
-        from ..data.csv import repeated_x_noise
-
         summary["noise_estimate"], _ = repeated_x_noise(cfg)
     if per_set_out is not None:
         per_set_out.update(per_set)
