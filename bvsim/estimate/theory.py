@@ -122,8 +122,8 @@ __all__ = [
 ]
 
 #: ``kind`` values of :func:`theory_table`, and their legend labels. A random design's
-#: table is exact at λ = 0 and the limit at λ > 0; the decomposition figure labels its one
-#: dotted line by the smallest λ's kind, so ``random_design_exact`` names both.
+#: table is exact at λ = 0 and the limit at λ > 0; the decomposition figure draws each
+#: kind apart (the exact λ = 0 value as a point), one legend entry each.
 KINDS = {
     "fixed_design_exact": "theory (exact, fixed design)",
     "random_design_exact": "theory (exact, λ = 0)",

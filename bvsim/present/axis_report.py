@@ -26,6 +26,7 @@ from .common import (
     pct_pm,
     pm,
     share_of,
+    training_phrase,
     valid_rows,
 )
 from .run_view import Sweep
@@ -62,7 +63,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
         f"{len(meta.get('axis_values', []))} values of {axis} crossed with "
         f"{s['weight_decay'].nunique()} weight decays λ; {meta.get('n_members', '?')} trained "
-        f"members in all, {meta.get('train_seconds', 0):.0f} s of training. ± values are "
+        f"members in all{training_phrase(meta)}. ± values are "
         + (
             f"Monte Carlo standard errors: {crossed_se_text(meta)}. "
             if crossed

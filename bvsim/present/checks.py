@@ -1,16 +1,27 @@
 """Findings of ``report.md`` that check the estimates against something else: bias²
-against zero, the measured test error against bias² + variance + noise, and the Monte
-Carlo estimates against closed-form ridge theory (``theory.csv``).
+against zero, the measured test error against bias² + variance + noise, the Monte
+Carlo estimates against closed-form ridge theory (``theory.csv``), and the variance
+against a monotone decrease in λ.
 """
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pandas as pd
 
-from .common import lambda_text, noise_in_bias, valid_rows
+from ..estimate.compare import t_multiplier
+from .common import get, lambda_text, noise_in_bias, num, valid_rows, z_score
+from .run_view import Sweep
 
-__all__ = ["bias_zero", "identity_check", "identity_worst", "theory_agreement"]
+__all__ = [
+    "bias_zero",
+    "identity_check",
+    "identity_worst",
+    "theory_agreement",
+    "variance_monotone",
+]
 
 
 def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
@@ -231,3 +242,57 @@ def theory_agreement(summary: pd.DataFrame, theory: pd.DataFrame | None) -> str 
         f"Ridge theory ({where}; exact where a closed form is known, a limit only where "
         "none is): " + "; ".join(clauses) + se0
     )
+
+
+def variance_monotone(run: Sweep) -> str | None:
+    """Where variance rises from one λ to the next, with the paired SE of the rise, and
+    whether any rise clears the one-sided 5 % Bonferroni threshold for the number of
+    adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance):
+    Student's t with the rise's degrees of freedom (``variance_diff_prev_df``; the
+    normal quantile for a run written before that column)."""
+    v = run.valid
+    var = v["variance"].to_numpy()
+    rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
+    if not rises:
+        return "Variance decreases monotonically with λ over the grid." if len(v) > 1 else None
+    parts, zs, normal = [], {}, 0
+    pairs = len(v) - 1
+    alpha = 0.05 / pairs  # one-sided, Bonferroni over the adjacent pairs
+    for i in rises:
+        row = v.iloc[i]
+        z = z_score(get(row, "variance_diff_prev"), get(row, "variance_diff_prev_se"))
+        size = f"a rise of {z:.1f} paired SE" if np.isfinite(z) else "no paired SE in this run"
+        lam = f"λ = {lambda_text(row['weight_decay'])}"
+        parts.append(f"{lam} ({num(var[i - 1])} → {num(var[i])}, {size})")
+        if np.isfinite(z):
+            crit = t_multiplier(_rise_df(run, i), level=1 - 2 * alpha)
+            zs[lam] = (z, crit) if np.isfinite(crit) else (z, NormalDist().inv_cdf(1 - alpha))
+            normal += not np.isfinite(crit)
+    text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
+    if not zs:
+        return text + "."
+    crits = [c for _, c in zs.values()]
+    width = f"{min(crits):.2f}" + (f"–{max(crits):.2f}" if max(crits) - min(crits) >= 0.005 else "")
+    dist = (
+        "Student's t" if not normal else "normal" if normal == len(zs)
+        else "Student's t; normal where no degrees of freedom"
+    )  # fmt: skip
+    threshold = (
+        f"{width} paired SE, the one-sided 5 % threshold ({dist}) after a Bonferroni "
+        f"correction for the {pairs} adjacent pairs of λ" if pairs > 1 else
+        f"{width} paired SE, the one-sided 5 % threshold ({dist})"
+    )  # fmt: skip
+    real = [lam for lam, (z, crit) in zs.items() if z > crit]
+    if real:
+        return f"{text}. At {', '.join(real)} the rise exceeds {threshold}: more than chance."
+    return f"{text}. No rise exceeds {threshold}: chance can explain them."
+
+
+def _rise_df(run: Sweep, i: int) -> float:
+    """The degrees of freedom of row ``i``'s variance rise: ``variance_diff_prev_df``;
+    in a nested run written before it, the fewer usable sets of the two λ minus one."""
+    v = run.valid
+    df = get(v.iloc[i], "variance_diff_prev_df")
+    if np.isfinite(df) or run.crossed or "n_reps_used" not in v:
+        return df
+    return float(min(v.iloc[i]["n_reps_used"], v.iloc[i - 1]["n_reps_used"]) - 1)

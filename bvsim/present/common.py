@@ -19,9 +19,12 @@ from ..task import CLASSIFICATION, task_of_run
 __all__ = [
     "FIGURE_TABLE",
     "FigureFile",
+    "VALID_STATUSES",
     "axis_figures",
     "best_position",
     "best_row",
+    "crossed_factors_of",
+    "crossed_se_text",
     "drawn_figures",
     "error_label",
     "figure_lines",
@@ -29,11 +32,15 @@ __all__ = [
     "is_classification",
     "lambda_label",
     "lambda_text",
+    "noise_in_bias",
     "num",
+    "panel_lambdas",
     "pct",
+    "pct_pm",
     "pm",
     "share_of",
     "term_name",
+    "training_phrase",
     "valid_rows",
     "z_score",
 ]
@@ -169,6 +176,20 @@ def crossed_factors_of(meta: dict | None) -> list[str]:
     return list((meta or {}).get("crossed_factors") or [])
 
 
+def training_phrase(meta: dict) -> str:
+    """How long training took, saying so when chunks came from an earlier run."""
+    if "train_seconds" not in meta:
+        return ""
+    resumed, chunks = meta.get("n_chunks_resumed", 0), meta.get("n_chunks", 0)
+    if chunks and resumed == chunks:
+        return (
+            "; every chunk was resumed from an earlier run's chunk files "
+            f"({meta.get('chunk_seconds_total', 0):.0f} s of chunk training time)"
+        )
+    text = f"; training took {meta['train_seconds']:.0f} s"
+    return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
+
+
 def crossed_se_text(meta: dict | None) -> str:
     """How a crossed run's SEs are computed, for the report."""
     names = " × ".join(_FACTOR_NAMES.get(f, f) for f in crossed_factors_of(meta))
@@ -176,8 +197,7 @@ def crossed_se_text(meta: dict | None) -> str:
         f"the multiway jackknife over the crossed factors ({names}): the sum of each "
         "factor's delete-one-level jackknife variance (conservative on average, but "
         "itself noisy where a factor has few levels, where ±2 SE can cover less than "
-        "95 %; the report's intervals of a difference therefore take Student's t with "
-        "Satterthwaite's degrees of freedom)"
+        "95 %)"
     )
 
 

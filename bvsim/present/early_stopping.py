@@ -28,9 +28,10 @@ def early_stopping_finding(meta: dict) -> str | None:
         if crossed
         else f"paired over {es['n_common']} training sets"
     )
-    q = t_multiplier(es.get("diff_df", np.nan))
+    dof = es.get("diff_df", np.nan if crossed else es["n_common"] - 1.0)  # older run.json
+    q = t_multiplier(dof)
     if np.isfinite(q):
-        dof = f"{round(float(es['diff_df']), 1):g}"
+        dof = f"{round(float(dof), 1):g}"
         width = (
             f"{q:.2f} paired SE, a two-sided 95 % interval: Student's t with "
             + (f"Satterthwaite's {dof}" if crossed else dof)

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
-from .checks import bias_zero, identity_check, theory_agreement
+from .checks import bias_zero, identity_check, theory_agreement, variance_monotone
 from .common import (
     VALID_STATUSES,
     get,
@@ -32,7 +30,6 @@ from .common import (
     pm,
     share_of,
     valid_rows,
-    z_score,
 )
 from .run_view import Sweep
 
@@ -251,7 +248,8 @@ def reduction(run: Sweep) -> str:
     e0, s0 = first["expected_error"], first["expected_error_se"]
     text = f"Relative to {ref} (expected error {pm(e0, s0)}), the best λ "
     if 0 in run.heavy_tailed:
-        how_heavy = "; a few sets dominate it, so its SE is no guide, see above"
+        unit = "draws" if run.crossed else "sets"
+        how_heavy = f"; a few {unit} dominate it, so its SE is no guide, see above"
     else:
         how_heavy = ""
     if run.paired:
@@ -285,46 +283,6 @@ def shares(run: Sweep) -> str:
         f"{pct_pm(share_of(last, 'bias2'), get(last, 'bias2_share_se'))} of it "
         f"({'multiway-' if run.crossed else ''}jackknife SEs of the ratios)."
     )
-
-
-def variance_monotone(run: Sweep) -> str | None:
-    """Where variance rises from one λ to the next, with the paired SE of the rise, and
-    whether any rise clears the one-sided 5 % Bonferroni threshold for the number of
-    adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance):
-    Student's t with the rise's degrees of freedom (``variance_diff_prev_df``; the
-    normal quantile for a run written before that column)."""
-    v = run.valid
-    var = v["variance"].to_numpy()
-    rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
-    if not rises:
-        return "Variance decreases monotonically with λ over the grid." if len(v) > 1 else None
-    parts, zs = [], {}
-    pairs = len(v) - 1
-    alpha = 0.05 / pairs  # one-sided, Bonferroni over the adjacent pairs
-    for i in rises:
-        row = v.iloc[i]
-        z = z_score(get(row, "variance_diff_prev"), get(row, "variance_diff_prev_se"))
-        size = f"a rise of {z:.1f} paired SE" if np.isfinite(z) else "no paired SE in this run"
-        lam = f"λ = {lambda_text(row['weight_decay'])}"
-        parts.append(f"{lam} ({num(var[i - 1])} → {num(var[i])}, {size})")
-        if np.isfinite(z):
-            crit = t_multiplier(get(row, "variance_diff_prev_df"), level=1 - 2 * alpha)
-            zs[lam] = (z, crit if np.isfinite(crit) else NormalDist().inv_cdf(1 - alpha))
-    text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
-    if not zs:
-        return text + "."
-    crits = [c for _, c in zs.values()]
-    width = f"{min(crits):.2f}" + (f"–{max(crits):.2f}" if max(crits) - min(crits) >= 0.005 else "")
-    dist = "Student's t" if "variance_diff_prev_df" in v else "normal"
-    threshold = (
-        f"{width} paired SE, the one-sided 5 % threshold ({dist}) after a Bonferroni "
-        f"correction for the {pairs} adjacent pairs of λ" if pairs > 1 else
-        f"{width} paired SE, the one-sided 5 % threshold ({dist})"
-    )  # fmt: skip
-    real = [lam for lam, (z, crit) in zs.items() if z > crit]
-    if real:
-        return f"{text}. At {', '.join(real)} the rise exceeds {threshold}: more than chance."
-    return f"{text}. No rise exceeds {threshold}: chance can explain them."
 
 
 def zero_one(run: Sweep) -> str | None:

@@ -32,6 +32,7 @@ from .common import (
     pct_pm,
     pm,
     term_name,
+    training_phrase,
     valid_rows,
 )
 from .early_stopping import early_stopping_finding
@@ -92,7 +93,7 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
     return [
         f"{len(s)} weight decays λ, {k} training sets × {n_seeds} seed(s) each"
         + (f", {members} trained members in all" if members else "")
-        + _training_phrase(meta)
+        + training_phrase(meta)
         + (f" on `{meta['device']}`" if "device" in meta else "")
         + (
             ". Errors are cross-entropies (nats) on the test points: in this report and "
@@ -152,9 +153,30 @@ def _findings_section(tables: Tables) -> list[str]:
         "",
         *[f"- {b}" for b in bullets],
         "",
-        _CROSSED_PAIRING if crossed_factors_of(meta) else _PAIRING,
+        _pairing(s, meta),
         "",
     ]
+
+
+def _pairing(s: pd.DataFrame, meta: dict) -> str:
+    """How the comparisons across λ are paired, and how their 95 % interval is set
+    (Student's t where the summary has degrees of freedom; none said otherwise)."""
+    crossed = bool(crossed_factors_of(meta))
+    has_df = "diff_from_best_df" in s
+    if crossed:
+        interval = (
+            ", its 95 % interval ± t SE with Student's t at Satterthwaite's degrees of "
+            "freedom" if has_df else ""
+        )  # fmt: skip
+    elif has_df or "n_common_with_best" in s:
+        interval = (
+            "; its 95 % interval is ± t paired SE, t the quantile of Student's t with the "
+            "sets compared minus one degrees of freedom"
+        )
+    else:
+        interval = ""
+    df = " `diff_from_best_df`," if has_df else ""
+    return (_CROSSED_PAIRING if crossed else _PAIRING).format(interval=interval, df=df)
 
 
 #: How the comparisons across λ are paired (nested design).
@@ -162,21 +184,18 @@ _PAIRING = (
     "Comparisons across λ are paired: every λ trains on the same training sets, so a "
     "difference is the mean over training sets of each set's difference, with SE "
     "sd/√K over the sets usable at both λ (for a component that is not a plain mean, "
-    "the jackknife of the difference of the leave-one-set-out estimates); its 95 % "
-    "interval is ± t paired SE, t the quantile of Student's t with the sets compared "
-    "minus one degrees of freedom. The SE of a share is the jackknife SE of the ratio. "
-    "`summary.csv` holds them (`diff_from_best`, `diff_from_best_df`, `prob_best`, "
-    "`is_one_se`, `identity_gap`, `*_share`, `variance_diff_prev`, `bias2_se0`; see "
-    "results/README.md)."
+    "the jackknife of the difference of the leave-one-set-out estimates){interval}. The "
+    "SE of a share is the jackknife SE of the ratio. `summary.csv` holds them "
+    "(`diff_from_best`,{df} `prob_best`, `is_one_se`, `identity_gap`, `*_share`, "
+    "`variance_diff_prev`, `bias2_se0`; see results/README.md)."
 )
 #: How the comparisons across λ are paired (crossed design).
 _CROSSED_PAIRING = (
     "Comparisons across λ are paired: every λ trains every cell of the crossed design, "
     "so the SE of a difference (or a ratio) is the multiway jackknife of the difference "
-    "(ratio) of the two λ's delete-one-level estimates, its 95 % interval ± t SE with "
-    "Student's t at Satterthwaite's degrees of freedom, and `prob_best` resamples each "
-    "factor's levels independently (pigeonhole bootstrap). `summary.csv` holds them "
-    "(`diff_from_best`, `diff_from_best_df`, `prob_best`, `is_one_se`, `identity_gap`, "
+    "(ratio) of the two λ's delete-one-level estimates{interval}, and `prob_best` "
+    "resamples each factor's levels independently (pigeonhole bootstrap). `summary.csv` "
+    "holds them (`diff_from_best`,{df} `prob_best`, `is_one_se`, `identity_gap`, "
     "`*_share`, "
     "`variance_diff_prev`; `bias2_se0` is empty: its estimate assumes independent "
     "training sets; see results/README.md)."
@@ -236,20 +255,6 @@ def _precision_lines(meta: dict) -> list[str]:
         "another root seed avoids that selection.",
         "",
     ]
-
-
-def _training_phrase(meta: dict) -> str:
-    """How long training took, saying so when chunks came from an earlier run."""
-    if "train_seconds" not in meta:
-        return ""
-    resumed, chunks = meta.get("n_chunks_resumed", 0), meta.get("n_chunks", 0)
-    if chunks and resumed == chunks:
-        return (
-            "; every chunk was resumed from an earlier run's chunk files "
-            f"({meta.get('chunk_seconds_total', 0):.0f} s of chunk training time)"
-        )
-    text = f"; training took {meta['train_seconds']:.0f} s"
-    return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
 
 
 def summary_table(summary: pd.DataFrame) -> str:

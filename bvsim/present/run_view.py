@@ -103,10 +103,10 @@ class Sweep:
         them) and how it was set (for a parenthesis; empty without degrees of
         freedom, where the width is the conventional ``'2 paired SE'``)."""
         df = [float(self.dof[i]) for i in positions] if self.dof is not None else []
-        if not df or not np.isfinite(df).all():
+        if not np.isfinite(df).any():
             return "2 paired SE", ""
-        q = [float(self.t_mult[i]) for i in positions]
-        if max(q) - min(q) < 0.005:
+        q = [float(self.t_mult[i]) for i in positions]  # 2 where a df is missing
+        if max(q) - min(q) < 0.005 and np.isfinite(df).all():
             dof = f"{round(df[0], 1):g}"
             how = "Satterthwaite's " if self.crossed else ""
             return f"{q[0]:.2f} paired SE", (
@@ -120,6 +120,7 @@ class Sweep:
         return "t paired SE", (
             f"a two-sided 95 % interval: t = {min(q):.2f}–{max(q):.2f} from Student's t "
             f"with each difference's {how}, `diff_from_best_df`"
+            + ("; 2 where it has none" if not np.isfinite(df).all() else "")
         )
 
     def near(self) -> list[int]:

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim.present.findings import Sweep, variance_monotone
+from bvsim.present.checks import variance_monotone
+from bvsim.present.findings import Sweep
 
 
 def _sweep(variance, diff_se=None):
@@ -274,3 +275,37 @@ def test_how_sure_says_how_few_resamples_a_few_sets_allow():
         s = _summary_from_sets(np.stack([best + 0.3, best]), [0.0, 0.1])
         text = how_sure(Sweep(s, valid_rows(s), {}))
         assert ("at most 35 distinct resamples" in text) is caveat, text
+
+
+def test_a_run_written_before_the_df_columns_gets_one_rule_throughout():
+    """A nested summary without diff_from_best_df / variance_diff_prev_df (older runs):
+    the intervals, the variance-rise threshold and the early-stopping verdict all take
+    Student's t from the sets compared; a crossed one without them says 2 SE and does
+    not claim Student's t anywhere."""
+    from pathlib import Path
+
+    from bvsim.present.early_stopping import early_stopping_finding
+    from bvsim.present.findings import findings
+    from bvsim.present.report import _pairing
+
+    root = Path(__file__).resolve().parents[2] / "results"
+    old = pd.read_csv(root / "seed-demo" / "summary.csv").drop(
+        columns=["diff_from_best_df", "variance_diff_prev_df"]
+    )
+    text = " ".join(findings(old))
+    assert "2.01 paired SE" in text and "(Student's t)" in text and "(normal)" not in text
+    assert "Student's t with the sets compared minus one" in _pairing(old, {})
+    es = {"diff": 0.01, "diff_se": 0.1, "n_common": 50, "weight_decay_min": 0.0,
+          "best_step": 40, "last_step": 2000, "best_weight_decay": 0.1,
+          "weight_decay_error": 0.15, "weight_decay_error_se": 0.01,
+          "early_stopping_error": 0.16, "early_stopping_error_se": 0.01,
+          "grid_best_step": 40, "grid_best_weight_decay": 0.1, "grid_best_error": 0.14}  # fmt: skip
+    assert "2.01 paired SE, a two-sided 95 % interval" in early_stopping_finding(
+        {"early_stopping": es}
+    )
+    crossed = pd.read_csv(root / "sine-crossed" / "summary.csv").drop(
+        columns=["diff_from_best_df", "variance_diff_prev_df"]
+    )
+    meta = {"crossed_factors": ["inputs", "label_noise", "init"]}
+    text = " ".join(findings(crossed, meta)) + _pairing(crossed, meta)
+    assert "2 paired SE" in text and "Student's t" not in text and "Satterthwaite" not in text
