@@ -174,9 +174,10 @@ def _run_one(
             ]  # fmt: skip
             _finish_runs([r for _, r in parts], figures, train["n_jobs"])
             return _combined(cfg, parts, out, figures)
+        preset = _unchanged_preset(cfg)  # before any compute: it loads the preset
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
         tables = _tables(raw)
-        if (preset := _unchanged_preset(cfg)) is not None:
+        if preset is not None:
             tables.meta["preset"] = preset  # the report's "Reproduce" names it
         write_run(raw, tables, out)
         result = RunResult(raw=raw, tables=tables, out=out)
