@@ -84,11 +84,11 @@ def nested(k: int, reps: int, seed: int = 0) -> dict:
     return {"2 SE": float(np.mean(z <= 2)), "t": float(np.mean(z <= t_multiplier(k - 1)))}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3000)
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     lines = [
         "Coverage of the report's 95 % interval of a difference (true difference 0), "
         f"{args.reps} simulated studies each (scripts/crossed_t_coverage.py).",
@@ -121,7 +121,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "crossed_t_coverage.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
