@@ -58,20 +58,25 @@ def split_se(replicates: np.ndarray, levels) -> float:
         NaN when a factor has fewer than 3 levels (as every crossed SE), or where a
         replicate is not finite.
     """
-    reps = np.asarray(replicates, dtype=np.float64)
-    if min(levels) < 3 or len(reps) != sum(levels) or not np.isfinite(reps).all():
-        return float("nan")
-    return multiway_jackknife_se(np.split(reps, np.cumsum(levels)[:-1]))
+    per_factor = _per_factor(replicates, levels)
+    return float("nan") if per_factor is None else multiway_jackknife_se(per_factor)
 
 
 def split_df(replicates: np.ndarray, levels) -> float:
     """Satterthwaite's degrees of freedom of :func:`split_se`
     (:func:`bvsim.estimate.anova.multiway_jackknife_df`); NaN where :func:`split_se`
     is."""
+    per_factor = _per_factor(replicates, levels)
+    return float("nan") if per_factor is None else multiway_jackknife_df(per_factor)
+
+
+def _per_factor(replicates: np.ndarray, levels) -> list[np.ndarray] | None:
+    """Concatenated replicates split into one array per factor; None when a factor has
+    fewer than 3 levels, the lengths disagree or a replicate is not finite."""
     reps = np.asarray(replicates, dtype=np.float64)
     if min(levels) < 3 or len(reps) != sum(levels) or not np.isfinite(reps).all():
-        return float("nan")
-    return multiway_jackknife_df(np.split(reps, np.cumsum(levels)[:-1]))
+        return None
+    return np.split(reps, np.cumsum(levels)[:-1])
 
 
 def level_means(cells: np.ndarray) -> tuple[float, np.ndarray]:

@@ -217,14 +217,10 @@ def _crossed_paired(summary: pd.DataFrame, per_set: dict, best: int, seed) -> pd
     summary["diff_from_best_df"] = [
         split_df(expected[i] - expected[best], levels) if i != best else np.nan for i in range(n_wd)
     ]
-    cells = per_set["cells"].reshape(n_wd, -1)  # each cell's expected error
-    for i in range(n_wd):  # counted over cells, which share their draws: no sign test
-        both = np.isfinite(cells[i]) & np.isfinite(cells[best])
-        summary.loc[i, ["n_common_with_best", "n_worse_than_best", "n_better_than_best"]] = (
-            int(both.sum()),
-            int(np.sum(cells[i][both] > cells[best][both])),
-            int(np.sum(cells[i][both] < cells[best][both])),
-        )
+    # counted over the cells (each its expected error), which share their draws: no test
+    vs = compare.paired_vs_best(per_set["cells"].reshape(n_wd, -1), best=best)
+    summary["n_common_with_best"] = vs["n_common"]
+    summary["n_worse_than_best"], summary["n_better_than_best"] = vs["n_worse"], vs["n_better"]
     summary["is_one_se"] = np.arange(n_wd) == compare.one_se_index(wd, diff, diff_se)
     summary["prob_best"] = crossed_prob_best(per_set["cells"], compare.N_BOOTSTRAP, seed)
     test_error, variance = per_set["test_error"], per_set["variance"]

@@ -39,6 +39,7 @@ __all__ = [
     "pct_pm",
     "pm",
     "share_of",
+    "t_interval_text",
     "term_name",
     "training_phrase",
     "valid_rows",
@@ -188,6 +189,16 @@ def training_phrase(meta: dict) -> str:
         )
     text = f"; training took {meta['train_seconds']:.0f} s"
     return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
+
+
+def t_interval_text(dof: float, crossed: bool) -> str:
+    """How a two-sided 95 % interval of ``dof`` degrees of freedom was set, as the
+    report words it (Satterthwaite's in a crossed design)."""
+    how = "Satterthwaite's " if crossed else ""
+    return (
+        f"a two-sided 95 % interval: Student's t with {how}{round(float(dof), 1):g} "
+        "degrees of freedom"
+    )
 
 
 def crossed_se_text(meta: dict | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..estimate.compare import t_multiplier
-from .common import crossed_factors_of, lambda_text, pm, z_score
+from .common import crossed_factors_of, lambda_text, pm, t_interval_text, z_score
 
 __all__ = ["early_stopping_finding"]
 
@@ -31,12 +31,7 @@ def early_stopping_finding(meta: dict) -> str | None:
     dof = es.get("diff_df", np.nan if crossed else es["n_common"] - 1.0)  # older run.json
     q = t_multiplier(dof)
     if np.isfinite(q):
-        dof = f"{round(float(dof), 1):g}"
-        width = (
-            f"{q:.2f} paired SE, a two-sided 95 % interval: Student's t with "
-            + (f"Satterthwaite's {dof}" if crossed else dof)
-            + " degrees of freedom"
-        )
+        width = f"{q:.2f} paired SE, {t_interval_text(dof, crossed)}"
     else:  # a run written before diff_df
         q, width = 2.0, "2 paired SE"
     if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:

@@ -56,7 +56,7 @@ def noise_unknown(run: Sweep) -> str | None:
 def noise_estimate(run: Sweep) -> str | None:
     """With unknown noise, the estimate from rows with repeated x (where there is one)."""
     s = run.summary
-    if noise_unknown(run) is None:
+    if not noise_in_bias(s):
         return None
     if not ("noise_estimate" in s and s["noise_estimate"].notna().any()):
         return None
@@ -74,7 +74,7 @@ def _parts(run: Sweep, row: pd.Series, se: bool) -> str:
     def value(name):
         return pm(row[name], row[f"{name}_se"]) if se else num(row[name])
 
-    if noise_unknown(run) is not None:
+    if noise_in_bias(run.summary):
         return f"bias² + noise {value('bias2')}, variance {value('variance')}"
     return f"bias² {value('bias2')}, variance {value('variance')}, noise {num(row['noise'])}"
 
@@ -274,7 +274,7 @@ def shares(run: Sweep) -> str:
     """Variance's share of the expected error at the smallest λ, bias²'s (bias² +
     noise's, with an unknown noise) at the largest."""
     first, last = run.valid.iloc[0], run.valid.iloc[-1]
-    bias = "bias² + noise" if noise_unknown(run) is not None else "bias²"
+    bias = "bias² + noise" if noise_in_bias(run.summary) else "bias²"
     return (
         f"At {run.reference}, variance is "
         f"{pct_pm(share_of(first, 'variance'), get(first, 'variance_share_se'))} "

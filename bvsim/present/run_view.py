@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..estimate.compare import sign_test, t_multiplier
-from .common import best_position, crossed_factors_of, get, lambda_text
+from .common import best_position, crossed_factors_of, get, lambda_text, t_interval_text
 
 __all__ = ["Sweep"]
 
@@ -107,11 +107,7 @@ class Sweep:
             return "2 paired SE", ""
         q = [float(self.t_mult[i]) for i in positions]  # 2 where a df is missing
         if max(q) - min(q) < 0.005 and np.isfinite(df).all():
-            dof = f"{round(df[0], 1):g}"
-            how = "Satterthwaite's " if self.crossed else ""
-            return f"{q[0]:.2f} paired SE", (
-                f"a two-sided 95 % interval: Student's t with {how}{dof} degrees of freedom"
-            )
+            return f"{q[0]:.2f} paired SE", t_interval_text(df[0], self.crossed)
         how = (
             "Satterthwaite degrees of freedom"
             if self.crossed
