@@ -14,7 +14,7 @@ import pandas as pd
 from ..io.rundir import axis_dir_name, axis_value_text
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
-from .checks import identity_worst
+from .checks import IDENTITY_SE, identity_worst
 from .common import (
     axis_figures,
     best_row,
@@ -166,7 +166,7 @@ def _identity_lines(axis: str, groups) -> list[str]:
         if worst is None:
             continue
         n_checks += int(v["identity_gap_se"].notna().sum())
-        if worst[0] > 3:
+        if worst[0] > IDENTITY_SE:
             failed.append(
                 f"{axis} = {axis_value_text(value)} ({worst[0]:.2f} SE at λ = "
                 f"{lambda_text(worst[1])})"
@@ -174,8 +174,9 @@ def _identity_lines(axis: str, groups) -> list[str]:
     if not failed:
         return []
     return [
-        "The measured test error does not agree with bias² + variance + noise within 3 "
-        f"paired SE at {'; '.join(failed)}, out of {n_checks} checks (value × λ); see "
+        "The measured test error does not agree with bias² + variance + noise within "
+        f"{IDENTITY_SE} paired SE at {'; '.join(failed)}, out of {n_checks} checks "
+        "(value × λ); see "
         "the value's report. Within a value the λ share their test labels, so one "
         "realisation of the test noise can shift all its checks alike.",
         "",

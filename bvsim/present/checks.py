@@ -16,6 +16,7 @@ from .common import get, lambda_text, noise_in_bias, num, valid_rows, z_score
 from .run_view import Sweep
 
 __all__ = [
+    "IDENTITY_SE",
     "bias_zero",
     "identity_check",
     "identity_worst",
@@ -85,6 +86,11 @@ def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
     return text
 
 
+#: The identity check passes where test error − expected error is within this many
+#: paired SE at every λ.
+IDENTITY_SE = 3
+
+
 def identity_worst(v: pd.DataFrame) -> tuple[float, float] | None:
     """The largest |test error − expected error| / paired SE over the rows with
     estimates ``v``, and the λ where it is; None without paired SEs, or where the check
@@ -136,10 +142,10 @@ def identity_check(v: pd.DataFrame, crossed: bool = False) -> str | None:
             "judge it by (a factor with fewer than 3 levels has no jackknife SE)."
         )
     zmax = float(np.abs(z).max())
-    verdict = "agrees with" if zmax <= 3 else "does NOT agree with"
+    verdict = "agrees with" if zmax <= IDENTITY_SE else "does NOT agree with"
     text = (
-        f"The measured test error {verdict} bias² + variance + noise within 3 {how} at "
-        f"every λ (max |difference| / SE = {zmax:.2f} at λ = "
+        f"The measured test error {verdict} bias² + variance + noise within {IDENTITY_SE} "
+        f"{how} at every λ (max |difference| / SE = {zmax:.2f} at λ = "
         f"{lambda_text(v.loc[np.abs(z).idxmax(), 'weight_decay'])})."
     )
     if len(diff) > 1 and ((diff > 0).all() or (diff < 0).all()):
