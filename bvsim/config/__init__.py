@@ -2,7 +2,7 @@
 from presets, TOML files and ``--set`` overrides, checked before any compute."""
 
 from .axis import axis_configs, axis_values
-from .checks import is_classification
+from .checks import crossed_factors, crossed_shape, is_classification
 from .dump import config_key, describe_keys, dumps_toml, text_key
 from .load import from_dict, list_presets, load_config
 from .schema import (
@@ -28,6 +28,8 @@ __all__ = [
     "axis_configs",
     "axis_values",
     "config_key",
+    "crossed_factors",
+    "crossed_shape",
     "describe_keys",
     "dumps_toml",
     "from_dict",

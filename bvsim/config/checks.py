@@ -1,8 +1,8 @@
 """Checks of a configuration across keys (the per-key checks are in
 :mod:`bvsim.config.schema`): the generator's ranges, classification, what the training
 dtype can hold (no overflow, no underflow, distinct weight decays), keys without effect,
-the solver against the model, and the crossed design's factor counts. Pure: no file is
-read and no user code runs here."""
+the solver against the model, and the crossed design's factor counts and layout. Pure:
+no file is read and no user code runs here."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import numpy as np
 
 from .axis import check_axis
 from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
+from .values import FACTOR_INIT, FACTOR_INPUTS, FACTOR_NOISE, FACTOR_ROWS
 
 __all__ = [
     "check_consistency",
     "check_crossed_n_reps",
+    "crossed_factors",
+    "crossed_shape",
     "is_classification",
     "resolve_design",
 ]
@@ -214,6 +217,23 @@ def resolve_design(cfg: Config, prefix: str) -> Config:
             f"(got {sw.n_inputs} x {sw.n_noise})"
         )
     return dataclasses.replace(cfg, sweep=dataclasses.replace(sw, n_reps=n_sets))
+
+
+def crossed_factors(cfg: Config) -> list[tuple[str, int]]:
+    """The factors of the crossed design and their levels, in the order of the
+    prediction axes (training set ``k = a * n_noise + b``, then the seed): the training
+    inputs (``sample`` for data from a file: the drawn rows), the label noise and the
+    initialization."""
+    sw = cfg.sweep
+    inputs = FACTOR_ROWS if cfg.data.source == "csv" else FACTOR_INPUTS
+    return [(inputs, sw.n_inputs), (FACTOR_NOISE, sw.n_noise), (FACTOR_INIT, sw.n_seeds)]
+
+
+def crossed_shape(cfg: Config) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The crossed design's factors with at least 2 levels and their level counts: the
+    shape that a λ's predictions (n_reps, n_seeds, ...) take as (n_1, ..., n_F, ...)."""
+    levels = [(name, n) for name, n in crossed_factors(cfg) if n >= 2]
+    return tuple(name for name, _ in levels), tuple(n for _, n in levels)
 
 
 def check_crossed_n_reps(cfg: Config, user_raw: dict, prefix: str) -> None:

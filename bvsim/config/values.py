@@ -82,7 +82,7 @@ CATEGORICAL_AXES = {
 CLASSIFICATION_TRUTHS = ("gaussians",)
 
 #: The crossed design's factors as anova.csv's terms and run.json's ``crossed_factors``
-#: name them (:func:`bvsim.task.crossed_factors`): the training inputs (``sample`` for
+#: name them (:func:`bvsim.config.crossed_factors`): the training inputs (``sample`` for
 #: data from a file: the drawn rows), the label noise and the initialization.
 FACTOR_INPUTS, FACTOR_ROWS, FACTOR_NOISE, FACTOR_INIT = "inputs", "sample", "label_noise", "init"
 

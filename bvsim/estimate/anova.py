@@ -49,6 +49,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "anova_summary",
     "anova_terms",
     "crossed_anova",
     "crossed_anova_blocks",
@@ -327,6 +328,14 @@ def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
         As :func:`crossed_anova` returns them for all points at once, plus the shares.
     """
     overall, pointwise, reps = crossed_estimates(blocks, factors)
+    return anova_summary(overall, reps, factors), pointwise
+
+
+def anova_summary(overall: dict, reps: dict, factors: tuple[str, ...]) -> dict:
+    """The ``overall`` of :func:`crossed_anova_blocks` from the estimates and replicates
+    of :func:`crossed_estimates` (one pass over the predictions serves it and
+    :func:`bvsim.estimate.crossed.crossed_summary`): every estimate with its
+    multiway-jackknife SE, and each term's share of the variance with its SE."""
     out = dict(overall)
     for k in overall:
         out[f"{k}_se"] = multiway_jackknife_se(reps[k])
@@ -334,4 +343,4 @@ def crossed_anova_blocks(blocks, factors: tuple[str, ...]) -> tuple[dict, dict]:
         out[f"{t}_share"] = overall[t] / overall["variance"]
         ratios = [a / b for a, b in zip(reps[t], reps["variance"], strict=True)]
         out[f"{t}_share_se"] = multiway_jackknife_se(ratios)
-    return out, pointwise
+    return out

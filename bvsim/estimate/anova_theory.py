@@ -89,7 +89,7 @@ __all__ = [
     "anova_theory_table",
 ]
 
-#: The term names of the crossed design's factors (bvsim.task.crossed_factors).
+#: The term names of the crossed design's factors (bvsim.config.crossed_factors).
 INPUTS, NOISE = FACTOR_INPUTS, FACTOR_NOISE
 BOTH = f"{INPUTS}:{NOISE}"
 

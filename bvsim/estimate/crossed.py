@@ -31,8 +31,11 @@ import numpy as np
 from .anova import crossed_estimates, multiway_jackknife_df, multiway_jackknife_se
 
 __all__ = [
+    "POINT_KEYS",
+    "cell_mean",
     "crossed_decompose",
     "crossed_prob_best",
+    "crossed_summary",
     "level_means",
     "split_df",
     "split_se",
@@ -103,6 +106,14 @@ def level_means(cells: np.ndarray) -> tuple[float, np.ndarray]:
     return float(total / n), np.concatenate(reps)
 
 
+def cell_mean(values: np.ndarray, levels) -> tuple[float, float, np.ndarray]:
+    """The mean of per-member values of a crossed design (any shape that reshapes to
+    the cells, ``levels``: (n_1, ..., n_F)), its multiway-jackknife SE and its
+    concatenated delete-one-level replicates."""
+    mean, reps = level_means(np.asarray(values).reshape(tuple(levels)))
+    return mean, split_se(reps, levels), reps
+
+
 def _concat(reps: list) -> np.ndarray:
     return np.concatenate(reps) if reps else np.zeros(0)
 
@@ -133,7 +144,23 @@ def crossed_decompose(blocks, factors: tuple[str, ...], init: str = "init") -> t
         some factor has fewer than 3 levels: leaving one of 2 levels out leaves no
         variance to estimate, so every SE is then NaN).
     """
-    overall, pointwise, reps = crossed_estimates(blocks, factors, point_keys=("bias2", "variance"))
+    estimates = crossed_estimates(blocks, factors, point_keys=POINT_KEYS)
+    return crossed_summary(*estimates, factors, init)
+
+
+#: The estimates whose per-point replicates :func:`crossed_summary` needs (pass them as
+#: ``point_keys`` to :func:`bvsim.estimate.anova.crossed_estimates`).
+POINT_KEYS = ("bias2", "variance")
+
+
+def crossed_summary(
+    overall: dict, pointwise: dict, reps: dict, factors: tuple[str, ...], init: str = "init"
+) -> tuple:
+    """:func:`crossed_decompose` from the output of
+    :func:`bvsim.estimate.anova.crossed_estimates` (with ``point_keys=POINT_KEYS``): one
+    pass over the predictions serves it and the ANOVA table
+    (:func:`bvsim.estimate.anova.anova_summary`); its arguments are left unchanged."""
+    overall = dict(overall)
     init_terms = [t for t in overall if init in t.split(":") and t not in _OVERALL]
     flat = {k: _concat(reps[k]) for k in ("bias2", "variance", "mse_truth")}
     if init in factors:

@@ -6,40 +6,43 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import crossed_shape
 from ..estimate.anova import anova_terms as anova_term_names
-from ..estimate.anova import crossed_anova_blocks
 from ..estimate.anova_theory import anova_theory_table
 from ..run.result import SweepResult
-from ..task import crossed_shape, task_for
-from .blocks import fixed_design_x, point_blocks, pred_block
+from ..task import task_for
+from .blocks import fixed_design_x
 
 __all__ = ["anova_tables"]
 
 
-def anova_tables(r: SweepResult, usable: np.ndarray) -> tuple:
+def anova_tables(r: SweepResult, parts: dict | None) -> tuple:
     """The random-effects ANOVA of a crossed design per λ (``anova.csv``) and per λ and
     test point (``anova_pointwise.csv``); (None, None) for a nested design.
 
-    A factor with one level is left out. A λ at which any member diverged has NaN
-    values (dropping its cells would break the crossing). Rows per λ: one per term,
-    then ``variance`` (their sum), ``bias2``, ``noise`` and ``expected_error`` =
-    bias2 + variance + noise (exactly).
+    ``parts`` maps a λ's index to its ANOVA (overall, pointwise), estimated in the
+    summary's pass over the predictions (:func:`bvsim.estimate.rows.crossed_fill`;
+    ``per_set["anova"]`` of :func:`bvsim.io.summary.summary_rows`). A factor with one
+    level is left out. A λ at which any member diverged has none: NaN values (dropping
+    its cells would break the crossing). Rows per λ: one per term, then ``variance``
+    (their sum), ``bias2``, ``noise`` and ``expected_error`` = bias2 + variance + noise
+    (exactly).
     """
     cfg = r.cfg
     if not task_for(cfg).crossed(cfg):
         return None, None
-    factors, shape = crossed_shape(cfg)
+    parts = parts or {}
+    factors, _ = crossed_shape(cfg)
     terms = [":".join(t) for t in anova_term_names(factors)]
     noise = float(r.test.noise_var)
     known = bool(np.isfinite(noise))
     rows, points = [], []
     for i, wd in enumerate(r.weight_decay):
         head = {"weight_decay": float(wd)}
-        if not usable[i].all() or r.diverged[i].any():
+        if i not in parts:
             rows += [head | {"term": t, "value": np.nan} for t in terms]
             continue
-        blocks = ((pred_block(r, i, b).reshape(*shape, -1), r.test.f[b]) for b in point_blocks(r))
-        overall, pointwise = crossed_anova_blocks(blocks, factors)
+        overall, pointwise = parts[i]
         for t in terms:
             rows.append(
                 head

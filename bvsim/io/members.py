@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import crossed_shape
+from ..estimate.crossed import cell_mean
 from ..estimate.squared import mean_se, valid_training_sets
 from ..run.result import SweepResult
-from ..task import crossed_cell_mean, task_for
+from ..task import task_for
 from ..train.engine import ParamLayout, TrainSpec
 from .blocks import labels_block, point_blocks, pred_block
 
@@ -57,7 +59,8 @@ def _crossed_curve(curve: np.ndarray, ok: np.ndarray, cfg) -> tuple:
     each step; with a broken crossing the mean over the usable sets and no SE."""
     if not ok.all():
         return curve[ok].mean(axis=(0, 1)), np.full(curve.shape[-1], np.nan)
-    steps = [crossed_cell_mean(curve[..., t], cfg)[:2] for t in range(curve.shape[-1])]
+    levels = crossed_shape(cfg)[1]
+    steps = [cell_mean(curve[..., t], levels)[:2] for t in range(curve.shape[-1])]
     return np.array([m for m, _ in steps]), np.array([se for _, se in steps])
 
 

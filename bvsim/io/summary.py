@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import crossed_shape
 from ..data.csv import repeated_x_noise
 from ..estimate import compare
-from ..estimate.crossed import crossed_prob_best, split_df, split_se
+from ..estimate.crossed import cell_mean, crossed_prob_best, split_df, split_se
 from ..estimate.squared import mean_se
 from ..run.result import SweepResult
-from ..task import Task, crossed_cell_mean, crossed_shape, task_for
+from ..task import Task, task_for
 from .blocks import labels_block, point_blocks, pred_block
 
 __all__ = [
@@ -100,11 +101,13 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
 def _crossed_sets(cfg, n_wd: int) -> dict:
     """Empty per-λ replicates of a crossed design (NaN until a λ is filled): ``expected``,
     ``variance`` and ``test_error`` of shape (n_wd, sum of the levels), ``cells`` (each
-    cell's expected error, (n_wd, n_1, ..., n_F)) and ``levels`` (the level counts)."""
+    cell's expected error, (n_wd, n_1, ..., n_F)), ``levels`` (the level counts) and
+    ``anova`` (λ index -> the ANOVA of the variance, for :func:`bvsim.io.anova.anova_tables`)."""
     _, shape = crossed_shape(cfg)
     sets = {n: np.full((n_wd, sum(shape)), np.nan) for n in ("expected", "test_error", "variance")}
     sets["cells"] = np.full((n_wd, *shape), np.nan)
     sets["levels"] = shape
+    sets["anova"] = {}
     return sets
 
 
@@ -114,7 +117,7 @@ def _crossed_measured(row: dict, cfg, r: SweepResult, i: int, err_k, sets: dict)
     row["test_error"] = float(np.mean(err_k))  # every set has n_seeds members
     row["test_error_se"] = split_se(sets["test_error"], crossed_shape(cfg)[1])
     for name, values in (("train_error", r.train_error[i]), ("weight_norm", r.weight_norm[i])):
-        mean, se, _ = crossed_cell_mean(values, cfg)
+        mean, se, _ = cell_mean(values, crossed_shape(cfg)[1])
         row[name], row[f"{name}_se"] = float(mean), float(se)
 
 

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..config import axis_values, config_key
+from ..config import axis_values, config_key, crossed_shape
 from ..estimate import compare
 from ..estimate.theory import theory_table
 from ..run.result import SweepResult
 from ..run.store import RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
-from ..task import crossed_shape, task_for
+from ..task import task_for
 from .anova import anova_tables
 from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
@@ -76,8 +76,9 @@ class Tables:
 def summarize(r: SweepResult) -> Tables:
     """Apply the estimators to a sweep and lay the results out as tidy tables."""
     members, usable = members_table(r)
-    summary, pointwise = summary_rows(r, usable)
-    anova, anova_pointwise = anova_tables(r, usable)
+    per_set: dict = {}
+    summary, pointwise = summary_rows(r, usable, per_set)
+    anova, anova_pointwise = anova_tables(r, per_set.get("anova"))
     meta = {
         "name": r.cfg.name,
         "seed": r.cfg.seed,

@@ -167,7 +167,7 @@ def z_score(value: float, se: float) -> float:
     return value / se if np.isfinite(se) and se > 0 else math.nan
 
 
-#: Short names of the crossed design's factors (:func:`bvsim.task.crossed_factors`).
+#: Short names of the crossed design's factors (:func:`bvsim.config.crossed_factors`).
 _FACTOR_NAMES = {"inputs": "x", "sample": "rows", "label_noise": "ε", "init": "init"}
 
 
