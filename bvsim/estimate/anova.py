@@ -162,14 +162,14 @@ def ensemble_variance(components: dict, over: str, size: int) -> float:
     ----------
     components : dict of str to float
         Term values as :func:`crossed_anova` names them (``"inputs:init"``, ...); its
-        whole ``overall`` dict may be passed (SEs, shares and totals are skipped).
+        whole ``overall`` dict may be passed (SEs, df, shares and totals are skipped).
     over : str
         The factor averaged over, e.g. ``"init"`` for an ensemble of initializations.
     size : int
     """
     total = 0.0
     for name, value in components.items():
-        if name.endswith(("_se", "_share")) or name in ("variance", "bias2", "mse_truth"):
+        if name.endswith(("_se", "_df", "_share")) or name in ("variance", "bias2", "mse_truth"):
             continue
         total += value / size if over in name.split(":") else value
     return total
@@ -335,12 +335,16 @@ def anova_summary(overall: dict, reps: dict, factors: tuple[str, ...]) -> dict:
     """The ``overall`` of :func:`crossed_anova_blocks` from the estimates and replicates
     of :func:`crossed_estimates` (one pass over the predictions serves it and
     :func:`bvsim.estimate.crossed.crossed_summary`): every estimate with its
-    multiway-jackknife SE, and each term's share of the variance with its SE."""
+    multiway-jackknife SE and Satterthwaite df (``<name>_se``, ``<name>_df``), and each
+    term's share of the variance with its SE and df (``<term>_share``, ``_share_se``,
+    ``_share_df``)."""
     out = dict(overall)
     for k in overall:
         out[f"{k}_se"] = multiway_jackknife_se(reps[k])
+        out[f"{k}_df"] = multiway_jackknife_df(reps[k])
     for t in (":".join(t) for t in anova_terms(factors)):
         out[f"{t}_share"] = overall[t] / overall["variance"]
         ratios = [a / b for a, b in zip(reps[t], reps["variance"], strict=True)]
         out[f"{t}_share_se"] = multiway_jackknife_se(ratios)
+        out[f"{t}_share_df"] = multiway_jackknife_df(ratios)
     return out

@@ -141,6 +141,8 @@ def crossed_fill(row: dict, blocks, f, noise: float, factors, levels, n_seeds: i
 def squared_fill(row: dict, blocks, f, noise: float, n_seeds: int) -> tuple:
     """A nested design's squared error: bias², variance (split into data and
     initialization), the null SE of bias² and, with several seeds, the ensemble.
+    ``bias2_se`` (overall and per point) is the larger of the jackknife SE and
+    ``bias2_se0``, the SE under a zero bias.
 
     ``blocks`` yields (slice, pred (K, S, J_b), labels (K, J_b)) of the usable sets;
     ``noise`` is NaN when unknown (data from a file: the labels stand in for the truth,
@@ -165,8 +167,13 @@ def squared_fill(row: dict, blocks, f, noise: float, n_seeds: int) -> tuple:
     row["expected_error"] = overall["mse_truth"] + offset
     row["expected_error_se"] = overall["mse_truth_se"]
     row["bias2_se0"] = compare.bias2_null_se(gram, n_points, n_reps=n_ok)
+    # the variance of bias² is at least its zero-bias (second-order) term, which the
+    # jackknife misses by chance where the first-order term vanishes
+    row["bias2_se"] = float(np.fmax(row["bias2_se"], row["bias2_se0"]))
     err_k = sq_sum / (n_seeds * n_points)
-    point = _squared_points(f, pointwise, np.concatenate(se0))
+    se0 = np.concatenate(se0)
+    pointwise = pointwise | {"bias2_se": np.fmax(pointwise["bias2_se"], se0)}
+    point = _squared_points(f, pointwise, se0)
     sets = {}
     if loo is not None:
         _shares(row, loo, "bias2", "mse_truth", offset)

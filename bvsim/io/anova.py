@@ -50,25 +50,32 @@ def anova_tables(r: SweepResult, parts: dict | None) -> tuple:
                     "term": t,
                     "value": overall[t],
                     "se": overall[f"{t}_se"],
+                    "df": overall[f"{t}_df"],
                     "share": overall[f"{t}_share"],
                     "share_se": overall[f"{t}_share_se"],
+                    "share_df": overall[f"{t}_share_df"],
                 }
             )
         ee = overall["mse_truth"] + (noise if known else 0.0)
-        for term, value, se in (
-            ("variance", overall["variance"], overall["variance_se"]),
-            ("bias2", overall["bias2"], overall["bias2_se"]),
-            ("noise", noise if known else np.nan, 0.0 if known else np.nan),
-            ("expected_error", ee, overall["mse_truth_se"]),
+        exact = (0.0 if known else np.nan, np.nan)  # the noise: exact, no df
+        for term, value, (se, df) in (
+            ("variance", overall["variance"], _se_df(overall, "variance")),
+            ("bias2", overall["bias2"], _se_df(overall, "bias2")),
+            ("noise", noise if known else np.nan, exact),
+            ("expected_error", ee, _se_df(overall, "mse_truth")),
         ):
-            rows.append(head | {"term": term, "value": value, "se": se})
+            rows.append(head | {"term": term, "value": value, "se": se, "df": df})
         frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x)), "x": r.test.x[:, 0]}
         for t in [*terms, "variance", "bias2"]:
             points.append(pd.DataFrame({**frame, "term": t, "value": pointwise[t]}))
-    columns = ["weight_decay", "term", "value", "se", "share", "share_se"]
+    columns = ["weight_decay", "term", "value", "se", "df", "share", "share_se", "share_df"]
     anova = _with_theory(pd.DataFrame(rows).reindex(columns=columns), r)
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     return anova, pointwise
+
+
+def _se_df(overall: dict, name: str) -> tuple[float, float]:
+    return overall[f"{name}_se"], overall[f"{name}_df"]
 
 
 def _with_theory(anova: pd.DataFrame, r: SweepResult) -> pd.DataFrame:

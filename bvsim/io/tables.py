@@ -112,6 +112,8 @@ def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
     there, so writing it never holds all predictions in memory.
     """
     out = write_tables(tables, out)
+    # classification: every class's true probability (f_test holds class 1's only)
+    p_test = {} if r.test.p_true is None else {"p_test": r.test.p_true}
     write_npz(
         out / "predictions.npz",
         {
@@ -119,6 +121,7 @@ def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
             "pred": r.pred,
             "x_test": r.test.x,
             "f_test": r.test.f,
+            **p_test,
             "y_test": r.y_test,
             "train_error": r.train_error,
             "diverged": r.diverged,

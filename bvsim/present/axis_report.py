@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..estimate.compare import t_multiplier
 from ..io.rundir import axis_dir_name, axis_value_text
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
@@ -88,15 +89,16 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "",
         *(
             [
-                f"{_HEAVY} The smallest λ is within the 95 % interval of the best but worse "
+                f"{_HEAVY} Within the 95 % interval of the best but worse "
                 + (
                     "in every cell of the crossed design: a few draws dominate that "
-                    "difference (a heavy tail), so the reduction's SE is no guide there "
-                    "(a count, not a test: see the value's report)."
+                    "difference (a heavy tail), so its SE (at the smallest λ, the "
+                    "reduction's) is no guide there (a count, not a test: see the value's "
+                    "report)."
                     if crossed
                     else "in more training sets than chance explains: a few sets dominate "
-                    "that difference (a heavy tail), so the reduction's SE is no guide "
-                    "there (sign test in the value's report)."
+                    "that difference (a heavy tail), so its SE (at the smallest λ, the "
+                    "reduction's) is no guide there (sign test in the value's report)."
                 ),
                 "",
             ]
@@ -140,9 +142,14 @@ def _value_row(axis: str, value, part: pd.DataFrame, meta: dict) -> str:
     ordered = part.sort_values("weight_decay").reset_index(drop=True)
     run = Sweep(ordered, valid_rows(ordered), meta)
     heavy = 0 in run.heavy_tailed
-    tied = [i for i in run.near() if i not in run.heavy_tailed] if run.paired else []
+    tied = run.near() if run.paired else []
     tied_text = (
-        ", ".join(lambda_text(run.valid.iloc[i]["weight_decay"]) for i in tied) or "none"
+        ", ".join(
+            lambda_text(run.valid.iloc[i]["weight_decay"])
+            + (f" {_HEAVY}" if i in run.heavy_tailed else "")
+            for i in tied
+        )
+        or "none"
         if run.paired
         else "—"
     )
@@ -159,7 +166,7 @@ def _value_row(axis: str, value, part: pd.DataFrame, meta: dict) -> str:
 def _identity_lines(axis: str, groups) -> list[str]:
     """A paragraph naming the values whose identity check (measured test error against
     bias² + variance + noise, within 3 paired SE) fails, which their own reports say."""
-    failed, n_checks = [], 0
+    failed, worst_z, n_checks = [], [], 0
     for value, part in groups:
         v = valid_rows(part)
         worst = identity_worst(v)
@@ -167,18 +174,29 @@ def _identity_lines(axis: str, groups) -> list[str]:
             continue
         n_checks += int(v["identity_gap_se"].notna().sum())
         if worst[0] > IDENTITY_SE:
+            worst_z.append(worst[0])
             failed.append(
                 f"{axis} = {axis_value_text(value)} ({worst[0]:.2f} SE at λ = "
                 f"{lambda_text(worst[1])})"
             )
     if not failed:
         return []
+    # Bonferroni over every check, two-sided 5 %, normal: what chance alone reaches
+    family = float(t_multiplier(np.inf, level=1 - 0.05 / n_checks))
+    largest = max(worst_z)
+    verdict = (
+        f"the largest, {largest:.2f} SE, is within it: across this many checks that much "
+        "is what the test noise alone gives"
+        if largest <= family
+        else f"the largest, {largest:.2f} SE, exceeds it: more than chance explains"
+    )
     return [
         "The measured test error does not agree with bias² + variance + noise within "
         f"{IDENTITY_SE} paired SE at {'; '.join(failed)}, out of {n_checks} checks "
-        "(value × λ); see "
-        "the value's report. Within a value the λ share their test labels, so one "
-        "realisation of the test noise can shift all its checks alike.",
+        f"(value × λ); see the value's report. Over {n_checks} checks the family-wise 5 % "
+        f"threshold (Bonferroni, two-sided, normal) is {family:.2f} SE, and {verdict}. "
+        "Within a value the λ share their test labels, so one realisation of the test "
+        "noise can shift all its checks alike.",
         "",
     ]
 

@@ -220,12 +220,18 @@ def theory_agreement(summary: pd.DataFrame, theory: pd.DataFrame | None) -> str 
     found = [(k, g, parts) for k, g in found if (parts := _largest_z(g))]
     if not found:
         return None
-    se0 = (
-        " (for bias², the SE is the larger of its jackknife SE and its SE under a zero "
-        "bias, `bias2_se0`: the jackknife SE collapses where the true bias is near zero)."
-        if "bias2_se0" in both
-        else "."
-    )
+    if "bias2_se0" in both and both["bias2_se0"].notna().any():
+        se0 = (
+            " (for bias², the SE is the larger of its jackknife SE and its SE under a zero "
+            "bias, `bias2_se0`: the jackknife SE collapses where the true bias is near zero)."
+        )
+    elif "bias2_se0" in both:  # a crossed design: no SE under a zero bias
+        se0 = (
+            " (for bias², the multiway-jackknife SE, which shrinks with the estimate where "
+            "the true bias is near zero: a crossed design has no SE under a zero bias)."
+        )
+    else:
+        se0 = "."
     where = "`theory.csv`, dotted black lines in the decomposition figure"
     if len(found) == 1:
         k, group, parts = found[0]

@@ -228,6 +228,18 @@ _TERMS = (
     "probabilities)."
 )
 
+#: The pointwise caption's pointer to ``bias2_se0``, and what a crossed run says instead.
+_NULL_SE = (
+    "for a squared error its band is never narrower than `bias2_se0` in `pointwise.csv`, "
+    "its SE under a zero bias (the jackknife's alone shrinks with the estimate where the "
+    "true bias² is near zero)"
+)
+_CROSSED_NULL_SE = (
+    "where the true bias² is near zero its band is too narrow (a crossed design has no SE "
+    "under a zero bias: `bias2_se0` is empty)"
+)
+
+
 _CAPTIONS = {
     "decomposition": (
         "Bias², variance and noise versus weight decay λ, with their sum (expected error) "
@@ -252,12 +264,11 @@ _CAPTIONS = {
         "1-D inputs; for inputs of several dimensions dots against the first coordinate, "
         "each with its own bar (neighbours on that axis are not neighbouring test points); "
         "bias² + noise where the noise is unknown, the KL terms for cross-entropy (panel "
-        "titles). Bias² is "
-        "bias-corrected and may dip slightly below zero; where the true bias² is near zero "
-        "its jackknife band is too narrow (`bias2_se0` in `pointwise.csv` is its SE under a "
-        "zero bias). When one λ dwarfs the others (the largest λ's bias² after a collapsed "
-        "fit, λ = 0's variance at the interpolation threshold), a zoomed panel below "
-        "leaves it out."
+        "titles). Bias² is bias-corrected and may dip slightly below zero; "
+        + _NULL_SE
+        + ". When one λ dwarfs the others (the largest λ's bias² after a collapsed fit, "
+        "λ = 0's variance at the interpolation threshold), a zoomed panel below leaves it "
+        "out."
     ),
     "curves": (
         "Train and test loss during optimisation, averaged over training sets, one line "
@@ -398,11 +409,6 @@ def panel_lambdas(lambdas, most: int = 4) -> list[float]:
     if len(lambdas) <= most:
         return lambdas
     return [lambdas[int(round(i))] for i in np.linspace(0, len(lambdas) - 1, most)]
-
-
-#: The pointwise caption's pointer to ``bias2_se0``, and what a crossed run says instead.
-_NULL_SE = "(`bias2_se0` in `pointwise.csv` is its SE under a zero bias)"
-_CROSSED_NULL_SE = "(a crossed design has no SE under a zero bias: `bias2_se0` is empty)"
 
 
 def figure_lines(names, axis: str | None = None, crossed: bool = False) -> list[str]:

@@ -216,15 +216,20 @@ def how_sure(run: Sweep) -> str | None:
     if not one.empty and one.iloc[0]["weight_decay"] != best["weight_decay"]:
         o = one.iloc[0]
         text += (
-            f" One-SE rule: the largest λ within one paired SE of the best is λ = "
+            " Paired one-SE rule (the SE of the difference from the best, not the textbook "
+            "rule's SE of the best λ's error alone): the largest λ within one paired SE of "
+            f"the best is λ = "
             f"{lambda_text(o['weight_decay'])} (worse by "
             f"{pm(o['diff_from_best'], o['diff_from_best_se'])})."
         )
     elif not one.empty and run.best_at_edge == "largest":
-        text += " One-SE rule: the best λ is the largest of the grid, so there is no larger λ."
+        text += (
+            " Paired one-SE rule: the best λ is the largest of the grid, so there is no larger λ."
+        )
     elif not one.empty:
         text += (
-            " One-SE rule: no larger λ is within one paired SE of the best, so it keeps the best λ."
+            " Paired one-SE rule: no larger λ is within one paired SE of the best, so it "
+            "keeps the best λ."
         )
     return text + (
         " The best λ's expected error is a minimum over noisy estimates, so it is "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..estimate.compare import t_multiplier
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import theory_agreement
@@ -306,9 +307,10 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
         "component can come out slightly negative). bias² + the terms + noise is the "
         "expected error exactly. ± is the multiway-jackknife SE (conservative on average, "
         "but noisy where a factor has few levels: a main effect from 5–10 levels lies "
-        "beyond 2 SE of the truth in about 15 % of simulated studies). Factors "
-        "with one level are left out. The summary above takes its bias², variance and "
-        "SEs from the same estimators.",
+        "beyond 2 SE of the truth in about 15 % of simulated studies)."
+        + _df_text(anova)
+        + " Factors with one level are left out. The summary above takes its bias², "
+        "variance and SEs from the same estimators.",
         "",
         "| λ | " + " | ".join(heads) + " |",
         "|" + "---|" * (len(heads) + 1),
@@ -324,9 +326,10 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
         order = list(v.sort_values(ascending=False).index)
         top = order[0]
         share, share_se = get(t.share, top), get(t.share_se, top)
-        verb = (  # more than half of the variance by 2 SE, or just the largest estimate
+        mult = _share_t(t, top)
+        verb = (  # more than half of the variance by t(df) SE, or just the largest estimate
             "dominates the variance"
-            if share - 2 * share_se > 0.5
+            if share - mult * share_se > 0.5
             else "is the largest estimated source of variance"
         )
         text = f"λ = {lambda_text(wd)}: {term_name(top)} {verb} ({pct_pm(share, share_se)})"
@@ -336,6 +339,27 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
         found.append(text + ".")
     lines += ["", *[f"- {f}" for f in found], ""]
     return lines
+
+
+def _share_t(t: pd.DataFrame, term: str) -> float:
+    """The one-sided 97.5 % multiplier of a term's share: Student's t at its ``share_df``
+    (2 for a run written before ``anova.csv`` had it, or where it is NaN)."""
+    df = t["share_df"].get(term, np.nan) if "share_df" in t else np.nan
+    mult = float(t_multiplier(df))
+    return mult if np.isfinite(mult) else 2.0
+
+
+def _df_text(anova: pd.DataFrame) -> str:
+    """The range of the shares' Satterthwaite df and the interval they give."""
+    if "share_df" not in anova or not anova["share_df"].notna().any():
+        return ""
+    lo, hi = anova["share_df"].min(), anova["share_df"].max()
+    return (
+        f" `anova.csv` gives each SE's Satterthwaite degrees of freedom (`df`, `share_df`;"
+        f" here {lo:.1f} to {hi:.1f} for the shares): a 95 % interval spans ± t(df) SE, "
+        f"± {float(t_multiplier(lo)):.2f} SE at {lo:.1f} df, and a source is said to "
+        "dominate only when its share exceeds 50 % by that many SE."
+    )
 
 
 def ensemble_section(summary: pd.DataFrame) -> list[str]:

@@ -187,7 +187,9 @@ def test_the_axis_table_marks_a_reduction_whose_se_a_heavy_tail_spoils():
     heavy = best + 0.05
     heavy[7] += 1000.0
     s = _summary_from_sets(np.stack([heavy, best]), [0.0, 0.1]).assign(n_train=40)
-    assert _value_row("n_train", 40, s, {}).count("†") == 1
+    # within the interval (listed) but flagged, on the λ and on the reduction's SE
+    assert "| 40 | 0.1 | 0 † | " in _value_row("n_train", 40, s, {})
+    assert _value_row("n_train", 40, s, {}).count("†") == 2
     calm = _summary_from_sets(np.stack([best + 0.05, best]), [0.0, 0.1]).assign(n_train=40)
     assert "†" not in _value_row("n_train", 40, calm, {})
     # the column of the λ also within the best's 95 % interval: λ = 0 here, not above
@@ -216,7 +218,7 @@ def test_a_crossed_difference_worse_in_every_cell_is_not_called_a_tie():
     assert "worse than it in every cell of the crossed design: λ = 0 (" in text
     assert "worse in 40 of 40 cells" in text and "sign test p" not in text
     assert "Student's t with Satterthwaite's 7 degrees of freedom" in text
-    assert _value_row("n_train", 40, s.assign(n_train=40), meta).count("†") == 1
+    assert _value_row("n_train", 40, s.assign(n_train=40), meta).count("†") == 2
     mixed = best + gen.normal(0, 0.05, (8, 5))  # worse in some cells, better in others
     s = _summary_from_sets(np.stack([mixed, best]), [0.0, 0.1], crossed=True)
     text = next(f for f in findings(s, meta) if f.startswith("**Best λ"))
@@ -309,3 +311,25 @@ def test_a_run_written_before_the_df_columns_gets_one_rule_throughout():
     meta = {"crossed_factors": ["inputs", "label_noise", "init"]}
     text = " ".join(findings(crossed, meta)) + _pairing(crossed, meta)
     assert "2 paired SE" in text and "Student's t" not in text and "Satterthwaite" not in text
+
+
+def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
+    """double-descent: 3.26 SE at one of 77 (value x λ) checks is beyond the per-run 3 SE
+    but within the family-wise 5 % threshold (3.41 SE): the report says both."""
+    from bvsim.present.axis_report import _identity_lines
+
+    def part(gaps):
+        n = len(gaps)
+        return pd.DataFrame(
+            {"weight_decay": np.arange(n) / 10, "expected_error": 1.0, "status": "ok",
+             "identity_gap": gaps, "identity_gap_se": 1.0}
+        )  # fmt: skip
+
+    calm = [(v, part(np.zeros(7))) for v in range(10)]
+    text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 3.26, 0, 0, 0, 0, 0]))]))
+    assert "n_train = 40 (3.26 SE at λ = 0.1)" in text and "out of 77 checks" in text
+    assert "family-wise 5 % threshold (Bonferroni, two-sided, normal) is 3.41 SE" in text
+    assert "is within it" in text
+    text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 4.0, 0, 0, 0, 0, 0]))]))
+    assert "exceeds it" in text
+    assert _identity_lines("n_train", calm) == []

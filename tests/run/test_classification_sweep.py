@@ -38,11 +38,20 @@ def test_summary_adds_up_and_matches_measured_cross_entropy(run):
 
 
 def test_outputs_say_cross_entropy(run):
-    _, out = run
+    result, out = run
     assert "cross-entropies" in (out / "report.md").read_text()
     assert (out / "figures" / "decomposition.png").stat().st_size > 0
     members = pd.read_csv(out / "members.csv")
     assert members["test_error"].notna().all()
+    # every class's true probability is stored: the decomposition can be redone from it
+    from bvsim.estimate.classification import decompose_cross_entropy
+
+    with np.load(out / "predictions.npz") as z:
+        p_test, pred, lam = z["p_test"], z["pred"], z["weight_decay"]
+    assert p_test.shape == pred.shape[3:] and np.allclose(p_test.sum(axis=1), 1)
+    row = result.summary.iloc[0]
+    redo = decompose_cross_entropy(pred[0], p_test, corrected=True)[0]
+    assert lam[0] == row.weight_decay and redo["bias"] == pytest.approx(row.bias2, rel=1e-6)
 
 
 def test_no_figure_calls_cross_entropy_a_squared_error(run):

@@ -249,6 +249,10 @@ def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
     assert summary[~summary.is_best].diff_from_best_df.between(2, 5).all()
     assert summary.variance_diff_prev_df.iloc[1:].between(2, 5).all()
     assert np.isnan(best.diff_from_best_df)
+    # anova.csv's SEs and shares carry their Satterthwaite df too, in the same range
+    terms = anova[anova.share.notna()]
+    assert terms.df.between(2, 5).all() and terms.share_df.between(2, 5).all()
+    assert anova[anova.term == "noise"].df.isna().all()
     assert summary.prob_best.sum() == pytest.approx(1.0)
     points = pd.read_csv(out / "pointwise.csv")
     assert points.bias2_se0.isna().all() and (points.variance_se > 0).all()
@@ -260,7 +264,8 @@ def test_the_summary_of_a_crossed_run_is_its_anova(fixed_design_run):
         "\n".join(figure_lines(["pointwise"], crossed=c)) for c in (True, False)
     )  # the pointwise figure's caption (this run draws only the ANOVA's)
     assert "(multiway jackknife," in crossed and "`bias2_se0` is empty" in crossed
-    assert "`bias2_se0` in `pointwise.csv` is its SE" in nested and "multiway" not in nested
+    assert "never narrower than `bias2_se0` in `pointwise.csv`" in nested
+    assert "multiway" not in nested and "never narrower" not in crossed
 
 
 def test_a_nested_run_keeps_its_estimators(tmp_path):
