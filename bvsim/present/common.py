@@ -1,6 +1,6 @@
 """What the figures and the report share: which rows have estimates, the best λ, how a
-λ and a number are written, what a run's errors are called, and the table of figures
-with their captions.
+λ and a number are written, what a run's errors are called, which λ a figure picks,
+and the table of figures with their captions.
 
 Nothing here draws or writes a file.
 """
@@ -30,6 +30,7 @@ __all__ = [
     "figure_lines",
     "get",
     "is_classification",
+    "key_lambdas",
     "lambda_label",
     "lambda_text",
     "noise_in_bias",
@@ -400,6 +401,27 @@ def axis_figures(summary: pd.DataFrame, axis: str, anova: pd.DataFrame | None = 
         "axis_anova": has_axis_anova(anova, axis),
     }
     return [f.name for f in FIGURE_TABLE if f.axis and drawn.get(f.name, True)]
+
+
+def key_lambdas(summary: pd.DataFrame, extra: bool = False) -> list[float]:
+    """Smallest, best and largest λ with estimates (plus one between smallest and best).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``summary.csv``.
+    extra : bool
+        Also include the λ midway (by index) between the smallest and the best.
+    """
+    v = valid_rows(summary)
+    if v.empty:
+        return []
+    wds = v["weight_decay"].tolist()
+    best = best_row(v)["weight_decay"]
+    picks = [wds[0], best, wds[-1]]
+    if extra:
+        picks.append(wds[wds.index(best) // 2])
+    return sorted(set(picks))
 
 
 def panel_lambdas(lambdas, most: int = 4) -> list[float]:

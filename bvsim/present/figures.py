@@ -14,12 +14,11 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from joblib import Parallel, cpu_count, delayed
 from matplotlib.figure import Figure
 
 from ..io.tables import Tables, load_fits
-from .common import best_row, error_label, is_classification, valid_rows
+from .common import error_label, is_classification, key_lambdas, valid_rows
 from .lambda_figures import (
     fig_curves,
     fig_decomposition,
@@ -31,28 +30,7 @@ from .lambda_figures import (
 from .style import drop_figure, lambda_colors, noise_floor_label, save_figure
 from .variance_figures import anova_figure, variance_split_figure
 
-__all__ = ["key_lambdas", "plot_all", "plot_runs"]
-
-
-def key_lambdas(summary: pd.DataFrame, extra: bool = False) -> list[float]:
-    """Smallest, best and largest λ with estimates (plus one between smallest and best).
-
-    Parameters
-    ----------
-    summary : DataFrame
-        ``summary.csv``.
-    extra : bool
-        Also include the λ midway (by index) between the smallest and the best.
-    """
-    v = valid_rows(summary)
-    if v.empty:
-        return []
-    wds = v["weight_decay"].tolist()
-    best = best_row(v)["weight_decay"]
-    picks = [wds[0], best, wds[-1]]
-    if extra:
-        picks.append(wds[wds.index(best) // 2])
-    return sorted(set(picks))
+__all__ = ["plot_all", "plot_runs"]
 
 
 @dataclass

@@ -316,14 +316,14 @@ def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
     """pointwise and weight_hist draw 3-4 selected λ, curves and steps all of them:
     each λ keeps the colour of the run's map (its whole grid) in all four."""
     from bvsim.present import figures
-    from bvsim.present.common import lambda_label
+    from bvsim.present.common import key_lambdas, lambda_label
     from bvsim.present.steps import fig_steps
 
     run = tmp_path / "run"
     tables = _fake_run(run)
     s = tables.summary
     s.loc[s["weight_decay"] == 0.1, "expected_error"] = 0.0  # best: mid-grid
-    assert figures.key_lambdas(s, extra=True) == [0.0, 1e-3, 0.1, 1.0]
+    assert key_lambdas(s, extra=True) == [0.0, 1e-3, 0.1, 1.0]
     r = figures._Run(tables, run)
     expected = {lambda_label(wd): c for wd, c in style.lambda_colors(WDS).items()}
     steps = tables.curves[tables.curves["split"] == "test"].assign(
