@@ -207,11 +207,9 @@ def _finish_runs(results: list[RunResult], figures: bool, n_jobs: int = 1) -> No
     if figures:  # deferred: matplotlib and seaborn, loaded only to draw
         from .present.figures import plot_runs
         from .present.report import write_report
-        from .present.steps import plot_steps
 
         plot_runs([(r.tables, r.out) for r in results], n_jobs=n_jobs)
         for r in results:
-            plot_steps(r.tables, r.out)
             write_report(r.tables, r.out)
     for r in results:
         write_marker(r.tables, r.out)
@@ -223,8 +221,8 @@ def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> Run
     if out is not None:
         write_tables(tables, out)
         if figures:  # deferred: matplotlib and seaborn, loaded only to draw
-            from .present.axis_figures import plot_axis
             from .present.axis_report import write_axis_report
+            from .present.figures import plot_axis
 
             plot_axis(tables, out, cfg.sweep.axis)
             write_axis_report(tables, out, cfg.sweep.axis)

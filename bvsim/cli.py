@@ -329,14 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         tables = read_tables(args.run_dir)
         axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":  # deferred: matplotlib and seaborn, loaded only to draw
-            from .present.axis_figures import plot_axis
-            from .present.figures import plot_all
-            from .present.steps import plot_steps
+            from .present.figures import plot_all, plot_axis
 
             paths = (
-                plot_axis(tables, args.run_dir, axis)
-                if axis
-                else plot_all(tables, args.run_dir) + plot_steps(tables, args.run_dir)
+                plot_axis(tables, args.run_dir, axis) if axis else plot_all(tables, args.run_dir)
             )
             for path in paths:
                 print(path)

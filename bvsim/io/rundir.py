@@ -18,10 +18,8 @@ from ..run.store import TMP_PREFIX
 from .tables import ANOVA, FILES, STEPS, THEORY
 
 __all__ = [
-    "AXIS_FIGURES",
     "FIGURES",
     "LOCK_GRACE_SECONDS",
-    "RUN_FIGURES",
     "axis_dir_name",
     "axis_dir_names",
     "axis_value_text",
@@ -31,9 +29,12 @@ __all__ = [
     "run_lock",
 ]
 
-#: The figures of a run (``figures/<name>.png`` and ``.pdf``), in the order its report
-#: shows them; their captions are in :mod:`bvsim.present.common`.
-RUN_FIGURES = (
+#: The file names of every figure bvsim draws (``figures/<name>.png`` and ``.pdf``):
+#: ``--overwrite`` removes these and leaves other files in ``figures/`` alone. Each is
+#: declared, with its caption, its maker and its place in the report, in
+#: :data:`bvsim.present.figure_table.FIGURE_TABLE`, which checks when imported that it
+#: names exactly these (io/ may not import present/, so the names are kept here).
+FIGURES = (
     "decomposition",
     "fits",
     "pointwise",
@@ -44,12 +45,12 @@ RUN_FIGURES = (
     "anova",
     "steps",
     "steps_heatmap",
+    "axis_decomposition",
+    "axis_heatmap",
+    "axis_best",
+    "axis_curves",
+    "axis_anova",
 )
-#: The figures of a second-axis run (its combined directory), in report order.
-AXIS_FIGURES = ("axis_decomposition", "axis_heatmap", "axis_best", "axis_curves", "axis_anova")
-#: Every figure bvsim draws; ``--overwrite`` removes these and leaves other files in
-#: ``figures/`` alone.
-FIGURES = (*RUN_FIGURES, *AXIS_FIGURES)
 
 #: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).
 _OUTPUTS = (

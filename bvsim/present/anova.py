@@ -6,7 +6,7 @@ label noise and the initialization) against a numeric second-axis value, e.g.
 peak. Where ``anova.csv`` has the closed form of a term (``theory`` column, crossed
 closed-form ridge: :mod:`bvsim.estimate.anova_theory`) it is drawn dotted.
 
-:func:`bvsim.present.axis_figures.plot_axis` draws it.
+:func:`bvsim.present.figures.plot_axis` draws it.
 """
 
 from __future__ import annotations

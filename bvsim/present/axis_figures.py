@@ -1,12 +1,11 @@
 """The figures of a second-axis run (``sweep.axis``: n_train, hidden_width, noise_std,
-...), drawn into its combined directory by :func:`plot_axis`: the decomposition
-against λ for each value, the expected error over (value × λ), the best λ per value,
-and bias², variance and expected error against a numeric axis.
+...), drawn into its combined directory by :func:`bvsim.present.figures.plot_axis`:
+the decomposition against λ for each value, the expected error over (value × λ), the
+best λ per value, and bias², variance and expected error against a numeric axis
+(:mod:`.figure_table` says which a run gets).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,10 +16,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from ..io.rundir import axis_value_text
-from ..io.tables import Tables
-from .anova import fig_axis_anova
 from .common import (
-    axis_figures,
     best_row,
     error_label,
     lambda_label,
@@ -34,7 +30,6 @@ from .style import (
     dwarfed,
     limit_to_estimates,
     log_x_when_wide,
-    save_figure,
     styled,
     symlog_y,
     term_names,
@@ -45,7 +40,6 @@ __all__ = [
     "fig_axis_curves",
     "fig_axis_decomposition",
     "fig_axis_heatmap",
-    "plot_axis",
 ]
 
 
@@ -270,24 +264,3 @@ def fig_axis_curves(summary: pd.DataFrame, axis: str, theory: pd.DataFrame | Non
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     fig.suptitle(f"Bias², variance and expected error against {axis} (bands: ±2 SE, marginal)")
     return fig
-
-
-def plot_axis(tables: Tables, out_dir, axis: str) -> list[Path]:
-    """Draw the second-axis figures of a combined run into ``out_dir/figures``
-    (:func:`bvsim.present.common.axis_figures` says which)."""
-    out = Path(out_dir) / "figures"
-    out.mkdir(parents=True, exist_ok=True)
-    summary = tables.summary
-    if summary.empty:
-        return []
-    draw = {
-        "axis_decomposition": lambda: fig_axis_decomposition(summary, axis),
-        "axis_heatmap": lambda: fig_axis_heatmap(summary, axis),
-        "axis_best": lambda: fig_axis_best(summary, axis),
-        "axis_curves": lambda: fig_axis_curves(summary, axis, tables.theory),
-        "axis_anova": lambda: fig_axis_anova(tables.anova, axis),
-    }
-    paths: list[Path] = []
-    for name in axis_figures(summary, axis, tables.anova):
-        paths += save_figure(draw[name](), out, name)
-    return paths

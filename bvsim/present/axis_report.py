@@ -17,11 +17,9 @@ from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import IDENTITY_SE, identity_worst
 from .common import (
-    axis_figures,
     best_row,
     crossed_factors_of,
     crossed_se_text,
-    figure_lines,
     get,
     lambda_text,
     pct_pm,
@@ -30,6 +28,7 @@ from .common import (
     training_phrase,
     valid_rows,
 )
+from .figure_table import axis_figures, figure_lines
 from .run_view import Sweep
 
 __all__ = ["write_axis_report"]
@@ -37,7 +36,7 @@ __all__ = ["write_axis_report"]
 
 def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     """Write ``out_dir/report.md`` of a second-axis sweep: best λ per value, figures
-    (those :func:`bvsim.present.axis_figures.plot_axis` draws, drawn or not yet),
+    (those :func:`bvsim.present.figures.plot_axis` draws, drawn or not yet),
     links to the sub-runs' reports.
 
     Parameters

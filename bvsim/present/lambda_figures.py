@@ -3,7 +3,7 @@ and variance, learning curves, weight norms and weight histograms.
 
 Each figure is one small function that takes tidy DataFrames and returns a matplotlib
 ``Figure``; it computes nothing beyond selecting and reshaping rows for plotting.
-:func:`bvsim.present.figures.plot_all` decides which of them a run gets.
+The makers of :mod:`bvsim.present.figure_table` decide which of them a run gets.
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ from .checks import theory_agreement
 from .common import (
     crossed_factors_of,
     crossed_se_text,
-    drawn_figures,
-    figure_lines,
     get,
     is_classification,
     lambda_text,
@@ -37,6 +35,7 @@ from .common import (
     valid_rows,
 )
 from .early_stopping import early_stopping_finding
+from .figure_table import drawn_figures, figure_lines
 from .findings import findings
 
 __all__ = [

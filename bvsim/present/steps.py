@@ -1,13 +1,11 @@
 """Figures of the decomposition along training (``steps.csv``): bias² and variance
 against the optimizer step, one line per λ, and the expected error over (step, λ).
 
-Drawn by :func:`plot_steps` next to :func:`bvsim.present.figures.plot_all` when the run
-has ``steps.csv`` with more than one logged step (``train.decompose_steps``).
+Drawn by :func:`bvsim.present.figures.plot_all` when the run has ``steps.csv`` with
+more than one logged step (``train.decompose_steps``; :mod:`.figure_table`).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,11 +13,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..io.tables import Tables
 from .common import error_label, lambda_label
-from .style import band, drop_figure, lambda_colors, save_figure, styled, term_names
+from .style import band, lambda_colors, styled, term_names
 
-__all__ = ["fig_steps", "fig_steps_heatmap", "plot_steps"]
+__all__ = ["fig_steps", "fig_steps_heatmap"]
 
 #: Cells of the heatmap above which the values are not written into them.
 _ANNOTATE_MAX = 120
@@ -125,27 +122,3 @@ def fig_steps_heatmap(steps: pd.DataFrame) -> Figure:
         best = f"best: step {int(grid.index[row])}, λ = {lambda_label(grid.columns[col])}"
         ax.set_title(f"Expected error over step × λ (red: {best})")
     return fig
-
-
-def plot_steps(tables: Tables, out_dir) -> list[Path]:
-    """Draw ``figures/steps`` and ``figures/steps_heatmap`` (PNG and PDF) when the run
-    has ``steps.csv`` with more than one logged step; returns the files written (none
-    otherwise, and those of an earlier drawing are removed)."""
-    steps = tables.steps
-    fig_dir = Path(out_dir) / "figures"
-    if (
-        steps is None
-        or steps.empty
-        or steps["step"].nunique() < 2
-        or not steps["expected_error"].notna().any()
-    ):
-        if fig_dir.is_dir():
-            for name in ("steps", "steps_heatmap"):
-                drop_figure(fig_dir, name)
-        return []
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    early = tables.meta.get("early_stopping")
-    colors = lambda_colors(tables.summary["weight_decay"])  # the run's, as in plot_all
-    written = save_figure(fig_steps(steps, early, colors), fig_dir, "steps")
-    written += save_figure(fig_steps_heatmap(steps), fig_dir, "steps_heatmap")
-    return written

@@ -1,4 +1,5 @@
-"""What figures and report share (bvsim.present.common), on small hand-made tables."""
+"""What figures and report share (bvsim.present.common, and the table of figures
+bvsim.present.figure_table), on small hand-made tables."""
 
 from __future__ import annotations
 
@@ -8,18 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim.io.rundir import AXIS_FIGURES, FIGURES, RUN_FIGURES
-from bvsim.present.common import (
-    FIGURE_TABLE,
-    axis_figures,
-    best_position,
-    drawn_figures,
-    figure_lines,
-    lambda_label,
-    lambda_text,
-    share_of,
-    valid_rows,
-)
+from bvsim.io.rundir import FIGURES
+from bvsim.present import figure_table
+from bvsim.present.common import best_position, lambda_label, lambda_text, share_of, valid_rows
+from bvsim.present.figure_table import FIGURE_TABLE, axis_figures, drawn_figures, figure_lines
 from bvsim.present.findings import findings
 
 
@@ -67,12 +60,23 @@ def test_share_of_falls_back_to_the_ratio_for_an_older_run():
                                           "expected_error": 1.0}), "bias2"))  # fmt: skip
 
 
-def test_every_figure_has_one_caption_in_report_order():
-    assert tuple(f.name for f in FIGURE_TABLE) == FIGURES
-    assert {f.name for f in FIGURE_TABLE if f.axis} == set(AXIS_FIGURES)
-    assert {f.name for f in FIGURE_TABLE if not f.axis} == set(RUN_FIGURES)
+AXIS_FIGURES = [f.name for f in FIGURE_TABLE if f.axis]
+
+
+def test_every_figure_has_one_caption_and_a_file_name_overwrite_clears():
+    names = [f.name for f in FIGURE_TABLE]
+    assert sorted(names) == sorted(FIGURES) and len(set(names)) == len(names)
+    assert not any(f.axis for f in FIGURE_TABLE[: len(names) - len(AXIS_FIGURES)])
     for f in FIGURE_TABLE:
-        assert f.caption and ("{axis}" in f.caption) == f.axis
+        assert f.caption and ("{axis}" in f.caption) == f.axis and callable(f.make)
+        assert f.applies is None or f.axis  # a run's figure: its maker alone decides
+
+
+@pytest.mark.parametrize("names", [FIGURES[:-1], (*FIGURES, "extra"), (*FIGURES, FIGURES[0])])
+def test_the_table_refuses_to_load_when_it_and_the_file_names_differ(monkeypatch, names):
+    monkeypatch.setattr(figure_table, "FIGURES", names)
+    with pytest.raises(ImportError, match="differ"):
+        figure_table._check_names()
 
 
 def test_a_run_report_embeds_the_drawn_figures_of_a_run_in_table_order(tmp_path):
@@ -91,7 +95,7 @@ def test_axis_figures_name_the_axis_and_draw_curves_only_for_a_numeric_axis():
     numeric = pd.DataFrame({"n_train": [10, 20], "weight_decay": [0.0, 0.0]})
     named = pd.DataFrame({"penalty": ["l1", "l2"], "weight_decay": [0.0, 0.0]})
     anova = pd.DataFrame({"n_train": [10, 20], "term": ["inputs"] * 2, "value": [0.1, 0.2]})
-    assert axis_figures(numeric, "n_train", anova) == list(AXIS_FIGURES)
+    assert axis_figures(numeric, "n_train", anova) == AXIS_FIGURES
     plain = [n for n in AXIS_FIGURES if n != "axis_anova"]
     assert axis_figures(numeric, "n_train") == plain
     assert axis_figures(named, "penalty") == [n for n in plain if n != "axis_curves"]

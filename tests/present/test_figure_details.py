@@ -104,7 +104,7 @@ def test_the_total_over_a_stack_has_error_bars_not_a_band():
 def test_weight_norm_says_the_biases_are_left_out():
     """‖w‖ = 0 at a large λ while the members still spread around a constant: the
     spread is the output bias, which the norm leaves out (results/README.md)."""
-    from bvsim.present.common import FIGURE_TABLE
+    from bvsim.present.figure_table import FIGURE_TABLE
     from bvsim.present.lambda_figures import fig_weight_norm
 
     assert "biases excluded" in fig_weight_norm(_summary()).axes[0].get_ylabel()
@@ -239,7 +239,7 @@ def test_pointwise_of_several_dimensions_draws_bars_not_bands():
     assert "bars: ±2 SE" in fig.texts[0].get_text()
     one_d = fig_pointwise(pw, [0.0, 0.1, 1.0], one_d=True)
     assert [c for c in one_d.axes[0].collections if isinstance(c, PolyCollection)]
-    from bvsim.present.common import FIGURE_TABLE
+    from bvsim.present.figure_table import FIGURE_TABLE
 
     caption = next(f.caption for f in FIGURE_TABLE if f.name == "pointwise")
     assert "each with its own bar" in caption and "When one λ dwarfs" in caption
@@ -272,7 +272,7 @@ def test_labels_say_what_the_terms_are_without_a_known_noise_or_with_cross_entro
 ):
     """pointwise titled bias² what is bias² + noise (noise unknown) or a KL term, and
     curves called the entropy of a cross-entropy run "noise σ²"."""
-    from bvsim.present import figures
+    from bvsim.present import figure_makers as makers
     from tests.present.test_figures import _fake_run
 
     tables = _fake_run(tmp_path / "run")
@@ -281,20 +281,20 @@ def test_labels_say_what_the_terms_are_without_a_known_noise_or_with_cross_entro
         s["bias2_includes_noise"], s["noise"] = True, np.nan
     if kind.startswith("entropy"):
         s["loss"] = "cross_entropy"
-    run = figures._Run(tables, tmp_path / "run")
-    pointwise = figures._pointwise(run)
+    run = makers.FigureInput(tables, tmp_path / "run")
+    pointwise = makers.pointwise(run)
     titles = [ax.get_title() for ax in pointwise.axes if ax.get_title()]
     assert titles[0].startswith(title)
     assert all(ax.get_ylabel().startswith((bias, "variance", "KL variance"))
                for ax in pointwise.axes if ax.get_ylabel())  # fmt: skip
     assert pointwise.texts[0].get_text().startswith(f"Pointwise {bias} and ")
-    labels = [t.get_text() for leg in figures._curves(run).legends for t in leg.get_texts()]
+    labels = [t.get_text() for leg in makers.curves(run).legends for t in leg.get_texts()]
     noise = [t for t in labels if "noise" in t]
     assert noise == ([floor] if floor else [])
 
 
 def test_captions_do_not_promise_a_noise_line_every_run_draws():
-    from bvsim.present.common import FIGURE_TABLE
+    from bvsim.present.figure_table import FIGURE_TABLE
 
     caption = {f.name: f.caption for f in FIGURE_TABLE}
     assert "no known noise and no line" in caption["curves"]

@@ -282,9 +282,7 @@ def test_one_logged_step_draws_no_curves_and_removes_an_old_drawing(tmp_path):
     assert "Train and test loss during optimisation" not in report
 
 
-def test_plot_steps_without_steps_removes_an_old_drawing(tmp_path):
-    from bvsim.present.steps import plot_steps
-
+def test_plot_all_without_steps_removes_an_old_steps_drawing(tmp_path):
     run = tmp_path / "run"
     tables = _fake_run(run)
     (run / "figures").mkdir()
@@ -292,8 +290,9 @@ def test_plot_steps_without_steps_removes_an_old_drawing(tmp_path):
         for ext in ("png", "pdf"):
             (run / "figures" / f"{name}.{ext}").write_bytes(b"old")
     (run / "figures" / "notes.png").write_bytes(b"mine")
-    assert plot_steps(tables, run) == []
-    assert sorted(p.name for p in (run / "figures").iterdir()) == ["notes.png"]
+    _check_written(plot_all(tables, run), run, BASE)
+    left = {p.name for p in (run / "figures").iterdir()}
+    assert "notes.png" in left and not any(n.startswith("steps") for n in left)
 
 
 def _lambda_artist_colors(fig) -> dict[str, tuple]:
@@ -315,7 +314,7 @@ def _lambda_artist_colors(fig) -> dict[str, tuple]:
 def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
     """pointwise and weight_hist draw 3-4 selected λ, curves and steps all of them:
     each λ keeps the colour of the run's map (its whole grid) in all four."""
-    from bvsim.present import figures
+    from bvsim.present import figure_makers as makers
     from bvsim.present.common import key_lambdas, lambda_label
     from bvsim.present.steps import fig_steps
 
@@ -324,16 +323,16 @@ def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
     s = tables.summary
     s.loc[s["weight_decay"] == 0.1, "expected_error"] = 0.0  # best: mid-grid
     assert key_lambdas(s, extra=True) == [0.0, 1e-3, 0.1, 1.0]
-    r = figures._Run(tables, run)
+    r = makers.FigureInput(tables, run)
     expected = {lambda_label(wd): c for wd, c in style.lambda_colors(WDS).items()}
     steps = tables.curves[tables.curves["split"] == "test"].assign(
         bias2=0.1, bias2_se=0.01, variance=0.1, variance_se=0.01, expected_error=0.3,
         expected_error_se=0.01)  # fmt: skip
     steps = steps[steps["weight_decay"] != 1e-3]  # a λ missing from one figure
     drawn = {
-        "pointwise": figures._pointwise(r),
-        "curves": figures._curves(r),
-        "weight_hist": figures._weight_hist(r),
+        "pointwise": makers.pointwise(r),
+        "curves": makers.curves(r),
+        "weight_hist": makers.weight_hist(r),
         "steps": fig_steps(steps, colors=r.colors),
     }
     for name, fig in drawn.items():

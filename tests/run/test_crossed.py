@@ -26,7 +26,7 @@ from bvsim.config import ConfigError, dumps_toml
 from bvsim.data.generator import draw_training_sets, make_test_set, truth
 from bvsim.estimate.anova import crossed_anova, crossed_anova_blocks
 from bvsim.estimate.theory import ridge_fixed_design
-from bvsim.present.common import figure_lines
+from bvsim.present.figure_table import figure_lines
 from bvsim.present.report import write_report
 from bvsim.present.style import save_figure
 from bvsim.present.variance_figures import fig_anova

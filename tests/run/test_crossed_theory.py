@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from bvsim import load_config, run_sweep
-from bvsim.present.axis_figures import plot_axis
 from bvsim.present.axis_report import write_axis_report
+from bvsim.present.figures import plot_axis
 
 OVERRIDES = [
     "sweep.design=crossed",
