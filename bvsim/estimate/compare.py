@@ -33,6 +33,7 @@ __all__ = [
     "bias2_null_se_points",
     "jackknife_ratio",
     "one_se_index",
+    "paired_df",
     "paired_difference",
     "paired_ratio",
     "paired_vs_best",
@@ -93,6 +94,23 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
         return np.nan, np.nan, 0
     se = float(d.std(ddof=1) / np.sqrt(n)) if n >= 2 else np.nan
     return float(d.mean()), se, n
+
+
+def paired_df(n):
+    """Degrees of freedom of a paired difference's SE over ``n`` common sets
+    (:func:`paired_difference`): ``n - 1``, NaN below 2 sets.
+
+    Parameters
+    ----------
+    n : int or array_like of int
+
+    Returns
+    -------
+    float or ndarray
+    """
+    n = np.asarray(n, dtype=np.float64)
+    out = np.where(n >= 2, n - 1.0, np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 def paired_ratio(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:

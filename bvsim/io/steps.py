@@ -165,7 +165,7 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
         n = int(min(e["n_reps_used"], w["n_reps_used"]))
     else:
         diff, diff_se, n = compare.paired_difference(a, b)
-        diff_df = n - 1.0 if n >= 2 else float("nan")
+        diff_df = compare.paired_df(n)
     return {
         "weight_decay_min": lam_min,
         "best_step": int(e["step"]),

@@ -179,8 +179,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     vs = compare.paired_vs_best(expected, best=best)
     summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
     summary["n_common_with_best"] = vs["n_common"]
-    df = vs["n_common"] - 1.0
-    summary["diff_from_best_df"] = np.where((df >= 1) & (np.arange(n_wd) != best), df, np.nan)
+    df = compare.paired_df(vs["n_common"])
+    summary["diff_from_best_df"] = np.where(np.arange(n_wd) != best, df, np.nan)
     summary["n_worse_than_best"], summary["n_better_than_best"] = vs["n_worse"], vs["n_better"]
     wd = summary["weight_decay"].to_numpy(float)
     one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
@@ -199,7 +199,7 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
             _, se, n = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
             gap = summary["variance"].iloc[i] - summary["variance"].iloc[prev]
             cols = ["variance_diff_prev", "variance_diff_prev_se", "variance_diff_prev_df"]
-            summary.loc[i, cols] = gap, se, n - 1.0 if n >= 2 else np.nan
+            summary.loc[i, cols] = gap, se, compare.paired_df(n)
     return summary
 
 

@@ -219,6 +219,13 @@ def test_t_multiplier_is_students_quantile():
     np.testing.assert_allclose(t([3, np.nan]), [t(3), np.nan])
 
 
+def test_paired_df_is_the_sets_compared_minus_one():
+    """n - 1 from two common sets on, NaN below; a scalar stays a float."""
+    assert compare.paired_df(4) == 3.0 and isinstance(compare.paired_df(4), float)
+    assert np.isnan(compare.paired_df(1)) and np.isnan(compare.paired_df(0))
+    np.testing.assert_array_equal(compare.paired_df(np.array([0, 1, 2, 5])), [np.nan, np.nan, 1, 4])
+
+
 def test_a_difference_over_few_sets_is_covered_by_t_not_by_two_se():
     """4 training sets at 2 λ: ± 2 paired SE covers the true difference in about 86 %
     of studies, ± t(3) paired SE in 95 %; the summary's diff_from_best_df is the 3."""
