@@ -17,7 +17,6 @@ from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import IDENTITY_SE, identity_worst
 from .common import (
-    best_row,
     crossed_factors_of,
     crossed_se_text,
     get,
@@ -128,18 +127,18 @@ def _value_row(axis: str, value, part: pd.DataFrame, meta: dict) -> str:
     """One value's table row: its best λ, the other λ within its 95 % interval, the
     expected error there and at the smallest λ, the paired reduction, bias²'s share at
     the largest λ, diverged members."""
-    v = valid_rows(part)
+    ordered = part.sort_values("weight_decay").reset_index(drop=True)
+    v = valid_rows(ordered)
     n_div = int(part["n_diverged"].sum())
     link = f"[report](axis/{axis_dir_name(axis, value)}/report.md)"
     if v.empty:
         return f"| {axis_value_text(value)} | — | — | — | — | — | — | {n_div} | {link} |"
-    best, first, last = best_row(v), v.iloc[0], v.iloc[-1]
+    run = Sweep(ordered, v, meta)
+    best, first, last = run.best, v.iloc[0], v.iloc[-1]
     red, red_se = get(first, "reduction_by_best"), get(first, "reduction_by_best_se")
     if not np.isfinite(red):  # an older run
         red = 1 - best["expected_error"] / first["expected_error"]
     share_se = get(last, "bias2_share_se")
-    ordered = part.sort_values("weight_decay").reset_index(drop=True)
-    run = Sweep(ordered, valid_rows(ordered), meta)
     heavy = 0 in run.heavy_tailed
     tied = run.near() if run.paired else []
     tied_text = (
