@@ -17,7 +17,7 @@ from .run.preflight import check_user_code, preflight
 from .run.result import SweepResult
 from .run.store import write_text_atomic
 from .run.sweep import train_sweep
-from .train.devices import resolve_device
+from .train.devices import resolve_device, resolve_devices
 
 __all__ = ["RunResult", "load_config", "run_sweep"]
 
@@ -128,7 +128,7 @@ def run_sweep(
         :func:`bvsim.run.sweep.train_sweep`.
     """
     if devices:
-        preflight(cfg, n_jobs=n_jobs, devices=[str(resolve_device(d)) for d in devices])
+        preflight(cfg, n_jobs=n_jobs, devices=resolve_devices(devices))
     else:
         preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)))
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}

@@ -22,7 +22,7 @@ from .io.tables import read_tables
 from .present.common import valid_rows
 from .run.preflight import check_n_jobs, streaming_backends
 from .run.store import RunDirError
-from .train.devices import resolve_device
+from .train.devices import resolve_device, resolve_devices
 from .train.engine import layer_shapes
 from .train.module import batched_spec
 
@@ -226,13 +226,13 @@ def _devices(args) -> list[str] | None:
         devices = [d.strip() for d in args.devices.split(",") if d.strip()]
         if not devices:
             raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
-    try:
-        for d in devices or [args.device]:
-            resolve_device(d)
+    try:  # only checked here: the API resolves them again
+        if devices:
+            resolve_devices(devices)
+        else:
+            resolve_device(args.device)
     except ValueError as err:
-        raise ConfigError(
-            str(err).replace("--device ", "--devices " if devices else "--device ")
-        ) from None
+        raise ConfigError(str(err)) from None
     return devices
 
 

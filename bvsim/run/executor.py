@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import Config
 from ..data.generator import TestSet
-from ..train.devices import STOP, setup_process
+from ..train.devices import STOP, device_type_of, setup_process
 from ..train.trainers import train_members
 from .chunks import fields_in, gpu_batch_units, member_fields, members_of
 
@@ -83,7 +83,7 @@ def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
     per_gpu = gpu_batch_units(cfg, len(chunks[0]))
 
     def worker(dev, finished):
-        take = per_gpu if dev.startswith("cuda") else 1
+        take = per_gpu if device_type_of(dev) == "cuda" else 1
         try:
             while not errors and not STOP.is_set():
                 with lock:

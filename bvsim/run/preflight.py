@@ -33,6 +33,7 @@ from ..config import Config, ConfigError, axis_configs, is_classification
 from ..data.csv import check_csv, load_split
 from ..data.generator import check_truth, check_truth_function
 from ..task import task_for
+from ..train.devices import device_type_of
 from ..train.module import check_module
 from ..train.sklearn import check_estimator
 from ..train.trainers import ModelSizes, model_sizes
@@ -302,7 +303,7 @@ def _need(est: dict, device_type: str) -> float:
 def _device_memory(device: str) -> int | None:
     """Free bytes on CUDA ``device`` (``cuda`` or ``cuda:N``); None for the CPU or
     when unknown."""
-    if not str(device).startswith("cuda"):
+    if device_type_of(device) != "cuda":
         return None
     try:
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
@@ -318,7 +319,7 @@ def check_memory(
     chunk does not fit in that device's free memory; ``host=False`` checks the device
     only), naming the key that sizes it most (the one whose smallest value saves the
     most)."""
-    device_type = str(device).split(":")[0]
+    device_type = device_type_of(device)
     sizes = model_sizes(cfg)
     est = memory_estimate(cfg, device_type, sizes)
     checks = []
@@ -406,7 +407,7 @@ def preflight(
     if not devices:  # several devices run in threads of their own, not through joblib
         check_joblib_backend()
     subs = [sub for _, sub in axis_configs(cfg)]
-    gpus = list(dict.fromkeys(d for d in devices or [] if str(d).startswith("cuda")))
+    gpus = list(dict.fromkeys(d for d in devices or [] if device_type_of(d) == "cuda"))
     for sub in subs:
         if devices:
             check_memory(sub, "cpu")

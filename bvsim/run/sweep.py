@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, config_key
 from ..data.generator import TestSet, draw_training_sets, make_test_set
-from ..train.devices import resolve_device
+from ..train.devices import device_type_of, resolve_device, resolve_devices
 from .chunks import chunk_list, member_fields
 from .executor import run_jobs, run_on_devices
 from .precision import PrecisionStop
@@ -33,10 +33,10 @@ __all__ = ["train_sweep"]
 def _resolve_devices(device: str, devices: list[str] | None):
     """(devices, the device text for run.json, the device type chunks are sized for)."""
     if devices:
-        devices = [str(resolve_device(d)) for d in devices]
+        devices = resolve_devices(devices)
         return devices, ",".join(devices), "cpu"  # CPU-sized units; a GPU merges several
     dev = str(resolve_device(device))
-    return None, dev, torch.device(dev).type
+    return None, dev, device_type_of(dev)
 
 
 def _gather(cfg: Config, results: list[dict], paths: list, n_reps: int) -> dict:
@@ -157,7 +157,7 @@ def train_sweep(
     results: list[dict | None] = [None] * len(chunks)
     ignored, inputs, stamp = {}, None, {}
     if chunk_dir is not None:
-        types = sorted({torch.device(d).type for d in dev.split(",")})
+        types = sorted({device_type_of(d) for d in dev.split(",")})
         inputs, stamp = resume_key(cfg, "+".join(types))
         check = ChunkCheck(cfg, len(test.f), stamp)
         ignored = load_chunks(results, paths, chunks, check, stopper)

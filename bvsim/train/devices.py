@@ -13,7 +13,15 @@ import warnings
 
 import torch
 
-__all__ = ["STOP", "check_stop", "pin_cuda_numerics", "resolve_device", "setup_process"]
+__all__ = [
+    "STOP",
+    "check_stop",
+    "device_type_of",
+    "pin_cuda_numerics",
+    "resolve_device",
+    "resolve_devices",
+    "setup_process",
+]
 
 
 #: Set to stop every training loop of this process at its next step: a sweep whose
@@ -39,7 +47,7 @@ def setup_process(n_threads: int | None = 1, device: str | torch.device | None =
     if n_threads is not None and torch.get_num_threads() != n_threads:
         torch.set_num_threads(n_threads)
     _keep_freed_memory()
-    if device is not None and torch.device(device).type == "cuda":
+    if device is not None and device_type_of(device) == "cuda":
         pin_cuda_numerics()
 
 
@@ -98,30 +106,50 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 512 << 20)
 
 
-def resolve_device(device: str) -> torch.device:
-    """``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (cuda when available).
+def resolve_device(device: str, option: str = "--device") -> torch.device:
+    """What a device string means, decided here only: ``'cpu'``, ``'cuda'``,
+    ``'cuda:N'`` or ``'auto'`` (cuda when available).
+
+    Parameters
+    ----------
+    device : str
+    option : str
+        The option the string came from, named in the error messages.
 
     Raises
     ------
     ValueError
-        If a CUDA device is asked for and none is available.
+        If the string names no such device, or a CUDA device is asked for and none
+        (or not that one) is available.
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    expected = f"{option} {device!r}: expected cpu, cuda, cuda:N or auto"
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from None
+        raise ValueError(expected) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                f"--device {device!r}: no CUDA device is available here "
-                "(use --device cpu, or auto to fall back)"
+                f"{option} {device!r}: no CUDA device is available here "
+                f"(use {option} cpu, or auto to fall back)"
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(
-                f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s)"
+                f"{option} {device!r}: only {torch.cuda.device_count()} CUDA device(s)"
             )
     elif dev.type != "cpu":
-        raise ValueError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto")
+        raise ValueError(expected)
     return dev
+
+
+def resolve_devices(devices: list[str], option: str = "--devices") -> list[str]:
+    """Several devices at once, each resolved (:func:`resolve_device`), as text."""
+    return [str(resolve_device(d, option)) for d in devices]
+
+
+def device_type_of(device: str | torch.device) -> str:
+    """``'cpu'`` or ``'cuda'``: the type of a resolved device (``cpu``, ``cuda`` or
+    ``cuda:N``), which sizes its chunks and says whether it has device memory."""
+    return torch.device(device).type

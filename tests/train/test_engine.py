@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bvsim import load_config
-from bvsim.train.devices import resolve_device, setup_process
+from bvsim.train.devices import device_type_of, resolve_device, resolve_devices, setup_process
 from bvsim.train.engine import TrainSpec
 from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
@@ -215,6 +215,15 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+    with pytest.raises(ValueError, match=r"^--devices 'tpu': expected cpu"):
+        resolve_devices(["cpu", "tpu"])  # the option is named
+    assert resolve_devices(["cpu", "cpu"]) == ["cpu", "cpu"]
+    assert [device_type_of(d) for d in ("cpu", "cuda", "cuda:1", torch.device("cuda:0"))] == [
+        "cpu",
+        "cuda",
+        "cuda",
+        "cuda",
+    ]
 
 
 @pytest.fixture
