@@ -24,7 +24,7 @@ from .run.preflight import check_n_jobs, streaming_backends
 from .run.store import RunDirError
 from .train.devices import resolve_device, resolve_devices
 from .train.engine import layer_shapes
-from .train.module import batched_spec
+from .train.trainers import kind_note
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -247,14 +247,9 @@ def _sweep(args) -> int:
     out = Path(args.out) if args.out else Path("results") / cfg.name
     _check_writable(out)
     devices = _devices(args)
-    if cfg.model.kind == "module":
-        if batched_spec(cfg) is not None:
-            print(
-                f"bvsim: {cfg.model.module} is a plain nn.Linear stack: trained by the "
-                "batched engine from its own initial weights "
-                "(--set model.module_trainer=func for torch.func)",
-                file=sys.stderr,
-            )
+    note = kind_note(cfg)
+    if note:
+        print(f"bvsim: {note}", file=sys.stderr)
     try:
         with _sigterm_as_interrupt(), _backend(args.backend, args.scheduler):
             result = run_sweep(

@@ -22,6 +22,7 @@ from .._version import __version__
 from ..config import Config, config_key
 from ..config.plugins import executed_source, file_digest, is_file_spec, load_object
 from ..data.csv import _open
+from ..train.trainers import user_code
 
 __all__ = ["input_fingerprints", "inputs_key", "plugin_source"]
 
@@ -59,15 +60,15 @@ def input_fingerprints(cfg: Config, devices: str | None = None) -> dict[str, str
     }
     if devices:
         out["devices"] = devices
-    d, m = cfg.data, cfg.model
+    d = cfg.data
     if d.source == "csv" and d.path:
         out["data.path"] = file_digest(_open(d.path))
     if d.source != "csv" and ":" in d.truth:
         out["data.truth"] = plugin_source(d.truth, "data.truth")
-    if m.kind == "module" and m.module:
-        out["model.module"] = plugin_source(m.module, "model.module")
-    if m.kind == "sklearn" and m.estimator:
-        out["model.estimator"] = plugin_source(m.estimator, "model.estimator")
+    code = user_code(cfg)
+    if code is not None:  # model.module or model.estimator
+        key, spec = code
+        out[key] = plugin_source(spec, key)
     return out
 
 

@@ -34,9 +34,7 @@ from ..data.csv import check_csv, load_split
 from ..data.generator import check_truth, check_truth_function
 from ..task import task_for
 from ..train.devices import device_type_of
-from ..train.module import check_module
-from ..train.sklearn import check_estimator
-from ..train.trainers import ModelSizes, model_sizes
+from ..train.trainers import ModelSizes, check_kind, model_sizes
 from .chunks import auto_chunk_size, gpu_batch_units
 
 __all__ = [
@@ -112,10 +110,7 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
         cfg = dataclasses.replace(cfg, data=check_csv(cfg, prefix))
     else:
         check_truth_function(cfg, prefix)
-    if cfg.model.kind == "sklearn":
-        check_estimator(cfg, prefix)
-    if cfg.model.kind == "module":
-        check_module(cfg, prefix)
+    check_kind(cfg, prefix)
     return cfg
 
 

@@ -41,6 +41,7 @@ from .loop import TrainLoop
 __all__ = [
     "activations_per_point",
     "batched_spec",
+    "batched_note",
     "check_module",
     "make_members",
     "member_seed",
@@ -65,6 +66,17 @@ def _build(cfg: Config, seed: int, dtype: torch.dtype) -> nn.Module:
         torch.manual_seed(seed)
         module = _factory(cfg)()
     return module.to(dtype)
+
+
+def batched_note(cfg: Config) -> str | None:
+    """Where the module is a plain ``nn.Linear`` stack (:func:`batched_spec`), that it
+    trains in the batched engine, and how to ask for ``torch.func`` instead."""
+    if batched_spec(cfg) is None:
+        return None
+    return (
+        f"{cfg.model.module} is a plain nn.Linear stack: trained by the batched engine "
+        "from its own initial weights (--set model.module_trainer=func for torch.func)"
+    )
 
 
 def check_module(cfg: Config, prefix: str = "") -> None:

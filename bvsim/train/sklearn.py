@@ -205,8 +205,6 @@ def check_estimator(cfg: Config, prefix: str = "") -> None:
     """A sklearn-style estimator: importable, fit/predict, takes model.param, and fits
     and predicts on a small probe set of the run's shape (see :func:`_probe`)."""
     m = cfg.model
-    if m.kind != "sklearn":
-        return
     key = f"{prefix}model.estimator"
     if not m.estimator:
         raise ConfigError(f"{key}: model.kind = 'sklearn' needs model.estimator = 'pkg.mod:Class'")

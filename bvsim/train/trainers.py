@@ -1,5 +1,6 @@
-"""Which trainer trains a ``model.kind``, and how large one of its members is: the one
-place the kind is dispatched (:data:`KINDS`).
+"""Which trainer trains a ``model.kind``, how large one of its members is, and which
+user code it runs (checked before compute, part of the resume key): the one place the
+kind is dispatched (:data:`KINDS`).
 
 Every trainer takes the members of some training sets as
 :func:`bvsim.run.chunks.members_of` lays them out (``x``, ``y``, ``x_test``,
@@ -25,16 +26,27 @@ from .engine import (
     init_params,
 )
 from .mlp import train_batched
-from .module import activations_per_point, batched_spec, make_members, pack_members, train_modules
-from .sklearn import fit_estimators, random_states
+from .module import (
+    activations_per_point,
+    batched_note,
+    batched_spec,
+    check_module,
+    make_members,
+    pack_members,
+    train_modules,
+)
+from .sklearn import check_estimator, fit_estimators, random_states
 
 __all__ = [
     "KINDS",
     "Kind",
     "ModelSizes",
+    "check_kind",
+    "kind_note",
     "model_sizes",
     "seed_tree_members",
     "train_members",
+    "user_code",
 ]
 
 
@@ -140,26 +152,59 @@ def _sklearn_sizes(cfg: Config) -> ModelSizes:
 
 @dataclass(frozen=True)
 class Kind:
-    """What the rest of the package asks of a ``model.kind``."""
+    """What the rest of the package asks of a ``model.kind``: its trainer, its size
+    (which also decides how its chunks are sized: :attr:`ModelSizes.in_torch`), and
+    the user's code it runs, if any."""
 
     #: trains the members of some training sets (arguments as :func:`train_members`)
     train: Callable[..., EngineResult]
     #: the size of one member (:class:`ModelSizes`)
     sizes: Callable[[Config], ModelSizes]
+    #: the ``model`` key naming the user's code it runs (``module``, ``estimator``),
+    #: whose source the resume key includes; None: bvsim's own code only
+    code_key: str | None = None
+    #: checks that user code before any compute (``check(cfg, prefix)``, raising
+    #: ConfigError)
+    check: Callable[[Config, str], None] | None = None
+    #: a line to tell the user before training, or None (``note(cfg)``)
+    note: Callable[[Config], str | None] | None = None
 
 
-#: ``model.kind`` -> its trainer and sizes.
+#: ``model.kind`` -> its trainer, sizes and user code.
 KINDS: dict[str, Kind] = {
     "mlp": Kind(_train_mlp, _mlp_sizes),
     "linear": Kind(_train_mlp, _mlp_sizes),
-    "module": Kind(_train_module, _module_sizes),
-    "sklearn": Kind(_train_sklearn, _sklearn_sizes),
+    "module": Kind(_train_module, _module_sizes, "module", check_module, batched_note),
+    "sklearn": Kind(_train_sklearn, _sklearn_sizes, "estimator", check_estimator),
 }
 
 
 def model_sizes(cfg: Config) -> ModelSizes:
     """The size of one member of ``cfg.model.kind`` (:class:`ModelSizes`)."""
     return KINDS[cfg.model.kind].sizes(cfg)
+
+
+def user_code(cfg: Config) -> tuple[str, str] | None:
+    """The user's code ``cfg.model.kind`` runs: its key (``model.module``,
+    ``model.estimator``) and the spec there; None for bvsim's own models or where the
+    key is unset."""
+    name = KINDS[cfg.model.kind].code_key
+    spec = getattr(cfg.model, name) if name else None
+    return (f"model.{name}", spec) if spec else None
+
+
+def check_kind(cfg: Config, prefix: str = "") -> None:
+    """Check the user's code of ``cfg.model.kind`` before any compute (a no-op for
+    bvsim's own models)."""
+    check = KINDS[cfg.model.kind].check
+    if check is not None:
+        check(cfg, prefix)
+
+
+def kind_note(cfg: Config) -> str | None:
+    """What to tell the user about how ``cfg.model.kind`` will train, or None."""
+    note = KINDS[cfg.model.kind].note
+    return note(cfg) if note is not None else None
 
 
 def train_members(

@@ -191,3 +191,17 @@ def test_an_estimator_without_weights_writes_a_header_only_weight_hist(tmp_path,
     assert main(["plot", str(out)]) == 0
     assert main(["report", str(out)]) == 0
     assert not (out / "figures" / "weight_hist.png").exists()
+
+
+def test_each_kind_names_the_user_code_it_runs():
+    """KINDS says which key holds a kind's user code (checked at load, in the resume
+    key); bvsim's own models run none."""
+    from bvsim.train.trainers import KINDS, kind_note, user_code
+
+    est = "sklearn.linear_model:Ridge"
+    sk = load_config(preset="smoke", overrides=["model.kind=sklearn", f"model.estimator={est}"])
+    assert user_code(sk) == ("model.estimator", est)
+    for kind in ("mlp", "linear"):
+        cfg = load_config(preset="smoke", overrides=[f"model.kind={kind}", "model.hidden=[]"])
+        assert user_code(cfg) is None and kind_note(cfg) is None
+    assert {k for k, v in KINDS.items() if v.code_key} == {"module", "sklearn"}
