@@ -126,9 +126,9 @@ def test_figures_and_report(tmp_path):
 def test_linear_gd_steps_match_the_closed_form(momentum):
     """A linear model on a fixed design, full-batch GD in float64 from nn.Linear's
     uniform init: bias² and variance at every logged step land on the closed form
-    (bvsim.estimate.gd_theory; at the end of training it is the ridge theory)."""
+    (tests/estimate/gd_theory.py; at the end of training it is the ridge theory)."""
     from bvsim.data.generator import draw_training_sets, make_test_set, truth
-    from bvsim.estimate.gd_theory import gd_linear_theory
+    from tests.estimate.gd_theory import gd_linear_theory
 
     over = [ON, "train.dtype=float64", f"train.momentum={momentum}", "train.steps=300",
             "train.log_every=50", "sweep.n_reps=1000", "sweep.weight_decay=[0.0, 0.3]",

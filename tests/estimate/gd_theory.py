@@ -1,4 +1,5 @@
-"""Closed-form bias² and variance of a linear model along full-batch gradient descent.
+"""Test oracle (tests/run/test_steps.py): closed-form bias² and variance of a linear
+model along full-batch gradient descent.
 
 For a linear model without intercept on a fixed design X (n × p), trained by full-batch
 SGD with momentum β (``torch.optim.SGD``) on MSELoss + coupled L2 weight decay λ, the
