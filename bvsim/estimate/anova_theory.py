@@ -68,7 +68,6 @@ limit is used (``theory_kind`` says which). A fixed design (``data.train_design 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..config import Config
 from ..config.values import FACTOR_INPUTS, FACTOR_NOISE
@@ -83,10 +82,10 @@ from .theory import (
 )
 
 __all__ = [
+    "anova_theory",
     "has_anova_theory",
     "ridge_anova_limit",
     "ridgeless_anova_exact",
-    "anova_theory_table",
 ]
 
 #: The term names of the crossed design's factors (bvsim.config.crossed_factors).
@@ -177,19 +176,19 @@ def has_anova_theory(cfg: Config) -> str | None:
     return None
 
 
-def _rows(wd: float, terms: dict, noise_var: float, kind: str, names) -> list[dict]:
-    """anova.csv's rows for one λ: the terms, variance, bias2, noise, expected_error."""
+def _values(terms: dict, noise_var: float, names) -> dict[str, float]:
+    """anova.csv's closed-form values at one λ: the terms ``names``, variance, bias2,
+    noise, expected_error."""
     variance = float(sum(terms[t] for t in names))
     values = {t: float(terms[t]) for t in names}
     values |= {"variance": variance, "bias2": float(terms["bias2"]), "noise": noise_var}
     values["expected_error"] = variance + values["bias2"] + noise_var
-    return [
-        {"weight_decay": wd, "term": t, "theory": v, "theory_kind": kind} for t, v in values.items()
-    ]
+    return values
 
 
-def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
-    """The closed-form value of every row of ``anova.csv`` (:func:`has_anova_theory`).
+def anova_theory(cfg: Config, test, x_design=None) -> list[tuple[float, str, dict]] | None:
+    """The closed-form value of every row of ``anova.csv`` (:func:`has_anova_theory`;
+    laid out by :func:`bvsim.io.theory.anova_theory_table`).
 
     Parameters
     ----------
@@ -203,12 +202,12 @@ def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
 
     Returns
     -------
-    DataFrame or None
-        Columns weight_decay, term, theory, theory_kind; rows per λ for the terms
-        (``inputs``, ``label_noise``, ``inputs:label_noise``; a fixed design:
-        ``label_noise``), ``variance``, ``bias2``, ``noise`` and ``expected_error``.
-        ``theory_kind`` is ``random_design_exact`` at λ = 0 (minimum-norm least squares,
-        :func:`ridgeless_anova_exact`), ``random_design_limit`` at λ > 0
+    list or None
+        Per λ, ``(λ, kind, values)``: ``values`` maps each term (``inputs``,
+        ``label_noise``, ``inputs:label_noise``; a fixed design: ``label_noise``),
+        ``variance``, ``bias2``, ``noise`` and ``expected_error`` to its value, in that
+        order. ``kind`` is ``random_design_exact`` at λ = 0 (minimum-norm least
+        squares, :func:`ridgeless_anova_exact`), ``random_design_limit`` at λ > 0
         (:func:`ridge_anova_limit`; the same limit as ``theory.csv``), or
         ``fixed_design_exact``. None when there is no closed form.
     """
@@ -219,22 +218,22 @@ def anova_theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
     noise_var = float(test.noise_var)
     coef = true_coef(d)
     lams = [float(v) for v in cfg.sweep.weight_decay]
-    rows: list[dict] = []
     if kind == "fixed_design":
         if x_design is None:
             raise ValueError("a fixed design's theory needs x_design (the shared training x)")
         bias2, var = ridge_fixed_design(x_design, test.x, coef, d.noise_std**2, np.array(lams))
-        for i, wd in enumerate(lams):
-            terms = {NOISE: var[i], "bias2": bias2[i]}
-            rows += _rows(wd, terms, noise_var, "fixed_design_exact", [NOISE])
-        return pd.DataFrame(rows)
+        return [
+            (wd, "fixed_design_exact", _values({NOISE: v, "bias2": b}, noise_var, [NOISE]))
+            for wd, b, v in zip(lams, bias2, var, strict=True)
+        ]
     bf, vf = factors_at_test_points(test.x, coef)
     args = (d.coef_norm2, d.noise_std**2)
+    out = []
     for wd in lams:
         if wd == 0:
             terms = ridgeless_anova_exact(d.n_train, d.dim, *args, bf, vf)
-            rows += _rows(wd, terms, noise_var, "random_design_exact", [INPUTS, NOISE, BOTH])
         else:
             terms = ridge_anova_limit(d.dim / d.n_train, *args, wd / 2, bf, vf)
-            rows += _rows(wd, terms, noise_var, "random_design_limit", [INPUTS, NOISE, BOTH])
-    return pd.DataFrame(rows)
+        kind = "random_design_exact" if wd == 0 else "random_design_limit"
+        out.append((wd, kind, _values(terms, noise_var, [INPUTS, NOISE, BOTH])))
+    return out

@@ -64,7 +64,7 @@ The extra r² λ_r² (m' − m²) ≥ 0 (Jensen) is the spread of the shrinkage 
 designs: the classical bias minus bvsim's bias, counted by bvsim as variance. The
 covariance of ŵ is isotropic up to O(1/p) (its excess along w* is O(r²/p)), so at a
 test point x_j, Var ŷ(x_j) → (‖x_j‖²/p) · variance_bvsim; and
-E ŷ(x_j) − f(x_j) = −(1 − c) f(x_j). :func:`theory_table` therefore evaluates the limit
+E ŷ(x_j) − f(x_j) = −(1 − c) f(x_j). :func:`ridge_theory` therefore evaluates the limit
 at the run's own test points: bias² × mean_j f_j² / r², variance × mean_j ‖x_j‖² / p
 (both factors → 1 for many test points; the first fluctuates by ≈ √(2/J) and matters).
 
@@ -96,7 +96,7 @@ points x_j (the test x need not be Gaussian: only the training design is average
   variance = r² (b mean_j ‖x_j‖² + d mean_j f_j²) + σ² mean_j ‖x_j‖² n/(p(p − n − 1))
   for p ≥ n + 2 (infinite for p = n + 1).
 
-:func:`theory_table` uses these at λ = 0 (``kind = "random_design_exact"``) and the limit
+:func:`ridge_theory` uses these at λ = 0 (``kind = "random_design_exact"``) and the limit
 only at λ > 0 (``kind = "random_design_limit"``), where the finite-n moments of
 (XᵀX + αI)⁻¹ have no elementary form.
 """
@@ -104,7 +104,6 @@ only at λ > 0 (``kind = "random_design_limit"``), where the finite-n moments of
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..config import Config
 from .linear_truth import true_coef
@@ -118,12 +117,12 @@ __all__ = [
     "ridge_random_design_shrinkage",
     "ridgeless_random_design_exact",
     "factors_at_test_points",
-    "theory_table",
+    "ridge_theory",
 ]
 
-#: ``kind`` values of :func:`theory_table`, and their legend labels. A random design's
-#: table is exact at λ = 0 and the limit at λ > 0; the decomposition figure draws each
-#: kind apart (the exact λ = 0 value as a point), one legend entry each.
+#: ``kind`` values of :func:`ridge_theory` (``theory.csv``), and their legend labels. A
+#: random design's table is exact at λ = 0 and the limit at λ > 0; the decomposition
+#: figure draws each kind apart (the exact λ = 0 value as a point), one legend entry each.
 KINDS = {
     "fixed_design_exact": "theory (exact, fixed design)",
     "random_design_exact": "theory (exact, λ = 0)",
@@ -365,7 +364,7 @@ def has_theory(cfg: Config) -> str | None:
     Linear truth, linear model without intercept or dropout, the l2 penalty (coupled
     weight decay, i.e. ridge); then a fixed design (exact, for any x distribution, so a
     fixed uniform or grid design has it too) or a random Gaussian design (the
-    Marchenko–Pastur limit; :func:`theory_table` replaces it by the exact finite-n value
+    Marchenko–Pastur limit; :func:`ridge_theory` replaces it by the exact finite-n value
     at λ = 0, whose rows are ``"random_design_exact"``).
     """
     d, m = cfg.data, cfg.model
@@ -380,25 +379,27 @@ def has_theory(cfg: Config) -> str | None:
     return "random_design_limit" if d.x_dist == "gaussian" else None
 
 
-def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
-    """Theoretical bias², variance and expected error at every λ of the sweep.
+def ridge_theory(cfg: Config, test, x_design=None) -> dict[str, np.ndarray] | None:
+    """Theoretical bias² and variance at every λ of the sweep (``theory.csv``:
+    :func:`bvsim.io.theory.theory_table`).
 
     Parameters
     ----------
     cfg : Config
+        A one-axis configuration.
     test : bvsim.data.generator.TestSet
-        The run's test set: its inputs ``x`` and test-noise variance ``noise_var``.
+        The run's test set: its inputs ``x``.
     x_design : ndarray of shape (n_train, dim), optional
         The shared training inputs of a fixed design (``has_theory(cfg) ==
         "fixed_design_exact"``), e.g. training set 0's; needed only then.
 
     Returns
     -------
-    DataFrame or None
-        One row per λ, columns weight_decay, bias2_theory, variance_theory, expected_error_theory
-        (bias² + variance + test-noise variance), kind: ``"fixed_design_exact"``; or, for
-        a random Gaussian design, ``"random_design_exact"`` at λ = 0 (minimum-norm least
-        squares, exact at the run's n and p: :func:`ridgeless_random_design_exact`) and
+    dict or None
+        ``weight_decay``, ``bias2``, ``variance`` (float arrays, one value per λ) and
+        ``kind`` (an object array): ``"fixed_design_exact"``; or, for a random Gaussian
+        design, ``"random_design_exact"`` at λ = 0 (minimum-norm least squares, exact
+        at the run's n and p: :func:`ridgeless_random_design_exact`) and
         ``"random_design_limit"`` at λ > 0 (the Marchenko–Pastur limit, off by O(1/n),
         most near n = p). None when no theory applies (:func:`has_theory`). Both
         random-design forms are evaluated at the run's own test points
@@ -433,14 +434,9 @@ def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:
             )
             bias2, variance = np.where(zero, b0, bias2), np.where(zero, v0, variance)
             kinds[zero] = "random_design_exact"
-    bias2 = np.broadcast_to(bias2, lam.shape).astype(float)
-    variance = np.broadcast_to(variance, lam.shape).astype(float)
-    return pd.DataFrame(
-        {
-            "weight_decay": lam,
-            "bias2_theory": bias2,
-            "variance_theory": variance,
-            "expected_error_theory": bias2 + variance + float(test.noise_var),
-            "kind": kinds.tolist(),
-        }
-    )
+    return {
+        "weight_decay": lam,
+        "bias2": np.broadcast_to(bias2, lam.shape).astype(float),
+        "variance": np.broadcast_to(variance, lam.shape).astype(float),
+        "kind": kinds,
+    }

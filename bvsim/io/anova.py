@@ -8,10 +8,10 @@ import pandas as pd
 
 from ..config import crossed_shape
 from ..estimate.anova import anova_terms as anova_term_names
-from ..estimate.anova_theory import anova_theory_table
 from ..run.result import SweepResult
 from ..task import task_for
 from .blocks import fixed_design_x
+from .theory import anova_theory_table
 
 __all__ = ["anova_tables"]
 

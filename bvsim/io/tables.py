@@ -21,7 +21,6 @@ import pandas as pd
 from .._version import __version__
 from ..config import axis_values, config_key, crossed_shape
 from ..estimate import compare
-from ..estimate.theory import theory_table
 from ..run.result import SweepResult
 from ..run.store import RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
 from ..task import task_for
@@ -29,6 +28,7 @@ from .anova import anova_tables
 from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
 from .summary import BOOTSTRAP_STREAM, summary_rows
+from .theory import theory_table
 
 __all__ = [
     "Tables",
@@ -61,7 +61,7 @@ class Tables:
     members: pd.DataFrame
     weight_hist: pd.DataFrame
     meta: dict
-    #: Closed-form bias² and variance per λ (:func:`bvsim.estimate.theory.theory_table`); None
+    #: Closed-form bias² and variance per λ (:func:`bvsim.io.theory.theory_table`); None
     #: when the configuration has no theory. Written as ``theory.csv``.
     theory: pd.DataFrame | None = None
     #: The crossed design's ANOVA of the variance (:func:`bvsim.io.anova.anova_tables`);

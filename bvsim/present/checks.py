@@ -208,7 +208,7 @@ def theory_agreement(summary: pd.DataFrame, theory: pd.DataFrame | None) -> str 
     summary : DataFrame
         ``summary.csv``.
     theory : DataFrame or None
-        ``theory.csv`` (:func:`bvsim.estimate.theory.theory_table`); None gives None.
+        ``theory.csv`` (:func:`bvsim.io.theory.theory_table`); None gives None.
     """
     if theory is None or theory.empty:
         return None

@@ -16,13 +16,9 @@ import pytest
 
 from bvsim import load_config
 from bvsim.data.generator import make_test_set
-from bvsim.estimate.anova_theory import (
-    anova_theory_table,
-    has_anova_theory,
-    ridge_anova_limit,
-    ridgeless_anova_exact,
-)
-from bvsim.estimate.theory import factors_at_test_points, theory_table
+from bvsim.estimate.anova_theory import has_anova_theory, ridge_anova_limit, ridgeless_anova_exact
+from bvsim.estimate.theory import factors_at_test_points
+from bvsim.io.theory import anova_theory_table, theory_table
 
 SIGMA2 = 0.25
 

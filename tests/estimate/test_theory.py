@@ -26,9 +26,9 @@ from bvsim.estimate.theory import (
     ridge_random_design_limit_classical,
     ridge_random_design_shrinkage,
     ridgeless_random_design_exact,
-    theory_table,
 )
 from bvsim.io.tables import read_tables
+from bvsim.io.theory import theory_table
 from bvsim.present.checks import theory_agreement
 from bvsim.present.lambda_figures import fig_decomposition
 
