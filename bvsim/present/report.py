@@ -10,6 +10,7 @@ hard-coded, and nothing new is estimated here.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -241,9 +242,13 @@ def _precision_lines(meta: dict) -> list[str]:
             f"were at most the target (worst {num(meta['worst_se'], 3)})"
         )
     else:
+        need = k * (meta["worst_se"] / meta["target_se"]) ** 2  # SEs shrink as 1/√K
         why = (
             f"it used all {k} training sets allowed by sweep.n_reps and still missed the "
-            f"target (worst SE {num(meta['worst_se'], 3)}): raise sweep.n_reps"
+            f"target (worst SE {num(meta['worst_se'], 3)}): it would take about "
+            f"{math.ceil(need)} sets (SEs shrink as 1/√K). Raising sweep.n_reps makes a "
+            "new configuration, which retrains every set in a new run directory (or with "
+            "--overwrite), so give the maximum room from the start: the target stops early"
         )
     return [
         f"Precision target: sweep.target_se = {meta['target_se']:g}; {why}. Training "
