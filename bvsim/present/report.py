@@ -361,8 +361,8 @@ def _df_text(anova: pd.DataFrame) -> str:
     return (
         f" `anova.csv` gives each SE's Satterthwaite degrees of freedom (`df`, `share_df`;"
         f" here {lo:.1f} to {hi:.1f} for the shares): a 95 % interval spans ± t(df) SE, "
-        f"± {float(t_multiplier(lo)):.2f} SE at {lo:.1f} df, and a source is said to "
-        "dominate only when its share exceeds 50 % by that many SE."
+        f"± {float(t_multiplier(lo)):.2f} SE at {lo:.1f} df; a source is said to "
+        "dominate only when its share exceeds 50 % by t(`share_df`) times its SE."
     )
 
 
