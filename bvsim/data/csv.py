@@ -3,9 +3,12 @@
 With no generator the noise is unknown: the test labels stand in for the truth, so the
 squared-bias estimate includes the noise ("bias² + noise"), and the outputs say so.
 Every problem with the file is a :class:`ConfigError` raised when the configuration
-loads: missing file or column, a header that repeats a column name, a malformed file,
+loads: missing file or column, a header that repeats a column name, a column listed
+twice in data.features, an unnamed column (a saved index) used by default, a malformed file,
 non-numeric, missing or too large values (with the line), too few rows for the
-requested training-set size.
+requested training-set size. A sweep is drawn from the bytes it first read (their digest
+is in the resume key); a process that must read the file again and finds other bytes
+raises :class:`DataChangedError`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import hashlib
 import io
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -131,6 +135,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
             f"columns: {', '.join(columns)}"
         )
     features = list(d.features) or [c for c in columns if c != target]
+    _check_columns(d, prefix, columns, target, features)
     missing = [c for c in features if c not in columns]
     if missing:
         raise ConfigError(
@@ -183,6 +188,36 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
     return dataclasses.replace(
         d, dim=len(features), target=target, features=features, test_design="sample", **extra
     )
+
+
+#: How pandas names a column whose header cell is empty (a saved index: ``to_csv()``).
+_UNNAMED = re.compile(r"Unnamed: \d+")
+
+
+def _check_columns(d: DataConfig, prefix: str, columns, target: str, features) -> None:
+    """data.features names each column once, and no column without a name in the header
+    (pandas' ``Unnamed: 0``, the index ``to_csv()`` saves) is used unless named in
+    data.features or data.target."""
+    twice = sorted({c for c in d.features if d.features.count(c) > 1})
+    if twice:
+        raise ConfigError(
+            f"{prefix}data.features = {d.features!r}: lists column(s) "
+            f"{', '.join(map(repr, twice))} more than once; list each feature column once"
+        )
+    chosen = [] if d.features else features
+    unnamed = [c for c in chosen if _UNNAMED.fullmatch(c)]
+    if unnamed:
+        raise ConfigError(
+            f"{prefix}data.path = {d.path!r}: column {columns.index(unnamed[0]) + 1} has no "
+            f"name in the header ({unnamed[0]!r} to pandas) and would be a feature: it looks "
+            "like a saved index (pandas' to_csv() without index=False); drop it, or list "
+            "the feature columns in data.features"
+        )
+    if not d.target and _UNNAMED.fullmatch(target):
+        raise ConfigError(
+            f"{prefix}data.path = {d.path!r}: the last column has no name in the header "
+            f"({target!r} to pandas) and would be the target; name it, or set data.target"
+        )
 
 
 #: Largest magnitude of a CSV value: squares and sums of squares (the standardization's
