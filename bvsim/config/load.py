@@ -241,15 +241,45 @@ def from_dict(
     return _absolute_paths(cfg)
 
 
+#: Keys naming a file: a data file, or a plugin spec ('file.py:name' names one).
+PATH_KEYS = (("data", "path"), ("data", "truth"), ("model", "module"), ("model", "estimator"))
+
+
+def _absolute_path(key: str, value: str, base: Path | None = None) -> str:
+    """A path-valued key's ``value`` with a relative file path made absolute against
+    ``base`` (default: the current directory)."""
+    if key != "path":
+        return absolute(value, base)
+    if not value or value.startswith("bvsim-data:") or Path(value).expanduser().is_absolute():
+        return value
+    return str(((base or Path()) / Path(value).expanduser()).resolve())
+
+
+def _anchor_paths(raw: dict, base: Path) -> dict:
+    """The keys of TOML file ``raw`` with relative file paths made absolute against
+    ``base``, the file's directory (where a path written in a file is read from)."""
+    out = dict(raw)
+    for section, key in PATH_KEYS:
+        table = out.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            out[section] = {**table, key: _absolute_path(key, table[key], base)}
+    return out
+
+
 def _absolute_paths(cfg: Config) -> Config:
-    """Relative file paths (data.path, data.truth, model.module, model.estimator) made
-    absolute, so the saved config.toml names the same files from any directory."""
+    """Relative file paths (data.path, data.truth, model.module, model.estimator; those of
+    a file were made absolute against its directory already) made absolute against the
+    current directory, so the saved config.toml names the same files from any
+    directory."""
     d, m = cfg.data, cfg.model
-    path = d.path
-    if path and not path.startswith("bvsim-data:") and not Path(path).expanduser().is_absolute():
-        path = str(Path(path).expanduser().resolve())
-    data = dataclasses.replace(d, path=path, truth=absolute(d.truth))
-    model = dataclasses.replace(m, module=absolute(m.module), estimator=absolute(m.estimator))
+    data = dataclasses.replace(
+        d, path=_absolute_path("path", d.path), truth=_absolute_path("truth", d.truth)
+    )
+    model = dataclasses.replace(
+        m,
+        module=_absolute_path("module", m.module),
+        estimator=_absolute_path("estimator", m.estimator),
+    )
     return dataclasses.replace(cfg, data=data, model=model)
 
 
@@ -265,7 +295,10 @@ def load_config(
     Parameters
     ----------
     path : str or Path, optional
-        A TOML file. Keys it sets override the preset's.
+        A TOML file. Keys it sets override the preset's. Relative file paths in it
+        (data.path, and 'file.py:name' in data.truth, model.module, model.estimator)
+        are read from its directory; those of ``overrides`` and of :func:`from_dict`
+        from the current directory.
     preset : str, optional
         Name of a shipped preset (see :func:`list_presets`).
     overrides : list of str
@@ -288,6 +321,8 @@ def load_config(
         source = f"preset {preset!r}"
     if path is not None:
         user = _read_toml(Path(path), str(path))
+        # a relative path in the file is read from the file's directory
+        user = _anchor_paths(user, Path(path).absolute().parent)
         raw = _merge(raw, user)
         source = str(path)
     if not isinstance(overrides, str | bytes):

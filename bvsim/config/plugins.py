@@ -127,13 +127,14 @@ def _load_file(path: Path, stamp):
     return module
 
 
-def absolute(spec: str) -> str:
-    """``spec`` with a relative file path made absolute ('f.py:g' -> '/cwd/f.py:g'), so a
-    saved configuration names the same file from any directory; a module name as is."""
+def absolute(spec: str, base: Path | None = None) -> str:
+    """``spec`` with a relative file path made absolute against ``base`` (default: the
+    current directory; 'f.py:g' -> '/cwd/f.py:g'), so a saved configuration names the
+    same file from any directory; a module name as is."""
     where, sep, name = spec.rpartition(":")
     if not sep or not is_file_spec(where) or Path(where).expanduser().is_absolute():
         return spec
-    return f"{Path(where).expanduser().resolve()}:{name}"
+    return f"{((base or Path()) / Path(where).expanduser()).resolve()}:{name}"
 
 
 def load_object(spec: str, key: str):

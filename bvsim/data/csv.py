@@ -3,9 +3,12 @@
 With no generator the noise is unknown: the test labels stand in for the truth, so the
 squared-bias estimate includes the noise ("bias² + noise"), and the outputs say so.
 Every problem with the file is a :class:`ConfigError` raised when the configuration
-loads: missing file or column, a header that repeats a column name, a malformed file,
+loads: missing file or column, a header that repeats a column name, a column listed
+twice in data.features, an unnamed column (a saved index) used by default, a malformed file,
 non-numeric, missing or too large values (with the line), too few rows for the
-requested training-set size.
+requested training-set size. A sweep is drawn from the bytes it first read (their digest
+is in the resume key); a process that must read the file again and finds other bytes
+raises :class:`DataChangedError`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import hashlib
+import io
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -24,7 +30,15 @@ from ..config import Config, ConfigError, DataConfig
 from ..task import CLASSIFICATION, task_for
 from .seeds import Stream, rng
 
-__all__ = ["DATA_PREFIX", "check_csv", "load_split", "repeated_x_noise", "training_rows"]
+__all__ = [
+    "DATA_PREFIX",
+    "DataChangedError",
+    "check_csv",
+    "data_digest",
+    "load_split",
+    "repeated_x_noise",
+    "training_rows",
+]
 
 #: ``data.path = "bvsim-data:NAME.csv"`` names a file shipped in ``bvsim/datasets``.
 DATA_PREFIX = "bvsim-data:"
@@ -46,13 +60,56 @@ def _stamp(path: str) -> tuple | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _read(path: str) -> pd.DataFrame:
+#: pandas' compression by a path's suffix (a buffer is not inferred from).
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+
+#: Every read of this process by (path, digest): the bytes a digest names stay at hand
+#: (so a sweep's main process keeps using the bytes it started from).
+_READS: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+class DataChangedError(ConfigError):
+    """The CSV file no longer holds the bytes the sweep (and its resume key) started
+    from."""
+
+
+def _read(path: str) -> tuple[str, pd.DataFrame]:
+    """(digest, frame) of the file as it is now: one read of its bytes, parsed and
+    digested together (``sha256:``, as :func:`bvsim.config.plugins.file_digest`)."""
     return _read_file(path, _stamp(path))
 
 
 @functools.cache
-def _read_file(path: str, stamp) -> pd.DataFrame:
-    return pd.read_csv(_open(path))
+def _read_file(path: str, stamp) -> tuple[str, pd.DataFrame]:
+    raw = _open(path).read_bytes()
+    digest = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    compression = _COMPRESSION.get(Path(path).suffix.lower())
+    frame = pd.read_csv(io.BytesIO(raw), compression=compression)
+    _READS[(path, digest)] = frame
+    return digest, frame
+
+
+def data_digest(cfg: Config) -> str:
+    """``sha256:`` digest of data.path's bytes as read now (what the resume key records
+    and :func:`load_split` can be held to)."""
+    return _read(cfg.data.path)[0]
+
+
+def _held(path: str, digest: str | None) -> str:
+    """The digest of the bytes to use, read into :data:`_READS`: ``digest`` when given
+    (from this process's earlier read, else read now and refused if the file no longer
+    holds them), else the file's as it is now."""
+    if digest is not None and (path, digest) in _READS:
+        return digest
+    now, _ = _read(path)
+    if digest is not None and now != digest:
+        raise DataChangedError(
+            f"data.path = {path!r} changed during the sweep (it started from {digest[:19]}..., "
+            f"the file is now {now[:19]}...); no chunk was trained on the changed file, "
+            "chunks trained before the change are kept; rerun (restore the file to reuse "
+            "them)"
+        )
+    return now
 
 
 def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
@@ -63,7 +120,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
     if not d.path:
         raise ConfigError(f"{key}: data.source = 'csv' needs data.path = 'file.csv'")
     try:
-        df = _read(d.path)
+        _, df = _read(d.path)
     except (FileNotFoundError, IsADirectoryError):
         raise ConfigError(f"{key} = {d.path!r}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -78,6 +135,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
             f"columns: {', '.join(columns)}"
         )
     features = list(d.features) or [c for c in columns if c != target]
+    _check_columns(d, prefix, columns, target, features)
     missing = [c for c in features if c not in columns]
     if missing:
         raise ConfigError(
@@ -130,6 +188,36 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
     return dataclasses.replace(
         d, dim=len(features), target=target, features=features, test_design="sample", **extra
     )
+
+
+#: How pandas names a column whose header cell is empty (a saved index: ``to_csv()``).
+_UNNAMED = re.compile(r"Unnamed: \d+")
+
+
+def _check_columns(d: DataConfig, prefix: str, columns, target: str, features) -> None:
+    """data.features names each column once, and no column without a name in the header
+    (pandas' ``Unnamed: 0``, the index ``to_csv()`` saves) is used unless named in
+    data.features or data.target."""
+    twice = sorted({c for c in d.features if d.features.count(c) > 1})
+    if twice:
+        raise ConfigError(
+            f"{prefix}data.features = {d.features!r}: lists column(s) "
+            f"{', '.join(map(repr, twice))} more than once; list each feature column once"
+        )
+    chosen = [] if d.features else features
+    unnamed = [c for c in chosen if _UNNAMED.fullmatch(c)]
+    if unnamed:
+        raise ConfigError(
+            f"{prefix}data.path = {d.path!r}: column {columns.index(unnamed[0]) + 1} has no "
+            f"name in the header ({unnamed[0]!r} to pandas) and would be a feature: it looks "
+            "like a saved index (pandas' to_csv() without index=False); drop it, or list "
+            "the feature columns in data.features"
+        )
+    if not d.target and _UNNAMED.fullmatch(target):
+        raise ConfigError(
+            f"{prefix}data.path = {d.path!r}: the last column has no name in the header "
+            f"({target!r} to pandas) and would be the target; name it, or set data.target"
+        )
 
 
 #: Largest magnitude of a CSV value: squares and sums of squares (the standardization's
@@ -224,8 +312,8 @@ def _check_pool_size(cfg: Config, prefix: str, pool: int) -> None:
 
 
 @functools.cache
-def _split(path, target, features, test_fraction, standardize, seed, classify, stamp=None):
-    df = _read(path)
+def _split(path, digest, target, features, test_fraction, standardize, seed, classify):
+    df = _READS[(path, digest)]
     x = df[list(features)].to_numpy(dtype=np.float64)
     if classify:  # labels -> 0..C-1 in sorted order of the labels
         y = pd.Categorical(df[target]).codes.astype(np.float64)
@@ -243,22 +331,27 @@ def _split(path, target, features, test_fraction, standardize, seed, classify, s
     return x[pool], y[pool], x[test], y[test]
 
 
-def load_split(cfg: Config):
+def load_split(cfg: Config, digest: str | None = None):
     """(x_pool, y_pool, x_test, y_test): the training pool and the fixed test split.
 
     Shapes (n_pool, dim), (n_pool,), (n_test, dim), (n_test,). The split is drawn from
     the seed tree's TEST stream; standardization (if on) uses the pool's statistics.
+    With ``digest`` (:func:`data_digest` when the sweep started) the split is of those
+    bytes: this process's earlier read of them, else the file as it is now, refused
+    with a :class:`DataChangedError` when it no longer holds them (a worker never trains
+    on a file edited during the sweep).
     """
     d = cfg.data
+    digest = _held(d.path, digest)
     return _split(
         d.path,
+        digest,
         d.target,
         tuple(d.features),
         d.test_fraction,
         d.standardize,
         cfg.seed,
         task_for(cfg) is CLASSIFICATION,
-        _stamp(d.path),
     )
 
 
@@ -274,8 +367,9 @@ def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:
     return gen.choice(n_pool, size=d.n_train, replace=False)
 
 
-def repeated_x_noise(cfg: Config) -> tuple[float, int]:
-    """Noise variance estimated from rows that share the same x (all rows of the file).
+def repeated_x_noise(cfg: Config, digest: str | None = None) -> tuple[float, int]:
+    """Noise variance estimated from rows that share the same x (all rows of the file;
+    with ``digest``, of those bytes, as :func:`load_split`).
 
     The pooled within-group variance of the target (ddof = 1 in each group), in the
     target's units after standardization; with no repeated x it is NaN.
@@ -286,7 +380,7 @@ def repeated_x_noise(cfg: Config) -> tuple[float, int]:
     n_groups : int
         Groups of two or more rows with identical features.
     """
-    x_pool, y_pool, x_test, y_test = load_split(cfg)
+    x_pool, y_pool, x_test, y_test = load_split(cfg, digest)
     x = np.concatenate([x_pool, x_test])
     y = np.concatenate([y_pool, y_test])
     _, group = np.unique(x, axis=0, return_inverse=True)

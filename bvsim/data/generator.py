@@ -16,7 +16,7 @@ from ..config import CLASSIFICATION_TRUTHS, Config, ConfigError, DataConfig
 from ..config.plugins import load_object
 from ..estimate.linear_truth import true_coef
 from ..task import CLASSIFICATION, task_for
-from .csv import load_split, training_rows
+from .csv import data_digest, load_split, training_rows
 from .seeds import Stream, crossed_levels, rng
 
 __all__ = [
@@ -174,22 +174,28 @@ class TestSet:
         when unknown; unused for classification).
     p_true : ndarray of shape (n_test, n_classes) or None
         True class probabilities (classification tasks).
+    data_digest : str or None
+        A CSV source: the digest of the file's bytes the test set was read from; the
+        training sets are drawn from the same bytes (:func:`draw_training_sets`).
     """
 
     x: np.ndarray
     f: np.ndarray
     noise_var: float
     p_true: np.ndarray | None = None
+    data_digest: str | None = None
 
 
 def make_test_set(cfg: Config) -> TestSet:
     d = cfg.data
     if d.source == "csv":  # labels stand in for the truth; the noise is unknown
-        _, _, x_test, y_test = load_split(cfg)
+        digest = data_digest(cfg)  # the bytes the whole sweep is drawn from
+        _, _, x_test, y_test = load_split(cfg, digest)
         p_true = None
         if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)
             p_true = np.eye(d.n_classes)[y_test.astype(np.int64)]
-        return TestSet(x=x_test, f=y_test, noise_var=float("nan"), p_true=p_true)
+        nan = float("nan")
+        return TestSet(x=x_test, f=y_test, noise_var=nan, p_true=p_true, data_digest=digest)
     if task_for(cfg) is CLASSIFICATION:
         if d.test_design == "grid":
             x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]
@@ -226,11 +232,13 @@ class TrainingSets:
 
 
 def draw_training_sets(cfg: Config, test: TestSet, ks) -> TrainingSets:
-    """Draw training sets ``ks``; set ``k`` is the same whichever chunk asks for it."""
+    """Draw training sets ``ks``; set ``k`` is the same whichever chunk asks for it.
+    A CSV source's sets come from the bytes ``test`` was read from (a
+    :class:`~bvsim.data.csv.DataChangedError` if the file no longer holds them)."""
     d = cfg.data
     ks = np.asarray(ks, dtype=np.int64)
     if d.source == "csv":
-        x_pool, y_pool, _, _ = load_split(cfg)
+        x_pool, y_pool, _, _ = load_split(cfg, test.data_digest)
         rows = [training_rows(cfg, int(k), len(y_pool)) for k in ks]
         return TrainingSets(
             ks=ks,

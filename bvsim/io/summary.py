@@ -282,7 +282,7 @@ def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = 
     columns = summary_columns(cfg)
     summary["bias2_includes_noise"] = task.bias2_includes_noise(cfg, r.test)
     if "noise_estimate" in columns:  # from repeated x in the file, if any
-        summary["noise_estimate"], _ = repeated_x_noise(cfg)
+        summary["noise_estimate"], _ = repeated_x_noise(cfg, r.test.data_digest)
     if per_set_out is not None:
         per_set_out.update(per_set)
     seed = _bootstrap_seed(cfg.seed)

@@ -20,8 +20,8 @@ import torch
 
 from .._version import __version__
 from ..config import Config, config_key
-from ..config.plugins import executed_source, file_digest, is_file_spec, load_object
-from ..data.csv import _open
+from ..config.plugins import executed_source, is_file_spec, load_object
+from ..data.csv import data_digest
 from ..train.trainers import user_code
 
 __all__ = ["input_fingerprints", "inputs_key", "plugin_source"]
@@ -45,13 +45,17 @@ def plugin_source(spec: str, key: str) -> str:
     return " ".join(parts) or "unversioned"
 
 
-def input_fingerprints(cfg: Config, devices: str | None = None) -> dict[str, str]:
+def input_fingerprints(
+    cfg: Config, devices: str | None = None, data: str | None = None
+) -> dict[str, str]:
     """Everything a chunk's numbers depend on, by name: ``config`` (the hash of the
     resolved configuration), the versions of ``bvsim``, ``torch`` and ``numpy`` (a
     new torch or numpy may round differently), ``devices`` (the device types that
     train, e.g. ``cpu`` or ``cpu+cuda``: a GPU rounds differently from a CPU) and,
     where used, ``data.path``, ``data.truth``, ``model.module`` and
-    ``model.estimator``."""
+    ``model.estimator``. ``data``: the digest of the CSV bytes the sweep trains on (its
+    test set's, :attr:`bvsim.data.generator.TestSet.data_digest`); default: the file's
+    as read now."""
     out = {
         "config": config_key(cfg),
         "bvsim": __version__,
@@ -62,7 +66,7 @@ def input_fingerprints(cfg: Config, devices: str | None = None) -> dict[str, str
         out["devices"] = devices
     d = cfg.data
     if d.source == "csv" and d.path:
-        out["data.path"] = file_digest(_open(d.path))
+        out["data.path"] = data or data_digest(cfg)
     if d.source != "csv" and ":" in d.truth:
         out["data.truth"] = plugin_source(d.truth, "data.truth")
     code = user_code(cfg)

@@ -19,11 +19,13 @@ from .store import load_arrays
 __all__ = ["ChunkCheck", "kept", "load_chunks", "resume_key"]
 
 
-def resume_key(cfg: Config, devices: str | None = None) -> tuple[dict, dict]:
+def resume_key(
+    cfg: Config, devices: str | None = None, data: str | None = None
+) -> tuple[dict, dict]:
     """What the chunks depend on (:mod:`bvsim.run.fingerprint`; ``devices`` the device
-    types that train), and the stamp each chunk file carries: its hash and the parts as
-    JSON."""
-    inputs = input_fingerprints(cfg, devices)
+    types that train, ``data`` the digest of the CSV bytes they train on), and the stamp
+    each chunk file carries: its hash and the parts as JSON."""
+    inputs = input_fingerprints(cfg, devices, data)
     return inputs, {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
 
 

@@ -158,7 +158,8 @@ def train_sweep(
     ignored, inputs, stamp = {}, None, {}
     if chunk_dir is not None:
         types = sorted({device_type_of(d) for d in dev.split(",")})
-        inputs, stamp = resume_key(cfg, "+".join(types))
+        # keyed by the data bytes the test set (and so every chunk) is drawn from
+        inputs, stamp = resume_key(cfg, "+".join(types), test.data_digest)
         check = ChunkCheck(cfg, len(test.f), stamp)
         ignored = load_chunks(results, paths, chunks, check, stopper)
     resumed = [r is not None for r in results]

@@ -137,3 +137,22 @@ def test_noise_estimated_from_repeated_x(tmp_path):
             "data.n_train=40", "model.kind=linear", "train.steps=50", "sweep.n_reps=4"]  # fmt: skip
     s = run_sweep(load_config(preset="smoke", overrides=over), progress=False).summary
     assert s["noise_estimate"].iloc[0] == pytest.approx(4.0, rel=0.25)  # sigma = 2
+
+
+def test_a_saved_index_is_refused_unless_listed(tmp_path):
+    """pandas' to_csv() saves its index as a first column without a name ('Unnamed: 0'):
+    never a feature by default; a user who lists it in data.features gets it."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    path = tmp_path / "indexed.csv"
+    df.assign(y=df["a"] - df["b"]).to_csv(path)  # with its index
+    with pytest.raises(ConfigError, match=r"'Unnamed: 0'.*looks like a saved index"):
+        _cfg(path)
+    assert _cfg(path, "data.features=['a', 'b']").data.dim == 2
+    cfg = _cfg(path, "data.features=['Unnamed: 0', 'a', 'b']")
+    assert cfg.data.features == ["Unnamed: 0", "a", "b"] and cfg.data.dim == 3
+
+
+def test_a_feature_listed_twice_is_refused(csv):
+    with pytest.raises(ConfigError, match=r"data.features = \['a', 'a'\].*'a' more than once"):
+        _cfg(csv, "data.features=['a', 'a']")

@@ -1,11 +1,12 @@
 """Hostile inputs (issue #12): each is refused before compute with one line, or stops cleanly.
 
-38 hostile inputs are handled and proven here:
+41 hostile inputs are handled and proven here:
 
-- 32 refused by the command line with ``bvsim: error: ...`` (one line, exit code 2),
+- 35 refused by the command line with ``bvsim: error: ...`` (one line, exit code 2),
   nothing created anywhere (``HOSTILE``): 25 defects of #12 (items 4, 5, 6, 9, 10, 11,
-  15) and 7 inputs refused already before it (unknown key, wrong type, bad enum,
-  missing config file, missing CSV, nan, refused connection);
+  15), 7 inputs refused already before it (unknown key, wrong type, bad enum,
+  missing config file, missing CSV, nan, refused connection) and 3 CSV columns found
+  later (a saved index, an unnamed target, a feature listed twice);
 - 4 more through the Python API or the writer: ``n_jobs = 0`` in ``run_sweep``, a string
   with control characters written to ``config.toml`` and read back, the probe of a
   truth function at config load (already handled), and ``--n-jobs 40`` over 8 chunks
@@ -36,14 +37,22 @@ from bvsim.config import ConfigError, dumps_toml, from_dict
 TINY = ["--set", "sweep.n_reps=4", "--set", "train.steps=20", "--set", "train.log_every=10"]
 
 
-def _csv(rows: int = 40, cell: str | None = None, only_target: bool = False) -> str:
-    """A regression CSV (a, b -> y); ``cell`` replaces column a of the third row."""
+def _csv(
+    rows: int = 40,
+    cell: str | None = None,
+    only_target: bool = False,
+    index: bool = False,
+    unnamed_target: bool = False,
+) -> str:
+    """A regression CSV (a, b -> y); ``cell`` replaces column a of the third row;
+    ``index``: a first column without a name, as pandas' to_csv() saves its index;
+    ``unnamed_target``: no name for y."""
     if only_target:
         return "y\n" + "".join(f"{i * 0.1}\n" for i in range(rows))
-    lines = ["a,b,y"]
+    lines = [f"{',a' if index else 'a'},b,{'' if unnamed_target else 'y'}"]
     for i in range(rows):
         a = cell if (cell is not None and i == 2) else f"{i / rows:.3f}"
-        lines.append(f"{a},{(i * 7 % rows) / rows:.3f},{i * 0.05:.3f}")
+        lines.append(f"{f'{i},' if index else ''}{a},{(i * 7 % rows) / rows:.3f},{i * 0.05:.3f}")
     return "\n".join(lines) + "\n"
 
 
@@ -120,6 +129,15 @@ HOSTILE = [
         "(n_train up to 10) x sweep.n_reps = 4: disjoint sets need 40 rows",
     ),
     ("csv_only_target", CSV, {"data.csv": _csv(only_target=True)}, "no feature columns"),
+    # pandas' to_csv() with its index: an unnamed first column ("Unnamed: 0")
+    ("csv_saved_index", CSV, {"data.csv": _csv(index=True)}, "column 1 has no name"),
+    ("csv_unnamed_target", CSV, {"data.csv": _csv(unnamed_target=True)}, "set data.target"),
+    (
+        "csv_features_twice",
+        [*CSV, "--set", "data.features=['a','a']"],
+        {"data.csv": _csv()},
+        "data.features = ['a', 'a']: lists column(s) 'a' more than once",
+    ),
     # --- 10: --scheduler -------------------------------------------------------------
     ("scheduler_bogus", ["--scheduler", "bogus"], {}, "expected a dask scheduler address"),
     ("scheduler_bad_port", ["--scheduler", "tcp://host:99999"], {}, "HOST:PORT"),
@@ -137,8 +155,8 @@ HOSTILE = [
 
 
 def test_the_count_in_the_docstring():
-    """The docstring's counts follow the table (32 command lines + 6 other cases)."""
-    assert len(HOSTILE) == 32 and "38 hostile inputs" in __doc__
+    """The docstring's counts follow the table (35 command lines + 6 other cases)."""
+    assert len(HOSTILE) == 35 and "41 hostile inputs" in __doc__
 
 
 def _serve(handler) -> tuple[int, socket.socket]:
