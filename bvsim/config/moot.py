@@ -16,10 +16,16 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .axis import axis_configs
 from .schema import CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
 
-__all__ = ["MOOT_RULES", "Moot", "describe_moot", "drop_moot_keys", "moot_keys"]
+__all__ = [
+    "MOOT_RULES",
+    "Moot",
+    "describe_moot",
+    "drop_moot_keys",
+    "moot_keys",
+    "reset_moot_keys",
+]
 
 
 def _classification(cfg: Config) -> bool:
@@ -163,11 +169,11 @@ def _default(key: str):
     return getattr(SECTIONS[section](), name)
 
 
-def moot_keys(cfg: Config) -> list[tuple[str, Moot, Config]]:
+def moot_keys(cfg: Config, subs: list[Config]) -> list[tuple[str, Moot, Config]]:
     """The keys of ``cfg`` set to a value other than their default where they have no
-    effect, each with the rule that makes it moot and the (first one-axis)
-    configuration where it does: in every configuration of the second axis."""
-    subs = [sub for _, sub in axis_configs(cfg)]
+    effect, each with the rule that makes it moot and the first configuration where it
+    does: in every one of ``subs``, the one-axis configurations of ``cfg``
+    (:func:`bvsim.config.axis.axis_configs`; ``[cfg]`` without a second axis)."""
     out = []
     for key in dict.fromkeys(k for rule in MOOT_RULES for k in rule.keys):
         if _value(cfg, key) == _default(key):
@@ -196,21 +202,32 @@ def _message(prefix: str, cfg: Config, key: str, rule: Moot, sub: Config) -> str
     )
 
 
-def drop_moot_keys(cfg: Config, user_raw: dict, prefix: str) -> Config:
+def _reset(cfg: Config, keys) -> Config:
+    for key in keys:
+        section, name = key.split(".")
+        part = dataclasses.replace(getattr(cfg, section), **{name: _default(key)})
+        cfg = dataclasses.replace(cfg, **{section: part})
+    return cfg
+
+
+def drop_moot_keys(cfg: Config, subs: list[Config], user_raw: dict, prefix: str) -> Config:
     """Refuse a key the user set (in ``user_raw``: the file and ``--set``) that has no
-    effect (:func:`moot_keys`), naming the key that makes it moot; put such a key set
-    by the preset back to its default. Returns the configuration."""
-    found = moot_keys(cfg)
+    effect (:func:`moot_keys` over ``subs``), naming the key that makes it moot; put
+    such a key set by the preset back to its default. Returns the configuration."""
+    found = moot_keys(cfg, subs)
     for key, rule, sub in found:
         section, name = key.split(".")
         table = user_raw.get(section)
         if isinstance(table, dict) and name in table:
             raise ConfigError(_message(prefix, cfg, key, rule, sub))
-    for key, _, _ in found:
-        section, name = key.split(".")
-        part = dataclasses.replace(getattr(cfg, section), **{name: _default(key)})
-        cfg = dataclasses.replace(cfg, **{section: part})
-    return cfg
+    return _reset(cfg, [key for key, _, _ in found])
+
+
+def reset_moot_keys(sub: Config) -> Config:
+    """A one-axis configuration of a second axis with its keys that have no effect
+    there put back to their defaults (``train.momentum`` in the adam run of
+    ``sweep.axis = 'optimizer'``): its ``config.toml`` then loads as it is."""
+    return _reset(sub, [key for key, _, _ in moot_keys(sub, [sub])])
 
 
 def describe_moot() -> list[tuple[str, str]]:

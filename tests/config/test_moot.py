@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from bvsim.cli import main
-from bvsim.config import ConfigError, dumps_toml, from_dict, list_presets, load_config
+from bvsim.config import (
+    ConfigError,
+    axis_configs,
+    dumps_toml,
+    from_dict,
+    list_presets,
+    load_config,
+)
 from bvsim.config.moot import describe_moot, moot_keys
 
 #: (preset, --set assignments, the key refused, what makes it moot)
@@ -117,7 +124,9 @@ def test_presets_have_no_key_without_effect():
     """Every preset loads unchanged: none of its keys is put back."""
     for name in list_presets():
         cfg = load_config(preset=name)
-        assert moot_keys(cfg) == [], name
+        subs = [sub for _, sub in axis_configs(cfg)]
+        assert moot_keys(cfg, subs) == [], name
+        assert all(moot_keys(sub, [sub]) == [] for sub in subs), name
 
 
 def test_a_presets_key_without_effect_goes_back_to_its_default_and_reloads():
@@ -143,3 +152,15 @@ def test_readme_lists_the_keys_without_effect():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for keys, unless in describe_moot():
         assert f"| {keys} | {unless} |" in readme
+
+
+def test_each_run_of_a_second_axis_loads_from_its_own_config_toml():
+    """sweep.axis = 'optimizer' over sgd and adam with train.momentum = 0.5: the sgd
+    run uses it; the adam run's configuration (its config.toml, its "Reproduce")
+    holds the default, so it loads as it is."""
+    over = ["train.momentum=0.5", "sweep.axis=optimizer", "sweep.axis_labels=['sgd', 'adam']"]
+    cfg = load_config(preset="smoke", overrides=over)
+    (_, sgd), (_, adam) = axis_configs(cfg)
+    assert cfg.train.momentum == sgd.train.momentum == 0.5 and adam.train.momentum == 0.9
+    for sub in (sgd, adam):
+        assert from_dict(tomllib.loads(dumps_toml(sub))) == sub
