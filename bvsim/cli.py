@@ -18,6 +18,7 @@ from joblib.parallel import BACKENDS
 from .api import load_config, run_sweep
 from .config import ConfigError, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
+from .io.rundir import check_config_unchanged
 from .io.tables import read_tables
 from .present.common import valid_rows
 from .run.preflight import check_n_jobs, streaming_backends
@@ -335,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             from .present.axis_report import write_axis_report
             from .present.report import write_report
 
+            check_config_unchanged(args.run_dir, tables.meta)  # its "Reproduce" names it
             if axis:
                 print(write_axis_report(tables, args.run_dir, axis))
             else:

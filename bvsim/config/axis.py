@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .moot import reset_moot_keys
 from .schema import CATEGORICAL_AXES, Config, ConfigError
 
 __all__ = ["axis_configs", "axis_values", "check_axis"]
@@ -114,7 +115,8 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
 
     Without a second axis: ``[(None, cfg)]``. Each returned configuration has
     ``sweep.axis = "none"`` and the axis value set in its own key, so it is a plain
-    one-axis sweep (with its own seed tree under the same root seed).
+    one-axis sweep (with its own seed tree under the same root seed); a key without
+    effect in it goes back to its default (:func:`bvsim.config.moot.reset_moot_keys`).
     """
     sw = cfg.sweep
     if sw.axis == "none":
@@ -141,7 +143,7 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
         else:  # dropout
             model = dataclasses.replace(cfg.model, dropout=float(value))
             sub = dataclasses.replace(cfg, model=model, sweep=sweep)
-        out.append((value, sub))
+        out.append((value, reset_moot_keys(sub)))
     return out
 
 

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from .axis import axis_configs
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
+from .moot import drop_moot_keys
 from .plugins import absolute
 from .schema import SECTIONS, Config, ConfigError
 
@@ -215,7 +217,9 @@ def from_dict(
     outside itself (see the module docstring), after the cross-key checks.
     ``user_raw`` is the part of ``raw`` the user wrote (file and ``--set``, not the
     preset; default: all of ``raw``), for
-    :func:`bvsim.config.checks.check_crossed_n_reps`."""
+    :func:`bvsim.config.checks.check_crossed_n_reps` and
+    :func:`bvsim.config.moot.drop_moot_keys` (a key without effect is refused where the
+    user set it, put back to its default where the preset did)."""
     prefix = f"{source}: " if source else ""
     top_fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in SECTIONS}
     allowed = list(top_fields) + list(SECTIONS)
@@ -234,8 +238,13 @@ def from_dict(
             )
     base = _build(Config, top, prefix)
     cfg = resolve_design(dataclasses.replace(base, **sections), prefix)
-    check_crossed_n_reps(cfg, raw if user_raw is None else user_raw, prefix)
+    user_raw = raw if user_raw is None else user_raw
+    check_crossed_n_reps(cfg, user_raw, prefix)
     check_consistency(cfg, prefix)
+    cleaned = drop_moot_keys(cfg, [sub for _, sub in axis_configs(cfg)], user_raw, prefix)
+    if cleaned != cfg:  # a preset's key put back to its default
+        cfg = cleaned
+        check_consistency(cfg, prefix)
     if check_user_code is not None:
         cfg = check_user_code(cfg, prefix)
     return _absolute_paths(cfg)

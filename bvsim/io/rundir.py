@@ -1,8 +1,9 @@
 """The run directory: its file names (figures, axis sub-runs), its lock, what a new run
 clears of an earlier one, and whether a configuration may write there.
 
-Nothing here loads a configuration or runs code named in one: a stored run is judged
-by the text of its ``config.toml``.
+Nothing here runs code named in a configuration: a stored run is judged by what its
+``config.toml`` means (:func:`stored_keys`: the file parsed and checked as a sweep
+loads it, without importing the files and code it names).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import Config, ConfigError, axis_values, config_key, text_key
-from ..run.store import TMP_PREFIX
+from ..config import Config, ConfigError, axis_values, config_key, from_dict, text_key
+from ..run.store import TMP_PREFIX, RunDirError
 from .tables import ANOVA, FILES, STEPS, THEORY
 
 __all__ = [
@@ -23,10 +25,12 @@ __all__ = [
     "axis_dir_name",
     "axis_dir_names",
     "axis_value_text",
+    "check_config_unchanged",
     "check_run_dir",
     "clear_outputs",
     "foreign_output",
     "run_lock",
+    "stored_keys",
 ]
 
 #: The file names of every figure bvsim draws (``figures/<name>.png`` and ``.pdf``):
@@ -291,12 +295,13 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
     """Refuse a run directory that holds results of a different configuration, or
     files with the names of bvsim's outputs but no bvsim ``config.toml``.
 
-    Compares the text of the stored ``config.toml`` with ``cfg`` (by
-    :func:`config_key`); nothing named in the stored file is imported or run. A
-    directory without ``config.toml`` is not a bvsim run: a file there with the name
-    of an output (``summary.csv``, ``run.json``, ``figures/fits.png``, ``chunks/``,
-    ...) is someone else's, and the run would replace it, so it is refused unless
-    ``overwrite``. An empty directory, or one with other files only, may be used
+    Compares what the stored ``config.toml`` means with ``cfg`` (:func:`stored_keys`
+    against :func:`config_key`: the same configuration written otherwise, ``lr = 5e-2``
+    for ``lr = 0.05``, is the same); nothing named in the stored file is imported or
+    run. A directory without ``config.toml`` is not a bvsim run: a file there with the
+    name of an output (``summary.csv``, ``run.json``, ``figures/fits.png``,
+    ``chunks/``, ...) is someone else's, and the run would replace it, so it is refused
+    unless ``overwrite``. An empty directory, or one with other files only, may be used
     (those files stay).
     """
     saved = out / "config.toml"
@@ -312,7 +317,7 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
             )
         return
     try:
-        same = text_key(saved.read_text()) == config_key(cfg)
+        same = config_key(cfg) in stored_keys(saved)
     except (OSError, UnicodeDecodeError):
         same = False
     if not same:
@@ -332,3 +337,39 @@ def foreign_output(out: Path) -> Path | None:
         if path.exists() or path.is_symlink():
             return path
     return None
+
+
+def stored_keys(saved: Path) -> set[str]:
+    """The keys (:func:`config_key`) of the configuration in the ``config.toml`` file
+    ``saved``: what it means (the file parsed and checked as a sweep loads it, so that
+    the same configuration written otherwise has the same key; the checks that read
+    the files or run the code it names are left out: nothing is imported) and, for a
+    file that no longer loads (one written by an older bvsim), the key of its text."""
+    text = saved.read_text().removeprefix("\ufeff")
+    keys = {text_key(text)}
+    try:
+        keys.add(config_key(from_dict(tomllib.loads(text), str(saved))))
+    except ValueError:  # malformed TOML or a ConfigError: only its text can match
+        pass
+    return keys
+
+
+def check_config_unchanged(run_dir: str | Path, meta: dict) -> None:
+    """Refuse a finished run whose ``config.toml`` no longer means the configuration
+    that made its results (``run.json``'s ``config_key``): a report would then point
+    its "Reproduce" command at a file that did not produce the CSVs. A run without
+    ``config.toml``, or whose ``run.json`` predates ``config_key``, is not judged."""
+    saved = Path(run_dir) / "config.toml"
+    recorded = meta.get("config_key")
+    if not recorded or not saved.exists():
+        return
+    try:
+        keys = stored_keys(saved)
+    except (OSError, UnicodeDecodeError):
+        keys = set()
+    if recorded not in keys:
+        raise RunDirError(
+            f"{saved} was changed after this run: it is not the configuration that made "
+            f"the results in {run_dir} (run.json config_key {recorded}); restore it, or "
+            f"run the changed one into a new directory (bvsim sweep {saved} --out NEW_DIR)"
+        )

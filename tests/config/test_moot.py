@@ -1,0 +1,166 @@
+"""Keys without effect in the chosen mode: refused where the user set them to another
+value than the default, naming the key that makes them moot; put back to the default
+where a preset set them; never where a second axis's run uses them."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bvsim.cli import main
+from bvsim.config import (
+    ConfigError,
+    axis_configs,
+    dumps_toml,
+    from_dict,
+    list_presets,
+    load_config,
+)
+from bvsim.config.moot import describe_moot, moot_keys
+
+#: (preset, --set assignments, the key refused, what makes it moot)
+REFUSED = [
+    ("smoke", ["data.path=d.csv"], "data.path = 'd.csv'", "data.source = 'csv'"),
+    ("smoke", ["data.target=y"], "data.target = 'y'", "data.source = 'csv'"),
+    ("smoke", ["data.features=['a']"], "data.features = ['a']", "data.source = 'csv'"),
+    ("smoke", ["data.standardize=false"], "data.standardize = False", "data.source = 'csv'"),
+    (
+        "smoke",
+        ["model.estimator=sklearn.linear_model:Ridge"],
+        "model.estimator = 'sklearn.linear_model:Ridge'",
+        "model.kind = 'sklearn'",
+    ),
+    (
+        "smoke",
+        ["model.estimator_args={fit_intercept = false}"],
+        "model.estimator_args = {'fit_intercept': False}",
+        "model.kind = 'sklearn'",
+    ),
+    (
+        "smoke",
+        ["model.module=net.py:make"],
+        "model.module = 'net.py:make'",
+        "model.kind = 'module'",
+    ),
+    (
+        "smoke",
+        ["model.kind=linear", "model.hidden=[8]"],
+        "model.hidden = [8]",
+        "model.kind = 'mlp'",
+    ),
+    ("diabetes", ["data.truth=sine"], "data.truth = 'sine'", "data.source = 'generator'"),
+    ("diabetes", ["data.noise_std=0.1"], "data.noise_std = 0.1", "data.source = 'generator'"),
+    ("diabetes", ["data.x_dist=gaussian"], "data.x_dist = 'gaussian'", "data.source = 'generator'"),
+    (
+        "smoke",
+        ["train.optimizer=adam", "train.momentum=0.5"],
+        "train.momentum = 0.5",
+        "train.optimizer = 'sgd'",
+    ),
+    ("smoke", ["train.betas=[0.8, 0.9]"], "train.betas = [0.8, 0.9]", "train.optimizer = 'adam'"),
+    (
+        "smoke",
+        ["data.truth=linear", "data.frequency=2"],
+        "data.frequency = 2.0",
+        "data.truth = 'sine'",
+    ),
+    ("smoke", ["data.coef_norm2=4"], "data.coef_norm2 = 4.0", "data.truth = 'linear'"),
+    ("smoke", ["data.class_sep=2"], "data.class_sep = 2.0", "data.truth = 'gaussians'"),
+    ("gaussians", ["data.noise_std=0.1"], "data.noise_std = 0.1", "a regression truth"),
+    (
+        "linear",
+        ["data.x_low=-2"],
+        "data.x_low = -2.0",
+        "data.x_dist = 'uniform' or 'grid' with a regression truth",
+    ),
+    (
+        "smoke",
+        ["train.momentum=0.5", "sweep.axis=optimizer", "sweep.axis_labels=['adam']"],
+        "train.momentum = 0.5",
+        "in every run of sweep.axis = 'optimizer'",
+    ),
+]
+
+
+@pytest.mark.parametrize("preset, over, key, why", REFUSED)
+def test_a_key_without_effect_is_refused_naming_what_makes_it_moot(preset, over, key, why):
+    with pytest.raises(ConfigError, match="has no effect unless") as err:
+        load_config(preset=preset, overrides=over)
+    assert key in str(err.value) and why in str(err.value)
+
+
+def test_a_csv_key_in_a_file_without_the_csv_source_exits_2_before_compute(
+    tmp_path, capsys, monkeypatch
+):
+    """The reviewer's file: data.path and data.target without data.source = 'csv'
+    trained the default generator and recorded the path in config.toml."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a,y\n1,2\n3,4\n")
+    (tmp_path / "my.toml").write_text('[data]\npath = "d.csv"\ntarget = "y"\n')
+    out = tmp_path / "run"
+    assert main(["sweep", "my.toml", "--n-jobs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bvsim: error: my.toml: data.path = 'd.csv' has no effect unless ")
+    assert "data.source = 'csv'" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        ["train.optimizer=adam", "train.momentum=0.9"],  # the default: a config.toml has it
+        ["train.momentum=0.5", "sweep.axis=optimizer", "sweep.axis_labels=['sgd', 'adam']"],
+        ["model.kind=linear", "model.hidden=[32, 32]"],
+        ["data.truth=gaussians", "data.x_low=-2", "data.test_design=grid"],
+    ],
+)
+def test_a_default_value_or_a_key_some_axis_run_uses_is_accepted(over):
+    load_config(preset="smoke", overrides=over)
+
+
+def test_presets_have_no_key_without_effect():
+    """Every preset loads unchanged: none of its keys is put back."""
+    for name in list_presets():
+        cfg = load_config(preset=name)
+        subs = [sub for _, sub in axis_configs(cfg)]
+        assert moot_keys(cfg, subs) == [], name
+        assert all(moot_keys(sub, [sub]) == [] for sub in subs), name
+
+
+def test_a_presets_key_without_effect_goes_back_to_its_default_and_reloads():
+    """--preset smoke --set model.kind=linear: smoke's hidden widths and sine truth
+    are not what a linear model on a CSV file uses, so config.toml does not record
+    them, and it loads back as it is."""
+    cfg = load_config(
+        preset="smoke",
+        overrides=[
+            "model.kind=linear",
+            "data.source=csv",
+            "data.path=d.csv",
+            "train.optimizer=adam",
+        ],
+    )
+    assert cfg.model.hidden == [32, 32] and cfg.data.truth == "linear"
+    assert cfg.data.noise_std == 0.5 and cfg.data.test_design == "sample"
+    assert cfg.train.momentum == 0.9
+    assert from_dict(tomllib.loads(dumps_toml(cfg))) == cfg
+
+
+def test_readme_lists_the_keys_without_effect():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for keys, unless in describe_moot():
+        assert f"| {keys} | {unless} |" in readme
+
+
+def test_each_run_of_a_second_axis_loads_from_its_own_config_toml():
+    """sweep.axis = 'optimizer' over sgd and adam with train.momentum = 0.5: the sgd
+    run uses it; the adam run's configuration (its config.toml, its "Reproduce")
+    holds the default, so it loads as it is."""
+    over = ["train.momentum=0.5", "sweep.axis=optimizer", "sweep.axis_labels=['sgd', 'adam']"]
+    cfg = load_config(preset="smoke", overrides=over)
+    (_, sgd), (_, adam) = axis_configs(cfg)
+    assert cfg.train.momentum == sgd.train.momentum == 0.5 and adam.train.momentum == 0.9
+    for sub in (sgd, adam):
+        assert from_dict(tomllib.loads(dumps_toml(sub))) == sub
