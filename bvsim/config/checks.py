@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from .axis import check_axis
-from .schema import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
+from .moot import is_classification
+from .schema import CATEGORICAL_AXES, SECTIONS, Config, ConfigError
 from .values import FACTOR_INIT, FACTOR_INPUTS, FACTOR_NOISE, FACTOR_ROWS
 
 __all__ = [
@@ -47,13 +48,6 @@ def _check_generator(cfg: Config, prefix: str) -> None:
         )
     if d.truth in ("sine", "cubic") and d.dim != 1:
         raise ConfigError(f"{prefix}data.truth = {d.truth!r} needs data.dim = 1")
-
-
-def is_classification(cfg: Config) -> bool:
-    """True when the data-generating process is a classification task."""
-    if cfg.data.source == "csv":
-        return cfg.data.task == "classification"
-    return cfg.data.truth in CLASSIFICATION_TRUTHS
 
 
 def _check_classification(cfg: Config, prefix: str) -> None:

@@ -23,12 +23,15 @@ __all__ = [
     "Moot",
     "describe_moot",
     "drop_moot_keys",
+    "is_classification",
     "moot_keys",
     "reset_moot_keys",
 ]
 
 
-def _classification(cfg: Config) -> bool:
+def is_classification(cfg: Config) -> bool:
+    """True when the data-generating process is a classification task (here, below
+    :mod:`.checks` and :mod:`.axis`, which use it too)."""
     if cfg.data.source == "csv":
         return cfg.data.task == "classification"
     return cfg.data.truth in CLASSIFICATION_TRUTHS
@@ -108,13 +111,13 @@ MOOT_RULES = (
         "a classification task (data.truth = 'gaussians', or data.task = "
         "'classification' with data.source = 'csv')",
         ("data.source", "data.truth", "data.task"),
-        _classification,
+        is_classification,
     ),
     Moot(
         ("data.noise_std", "data.test_noise_std"),
         "a regression truth (the classes of data.truth = 'gaussians' carry their own noise)",
         ("data.truth",),
-        lambda c: not _classification(c),
+        lambda c: not is_classification(c),
     ),
     Moot(
         ("data.x_low", "data.x_high"),
@@ -122,7 +125,7 @@ MOOT_RULES = (
         ("data.x_dist", "data.test_design", "data.truth"),
         lambda c: (
             c.data.test_design == "grid"
-            or (c.data.x_dist in ("uniform", "grid") and not _classification(c))
+            or (c.data.x_dist in ("uniform", "grid") and not is_classification(c))
         ),
     ),
     Moot(
