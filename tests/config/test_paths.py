@@ -63,15 +63,16 @@ def test_a_data_path_in_a_file_is_read_from_its_directory(tmp_path, monkeypatch)
 def test_plugin_files_in_a_file_are_read_from_its_directory(tmp_path, monkeypatch):
     sub, _ = _dirs(tmp_path, monkeypatch)
     (sub / "plug.toml").write_text(
-        '[data]\ntruth = "truth.py:f"\n[model]\nkind = "sklearn"\n'
-        'estimator = "lib/est.py:Est"\nmodule = "pkg.mod:make"\n'
+        '[data]\ntruth = "truth.py:f"\n[model]\nkind = "sklearn"\nestimator = "lib/est.py:Est"\n'
     )
+    (sub / "net.toml").write_text('[model]\nkind = "module"\nmodule = "pkg.mod:make"\n')
     # the pure loader: no user code is imported
     cfg = load_module.load_config("../sub/plug.toml", preset="smoke")
     root = sub.resolve()
     assert cfg.data.truth == f"{root / 'truth.py'}:f"
     assert cfg.model.estimator == f"{root / 'lib' / 'est.py'}:Est"
-    assert cfg.model.module == "pkg.mod:make"  # a module name, not a file
+    net = load_module.load_config("../sub/net.toml", preset="smoke")
+    assert net.model.module == "pkg.mod:make"  # a module name, not a file
     api = load_module.from_dict({"data": {"truth": "truth.py:f"}})  # the API: the cwd
     assert api.data.truth == f"{Path.cwd().resolve() / 'truth.py'}:f"
 
