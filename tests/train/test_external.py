@@ -202,6 +202,6 @@ def test_each_kind_names_the_user_code_it_runs():
     sk = load_config(preset="smoke", overrides=["model.kind=sklearn", f"model.estimator={est}"])
     assert user_code(sk) == ("model.estimator", est)
     for kind in ("mlp", "linear"):
-        cfg = load_config(preset="smoke", overrides=[f"model.kind={kind}", "model.hidden=[]"])
+        cfg = load_config(preset="smoke", overrides=[f"model.kind={kind}"])
         assert user_code(cfg) is None and kind_note(cfg) is None
     assert {k for k, v in KINDS.items() if v.code_key} == {"module", "sklearn"}
