@@ -127,10 +127,14 @@ def run_sweep(
         Several devices at once, e.g. ``["cuda:0", "cpu", "cpu"]``; see
         :func:`bvsim.run.sweep.train_sweep`.
     """
+    dirs = None
+    if out is not None and axis_configs(cfg)[0][0] is not None:  # each value's sub-run
+        dirs = [Path(out) / "axis" / name for name in axis_dir_names(cfg)]
+    where = {"out": out, "run_dirs": dirs}
     if devices:
-        preflight(cfg, n_jobs=n_jobs, devices=resolve_devices(devices))
+        preflight(cfg, n_jobs=n_jobs, devices=resolve_devices(devices), **where)
     else:
-        preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)))
+        preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)), **where)
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
     return _run_one(cfg, out, train, overwrite=overwrite, figures=figures)
 

@@ -4,10 +4,11 @@ the flat member index of a chunk is laid out."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, config_key
 from ..data.generator import TestSet, draw_training_sets
 from ..train.trainers import ModelSizes, model_sizes
 
@@ -16,6 +17,7 @@ __all__ = [
     "STEP_FIELD",
     "STORED_FIELDS",
     "auto_chunk_size",
+    "chunk_file",
     "chunk_list",
     "fields_in",
     "gpu_batch_units",
@@ -85,6 +87,11 @@ def chunk_list(cfg: Config, device_type: str = "cpu") -> list[np.ndarray]:
     """The training sets of each chunk, in seed-tree order."""
     size = auto_chunk_size(cfg, device_type)
     return [np.arange(a, min(a + size, cfg.sweep.n_reps)) for a in range(0, cfg.sweep.n_reps, size)]
+
+
+def chunk_file(chunk_dir: str | Path, cfg: Config, ks) -> Path:
+    """Where the chunk of training sets ``ks`` is kept: ``chunk_dir/<config key>/``."""
+    return Path(chunk_dir) / config_key(cfg) / f"sets_{ks[0]:06d}_{ks[-1]:06d}.npz"
 
 
 def members_of(cfg: Config, test: TestSet, ks) -> tuple[dict, tuple[np.ndarray, ...]]:

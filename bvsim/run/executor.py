@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 import warnings
@@ -22,9 +23,13 @@ from .chunks import fields_in, gpu_batch_units, member_fields, members_of
 __all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]
 
 
-def train_chunk(cfg: Config, test: TestSet, ks: np.ndarray, device: str) -> dict:
-    """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...)."""
-    setup_process(1, device)
+def train_chunk(
+    cfg: Config, test: TestSet, ks: np.ndarray, device: str, owner: int | None = None
+) -> dict:
+    """Train all members of training sets ``ks``; arrays shaped (n_wd, n_sets, S, ...).
+    In a worker process, ``owner`` is the pid of the sweep's process: the worker exits
+    when that one dies (:func:`~bvsim.train.devices.exit_with_owner`)."""
+    setup_process(1, device, owner)
     t0 = time.perf_counter()
     n_wd, n_sets, n_seeds = len(cfg.sweep.weight_decay), len(ks), cfg.sweep.n_seeds
     members, (_, a, s) = members_of(cfg, test, ks)
@@ -138,11 +143,20 @@ def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
         raise errors[0]
 
 
+#: joblib backends whose workers are processes of this machine started for this
+#: process: they exit when it dies. A dask cluster's workers are the user's, and live on.
+_OWNED_WORKERS = ("LokyBackend", "MultiprocessingBackend")
+
+
 def run_jobs(cfg, test, chunks, todo, n_jobs, dev, done) -> None:
     """Train chunks ``todo`` through joblib (the caller's backend), in order; stop
-    handing them out once ``done(i, result)`` says so (a met precision target)."""
+    handing them out once ``done(i, result)`` says so (a met precision target).
+    Local worker processes (loky, multiprocessing) exit soon after this process dies
+    (``kill -9``), instead of training on as orphans."""
+    backend, _ = joblib.parallel.get_active_backend()
+    owner = os.getpid() if type(backend).__name__ in _OWNED_WORKERS else None
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-    jobs = parallel(joblib.delayed(train_chunk)(cfg, test, chunks[i], dev) for i in todo)
+    jobs = parallel(joblib.delayed(train_chunk)(cfg, test, chunks[i], dev, owner) for i in todo)
     for i, res in zip(todo, jobs, strict=False):
         if done(i, res):
             break

@@ -3,9 +3,9 @@
 * :func:`check_user_code`: what the configuration names outside itself (its CSV file,
   the user's truth function, module or estimator), each checked by the part that owns
   it; :func:`bvsim.load_config` runs it while loading.
-* :func:`preflight`: the machine's share of a sweep (workers, memory) and the truth
-  function on the real points; :func:`bvsim.run_sweep` runs it before anything is
-  created or trained.
+* :func:`preflight`: the machine's share of a sweep (workers, memory, disk space:
+  :mod:`bvsim.run.disk`) and the truth function on the real points;
+  :func:`bvsim.run_sweep` runs it before anything is created or trained.
 
 Each problem is a :class:`ConfigError` naming what to change.
 Memory is an estimate (the largest arrays of a worker's chunk and of the main
@@ -36,6 +36,7 @@ from ..task import task_for
 from ..train.devices import device_type_of
 from ..train.trainers import ModelSizes, check_kind, model_sizes
 from .chunks import auto_chunk_size, gpu_batch_units
+from .disk import check_disk
 
 __all__ = [
     "available_memory",
@@ -388,11 +389,19 @@ def check_joblib_backend() -> None:
 
 
 def preflight(
-    cfg: Config, *, n_jobs: int = 1, device: str = "cpu", devices: list[str] | None = None
+    cfg: Config,
+    *,
+    n_jobs: int = 1,
+    device: str = "cpu",
+    devices: list[str] | None = None,
+    out: str | Path | None = None,
+    run_dirs: list | None = None,
 ) -> None:
     """Every check that needs more than the configuration file, once, before compute:
-    ``n_jobs``, the joblib backend in effect, memory, and the user's truth function on
-    the real points, for each value of a second sweep axis.
+    ``n_jobs``, the joblib backend in effect, memory, the disk space of the run
+    directory ``out`` (:func:`bvsim.run.disk.check_disk`; none without ``out``,
+    ``run_dirs`` its sub-runs of a second axis), and the user's truth function on the
+    real points, for each value of a second sweep axis.
 
     ``device`` is a resolved device (``cpu``, ``cuda`` or ``cuda:N``). With
     ``devices`` (several at once, resolved) the machine's memory is checked for the
@@ -410,5 +419,7 @@ def preflight(
                 check_memory(gpu_batch_config(sub), gpu, host=False)
         else:
             check_memory(sub, device)
+    if out is not None:  # chunks CPU-sized under --devices, as the sweep cuts them
+        check_disk(cfg, out, run_dirs, "cpu" if devices else device_type_of(device))
     for sub in subs:
         check_truth(sub)

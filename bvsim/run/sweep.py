@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import Config, config_key
+from ..config import Config
 from ..data.generator import TestSet, draw_training_sets, make_test_set
 from ..train.devices import device_type_of, resolve_device, resolve_devices
-from .chunks import chunk_list, member_fields
+from .chunks import chunk_file, chunk_list, member_fields
 from .executor import run_jobs, run_on_devices
 from .precision import PrecisionStop
 from .preflight import worker_count
@@ -74,9 +74,9 @@ def _chunk_paths(cfg: Config, chunks: list, chunk_dir) -> list[Path | None]:
     """Each chunk's file under ``chunk_dir/<config key>/`` (None without a run directory)."""
     if chunk_dir is None:
         return [None] * len(chunks)
-    chunk_dir = Path(chunk_dir) / config_key(cfg)
-    chunk_dir.mkdir(parents=True, exist_ok=True)
-    return [chunk_dir / f"sets_{ks[0]:06d}_{ks[-1]:06d}.npz" for ks in chunks]
+    paths = [chunk_file(chunk_dir, cfg, ks) for ks in chunks]
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    return paths
 
 
 def _members_per_set(cfg: Config) -> int:

@@ -1,7 +1,7 @@
 """Process and device settings for training: the stop flag every training loop
 checks, per-process torch settings (denormals, threads, allocator; on a CUDA device
-IEEE float32 matmuls and convolutions, no TF32), and which torch device a
-``--device`` string names."""
+IEEE float32 matmuls and convolutions, no TF32), a worker's exit when the sweep's
+process dies, and which torch device a ``--device`` string names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import ctypes
 import ctypes.util
 import os
 import threading
+import time
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -17,6 +19,7 @@ __all__ = [
     "STOP",
     "check_stop",
     "device_type_of",
+    "exit_with_owner",
     "pin_cuda_numerics",
     "resolve_device",
     "resolve_devices",
@@ -36,9 +39,13 @@ def check_stop() -> None:
         raise KeyboardInterrupt("training stopped")
 
 
-def setup_process(n_threads: int | None = 1, device: str | torch.device | None = None) -> None:
-    """Per-process torch settings for training: flush denormals, cap threads, and for
-    a CUDA ``device`` pin its float32 numerics (:func:`pin_cuda_numerics`).
+def setup_process(
+    n_threads: int | None = 1, device: str | torch.device | None = None, owner: int | None = None
+) -> None:
+    """Per-process torch settings for training: flush denormals, cap threads, for a
+    CUDA ``device`` pin its float32 numerics (:func:`pin_cuda_numerics`), and in a
+    worker process of the sweep's process ``owner`` (its pid) exit when that one dies
+    (:func:`exit_with_owner`).
 
     Strong weight decay drives weights into denormal floats, which are several times
     slower on CPUs; flushing them changes nothing measurable in the results.
@@ -49,6 +56,62 @@ def setup_process(n_threads: int | None = 1, device: str | torch.device | None =
     _keep_freed_memory()
     if device is not None and device_type_of(device) == "cuda":
         pin_cuda_numerics()
+    exit_with_owner(owner)
+
+
+#: Exit status of a worker that ended because the sweep's process died.
+OWNER_GONE_EXIT = 75
+#: (this process, the owner it watches) for each watch started: one per owner, and a
+#: forked child (whose copy of this set names its parent) starts its own.
+_WATCHING: set[tuple[int, int]] = set()
+_WATCHING_LOCK = threading.Lock()
+
+
+def exit_with_owner(owner: int | None, interval: float = 1.0) -> None:
+    """End this worker process (``os._exit``) within about ``interval`` seconds of
+    the death of process ``owner``, the one that started the sweep.
+
+    A worker killed with its sweep (``kill -9`` of the main process) would otherwise
+    train on as an orphan, holding its memory and the sweep's stdout and stderr (a
+    wrapper reading them to the end would hang). Started once per process and owner:
+    a daemon thread polls every ``interval`` seconds. A worker that is ``owner``'s
+    child watches its own parent (re-parented the moment ``owner`` dies, whatever
+    reuses the pid); any other watches the pid itself (a zombie counts as dead). Does
+    nothing when ``owner`` is None or this process (training in the sweep's own
+    process: ``n_jobs=1``, threads). Not a parent-death signal
+    (``PR_SET_PDEATHSIG``): that fires when the parent *thread* ends, which for a
+    pool's manager thread may be while the sweep lives.
+    """
+    pid = os.getpid()
+    if owner is None or owner == pid:
+        return
+    with _WATCHING_LOCK:
+        if (pid, owner) in _WATCHING:
+            return
+        _WATCHING.add((pid, owner))
+    child = os.getppid() == owner
+
+    def watch():
+        while (os.getppid() == owner) if child else _alive(owner):
+            time.sleep(interval)
+        os._exit(OWNER_GONE_EXIT)
+
+    threading.Thread(target=watch, name="bvsim-exit-with-owner", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux's /proc tells)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def pin_cuda_numerics() -> None:
