@@ -292,6 +292,15 @@ def _absolute_paths(cfg: Config) -> Config:
     return dataclasses.replace(cfg, data=data, model=model)
 
 
+def _saved_by_a_run(path: Path) -> bool:
+    """Whether ``path`` is a run directory's ``config.toml`` (beside the run's
+    ``run.json`` or ``chunks/``), which bvsim wrote."""
+    folder = path.absolute().parent
+    return path.name == "config.toml" and (
+        (folder / "run.json").is_file() or (folder / "chunks").is_dir()
+    )
+
+
 def load_config(
     path: str | Path | None = None,
     *,
@@ -334,6 +343,11 @@ def load_config(
         user = _anchor_paths(user, Path(path).absolute().parent)
         raw = _merge(raw, user)
         source = str(path)
+        if _saved_by_a_run(Path(path)):
+            # bvsim wrote it: its keys are the run's, not the user's, so a key it holds
+            # without effect (written by a bvsim before config.moot) is put back to its
+            # default like a preset's instead of refusing the run's own Reproduce command
+            user = {}
     if not isinstance(overrides, str | bytes):
         overrides = list(overrides or ())
     if isinstance(overrides, str | bytes) or not all(isinstance(a, str) for a in overrides):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.io.common import infer_compression
 
 from ..config import Config, ConfigError, DataConfig
 from ..task import CLASSIFICATION, task_for
@@ -60,9 +61,6 @@ def _stamp(path: str) -> tuple | None:
     return st.st_mtime_ns, st.st_size
 
 
-#: pandas' compression by a path's suffix (a buffer is not inferred from).
-_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
-
 #: Every read of this process by (path, digest): the bytes a digest names stay at hand
 #: (so a sweep's main process keeps using the bytes it started from).
 _READS: dict[tuple[str, str], pd.DataFrame] = {}
@@ -83,7 +81,8 @@ def _read(path: str) -> tuple[str, pd.DataFrame]:
 def _read_file(path: str, stamp) -> tuple[str, pd.DataFrame]:
     raw = _open(path).read_bytes()
     digest = f"sha256:{hashlib.sha256(raw).hexdigest()}"
-    compression = _COMPRESSION.get(Path(path).suffix.lower())
+    # pandas' own rule for the file name (.gz, .tar.gz, .zip, ...), as read_csv(path) infers
+    compression = infer_compression(str(path), "infer")
     frame = pd.read_csv(io.BytesIO(raw), compression=compression)
     _READS[(path, digest)] = frame
     return digest, frame

@@ -348,7 +348,9 @@ def stored_keys(saved: Path) -> set[str]:
     text = saved.read_text().removeprefix("\ufeff")
     keys = {text_key(text)}
     try:
-        keys.add(config_key(from_dict(tomllib.loads(text), str(saved))))
+        # as bvsim wrote it: a key without effect (an older bvsim wrote those) is put
+        # back to its default rather than refused (config.moot), as a rerun reads it
+        keys.add(config_key(from_dict(tomllib.loads(text), str(saved), user_raw={})))
     except ValueError:  # malformed TOML or a ConfigError: only its text can match
         pass
     return keys

@@ -108,6 +108,7 @@ def steps_table(r: SweepResult, per_set: list | None = None) -> pd.DataFrame | N
         summary.insert(1, "step", int(step))
         frames.append(summary[[c for c in STEP_COLUMNS if c in summary.columns]])
         if per_set is not None:
+            values.pop("anova", None)  # a crossed step's ANOVA: only the final one is a table
             per_set.append(values)
     table = pd.concat(frames, ignore_index=True)
     return table.sort_values(["weight_decay", "step"], kind="stable", ignore_index=True)

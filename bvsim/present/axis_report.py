@@ -164,13 +164,14 @@ def _value_row(axis: str, value, part: pd.DataFrame, meta: dict) -> str:
 def _identity_lines(axis: str, groups) -> list[str]:
     """A paragraph naming the values whose identity check (measured test error against
     bias² + variance + noise, within 3 paired SE) fails, which their own reports say."""
-    failed, worst_z, n_checks = [], [], 0
+    failed, worst_z, n_checks, dofs = [], [], 0, []
     for value, part in groups:
         v = valid_rows(part)
         worst = identity_worst(v)
         if worst is None:
             continue
         n_checks += int(v["identity_gap_se"].notna().sum())
+        dofs.append(_fewest_dof(v))
         if worst[0] > IDENTITY_SE:
             worst_z.append(worst[0])
             failed.append(
@@ -179,12 +180,15 @@ def _identity_lines(axis: str, groups) -> list[str]:
             )
     if not failed:
         return []
-    # Bonferroni over every check, two-sided 5 %, normal: what chance alone reaches
-    family = float(t_multiplier(np.inf, level=1 - 0.05 / n_checks))
+    # Bonferroni over every check, two-sided 5 %: what chance alone reaches, with
+    # Student's t at the fewest degrees of freedom of the checks (normal without them)
+    dof = min((d for d in dofs if np.isfinite(d)), default=np.inf)
+    family = float(t_multiplier(dof, level=1 - 0.05 / n_checks))
+    dist = "normal" if np.isinf(dof) else f"Student's t at {dof:.0f} degrees of freedom"
     largest = max(worst_z)
     verdict = (
-        f"the largest, {largest:.2f} SE, is within it: across this many checks that much "
-        "is what the test noise alone gives"
+        f"the largest, {largest:.2f} SE, is within it: across this many checks chance "
+        "alone can reach that much"
         if largest <= family
         else f"the largest, {largest:.2f} SE, exceeds it: more than chance explains"
     )
@@ -192,11 +196,22 @@ def _identity_lines(axis: str, groups) -> list[str]:
         "The measured test error does not agree with bias² + variance + noise within "
         f"{IDENTITY_SE} paired SE at {'; '.join(failed)}, out of {n_checks} checks "
         f"(value × λ); see the value's report. Over {n_checks} checks the family-wise 5 % "
-        f"threshold (Bonferroni, two-sided, normal) is {family:.2f} SE, and {verdict}. "
+        f"threshold (Bonferroni, two-sided, {dist}) is {family:.2f} SE, and {verdict}. "
         "Within a value the λ share their test labels, so one realisation of the test "
         "noise can shift all its checks alike.",
         "",
     ]
+
+
+def _fewest_dof(v: pd.DataFrame) -> float:
+    """The fewest degrees of freedom of a value's paired SEs: ``diff_from_best_df``
+    (sets compared − 1; a crossed design's Satterthwaite df), else the sets used − 1
+    (an older run); NaN when neither is there."""
+    if "diff_from_best_df" in v and v["diff_from_best_df"].notna().any():
+        return float(v["diff_from_best_df"].min())
+    if "n_reps_used" in v:
+        return float(v["n_reps_used"].min() - 1)
+    return float("nan")
 
 
 def _axis_pairing(axis: str) -> str:

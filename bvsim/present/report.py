@@ -243,12 +243,17 @@ def _precision_lines(meta: dict) -> list[str]:
         )
     else:
         need = k * (meta["worst_se"] / meta["target_se"]) ** 2  # SEs shrink as 1/√K
+        about = (  # no estimate where no λ had an SE (every member diverged)
+            f"it would take about {math.ceil(need)} sets (SEs shrink as 1/√K); "
+            if np.isfinite(need)
+            else ""
+        )
         why = (
             f"it used all {k} training sets allowed by sweep.n_reps and still missed the "
-            f"target (worst SE {num(meta['worst_se'], 3)}): it would take about "
-            f"{math.ceil(need)} sets (SEs shrink as 1/√K). Raising sweep.n_reps makes a "
-            "new configuration, which retrains every set in a new run directory (or with "
-            "--overwrite), so give the maximum room from the start: the target stops early"
+            f"target (worst SE {num(meta['worst_se'], 3)}): {about}raising sweep.n_reps "
+            "makes a new configuration, which retrains every set in a new run directory "
+            "(or with --overwrite), so give the maximum room from the start: the target "
+            "stops early"
         )
     return [
         f"Precision target: sweep.target_se = {meta['target_se']:g}; {why}. Training "

@@ -156,3 +156,17 @@ def test_a_saved_index_is_refused_unless_listed(tmp_path):
 def test_a_feature_listed_twice_is_refused(csv):
     with pytest.raises(ConfigError, match=r"data.features = \['a', 'a'\].*'a' more than once"):
         _cfg(csv, "data.features=['a', 'a']")
+
+
+@pytest.mark.parametrize("name", ["d.csv.gz", "d.csv.tar.gz", "d.tar", "d.csv.zip", "d.csv.bz2"])
+def test_a_compressed_csv_is_read_as_pandas_reads_it(tmp_path, name):
+    """The bytes are read once (for their digest) and parsed from memory: the
+    compression is pandas' own inference from the file name (a .tar.gz was parsed as
+    gzip, its tar header as CSV text)."""
+    from bvsim.data.csv import _read
+
+    df = pd.DataFrame({"x": np.arange(6.0), "y": np.arange(6.0) ** 2})
+    df.to_csv(tmp_path / name, index=False)
+    _, frame = _read(str(tmp_path / name))
+    pd.testing.assert_frame_equal(frame, pd.read_csv(tmp_path / name))
+    pd.testing.assert_frame_equal(frame, df)

@@ -330,6 +330,10 @@ def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
     assert "n_train = 40 (3.26 SE at λ = 0.1)" in text and "out of 77 checks" in text
     assert "family-wise 5 % threshold (Bonferroni, two-sided, normal) is 3.41 SE" in text
     assert "is within it" in text
+    # with the sets behind each SE: Student's t at the fewest df (200 sets: t(199) 3.47)
+    sets = [(v, p.assign(n_reps_used=200)) for v, p in calm]
+    text = " ".join(_identity_lines("n_train", [*sets, (40, part([0, 3.45, 0, 0, 0, 0, 0]))]))
+    assert "Student's t at 199 degrees of freedom) is 3.47 SE" in text and "within it" in text
     text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 4.0, 0, 0, 0, 0, 0]))]))
     assert "exceeds it" in text
     assert _identity_lines("n_train", calm) == []

@@ -100,3 +100,27 @@ def test_report_of_a_run_without_config_key_goes_on(run):
     (run / "run.json").write_text(json.dumps(meta))
     _edit(run, "lr = 0.05\n", "lr = 0.07\n")
     assert main(["report", str(run)]) == 0
+
+
+def test_an_older_runs_config_with_a_key_without_effect_still_reruns(tmp_path):
+    """A bvsim before config.moot wrote the preset's keys a --set made moot
+    (`--preset smoke --set model.kind=linear` kept smoke's hidden = [16, 16]): its run
+    directory's config.toml is bvsim's, not the user's, so that key is put back to its
+    default (the run's Reproduce command and a rerun into it work; the chunks retrain
+    under the new key), while the same text in a user's own file is refused."""
+    from bvsim.config import ConfigError, config_key, dumps_toml, load_config
+    from bvsim.io.rundir import stored_keys
+
+    new = load_config(preset="smoke", overrides=["model.kind=linear"])
+    old_text = dumps_toml(load_config(preset="smoke")).replace('kind = "mlp"', 'kind = "linear"')
+    assert "hidden = [16, 16]" in old_text and 'kind = "linear"' in old_text
+    mine = tmp_path / "mine" / "config.toml"
+    saved = tmp_path / "run" / "config.toml"
+    for path in (mine, saved):
+        path.parent.mkdir()
+        path.write_text(old_text)
+    (saved.parent / "run.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"model.hidden = \[16, 16\] has no effect"):
+        load_config(mine)
+    assert config_key(load_config(saved)) == config_key(new)  # reset, not refused
+    assert config_key(new) in stored_keys(saved)  # so a rerun into the run is accepted
