@@ -317,4 +317,11 @@ def check_truth_function(cfg: Config, prefix: str = "") -> None:
     func = load_object(d.truth, key)
     if not callable(func):
         raise ConfigError(f"{key} = {d.truth!r}: not callable")
-    _user_truth(np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim), d, prefix)
+    probe = np.linspace(-1.0, 1.0, 7 * d.dim).reshape(7, d.dim)
+    first, again = (_user_truth(probe, d, prefix) for _ in range(2))
+    if not np.array_equal(first, again):  # noise inside f would enter bias² and variance
+        raise ConfigError(
+            f"{key} = {d.truth!r}: returned other values for the same x on a second call "
+            f"(at x = {probe[np.flatnonzero(first != again)[0]].tolist()}); the truth must "
+            "be a fixed function of x: the label noise comes from data.noise_std"
+        )

@@ -263,3 +263,19 @@ def test_complex_truth_is_refused(tmp_path):
     (tmp_path / "t.py").write_text("def f(x):\n    return x[:, 0] + 1j\n")
     with pytest.raises(ConfigError, match=r"data.truth = .*: returned non-real values \(dtype"):
         load_config(preset="smoke", overrides=[f'data.truth="{tmp_path}/t.py:f"'])
+
+
+def test_a_truth_with_noise_inside_is_refused(tmp_path):
+    """A truth drawing random numbers would fold noise into bias² and variance: two
+    calls on the same probe points must agree (a fixed function of x passes)."""
+    from bvsim import ConfigError, load_config
+
+    (tmp_path / "t.py").write_text(
+        "import numpy as np\n"
+        "def noisy(x):\n    return np.sin(x[:, 0]) + np.random.normal(0, 0.1, len(x))\n"
+        "def fixed(x):\n    return np.sin(x[:, 0])\n"
+    )
+    with pytest.raises(ConfigError, match=r"returned other values for the same x on a second"):
+        load_config(preset="smoke", overrides=[f'data.truth="{tmp_path}/t.py:noisy"'])
+    cfg = load_config(preset="smoke", overrides=[f'data.truth="{tmp_path}/t.py:fixed"'])
+    assert cfg.data.truth.endswith("t.py:fixed")
