@@ -219,8 +219,31 @@ def _finish_runs(results: list[RunResult], figures: bool, n_jobs: int = 1) -> No
         write_marker(r.tables, r.out)
 
 
+def _same_inputs(cfg: Config, parts) -> None:
+    """Refuse to stack the values of a second axis that were made from different
+    versions of a file they share (the CSV data, a user's truth or model code, edited
+    between two values' runs): each run is right for its own bytes, the stack of them
+    would not be one study. Each value's chunks stay, under their own resume key."""
+    for name in ("data.path", "data.truth", "model.module", "model.estimator"):
+        seen: dict = {}
+        for value, result in parts:
+            digest = (result.raw.info.get("inputs") or {}).get(name)
+            if name == "data.path" and digest is None:  # a run without a directory
+                digest = result.raw.test.data_digest
+            if digest is not None:
+                seen.setdefault(digest, value)
+        if len(seen) > 1:
+            a, b = list(seen.values())[:2]
+            raise config.ConfigError(
+                f"{name} changed during the sweep: the runs of {cfg.sweep.axis} = {a!r} "
+                f"and {cfg.sweep.axis} = {b!r} were made from different versions of it; "
+                "restore it and rerun (the runs made from it as it is then resume)"
+            )
+
+
 def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> RunResult:
     """Stack the tables of a second-axis sweep, with the axis value as a column."""
+    _same_inputs(cfg, parts)
     tables = combine_axis(cfg, [(v, r.tables) for v, r in parts])
     if out is not None:
         write_tables(tables, out)

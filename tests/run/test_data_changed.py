@@ -132,3 +132,24 @@ def test_a_worker_holds_the_test_sets_digest(tmp_path, data):
         train_chunk(cfg, test, np.arange(1), "cpu")
     _edit(path, original)
     assert train_chunk(cfg, test, np.arange(1), "cpu")["pred"].shape[:2] == (2, 1)
+
+
+def test_values_of_a_second_axis_from_different_versions_of_the_data_are_not_stacked():
+    """Each value's run reads the CSV when it starts: a file edited between two values'
+    runs gives runs right for their own bytes, but their stack is not one study."""
+    from types import SimpleNamespace
+
+    from bvsim import ConfigError, load_config
+    from bvsim.api import _same_inputs
+
+    cfg = load_config(preset="smoke", overrides=["sweep.axis=n_train", "sweep.axis_values=[8, 16]"])
+
+    def part(value, digest, keyed=True):
+        info = {"inputs": {"data.path": digest}} if keyed else {}
+        test = SimpleNamespace(data_digest=digest)
+        return value, SimpleNamespace(raw=SimpleNamespace(info=info, test=test))
+
+    _same_inputs(cfg, [part(8, "sha256:a"), part(16, "sha256:a")])
+    for keyed in (True, False):  # from the resume key, or (no directory) the test set
+        with pytest.raises(ConfigError, match=r"data.path changed during the sweep: the runs"):
+            _same_inputs(cfg, [part(8, "sha256:a", keyed), part(16, "sha256:b", keyed)])
