@@ -184,7 +184,7 @@ def _identity_lines(axis: str, groups) -> list[str]:
     # Student's t at the fewest degrees of freedom of the checks (normal without them)
     dof = min((d for d in dofs if np.isfinite(d)), default=np.inf)
     family = float(t_multiplier(dof, level=1 - 0.05 / n_checks))
-    dist = "normal" if np.isinf(dof) else f"Student's t at {dof:.0f} degrees of freedom"
+    dist = "normal" if np.isinf(dof) else f"Student's t at {dof:.3g} degrees of freedom"
     largest = max(worst_z)
     verdict = (
         f"the largest, {largest:.2f} SE, is within it: across this many checks chance "
