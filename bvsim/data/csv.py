@@ -184,9 +184,25 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
         )
     _check_pool_size(cfg, prefix, pool)
     extra = {"n_classes": int(n_classes)} if classify else {}
+    _check_given(prefix, d, {"dim": len(features), **extra}, target)
     return dataclasses.replace(
         d, dim=len(features), target=target, features=features, test_design="sample", **extra
     )
+
+
+def _check_given(prefix: str, d: DataConfig, found: dict, target: str) -> None:
+    """Refuse a ``data.dim`` or ``data.n_classes`` set (to other than its default) to
+    another number than the file gives: it is read from the file, and replacing it
+    silently would hide a wrong file or a wrong list of features."""
+    default = DataConfig()
+    what = {"dim": "features", "n_classes": f"classes in column {target!r}"}
+    for name, value in found.items():
+        given = getattr(d, name)
+        if given != getattr(default, name) and given != value:
+            raise ConfigError(
+                f"{prefix}data.{name} = {given}: {d.path} gives {value} {what[name]}; "
+                f"leave data.{name} out (it is read from the file)"
+            )
 
 
 #: How pandas names a column whose header cell is empty (a saved index: ``to_csv()``).

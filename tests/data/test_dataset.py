@@ -158,6 +158,22 @@ def test_a_feature_listed_twice_is_refused(csv):
         _cfg(csv, "data.features=['a', 'a']")
 
 
+def test_a_dim_or_class_count_the_file_contradicts_is_refused(csv, tmp_path):
+    """data.dim and data.n_classes are read from the file: a number given that the file
+    contradicts was replaced silently; the file's own number (as a saved config.toml
+    records it) is accepted."""
+    with pytest.raises(ConfigError, match=r"data.dim = 5: .* gives 2 features; leave data.dim"):
+        _cfg(csv, "data.dim=5")
+    assert _cfg(csv, "data.dim=2").data.dim == 2
+    df = pd.read_csv(csv).assign(y=lambda f: (f["a"] > 0).astype(int) + (f["b"] > 1))
+    three = tmp_path / "classes.csv"
+    df.to_csv(three, index=False)
+    over = ["data.task=classification", "data.n_classes=4"]
+    with pytest.raises(ConfigError, match=r"data.n_classes = 4: .* gives 3 classes in column 'y'"):
+        _cfg(three, *over)
+    assert _cfg(three, "data.task=classification").data.n_classes == 3
+
+
 @pytest.mark.parametrize("name", ["d.csv.gz", "d.csv.tar.gz", "d.tar", "d.csv.zip", "d.csv.bz2"])
 def test_a_compressed_csv_is_read_as_pandas_reads_it(tmp_path, name):
     """The bytes are read once (for their digest) and parsed from memory: the
