@@ -49,14 +49,21 @@ class Moot:
     applies: Callable[[Config], bool]
 
 
-def _gen(cfg: Config) -> bool:
-    return cfg.data.source == "generator"
+def _value(cfg: Config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _when(keys: tuple[str, ...], key: str, value: str) -> Moot:
+    """A rule whose condition is one key holding one value: its words (``key =
+    'value'``), the key its message quotes and its test, from the one pair."""
+    return Moot(keys, f"{key} = {value!r}", (key,), lambda c: _value(c, key) == value)
 
 
 #: The rules, in the order they are tried: a key moot by several is reported by the
 #: first (``data.frequency`` with data from a file: by data.source, not data.truth).
 MOOT_RULES = (
-    Moot(
+    _when(
         (
             "data.truth",
             "data.coef_norm2",
@@ -70,11 +77,10 @@ MOOT_RULES = (
             "data.noise_std",
             "data.test_noise_std",
         ),
-        "data.source = 'generator'",
-        ("data.source",),
-        _gen,
+        "data.source",
+        "generator",
     ),
-    Moot(
+    _when(
         (
             "data.path",
             "data.target",
@@ -84,22 +90,11 @@ MOOT_RULES = (
             "data.standardize",
             "data.task",
         ),
-        "data.source = 'csv'",
-        ("data.source",),
-        lambda c: c.data.source == "csv",
+        "data.source",
+        "csv",
     ),
-    Moot(
-        ("data.coef_norm2",),
-        "data.truth = 'linear'",
-        ("data.truth",),
-        lambda c: c.data.truth == "linear",
-    ),
-    Moot(
-        ("data.frequency",),
-        "data.truth = 'sine'",
-        ("data.truth",),
-        lambda c: c.data.truth == "sine",
-    ),
+    _when(("data.coef_norm2",), "data.truth", "linear"),
+    _when(("data.frequency",), "data.truth", "sine"),
     Moot(
         ("data.class_sep",),
         "data.truth = 'gaussians'",
@@ -128,43 +123,18 @@ MOOT_RULES = (
             or (c.data.x_dist in ("uniform", "grid") and not is_classification(c))
         ),
     ),
-    Moot(
-        ("model.estimator", "model.param", "model.estimator_args"),
-        "model.kind = 'sklearn'",
-        ("model.kind",),
-        lambda c: c.model.kind == "sklearn",
-    ),
-    Moot(
-        ("model.module", "model.module_trainer"),
-        "model.kind = 'module'",
-        ("model.kind",),
-        lambda c: c.model.kind == "module",
-    ),
-    Moot(("model.hidden",), "model.kind = 'mlp'", ("model.kind",), lambda c: c.model.kind == "mlp"),
+    _when(("model.estimator", "model.param", "model.estimator_args"), "model.kind", "sklearn"),
+    _when(("model.module", "model.module_trainer"), "model.kind", "module"),
+    _when(("model.hidden",), "model.kind", "mlp"),
     Moot(
         ("model.activation",),
         "model.kind = 'mlp' with hidden layers",
         ("model.kind", "model.hidden"),
         lambda c: c.model.kind == "mlp" and bool(c.model.hidden),
     ),
-    Moot(
-        ("train.momentum",),
-        "train.optimizer = 'sgd'",
-        ("train.optimizer",),
-        lambda c: c.train.optimizer == "sgd",
-    ),
-    Moot(
-        ("train.betas", "train.eps"),
-        "train.optimizer = 'adam'",
-        ("train.optimizer",),
-        lambda c: c.train.optimizer == "adam",
-    ),
+    _when(("train.momentum",), "train.optimizer", "sgd"),
+    _when(("train.betas", "train.eps"), "train.optimizer", "adam"),
 )
-
-
-def _value(cfg: Config, key: str):
-    section, name = key.split(".")
-    return getattr(getattr(cfg, section), name)
 
 
 def _default(key: str):
