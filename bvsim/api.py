@@ -224,10 +224,13 @@ def _same_inputs(cfg: Config, parts) -> None:
     versions of a file they share (the CSV data, a user's truth or model code, edited
     between two values' runs): each run is right for its own bytes, the stack of them
     would not be one study. Each value's chunks stay, under their own resume key."""
-    for name in ("data.path", "data.truth", "model.module", "model.estimator"):
+    inputs = [result.raw.info.get("inputs") or {} for _, result in parts]
+    # every file a run's resume key digests (the configuration differs by value)
+    names = dict.fromkeys(["data.path", *(k for i in inputs for k in i if k != "config")])
+    for name in names:
         seen: dict = {}
-        for value, result in parts:
-            digest = (result.raw.info.get("inputs") or {}).get(name)
+        for (value, result), keyed in zip(parts, inputs, strict=True):
+            digest = keyed.get(name)
             if name == "data.path" and digest is None:  # a run without a directory
                 digest = result.raw.test.data_digest
             if digest is not None:
