@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..estimate.compare import t_multiplier
 from ..task import CLASSIFICATION, task_of_run
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "pm",
     "share_of",
     "t_interval_text",
+    "t_or_two",
     "term_name",
     "training_phrase",
     "valid_rows",
@@ -183,6 +185,15 @@ def training_phrase(meta: dict) -> str:
         )
     text = f"; training took {meta['train_seconds']:.0f} s"
     return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
+
+
+def t_or_two(dof):
+    """How many SE a two-sided 95 % interval spans: Student's t at ``dof`` (float or
+    array), and the conventional 2 where there are no usable degrees of freedom (NaN:
+    a run written before the df columns, or none to estimate them from)."""
+    q = np.asarray(t_multiplier(dof), dtype=float)
+    q = np.where(np.isfinite(q), q, 2.0)
+    return float(q) if q.ndim == 0 else q
 
 
 def t_interval_text(dof: float, crossed: bool) -> str:

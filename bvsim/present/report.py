@@ -31,6 +31,7 @@ from .common import (
     pct,
     pct_pm,
     pm,
+    t_or_two,
     term_name,
     training_phrase,
     valid_rows,
@@ -353,9 +354,7 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
 def _share_t(t: pd.DataFrame, term: str) -> float:
     """The one-sided 97.5 % multiplier of a term's share: Student's t at its ``share_df``
     (2 for a run written before ``anova.csv`` had it, or where it is NaN)."""
-    df = t["share_df"].get(term, np.nan) if "share_df" in t else np.nan
-    mult = float(t_multiplier(df))
-    return mult if np.isfinite(mult) else 2.0
+    return t_or_two(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
 
 
 def _df_text(anova: pd.DataFrame) -> str:

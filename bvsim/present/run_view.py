@@ -12,8 +12,15 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import sign_test, t_multiplier
-from .common import best_position, crossed_factors_of, get, lambda_text, t_interval_text
+from ..estimate.compare import sign_test
+from .common import (
+    best_position,
+    crossed_factors_of,
+    get,
+    lambda_text,
+    t_interval_text,
+    t_or_two,
+)
 
 __all__ = ["Sweep"]
 
@@ -94,8 +101,7 @@ class Sweep:
         levels, leave the SE itself uncertain, and ± 2 SE would cover less than 95 %."""
         if self.dof is None:
             return np.full(len(self.valid), 2.0)
-        q = np.asarray(t_multiplier(self.dof), dtype=float).reshape(len(self.valid))
-        return np.where(np.isfinite(q), q, 2.0)
+        return np.asarray(t_or_two(self.dof), dtype=float).reshape(len(self.valid))
 
     def interval(self, positions) -> tuple[str, str]:
         """The interval of :attr:`t_mult` at ``positions`` as the findings word it: its
