@@ -3,7 +3,7 @@ from presets, TOML files and ``--set`` overrides, checked before any compute."""
 
 from .axis import axis_configs, axis_values
 from .checks import crossed_factors, crossed_shape, is_classification
-from .dump import config_key, describe_keys, dumps_toml, text_key
+from .dump import chunk_key, config_key, describe_keys, dumps_toml, text_key
 from .load import from_dict, list_presets, load_config
 from .schema import (
     CATEGORICAL_AXES,
@@ -27,6 +27,7 @@ __all__ = [
     "TrainConfig",
     "axis_configs",
     "axis_values",
+    "chunk_key",
     "config_key",
     "crossed_factors",
     "crossed_shape",

@@ -9,7 +9,14 @@ import math
 
 from .schema import SECTIONS, Config
 
-__all__ = ["OMITTED_AT_DEFAULT", "config_key", "describe_keys", "dumps_toml", "text_key"]
+__all__ = [
+    "OMITTED_AT_DEFAULT",
+    "chunk_key",
+    "config_key",
+    "describe_keys",
+    "dumps_toml",
+    "text_key",
+]
 
 
 _TOML_ESCAPES = {
@@ -109,14 +116,31 @@ def describe_keys() -> list[tuple[str, str, str, str]]:
     return out
 
 
+#: Keys a configuration's hash leaves out: ``sweep.target_se`` only decides how many of
+#: the same chunks are used.
+_NOT_IN_CONFIG_KEY = ("target_se",)
+#: ... and what a chunk's hash also leaves out: training set k is drawn and trained the
+#: same whatever ``sweep.n_reps`` is (the seed tree is per set; chunk boundaries do not
+#: depend on it), so a run's chunks serve a run with more or fewer sets.
+_NOT_IN_CHUNK_KEY = (*_NOT_IN_CONFIG_KEY, "n_reps")
+
+
 def config_key(cfg: Config) -> str:
     """Hash of everything that affects the numbers (the name does not; nor does
     ``sweep.target_se``, which only decides how many of the same chunks are used)."""
     return text_key(dumps_toml(cfg))
 
 
-def text_key(toml_text: str) -> str:
-    """:func:`config_key` of the configuration whose :func:`dumps_toml` text is given."""
+def chunk_key(cfg: Config) -> str:
+    """Hash of everything a chunk's numbers depend on: :func:`config_key` but for
+    ``sweep.n_reps`` (how many training sets are drawn, not what set k is)."""
+    return text_key(dumps_toml(cfg), chunks=True)
+
+
+def text_key(toml_text: str, chunks: bool = False) -> str:
+    """:func:`config_key` (``chunks``: :func:`chunk_key`) of the configuration whose
+    :func:`dumps_toml` text is given."""
+    left_out = _NOT_IN_CHUNK_KEY if chunks else _NOT_IN_CONFIG_KEY
     lines = toml_text.split("\n")[1:]  # drop `name = ...`
-    text = "\n".join(line for line in lines if not line.startswith("target_se = "))
+    text = "\n".join(line for line in lines if line.partition(" = ")[0] not in left_out)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

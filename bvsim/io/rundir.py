@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import time
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import Config, ConfigError, axis_values, config_key, from_dict, text_key
+from ..config import (
+    Config,
+    ConfigError,
+    axis_values,
+    chunk_key,
+    config_key,
+    from_dict,
+    text_key,
+)
 from ..run.store import TMP_PREFIX, RunDirError
 from .tables import ANOVA, FILES, STEPS, THEORY
 
@@ -302,7 +311,9 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
     name of an output (``summary.csv``, ``run.json``, ``figures/fits.png``,
     ``chunks/``, ...) is someone else's, and the run would replace it, so it is refused
     unless ``overwrite``. An empty directory, or one with other files only, may be used
-    (those files stay).
+    (those files stay). A configuration that differs from the stored one only in
+    ``sweep.n_reps`` is the same run with more (or fewer) training sets: accepted, and
+    its chunks serve the new run (:func:`bvsim.config.chunk_key`).
     """
     saved = out / "config.toml"
     if overwrite:
@@ -318,12 +329,23 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
         return
     try:
         same = config_key(cfg) in stored_keys(saved)
+        more_or_fewer_sets = chunk_key(cfg) in stored_keys(saved, chunks=True)
     except (OSError, UnicodeDecodeError):
-        same = False
-    if not same:
+        same = more_or_fewer_sets = False
+    if not (same or more_or_fewer_sets):
         raise ConfigError(
             f"{out} holds results of a different configuration ({saved}); "
             "use --overwrite to replace them or --out for a new directory"
+        )
+    if not same:
+        try:
+            before = tomllib.loads(saved.read_text().removeprefix("\ufeff"))["sweep"]["n_reps"]
+        except (ValueError, KeyError, TypeError, OSError):
+            before = "another number"
+        print(
+            f"bvsim: {out} holds this configuration with sweep.n_reps = {before}: its "
+            f"training sets are reused, the run now has sweep.n_reps = {cfg.sweep.n_reps}",
+            file=sys.stderr,
         )
 
 
@@ -339,18 +361,20 @@ def foreign_output(out: Path) -> Path | None:
     return None
 
 
-def stored_keys(saved: Path) -> set[str]:
-    """The keys (:func:`config_key`) of the configuration in the ``config.toml`` file
-    ``saved``: what it means (the file parsed and checked as a sweep loads it, so that
-    the same configuration written otherwise has the same key; the checks that read
-    the files or run the code it names are left out: nothing is imported) and, for a
-    file that no longer loads (one written by an older bvsim), the key of its text."""
+def stored_keys(saved: Path, chunks: bool = False) -> set[str]:
+    """The keys (:func:`config_key`; ``chunks``: :func:`chunk_key`) of the configuration
+    in the ``config.toml`` file ``saved``: what it means (the file parsed and checked
+    as a sweep loads it, so that the same configuration written otherwise has the same
+    key; the checks that read the files or run the code it names are left out: nothing
+    is imported) and, for a file that no longer loads (one written by an older bvsim),
+    the key of its text."""
     text = saved.read_text().removeprefix("\ufeff")
-    keys = {text_key(text)}
+    keys = {text_key(text, chunks)}
+    key = chunk_key if chunks else config_key
     try:
         # as bvsim wrote it: a key without effect (an older bvsim wrote those) is put
         # back to its default rather than refused (config.moot), as a rerun reads it
-        keys.add(config_key(from_dict(tomllib.loads(text), str(saved), user_raw={})))
+        keys.add(key(from_dict(tomllib.loads(text), str(saved), user_raw={})))
     except ValueError:  # malformed TOML or a ConfigError: only its text can match
         pass
     return keys

@@ -251,10 +251,8 @@ def _precision_lines(meta: dict) -> list[str]:
         )
         why = (
             f"it used all {k} training sets allowed by sweep.n_reps and still missed the "
-            f"target (worst SE {num(meta['worst_se'], 3)}): {about}raising sweep.n_reps "
-            "makes a new configuration, which retrains every set in a new run directory "
-            "(or with --overwrite), so give the maximum room from the start: the target "
-            "stops early"
+            f"target (worst SE {num(meta['worst_se'], 3)}): {about}raise sweep.n_reps "
+            "and run again into the same directory, which trains only the sets added"
         )
     return [
         f"Precision target: sweep.target_se = {meta['target_se']:g}; {why}. Training "

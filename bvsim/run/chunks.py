@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Config, config_key
+from ..config import Config, chunk_key
 from ..data.generator import TestSet, draw_training_sets
 from ..train.trainers import ModelSizes, model_sizes
 
@@ -31,6 +31,9 @@ __all__ = [
 #: thousands of members in flight to fill its cores.
 _CHUNK_PARAMS = {"cpu": 1_000_000, "cuda": 256_000_000}
 _CHUNK_MEMBERS = {"cpu": (8, 2048), "cuda": (256, 65536)}
+#: Members per chunk of a kind trained outside torch (one fit each): chunks then only
+#: spread the fits over the workers.
+_FIT_MEMBERS = 64
 #: Most activations (members x points x layer width) one chunk's forward pass holds:
 #: a large training or test set makes chunks smaller, so a worker's memory stays
 #: bounded (2**24 float32 values = 64 MiB a layer on a CPU).
@@ -56,12 +59,15 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu", sizes: ModelSizes | N
     """Training sets per chunk: the configured value, or sized by one member's
     parameters and activations (``sizes``, by default :func:`model_sizes` of the
     configured kind) for the device type (``"cpu"`` or ``"cuda"``); never by the number
-    of workers."""
+    of workers, and never by ``sweep.n_reps`` but to cut it at n_reps: the chunks of a
+    run are the first chunks of a run with more sets, which reuses them
+    (:func:`bvsim.config.chunk_key`)."""
     if cfg.sweep.chunk_size:
         return min(cfg.sweep.chunk_size, cfg.sweep.n_reps)
     sizes = model_sizes(cfg) if sizes is None else sizes
+    per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     if not sizes.in_torch:  # one fit per member: chunks only spread the work
-        return max(1, cfg.sweep.n_reps // 16)
+        return int(np.clip(_FIT_MEMBERS // per_set, 1, cfg.sweep.n_reps))
     n_params, width = max(sizes.n_params, 1), sizes.width
     low, high = _CHUNK_MEMBERS[device_type]
     members = int(np.clip(_CHUNK_PARAMS[device_type] // n_params, low, high))
@@ -70,7 +76,6 @@ def auto_chunk_size(cfg: Config, device_type: str = "cpu", sizes: ModelSizes | N
     # model with many features holds little else
     width = max(width, cfg.data.dim)
     members = min(members, max(1, _CHUNK_ACTIVATIONS[device_type] // (points * width)))
-    per_set = len(cfg.sweep.weight_decay) * cfg.sweep.n_seeds
     return int(np.clip(members // per_set, 1, cfg.sweep.n_reps))
 
 
@@ -90,8 +95,10 @@ def chunk_list(cfg: Config, device_type: str = "cpu") -> list[np.ndarray]:
 
 
 def chunk_file(chunk_dir: str | Path, cfg: Config, ks) -> Path:
-    """Where the chunk of training sets ``ks`` is kept: ``chunk_dir/<config key>/``."""
-    return Path(chunk_dir) / config_key(cfg) / f"sets_{ks[0]:06d}_{ks[-1]:06d}.npz"
+    """Where the chunk of training sets ``ks`` is kept: ``chunk_dir/<chunk key>/``
+    (:func:`bvsim.config.chunk_key`: shared by runs that differ only in
+    ``sweep.n_reps``)."""
+    return Path(chunk_dir) / chunk_key(cfg) / f"sets_{ks[0]:06d}_{ks[-1]:06d}.npz"
 
 
 def members_of(cfg: Config, test: TestSet, ks) -> tuple[dict, tuple[np.ndarray, ...]]:

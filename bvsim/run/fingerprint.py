@@ -1,7 +1,8 @@
 """What a chunk of a sweep depends on, as one key: the resume key.
 
 A chunk file is reused only when it was written for the same *inputs*: the resolved
-configuration (its TOML text, :func:`bvsim.config.config_key`), the bytes of a CSV data
+configuration (its TOML text but ``sweep.n_reps``, :func:`bvsim.config.chunk_key`:
+training set k is the same in a run with more sets), the bytes of a CSV data
 file, the source of every user plugin (truth, module factory, sklearn estimator) as
 executed, the versions of bvsim, torch and numpy, and the device types that train.
 :func:`input_fingerprints` lists them (for ``run.json`` and for saying what changed);
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from ..config import Config, config_key
+from ..config import Config, chunk_key
 from ..config.plugins import executed_source, is_file_spec, load_object
 from ..data.csv import data_digest
 from ..train.trainers import user_code
@@ -49,15 +50,15 @@ def input_fingerprints(
     cfg: Config, devices: str | None = None, data: str | None = None
 ) -> dict[str, str]:
     """Everything a chunk's numbers depend on, by name: ``config`` (the hash of the
-    resolved configuration), the versions of ``bvsim``, ``torch`` and ``numpy`` (a
-    new torch or numpy may round differently), ``devices`` (the device types that
+    resolved configuration but ``sweep.n_reps``), the versions of ``bvsim``, ``torch``
+    and ``numpy`` (a new torch or numpy may round differently), ``devices`` (the device types that
     train, e.g. ``cpu`` or ``cpu+cuda``: a GPU rounds differently from a CPU) and,
     where used, ``data.path``, ``data.truth``, ``model.module`` and
     ``model.estimator``. ``data``: the digest of the CSV bytes the sweep trains on (its
     test set's, :attr:`bvsim.data.generator.TestSet.data_digest`); default: the file's
     as read now."""
     out = {
-        "config": config_key(cfg),
+        "config": chunk_key(cfg),
         "bvsim": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,

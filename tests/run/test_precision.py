@@ -67,12 +67,12 @@ def test_target_out_of_reach_uses_every_set():
     assert r.info["n_reps_done"] == 32
     assert r.info["stop_reason"].startswith("sweep.n_reps reached")
     assert summarize(r).summary["n_reps"].eq(32).all()
-    # the report says about how many sets the target needs, and that they retrain
+    # the report says about how many sets the target needs, and how to add them
     from bvsim.present.report import _precision_lines
 
     text = " ".join(_precision_lines(r.info))
     need = 32 * (r.info["worst_se"] / 1e-9) ** 2
-    assert f"it would take about {np.ceil(need):.0f} sets" in text and "retrains" in text
+    assert f"it would take about {np.ceil(need):.0f} sets" in text and "trains only the sets added" in text
     # no SE at all (every member diverged): no estimate of the sets needed, no crash
     text = " ".join(_precision_lines(r.info | {"worst_se": float("nan")}))
     assert "would take" not in text and "worst SE —" in text
