@@ -6,6 +6,7 @@ against a monotone decrease in λ.
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -42,18 +43,23 @@ def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
     if not np.isfinite(se0).any():  # cross-entropy (or an older run): no null SE
         if not neg.any():
             return None
-        worst = float((b[neg] / v["bias2_se"].to_numpy(float)[neg]).min())
+        ratio = b[neg] / v["bias2_se"].to_numpy(float)[neg]
+        worst = float(np.nanmin(ratio)) if np.isfinite(ratio).any() else math.nan
         how, se = (
             ("bias² (corrected by the crossed ANOVA's expected mean squares)", "multiway-jackknife")
             if crossed
             else ("jackknife-corrected bias²", "jackknife")
         )
+        most = (
+            f"the most negative is {abs(worst):.1f} {se} SE below zero. The {se} SE is "
+            "unreliable where the true bias is near zero and"
+            if np.isfinite(worst)
+            else f"there is no {se} SE of it in this run, and"
+        )
         return (
             f"The {how} is negative at {int(neg.sum())} λ "
-            f"({', '.join(lambda_text(x) for x in lams[neg])}); the most negative is "
-            f"{abs(worst):.1f} {se} SE below zero. The {se} SE is unreliable where "
-            "the true bias is near zero and there is no SE under a zero bias here, so this is "
-            "no test of whether the bias is zero."
+            f"({', '.join(lambda_text(x) for x in lams[neg])}); {most} there is no SE "
+            "under a zero bias here, so this is no test of whether the bias is zero."
         )
     z = b / se0
     zero = np.isfinite(z) & (np.abs(z) <= 2)

@@ -337,3 +337,57 @@ def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
     text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 4.0, 0, 0, 0, 0, 0]))]))
     assert "exceeds it" in text
     assert _identity_lines("n_train", calm) == []
+
+
+def test_a_grid_without_zero_does_not_say_weight_decay_did_not_help():
+    """The best λ at the smallest λ > 0 says nothing about no weight decay at all."""
+    from bvsim.present.findings import findings
+
+    gen = np.random.default_rng(2)
+    base = 1 + gen.random(30)
+    s = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.01, 0.1, 1.0])
+    text = " ".join(findings(s))
+    assert "weight decay did not reduce" not in text
+    assert "no larger λ of the grid reduced the expected error; λ = 0 is not in the grid" in text
+    s0 = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.0, 0.1, 1.0])
+    assert "λ = 0 itself: weight decay did not reduce the expected error." in " ".join(findings(s0))
+
+
+def test_a_one_lambda_grid_compares_nothing():
+    from bvsim.present.findings import findings
+
+    gen = np.random.default_rng(3)
+    s = _summary_from_sets(np.stack([1 + gen.random(30)]), [0.1])
+    s["variance_share_se"], s["bias2_share_se"] = 0.01, 0.02
+    found = findings(s)
+    assert found[0].startswith("**λ = 0.1**, the one λ with estimates: expected error")
+    text = " ".join(found)
+    for claim in ("Best λ", "smallest λ", "largest λ", "weight decay did not", "reduces"):
+        assert claim not in text
+    assert "At λ = 0.1, variance is 50.0 % ± 1.0 % and bias² 50.0 % ± 2.0 %" in text
+
+
+def test_differences_without_their_se_are_named_as_such():
+    """A crossed factor with 2 levels gives diff_from_best but no SE of it: the report
+    says the SE is missing, not the differences, and claims no SE of the shares."""
+    from bvsim.present.findings import findings
+
+    gen = np.random.default_rng(4)
+    base = 1 + gen.random(30)
+    s = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.0, 0.1, 1.0])
+    s["diff_from_best_se"] = np.nan
+    s["variance_share_se"] = s["bias2_share_se"] = np.nan
+    text = " ".join(findings(s))
+    assert "has the paired differences from the best (`diff_from_best`) but no SE" in text
+    assert "(no SE of the ratios in this run)" in text and "jackknife SEs" not in text
+
+
+def test_a_negative_bias_without_any_se_prints_no_nan():
+    from bvsim.present.checks import bias_zero
+
+    v = pd.DataFrame(
+        {"weight_decay": [0.0, 0.1], "bias2": [-0.01, 0.2], "bias2_se": np.nan, "noise": 0.1}
+    )
+    text = bias_zero(v, crossed=True)
+    assert "nan" not in text.lower()
+    assert "negative at 1 λ (0); there is no multiway-jackknife SE of it in this run" in text
