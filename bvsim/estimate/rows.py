@@ -21,16 +21,29 @@ import numpy as np
 
 from . import compare
 from .anova import anova_summary, crossed_estimates
-from .classification import decompose_brier, decompose_cross_entropy
+from .classification import EPS, decompose_brier, decompose_cross_entropy
 from .crossed import POINT_KEYS, cell_mean, crossed_summary, split_se
 from .squared import combine_point_blocks, decompose, jackknife_se
 from .zero_one import decompose_zero_one
 
-__all__ = ["GRAM_MAX_SETS", "cross_entropy_fill", "crossed_fill", "squared_fill"]
+__all__ = ["GRAM_MAX_SETS", "cross_entropy_fill", "crossed_fill", "label_loss", "squared_fill"]
 
 #: bias2_se0 estimates the between-set covariance from at most this many training sets
 #: (a K×K Gram matrix, summed over blocks of test points; any subset is unbiased).
 GRAM_MAX_SETS = 1024
+
+
+def label_loss(pred: np.ndarray, labels: np.ndarray, squared: bool) -> np.ndarray:
+    """Each member's loss on the noisy test labels, per test point: ``pred`` (K, S,
+    J[, C]), ``labels`` (K, J) -> (K, S, J). The squared error of the prediction, or
+    the negative log of the probability given to the label (clipped to ``[EPS, 1]``,
+    :data:`bvsim.estimate.classification.EPS`). The one formula behind the measured
+    test error of ``members.csv`` (:meth:`bvsim.task.Task.member_loss`) and of the
+    summary (the fills below)."""
+    if squared:
+        return np.square(pred - labels[:, None, :])
+    p_label = np.take_along_axis(pred, labels.astype(np.int64)[:, None, :, None], axis=-1)
+    return -np.log(np.clip(p_label[..., 0], EPS, 1))
 
 
 def _loo_means(parts: list, n_points: int) -> dict | None:
@@ -96,7 +109,7 @@ def crossed_fill(row: dict, blocks, f, noise: float, factors, levels, n_seeds: i
 
     def cells():
         for b, pred, labels in blocks:  # pred (K, S, J_b), every set usable
-            acc["label"] = acc["label"] + np.square(pred - labels[:, None, :]).sum(axis=2)
+            acc["label"] = acc["label"] + label_loss(pred, labels, True).sum(axis=2)
             acc["truth"] = acc["truth"] + np.square(pred - f[b]).sum(axis=2)
             yield pred.reshape(*levels, -1), f[b]
 
@@ -154,7 +167,7 @@ def squared_fill(row: dict, blocks, f, noise: float, n_seeds: int) -> tuple:
     for b, pred, labels in blocks:  # pred (K, S, J_b)
         n_ok = len(pred)
         parts.append(decompose(pred, f[b], return_loo=True))
-        sq_sum = sq_sum + np.square(pred - labels[:, None, :]).sum(axis=(1, 2))
+        sq_sum = sq_sum + label_loss(pred, labels, True).sum(axis=(1, 2))
         means = pred.mean(axis=1)  # (K, J_b) set means
         dev = means - means.mean(axis=0)
         se0.append(compare.bias2_null_se_points(dev))
@@ -196,12 +209,10 @@ def cross_entropy_fill(row: dict, blocks, p_true, n_seeds: int, noise_known: boo
     """
     ce, zo, br, loss_sum = [], [], [], 0.0
     for b, proba, labels in blocks:  # proba (K, S, J_b, C); labels (K, J_b) sampled
-        labels = labels.astype(np.int64)
         ce.append(decompose_cross_entropy(proba, p_true[b], corrected=True, return_loo=True))
         zo.append(decompose_zero_one(proba.argmax(axis=-1), p_true[b], return_loo=True))
         br.append(decompose_brier(proba, p_true[b], return_loo=True))
-        p_label = np.take_along_axis(proba, labels[:, None, :, None], axis=3)[..., 0]
-        loss_sum = loss_sum - np.log(np.clip(p_label, 1e-12, 1)).sum(axis=(1, 2))
+        loss_sum = loss_sum + label_loss(proba, labels, False).sum(axis=(1, 2))
     loo = _loo_means(ce, len(p_true))
     (ce, ce_pw), (zo, _), (br, _) = map(combine_point_blocks, (ce, zo, br))
     err_k = loss_sum / (n_seeds * len(p_true))
