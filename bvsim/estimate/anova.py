@@ -48,6 +48,8 @@ import math
 
 import numpy as np
 
+from .squared import jackknife_variance
+
 __all__ = [
     "anova_summary",
     "anova_terms",
@@ -193,9 +195,7 @@ def multiway_jackknife_se(replicates) -> float | np.ndarray:
         return float("nan")
     var = 0.0
     for est in replicates:
-        est = np.asarray(est, dtype=np.float64)
-        n = est.shape[0]
-        var = var + (n - 1) / n * np.square(est - est.mean(axis=0)).sum(axis=0)
+        var = var + jackknife_variance(np.asarray(est, dtype=np.float64))
     se = np.sqrt(var)
     return float(se) if np.ndim(se) == 0 else se
 
@@ -223,9 +223,8 @@ def multiway_jackknife_df(replicates) -> float:
     pieces, dof = [], []
     for est in replicates:
         est = np.asarray(est, dtype=np.float64)
-        n = est.shape[0]
-        pieces.append((n - 1) / n * float(np.square(est - est.mean()).sum()))
-        dof.append(n - 1)
+        pieces.append(float(jackknife_variance(est)))
+        dof.append(est.shape[0] - 1)
     v, d = np.array(pieces), np.array(dof, dtype=np.float64)
     if not len(v) or not np.isfinite(v).all() or (d < 1).any() or v.sum() <= 0:
         return float("nan")
