@@ -56,7 +56,6 @@ __all__ = [
     "crossed_anova",
     "crossed_anova_blocks",
     "crossed_estimates",
-    "ensemble_variance",
     "multiway_jackknife_df",
     "multiway_jackknife_se",
 ]
@@ -154,27 +153,6 @@ def crossed_anova(pred: np.ndarray, f: np.ndarray | None, factors: tuple[str, ..
     if not np.isfinite(y).all():
         raise ValueError("pred must be finite (drop diverged cells' factor levels first)")
     return crossed_anova_blocks([(y, f)], factors)
-
-
-def ensemble_variance(components: dict, over: str, size: int) -> float:
-    """Variance of the average of ``size`` independent draws of factor ``over`` (the
-    other factors fixed): every term that contains ``over`` shrinks by ``size``.
-
-    Parameters
-    ----------
-    components : dict of str to float
-        Term values as :func:`crossed_anova` names them (``"inputs:init"``, ...); its
-        whole ``overall`` dict may be passed (SEs, df, shares and totals are skipped).
-    over : str
-        The factor averaged over, e.g. ``"init"`` for an ensemble of initializations.
-    size : int
-    """
-    total = 0.0
-    for name, value in components.items():
-        if name.endswith(("_se", "_df", "_share")) or name in ("variance", "bias2", "mse_truth"):
-            continue
-        total += value / size if over in name.split(":") else value
-    return total
 
 
 def multiway_jackknife_se(replicates) -> float | np.ndarray:

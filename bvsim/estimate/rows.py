@@ -69,16 +69,17 @@ def _shares(row: dict, loo: dict, bias: str, total: str, offset: float = 0.0) ->
         )
 
 
-def _ensemble(row: dict, loo: dict, n_seeds: int, noise: float) -> None:
+def _ensemble(row: dict, n_seeds: int, expected, variance_init, se) -> None:
     """The expected error of the average of the ``n_seeds`` initializations trained on
     one training set: bias² + variance_data + variance_init / S + noise, that is the
-    expected error less ``ensemble_gain = (1 - 1/S) variance_init``; SEs by the
-    delete-one-training-set jackknife (``loo``: leave-one-set-out means)."""
+    expected error less ``ensemble_gain = (1 - 1/S) variance_init`` (every variance
+    term with the initialization shrinks by S). ``expected`` and ``variance_init`` are
+    the replicates of the expected error and the initialization variance (a nested
+    design's leave-one-set-out means, a crossed design's delete-one-level estimates)
+    and ``se`` their SE (the jackknife or the multiway jackknife)."""
     shrink = 1 - 1 / n_seeds
     row["ensemble_error"] = row["expected_error"] - shrink * row["variance_init"]
-    row["ensemble_error_se"] = float(
-        jackknife_se(loo["mse_truth"] + noise - shrink * loo["variance_init"])
-    )
+    row["ensemble_error_se"] = se(expected - shrink * variance_init)
     row["ensemble_gain"] = shrink * row["variance_init"]
     row["ensemble_gain_se"] = shrink * row["variance_init_se"]
 
@@ -136,11 +137,7 @@ def crossed_fill(row: dict, blocks, f, noise: float, factors, levels, n_seeds: i
         "variance_init", row["variance"], reps["variance_init"], reps["variance"]
     )
     if n_seeds >= 2:
-        shrink = 1 - 1 / n_seeds
-        row["ensemble_error"] = row["expected_error"] - shrink * row["variance_init"]
-        row["ensemble_error_se"] = split_se(expected - shrink * reps["variance_init"], levels)
-        row["ensemble_gain"] = shrink * row["variance_init"]
-        row["ensemble_gain_se"] = shrink * row["variance_init_se"]
+        _ensemble(row, n_seeds, expected, reps["variance_init"], lambda r: split_se(r, levels))
     sets = {
         "expected": expected,
         "variance": reps["variance"],
@@ -194,7 +191,10 @@ def squared_fill(row: dict, blocks, f, noise: float, n_seeds: int) -> tuple:
         sets["expected"] += offset
         sets["variance"] = compare.pseudo_values(overall["variance"], loo["variance"])
         if n_seeds >= 2:
-            _ensemble(row, loo, n_seeds, offset)
+            expected = loo["mse_truth"] + offset
+            _ensemble(
+                row, n_seeds, expected, loo["variance_init"], lambda r: float(jackknife_se(r))
+            )
     return err_k, point, sets
 
 
