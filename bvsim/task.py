@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import Config, crossed_shape, is_classification
 from .estimate.classification import per_set_cross_entropy
-from .estimate.rows import cross_entropy_fill, crossed_fill, squared_fill
+from .estimate.rows import cross_entropy_fill, crossed_fill, label_loss, squared_fill
 from .estimate.squared import per_set_squared_error
 
 __all__ = [
@@ -84,11 +84,9 @@ class Task:
 
     def member_loss(self, pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Each member's test loss on the noisy labels, summed over test points:
-        ``pred`` (K, S, J_b[, C]), ``labels`` (K, J_b) -> (K, S)."""
-        if self.squared:
-            return np.square(pred - labels[:, None, :]).sum(axis=-1)
-        p_label = np.take_along_axis(pred, labels.astype(np.int64)[:, None, :, None], axis=-1)
-        return -np.log(np.clip(p_label[..., 0], 1e-12, 1)).sum(axis=-1)
+        ``pred`` (K, S, J_b[, C]), ``labels`` (K, J_b) -> (K, S)
+        (:func:`bvsim.estimate.rows.label_loss`)."""
+        return label_loss(pred, labels, self.squared).sum(axis=-1)
 
     def crossed(self, cfg: Config) -> bool:
         """Whether a run's estimates are the crossed design's (``sweep.design =

@@ -18,7 +18,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from ..estimate.theory import KINDS as _THEORY_LABELS
+from ..estimate.closed_form import KINDS as _THEORY_LABELS
 from .common import error_label, lambda_label
 from .style import (
     LambdaAxis,
