@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ..estimate.compare import t_multiplier
+from ..io.summary import VALID_STATUSES, best_index
 from ..task import CLASSIFICATION, task_of_run
 
 __all__ = [
-    "VALID_STATUSES",
     "best_position",
     "best_row",
     "crossed_factors_of",
@@ -42,16 +42,13 @@ __all__ = [
     "z_score",
 ]
 
-#: Statuses of a λ whose estimates exist (``summary.csv``'s ``status``).
-VALID_STATUSES = ("ok", "some_diverged")
-
-
 # --- rows -------------------------------------------------------------------------------
 
 
 def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The λ with estimates (status ok or some_diverged and a finite expected error),
-    sorted by λ and numbered 0, 1, ... (an empty summary is returned as it is)."""
+    """The λ with estimates (a status of :data:`bvsim.io.summary.VALID_STATUSES` and an
+    expected error), sorted by λ and numbered 0, 1, ... (an empty summary is returned as
+    it is)."""
     if summary.empty:
         return summary
     ok = summary["expected_error"].notna()
@@ -61,9 +58,10 @@ def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_position(valid: pd.DataFrame) -> int:
-    """Position of the best λ (least expected error; the smaller λ on a tie) among
-    :func:`valid_rows`."""
-    return int(np.argmin(valid["expected_error"].to_numpy()))
+    """Position of the best λ among :func:`valid_rows`, as ``summary.csv``'s ``is_best``
+    picks it (:func:`bvsim.io.summary.best_index`: least expected error, the smaller λ
+    on a tie)."""
+    return best_index(valid["expected_error"], valid["weight_decay"])
 
 
 def best_row(valid: pd.DataFrame) -> pd.Series:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..io.summary import VALID_STATUSES
 from .checks import bias_zero, identity_check, theory_agreement, variance_monotone
 from .common import (
-    VALID_STATUSES,
     get,
     is_classification,
     lambda_text,

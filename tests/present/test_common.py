@@ -43,6 +43,20 @@ def test_best_position_takes_the_smaller_lambda_on_a_tie():
     assert best_position(valid_rows(_summary())) == 0
 
 
+def test_summary_csv_and_the_report_pick_the_same_best_lambda():
+    """On a grid given out of order with a tie, ``is_best`` (io.summary.paired_columns)
+    and the report's best λ are the same, the smaller λ (io.summary.best_index); before,
+    ``is_best`` took the first in grid order."""
+    from bvsim.io.summary import paired_columns
+
+    expected = np.array([[1.0, 1.2, 0.8], [0.5, 0.6, 0.4], [0.5, 0.6, 0.4]])
+    s = pd.DataFrame({"weight_decay": [1.0, 0.1, 0.01], "expected_error": expected.mean(1)})
+    s = paired_columns(s, {"expected": expected}, seed=0).assign(status="ok")
+    assert s.loc[s["is_best"], "weight_decay"].tolist() == [0.01]
+    v = valid_rows(s)
+    assert v.iloc[best_position(v)]["weight_decay"] == 0.01
+
+
 @pytest.mark.parametrize(
     ("value", "label", "text"),
     [(0.0, "0", "0"), (1e-4, "1e-4", "0.0001"), (3e-3, "0.003", "0.003"), (1.0, "1", "1")],
