@@ -12,13 +12,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
+from ..estimate.compare import paired_df, t_multiplier
 from ..io.summary import VALID_STATUSES, best_index
 from ..task import CLASSIFICATION, task_of_run
 
 __all__ = [
     "best_position",
     "best_row",
+    "critical_value",
     "crossed_factors_of",
     "crossed_se_text",
     "error_label",
@@ -29,13 +30,13 @@ __all__ = [
     "lambda_text",
     "noise_in_bias",
     "num",
+    "paired_dof",
     "panel_lambdas",
     "pct",
     "pct_pm",
     "pm",
     "share_of",
     "t_interval_text",
-    "t_or_two",
     "term_name",
     "training_phrase",
     "valid_rows",
@@ -185,12 +186,44 @@ def training_phrase(meta: dict) -> str:
     return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
 
 
-def t_or_two(dof):
-    """How many SE a two-sided 95 % interval spans: Student's t at ``dof`` (float or
-    array), and the conventional 2 where there are no usable degrees of freedom (NaN:
-    a run written before the df columns, or none to estimate them from)."""
-    q = np.asarray(t_multiplier(dof), dtype=float)
-    q = np.where(np.isfinite(q), q, 2.0)
+def paired_dof(recorded, n_common=None, crossed: bool = False):
+    """The degrees of freedom of a paired SE, as every statement of the report takes them.
+
+    ``recorded``: the df the run wrote (``diff_from_best_df``, ``variance_diff_prev_df``,
+    ``run.json``'s ``diff_df``; a float or array, None where the run predates it): the
+    sets compared minus one, or Satterthwaite's df of a crossed design's multiway
+    jackknife. Where it is missing or NaN, a nested run's ``n_common`` (the sets the
+    SE is over, float or array) gives :func:`bvsim.estimate.compare.paired_df`, as the
+    run would have written it; a crossed design's Satterthwaite df cannot be rebuilt
+    from the summary, so it has none. Below 1, none (Student's t needs at least one).
+
+    Returns a float or an array, NaN where there are no usable degrees of freedom.
+    """
+    df = np.asarray(np.nan if recorded is None else recorded, dtype=float)
+    n = np.asarray(np.nan if n_common is None or crossed else n_common, dtype=float)
+    df = np.where(np.isfinite(df), df, paired_df(n))  # the shape of either
+    with np.errstate(invalid="ignore"):
+        df = np.where(df >= 1, df, np.nan)
+    return float(df) if df.ndim == 0 else df
+
+
+def critical_value(dof, level: float = 0.95):
+    """How many SE a two-sided ``level`` interval spans (a one-sided test at ``alpha``:
+    ``level = 1 - 2 alpha``): the one critical value of the report's statements.
+
+    Student's t at ``dof`` (float or array, :func:`paired_dof`) where the df are usable:
+    the SE is itself estimated from the sets (the levels of a crossed design's
+    factors), and t widens the interval by that uncertainty (± 2 SE covers 86 % at 4
+    sets). Where there are none (NaN: a crossed run written before the df columns, a
+    summary without them or the sets), the normal quantile, Student's t as df → ∞: with
+    nothing to tell how uncertain the SE is, it is taken as exact. That is the one
+    rule that holds at every level (the Bonferroni levels of the variance-rise and
+    identity checks too; the conventional 2 is the 95 % normal quantile rounded, with
+    no counterpart at other levels), and it is optimistic where the df are in fact few,
+    so the report names the normal quantile wherever it uses it.
+    """
+    q = np.asarray(t_multiplier(dof, level=level), dtype=float)
+    q = np.where(np.isfinite(q), q, float(t_multiplier(np.inf, level=level)))
     return float(q) if q.ndim == 0 else q
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import theory_agreement
 from .common import (
+    critical_value,
     crossed_factors_of,
     crossed_se_text,
     get,
@@ -31,7 +31,6 @@ from .common import (
     pct,
     pct_pm,
     pm,
-    t_or_two,
     term_name,
     training_phrase,
     valid_rows,
@@ -350,9 +349,10 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
 
 
 def _share_t(t: pd.DataFrame, term: str) -> float:
-    """The one-sided 97.5 % multiplier of a term's share: Student's t at its ``share_df``
-    (2 for a run written before ``anova.csv`` had it, or where it is NaN)."""
-    return t_or_two(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
+    """The one-sided 97.5 % multiplier of a term's share
+    (:func:`bvsim.present.common.critical_value`): Student's t at its ``share_df``, the
+    normal quantile for a run written before ``anova.csv`` had it, or where it is NaN."""
+    return critical_value(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
 
 
 def _df_text(anova: pd.DataFrame) -> str:
@@ -363,7 +363,7 @@ def _df_text(anova: pd.DataFrame) -> str:
     return (
         f" `anova.csv` gives each SE's Satterthwaite degrees of freedom (`df`, `share_df`;"
         f" here {lo:.1f} to {hi:.1f} for the shares): a 95 % interval spans ± t(df) SE, "
-        f"± {float(t_multiplier(lo)):.2f} SE at {lo:.1f} df; a source is said to "
+        f"± {critical_value(lo):.2f} SE at {lo:.1f} df; a source is said to "
         "dominate only when its share exceeds 50 % by t(`share_df`) times its SE."
     )
 

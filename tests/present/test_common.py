@@ -126,3 +126,22 @@ def test_findings_without_estimates_say_so_only():
         "No weight decay produced estimates (every λ diverged or had too few converged "
         "training sets)."
     ]
+
+
+def test_one_rule_for_the_degrees_of_freedom_and_the_critical_value():
+    """paired_dof: the recorded df; else, nested, the sets minus one; a crossed run has
+    none to rebuild; below 1, none. critical_value: Student's t at the df, the normal
+    quantile without (at every level)."""
+    from bvsim.present.common import critical_value, paired_dof
+
+    assert paired_dof(4.5, 10) == 4.5
+    assert paired_dof(None, 10) == 9.0 and paired_dof(np.nan, 10) == 9.0
+    assert math.isnan(paired_dof(None, 10, crossed=True))
+    assert math.isnan(paired_dof(None)) and math.isnan(paired_dof(0.5))
+    np.testing.assert_array_equal(paired_dof([3.0, np.nan, np.nan], [5, 8, 1]), [3.0, 7.0, np.nan])
+    assert critical_value(19) == pytest.approx(2.093, abs=1e-3)
+    assert critical_value(np.nan) == pytest.approx(1.960, abs=1e-3)
+    assert critical_value(np.nan, level=1 - 0.05 / 77) == pytest.approx(3.410, abs=1e-3)
+    np.testing.assert_allclose(
+        critical_value(np.array([np.nan, 3.0])), [1.95996, 3.18245], atol=1e-5
+    )
