@@ -1,6 +1,7 @@
 """``report.md`` of a second-axis run (``sweep.axis``): the best λ for each value of
 the axis, with the reduction it gives and bias²'s share at the largest λ, the axis
-figures, and how to reproduce the run. Each value's own run has a full report
+figures, and how to reproduce the run (as a run's report does,
+:func:`bvsim.present.common.reproduce_lines`). Each value's own run has a full report
 (:mod:`.report`) under ``axis/``.
 """
 
@@ -24,6 +25,7 @@ from .common import (
     paired_dof,
     pct_pm,
     pm,
+    reproduce_lines,
     share_of,
     training_phrase,
     valid_rows,
@@ -108,12 +110,7 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "## Figures",
         "",
         *figure_lines(axis_figures(s, axis, tables.anova), axis),
-        "## Reproduce",
-        "",
-        "```sh",
-        f"bvsim sweep {out_dir}/config.toml --out {out_dir}",
-        "```",
-        "",
+        *reproduce_lines(meta, out_dir),
     ]
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines))

@@ -35,6 +35,7 @@ __all__ = [
     "pct",
     "pct_pm",
     "pm",
+    "reproduce_lines",
     "share_of",
     "t_interval_text",
     "term_name",
@@ -235,6 +236,44 @@ def t_interval_text(dof: float, crossed: bool) -> str:
         f"a two-sided 95 % interval: Student's t with {how}{round(float(dof), 1):g} "
         "degrees of freedom"
     )
+
+
+def reproduce_lines(meta: dict, run_dir) -> list[str]:
+    """The "Reproduce" section of a report (a run's and a second-axis run's alike): the
+    shipped preset by name where the run is one unchanged (``run.json``'s ``preset``),
+    the saved ``config.toml`` into the same directory, and the device it trained on."""
+    lines = ["## Reproduce", ""]
+    name = meta.get("preset")  # a shipped preset run unchanged (bvsim.run_sweep notes it)
+    if name:
+        lines += [
+            f"This run uses the shipped preset `{name}`:",
+            "",
+            "```sh",
+            f"bvsim sweep --preset {name}",
+            "```",
+            "",
+        ]
+        if name == "seed-demo":
+            lines += ["or `make sweep` (which writes `results/seed-demo/`).", ""]
+        else:
+            lines += [f"or `make sweep PRESET={name}`.", ""]
+    lines += [
+        "To rerun exactly this configuration, use the `config.toml` saved in the run "
+        "directory (rerunning into the same directory resumes from its finished chunks):",
+        "",
+        "```sh",
+        f"bvsim sweep {run_dir}/config.toml --out {run_dir}",
+        "```",
+        "",
+    ]
+    device = meta.get("device")
+    if device:
+        lines += [
+            f"This run trained on `{device}`; pass `--device` to choose the device "
+            "(the default is `cpu`).",
+            "",
+        ]
+    return lines
 
 
 def crossed_se_text(meta: dict | None) -> str:

@@ -31,6 +31,7 @@ from .common import (
     pct,
     pct_pm,
     pm,
+    reproduce_lines,
     term_name,
     training_phrase,
     valid_rows,
@@ -81,7 +82,7 @@ def write_report(tables: Tables, out_dir) -> Path:
     )
     if figures:
         lines += ["## Figures", "", *figures]
-    lines += _reproduce(meta, out_dir)
+    lines += reproduce_lines(meta, out_dir)
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
@@ -394,38 +395,3 @@ def ensemble_section(summary: pd.DataFrame) -> list[str]:
             f"{pct(gain / ee) if ee else '—'} |"
         )
     return [*lines, ""]
-
-
-def _reproduce(meta: dict, run_dir: Path) -> list[str]:
-    lines = ["## Reproduce", ""]
-    name = meta.get("preset")  # a shipped preset run unchanged (bvsim.run_sweep notes it)
-    if name:
-        lines += [
-            f"This run uses the shipped preset `{name}`:",
-            "",
-            "```sh",
-            f"bvsim sweep --preset {name}",
-            "```",
-            "",
-        ]
-        if name == "seed-demo":
-            lines += ["or `make sweep` (which writes `results/seed-demo/`).", ""]
-        else:
-            lines += [f"or `make sweep PRESET={name}`.", ""]
-    lines += [
-        "To rerun exactly this configuration, use the `config.toml` saved in the run "
-        "directory (rerunning into the same directory resumes from its finished chunks):",
-        "",
-        "```sh",
-        f"bvsim sweep {run_dir}/config.toml --out {run_dir}",
-        "```",
-        "",
-    ]
-    device = meta.get("device")
-    if device:
-        lines += [
-            f"This run trained on `{device}`; pass `--device` to choose the device "
-            "(the default is `cpu`).",
-            "",
-        ]
-    return lines
