@@ -24,7 +24,7 @@ __all__ = [
     "crossed_se_text",
     "error_label",
     "get",
-    "is_classification",
+    "is_classification_run",
     "key_lambdas",
     "lambda_label",
     "lambda_text",
@@ -82,9 +82,11 @@ def noise_in_bias(summary: pd.DataFrame) -> bool:
     )
 
 
-def is_classification(summary: pd.DataFrame, meta: dict | None = None) -> bool:
-    """A cross-entropy run (:func:`bvsim.task.task_of_run`: its ``run.json``, else its
-    summary); otherwise squared error."""
+def is_classification_run(summary: pd.DataFrame, meta: dict | None = None) -> bool:
+    """A finished run is a cross-entropy run (:func:`bvsim.task.task_of_run`: its
+    ``run.json``, else its summary); otherwise squared error. The question
+    :func:`bvsim.config.is_classification` answers of a configuration, asked of a run's
+    tables (named apart: the two take different things)."""
     return task_of_run(summary, meta) is CLASSIFICATION
 
 

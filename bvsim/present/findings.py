@@ -21,7 +21,7 @@ from ..io.summary import VALID_STATUSES
 from .checks import bias_zero, identity_check, theory_agreement, variance_monotone
 from .common import (
     get,
-    is_classification,
+    is_classification_run,
     lambda_text,
     noise_in_bias,
     num,
@@ -242,7 +242,7 @@ def reduction(run: Sweep) -> str:
     """How much the best λ lowers the expected error relative to the smallest λ."""
     first, ref = run.valid.iloc[0], run.reference
     if run.best_pos == 0:
-        if is_classification(run.summary, run.meta):
+        if is_classification_run(run.summary, run.meta):
             return (
                 f"The best λ is {ref} itself: weight decay did not reduce the expected "
                 "cross-entropy, the loss decomposed here (the 0-1 and Brier errors in "
@@ -327,7 +327,7 @@ def variance_split(run: Sweep) -> str | None:
         )
     if run.crossed:
         how = "the ANOVA terms with the initialization"
-    elif is_classification(run.summary, run.meta):
+    elif is_classification_run(run.summary, run.meta):
         how = (
             "the exact split of the variance term, mean KL(π̄ ‖ π), into mean KL(π̄ ‖ π̄ₖ) "
             "between training sets and mean KL(π̄ₖ ‖ π) between seeds, π̄ₖ the normalized "

@@ -24,7 +24,7 @@ from .common import (
     crossed_factors_of,
     crossed_se_text,
     get,
-    is_classification,
+    is_classification_run,
     lambda_text,
     noise_in_bias,
     num,
@@ -104,7 +104,7 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             "members' predicted distributions), 'variance' is mean KL(π̄ ‖ π) (both "
             "jackknife-corrected) and 'noise' the entropy of the true class probabilities "
             + ("(unknown here: see below)" if noise_in_bias(s) else "(exact)")
-            if is_classification(s, meta)
+            if is_classification_run(s, meta)
             else ". Errors are mean squared errors on the test points"
         )
         + (
@@ -214,7 +214,7 @@ def _summary_section(s: pd.DataFrame, meta: dict) -> list[str]:
         (
             "Bias² is the jackknife-corrected bias term (the plug-in minus its estimated "
             "excess, bias reduced but not exactly unbiased), able to go slightly negative; "
-            if is_classification(s, meta)
+            if is_classification_run(s, meta)
             else "Bias² is the bias-corrected estimate (the plug-in minus its estimated "
             "excess), unbiased but able to go slightly negative; "
         )
