@@ -7,13 +7,20 @@ against a monotone decrease in λ.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
-from .common import get, lambda_text, noise_in_bias, num, valid_rows, z_score
+from .common import (
+    critical_value,
+    get,
+    lambda_text,
+    noise_in_bias,
+    num,
+    paired_dof,
+    valid_rows,
+    z_score,
+)
 from .run_view import Sweep
 
 __all__ = [
@@ -266,8 +273,8 @@ def variance_monotone(run: Sweep) -> str | None:
     """Where variance rises from one λ to the next, with the paired SE of the rise, and
     whether any rise clears the one-sided 5 % Bonferroni threshold for the number of
     adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance):
-    Student's t with the rise's degrees of freedom (``variance_diff_prev_df``; the
-    normal quantile for a run written before that column)."""
+    :func:`bvsim.present.common.critical_value` at the rise's degrees of freedom
+    (:func:`_rise_df`)."""
     v = run.valid
     var = v["variance"].to_numpy()
     rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
@@ -283,9 +290,9 @@ def variance_monotone(run: Sweep) -> str | None:
         lam = f"λ = {lambda_text(row['weight_decay'])}"
         parts.append(f"{lam} ({num(var[i - 1])} → {num(var[i])}, {size})")
         if np.isfinite(z):
-            crit = t_multiplier(_rise_df(run, i), level=1 - 2 * alpha)
-            zs[lam] = (z, crit) if np.isfinite(crit) else (z, NormalDist().inv_cdf(1 - alpha))
-            normal += not np.isfinite(crit)
+            dof = _rise_df(run, i)
+            zs[lam] = (z, critical_value(dof, level=1 - 2 * alpha))
+            normal += not np.isfinite(dof)
     text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
     if not zs:
         return text + "."
@@ -307,10 +314,9 @@ def variance_monotone(run: Sweep) -> str | None:
 
 
 def _rise_df(run: Sweep, i: int) -> float:
-    """The degrees of freedom of row ``i``'s variance rise: ``variance_diff_prev_df``;
-    in a nested run written before it, the fewer usable sets of the two λ minus one."""
+    """The degrees of freedom of row ``i``'s variance rise
+    (:func:`bvsim.present.common.paired_dof`): ``variance_diff_prev_df``; in a nested run
+    written before it, the fewer usable sets of the two λ minus one."""
     v = run.valid
-    df = get(v.iloc[i], "variance_diff_prev_df")
-    if np.isfinite(df) or run.crossed or "n_reps_used" not in v:
-        return df
-    return float(min(v.iloc[i]["n_reps_used"], v.iloc[i - 1]["n_reps_used"]) - 1)
+    n = np.minimum(get(v.iloc[i], "n_reps_used"), get(v.iloc[i - 1], "n_reps_used"))
+    return paired_dof(get(v.iloc[i], "variance_diff_prev_df"), n, run.crossed)

@@ -17,11 +17,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..io.summary import VALID_STATUSES
 from .checks import bias_zero, identity_check, theory_agreement, variance_monotone
 from .common import (
-    VALID_STATUSES,
     get,
-    is_classification,
+    is_classification_run,
     lambda_text,
     noise_in_bias,
     num,
@@ -257,7 +257,7 @@ def reduction(run: Sweep) -> str:
     if len(run.valid) == 1:
         return None
     if run.best_pos == 0:
-        loss = "cross-entropy" if is_classification(run.summary, run.meta) else "error"
+        loss = "cross-entropy" if is_classification_run(run.summary, run.meta) else "error"
         if first["weight_decay"] == 0:
             text = f"The best λ is {ref} itself: weight decay did not reduce the expected {loss}"
         else:  # λ = 0 was not trained: nothing says what no weight decay would give
@@ -360,7 +360,7 @@ def variance_split(run: Sweep) -> str | None:
         )
     if run.crossed:
         how = "the ANOVA terms with the initialization"
-    elif is_classification(run.summary, run.meta):
+    elif is_classification_run(run.summary, run.meta):
         how = (
             "the exact split of the variance term, mean KL(π̄ ‖ π), into mean KL(π̄ ‖ π̄ₖ) "
             "between training sets and mean KL(π̄ₖ ‖ π) between seeds, π̄ₖ the normalized "

@@ -17,22 +17,22 @@ import numpy as np
 import pandas as pd
 
 from ..config.checks import MIN_SETS_FOR_TARGET
-from ..estimate.compare import t_multiplier
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import theory_agreement
 from .common import (
+    critical_value,
     crossed_factors_of,
     crossed_se_text,
     get,
-    is_classification,
+    is_classification_run,
     lambda_text,
     noise_in_bias,
     num,
     pct,
     pct_pm,
     pm,
-    t_or_two,
+    reproduce_lines,
     term_name,
     training_phrase,
     valid_rows,
@@ -83,7 +83,7 @@ def write_report(tables: Tables, out_dir) -> Path:
     )
     if figures:
         lines += ["## Figures", "", *figures]
-    lines += _reproduce(meta, out_dir)
+    lines += reproduce_lines(meta, out_dir)
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
@@ -105,7 +105,7 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             "members' predicted distributions), 'variance' is mean KL(π̄ ‖ π) (both "
             "jackknife-corrected) and 'noise' the entropy of the true class probabilities "
             + ("(unknown here: see below)" if noise_in_bias(s) else "(exact)")
-            if is_classification(s, meta)
+            if is_classification_run(s, meta)
             else ". Errors are mean squared errors on the test points"
         )
         + (
@@ -215,7 +215,7 @@ def _summary_section(s: pd.DataFrame, meta: dict) -> list[str]:
         (
             "Bias² is the jackknife-corrected bias term (the plug-in minus its estimated "
             "excess, bias reduced but not exactly unbiased), able to go slightly negative; "
-            if is_classification(s, meta)
+            if is_classification_run(s, meta)
             else "Bias² is the bias-corrected estimate (the plug-in minus its estimated "
             "excess), unbiased but able to go slightly negative; "
         )
@@ -364,9 +364,10 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
 
 
 def _share_t(t: pd.DataFrame, term: str) -> float:
-    """The one-sided 97.5 % multiplier of a term's share: Student's t at its ``share_df``
-    (2 for a run written before ``anova.csv`` had it, or where it is NaN)."""
-    return t_or_two(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
+    """The one-sided 97.5 % multiplier of a term's share
+    (:func:`bvsim.present.common.critical_value`): Student's t at its ``share_df``, the
+    normal quantile for a run written before ``anova.csv`` had it, or where it is NaN."""
+    return critical_value(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
 
 
 def _df_text(anova: pd.DataFrame) -> str:
@@ -377,7 +378,7 @@ def _df_text(anova: pd.DataFrame) -> str:
     return (
         f" `anova.csv` gives each SE's Satterthwaite degrees of freedom (`df`, `share_df`;"
         f" here {lo:.1f} to {hi:.1f} for the shares): a 95 % interval spans ± t(df) SE, "
-        f"± {float(t_multiplier(lo)):.2f} SE at {lo:.1f} df; a source is said to "
+        f"± {critical_value(lo):.2f} SE at {lo:.1f} df; a source is said to "
         "dominate only when its share exceeds 50 % by t(`share_df`) times its SE."
     )
 
@@ -408,38 +409,3 @@ def ensemble_section(summary: pd.DataFrame) -> list[str]:
             f"{pct(gain / ee) if ee else '—'} |"
         )
     return [*lines, ""]
-
-
-def _reproduce(meta: dict, run_dir: Path) -> list[str]:
-    lines = ["## Reproduce", ""]
-    name = meta.get("preset")  # a shipped preset run unchanged (bvsim.run_sweep notes it)
-    if name:
-        lines += [
-            f"This run uses the shipped preset `{name}`:",
-            "",
-            "```sh",
-            f"bvsim sweep --preset {name}",
-            "```",
-            "",
-        ]
-        if name == "seed-demo":
-            lines += ["or `make sweep` (which writes `results/seed-demo/`).", ""]
-        else:
-            lines += [f"or `make sweep PRESET={name}`.", ""]
-    lines += [
-        "To rerun exactly this configuration, use the `config.toml` saved in the run "
-        "directory (rerunning into the same directory resumes from its finished chunks):",
-        "",
-        "```sh",
-        f"bvsim sweep {run_dir}/config.toml --out {run_dir}",
-        "```",
-        "",
-    ]
-    device = meta.get("device")
-    if device:
-        lines += [
-            f"This run trained on `{device}`; pass `--device` to choose the device "
-            "(the default is `cpu`).",
-            "",
-        ]
-    return lines

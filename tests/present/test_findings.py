@@ -282,8 +282,9 @@ def test_how_sure_says_how_few_resamples_a_few_sets_allow():
 def test_a_run_written_before_the_df_columns_gets_one_rule_throughout():
     """A nested summary without diff_from_best_df / variance_diff_prev_df (older runs):
     the intervals, the variance-rise threshold and the early-stopping verdict all take
-    Student's t from the sets compared; a crossed one without them says 2 SE and does
-    not claim Student's t anywhere."""
+    Student's t from the sets compared; a crossed one without them (no df to rebuild)
+    takes the normal quantile throughout (common.critical_value), says so, and does not
+    claim Student's t anywhere."""
     from pathlib import Path
 
     from bvsim.present.early_stopping import early_stopping_finding
@@ -310,7 +311,11 @@ def test_a_run_written_before_the_df_columns_gets_one_rule_throughout():
     )
     meta = {"crossed_factors": ["inputs", "label_noise", "init"]}
     text = " ".join(findings(crossed, meta)) + _pairing(crossed, meta)
-    assert "2 paired SE" in text and "Student's t" not in text and "Satterthwaite" not in text
+    assert "Within 1.96 paired SE of it (a two-sided 95 % interval from the normal" in text
+    assert "2.45 paired SE, the one-sided 5 % threshold (normal)" in text
+    assert "Student's t" not in text and "Satterthwaite" not in text
+    es_crossed = early_stopping_finding({"early_stopping": es, **meta})
+    assert "1.96 paired SE, a two-sided 95 % interval from the normal quantile" in es_crossed
 
 
 def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
