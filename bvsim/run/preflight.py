@@ -20,7 +20,6 @@ and outputs are.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -30,12 +29,11 @@ from joblib._parallel_backends import SequentialBackend
 from joblib.parallel import BACKENDS, get_active_backend
 
 from ..config import Config, ConfigError, axis_configs, is_classification
-from ..data.csv import check_csv, load_split
+from ..data.csv import check_csv
 from ..data.generator import check_truth, check_truth_function
-from ..task import task_for
 from ..train.devices import device_type_of
 from ..train.trainers import ModelSizes, check_kind, model_sizes
-from .chunks import auto_chunk_size, gpu_batch_units
+from .chunks import auto_chunk_size, gpu_batch_units, run_sizes
 from .disk import check_disk
 
 __all__ = [
@@ -183,24 +181,21 @@ def available_memory() -> int | None:
 
 
 def _sizes(cfg: Config, sizes: ModelSizes) -> dict:
-    """The numbers a sweep's memory grows with; one member's from ``sizes``."""
-    d, sw, t = cfg.data, cfg.sweep, cfg.train
-    n_test = d.n_test
-    if d.source == "csv":  # the file's rows bound both sets
-        _, _, x_test, _ = load_split(cfg)
-        n_test = len(x_test)
+    """The numbers a sweep's memory grows with (:func:`bvsim.run.chunks.run_sizes`);
+    one member's from ``sizes``."""
+    r, t = run_sizes(cfg, sizes), cfg.train
     return {
-        "n_wd": len(sw.weight_decay),
-        "n_reps": sw.n_reps,
-        "n_seeds": sw.n_seeds,
-        "n_train": d.n_train,
-        "n_test": n_test,
-        "dim": d.dim,
-        "n_out": task_for(cfg).n_out(cfg),
+        "n_wd": r.n_wd,
+        "n_reps": r.n_reps,
+        "n_seeds": r.n_seeds,
+        "n_train": r.n_train,
+        "n_test": r.n_test,
+        "dim": r.dim,
+        "n_out": r.n_out,
         "n_params": sizes.n_params,
         "widths": sizes.widths,
         "width": sizes.width,
-        "n_log": math.ceil(t.steps / t.log_every) + 2,
+        "n_log": r.n_log,
         "itemsize": 8 if t.dtype == "float64" else 4,
         "n_state": 4 if t.optimizer == "adam" else 2,
     }
