@@ -21,7 +21,7 @@ from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import check_config_unchanged
 from .io.tables import read_tables
 from .present.common import valid_rows
-from .run.preflight import check_n_jobs, streaming_backends
+from .run.executor import check_n_jobs, streaming_backends
 from .run.store import RunDirError
 from .train.devices import resolve_device, resolve_devices
 from .train.engine import layer_shapes

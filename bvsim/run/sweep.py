@@ -20,9 +20,8 @@ from ..config import Config
 from ..data.generator import TestSet, draw_training_sets, make_test_set
 from ..train.devices import device_type_of, resolve_device, resolve_devices
 from .chunks import chunk_file, chunk_list, member_fields
-from .executor import run_jobs, run_on_devices
+from .executor import run_jobs, run_on_devices, worker_count
 from .precision import PrecisionStop
-from .preflight import worker_count
 from .result import SweepResult, TestLabels
 from .resume import ChunkCheck, kept, load_chunks, resume_key
 from .store import ChunkStack, save_atomic
