@@ -23,7 +23,7 @@ from .io.tables import read_tables
 from .present.common import valid_rows
 from .run.executor import check_n_jobs, streaming_backends
 from .run.store import RunDirError
-from .train.devices import resolve_device, resolve_devices
+from .train.devices import resolve_sweep_devices
 from .train.engine import layer_shapes
 from .train.trainers import kind_note
 
@@ -227,11 +227,8 @@ def _devices(args) -> list[str] | None:
         devices = [d.strip() for d in args.devices.split(",") if d.strip()]
         if not devices:
             raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
-    try:  # only checked here: the API resolves them again
-        if devices:
-            resolve_devices(devices)
-        else:
-            resolve_device(args.device)
+    try:  # resolved here, so that a wrong one is a one-line error; passed down resolved
+        args.device, devices = resolve_sweep_devices(args.device, devices)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return devices

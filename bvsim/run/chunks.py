@@ -12,6 +12,7 @@ from ..config import Config, chunk_key
 from ..data.csv import n_test_rows
 from ..data.generator import TestSet, draw_training_sets
 from ..task import task_for
+from ..train.devices import device_type_of
 from ..train.engine import logged_steps
 from ..train.trainers import ModelSizes, model_sizes
 
@@ -21,6 +22,7 @@ __all__ = [
     "STORED_FIELDS",
     "RunSizes",
     "auto_chunk_size",
+    "chunk_device_type",
     "chunk_file",
     "chunk_list",
     "fields_in",
@@ -88,6 +90,13 @@ def run_sizes(cfg: Config, model: ModelSizes | None = None) -> RunSizes:
         n_log=1 if no_steps else len(logged_steps(t.steps, t.log_every)),
         model=model,
     )
+
+
+def chunk_device_type(device: str, devices: list[str] | None = None) -> str:
+    """The device type a sweep's chunks are sized for (:func:`auto_chunk_size`): that
+    of the resolved ``device``, or ``cpu`` with several ``devices`` at once (CPU-sized
+    units; a GPU thread merges several, :func:`gpu_batch_units`)."""
+    return "cpu" if devices else device_type_of(device)
 
 
 def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:

@@ -21,6 +21,7 @@ from ..data.csv import check_csv
 from ..data.generator import check_truth, check_truth_function
 from ..train.devices import device_type_of
 from ..train.trainers import check_kind
+from .chunks import chunk_device_type
 from .disk import check_disk
 from .executor import check_joblib_backend, check_n_jobs
 from .memory import check_memory, gpu_batch_config
@@ -66,13 +67,13 @@ def preflight(
     subs = [sub for _, sub in axis_configs(cfg)]
     gpus = list(dict.fromkeys(d for d in devices or [] if device_type_of(d) == "cuda"))
     for sub in subs:
-        if devices:
+        if devices:  # the host holds CPU-sized units (chunk_device_type)
             check_memory(sub, "cpu")
             for gpu in gpus:
                 check_memory(gpu_batch_config(sub), gpu, host=False)
         else:
             check_memory(sub, device)
-    if out is not None:  # chunks CPU-sized under --devices, as the sweep cuts them
-        check_disk(cfg, out, run_dirs, "cpu" if devices else device_type_of(device))
+    if out is not None:  # chunks sized as the sweep cuts them
+        check_disk(cfg, out, run_dirs, chunk_device_type(device, devices))
     for sub in subs:
         check_truth(sub)
