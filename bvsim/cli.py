@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import joblib
 from joblib.parallel import BACKENDS
 
 from .api import load_config, run_sweep
-from .config import ConfigError, list_presets
+from .config import BvsimWarning, ConfigError, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import check_config_unchanged
 from .io.tables import read_tables
@@ -61,6 +62,25 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _warnings_as_lines():
+    """While a command runs, a bvsim warning (:class:`~bvsim.config.BvsimWarning`, what
+    the library says without stopping) is shown as one ``bvsim: warning: ...`` line on
+    stderr, like the errors; any other warning as Python shows it. Python's filters
+    still decide which are shown (``-W``, ``PYTHONWARNINGS``)."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def as_line(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, BvsimWarning):
+                print(f"bvsim: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = as_line
+        yield
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -295,6 +315,11 @@ def _sweep(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _warnings_as_lines():
+        return _command(args)
+
+
+def _command(args) -> int:
     try:
         if args.command == "sweep":
             return _sweep(args)

@@ -19,7 +19,7 @@ import numpy as np
 from joblib._parallel_backends import SequentialBackend
 from joblib.parallel import BACKENDS, get_active_backend
 
-from ..config import Config, ConfigError
+from ..config import BvsimWarning, Config, ConfigError
 from ..data.generator import TestSet
 from ..train.devices import STOP, device_type_of, setup_process
 from ..train.trainers import train_members
@@ -164,16 +164,42 @@ def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
 _OWNED_WORKERS = ("LokyBackend", "MultiprocessingBackend")
 
 
+def _train_chunk_job(cfg: Config, test: TestSet, ks, dev: str, owner: int | None):
+    """:func:`train_chunk` as a joblib job: ``(result, warnings)``. In a worker process
+    of this machine (``owner`` not this process) its :class:`BvsimWarning` are kept
+    and handed back, to be shown by the sweep's process as its own (where the command
+    line shows them); other warnings are shown by the worker as before."""
+    if owner is None or os.getpid() == owner:
+        return train_chunk(cfg, test, ks, dev, owner), []
+    kept = []
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def keep(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, BvsimWarning):
+                kept.append((str(message), category, filename, lineno))
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = keep
+        return train_chunk(cfg, test, ks, dev, owner), kept
+
+
 def run_jobs(cfg, test, chunks, todo, n_jobs, dev, done) -> None:
     """Train chunks ``todo`` through joblib (the caller's backend), in order; stop
     handing them out once ``done(i, result)`` says so (a met precision target).
     Local worker processes (loky, multiprocessing) exit soon after this process dies
-    (``kill -9``), instead of training on as orphans."""
+    (``kill -9``), instead of training on as orphans; their bvsim warnings are shown
+    by this process."""
     backend, _ = joblib.parallel.get_active_backend()
     owner = os.getpid() if type(backend).__name__ in _OWNED_WORKERS else None
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-    jobs = parallel(joblib.delayed(train_chunk)(cfg, test, chunks[i], dev, owner) for i in todo)
-    for i, res in zip(todo, jobs, strict=False):
+    jobs = parallel(
+        joblib.delayed(_train_chunk_job)(cfg, test, chunks[i], dev, owner) for i in todo
+    )
+    for i, (res, kept) in zip(todo, jobs, strict=False):
+        for message, category, filename, lineno in kept:  # a worker's, shown here
+            warnings.warn_explicit(message, category, filename, lineno)
         if done(i, res):
             break
     with warnings.catch_warnings():  # chunks past the target are cancelled

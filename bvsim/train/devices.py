@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..config import BvsimRuntimeWarning
+
 __all__ = [
     "STOP",
     "check_stop",
@@ -147,7 +149,7 @@ def pin_cuda_numerics() -> None:
         warnings.warn(
             f"TORCH_ALLOW_TF32_CUBLAS_OVERRIDE={override}: cuBLAS may run float32 matmuls "
             "in TF32 whatever the precision flags say; unset it for IEEE float32",
-            RuntimeWarning,
+            BvsimRuntimeWarning,
             stacklevel=2,
         )
 
