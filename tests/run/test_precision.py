@@ -72,7 +72,10 @@ def test_target_out_of_reach_uses_every_set():
 
     text = " ".join(_precision_lines(r.info))
     need = 32 * (r.info["worst_se"] / 1e-9) ** 2
-    assert f"it would take about {np.ceil(need):.0f} sets" in text and "trains only the sets added" in text
+    assert (
+        f"it would take about {np.ceil(need):.0f} sets" in text
+        and "trains only the sets added" in text
+    )
     # no SE at all (every member diverged): no estimate of the sets needed, no crash
     text = " ".join(_precision_lines(r.info | {"worst_se": float("nan")}))
     assert "would take" not in text and "worst SE —" in text
