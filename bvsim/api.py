@@ -17,7 +17,7 @@ from .run.preflight import check_user_code, preflight
 from .run.result import SweepResult
 from .run.store import write_text_atomic
 from .run.sweep import train_sweep
-from .train.devices import resolve_device, resolve_devices
+from .train.devices import resolve_sweep_devices
 
 __all__ = ["RunResult", "load_config", "run_sweep"]
 
@@ -130,11 +130,8 @@ def run_sweep(
     dirs = None
     if out is not None and axis_configs(cfg)[0][0] is not None:  # each value's sub-run
         dirs = [Path(out) / "axis" / name for name in axis_dir_names(cfg)]
-    where = {"out": out, "run_dirs": dirs}
-    if devices:
-        preflight(cfg, n_jobs=n_jobs, devices=resolve_devices(devices), **where)
-    else:
-        preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)), **where)
+    device, devices = resolve_sweep_devices(device, devices)  # once: passed down
+    preflight(cfg, n_jobs=n_jobs, device=device, devices=devices, out=out, run_dirs=dirs)
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
     return _run_one(cfg, out, train, overwrite=overwrite, figures=figures)
 

@@ -9,6 +9,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,14 +18,14 @@ import pandas as pd
 from joblib.parallel import BACKENDS
 
 from .api import load_config, run_sweep
-from .config import ConfigError, is_classification, list_presets
+from .config import BvsimWarning, ConfigError, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import check_config_unchanged
 from .io.tables import read_tables
 from .present.common import noise_in_bias, num, pm, valid_rows
-from .run.preflight import check_n_jobs, streaming_backends
+from .run.executor import check_n_jobs, streaming_backends
 from .run.store import RunDirError
-from .train.devices import resolve_device, resolve_devices
+from .train.devices import resolve_sweep_devices
 from .train.engine import layer_shapes
 from .train.trainers import kind_note
 
@@ -62,6 +63,25 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _warnings_as_lines():
+    """While a command runs, a bvsim warning (:class:`~bvsim.config.BvsimWarning`, what
+    the library says without stopping) is shown as one ``bvsim: warning: ...`` line on
+    stderr, like the errors; any other warning as Python shows it. Python's filters
+    still decide which are shown (``-W``, ``PYTHONWARNINGS``)."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def as_line(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, BvsimWarning):
+                print(f"bvsim: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = as_line
+        yield
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -228,11 +248,8 @@ def _devices(args) -> list[str] | None:
         devices = [d.strip() for d in args.devices.split(",") if d.strip()]
         if not devices:
             raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
-    try:  # only checked here: the API resolves them again
-        if devices:
-            resolve_devices(devices)
-        else:
-            resolve_device(args.device)
+    try:  # resolved here, so that a wrong one is a one-line error; passed down resolved
+        args.device, devices = resolve_sweep_devices(args.device, devices)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return devices
@@ -324,6 +341,11 @@ def _sweep(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _warnings_as_lines():
+        return _command(args)
+
+
+def _command(args) -> int:
     try:
         if args.command == "sweep":
             return _sweep(args)

@@ -100,6 +100,23 @@ def test_failing_fits_count_as_diverged():
     assert list(s["status"]) == ["ok", "all_diverged"]
 
 
+def test_a_workers_warnings_reach_the_cli_as_one_line_each(tmp_path, capsys, monkeypatch):
+    """The failed fits of each chunk, trained in two loky worker processes, are shown
+    by the sweep's process: one ``bvsim: warning:`` line a chunk, not Python's format."""
+    import joblib
+
+    monkeypatch.setattr(joblib, "cpu_count", lambda *args, **kwargs: 2)  # two workers
+    argv = ["sweep", "--preset", "smoke", "--set", "model.kind=sklearn",
+            "--set", f"model.estimator={FIX}:FailsSometimes", "--set", "model.param=alpha",
+            "--set", "sweep.weight_decay=[0.5, 2.0]", "--set", "sweep.n_reps=4",
+            "--set", "sweep.chunk_size=2", "--n-jobs", "2", "--no-figures",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("bvsim: warning: 4 of 8 fits of") == 2
+    assert "singular on purpose" in err and "RuntimeWarning" not in err
+
+
 @pytest.mark.parametrize(
     "over, needle",
     [
