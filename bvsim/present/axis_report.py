@@ -185,17 +185,19 @@ def _identity_lines(axis: str, groups, crossed: bool = False) -> list[str]:
     family = critical_value(dof, level=1 - 0.05 / n_checks)
     dist = "normal" if np.isnan(dof) else f"Student's t at {dof:.3g} degrees of freedom"
     largest = max(worst_z)
-    verdict = (
-        f"the largest, {largest:.2f} SE, is within it: across this many checks chance "
-        "alone can reach that much"
+    lead = (  # the verdict over every check first, then the checks that prompted it
+        "Across the values, the measured test error agrees with bias² + variance + noise "
+        "as well as chance allows"
         if largest <= family
-        else f"the largest, {largest:.2f} SE, exceeds it: more than chance explains"
+        else "The measured test error does not agree with bias² + variance + noise by more "
+        "than chance explains"
     )
     return [
-        "The measured test error does not agree with bias² + variance + noise within "
-        f"{IDENTITY_SE} paired SE at {'; '.join(failed)}, out of {n_checks} checks "
-        f"(value × λ); see the value's report. Over {n_checks} checks the family-wise 5 % "
-        f"threshold (Bonferroni, two-sided, {dist}) is {family:.2f} SE, and {verdict}. "
+        f"{lead}: the largest disagreement, {largest:.2f} paired SE, is "
+        f"{'within' if largest <= family else 'beyond'} the family-wise 5 % threshold of "
+        f"{family:.2f} SE for {n_checks} checks (value × λ; Bonferroni, two-sided, {dist}). "
+        f"Beyond {IDENTITY_SE} paired SE, the per-check threshold of each value's report: "
+        f"{'; '.join(failed)} (see that value's report). "
         "Within a value the λ share their test labels, so one realisation of the test "
         "noise can shift all its checks alike.",
         "",

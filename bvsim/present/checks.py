@@ -293,9 +293,12 @@ def variance_monotone(run: Sweep) -> str | None:
             dof = _rise_df(run, i)
             zs[lam] = (z, critical_value(dof, level=1 - 2 * alpha))
             normal += not np.isfinite(dof)
-    text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
+    where = "; ".join(parts)
     if not zs:
-        return text + "."
+        return (
+            f"The variance estimate rises from the previous λ at {where}; this run has no "
+            "paired SE of those rises, so whether they are more than chance is not tested."
+        )
     crits = [c for _, c in zs.values()]
     width = f"{min(crits):.2f}" + (f"–{max(crits):.2f}" if max(crits) - min(crits) >= 0.005 else "")
     dist = (
@@ -308,9 +311,16 @@ def variance_monotone(run: Sweep) -> str | None:
         f"{width} paired SE, the one-sided 5 % threshold ({dist})"
     )  # fmt: skip
     real = [lam for lam, (z, crit) in zs.items() if z > crit]
-    if real:
-        return f"{text}. At {', '.join(real)} the rise exceeds {threshold}: more than chance."
-    return f"{text}. No rise exceeds {threshold}: chance can explain them."
+    if real:  # the test's verdict first, then what it was computed from
+        return (
+            f"Variance is not monotone in λ: at {', '.join(real)} it rises by more than "
+            f"{threshold}, more than chance explains. It rises from the previous λ at {where}."
+        )
+    return (
+        f"No rise of the variance with λ is more than chance explains (none exceeds "
+        f"{threshold}), so the estimates agree with a variance that falls as λ grows; "
+        f"the estimate rises from the previous λ at {where}."
+    )
 
 
 def _rise_df(run: Sweep, i: int) -> float:

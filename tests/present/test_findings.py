@@ -36,15 +36,16 @@ def test_a_two_se_rise_among_nine_pairs_can_be_chance():
     var = [10.0, 9, 8, 7, 6, 5, 4, 3, 3.2, 2]  # a rise of 0.2 at the 9th λ
     text = variance_monotone(_sweep(var, diff_se=0.1))
     assert "a rise of 2.0 paired SE" in text
-    assert "No rise exceeds 2.54 paired SE" in text and "for the 9 adjacent pairs" in text
-    assert text.endswith(": chance can explain them.")
+    assert text.startswith("No rise of the variance with λ is more than chance explains")
+    assert "(none exceeds 2.54 paired SE" in text and "for the 9 adjacent pairs" in text
 
 
 def test_a_large_rise_is_called_real():
     var = [10.0, 9, 8, 7, 6, 5, 4, 3, 3.4, 2]
     text = variance_monotone(_sweep(var, diff_se=0.1))
     assert "a rise of 4.0 paired SE" in text
-    assert "the rise exceeds 2.54 paired SE" in text and text.endswith(": more than chance.")
+    assert text.startswith("Variance is not monotone in λ: at λ = 0.421697 it rises by more than ")
+    assert "2.54 paired SE" in text and "more than chance explains" in text
 
 
 def test_the_rise_threshold_takes_students_t_with_the_rises_degrees_of_freedom():
@@ -54,12 +55,13 @@ def test_the_rise_threshold_takes_students_t_with_the_rises_degrees_of_freedom()
     run = _sweep(var, diff_se=0.1)
     run.summary["variance_diff_prev_df"] = 19.0
     text = variance_monotone(run)
-    assert "No rise exceeds 2.81 paired SE, the one-sided 5 % threshold (Student's t)" in text
+    assert "(none exceeds 2.81 paired SE, the one-sided 5 % threshold (Student's t)" in text
 
 
 def test_without_paired_se_no_threshold_is_claimed():
     text = variance_monotone(_sweep([3.0, 4.0]))
-    assert text.endswith("(3 → 4, no paired SE in this run).")
+    assert "(3 → 4, no paired SE in this run); this run has no paired SE of those rises" in text
+    assert "not tested" in text and "monotone" not in text
 
 
 def _summary_from_sets(loss, weight_decay, crossed=False):
@@ -257,7 +259,8 @@ def test_the_axis_report_names_the_values_whose_identity_check_fails():
 
     groups = [(20, part(0.5)), (40, part(3.26))]
     text = " ".join(_identity_lines("n_train", groups))
-    assert "at n_train = 40 (3.26 SE at λ = 0.1), out of 4 checks" in text
+    assert "for 4 checks (value × λ" in text
+    assert "each value's report: n_train = 40 (3.26 SE at λ = 0.1)" in text
     assert "n_train = 20" not in text
     assert _identity_lines("n_train", groups[:1]) == []
     noise_unknown = part(5.0).assign(bias2_includes_noise=True)  # checks nothing there
@@ -332,15 +335,18 @@ def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
 
     calm = [(v, part(np.zeros(7))) for v in range(10)]
     text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 3.26, 0, 0, 0, 0, 0]))]))
-    assert "n_train = 40 (3.26 SE at λ = 0.1)" in text and "out of 77 checks" in text
-    assert "family-wise 5 % threshold (Bonferroni, two-sided, normal) is 3.41 SE" in text
-    assert "is within it" in text
+    assert text.startswith("Across the values, the measured test error agrees with bias² + ")
+    assert "n_train = 40 (3.26 SE at λ = 0.1)" in text
+    assert "is within the family-wise 5 % threshold of 3.41 SE for 77 checks" in text
+    assert "Bonferroni, two-sided, normal" in text
     # with the sets behind each SE: Student's t at the fewest df (200 sets: t(199) 3.47)
     sets = [(v, p.assign(n_reps_used=200)) for v, p in calm]
     text = " ".join(_identity_lines("n_train", [*sets, (40, part([0, 3.45, 0, 0, 0, 0, 0]))]))
-    assert "Student's t at 199 degrees of freedom) is 3.47 SE" in text and "within it" in text
+    assert "within the family-wise 5 % threshold of 3.47 SE" in text
+    assert "Student's t at 199 degrees of freedom" in text
     text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 4.0, 0, 0, 0, 0, 0]))]))
-    assert "exceeds it" in text
+    assert text.startswith("The measured test error does not agree with bias² + variance")
+    assert "is beyond the family-wise 5 % threshold" in text
     assert _identity_lines("n_train", calm) == []
 
 
