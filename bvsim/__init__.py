@@ -11,9 +11,10 @@ Layers, each importing only from those before it: config -> estimate -> task -> 
 
 from ._version import __version__  # noqa: E402
 from .api import RunResult, load_config, run_sweep  # noqa: E402
-from .config import Config, ConfigError, list_presets  # noqa: E402
+from .config import BvsimWarning, Config, ConfigError, list_presets  # noqa: E402
 
 __all__ = [
+    "BvsimWarning",
     "Config",
     "ConfigError",
     "RunResult",

@@ -17,7 +17,7 @@ from .run.preflight import check_user_code, preflight
 from .run.result import SweepResult
 from .run.store import write_text_atomic
 from .run.sweep import train_sweep
-from .train.devices import resolve_device, resolve_devices
+from .train.devices import resolve_sweep_devices
 
 __all__ = ["RunResult", "load_config", "run_sweep"]
 
@@ -130,11 +130,8 @@ def run_sweep(
     dirs = None
     if out is not None and axis_configs(cfg)[0][0] is not None:  # each value's sub-run
         dirs = [Path(out) / "axis" / name for name in axis_dir_names(cfg)]
-    where = {"out": out, "run_dirs": dirs}
-    if devices:
-        preflight(cfg, n_jobs=n_jobs, devices=resolve_devices(devices), **where)
-    else:
-        preflight(cfg, n_jobs=n_jobs, device=str(resolve_device(device)), **where)
+    device, devices = resolve_sweep_devices(device, devices)  # once: passed down
+    preflight(cfg, n_jobs=n_jobs, device=device, devices=devices, out=out, run_dirs=dirs)
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
     return _run_one(cfg, out, train, overwrite=overwrite, figures=figures)
 
@@ -170,6 +167,7 @@ def _run_one(
         # the directory now belongs to this configuration; run.json, written last,
         # marks the run finished
         write_text_atomic(out / "config.toml", dumps_toml(cfg))
+        preset = _unchanged_preset(cfg)  # before any compute: it loads the preset
         if names:
             parts = [
                 (v, _run_one(sub, out / "axis" / name, train, overwrite=overwrite,
@@ -177,8 +175,7 @@ def _run_one(
                 for (v, sub), name in zip(subs, names, strict=True)
             ]  # fmt: skip
             _finish_runs([r for _, r in parts], figures, train["n_jobs"])
-            return _combined(cfg, parts, out, figures)
-        preset = _unchanged_preset(cfg)  # before any compute: it loads the preset
+            return _combined(cfg, parts, out, figures, preset=preset)
         raw = train_sweep(cfg, chunk_dir=out / "chunks", **train)
         tables = _tables(raw)
         if preset is not None:
@@ -244,10 +241,16 @@ def _same_inputs(cfg: Config, parts) -> None:
             )
 
 
-def _combined(cfg: Config, parts, out: Path | None, figures: bool = True) -> RunResult:
-    """Stack the tables of a second-axis sweep, with the axis value as a column."""
+def _combined(
+    cfg: Config, parts, out: Path | None, figures: bool = True, preset: str | None = None
+) -> RunResult:
+    """Stack the tables of a second-axis sweep, with the axis value as a column;
+    ``preset``: the shipped preset it is unchanged (``run.json``, the report's
+    "Reproduce")."""
     _same_inputs(cfg, parts)
     tables = combine_axis(cfg, [(v, r.tables) for v, r in parts])
+    if preset is not None:
+        tables.meta["preset"] = preset
     if out is not None:
         write_tables(tables, out)
         if figures:  # deferred: matplotlib and seaborn, loaded only to draw

@@ -9,21 +9,23 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
+import pandas as pd
 from joblib.parallel import BACKENDS
 
 from .api import load_config, run_sweep
-from .config import ConfigError, list_presets
+from .config import BvsimWarning, ConfigError, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import check_config_unchanged
 from .io.tables import read_tables
-from .present.common import valid_rows
-from .run.preflight import check_n_jobs, streaming_backends
+from .present.common import noise_in_bias, num, pm, valid_rows
+from .run.executor import check_n_jobs, streaming_backends
 from .run.store import RunDirError
-from .train.devices import resolve_device, resolve_devices
+from .train.devices import resolve_sweep_devices
 from .train.engine import layer_shapes
 from .train.trainers import kind_note
 
@@ -61,6 +63,25 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _warnings_as_lines():
+    """While a command runs, a bvsim warning (:class:`~bvsim.config.BvsimWarning`, what
+    the library says without stopping) is shown as one ``bvsim: warning: ...`` line on
+    stderr, like the errors; any other warning as Python shows it. Python's filters
+    still decide which are shown (``-W``, ``PYTHONWARNINGS``)."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def as_line(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, BvsimWarning):
+                print(f"bvsim: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = as_line
+        yield
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -227,14 +248,39 @@ def _devices(args) -> list[str] | None:
         devices = [d.strip() for d in args.devices.split(",") if d.strip()]
         if not devices:
             raise ConfigError(f"--devices {args.devices!r}: expected e.g. cuda:0,cpu")
-    try:  # only checked here: the API resolves them again
-        if devices:
-            resolve_devices(devices)
-        else:
-            resolve_device(args.device)
+    try:  # resolved here, so that a wrong one is a one-line error; passed down resolved
+        args.device, devices = resolve_sweep_devices(args.device, devices)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return devices
+
+
+def _terminal_table(s: pd.DataFrame, cfg) -> str:
+    """The summary as the terminal shows it after a sweep: each term ± its SE, the best
+    λ marked, and a line saying what the columns are where that is not plain."""
+    rows = valid_rows(s).index
+    out = pd.DataFrame(index=s.index)
+    if cfg.sweep.axis != "none":
+        out[cfg.sweep.axis] = s[cfg.sweep.axis]
+    out["weight_decay"] = [f"{v:g}" for v in s["weight_decay"]]
+    folded = noise_in_bias(s)  # data from a file: the noise is unknown, inside bias2
+    terms = ["bias2", "variance"] + ([] if folded else ["noise"]) + ["expected_error"]
+    for name in terms:
+        se = s[f"{name}_se"] if f"{name}_se" in s else pd.Series(float("nan"), s.index)
+        if name == "noise":  # known (the generator's): no Monte Carlo error
+            se = se.where(se > 0)
+        out["bias2+noise" if folded and name == "bias2" else name] = [
+            pm(v, e) if i in rows else "—" for i, v, e in zip(s.index, s[name], se, strict=True)
+        ]
+    out["test_error"] = [num(v) for v in s["test_error"]]
+    if "is_best" in s:
+        out["best"] = ["*" if b else "" for b in s["is_best"].fillna(False).astype(bool)]
+    notes = ["± one SE", "* the best λ" + (" of each value" if cfg.sweep.axis != "none" else "")]
+    if is_classification(cfg):
+        notes.append("the terms of the expected cross-entropy, in nats (noise: the entropy)")
+    if folded:
+        notes.append("bias2+noise: data from a file has an unknown noise, inside bias²")
+    return out.to_string(index=False) + "\n" + "; ".join(notes)
 
 
 def _sweep(args) -> int:
@@ -274,10 +320,7 @@ def _sweep(args) -> int:
         )
         return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
     s = result.summary
-    cols = ["weight_decay", "bias2", "variance", "noise", "expected_error", "test_error"]
-    if cfg.sweep.axis != "none":
-        cols.insert(0, cfg.sweep.axis)
-    print(s[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(_terminal_table(s, cfg))
     n_div = int(s["n_diverged"].sum())
     if n_div:
         print(f"bvsim: {n_div} member(s) diverged and were excluded (see n_diverged).")
@@ -298,6 +341,11 @@ def _sweep(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _warnings_as_lines():
+        return _command(args)
+
+
+def _command(args) -> int:
     try:
         if args.command == "sweep":
             return _sweep(args)

@@ -4,9 +4,10 @@ decided in one place.
 A :class:`Task` holds the training loss, the width of the models' output, each
 training set's test loss, which decomposition of :mod:`bvsim.estimate.rows` fills the
 summary and pointwise columns (and the lists of those columns), and the words figures
-use for the error. :func:`task_for` decides a configuration's task; :func:`task_of_run` reads it
-back from a run directory's tables. Arrays in, arrays and dicts out: the tables that
-hold the rows are laid out by :mod:`bvsim.io.summary`.
+use for the error and for each term of the decomposition. :func:`task_for` decides a
+configuration's task; :func:`task_of_run` reads it back from a run directory's tables.
+Arrays in, arrays and dicts out: the tables that hold the rows are laid out by
+:mod:`bvsim.io.summary`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from .config import Config, crossed_shape, is_classification
 from .estimate.classification import per_set_cross_entropy
-from .estimate.rows import cross_entropy_fill, crossed_fill, squared_fill
+from .estimate.rows import cross_entropy_fill, crossed_fill, label_loss, squared_fill
 from .estimate.squared import per_set_squared_error
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "REGRESSION",
     "TASKS",
     "Task",
+    "TermWords",
     "task_for",
     "task_named",
     "task_of_run",
@@ -49,6 +51,28 @@ _MEASURED = [
 
 
 @dataclass(frozen=True)
+class TermWords:
+    """What figures call one term of a decomposition: a curve's legend, a panel's
+    title, a short name (in other labels)."""
+
+    legend: str
+    title: str = ""
+    short: str = ""
+
+    def __post_init__(self):
+        for name in ("title", "short"):  # the legend where not given
+            if not getattr(self, name):
+                object.__setattr__(self, name, self.legend)
+
+
+def _words(**terms) -> tuple[tuple[str, TermWords], ...]:
+    """A task's :attr:`Task.words`: column -> legend, or (legend, title, short)."""
+    return tuple(
+        (column, TermWords(*(w if isinstance(w, tuple) else (w,)))) for column, w in terms.items()
+    )
+
+
+@dataclass(frozen=True)
 class Task:
     """What differs between regression and classification (:data:`REGRESSION`,
     :data:`CLASSIFICATION`; one instance each, compared with ``is``)."""
@@ -59,8 +83,14 @@ class Task:
     loss: str
     #: What the errors of a run are, for axis labels.
     error_label: str
-    #: The label noise term, for figure legends.
-    noise_label: str
+    #: What figures call the terms of the decomposition (summary columns, in no
+    #: particular order), with a known noise: :class:`TermWords`.
+    words: tuple[tuple[str, TermWords], ...]
+    #: ... and with an unknown noise (data from a file: the noise is inside the bias,
+    #: and there is no noise term).
+    folded_words: tuple[tuple[str, TermWords], ...]
+    #: The legend of the known noise drawn as the floor of a test loss.
+    noise_floor_label: str
     #: The bias is a squared bias and the noise a variance (regression): only then are
     #: the null SE of bias² (``bias2_se0``), the ensemble error, the error against the
     #: truth of each member (``mse_truth``) and a crossed design's ANOVA computed.
@@ -68,6 +98,11 @@ class Task:
     squared: bool
     #: The columns of ``pointwise.csv``, in order.
     pointwise_columns: tuple[str, ...]
+
+    def term_words(self, folded: bool = False) -> dict[str, TermWords]:
+        """What figures call each term (:attr:`words`; :attr:`folded_words` where the
+        noise is unknown and inside the bias)."""
+        return dict(self.folded_words if folded else self.words)
 
     def n_out(self, cfg: Config) -> int:
         """Width of the models' output: one value, or one logit per class."""
@@ -84,11 +119,9 @@ class Task:
 
     def member_loss(self, pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Each member's test loss on the noisy labels, summed over test points:
-        ``pred`` (K, S, J_b[, C]), ``labels`` (K, J_b) -> (K, S)."""
-        if self.squared:
-            return np.square(pred - labels[:, None, :]).sum(axis=-1)
-        p_label = np.take_along_axis(pred, labels.astype(np.int64)[:, None, :, None], axis=-1)
-        return -np.log(np.clip(p_label[..., 0], 1e-12, 1)).sum(axis=-1)
+        ``pred`` (K, S, J_b[, C]), ``labels`` (K, J_b) -> (K, S)
+        (:func:`bvsim.estimate.rows.label_loss`)."""
+        return label_loss(pred, labels, self.squared).sum(axis=-1)
 
     def crossed(self, cfg: Config) -> bool:
         """Whether a run's estimates are the crossed design's (``sweep.design =
@@ -178,12 +211,39 @@ def _classification_columns() -> list[str]:
 
 _POINT_HEAD = ("weight_decay", "point", "x", "truth", "mean_prediction", "bias2", "bias2_se")
 
+#: Squared error's variance and measured error, with a known noise or not.
+_SQUARED_WORDS = {
+    "variance": "variance",
+    "test_error": "measured test error",
+}
+#: Cross-entropy's variance (a KL divergence) and errors, with a known noise or not.
+_KL_WORDS = {
+    "variance": ("variance: mean KL(π̄ ‖ π)", "variance: mean KL(π̄ ‖ π)", "KL variance"),
+    "expected_error": "expected cross-entropy (sum)",
+    "test_error": "measured test cross-entropy",
+}
+
 #: Squared error: predictions are values, the bias a squared bias.
 REGRESSION = Task(
     name="regression",
     loss="mse",
     error_label="mean squared error",
-    noise_label="noise σ²",
+    words=_words(
+        bias2=("bias² (corrected)", "bias² (bias-corrected; may dip below 0)", "bias²"),
+        noise="noise σ²",
+        expected_error="bias² + variance + noise",
+        **_SQUARED_WORDS,
+    ),
+    folded_words=_words(
+        bias2=(
+            "bias² + noise (noise unknown)",
+            "bias² + noise (noise unknown; bias-corrected)",
+            "bias² + noise",
+        ),
+        expected_error="bias² + noise + variance",
+        **_SQUARED_WORDS,
+    ),
+    noise_floor_label="noise σ² (test floor)",
     squared=True,
     pointwise_columns=(*_POINT_HEAD, "bias2_se0", "variance", "variance_se"),
 )
@@ -192,7 +252,20 @@ CLASSIFICATION = Task(
     name="classification",
     loss="cross_entropy",
     error_label="cross-entropy (nats)",
-    noise_label="noise: entropy H(p)",
+    words=_words(
+        bias2=("bias: KL(p ‖ π̄)", "bias: KL(p ‖ π̄) (jackknife-corrected)", "KL bias"),
+        noise="noise: entropy H(p)",
+        **_KL_WORDS,
+    ),
+    folded_words=_words(
+        bias2=(
+            "bias + noise: KL(labels ‖ π̄) (noise unknown)",
+            "bias + noise: KL(labels ‖ π̄) (noise unknown)",
+            "KL bias + noise",
+        ),
+        **_KL_WORDS,
+    ),
+    noise_floor_label="noise: entropy H(p), nats (test floor)",
     squared=False,
     pointwise_columns=(*_POINT_HEAD, "variance", "variance_se"),
 )

@@ -121,3 +121,25 @@ def test_bias2_includes_noise_only_where_labels_stand_in_for_the_truth():
     assert REGRESSION.bias2_includes_noise(load_config(preset="diabetes"), unknown)
     assert CLASSIFICATION.bias2_includes_noise(wine, unknown)
     assert not CLASSIFICATION.bias2_includes_noise(load_config(preset="gaussians"), unknown)
+
+
+@pytest.mark.parametrize("task", [REGRESSION, CLASSIFICATION], ids=lambda t: t.name)
+def test_each_task_names_its_terms_for_the_figures(task):
+    """The figures' words (present/style.py reads them): every term of the
+    decomposition has a legend, title and short name; with an unknown noise (folded
+    into the bias) there is no noise term, and bias² says it holds the noise."""
+    from bvsim.present import style
+
+    known, folded = task.term_words(), task.term_words(folded=True)
+    assert set(known) == {"bias2", "variance", "noise", "expected_error", "test_error"}
+    assert set(folded) == set(known) - {"noise"}
+    assert "noise" in folded["bias2"].legend and "noise" not in known["bias2"].legend
+    assert all(w.legend and w.title and w.short for w in [*known.values(), *folded.values()])
+    s = pd.DataFrame({"weight_decay": [0.0], "bias2_includes_noise": [False]})
+    if task is CLASSIFICATION:
+        s["loss"] = task.loss
+    assert [label for _, label, _, _ in style.components(s)] == [
+        known[c].legend for c in ("bias2", "variance", "noise", "expected_error", "test_error")
+    ]
+    assert style.noise_floor_label(s) == task.noise_floor_label
+    assert style.term_names(s)["bias2"] == (known["bias2"].title, known["bias2"].short)

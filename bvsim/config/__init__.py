@@ -8,6 +8,8 @@ from .load import from_dict, list_presets, load_config
 from .schema import (
     CATEGORICAL_AXES,
     CLASSIFICATION_TRUTHS,
+    BvsimRuntimeWarning,
+    BvsimWarning,
     Config,
     ConfigError,
     DataConfig,
@@ -19,6 +21,8 @@ from .schema import (
 __all__ = [
     "CATEGORICAL_AXES",
     "CLASSIFICATION_TRUTHS",
+    "BvsimRuntimeWarning",
+    "BvsimWarning",
     "Config",
     "ConfigError",
     "DataConfig",

@@ -359,5 +359,5 @@ def load_config(
         raw = _override(raw, assignment)
         user = _override(user, assignment)
     if overrides:
-        source += " with --set"
+        source += " with --set (overrides)"
     return from_dict(raw, source, check_user_code, user_raw=user)

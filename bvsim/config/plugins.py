@@ -38,6 +38,10 @@ def _stamp(path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+#: The pip name of a module whose distribution is named otherwise (for the hint when
+#: it is not installed).
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
 #: Per plugin (a 'file.py' spec's path, or a module's name), the stamp and the
 #: ``sha256:`` digest of the file this process executed last.
 _EXECUTED: dict[str, tuple[tuple[int, int] | None, str]] = {}
@@ -147,7 +151,15 @@ def load_object(spec: str, key: str):
     except ConfigError:
         raise
     except (ImportError, FileNotFoundError) as err:
-        raise ConfigError(f"{key} = {spec!r}: cannot import {where!r} ({err})") from None
+        hint = ""
+        missing = getattr(err, "name", None)
+        if isinstance(err, ModuleNotFoundError) and missing and missing == where.split(".")[0]:
+            dist = _DISTRIBUTIONS.get(missing, missing)
+            hint = (
+                f"; {missing!r} is not installed in this Python ({sys.executable}): "
+                f"install it there, e.g. `{sys.executable} -m pip install {dist}`"
+            )
+        raise ConfigError(f"{key} = {spec!r}: cannot import {where!r} ({err}){hint}") from None
     except AttributeError:
         raise ConfigError(f"{key} = {spec!r}: {where!r} has no attribute {name!r}") from None
     except Exception as err:  # the user's module raised while importing

@@ -18,6 +18,8 @@ from .values import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, MAX_NAME_LENGTH
 __all__ = [
     "CATEGORICAL_AXES",
     "CLASSIFICATION_TRUTHS",
+    "BvsimRuntimeWarning",
+    "BvsimWarning",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -30,6 +32,17 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A configuration problem, reported as one line naming the key and the fix."""
+
+
+class BvsimWarning(UserWarning):
+    """What bvsim's library says without stopping (``warnings.warn``): the command line
+    shows each as one ``bvsim: warning: ...`` line; a program may filter them by this
+    category."""
+
+
+class BvsimRuntimeWarning(BvsimWarning, RuntimeWarning):
+    """A :class:`BvsimWarning` about the run's numbers or the machine (fits that failed,
+    TF32 forced on)."""
 
 
 def _key(kind, check=None, doc=""):

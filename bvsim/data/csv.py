@@ -37,6 +37,7 @@ __all__ = [
     "check_csv",
     "data_digest",
     "load_split",
+    "n_test_rows",
     "repeated_x_noise",
     "training_rows",
 ]
@@ -175,7 +176,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
             )
         _check_magnitude(cfg, key, col, values.to_numpy(dtype=np.float64))
     n_rows = len(df)
-    n_test = int(round(d.test_fraction * n_rows))
+    n_test = _test_rows(d.test_fraction, n_rows)
     pool = n_rows - n_test
     if n_test < 1 or pool < 2:
         raise ConfigError(
@@ -326,6 +327,18 @@ def _check_pool_size(cfg: Config, prefix: str, pool: int) -> None:
         )
 
 
+def _test_rows(test_fraction: float, n_rows: int) -> int:
+    """Rows of the fixed test split of a file of ``n_rows`` rows: the one place its
+    size is decided (:func:`check_csv` checks it, :func:`load_split` draws it)."""
+    return int(round(test_fraction * n_rows))
+
+
+def n_test_rows(cfg: Config) -> int:
+    """Rows of the test split of data.path as it is now (the file read once, not
+    split): what a run's sizes count (:func:`bvsim.run.chunks.run_sizes`)."""
+    return _test_rows(cfg.data.test_fraction, len(_read(cfg.data.path)[1]))
+
+
 @functools.cache
 def _split(path, digest, target, features, test_fraction, standardize, seed, classify):
     df = _READS[(path, digest)]
@@ -334,7 +347,7 @@ def _split(path, digest, target, features, test_fraction, standardize, seed, cla
         y = pd.Categorical(df[target]).codes.astype(np.float64)
     else:
         y = df[target].to_numpy(dtype=np.float64)
-    n_test = int(round(test_fraction * len(df)))
+    n_test = _test_rows(test_fraction, len(df))
     order = rng(seed, Stream.TEST).permutation(len(df))
     test, pool = order[:n_test], np.sort(order[n_test:])
     if standardize:  # statistics of the training pool only

@@ -48,13 +48,14 @@ import math
 
 import numpy as np
 
+from .squared import jackknife_variance
+
 __all__ = [
     "anova_summary",
     "anova_terms",
     "crossed_anova",
     "crossed_anova_blocks",
     "crossed_estimates",
-    "ensemble_variance",
     "multiway_jackknife_df",
     "multiway_jackknife_se",
 ]
@@ -154,27 +155,6 @@ def crossed_anova(pred: np.ndarray, f: np.ndarray | None, factors: tuple[str, ..
     return crossed_anova_blocks([(y, f)], factors)
 
 
-def ensemble_variance(components: dict, over: str, size: int) -> float:
-    """Variance of the average of ``size`` independent draws of factor ``over`` (the
-    other factors fixed): every term that contains ``over`` shrinks by ``size``.
-
-    Parameters
-    ----------
-    components : dict of str to float
-        Term values as :func:`crossed_anova` names them (``"inputs:init"``, ...); its
-        whole ``overall`` dict may be passed (SEs, df, shares and totals are skipped).
-    over : str
-        The factor averaged over, e.g. ``"init"`` for an ensemble of initializations.
-    size : int
-    """
-    total = 0.0
-    for name, value in components.items():
-        if name.endswith(("_se", "_df", "_share")) or name in ("variance", "bias2", "mse_truth"):
-            continue
-        total += value / size if over in name.split(":") else value
-    return total
-
-
 def multiway_jackknife_se(replicates) -> float | np.ndarray:
     """The multiway-jackknife SE from each factor's delete-one-level estimates.
 
@@ -193,9 +173,7 @@ def multiway_jackknife_se(replicates) -> float | np.ndarray:
         return float("nan")
     var = 0.0
     for est in replicates:
-        est = np.asarray(est, dtype=np.float64)
-        n = est.shape[0]
-        var = var + (n - 1) / n * np.square(est - est.mean(axis=0)).sum(axis=0)
+        var = var + jackknife_variance(np.asarray(est, dtype=np.float64))
     se = np.sqrt(var)
     return float(se) if np.ndim(se) == 0 else se
 
@@ -223,9 +201,8 @@ def multiway_jackknife_df(replicates) -> float:
     pieces, dof = [], []
     for est in replicates:
         est = np.asarray(est, dtype=np.float64)
-        n = est.shape[0]
-        pieces.append((n - 1) / n * float(np.square(est - est.mean()).sum()))
-        dof.append(n - 1)
+        pieces.append(float(jackknife_variance(est)))
+        dof.append(est.shape[0] - 1)
     v, d = np.array(pieces), np.array(dof, dtype=np.float64)
     if not len(v) or not np.isfinite(v).all() or (d < 1).any() or v.sum() <= 0:
         return float("nan")

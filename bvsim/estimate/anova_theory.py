@@ -71,10 +71,10 @@ import numpy as np
 
 from ..config import Config
 from ..config.values import FACTOR_INPUTS, FACTOR_NOISE
+from .closed_form import has_theory, ridge_alpha, theory_kinds
 from .linear_truth import true_coef
 from .theory import (
     factors_at_test_points,
-    has_theory,
     ridge_fixed_design,
     ridge_random_design_limit,
     ridge_random_design_limit_classical,
@@ -160,7 +160,7 @@ def has_anova_theory(cfg: Config) -> str | None:
     a closed form, else None.
 
     A crossed design (``sweep.axis = "none"``: one part of a second-axis sweep) of
-    closed-form ridge with a theory in :func:`bvsim.estimate.theory.has_theory`, and
+    closed-form ridge with a theory in :func:`bvsim.estimate.closed_form.has_theory`, and
     every factor it has with at least 2 levels: a random Gaussian design needs
     ``n_inputs >= 2`` and ``n_noise >= 2`` (with one level a factor's terms would fold
     into the others' and into bias²); a fixed design has the label noise alone.
@@ -218,22 +218,20 @@ def anova_theory(cfg: Config, test, x_design=None) -> list[tuple[float, str, dic
     noise_var = float(test.noise_var)
     coef = true_coef(d)
     lams = [float(v) for v in cfg.sweep.weight_decay]
+    kinds = theory_kinds(has_theory(cfg), lams, x_design)
     if kind == "fixed_design":
-        if x_design is None:
-            raise ValueError("a fixed design's theory needs x_design (the shared training x)")
         bias2, var = ridge_fixed_design(x_design, test.x, coef, d.noise_std**2, np.array(lams))
         return [
-            (wd, "fixed_design_exact", _values({NOISE: v, "bias2": b}, noise_var, [NOISE]))
-            for wd, b, v in zip(lams, bias2, var, strict=True)
+            (wd, k, _values({NOISE: v, "bias2": b}, noise_var, [NOISE]))
+            for wd, k, b, v in zip(lams, kinds, bias2, var, strict=True)
         ]
     bf, vf = factors_at_test_points(test.x, coef)
     args = (d.coef_norm2, d.noise_std**2)
     out = []
-    for wd in lams:
-        if wd == 0:
+    for wd, k in zip(lams, kinds, strict=True):
+        if k == "random_design_exact":
             terms = ridgeless_anova_exact(d.n_train, d.dim, *args, bf, vf)
         else:
-            terms = ridge_anova_limit(d.dim / d.n_train, *args, wd / 2, bf, vf)
-        kind = "random_design_exact" if wd == 0 else "random_design_limit"
-        out.append((wd, kind, _values(terms, noise_var, [INPUTS, NOISE, BOTH])))
+            terms = ridge_anova_limit(d.dim / d.n_train, *args, ridge_alpha(wd), bf, vf)
+        out.append((wd, k, _values(terms, noise_var, [INPUTS, NOISE, BOTH])))
     return out

@@ -21,16 +21,29 @@ import numpy as np
 
 from . import compare
 from .anova import anova_summary, crossed_estimates
-from .classification import decompose_brier, decompose_cross_entropy
+from .classification import EPS, decompose_brier, decompose_cross_entropy
 from .crossed import POINT_KEYS, cell_mean, crossed_summary, split_se
 from .squared import combine_point_blocks, decompose, jackknife_se
 from .zero_one import decompose_zero_one
 
-__all__ = ["GRAM_MAX_SETS", "cross_entropy_fill", "crossed_fill", "squared_fill"]
+__all__ = ["GRAM_MAX_SETS", "cross_entropy_fill", "crossed_fill", "label_loss", "squared_fill"]
 
 #: bias2_se0 estimates the between-set covariance from at most this many training sets
 #: (a K×K Gram matrix, summed over blocks of test points; any subset is unbiased).
 GRAM_MAX_SETS = 1024
+
+
+def label_loss(pred: np.ndarray, labels: np.ndarray, squared: bool) -> np.ndarray:
+    """Each member's loss on the noisy test labels, per test point: ``pred`` (K, S,
+    J[, C]), ``labels`` (K, J) -> (K, S, J). The squared error of the prediction, or
+    the negative log of the probability given to the label (clipped to ``[EPS, 1]``,
+    :data:`bvsim.estimate.classification.EPS`). The one formula behind the measured
+    test error of ``members.csv`` (:meth:`bvsim.task.Task.member_loss`) and of the
+    summary (the fills below)."""
+    if squared:
+        return np.square(pred - labels[:, None, :])
+    p_label = np.take_along_axis(pred, labels.astype(np.int64)[:, None, :, None], axis=-1)
+    return -np.log(np.clip(p_label[..., 0], EPS, 1))
 
 
 def _loo_means(parts: list, n_points: int) -> dict | None:
@@ -56,16 +69,17 @@ def _shares(row: dict, loo: dict, bias: str, total: str, offset: float = 0.0) ->
         )
 
 
-def _ensemble(row: dict, loo: dict, n_seeds: int, noise: float) -> None:
+def _ensemble(row: dict, n_seeds: int, expected, variance_init, se) -> None:
     """The expected error of the average of the ``n_seeds`` initializations trained on
     one training set: bias² + variance_data + variance_init / S + noise, that is the
-    expected error less ``ensemble_gain = (1 - 1/S) variance_init``; SEs by the
-    delete-one-training-set jackknife (``loo``: leave-one-set-out means)."""
+    expected error less ``ensemble_gain = (1 - 1/S) variance_init`` (every variance
+    term with the initialization shrinks by S). ``expected`` and ``variance_init`` are
+    the replicates of the expected error and the initialization variance (a nested
+    design's leave-one-set-out means, a crossed design's delete-one-level estimates)
+    and ``se`` their SE (the jackknife or the multiway jackknife)."""
     shrink = 1 - 1 / n_seeds
     row["ensemble_error"] = row["expected_error"] - shrink * row["variance_init"]
-    row["ensemble_error_se"] = float(
-        jackknife_se(loo["mse_truth"] + noise - shrink * loo["variance_init"])
-    )
+    row["ensemble_error_se"] = se(expected - shrink * variance_init)
     row["ensemble_gain"] = shrink * row["variance_init"]
     row["ensemble_gain_se"] = shrink * row["variance_init_se"]
 
@@ -96,7 +110,7 @@ def crossed_fill(row: dict, blocks, f, noise: float, factors, levels, n_seeds: i
 
     def cells():
         for b, pred, labels in blocks:  # pred (K, S, J_b), every set usable
-            acc["label"] = acc["label"] + np.square(pred - labels[:, None, :]).sum(axis=2)
+            acc["label"] = acc["label"] + label_loss(pred, labels, True).sum(axis=2)
             acc["truth"] = acc["truth"] + np.square(pred - f[b]).sum(axis=2)
             yield pred.reshape(*levels, -1), f[b]
 
@@ -123,11 +137,7 @@ def crossed_fill(row: dict, blocks, f, noise: float, factors, levels, n_seeds: i
         "variance_init", row["variance"], reps["variance_init"], reps["variance"]
     )
     if n_seeds >= 2:
-        shrink = 1 - 1 / n_seeds
-        row["ensemble_error"] = row["expected_error"] - shrink * row["variance_init"]
-        row["ensemble_error_se"] = split_se(expected - shrink * reps["variance_init"], levels)
-        row["ensemble_gain"] = shrink * row["variance_init"]
-        row["ensemble_gain_se"] = shrink * row["variance_init_se"]
+        _ensemble(row, n_seeds, expected, reps["variance_init"], lambda r: split_se(r, levels))
     sets = {
         "expected": expected,
         "variance": reps["variance"],
@@ -154,7 +164,7 @@ def squared_fill(row: dict, blocks, f, noise: float, n_seeds: int) -> tuple:
     for b, pred, labels in blocks:  # pred (K, S, J_b)
         n_ok = len(pred)
         parts.append(decompose(pred, f[b], return_loo=True))
-        sq_sum = sq_sum + np.square(pred - labels[:, None, :]).sum(axis=(1, 2))
+        sq_sum = sq_sum + label_loss(pred, labels, True).sum(axis=(1, 2))
         means = pred.mean(axis=1)  # (K, J_b) set means
         dev = means - means.mean(axis=0)
         se0.append(compare.bias2_null_se_points(dev))
@@ -181,7 +191,10 @@ def squared_fill(row: dict, blocks, f, noise: float, n_seeds: int) -> tuple:
         sets["expected"] += offset
         sets["variance"] = compare.pseudo_values(overall["variance"], loo["variance"])
         if n_seeds >= 2:
-            _ensemble(row, loo, n_seeds, offset)
+            expected = loo["mse_truth"] + offset
+            _ensemble(
+                row, n_seeds, expected, loo["variance_init"], lambda r: float(jackknife_se(r))
+            )
     return err_k, point, sets
 
 
@@ -196,12 +209,10 @@ def cross_entropy_fill(row: dict, blocks, p_true, n_seeds: int, noise_known: boo
     """
     ce, zo, br, loss_sum = [], [], [], 0.0
     for b, proba, labels in blocks:  # proba (K, S, J_b, C); labels (K, J_b) sampled
-        labels = labels.astype(np.int64)
         ce.append(decompose_cross_entropy(proba, p_true[b], corrected=True, return_loo=True))
         zo.append(decompose_zero_one(proba.argmax(axis=-1), p_true[b], return_loo=True))
         br.append(decompose_brier(proba, p_true[b], return_loo=True))
-        p_label = np.take_along_axis(proba, labels[:, None, :, None], axis=3)[..., 0]
-        loss_sum = loss_sum - np.log(np.clip(p_label, 1e-12, 1)).sum(axis=(1, 2))
+        loss_sum = loss_sum + label_loss(proba, labels, False).sum(axis=(1, 2))
     loo = _loo_means(ce, len(p_true))
     (ce, ce_pw), (zo, _), (br, _) = map(combine_point_blocks, (ce, zo, br))
     err_k = loss_sum / (n_seeds * len(p_true))

@@ -29,6 +29,7 @@ __all__ = [
     "combine_point_blocks",
     "decompose",
     "jackknife_se",
+    "jackknife_variance",
     "mean_se",
     "per_set_squared_error",
     "valid_training_sets",
@@ -52,18 +53,30 @@ def valid_training_sets(pred: np.ndarray) -> np.ndarray:
     return np.isfinite(pred).reshape(len(pred), -1).all(axis=1)
 
 
+def jackknife_variance(loo: np.ndarray) -> np.ndarray:
+    """Jackknife variance ``(n - 1) / n * sum_i (loo_i - mean loo)²`` from the ``n``
+    leave-one-out estimates along axis 0 (0 for one estimate): the square of
+    :func:`jackknife_se`, and one factor's share of
+    :func:`bvsim.estimate.anova.multiway_jackknife_se`.
+
+    Parameters
+    ----------
+    loo : ndarray of shape (n, ...)
+    """
+    n = loo.shape[0]
+    return (n - 1) / n * np.square(loo - loo.mean(axis=0)).sum(axis=0)
+
+
 def jackknife_se(loo: np.ndarray) -> np.ndarray:
-    """Jackknife standard error from leave-one-out estimates along axis 0.
+    """Jackknife standard error from leave-one-out estimates along axis 0 (NaN below 2).
 
     Parameters
     ----------
     loo : ndarray of shape (n_reps, ...)
     """
-    k = loo.shape[0]
-    if k < 2:
+    if loo.shape[0] < 2:
         return np.full(loo.shape[1:], np.nan)
-    dev = loo - loo.mean(axis=0)
-    return np.sqrt((k - 1) / k * np.square(dev).sum(axis=0))
+    return np.sqrt(jackknife_variance(loo))
 
 
 def mean_se(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

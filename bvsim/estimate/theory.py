@@ -11,7 +11,8 @@ ridge regression ŵ = (XᵀX + αI)⁻¹Xᵀy with
                           writes ŵ = (Σ̂ + λ_r I)⁻¹ Xᵀy / n with Σ̂ = XᵀX / n).
 
 :func:`ridge_fixed_design` takes bvsim's λ (``weight_decay``);
-:func:`ridge_random_design_limit` takes λ_r (``alpha_over_n``). At λ = 0 both use the
+:func:`ridge_random_design_limit` takes λ_r (``alpha_over_n``;
+:func:`bvsim.estimate.closed_form.ridge_alpha` converts). At λ = 0 both use the
 minimum-norm least-squares solution (the pseudo-inverse) when XᵀX is singular (p > n),
 which is what ``train.solver = "closed_form"`` computes and what gradient descent
 reaches from a zero initialization (from bvsim's random initialization it keeps the
@@ -106,10 +107,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import Config
+from .closed_form import has_theory, ridge_alpha, theory_kinds
 from .linear_truth import true_coef
 
 __all__ = [
-    "has_theory",
     "mp_stieltjes",
     "ridge_fixed_design",
     "ridge_random_design_limit",
@@ -119,15 +120,6 @@ __all__ = [
     "factors_at_test_points",
     "ridge_theory",
 ]
-
-#: ``kind`` values of :func:`ridge_theory` (``theory.csv``), and their legend labels. A
-#: random design's table is exact at λ = 0 and the limit at λ > 0; the decomposition
-#: figure draws each kind apart (the exact λ = 0 value as a point), one legend entry each.
-KINDS = {
-    "fixed_design_exact": "theory (exact, fixed design)",
-    "random_design_exact": "theory (exact, λ = 0)",
-    "random_design_limit": "theory (Marchenko–Pastur limit)",
-}
 
 
 def ridge_fixed_design(x, x_test, coef, noise_var, weight_decay):
@@ -158,7 +150,7 @@ def ridge_fixed_design(x, x_test, coef, noise_var, weight_decay):
     coef = np.asarray(coef, float)
     lam = np.asarray(weight_decay, float)
     n = x.shape[0]
-    alpha = (n * lam / 2)[..., None]  # (..., 1)
+    alpha = ridge_alpha(lam, n)[..., None]  # (..., 1)
     u, d, vt = np.linalg.svd(x, full_matrices=False)  # vt: (k, p)
     keep = d > d.max(initial=0.0) * max(x.shape) * np.finfo(float).eps
     d2 = np.where(keep, d**2, 0.0)
@@ -357,28 +349,6 @@ def factors_at_test_points(x_test, coef):
     return bias_factor, float(np.mean(np.square(x_test).sum(1)) / x_test.shape[1])
 
 
-def has_theory(cfg: Config) -> str | None:
-    """Which theory applies to ``cfg``: ``"fixed_design_exact"``,
-    ``"random_design_limit"`` or None.
-
-    Linear truth, linear model without intercept or dropout, the l2 penalty (coupled
-    weight decay, i.e. ridge); then a fixed design (exact, for any x distribution, so a
-    fixed uniform or grid design has it too) or a random Gaussian design (the
-    Marchenko–Pastur limit; :func:`ridge_theory` replaces it by the exact finite-n value
-    at λ = 0, whose rows are ``"random_design_exact"``).
-    """
-    d, m = cfg.data, cfg.model
-    if d.source != "generator":  # data from a file: no w*, no noise level, no design
-        return None
-    if d.truth != "linear" or m.kind != "linear" or m.bias or m.dropout > 0:
-        return None
-    if cfg.train.penalty != "l2":
-        return None
-    if d.train_design == "fixed":
-        return "fixed_design_exact"
-    return "random_design_limit" if d.x_dist == "gaussian" else None
-
-
 def ridge_theory(cfg: Config, test, x_design=None) -> dict[str, np.ndarray] | None:
     """Theoretical bias² and variance at every λ of the sweep (``theory.csv``:
     :func:`bvsim.io.theory.theory_table`).
@@ -401,8 +371,9 @@ def ridge_theory(cfg: Config, test, x_design=None) -> dict[str, np.ndarray] | No
         design, ``"random_design_exact"`` at λ = 0 (minimum-norm least squares, exact
         at the run's n and p: :func:`ridgeless_random_design_exact`) and
         ``"random_design_limit"`` at λ > 0 (the Marchenko–Pastur limit, off by O(1/n),
-        most near n = p). None when no theory applies (:func:`has_theory`). Both
-        random-design forms are evaluated at the run's own test points
+        most near n = p), as :func:`bvsim.estimate.closed_form.theory_kinds` picks
+        them. None when no theory applies (:func:`~bvsim.estimate.closed_form.has_theory`).
+        Both random-design forms are evaluated at the run's own test points
         (:func:`factors_at_test_points`).
     """
     if cfg.sweep.axis != "none":
@@ -416,24 +387,21 @@ def ridge_theory(cfg: Config, test, x_design=None) -> dict[str, np.ndarray] | No
     d = cfg.data
     lam = np.asarray(cfg.sweep.weight_decay, float)
     coef = true_coef(d)
-    kinds = np.full(lam.shape, kind, dtype=object)
+    kinds = theory_kinds(kind, lam, x_design)
     if kind == "fixed_design_exact":
-        if x_design is None:
-            raise ValueError("a fixed design's theory needs x_design (the shared training x)")
         bias2, variance = ridge_fixed_design(x_design, test.x, coef, d.noise_std**2, lam)
     else:
         bias2, variance = ridge_random_design_limit(
-            d.dim / d.n_train, d.coef_norm2, d.noise_std**2, lam / 2
+            d.dim / d.n_train, d.coef_norm2, d.noise_std**2, ridge_alpha(lam)
         )
         factors = factors_at_test_points(test.x, coef)
         bias2, variance = bias2 * factors[0], variance * factors[1]
-        zero = lam == 0
+        zero = kinds == "random_design_exact"
         if zero.any():  # exact at finite n, p: the limit is off by O(1/|n − p|) there
             b0, v0 = ridgeless_random_design_exact(
                 d.n_train, d.dim, d.coef_norm2, d.noise_std**2, *factors
             )
             bias2, variance = np.where(zero, b0, bias2), np.where(zero, v0, variance)
-            kinds[zero] = "random_design_exact"
     return {
         "weight_decay": lam,
         "bias2": np.broadcast_to(bias2, lam.shape).astype(float),

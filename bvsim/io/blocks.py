@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.generator import draw_training_sets
-from ..estimate.theory import has_theory
+from ..estimate.closed_form import has_theory
 from ..run.result import SweepResult, TestLabels
 from ..run.store import ChunkStack
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 import time
 import tomllib
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import (
+    BvsimWarning,
     Config,
     ConfigError,
     axis_values,
@@ -312,8 +313,9 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
     ``chunks/``, ...) is someone else's, and the run would replace it, so it is refused
     unless ``overwrite``. An empty directory, or one with other files only, may be used
     (those files stay). A configuration that differs from the stored one only in
-    ``sweep.n_reps`` is the same run with more (or fewer) training sets: accepted, and
-    its chunks serve the new run (:func:`bvsim.config.chunk_key`).
+    ``sweep.n_reps`` is the same run with more (or fewer) training sets: accepted,
+    saying so (a :class:`~bvsim.config.BvsimWarning`), and its chunks serve the new run
+    (:func:`bvsim.config.chunk_key`).
     """
     saved = out / "config.toml"
     if overwrite:
@@ -342,10 +344,11 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
             before = tomllib.loads(saved.read_text().removeprefix("\ufeff"))["sweep"]["n_reps"]
         except (ValueError, KeyError, TypeError, OSError):
             before = "another number"
-        print(
-            f"bvsim: {out} holds this configuration with sweep.n_reps = {before}: its "
+        warnings.warn(
+            f"{out} holds this configuration with sweep.n_reps = {before}: its "
             f"training sets are reused, the run now has sweep.n_reps = {cfg.sweep.n_reps}",
-            file=sys.stderr,
+            BvsimWarning,
+            stacklevel=2,
         )
 
 

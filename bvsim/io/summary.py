@@ -20,6 +20,13 @@ from .blocks import labels_block, point_blocks, pred_block
 __all__ = [
     "BOOTSTRAP_STREAM",
     "COMPARE_COLUMNS",
+    "STATUS_ALL_DIVERGED",
+    "STATUS_CROSSING_BROKEN",
+    "STATUS_OK",
+    "STATUS_SOME_DIVERGED",
+    "STATUS_TOO_FEW",
+    "VALID_STATUSES",
+    "best_index",
     "paired_columns",
     "summary_columns",
     "summary_rows",
@@ -28,6 +35,29 @@ __all__ = [
 #: Key of the bootstrap stream under the run's root seed (``SeedSequence(seed,
 #: spawn_key=(BOOTSTRAP_STREAM,))``), apart from the data streams (bvsim.data.seeds.Stream).
 BOOTSTRAP_STREAM = 100
+
+#: A λ's ``status`` in ``summary.csv`` (:func:`_lambda_rows`): every training set
+#: usable; some sets diverged (estimated from the usable ones); a crossed design with a
+#: diverged member (its crossing broken: no estimate); fewer than two usable sets; none.
+STATUS_OK, STATUS_SOME_DIVERGED = "ok", "some_diverged"
+STATUS_CROSSING_BROKEN = "crossing_broken"
+STATUS_TOO_FEW, STATUS_ALL_DIVERGED = "too_few_converged", "all_diverged"
+#: The statuses of a λ whose estimates exist: only these rows are decomposed, so only
+#: they have an ``expected_error`` (and only they can be :func:`best_index`).
+VALID_STATUSES = (STATUS_OK, STATUS_SOME_DIVERGED)
+
+
+def best_index(expected_error, weight_decay) -> int:
+    """Position of the best λ: the least finite expected error, the smaller λ on a tie
+    (whatever the order of the grid); -1 when no λ has an estimate. ``summary.csv``'s
+    ``is_best`` and the figures and report (:func:`bvsim.present.common.best_position`)
+    both pick it so."""
+    ee = np.asarray(expected_error, dtype=float)
+    wd = np.asarray(weight_decay, dtype=float)
+    finite = np.flatnonzero(np.isfinite(ee))
+    if not finite.size:
+        return -1
+    return int(finite[np.lexsort((wd[finite], ee[finite]))[0]])
 
 
 def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
@@ -86,14 +116,14 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
                 ):
                     mean, se = mean_se(values)
                     row[name], row[f"{name}_se"] = float(mean), float(se)
-            row["status"] = "ok" if n_ok == n_reps else "some_diverged"
+            row["status"] = STATUS_OK if n_ok == n_reps else STATUS_SOME_DIVERGED
             frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
             point = pd.DataFrame({**frame, "x": r.test.x[:, 0], **point})
             points.append(point[list(task.pointwise_columns)])
         elif n_ok >= 2:  # a crossed design with a diverged member
-            row["status"] = "crossing_broken"
+            row["status"] = STATUS_CROSSING_BROKEN
         else:
-            row["status"] = "all_diverged" if n_ok == 0 else "too_few_converged"
+            row["status"] = STATUS_ALL_DIVERGED if n_ok == 0 else STATUS_TOO_FEW
         rows.append(row)
     return rows, points, per_set
 
@@ -162,7 +192,7 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     summary = summary.copy()
     n_wd = len(summary)
     ee = summary["expected_error"].to_numpy(float)
-    best = int(np.nanargmin(ee)) if np.isfinite(ee).any() else -1
+    best = best_index(ee, summary["weight_decay"])
     summary["is_best"] = np.arange(n_wd) == best
     nan = np.full(n_wd, np.nan)
     for col in ("diff_from_best", "diff_from_best_se", "diff_from_best_df", "n_common_with_best",

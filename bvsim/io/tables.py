@@ -176,6 +176,9 @@ def read_tables(run_dir: str | Path) -> Tables:
     ``run.json`` records of it (rows, columns, numeric columns, missing values).
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        what = "is not a directory" if run_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"{run_dir} {what}: give a run directory (a sweep's --out)")
     missing = [f"{n}.csv" for n in FILES if not (run_dir / f"{n}.csv").exists()]
     if not (run_dir / "run.json").exists():
         missing.append("run.json")

@@ -1,6 +1,7 @@
 """``report.md`` of a second-axis run (``sweep.axis``): the best λ for each value of
 the axis, with the reduction it gives and bias²'s share at the largest λ, the axis
-figures, and how to reproduce the run. Each value's own run has a full report
+figures, and how to reproduce the run (as a run's report does,
+:func:`bvsim.present.common.reproduce_lines`). Each value's own run has a full report
 (:mod:`.report`) under ``axis/``.
 """
 
@@ -11,18 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
 from ..io.rundir import axis_dir_name, axis_value_text
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import IDENTITY_SE, identity_worst
 from .common import (
+    critical_value,
     crossed_factors_of,
     crossed_se_text,
     get,
     lambda_text,
+    paired_dof,
     pct_pm,
     pm,
+    reproduce_lines,
     share_of,
     training_phrase,
     valid_rows,
@@ -103,16 +106,11 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
             if any(_HEAVY in r for r in rows)
             else []
         ),
-        *_identity_lines(axis, groups),
+        *_identity_lines(axis, groups, crossed),
         "## Figures",
         "",
         *figure_lines(axis_figures(s, axis, tables.anova), axis),
-        "## Reproduce",
-        "",
-        "```sh",
-        f"bvsim sweep {out_dir}/config.toml --out {out_dir}",
-        "```",
-        "",
+        *reproduce_lines(meta, out_dir),
     ]
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines))
@@ -161,9 +159,10 @@ def _value_row(axis: str, value, part: pd.DataFrame, meta: dict) -> str:
     )
 
 
-def _identity_lines(axis: str, groups) -> list[str]:
+def _identity_lines(axis: str, groups, crossed: bool = False) -> list[str]:
     """A paragraph naming the values whose identity check (measured test error against
-    bias² + variance + noise, within 3 paired SE) fails, which their own reports say."""
+    bias² + variance + noise, within 3 paired SE) fails, which their own reports say
+    (``crossed``: a crossed design's run)."""
     failed, worst_z, n_checks, dofs = [], [], 0, []
     for value, part in groups:
         v = valid_rows(part)
@@ -171,7 +170,7 @@ def _identity_lines(axis: str, groups) -> list[str]:
         if worst is None:
             continue
         n_checks += int(v["identity_gap_se"].notna().sum())
-        dofs.append(_fewest_dof(v))
+        dofs.append(_fewest_dof(v, crossed))
         if worst[0] > IDENTITY_SE:
             worst_z.append(worst[0])
             failed.append(
@@ -182,36 +181,41 @@ def _identity_lines(axis: str, groups) -> list[str]:
         return []
     # Bonferroni over every check, two-sided 5 %: what chance alone reaches, with
     # Student's t at the fewest degrees of freedom of the checks (normal without them)
-    dof = min((d for d in dofs if np.isfinite(d)), default=np.inf)
-    family = float(t_multiplier(dof, level=1 - 0.05 / n_checks))
-    dist = "normal" if np.isinf(dof) else f"Student's t at {dof:.3g} degrees of freedom"
+    dof = min((d for d in dofs if np.isfinite(d)), default=np.nan)
+    family = critical_value(dof, level=1 - 0.05 / n_checks)
+    dist = "normal" if np.isnan(dof) else f"Student's t at {dof:.3g} degrees of freedom"
     largest = max(worst_z)
-    verdict = (
-        f"the largest, {largest:.2f} SE, is within it: across this many checks chance "
-        "alone can reach that much"
+    lead = (  # the verdict over every check first, then the checks that prompted it
+        "Across the values, the measured test error agrees with bias² + variance + noise "
+        "as well as chance allows"
         if largest <= family
-        else f"the largest, {largest:.2f} SE, exceeds it: more than chance explains"
+        else "The measured test error does not agree with bias² + variance + noise by more "
+        "than chance explains"
     )
     return [
-        "The measured test error does not agree with bias² + variance + noise within "
-        f"{IDENTITY_SE} paired SE at {'; '.join(failed)}, out of {n_checks} checks "
-        f"(value × λ); see the value's report. Over {n_checks} checks the family-wise 5 % "
-        f"threshold (Bonferroni, two-sided, {dist}) is {family:.2f} SE, and {verdict}. "
+        f"{lead}: the largest disagreement, {largest:.2f} paired SE, is "
+        f"{'within' if largest <= family else 'beyond'} the family-wise 5 % threshold of "
+        f"{family:.2f} SE for {n_checks} checks (value × λ; Bonferroni, two-sided, {dist}). "
+        f"Beyond {IDENTITY_SE} paired SE, the per-check threshold of each value's report: "
+        f"{'; '.join(failed)} (see that value's report). "
         "Within a value the λ share their test labels, so one realisation of the test "
         "noise can shift all its checks alike.",
         "",
     ]
 
 
-def _fewest_dof(v: pd.DataFrame) -> float:
-    """The fewest degrees of freedom of a value's paired SEs: ``diff_from_best_df``
-    (sets compared − 1; a crossed design's Satterthwaite df), else the sets used − 1
-    (an older run); NaN when neither is there."""
-    if "diff_from_best_df" in v and v["diff_from_best_df"].notna().any():
-        return float(v["diff_from_best_df"].min())
-    if "n_reps_used" in v:
-        return float(v["n_reps_used"].min() - 1)
-    return float("nan")
+def _fewest_dof(v: pd.DataFrame, crossed: bool) -> float:
+    """The fewest degrees of freedom of a value's paired SEs
+    (:func:`bvsim.present.common.paired_dof` of ``diff_from_best_df``, with the sets
+    used where it has none: sets compared − 1, a crossed design's Satterthwaite df);
+    NaN when there are none."""
+    dof = paired_dof(
+        v["diff_from_best_df"] if "diff_from_best_df" in v else None,
+        v["n_reps_used"] if "n_reps_used" in v else None,
+        crossed,
+    )
+    dof = np.asarray(dof, dtype=float)
+    return float(np.nanmin(dof)) if np.isfinite(dof).any() else float("nan")
 
 
 def _axis_pairing(axis: str) -> str:

@@ -6,13 +6,21 @@ against a monotone decrease in λ.
 
 from __future__ import annotations
 
-from statistics import NormalDist
+import math
 
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
-from .common import get, lambda_text, noise_in_bias, num, valid_rows, z_score
+from .common import (
+    critical_value,
+    get,
+    lambda_text,
+    noise_in_bias,
+    num,
+    paired_dof,
+    valid_rows,
+    z_score,
+)
 from .run_view import Sweep
 
 __all__ = [
@@ -42,18 +50,23 @@ def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
     if not np.isfinite(se0).any():  # cross-entropy (or an older run): no null SE
         if not neg.any():
             return None
-        worst = float((b[neg] / v["bias2_se"].to_numpy(float)[neg]).min())
+        ratio = b[neg] / v["bias2_se"].to_numpy(float)[neg]
+        worst = float(np.nanmin(ratio)) if np.isfinite(ratio).any() else math.nan
         how, se = (
             ("bias² (corrected by the crossed ANOVA's expected mean squares)", "multiway-jackknife")
             if crossed
             else ("jackknife-corrected bias²", "jackknife")
         )
+        most = (
+            f"the most negative is {abs(worst):.1f} {se} SE below zero. The {se} SE is "
+            "unreliable where the true bias is near zero and"
+            if np.isfinite(worst)
+            else f"there is no {se} SE of it in this run, and"
+        )
         return (
             f"The {how} is negative at {int(neg.sum())} λ "
-            f"({', '.join(lambda_text(x) for x in lams[neg])}); the most negative is "
-            f"{abs(worst):.1f} {se} SE below zero. The {se} SE is unreliable where "
-            "the true bias is near zero and there is no SE under a zero bias here, so this is "
-            "no test of whether the bias is zero."
+            f"({', '.join(lambda_text(x) for x in lams[neg])}); {most} there is no SE "
+            "under a zero bias here, so this is no test of whether the bias is zero."
         )
     z = b / se0
     zero = np.isfinite(z) & (np.abs(z) <= 2)
@@ -260,8 +273,8 @@ def variance_monotone(run: Sweep) -> str | None:
     """Where variance rises from one λ to the next, with the paired SE of the rise, and
     whether any rise clears the one-sided 5 % Bonferroni threshold for the number of
     adjacent pairs compared (a 2-SE rise at one of many pairs is common by chance):
-    Student's t with the rise's degrees of freedom (``variance_diff_prev_df``; the
-    normal quantile for a run written before that column)."""
+    :func:`bvsim.present.common.critical_value` at the rise's degrees of freedom
+    (:func:`_rise_df`)."""
     v = run.valid
     var = v["variance"].to_numpy()
     rises = [i for i in range(1, len(v)) if var[i] > var[i - 1]]
@@ -277,12 +290,15 @@ def variance_monotone(run: Sweep) -> str | None:
         lam = f"λ = {lambda_text(row['weight_decay'])}"
         parts.append(f"{lam} ({num(var[i - 1])} → {num(var[i])}, {size})")
         if np.isfinite(z):
-            crit = t_multiplier(_rise_df(run, i), level=1 - 2 * alpha)
-            zs[lam] = (z, crit) if np.isfinite(crit) else (z, NormalDist().inv_cdf(1 - alpha))
-            normal += not np.isfinite(crit)
-    text = "Variance is not monotone in λ: it rises from the previous λ at " + "; ".join(parts)
+            dof = _rise_df(run, i)
+            zs[lam] = (z, critical_value(dof, level=1 - 2 * alpha))
+            normal += not np.isfinite(dof)
+    where = "; ".join(parts)
     if not zs:
-        return text + "."
+        return (
+            f"The variance estimate rises from the previous λ at {where}; this run has no "
+            "paired SE of those rises, so whether they are more than chance is not tested."
+        )
     crits = [c for _, c in zs.values()]
     width = f"{min(crits):.2f}" + (f"–{max(crits):.2f}" if max(crits) - min(crits) >= 0.005 else "")
     dist = (
@@ -295,16 +311,22 @@ def variance_monotone(run: Sweep) -> str | None:
         f"{width} paired SE, the one-sided 5 % threshold ({dist})"
     )  # fmt: skip
     real = [lam for lam, (z, crit) in zs.items() if z > crit]
-    if real:
-        return f"{text}. At {', '.join(real)} the rise exceeds {threshold}: more than chance."
-    return f"{text}. No rise exceeds {threshold}: chance can explain them."
+    if real:  # the test's verdict first, then what it was computed from
+        return (
+            f"Variance is not monotone in λ: at {', '.join(real)} it rises by more than "
+            f"{threshold}, more than chance explains. It rises from the previous λ at {where}."
+        )
+    return (
+        f"No rise of the variance with λ is more than chance explains (none exceeds "
+        f"{threshold}), so the estimates agree with a variance that falls as λ grows; "
+        f"the estimate rises from the previous λ at {where}."
+    )
 
 
 def _rise_df(run: Sweep, i: int) -> float:
-    """The degrees of freedom of row ``i``'s variance rise: ``variance_diff_prev_df``;
-    in a nested run written before it, the fewer usable sets of the two λ minus one."""
+    """The degrees of freedom of row ``i``'s variance rise
+    (:func:`bvsim.present.common.paired_dof`): ``variance_diff_prev_df``; in a nested run
+    written before it, the fewer usable sets of the two λ minus one."""
     v = run.valid
-    df = get(v.iloc[i], "variance_diff_prev_df")
-    if np.isfinite(df) or run.crossed or "n_reps_used" not in v:
-        return df
-    return float(min(v.iloc[i]["n_reps_used"], v.iloc[i - 1]["n_reps_used"]) - 1)
+    n = np.minimum(get(v.iloc[i], "n_reps_used"), get(v.iloc[i - 1], "n_reps_used"))
+    return paired_dof(get(v.iloc[i], "variance_diff_prev_df"), n, run.crossed)

@@ -12,46 +12,45 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
+from ..estimate.compare import paired_df, t_multiplier
+from ..io.summary import VALID_STATUSES, best_index
 from ..task import CLASSIFICATION, task_of_run
 
 __all__ = [
-    "VALID_STATUSES",
     "best_position",
     "best_row",
+    "critical_value",
     "crossed_factors_of",
     "crossed_se_text",
     "error_label",
     "get",
-    "is_classification",
+    "is_classification_run",
     "key_lambdas",
     "lambda_label",
     "lambda_text",
     "noise_in_bias",
     "num",
+    "paired_dof",
     "panel_lambdas",
     "pct",
     "pct_pm",
     "pm",
+    "reproduce_lines",
     "share_of",
     "t_interval_text",
-    "t_or_two",
     "term_name",
     "training_phrase",
     "valid_rows",
     "z_score",
 ]
 
-#: Statuses of a λ whose estimates exist (``summary.csv``'s ``status``).
-VALID_STATUSES = ("ok", "some_diverged")
-
-
 # --- rows -------------------------------------------------------------------------------
 
 
 def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The λ with estimates (status ok or some_diverged and a finite expected error),
-    sorted by λ and numbered 0, 1, ... (an empty summary is returned as it is)."""
+    """The λ with estimates (a status of :data:`bvsim.io.summary.VALID_STATUSES` and an
+    expected error), sorted by λ and numbered 0, 1, ... (an empty summary is returned as
+    it is)."""
     if summary.empty:
         return summary
     ok = summary["expected_error"].notna()
@@ -61,9 +60,10 @@ def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_position(valid: pd.DataFrame) -> int:
-    """Position of the best λ (least expected error; the smaller λ on a tie) among
-    :func:`valid_rows`."""
-    return int(np.argmin(valid["expected_error"].to_numpy()))
+    """Position of the best λ among :func:`valid_rows`, as ``summary.csv``'s ``is_best``
+    picks it (:func:`bvsim.io.summary.best_index`: least expected error, the smaller λ
+    on a tie)."""
+    return best_index(valid["expected_error"], valid["weight_decay"])
 
 
 def best_row(valid: pd.DataFrame) -> pd.Series:
@@ -82,9 +82,11 @@ def noise_in_bias(summary: pd.DataFrame) -> bool:
     )
 
 
-def is_classification(summary: pd.DataFrame, meta: dict | None = None) -> bool:
-    """A cross-entropy run (:func:`bvsim.task.task_of_run`: its ``run.json``, else its
-    summary); otherwise squared error."""
+def is_classification_run(summary: pd.DataFrame, meta: dict | None = None) -> bool:
+    """A finished run is a cross-entropy run (:func:`bvsim.task.task_of_run`: its
+    ``run.json``, else its summary); otherwise squared error. The question
+    :func:`bvsim.config.is_classification` answers of a configuration, asked of a run's
+    tables (named apart: the two take different things)."""
     return task_of_run(summary, meta) is CLASSIFICATION
 
 
@@ -187,12 +189,44 @@ def training_phrase(meta: dict) -> str:
     return text + (f" ({resumed} of {chunks} chunks resumed)" if resumed else "")
 
 
-def t_or_two(dof):
-    """How many SE a two-sided 95 % interval spans: Student's t at ``dof`` (float or
-    array), and the conventional 2 where there are no usable degrees of freedom (NaN:
-    a run written before the df columns, or none to estimate them from)."""
-    q = np.asarray(t_multiplier(dof), dtype=float)
-    q = np.where(np.isfinite(q), q, 2.0)
+def paired_dof(recorded, n_common=None, crossed: bool = False):
+    """The degrees of freedom of a paired SE, as every statement of the report takes them.
+
+    ``recorded``: the df the run wrote (``diff_from_best_df``, ``variance_diff_prev_df``,
+    ``run.json``'s ``diff_df``; a float or array, None where the run predates it): the
+    sets compared minus one, or Satterthwaite's df of a crossed design's multiway
+    jackknife. Where it is missing or NaN, a nested run's ``n_common`` (the sets the
+    SE is over, float or array) gives :func:`bvsim.estimate.compare.paired_df`, as the
+    run would have written it; a crossed design's Satterthwaite df cannot be rebuilt
+    from the summary, so it has none. Below 1, none (Student's t needs at least one).
+
+    Returns a float or an array, NaN where there are no usable degrees of freedom.
+    """
+    df = np.asarray(np.nan if recorded is None else recorded, dtype=float)
+    n = np.asarray(np.nan if n_common is None or crossed else n_common, dtype=float)
+    df = np.where(np.isfinite(df), df, paired_df(n))  # the shape of either
+    with np.errstate(invalid="ignore"):
+        df = np.where(df >= 1, df, np.nan)
+    return float(df) if df.ndim == 0 else df
+
+
+def critical_value(dof, level: float = 0.95):
+    """How many SE a two-sided ``level`` interval spans (a one-sided test at ``alpha``:
+    ``level = 1 - 2 alpha``): the one critical value of the report's statements.
+
+    Student's t at ``dof`` (float or array, :func:`paired_dof`) where the df are usable:
+    the SE is itself estimated from the sets (the levels of a crossed design's
+    factors), and t widens the interval by that uncertainty (± 2 SE covers 86 % at 4
+    sets). Where there are none (NaN: a crossed run written before the df columns, a
+    summary without them or the sets), the normal quantile, Student's t as df → ∞: with
+    nothing to tell how uncertain the SE is, it is taken as exact. That is the one
+    rule that holds at every level (the Bonferroni levels of the variance-rise and
+    identity checks too; the conventional 2 is the 95 % normal quantile rounded, with
+    no counterpart at other levels), and it is optimistic where the df are in fact few,
+    so the report names the normal quantile wherever it uses it.
+    """
+    q = np.asarray(t_multiplier(dof, level=level), dtype=float)
+    q = np.where(np.isfinite(q), q, float(t_multiplier(np.inf, level=level)))
     return float(q) if q.ndim == 0 else q
 
 
@@ -204,6 +238,44 @@ def t_interval_text(dof: float, crossed: bool) -> str:
         f"a two-sided 95 % interval: Student's t with {how}{round(float(dof), 1):g} "
         "degrees of freedom"
     )
+
+
+def reproduce_lines(meta: dict, run_dir) -> list[str]:
+    """The "Reproduce" section of a report (a run's and a second-axis run's alike): the
+    shipped preset by name where the run is one unchanged (``run.json``'s ``preset``),
+    the saved ``config.toml`` into the same directory, and the device it trained on."""
+    lines = ["## Reproduce", ""]
+    name = meta.get("preset")  # a shipped preset run unchanged (bvsim.run_sweep notes it)
+    if name:
+        lines += [
+            f"This run uses the shipped preset `{name}`:",
+            "",
+            "```sh",
+            f"bvsim sweep --preset {name}",
+            "```",
+            "",
+        ]
+        if name == "seed-demo":
+            lines += ["or `make sweep` (which writes `results/seed-demo/`).", ""]
+        else:
+            lines += [f"or `make sweep PRESET={name}`.", ""]
+    lines += [
+        "To rerun exactly this configuration, use the `config.toml` saved in the run "
+        "directory (rerunning into the same directory resumes from its finished chunks):",
+        "",
+        "```sh",
+        f"bvsim sweep {run_dir}/config.toml --out {run_dir}",
+        "```",
+        "",
+    ]
+    device = meta.get("device")
+    if device:
+        lines += [
+            f"This run trained on `{device}`; pass `--device` to choose the device "
+            "(the default is `cpu`).",
+            "",
+        ]
+    return lines
 
 
 def crossed_se_text(meta: dict | None) -> str:

@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..estimate.compare import t_multiplier
-from .common import crossed_factors_of, lambda_text, pm, t_interval_text, z_score
+from .common import (
+    critical_value,
+    crossed_factors_of,
+    lambda_text,
+    paired_dof,
+    pm,
+    t_interval_text,
+    z_score,
+)
 
 __all__ = ["early_stopping_finding"]
+
+#: How the interval is set without degrees of freedom (a crossed run.json before diff_df).
+_NORMAL = "a two-sided 95 % interval from the normal quantile: no degrees of freedom recorded"
 
 
 def early_stopping_finding(meta: dict) -> str | None:
@@ -28,12 +38,10 @@ def early_stopping_finding(meta: dict) -> str | None:
         if crossed
         else f"paired over {es['n_common']} training sets"
     )
-    dof = es.get("diff_df", np.nan if crossed else es["n_common"] - 1.0)  # older run.json
-    q = t_multiplier(dof)
-    if np.isfinite(q):
-        width = f"{q:.2f} paired SE, {t_interval_text(dof, crossed)}"
-    else:  # a run written before diff_df
-        q, width = 2.0, "2 paired SE"
+    dof = paired_dof(es.get("diff_df"), es.get("n_common"), crossed)  # diff_df: newer runs
+    q = critical_value(dof)
+    how = t_interval_text(dof, crossed) if np.isfinite(dof) else _NORMAL
+    width = f"{q:.2f} paired SE, {how}"
     if es["best_step"] == es["last_step"] and es["best_weight_decay"] == es["weight_decay_min"]:
         verdict = "the same models (no step before the last and no larger λ does better)"
     elif not np.isfinite(z) or abs(z) < q:

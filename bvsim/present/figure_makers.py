@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.tables import Tables, load_fits
-from .common import error_label, is_classification, key_lambdas, valid_rows
+from .common import error_label, is_classification_run, key_lambdas, valid_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -87,7 +87,7 @@ def fits(run: FigureInput) -> Figure | None:
     from .lambda_figures import fig_fits
 
     s, pw = run.tables.summary, run.tables.pointwise
-    if run.input_dim != 1 or is_classification(s) or pw.empty or valid_rows(s).empty:
+    if run.input_dim != 1 or is_classification_run(s) or pw.empty or valid_rows(s).empty:
         return None
     fits = load_fits(run.run_dir, key_lambdas(s), max_members=30)
     return None if fits.empty else fig_fits(fits, pw, s)

@@ -17,11 +17,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..io.summary import VALID_STATUSES
 from .checks import bias_zero, identity_check, theory_agreement, variance_monotone
 from .common import (
-    VALID_STATUSES,
     get,
-    is_classification,
+    is_classification_run,
     lambda_text,
     noise_in_bias,
     num,
@@ -82,11 +82,24 @@ def _parts(run: Sweep, row: pd.Series, se: bool) -> str:
 def best_lambda(run: Sweep) -> str:
     """The best λ, and which λ are within the 95 % interval (Student's t) of it."""
     v, ib, paired, best = run.valid, run.best_pos, run.paired, run.best
+    if len(v) == 1:  # nothing to compare it with
+        return (
+            f"**λ = {lambda_text(best['weight_decay'])}**, the one λ with estimates: "
+            f"expected error {pm(best['expected_error'], best['expected_error_se'])} "
+            f"({_parts(run, best, True)})."
+        )
     text = (
         f"**Best λ = {lambda_text(best['weight_decay'])}**: expected error "
         f"{pm(best['expected_error'], best['expected_error_se'])} ({_parts(run, best, True)})."
     )
     if not paired:
+        has_diff = "diff_from_best" in v and v["diff_from_best"].drop(v.index[ib]).notna().any()
+        if has_diff:  # the differences, but no SE of them (e.g. a 2-level crossed factor)
+            return text + (
+                " This run's `summary.csv` has the paired differences from the best "
+                "(`diff_from_best`) but no SE of them (`diff_from_best_se` is empty), so "
+                "whether the other λ are worse than the best is not tested."
+            )
         return text + (
             " This run's `summary.csv` has no paired differences (`diff_from_best`), so "
             "how far the other λ are from the best is not stated."
@@ -241,15 +254,24 @@ def how_sure(run: Sweep) -> str | None:
 def reduction(run: Sweep) -> str:
     """How much the best λ lowers the expected error relative to the smallest λ."""
     first, ref = run.valid.iloc[0], run.reference
+    if len(run.valid) == 1:
+        return None
     if run.best_pos == 0:
-        if is_classification(run.summary, run.meta):
-            return (
-                f"The best λ is {ref} itself: weight decay did not reduce the expected "
-                "cross-entropy, the loss decomposed here (the 0-1 and Brier errors in "
-                "`summary.csv`, `zero_one_error` and `brier_error`, may rank the λ "
-                "otherwise)."
+        loss = "cross-entropy" if is_classification_run(run.summary, run.meta) else "error"
+        if first["weight_decay"] == 0:
+            text = f"The best λ is {ref} itself: weight decay did not reduce the expected {loss}"
+        else:  # λ = 0 was not trained: nothing says what no weight decay would give
+            text = (
+                f"The best λ is {ref} itself: no larger λ of the grid reduced the expected "
+                f"{loss}; λ = 0 is not in the grid, so whether weight decay reduces it at "
+                "all is not measured here (add 0 to sweep.weight_decay)"
             )
-        return f"The best λ is {ref} itself: weight decay did not reduce the expected error."
+        if loss == "cross-entropy":
+            text += (
+                ", the loss decomposed here (the 0-1 and Brier errors in `summary.csv`, "
+                "`zero_one_error` and `brier_error`, may rank the λ otherwise)"
+            )
+        return text + "."
     e0, s0 = first["expected_error"], first["expected_error_se"]
     text = f"Relative to {ref} (expected error {pm(e0, s0)}), the best λ "
     if 0 in run.heavy_tailed:
@@ -280,13 +302,24 @@ def shares(run: Sweep) -> str:
     noise's, with an unknown noise) at the largest."""
     first, last = run.valid.iloc[0], run.valid.iloc[-1]
     bias = "bias² + noise" if noise_in_bias(run.summary) else "bias²"
+    var_se, bias_se = get(first, "variance_share_se"), get(last, "bias2_share_se")
+    how = (
+        f"{'multiway-' if run.crossed else ''}jackknife SEs of the ratios"
+        if np.isfinite(var_se) or np.isfinite(bias_se)
+        else "no SE of the ratios in this run"
+    )
+    if len(run.valid) == 1:
+        bias_share = pct_pm(share_of(first, "bias2"), get(first, "bias2_share_se"))
+        return (
+            f"At λ = {lambda_text(first['weight_decay'])}, variance is "
+            f"{pct_pm(share_of(first, 'variance'), var_se)} and {bias} {bias_share} "
+            f"of the expected error ({_parts(run, first, False)}; {how})."
+        )
     return (
-        f"At {run.reference}, variance is "
-        f"{pct_pm(share_of(first, 'variance'), get(first, 'variance_share_se'))} "
+        f"At {run.reference}, variance is {pct_pm(share_of(first, 'variance'), var_se)} "
         f"of the expected error ({_parts(run, first, False)}). At the largest λ "
         f"({lambda_text(last['weight_decay'])}), {bias} is "
-        f"{pct_pm(share_of(last, 'bias2'), get(last, 'bias2_share_se'))} of it "
-        f"({'multiway-' if run.crossed else ''}jackknife SEs of the ratios)."
+        f"{pct_pm(share_of(last, 'bias2'), bias_se)} of it ({how})."
     )
 
 
@@ -327,7 +360,7 @@ def variance_split(run: Sweep) -> str | None:
         )
     if run.crossed:
         how = "the ANOVA terms with the initialization"
-    elif is_classification(run.summary, run.meta):
+    elif is_classification_run(run.summary, run.meta):
         how = (
             "the exact split of the variance term, mean KL(π̄ ‖ π), into mean KL(π̄ ‖ π̄ₖ) "
             "between training sets and mean KL(π̄ₖ ‖ π) between seeds, π̄ₖ the normalized "

@@ -18,7 +18,8 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from ..estimate.theory import KINDS as _THEORY_LABELS
+from ..estimate.closed_form import KINDS as _THEORY_LABELS
+from ..task import REGRESSION
 from .common import error_label, lambda_label
 from .style import (
     LambdaAxis,
@@ -332,9 +333,9 @@ def _plain_log_label(value: float, _pos=None) -> str:
 def fig_curves(
     curves: pd.DataFrame,
     noise: float | None = None,
-    error: str = "mean squared error",
+    error: str = REGRESSION.error_label,
     colors: dict | None = None,
-    noise_label: str = "noise σ² (test floor)",
+    noise_label: str = REGRESSION.noise_floor_label,
 ) -> Figure:
     """Mean train and test loss vs optimisation step, one line per λ (log y).
 

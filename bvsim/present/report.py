@@ -16,22 +16,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..estimate.compare import t_multiplier
+from ..config.checks import MIN_SETS_FOR_TARGET
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import theory_agreement
 from .common import (
+    critical_value,
     crossed_factors_of,
     crossed_se_text,
     get,
-    is_classification,
+    is_classification_run,
     lambda_text,
     noise_in_bias,
     num,
     pct,
     pct_pm,
     pm,
-    t_or_two,
+    reproduce_lines,
     term_name,
     training_phrase,
     valid_rows,
@@ -82,7 +83,7 @@ def write_report(tables: Tables, out_dir) -> Path:
     )
     if figures:
         lines += ["## Figures", "", *figures]
-    lines += _reproduce(meta, out_dir)
+    lines += reproduce_lines(meta, out_dir)
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
@@ -104,7 +105,7 @@ def _introduction(s: pd.DataFrame, meta: dict) -> list[str]:
             "members' predicted distributions), 'variance' is mean KL(π̄ ‖ π) (both "
             "jackknife-corrected) and 'noise' the entropy of the true class probabilities "
             + ("(unknown here: see below)" if noise_in_bias(s) else "(exact)")
-            if is_classification(s, meta)
+            if is_classification_run(s, meta)
             else ". Errors are mean squared errors on the test points"
         )
         + (
@@ -214,7 +215,7 @@ def _summary_section(s: pd.DataFrame, meta: dict) -> list[str]:
         (
             "Bias² is the jackknife-corrected bias term (the plug-in minus its estimated "
             "excess, bias reduced but not exactly unbiased), able to go slightly negative; "
-            if is_classification(s, meta)
+            if is_classification_run(s, meta)
             else "Bias² is the bias-corrected estimate (the plug-in minus its estimated "
             "excess), unbiased but able to go slightly negative; "
         )
@@ -236,11 +237,20 @@ def _precision_lines(meta: dict) -> list[str]:
     if "target_se" not in meta:
         return []
     k = meta["n_reps_done"]
-    if "target_se reached" in meta["stop_reason"]:
+    stopped = "target_se reached" in meta["stop_reason"]
+    if stopped:
+        size = meta.get("chunk_size")
+        checked = (  # the target is checked only at chunk ends, from MIN_SETS_FOR_TARGET on
+            f"the first end of a chunk ({size} sets a chunk; checked from "
+            f"{MIN_SETS_FOR_TARGET} sets on)"
+            if size
+            else "the first end of a chunk checked"
+        )
         why = (
-            f"it stopped at {k} training sets, the first at which every paired SE of a "
+            f"it stopped at {k} training sets, {checked} at which every paired SE of a "
             f"λ's difference from the best, and the SE of the best λ's expected error, "
-            f"were at most the target (worst {num(meta['worst_se'], 3)})"
+            f"were at most the target (worst {num(meta['worst_se'], 3)}); fewer sets may "
+            "have met it between two checks"
         )
     else:
         need = k * (meta["worst_se"] / meta["target_se"]) ** 2  # SEs shrink as 1/√K
@@ -254,14 +264,18 @@ def _precision_lines(meta: dict) -> list[str]:
             f"target (worst SE {num(meta['worst_se'], 3)}): {about}raise sweep.n_reps "
             "and run again into the same directory, which trains only the sets added"
         )
+    optimistic = (
+        " The SEs at such a stop are somewhat optimistic, since the rule stops where the "
+        "estimated SEs happen to look small (±1.96 SE covered 85–87 % instead of 87–93 % "
+        "in a simulation with skewed losses: `scripts/target_se_coverage.py`); a second "
+        "run with a fixed sweep.n_reps and another root seed avoids that selection."
+        if stopped
+        else ""  # every set allowed was used: no stop was selected
+    )
     return [
         f"Precision target: sweep.target_se = {meta['target_se']:g}; {why}. Training "
         "sets were added chunk by chunk in seed-tree order, so these results equal a run "
-        f"with sweep.n_reps = {k}. The SEs at such a stop are somewhat optimistic, since "
-        "the rule stops where the estimated SEs happen to look small (±1.96 SE covered "
-        "85–87 % instead of 87–93 % in a simulation with skewed losses: "
-        "`scripts/target_se_coverage.py`); a second run with a fixed sweep.n_reps and "
-        "another root seed avoids that selection.",
+        f"with sweep.n_reps = {k}.{optimistic}",
         "",
     ]
 
@@ -350,9 +364,10 @@ def anova_section(anova: pd.DataFrame | None, summary: pd.DataFrame) -> list[str
 
 
 def _share_t(t: pd.DataFrame, term: str) -> float:
-    """The one-sided 97.5 % multiplier of a term's share: Student's t at its ``share_df``
-    (2 for a run written before ``anova.csv`` had it, or where it is NaN)."""
-    return t_or_two(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
+    """The one-sided 97.5 % multiplier of a term's share
+    (:func:`bvsim.present.common.critical_value`): Student's t at its ``share_df``, the
+    normal quantile for a run written before ``anova.csv`` had it, or where it is NaN."""
+    return critical_value(t["share_df"].get(term, np.nan) if "share_df" in t else np.nan)
 
 
 def _df_text(anova: pd.DataFrame) -> str:
@@ -363,7 +378,7 @@ def _df_text(anova: pd.DataFrame) -> str:
     return (
         f" `anova.csv` gives each SE's Satterthwaite degrees of freedom (`df`, `share_df`;"
         f" here {lo:.1f} to {hi:.1f} for the shares): a 95 % interval spans ± t(df) SE, "
-        f"± {float(t_multiplier(lo)):.2f} SE at {lo:.1f} df; a source is said to "
+        f"± {critical_value(lo):.2f} SE at {lo:.1f} df; a source is said to "
         "dominate only when its share exceeds 50 % by t(`share_df`) times its SE."
     )
 
@@ -394,38 +409,3 @@ def ensemble_section(summary: pd.DataFrame) -> list[str]:
             f"{pct(gain / ee) if ee else '—'} |"
         )
     return [*lines, ""]
-
-
-def _reproduce(meta: dict, run_dir: Path) -> list[str]:
-    lines = ["## Reproduce", ""]
-    name = meta.get("preset")  # a shipped preset run unchanged (bvsim.run_sweep notes it)
-    if name:
-        lines += [
-            f"This run uses the shipped preset `{name}`:",
-            "",
-            "```sh",
-            f"bvsim sweep --preset {name}",
-            "```",
-            "",
-        ]
-        if name == "seed-demo":
-            lines += ["or `make sweep` (which writes `results/seed-demo/`).", ""]
-        else:
-            lines += [f"or `make sweep PRESET={name}`.", ""]
-    lines += [
-        "To rerun exactly this configuration, use the `config.toml` saved in the run "
-        "directory (rerunning into the same directory resumes from its finished chunks):",
-        "",
-        "```sh",
-        f"bvsim sweep {run_dir}/config.toml --out {run_dir}",
-        "```",
-        "",
-    ]
-    device = meta.get("device")
-    if device:
-        lines += [
-            f"This run trained on `{device}`; pass `--device` to choose the device "
-            "(the default is `cpu`).",
-            "",
-        ]
-    return lines

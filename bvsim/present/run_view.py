@@ -15,14 +15,18 @@ import pandas as pd
 from ..estimate.compare import sign_test
 from .common import (
     best_position,
+    critical_value,
     crossed_factors_of,
     get,
     lambda_text,
+    paired_dof,
     t_interval_text,
-    t_or_two,
 )
 
 __all__ = ["Sweep"]
+
+#: How a 95 % interval without degrees of freedom is set (common.critical_value).
+_NORMAL = "a two-sided 95 % interval from the normal quantile: no degrees of freedom in this run"
 
 
 @dataclass(frozen=True)
@@ -82,36 +86,35 @@ class Sweep:
         return None
 
     @cached_property
-    def dof(self) -> np.ndarray | None:
+    def dof(self) -> np.ndarray:
         """Per position in :attr:`valid`: the degrees of freedom of its paired SE from
-        the best, ``diff_from_best_df`` (``n_common_with_best - 1`` in a nested run
-        written before that column); None where the summary has neither."""
+        the best (:func:`bvsim.present.common.paired_dof` of ``diff_from_best_df`` and
+        ``n_common_with_best``), NaN where there are none."""
         v = self.valid
-        if "diff_from_best_df" in v:
-            return v["diff_from_best_df"].to_numpy(float)
-        if "n_common_with_best" in v and not self.crossed:
-            return v["n_common_with_best"].to_numpy(float) - 1
-        return None
+        df = paired_dof(
+            v["diff_from_best_df"] if "diff_from_best_df" in v else None,
+            v["n_common_with_best"] if "n_common_with_best" in v else None,
+            self.crossed,
+        )
+        return np.broadcast_to(np.asarray(df, dtype=float), len(v))
 
     @cached_property
     def t_mult(self) -> np.ndarray:
         """Per position in :attr:`valid`: how many paired SE the two-sided 95 % interval
-        of its difference from the best spans, Student's t with :attr:`dof` degrees of
-        freedom (2 where there are none). A few sets, or a crossed factor with few
-        levels, leave the SE itself uncertain, and ± 2 SE would cover less than 95 %."""
-        if self.dof is None:
-            return np.full(len(self.valid), 2.0)
-        return np.asarray(t_or_two(self.dof), dtype=float).reshape(len(self.valid))
+        of its difference from the best spans (:func:`bvsim.present.common.critical_value`
+        at :attr:`dof`: Student's t, the normal quantile where there are no df). A few
+        sets, or a crossed factor with few levels, leave the SE itself uncertain, and
+        ± 2 SE would cover less than 95 %."""
+        return np.asarray(critical_value(self.dof), dtype=float).reshape(len(self.valid))
 
     def interval(self, positions) -> tuple[str, str]:
         """The interval of :attr:`t_mult` at ``positions`` as the findings word it: its
         width (``'2.09 paired SE'``, or ``'t paired SE'`` where it differs between
-        them) and how it was set (for a parenthesis; empty without degrees of
-        freedom, where the width is the conventional ``'2 paired SE'``)."""
-        df = [float(self.dof[i]) for i in positions] if self.dof is not None else []
+        them) and how it was set (for a parenthesis)."""
+        df = [float(self.dof[i]) for i in positions]
+        q = [float(self.t_mult[i]) for i in positions]  # the normal quantile without df
         if not np.isfinite(df).any():
-            return "2 paired SE", ""
-        q = [float(self.t_mult[i]) for i in positions]  # 2 where a df is missing
+            return f"{critical_value(np.nan):.2f} paired SE", _NORMAL
         if max(q) - min(q) < 0.005 and np.isfinite(df).all():
             return f"{q[0]:.2f} paired SE", t_interval_text(df[0], self.crossed)
         how = (
@@ -122,7 +125,7 @@ class Sweep:
         return "t paired SE", (
             f"a two-sided 95 % interval: t = {min(q):.2f}–{max(q):.2f} from Student's t "
             f"with each difference's {how}, `diff_from_best_df`"
-            + ("; 2 where it has none" if not np.isfinite(df).all() else "")
+            + ("; the normal quantile where it has none" if not np.isfinite(df).all() else "")
         )
 
     def near(self) -> list[int]:

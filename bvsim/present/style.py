@@ -28,7 +28,8 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from ..io.rundir import FIGURES  # noqa: E402
 from ..run.store import atomic_path  # noqa: E402
-from .common import is_classification, noise_in_bias  # noqa: E402
+from ..task import task_of_run  # noqa: E402
+from .common import noise_in_bias  # noqa: E402
 
 __all__ = [
     "DPI",
@@ -55,14 +56,14 @@ __all__ = [
 DPI = 150
 #: Decades between the drawn position of λ = 0 and the smallest positive λ.
 ZERO_GAP_DECADES = 1.25
-#: The decomposition's curves of a regression run with a known noise.
+#: The decomposition's curves, in drawing order (their labels: the task's words).
 _COMPONENTS = (
-    # column, legend label, colour index in the "colorblind" palette, marker
-    ("bias2", "bias² (corrected)", 0, "o"),
-    ("variance", "variance", 1, "s"),
-    ("noise", "noise σ²", 7, None),
-    ("expected_error", "bias² + variance + noise", 3, "D"),
-    ("test_error", "measured test error", 2, "^"),
+    # column, colour index in the "colorblind" palette, marker
+    ("bias2", 0, "o"),
+    ("variance", 1, "s"),
+    ("noise", 7, None),
+    ("expected_error", 3, "D"),
+    ("test_error", 2, "^"),
 )
 
 
@@ -92,63 +93,27 @@ def term_color(term: str, i: int = 0):
 
 
 def term_names(summary: pd.DataFrame) -> dict[str, tuple[str, str]]:
-    """What ``bias2`` and ``variance`` are in a run, as (panel title, short name): with an
-    unknown noise bias² includes it; for cross-entropy they are the KL terms of its
-    decomposition (as :func:`components` labels them)."""
-    folded = noise_in_bias(summary)
-    if is_classification(summary):
-        bias = (
-            ("bias + noise: KL(labels ‖ π̄) (noise unknown)", "KL bias + noise")
-            if folded
-            else ("bias: KL(p ‖ π̄) (jackknife-corrected)", "KL bias")
-        )
-        return {"bias2": bias, "variance": ("variance: mean KL(π̄ ‖ π)", "KL variance")}
-    bias = (
-        ("bias² + noise (noise unknown; bias-corrected)", "bias² + noise")
-        if folded
-        else ("bias² (bias-corrected; may dip below 0)", "bias²")
-    )
-    return {"bias2": bias, "variance": ("variance", "variance")}
+    """What ``bias2`` and ``variance`` are in a run, as (panel title, short name): the
+    run's task's words (:meth:`bvsim.task.Task.term_words`; with an unknown noise bias²
+    includes it; for cross-entropy they are the KL terms of its decomposition)."""
+    words = task_of_run(summary).term_words(noise_in_bias(summary))
+    return {c: (words[c].title, words[c].short) for c in ("bias2", "variance")}
 
 
 def noise_floor_label(summary: pd.DataFrame) -> str:
-    """The legend of the known noise drawn as the floor of a test loss: σ² for squared
-    error, the entropy of the true class probabilities for cross-entropy."""
-    if is_classification(summary):
-        return "noise: entropy H(p), nats (test floor)"
-    return "noise σ² (test floor)"
+    """The legend of the known noise drawn as the floor of a test loss (the task's
+    ``noise_floor_label``: σ² for squared error, the entropy of the true class
+    probabilities for cross-entropy)."""
+    return task_of_run(summary).noise_floor_label
 
 
 def components(summary: pd.DataFrame) -> list[tuple[str, str, int, str | None]]:
     """The decomposition's curves to draw, as (column, legend label, colour index,
-    marker); with unknown noise (data from a file) bias² includes it; for a
-    classification task they are the terms of the cross-entropy decomposition."""
-    folded = noise_in_bias(summary)
-    if is_classification(summary) and folded:
-        labels = {
-            "bias2": "bias + noise: KL(labels ‖ π̄) (noise unknown)",
-            "variance": "variance: mean KL(π̄ ‖ π)",
-            "expected_error": "expected cross-entropy (sum)",
-            "test_error": "measured test cross-entropy",
-        }
-        return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS if c in labels]
-    if is_classification(summary):
-        labels = {
-            "bias2": "bias: KL(p ‖ π̄)",
-            "variance": "variance: mean KL(π̄ ‖ π)",
-            "noise": "noise: entropy H(p)",
-            "expected_error": "expected cross-entropy (sum)",
-            "test_error": "measured test cross-entropy",
-        }
-        return [(c, labels[c], ci, m) for c, _, ci, m in _COMPONENTS]
-    if folded:
-        return [
-            (c, "bias² + noise (noise unknown)", ci, m) if c == "bias2" else
-            (c, "bias² + noise + variance", ci, m) if c == "expected_error" else (c, lab, ci, m)
-            for c, lab, ci, m in _COMPONENTS
-            if c != "noise"
-        ]  # fmt: skip
-    return list(_COMPONENTS)
+    marker), labelled by the run's task (:meth:`bvsim.task.Task.term_words`): with
+    unknown noise (data from a file) bias² includes it and there is no noise curve; for
+    a classification task they are the terms of the cross-entropy decomposition."""
+    words = task_of_run(summary).term_words(noise_in_bias(summary))
+    return [(c, words[c].legend, ci, m) for c, ci, m in _COMPONENTS if c in words]
 
 
 def literal_text(text: str) -> str:

@@ -1,5 +1,5 @@
-"""Chunks: how the members of a sweep are cut into batched programs, and the one place
-the flat member index of a chunk is laid out."""
+"""Chunks: a run's sizes, how the members of a sweep are cut into batched programs, and
+the one place the flat member index of a chunk is laid out."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config, chunk_key
+from ..data.csv import n_test_rows
 from ..data.generator import TestSet, draw_training_sets
+from ..task import task_for
+from ..train.devices import device_type_of
+from ..train.engine import logged_steps
 from ..train.trainers import ModelSizes, model_sizes
 
 __all__ = [
     "MEMBER_FIELDS",
     "STEP_FIELD",
     "STORED_FIELDS",
+    "RunSizes",
     "auto_chunk_size",
+    "chunk_device_type",
     "chunk_file",
     "chunk_list",
     "fields_in",
@@ -24,6 +30,7 @@ __all__ = [
     "member_fields",
     "member_grid",
     "members_of",
+    "run_sizes",
 ]
 
 #: Target number of parameters (all members together) in one chunk. On a CPU this keeps
@@ -38,6 +45,58 @@ _FIT_MEMBERS = 64
 #: a large training or test set makes chunks smaller, so a worker's memory stays
 #: bounded (2**24 float32 values = 64 MiB a layer on a CPU).
 _CHUNK_ACTIVATIONS = {"cpu": 2**24, "cuda": 2**30}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSizes:
+    """The numbers a one-axis run's arrays grow with, decided here once: what the disk
+    (:mod:`bvsim.run.disk`) and memory (:mod:`bvsim.run.memory`) estimates count.
+
+    ``n_test`` is the test split of a CSV file (its rows, :func:`n_test_rows`), else
+    ``data.n_test``; ``n_out`` the models' output width (:meth:`bvsim.task.Task.n_out`);
+    ``n_log`` the entries of a chunk's ``log_steps`` (one for closed-form ridge and an
+    estimator, which have no steps); ``model`` one member's :class:`ModelSizes`.
+    """
+
+    n_wd: int
+    n_reps: int
+    n_seeds: int
+    n_train: int
+    n_test: int
+    dim: int
+    n_out: int
+    n_log: int
+    model: ModelSizes
+
+    @property
+    def n_members(self) -> int:
+        return self.n_wd * self.n_reps * self.n_seeds
+
+
+def run_sizes(cfg: Config, model: ModelSizes | None = None) -> RunSizes:
+    """The :class:`RunSizes` of ``cfg``; one member's from ``model`` (by default
+    :func:`model_sizes` of the configured kind)."""
+    d, sw, t = cfg.data, cfg.sweep, cfg.train
+    model = model_sizes(cfg) if model is None else model
+    no_steps = t.solver == "closed_form" or not model.in_torch
+    return RunSizes(
+        n_wd=len(sw.weight_decay),
+        n_reps=sw.n_reps,
+        n_seeds=sw.n_seeds,
+        n_train=d.n_train,
+        n_test=n_test_rows(cfg) if d.source == "csv" else d.n_test,
+        dim=d.dim,
+        n_out=task_for(cfg).n_out(cfg),
+        n_log=1 if no_steps else len(logged_steps(t.steps, t.log_every)),
+        model=model,
+    )
+
+
+def chunk_device_type(device: str, devices: list[str] | None = None) -> str:
+    """The device type a sweep's chunks are sized for (:func:`auto_chunk_size`): that
+    of the resolved ``device``, or ``cpu`` with several ``devices`` at once (CPU-sized
+    units; a GPU thread merges several, :func:`gpu_batch_units`)."""
+    return "cpu" if devices else device_type_of(device)
 
 
 def member_grid(n_wd: int, n_sets: int, n_seeds: int) -> tuple[np.ndarray, ...]:

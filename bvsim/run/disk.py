@@ -13,14 +13,11 @@ only the missing ones; one that is recomputed replaces a file of the same size).
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
-from ..config import Config, ConfigError, axis_configs, is_classification
-from ..data.csv import load_split
-from ..train.trainers import model_sizes
-from .chunks import chunk_file, chunk_list
+from ..config import Config, ConfigError, axis_configs
+from .chunks import chunk_file, chunk_list, run_sizes
 
 __all__ = ["check_disk", "disk_estimate", "free_space"]
 
@@ -36,21 +33,6 @@ _FIGURE_BYTES = 8 * 2**20
 _MARGIN = (0.05, 16 * 2**20)
 
 
-def _n_test(cfg: Config) -> int:
-    if cfg.data.source == "csv":  # the file's rows fix the test split
-        return len(load_split(cfg)[2])
-    return cfg.data.n_test
-
-
-def _n_log(cfg: Config) -> int:
-    """Logged steps (0 and every ``train.log_every`` up to ``train.steps``); one for
-    closed-form ridge and an estimator, which have no steps."""
-    t = cfg.train
-    if t.solver == "closed_form" or cfg.model.kind == "sklearn":
-        return 1
-    return math.ceil(t.steps / t.log_every) + 1
-
-
 def disk_estimate(cfg: Config, device_type: str = "cpu", run_dir: Path | None = None) -> dict:
     """Bytes a one-axis sweep writes to its run directory ``run_dir``, with chunks sized
     for ``device_type`` as the sweep sizes them.
@@ -64,16 +46,14 @@ def disk_estimate(cfg: Config, device_type: str = "cpu", run_dir: Path | None = 
     ``tables`` (CSVs, figures, report), ``total``, and what drives them:
     ``n_members``, ``n_test``, ``n_log``. Without ``run_dir`` every chunk counts.
     """
-    n_wd, n_seeds = len(cfg.sweep.weight_decay), cfg.sweep.n_seeds
-    n_test, n_log = _n_test(cfg), _n_log(cfg)
-    n_out = cfg.data.n_classes if is_classification(cfg) else 1
+    z = run_sizes(cfg)
+    n_wd, n_seeds, n_test, n_log, n_out = z.n_wd, z.n_seeds, z.n_test, z.n_log, z.n_out
     points = n_test * n_out
     steps = 8 * n_log * points if cfg.train.decompose_steps else 0
     # pred, train_error, weight_norm, two curves, diverged, diverged_step, pred_steps
     member = 8 * points + 16 + 16 * n_log + 1 + 8 + steps
     per_set = n_wd * n_seeds * member + 8 * (n_test + 1)  # + its test labels and k
-    sizes = model_sizes(cfg)
-    params0 = 4 * n_wd * n_seeds * sizes.n_params if sizes.in_torch else 0
+    params0 = 4 * n_wd * n_seeds * z.model.n_params if z.model.in_torch else 0
     chunks = chunk_list(cfg, device_type)
     there = [run_dir is not None and chunk_file(run_dir / "chunks", cfg, ks).exists()
              for ks in chunks]  # fmt: skip
@@ -81,8 +61,7 @@ def disk_estimate(cfg: Config, device_type: str = "cpu", run_dir: Path | None = 
     written = sum(len(ks) * per_set + _CHUNK_OVERHEAD + 8 * n_log for ks in todo)
     if todo and todo[0][0] == 0:
         written += params0
-    n_reps, n_members = cfg.sweep.n_reps, n_wd * cfg.sweep.n_reps * n_seeds
-    dim = cfg.data.dim
+    n_reps, n_members, dim = z.n_reps, z.n_members, z.dim
     predictions = (
         n_members * (8 * points + 8 + 1 + 16 * n_log)  # pred, train_error, diverged, curves
         + 8 * n_reps * n_test  # the test labels

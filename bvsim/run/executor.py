@@ -1,7 +1,10 @@
 """Training chunks: one chunk of training sets trained as one batched program
 (:func:`train_chunk`), and the two ways chunks are handed out: joblib workers
 (:func:`run_jobs`, the caller's backend) or one thread per device sharing a queue
-(:func:`run_on_devices`)."""
+(:func:`run_on_devices`). The joblib side is decided here too: ``n_jobs`` and the
+backend in effect, checked before compute (:func:`check_n_jobs`,
+:func:`check_joblib_backend`), and the workers a sweep really uses
+(:func:`worker_count`)."""
 
 from __future__ import annotations
 
@@ -13,14 +16,27 @@ import warnings
 
 import joblib
 import numpy as np
+from joblib._parallel_backends import SequentialBackend
+from joblib.parallel import BACKENDS, get_active_backend
 
-from ..config import Config
+from ..config import BvsimWarning, Config, ConfigError
 from ..data.generator import TestSet
 from ..train.devices import STOP, device_type_of, setup_process
 from ..train.trainers import train_members
 from .chunks import fields_in, gpu_batch_units, member_fields, members_of
+from .memory import available_memory, memory_estimate
 
-__all__ = ["run_jobs", "run_on_devices", "split_chunk", "train_chunk"]
+__all__ = [
+    "check_joblib_backend",
+    "check_n_jobs",
+    "run_jobs",
+    "run_on_devices",
+    "split_chunk",
+    "streaming_backends",
+    "streams_results",
+    "train_chunk",
+    "worker_count",
+]
 
 
 def train_chunk(
@@ -148,18 +164,120 @@ def run_on_devices(cfg, test, chunks, todo, devices, done) -> None:
 _OWNED_WORKERS = ("LokyBackend", "MultiprocessingBackend")
 
 
+def _train_chunk_job(cfg: Config, test: TestSet, ks, dev: str, owner: int | None):
+    """:func:`train_chunk` as a joblib job: ``(result, warnings)``. In a worker process
+    of this machine (``owner`` not this process) its :class:`BvsimWarning` are kept
+    and handed back, to be shown by the sweep's process as its own (where the command
+    line shows them); other warnings are shown by the worker as before."""
+    if owner is None or os.getpid() == owner:
+        return train_chunk(cfg, test, ks, dev, owner), []
+    kept = []
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def keep(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, BvsimWarning):
+                kept.append((str(message), category, filename, lineno))
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = keep
+        return train_chunk(cfg, test, ks, dev, owner), kept
+
+
 def run_jobs(cfg, test, chunks, todo, n_jobs, dev, done) -> None:
     """Train chunks ``todo`` through joblib (the caller's backend), in order; stop
     handing them out once ``done(i, result)`` says so (a met precision target).
     Local worker processes (loky, multiprocessing) exit soon after this process dies
-    (``kill -9``), instead of training on as orphans."""
+    (``kill -9``), instead of training on as orphans; their bvsim warnings are shown
+    by this process."""
     backend, _ = joblib.parallel.get_active_backend()
     owner = os.getpid() if type(backend).__name__ in _OWNED_WORKERS else None
     parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-    jobs = parallel(joblib.delayed(train_chunk)(cfg, test, chunks[i], dev, owner) for i in todo)
-    for i, res in zip(todo, jobs, strict=False):
+    jobs = parallel(
+        joblib.delayed(_train_chunk_job)(cfg, test, chunks[i], dev, owner) for i in todo
+    )
+    for i, (res, kept) in zip(todo, jobs, strict=False):
+        for message, category, filename, lineno in kept:  # a worker's, shown here
+            warnings.warn_explicit(message, category, filename, lineno)
         if done(i, res):
             break
     with warnings.catch_warnings():  # chunks past the target are cancelled
         warnings.simplefilter("ignore", UserWarning)
         jobs.close()
+
+
+def check_n_jobs(n_jobs: int, label: str = "n_jobs") -> None:
+    """``n_jobs`` as joblib takes it: >= 1 workers, or negative (-1: all cores).
+    ``label`` names it in the error: a keyword (``n_jobs = 0``) or a command-line flag
+    (``--n-jobs 0``)."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        given = f"{label} {n_jobs!r}" if label.startswith("--") else f"{label} = {n_jobs!r}"
+        raise ConfigError(
+            f"{given}: expected a number of workers >= 1, or a negative "
+            "number as in joblib (-1: all cores, -2: all but one)"
+        )
+
+
+def _local_backend() -> bool:
+    """True when the active joblib backend runs on this machine (not a cluster)."""
+    backend, _ = get_active_backend()
+    return type(backend).__name__ in (
+        "LokyBackend",
+        "MultiprocessingBackend",
+        "ThreadingBackend",
+        "SequentialBackend",
+    )
+
+
+def worker_count(cfg: Config, n_jobs: int, n_chunks: int, device_type: str = "cpu") -> int:
+    """The workers a sweep really uses: ``n_jobs`` as joblib reads it, capped by the
+    chunks to train and, with a local backend, by the cores and by the memory
+    available for one chunk per worker (at least 1)."""
+    check_n_jobs(n_jobs)
+    local = _local_backend()
+    cores = joblib.cpu_count()
+    n = n_jobs if n_jobs > 0 else (max(cores + 1 + n_jobs, 1) if local else n_chunks)
+    n = min(n, max(n_chunks, 1))
+    if local:
+        n = min(n, cores)
+        avail = available_memory()
+        if avail is not None and device_type == "cpu":
+            est = memory_estimate(cfg, device_type)
+            n = min(n, max(1, int((avail - est["main"]) // est["worker"])))
+    return max(n, 1)
+
+
+def streams_results(backend) -> bool:
+    """Whether a joblib backend (an instance) can hand back results as they finish
+    (``Parallel(return_as="generator")``, which the sweep uses): the sequential one,
+    and those whose ``supports_return_generator`` is true (not ``multiprocessing``)."""
+    return isinstance(backend, SequentialBackend) or bool(
+        getattr(backend, "supports_return_generator", False)
+    )
+
+
+def streaming_backends() -> list[str]:
+    """The names of the registered joblib backends that stream results
+    (:func:`streams_results`): what ``--backend`` accepts."""
+    usable = []
+    for name, cls in BACKENDS.items():
+        try:
+            ok = streams_results(cls())
+        except Exception:  # a backend that cannot even be constructed here
+            ok = False
+        if ok:
+            usable.append(name)
+    return usable
+
+
+def check_joblib_backend() -> None:
+    """The joblib backend in effect (``joblib.parallel_config``, ``--backend``) can
+    stream the chunks' results (:func:`streams_results`)."""
+    backend, _ = joblib.parallel.get_active_backend()
+    if not streams_results(backend):
+        raise ConfigError(
+            f"joblib backend {type(backend).__name__}: it cannot hand back results as they "
+            "finish (Parallel(return_as='generator')), which a sweep needs; use one of "
+            f"{', '.join(sorted(streaming_backends()))}"
+        )

@@ -5,12 +5,12 @@ what the main process keeps of a finished chunk."""
 from __future__ import annotations
 
 import json
-import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..config import Config
+from ..config import BvsimWarning, Config
 from .chunks import STEP_FIELD, STORED_FIELDS, fields_in, member_fields
 from .fingerprint import input_fingerprints, inputs_key
 from .precision import PrecisionStop
@@ -105,8 +105,8 @@ def load_chunks(results: list, paths: list[Path], chunks: list, expect: ChunkChe
                  stopper: PrecisionStop | None = None) -> dict:  # fmt: skip
     """Fill ``results[i]`` from chunk file ``paths[i]`` where it holds what ``expect``
     says chunk ``i`` should (and show it to ``stopper``); the others stay None (to be
-    trained). Returns the number of chunk files ignored by reason, and says so on
-    stderr."""
+    trained). Returns the number of chunk files ignored by reason, and says so (a
+    :class:`~bvsim.config.BvsimWarning`)."""
     ignored: dict[str, int] = {}
     for i, path in enumerate(paths):
         if (res := load_arrays(path)) is None:
@@ -121,9 +121,10 @@ def load_chunks(results: list, paths: list[Path], chunks: list, expect: ChunkChe
             ignored[problem] = ignored.get(problem, 0) + 1
     if ignored:
         why = "; ".join(f"{n} {problem}" for problem, n in ignored.items())
-        print(
-            f"bvsim: warning: {sum(ignored.values())} chunk file(s) in {paths[0].parent} "
+        warnings.warn(
+            f"{sum(ignored.values())} chunk file(s) in {paths[0].parent} "
             f"ignored and recomputed: {why}",
-            file=sys.stderr,
+            BvsimWarning,
+            stacklevel=2,
         )
     return ignored

@@ -18,25 +18,15 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..data.generator import TestSet, draw_training_sets, make_test_set
-from ..train.devices import device_type_of, resolve_device, resolve_devices
-from .chunks import chunk_file, chunk_list, member_fields
-from .executor import run_jobs, run_on_devices
+from ..train.devices import device_type_of, resolve_sweep_devices
+from .chunks import chunk_device_type, chunk_file, chunk_list, member_fields
+from .executor import run_jobs, run_on_devices, worker_count
 from .precision import PrecisionStop
-from .preflight import worker_count
 from .result import SweepResult, TestLabels
 from .resume import ChunkCheck, kept, load_chunks, resume_key
 from .store import ChunkStack, save_atomic
 
 __all__ = ["train_sweep"]
-
-
-def _resolve_devices(device: str, devices: list[str] | None):
-    """(devices, the device text for run.json, the device type chunks are sized for)."""
-    if devices:
-        devices = resolve_devices(devices)
-        return devices, ",".join(devices), "cpu"  # CPU-sized units; a GPU merges several
-    dev = str(resolve_device(device))
-    return None, dev, device_type_of(dev)
 
 
 def _gather(cfg: Config, results: list[dict], paths: list, n_reps: int) -> dict:
@@ -144,7 +134,8 @@ def train_sweep(
         twice for two CPU workers). A GPU takes many chunks per batch. Overrides
         ``device`` and ``n_jobs``.
     """
-    devices, dev, device_type = _resolve_devices(device, devices)
+    dev, devices = resolve_sweep_devices(device, devices)  # dev: run.json's text
+    device_type = chunk_device_type(dev, devices)
     test = make_test_set(cfg)
     chunks = chunk_list(cfg, device_type)
     if device_type == "cuda":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..config import BvsimRuntimeWarning
+
 __all__ = [
     "STOP",
     "check_stop",
@@ -23,6 +25,7 @@ __all__ = [
     "pin_cuda_numerics",
     "resolve_device",
     "resolve_devices",
+    "resolve_sweep_devices",
     "setup_process",
 ]
 
@@ -146,7 +149,7 @@ def pin_cuda_numerics() -> None:
         warnings.warn(
             f"TORCH_ALLOW_TF32_CUBLAS_OVERRIDE={override}: cuBLAS may run float32 matmuls "
             "in TF32 whatever the precision flags say; unset it for IEEE float32",
-            RuntimeWarning,
+            BvsimRuntimeWarning,
             stacklevel=2,
         )
 
@@ -210,6 +213,19 @@ def resolve_device(device: str, option: str = "--device") -> torch.device:
 def resolve_devices(devices: list[str], option: str = "--devices") -> list[str]:
     """Several devices at once, each resolved (:func:`resolve_device`), as text."""
     return [str(resolve_device(d, option)) for d in devices]
+
+
+def resolve_sweep_devices(
+    device: str = "cpu", devices: list[str] | None = None
+) -> tuple[str, list[str] | None]:
+    """A sweep's devices, resolved: ``(device, devices)``. With ``devices`` (several at
+    once) each is resolved and ``device`` becomes their list as text (``cuda:0,cpu``, as
+    ``run.json`` records it); without, ``device`` is resolved and ``devices`` is None.
+    Resolving resolved devices gives them back."""
+    if devices:
+        devices = resolve_devices(devices)
+        return ",".join(devices), devices
+    return str(resolve_device(device)), None
 
 
 def device_type_of(device: str | torch.device) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "dropout_keys",
     "init_params",
     "layer_shapes",
+    "logged_steps",
 ]
 
 
@@ -41,6 +42,13 @@ def layer_shapes(cfg: Config) -> list[tuple[int, int]]:
         widths += list(cfg.model.hidden)
     widths.append(task_for(cfg).n_out(cfg))
     return list(zip(widths[:-1], widths[1:], strict=True))
+
+
+def logged_steps(steps: int, log_every: int) -> np.ndarray:
+    """Steps after which the training loop logs its curves: 0 (before training), every
+    ``log_every``, and ``steps`` (:attr:`TrainSpec.log_steps`, a chunk's
+    ``log_steps``)."""
+    return np.array(sorted({*range(0, steps, log_every), steps}))
 
 
 def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:
@@ -170,8 +178,7 @@ class TrainSpec:
     @property
     def log_steps(self) -> np.ndarray:
         """Steps after which curves are logged (0 = before training)."""
-        steps = list(range(0, self.steps, self.log_every)) + [self.steps]
-        return np.array(sorted(set(steps)))
+        return logged_steps(self.steps, self.log_every)
 
     def flops_per_step(self, n: int) -> float:
         """Matmul FLOPs of one forward + backward step of one member on n points."""

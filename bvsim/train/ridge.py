@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..estimate.closed_form import ridge_alpha
 from .engine import EngineResult, TrainSpec
 
 __all__ = ["solve_ridge"]
@@ -35,7 +36,7 @@ def solve_ridge(
     m, n, p = x.shape
     xt = torch.tensor(np.asarray(x), dtype=spec.dtype, device=device)
     yt = torch.tensor(np.asarray(y), dtype=spec.dtype, device=device).unsqueeze(-1)
-    alpha = torch.tensor(np.asarray(weight_decay) * n / 2, dtype=spec.dtype, device=device)
+    alpha = torch.tensor(ridge_alpha(np.asarray(weight_decay), n), dtype=spec.dtype, device=device)
     xtr = xt.transpose(1, 2)
     if p <= n:
         gram = torch.bmm(xtr, xt)

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..config import Config, ConfigError
+from ..config import BvsimRuntimeWarning, Config, ConfigError
 from ..config.plugins import load_object
 from ..data.generator import draw_training_sets, make_test_set
 from ..data.seeds import Stream, member_word
@@ -139,7 +139,7 @@ def fit_estimators(
         warnings.warn(
             f"{int(failed.sum())} of {members} fits of {m.estimator} failed and count as "
             f"diverged; the first one:\n{first_error}",
-            RuntimeWarning,
+            BvsimRuntimeWarning,
             stacklevel=2,
         )
     test = np.mean(np.square(pred - y_test), axis=1)

@@ -54,7 +54,7 @@ __all__ = [
 class ModelSizes:
     """What one member of a ``model.kind`` holds, per input point where it grows with
     the points: what chunks are sized by (:func:`bvsim.run.chunks.auto_chunk_size`) and
-    what the memory preflight counts (:func:`bvsim.run.preflight.memory_estimate`).
+    what the memory check counts (:func:`bvsim.run.memory.memory_estimate`).
     They depend on the ``model`` section, ``data.dim`` and the task's outputs only.
 
     Attributes

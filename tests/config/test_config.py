@@ -141,7 +141,7 @@ def test_every_key_documented():
         (["sweep", "--preset", "nope"], "unknown preset"),
         (["sweep", "missing.toml"], "file not found"),
         (["sweep", "--preset", "smoke", "--device", "tpu"], "--device"),
-        (["plot", "/nonexistent/run"], "not a finished run"),
+        (["plot", "/nonexistent/run"], "/nonexistent/run does not exist: give a run directory"),
     ],
 )
 def test_cli_errors_exit_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):

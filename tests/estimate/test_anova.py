@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bvsim.estimate.anova import anova_terms, crossed_anova, ensemble_variance
+from bvsim.estimate.anova import anova_terms, crossed_anova
 
 FACTORS = ("inputs", "noise", "init")
 TRUE = {"inputs": 1.0, "noise": 0.0, "init": 0.5, "inputs:noise": 0.3, "inputs:init": 0.2,
@@ -80,19 +80,6 @@ def test_main_effect_se_is_calibrated_with_many_levels():
     for name, values in z.items():
         rate = np.mean(np.abs(values) > 2)
         assert 0.01 <= rate <= 0.10, (name, rate)
-
-
-def test_ensemble_variance_divides_the_terms_with_the_factor():
-    comps = dict(TRUE)
-    got = ensemble_variance(comps, "init", 4)
-    with_init = sum(v for k, v in TRUE.items() if "init" in k.split(":"))
-    assert got == pytest.approx(sum(TRUE.values()) - with_init * 3 / 4)
-    # crossed_anova's whole result serves as well: its SEs, shares and totals are skipped
-    overall, _ = crossed_anova(_draw(np.random.default_rng(5), (4, 3, 3), TRUE), None, FACTORS)
-    terms = {t: overall[t] for t in TRUE}
-    assert ensemble_variance(overall, "init", 4) == pytest.approx(
-        ensemble_variance(terms, "init", 4), abs=1e-15
-    )
 
 
 @pytest.mark.parametrize(

@@ -116,3 +116,5 @@ def test_only_crossed_closed_form_runs_with_both_factors_have_a_closed_form():
     assert has_anova_theory(_crossed("train.solver=gd")) is None
     fixed = _crossed("data.train_design=fixed", "sweep.n_inputs=1")
     assert has_anova_theory(fixed) == "fixed_design"
+    with pytest.raises(ValueError, match="x_design"):  # as theory.csv's (theory_kinds)
+        anova_theory_table(fixed, make_test_set(fixed))

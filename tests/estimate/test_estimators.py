@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bvsim.estimate.squared import decompose, jackknife_se, mean_se, valid_training_sets
+from bvsim.estimate.anova import multiway_jackknife_df, multiway_jackknife_se
+from bvsim.estimate.squared import (
+    decompose,
+    jackknife_se,
+    jackknife_variance,
+    mean_se,
+    valid_training_sets,
+)
 
 
 def _random_pred(rng, k=12, s=3, j=5):
@@ -128,6 +135,18 @@ def test_jackknife_of_mean_is_clt_se():
     k = len(x)
     loo = (x.sum(axis=0) - x) / (k - 1)
     np.testing.assert_allclose(jackknife_se(loo), mean_se(x)[1], rtol=1e-12)
+
+
+def test_one_jackknife_variance_behind_every_jackknife_se():
+    """jackknife_se and the multiway jackknife (one factor: the same SE; its df n - 1)
+    take the one formula of jackknife_variance."""
+    loo = np.random.default_rng(6).normal(size=(9, 4))
+    dev = loo - loo.mean(axis=0)
+    np.testing.assert_allclose(jackknife_variance(loo), 8 / 9 * (dev**2).sum(axis=0))
+    np.testing.assert_array_equal(jackknife_se(loo), np.sqrt(jackknife_variance(loo)))
+    np.testing.assert_array_equal(multiway_jackknife_se([loo]), jackknife_se(loo))
+    assert multiway_jackknife_df([loo[:, 0]]) == pytest.approx(8.0)
+    assert np.isnan(jackknife_se(loo[:1])).all() and (jackknife_variance(loo[:1]) == 0).all()
 
 
 def test_too_few_sets():

@@ -18,6 +18,7 @@ from bvsim import load_config, run_sweep
 from bvsim.config import axis_configs
 from bvsim.data.generator import draw_training_sets, make_test_set
 from bvsim.estimate.anova_theory import ridgeless_anova_exact
+from bvsim.estimate.closed_form import KINDS, ridge_alpha, theory_kinds
 from bvsim.estimate.theory import (
     factors_at_test_points,
     mp_stieltjes,
@@ -387,6 +388,21 @@ def test_a_second_axis_stacks_one_theory_per_value():
         expect = theory_table(sub, test, x_design=draw_training_sets(sub, test, [0]).x[0])
         np.testing.assert_allclose(part["bias2_theory"], expect["bias2_theory"])
         np.testing.assert_allclose(part["variance_theory"], expect["variance_theory"])
+
+
+def test_one_selector_picks_each_lambdas_closed_form():
+    """theory.csv and anova.csv take their kinds from theory_kinds; λ -> α is one
+    function (ridge's α = nλ/2, the per-sample λ/2 with n = 1)."""
+    lam = [0.0, 0.1, 1.0]
+    kinds = theory_kinds("random_design_limit", lam)
+    assert kinds.tolist() == ["random_design_exact", "random_design_limit", "random_design_limit"]
+    fixed = theory_kinds("fixed_design_exact", lam, x_design=np.zeros((4, 2)))
+    assert fixed.tolist() == ["fixed_design_exact"] * 3
+    assert {*kinds, *fixed} <= set(KINDS)
+    with pytest.raises(ValueError, match="x_design"):
+        theory_kinds("fixed_design_exact", lam)
+    np.testing.assert_array_equal(ridge_alpha(np.array(lam), 40), [0.0, 2.0, 20.0])
+    assert ridge_alpha(0.3) == 0.15
 
 
 def test_theory_table_uses_the_fixed_design_of_the_run():

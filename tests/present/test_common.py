@@ -43,6 +43,20 @@ def test_best_position_takes_the_smaller_lambda_on_a_tie():
     assert best_position(valid_rows(_summary())) == 0
 
 
+def test_summary_csv_and_the_report_pick_the_same_best_lambda():
+    """On a grid given out of order with a tie, ``is_best`` (io.summary.paired_columns)
+    and the report's best λ are the same, the smaller λ (io.summary.best_index); before,
+    ``is_best`` took the first in grid order."""
+    from bvsim.io.summary import paired_columns
+
+    expected = np.array([[1.0, 1.2, 0.8], [0.5, 0.6, 0.4], [0.5, 0.6, 0.4]])
+    s = pd.DataFrame({"weight_decay": [1.0, 0.1, 0.01], "expected_error": expected.mean(1)})
+    s = paired_columns(s, {"expected": expected}, seed=0).assign(status="ok")
+    assert s.loc[s["is_best"], "weight_decay"].tolist() == [0.01]
+    v = valid_rows(s)
+    assert v.iloc[best_position(v)]["weight_decay"] == 0.01
+
+
 @pytest.mark.parametrize(
     ("value", "label", "text"),
     [(0.0, "0", "0"), (1e-4, "1e-4", "0.0001"), (3e-3, "0.003", "0.003"), (1.0, "1", "1")],
@@ -112,3 +126,22 @@ def test_findings_without_estimates_say_so_only():
         "No weight decay produced estimates (every λ diverged or had too few converged "
         "training sets)."
     ]
+
+
+def test_one_rule_for_the_degrees_of_freedom_and_the_critical_value():
+    """paired_dof: the recorded df; else, nested, the sets minus one; a crossed run has
+    none to rebuild; below 1, none. critical_value: Student's t at the df, the normal
+    quantile without (at every level)."""
+    from bvsim.present.common import critical_value, paired_dof
+
+    assert paired_dof(4.5, 10) == 4.5
+    assert paired_dof(None, 10) == 9.0 and paired_dof(np.nan, 10) == 9.0
+    assert math.isnan(paired_dof(None, 10, crossed=True))
+    assert math.isnan(paired_dof(None)) and math.isnan(paired_dof(0.5))
+    np.testing.assert_array_equal(paired_dof([3.0, np.nan, np.nan], [5, 8, 1]), [3.0, 7.0, np.nan])
+    assert critical_value(19) == pytest.approx(2.093, abs=1e-3)
+    assert critical_value(np.nan) == pytest.approx(1.960, abs=1e-3)
+    assert critical_value(np.nan, level=1 - 0.05 / 77) == pytest.approx(3.410, abs=1e-3)
+    np.testing.assert_allclose(
+        critical_value(np.array([np.nan, 3.0])), [1.95996, 3.18245], atol=1e-5
+    )

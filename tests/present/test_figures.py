@@ -237,7 +237,7 @@ def test_reproduce_names_the_shipped_preset(tmp_path, preset):
     a changed preset, or an older run.json without the note, by its config.toml."""
     from bvsim import load_config
     from bvsim.api import _unchanged_preset
-    from bvsim.present.report import _reproduce
+    from bvsim.present.common import reproduce_lines as _reproduce
 
     assert _unchanged_preset(load_config(preset=preset)) == preset
     assert _unchanged_preset(load_config(preset=preset, overrides=["sweep.n_reps=3"])) is None

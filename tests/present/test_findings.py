@@ -36,15 +36,16 @@ def test_a_two_se_rise_among_nine_pairs_can_be_chance():
     var = [10.0, 9, 8, 7, 6, 5, 4, 3, 3.2, 2]  # a rise of 0.2 at the 9th λ
     text = variance_monotone(_sweep(var, diff_se=0.1))
     assert "a rise of 2.0 paired SE" in text
-    assert "No rise exceeds 2.54 paired SE" in text and "for the 9 adjacent pairs" in text
-    assert text.endswith(": chance can explain them.")
+    assert text.startswith("No rise of the variance with λ is more than chance explains")
+    assert "(none exceeds 2.54 paired SE" in text and "for the 9 adjacent pairs" in text
 
 
 def test_a_large_rise_is_called_real():
     var = [10.0, 9, 8, 7, 6, 5, 4, 3, 3.4, 2]
     text = variance_monotone(_sweep(var, diff_se=0.1))
     assert "a rise of 4.0 paired SE" in text
-    assert "the rise exceeds 2.54 paired SE" in text and text.endswith(": more than chance.")
+    assert text.startswith("Variance is not monotone in λ: at λ = 0.421697 it rises by more than ")
+    assert "2.54 paired SE" in text and "more than chance explains" in text
 
 
 def test_the_rise_threshold_takes_students_t_with_the_rises_degrees_of_freedom():
@@ -54,12 +55,13 @@ def test_the_rise_threshold_takes_students_t_with_the_rises_degrees_of_freedom()
     run = _sweep(var, diff_se=0.1)
     run.summary["variance_diff_prev_df"] = 19.0
     text = variance_monotone(run)
-    assert "No rise exceeds 2.81 paired SE, the one-sided 5 % threshold (Student's t)" in text
+    assert "(none exceeds 2.81 paired SE, the one-sided 5 % threshold (Student's t)" in text
 
 
 def test_without_paired_se_no_threshold_is_claimed():
     text = variance_monotone(_sweep([3.0, 4.0]))
-    assert text.endswith("(3 → 4, no paired SE in this run).")
+    assert "(3 → 4, no paired SE in this run); this run has no paired SE of those rises" in text
+    assert "not tested" in text and "monotone" not in text
 
 
 def _summary_from_sets(loss, weight_decay, crossed=False):
@@ -257,7 +259,8 @@ def test_the_axis_report_names_the_values_whose_identity_check_fails():
 
     groups = [(20, part(0.5)), (40, part(3.26))]
     text = " ".join(_identity_lines("n_train", groups))
-    assert "at n_train = 40 (3.26 SE at λ = 0.1), out of 4 checks" in text
+    assert "for 4 checks (value × λ" in text
+    assert "each value's report: n_train = 40 (3.26 SE at λ = 0.1)" in text
     assert "n_train = 20" not in text
     assert _identity_lines("n_train", groups[:1]) == []
     noise_unknown = part(5.0).assign(bias2_includes_noise=True)  # checks nothing there
@@ -282,8 +285,9 @@ def test_how_sure_says_how_few_resamples_a_few_sets_allow():
 def test_a_run_written_before_the_df_columns_gets_one_rule_throughout():
     """A nested summary without diff_from_best_df / variance_diff_prev_df (older runs):
     the intervals, the variance-rise threshold and the early-stopping verdict all take
-    Student's t from the sets compared; a crossed one without them says 2 SE and does
-    not claim Student's t anywhere."""
+    Student's t from the sets compared; a crossed one without them (no df to rebuild)
+    takes the normal quantile throughout (common.critical_value), says so, and does not
+    claim Student's t anywhere."""
     from pathlib import Path
 
     from bvsim.present.early_stopping import early_stopping_finding
@@ -310,7 +314,11 @@ def test_a_run_written_before_the_df_columns_gets_one_rule_throughout():
     )
     meta = {"crossed_factors": ["inputs", "label_noise", "init"]}
     text = " ".join(findings(crossed, meta)) + _pairing(crossed, meta)
-    assert "2 paired SE" in text and "Student's t" not in text and "Satterthwaite" not in text
+    assert "Within 1.96 paired SE of it (a two-sided 95 % interval from the normal" in text
+    assert "2.45 paired SE, the one-sided 5 % threshold (normal)" in text
+    assert "Student's t" not in text and "Satterthwaite" not in text
+    es_crossed = early_stopping_finding({"early_stopping": es, **meta})
+    assert "1.96 paired SE, a two-sided 95 % interval from the normal quantile" in es_crossed
 
 
 def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
@@ -327,13 +335,70 @@ def test_an_axis_identity_failure_is_weighed_against_the_number_of_checks():
 
     calm = [(v, part(np.zeros(7))) for v in range(10)]
     text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 3.26, 0, 0, 0, 0, 0]))]))
-    assert "n_train = 40 (3.26 SE at λ = 0.1)" in text and "out of 77 checks" in text
-    assert "family-wise 5 % threshold (Bonferroni, two-sided, normal) is 3.41 SE" in text
-    assert "is within it" in text
+    assert text.startswith("Across the values, the measured test error agrees with bias² + ")
+    assert "n_train = 40 (3.26 SE at λ = 0.1)" in text
+    assert "is within the family-wise 5 % threshold of 3.41 SE for 77 checks" in text
+    assert "Bonferroni, two-sided, normal" in text
     # with the sets behind each SE: Student's t at the fewest df (200 sets: t(199) 3.47)
     sets = [(v, p.assign(n_reps_used=200)) for v, p in calm]
     text = " ".join(_identity_lines("n_train", [*sets, (40, part([0, 3.45, 0, 0, 0, 0, 0]))]))
-    assert "Student's t at 199 degrees of freedom) is 3.47 SE" in text and "within it" in text
+    assert "within the family-wise 5 % threshold of 3.47 SE" in text
+    assert "Student's t at 199 degrees of freedom" in text
     text = " ".join(_identity_lines("n_train", [*calm, (40, part([0, 4.0, 0, 0, 0, 0, 0]))]))
-    assert "exceeds it" in text
+    assert text.startswith("The measured test error does not agree with bias² + variance")
+    assert "is beyond the family-wise 5 % threshold" in text
     assert _identity_lines("n_train", calm) == []
+
+
+def test_a_grid_without_zero_does_not_say_weight_decay_did_not_help():
+    """The best λ at the smallest λ > 0 says nothing about no weight decay at all."""
+    from bvsim.present.findings import findings
+
+    gen = np.random.default_rng(2)
+    base = 1 + gen.random(30)
+    s = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.01, 0.1, 1.0])
+    text = " ".join(findings(s))
+    assert "weight decay did not reduce" not in text
+    assert "no larger λ of the grid reduced the expected error; λ = 0 is not in the grid" in text
+    s0 = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.0, 0.1, 1.0])
+    assert "λ = 0 itself: weight decay did not reduce the expected error." in " ".join(findings(s0))
+
+
+def test_a_one_lambda_grid_compares_nothing():
+    from bvsim.present.findings import findings
+
+    gen = np.random.default_rng(3)
+    s = _summary_from_sets(np.stack([1 + gen.random(30)]), [0.1])
+    s["variance_share_se"], s["bias2_share_se"] = 0.01, 0.02
+    found = findings(s)
+    assert found[0].startswith("**λ = 0.1**, the one λ with estimates: expected error")
+    text = " ".join(found)
+    for claim in ("Best λ", "smallest λ", "largest λ", "weight decay did not", "reduces"):
+        assert claim not in text
+    assert "At λ = 0.1, variance is 50.0 % ± 1.0 % and bias² 50.0 % ± 2.0 %" in text
+
+
+def test_differences_without_their_se_are_named_as_such():
+    """A crossed factor with 2 levels gives diff_from_best but no SE of it: the report
+    says the SE is missing, not the differences, and claims no SE of the shares."""
+    from bvsim.present.findings import findings
+
+    gen = np.random.default_rng(4)
+    base = 1 + gen.random(30)
+    s = _summary_from_sets(np.stack([base, base + 0.1, base + 0.3]), [0.0, 0.1, 1.0])
+    s["diff_from_best_se"] = np.nan
+    s["variance_share_se"] = s["bias2_share_se"] = np.nan
+    text = " ".join(findings(s))
+    assert "has the paired differences from the best (`diff_from_best`) but no SE" in text
+    assert "(no SE of the ratios in this run)" in text and "jackknife SEs" not in text
+
+
+def test_a_negative_bias_without_any_se_prints_no_nan():
+    from bvsim.present.checks import bias_zero
+
+    v = pd.DataFrame(
+        {"weight_decay": [0.0, 0.1], "bias2": [-0.01, 0.2], "bias2_se": np.nan, "noise": 0.1}
+    )
+    text = bias_zero(v, crossed=True)
+    assert "nan" not in text.lower()
+    assert "negative at 1 λ (0); there is no multiway-jackknife SE of it in this run" in text

@@ -142,3 +142,29 @@ def test_penalty_axis_at_l2_equals_a_plain_run(tmp_path):
     from bvsim.cli import main
 
     assert main(["plot", str(tmp_path / "axis_run")]) == 0
+
+
+def test_an_axis_run_reproduces_as_a_run_does(tmp_path, monkeypatch):
+    """The second-axis report's "Reproduce" is a run's (present.common.reproduce_lines):
+    the saved config.toml, the device, and the preset by name where run.json records
+    one, which run_sweep now does for the combined run too. No shipped axis preset runs
+    in test time (double-descent takes ~10 s), so _unchanged_preset answers for smoke."""
+    import json
+
+    import bvsim.api
+
+    over = [*FAST, "sweep.axis=n_train", "sweep.axis_values=[8, 16]"]
+    cfg = load_config(preset="smoke", overrides=over)
+    monkeypatch.setattr(bvsim.api, "_unchanged_preset", lambda c: "smoke" if c is cfg else None)
+    run_sweep(cfg, tmp_path / "run", progress=False, figures=False)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["preset"] == "smoke"
+    sub = json.loads((tmp_path / "run" / "axis" / "n_train=8" / "run.json").read_text())
+    assert "preset" not in sub  # a value's run is not the preset
+    from bvsim.cli import main
+
+    assert main(["report", str(tmp_path / "run")]) == 0
+    report = (tmp_path / "run" / "report.md").read_text()
+    reproduce = report[report.index("## Reproduce") :]
+    assert "bvsim sweep --preset smoke" in reproduce and "make sweep PRESET=smoke" in reproduce
+    assert f"bvsim sweep {tmp_path / 'run'}/config.toml --out {tmp_path / 'run'}" in reproduce
+    assert "This run trained on `cpu`" in reproduce

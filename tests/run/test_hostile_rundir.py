@@ -171,7 +171,7 @@ def test_damaged_chunk_is_recomputed_with_a_warning(tmp_path, capsys, damage, wh
     rc, err = _sweep(capsys, out)
     assert rc == 0
     assert _meta(out)["n_chunks_resumed"] == 2
-    assert "1 chunk file(s)" in err and why in err
+    assert "bvsim: warning: 1 chunk file(s)" in err and why in err
     assert _csvs(out) == before
 
 

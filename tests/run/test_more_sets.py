@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bvsim import load_config, run_sweep
-from bvsim.config import ConfigError, chunk_key, config_key
+from bvsim.config import BvsimWarning, ConfigError, chunk_key, config_key
 from bvsim.run.chunks import chunk_list
 
 FAST = ["train.steps=60", "train.log_every=20", "sweep.chunk_size=2"]
@@ -24,13 +24,14 @@ def _meta(out):
     return json.loads((out / "run.json").read_text())
 
 
-def test_more_sets_reuse_the_chunks_and_equal_a_fresh_run(tmp_path, capsys):
+def test_more_sets_reuse_the_chunks_and_equal_a_fresh_run(tmp_path):
     run = tmp_path / "run"
     run_sweep(_cfg(4), run, progress=False, figures=False)
     first = (run / "summary.csv").read_bytes()
 
-    run_sweep(_cfg(7), run, progress=False, figures=False)  # no --overwrite needed
-    said = capsys.readouterr().err
+    with pytest.warns(BvsimWarning) as said:  # no --overwrite needed
+        run_sweep(_cfg(7), run, progress=False, figures=False)
+    said = " ".join(str(w.message) for w in said)
     assert "with sweep.n_reps = 4: its training sets are reused" in said
     assert "sweep.n_reps = 7" in said
     meta = _meta(run)
@@ -41,7 +42,8 @@ def test_more_sets_reuse_the_chunks_and_equal_a_fresh_run(tmp_path, capsys):
     assert (run / "members.csv").read_bytes() == (fresh / "members.csv").read_bytes()
     assert "n_reps = 7" in (run / "config.toml").read_text()
 
-    run_sweep(_cfg(4), run, progress=False, figures=False)  # fewer: every chunk reused
+    with pytest.warns(BvsimWarning, match="sweep.n_reps = 7: its training sets are reused"):
+        run_sweep(_cfg(4), run, progress=False, figures=False)  # fewer: every chunk reused
     assert _meta(run)["n_chunks_resumed"] == 2
     assert (run / "summary.csv").read_bytes() == first
 

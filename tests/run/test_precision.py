@@ -72,6 +72,7 @@ def test_target_out_of_reach_uses_every_set():
 
     text = " ".join(_precision_lines(r.info))
     need = 32 * (r.info["worst_se"] / 1e-9) ** 2
+    assert "optimistic" not in text  # every set allowed was used: no stop selected
     assert (
         f"it would take about {np.ceil(need):.0f} sets" in text
         and "trains only the sets added" in text
@@ -117,7 +118,9 @@ def test_report_says_how_many_sets_and_why(tmp_path):
     text = write_report(summarize(r), tmp_path).read_text()
     k = r.info["n_reps_done"]
     assert f"stopped at {k} training sets" in text
+    assert f"({r.info['chunk_size']} sets a chunk; checked from 30 sets on)" in text
     assert f"sweep.n_reps = {k}" in text
+    assert "somewhat optimistic" in text  # a stop selected where the SEs look small
 
 
 def test_a_tighter_target_resumes_the_chunks_already_trained(tmp_path, capsys):

@@ -8,7 +8,8 @@ import torch
 
 from bvsim import ConfigError, load_config
 from bvsim.run.chunks import auto_chunk_size
-from bvsim.run.preflight import _gib, gpu_batch_config, memory_estimate, preflight
+from bvsim.run.memory import _gib, gpu_batch_config, memory_estimate
+from bvsim.run.preflight import preflight
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_several_devices_check_each_gpu_for_its_batch(free_gpu):
 def test_memory_message_names_the_dominant_key(over, key):
     """The key that saves the most at its smallest value is named, compactly."""
     from bvsim import ConfigError, load_config
-    from bvsim.run.preflight import check_memory
+    from bvsim.run.memory import check_memory
 
     cfg = load_config(preset="smoke", overrides=["data.truth=linear", *over])
     with pytest.raises(ConfigError) as info:
@@ -151,7 +152,7 @@ def test_a_module_too_big_is_refused_before_compute(tmp_path, monkeypatch):
     """A module whose chunk does not fit is refused by run_sweep before anything is
     created, naming model.module (lowering the sweep's keys would not make it fit)."""
     from bvsim import run_sweep
-    from bvsim.run import preflight as pf
+    from bvsim.run import memory as pf
 
     spec = _wide_net(tmp_path / "big.py", 2048)  # 4.2 M parameters a member
     cfg = load_config(preset="smoke", overrides=["model.kind=module", f"model.module={spec}"])

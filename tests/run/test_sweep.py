@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim import ConfigError, load_config, run_sweep
+from bvsim import BvsimWarning, ConfigError, load_config, run_sweep
 from bvsim.run.chunks import auto_chunk_size, member_grid
 from bvsim.run.sweep import train_sweep
 
@@ -96,7 +96,8 @@ def test_resume_loads_finished_chunks(tmp_path):
     assert len(chunk_files) == 3
     chunk_files[1].unlink()
     chunk_files[2].write_bytes(b"torn write")  # a corrupt chunk is recomputed
-    again = run_sweep(cfg, tmp_path, progress=False, figures=False)
+    with pytest.warns(BvsimWarning, match="1 chunk file.* ignored and recomputed: 1 unreadable"):
+        again = run_sweep(cfg, tmp_path, progress=False, figures=False)
     assert again.raw.info["n_chunks_resumed"] == 1
     pd.testing.assert_frame_equal(first.summary, again.summary, check_exact=True)
 

@@ -75,7 +75,8 @@ def test_user_truth_file_drives_a_sweep(tmp_path):
         ([f"data.truth={FIX}:not_finite"], "non-finite"),
         ([f"data.truth={FIX}:NOT_CALLABLE"], "not callable"),
         ([f"data.truth={FIX}:missing"], "has no attribute 'missing'"),
-        (["data.truth=no_such_module:f"], "cannot import"),
+        (["data.truth=no_such_module:f"], "'no_such_module' is not installed in this Python"),
+        (["data.truth=bvsim.no_such_module:f"], "(No module named 'bvsim.no_such_module')"),
         (["model.kind=sklearn"], "needs model.estimator"),
         (["model.kind=sklearn", f"model.estimator={FIX}:NoPredict"], "no fit and predict"),
         ([*RIDGE[:2], "model.param=lambda_"], "not a parameter of"),
@@ -97,6 +98,23 @@ def test_failing_fits_count_as_diverged():
     assert any("singular on purpose" in str(w.message) for w in caught)
     assert list(s["n_diverged"]) == [0, 8]
     assert list(s["status"]) == ["ok", "all_diverged"]
+
+
+def test_a_workers_warnings_reach_the_cli_as_one_line_each(tmp_path, capsys, monkeypatch):
+    """The failed fits of each chunk, trained in two loky worker processes, are shown
+    by the sweep's process: one ``bvsim: warning:`` line a chunk, not Python's format."""
+    import joblib
+
+    monkeypatch.setattr(joblib, "cpu_count", lambda *args, **kwargs: 2)  # two workers
+    argv = ["sweep", "--preset", "smoke", "--set", "model.kind=sklearn",
+            "--set", f"model.estimator={FIX}:FailsSometimes", "--set", "model.param=alpha",
+            "--set", "sweep.weight_decay=[0.5, 2.0]", "--set", "sweep.n_reps=4",
+            "--set", "sweep.chunk_size=2", "--n-jobs", "2", "--no-figures",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("bvsim: warning: 4 of 8 fits of") == 2
+    assert "singular on purpose" in err and "RuntimeWarning" not in err
 
 
 @pytest.mark.parametrize(
