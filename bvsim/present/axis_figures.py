@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import ticker
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -158,15 +157,8 @@ def _axis_ticks(ax, axis: str, names: list, values: np.ndarray, categorical: boo
         ax.set_xticks(values)
         ax.set_xticklabels(names)
         ax.set_xlim(-0.5, len(values) - 0.5)
-    elif values.min() > 0 and values.max() / values.min() >= 8:
-        ax.set_xscale("log")
-        ticks = [values[0]]
-        for v in values[1:]:
-            if np.log10(v / ticks[-1]) >= 0.12:
-                ticks.append(v)
-        ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
-        ax.xaxis.set_minor_locator(ticker.NullLocator())
+    else:
+        log_x_when_wide(ax, values)
 
 
 @styled
