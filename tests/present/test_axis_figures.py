@@ -1,14 +1,21 @@
-"""The second-axis figures, on small hand-made tables: readable tick labels on a
-numeric axis."""
+"""The second-axis figures and report, on small hand-made tables: a categorical axis in
+the user's order and drawn as categories and readable tick labels on a numeric
+axis."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
+from matplotlib.collections import PolyCollection
 
 from bvsim.present import style
 
 from .test_figures import _fake_run
+
+#: A categorical axis as a user listed it (``sweep.axis_labels``): not alphabetical.
+NAMES = ["l2", "l1", "decoupled"]
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +38,64 @@ def _axis_summary(tmp_path, axis: str, values: list) -> pd.DataFrame:
         s.insert(0, axis, v)
         parts.append(s)
     return pd.concat(parts, ignore_index=True)
+
+
+def _ticks(labels) -> list[str]:
+    return [t.get_text() for t in labels]
+
+
+def test_a_categorical_axis_keeps_the_users_order_in_every_figure_and_the_report(tmp_path):
+    """penalty = l2, l1, decoupled came out decoupled, l1, l2 (sorted by name) in
+    axis_best, axis_heatmap, axis_decomposition and the report's table."""
+    from bvsim.present.axis_figures import (
+        fig_axis_best,
+        fig_axis_decomposition,
+        fig_axis_heatmap,
+    )
+    from bvsim.present.axis_report import write_axis_report
+
+    s = _axis_summary(tmp_path, "penalty", NAMES)
+    best = fig_axis_best(s, "penalty")
+    for ax in best.axes:
+        assert _ticks(ax.get_xticklabels()) == NAMES
+    heat = fig_axis_heatmap(s, "penalty")
+    assert _ticks(heat.axes[0].get_yticklabels()) == NAMES
+    decomposition = fig_axis_decomposition(s, "penalty")
+    assert [a.get_title() for a in decomposition.axes[:3]] == [f"penalty = {n}" for n in NAMES]
+
+    t = _fake_run(tmp_path / "one")
+    meta = {"name": "pen", "axis": "penalty", "axis_values": NAMES}
+    report = write_axis_report(dataclasses.replace(t, summary=s, meta=meta), tmp_path, "penalty")
+    rows = [line.split(" | ")[0] for line in report.read_text().splitlines()]
+    assert [r.removeprefix("| ") for r in rows if r.removeprefix("| ") in NAMES] == NAMES
+
+
+def test_a_numeric_axis_is_still_drawn_in_ascending_order(tmp_path):
+    from bvsim.present.axis_figures import fig_axis_best, fig_axis_heatmap
+
+    s = _axis_summary(tmp_path, "n_train", [40, 10, 20])  # listed out of order
+    assert _ticks(fig_axis_heatmap(s, "n_train").axes[0].get_yticklabels()) == ["10", "20", "40"]
+    ax = fig_axis_best(s, "n_train").axes[1]
+    assert list(ax.get_lines()[0].get_xdata()) == [10, 20, 40]
+
+
+def test_categories_are_points_with_bars_not_lines_or_bands(tmp_path):
+    """A line or a filled band between l2 and l1 claims something between them."""
+    from bvsim.present.axis_figures import fig_axis_best
+
+    s = _axis_summary(tmp_path, "penalty", NAMES)
+    for ax in fig_axis_best(s, "penalty").axes:
+        assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+        for line in ax.get_lines():  # markers only (an error bar's caps are markers too)
+            assert line.get_linestyle() == "None" or len(line.get_xdata()) < 2
+    right = fig_axis_best(s, "penalty").axes[1]
+    bars = [c for c in right.containers if c.has_yerr]
+    assert len(bars) == 2  # at the best and at the smallest λ, ±2 SE
+    segments = bars[1].lines[2][0].get_segments()
+    smallest = s[s["weight_decay"] == 0]
+    for seg, (_, row) in zip(segments, smallest.iterrows(), strict=True):
+        y, half = row["expected_error"], 2 * row["expected_error_se"]
+        assert seg[:, 1] == pytest.approx([y - half, y + half])
 
 
 def test_a_narrow_numeric_axis_is_labelled_at_its_values_only(tmp_path):
