@@ -123,7 +123,11 @@ def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
     """Expected error over (second axis × λ); the best λ of each row is boxed."""
     grid = summary.pivot(index=axis, columns="weight_decay", values="expected_error")
     grid = grid.reindex(_axis_values(summary, axis))  # pivot sorts names alphabetically
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * grid.shape[1], 1.2 + 0.5 * grid.shape[0]))
+    # a few rows still leave the colour bar's label room beside them and the title room
+    # above (constrained layout keeps both inside the figure)
+    n_rows, n_cols = grid.shape
+    fig, ax = plt.subplots(figsize=(max(6.4, 2.2 + 0.75 * n_cols), max(3.8, 1.4 + 0.5 * n_rows)),
+                           layout="constrained")  # fmt: skip
     finite = grid.to_numpy()[np.isfinite(grid.to_numpy())]
     norm = None
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 30:
@@ -136,8 +140,8 @@ def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
         norm=norm,
         ax=ax,
         cbar_kws={
-            "label": "expected error (bias² + variance + noise)"
-            + (", log colour scale" if norm is not None else "")
+            "label": "expected error\n(bias² + variance + noise"
+            + (", log colour scale)" if norm is not None else ")")
         },
         annot_kws={"fontsize": 8},
     )

@@ -1,6 +1,6 @@
 """The second-axis figures and report, on small hand-made tables: a categorical axis in
-the user's order and drawn as categories and readable tick labels on a numeric
-axis."""
+the user's order and drawn as categories, readable tick labels on a numeric axis, a
+heatmap whose labels do not collide."""
 
 from __future__ import annotations
 
@@ -123,3 +123,22 @@ def test_log_x_labels_skip_values_too_close_to_the_last_labelled_one():
     _, ax = plt.subplots()
     style.log_x_when_wide(ax, [10, 20, 40])  # under 8×: linear, matplotlib's ticks
     assert ax.get_xscale() == "linear"
+
+
+@pytest.mark.parametrize("n_values", [1, 3, 11])
+def test_the_heatmap_title_and_colour_bar_label_neither_collide_nor_leave_the_figure(
+    tmp_path, n_values
+):
+    from bvsim.present.axis_figures import fig_axis_heatmap
+
+    s = _axis_summary(tmp_path, "n_train", list(range(10, 10 + 10 * n_values, 10)))
+    fig = fig_axis_heatmap(s, "n_train")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax, cbar = fig.axes
+    title = ax.title.get_window_extent(renderer)
+    label = cbar.yaxis.label.get_window_extent(renderer)
+    assert not title.overlaps(label)
+    box = fig.bbox
+    for b in (title, label):
+        assert box.x0 <= b.x0 and b.x1 <= box.x1 and box.y0 <= b.y0 and b.y1 <= box.y1
