@@ -64,8 +64,9 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
     """Bias², variance, noise and expected error vs λ, one panel per second-axis value.
 
     A shared y axis, unless one value dwarfs the rest (an interpolation peak); then each
-    panel has its own, symlog where one λ dwarfs the others in it. Bands stop at 0 (every
-    quantity is non-negative), and a linear axis is narrowed to the estimates."""
+    panel has its own, symlog where one λ dwarfs the others in it. Bands stop at 0 (no
+    quantity is negative), or at the estimate where a bias-corrected bias² is negative,
+    and a linear axis is narrowed to the estimates."""
     values = _axis_values(summary, axis)
     ncol = 2 if len(values) == 4 else min(len(values), 3)
     nrow = int(np.ceil(len(values) / ncol))
