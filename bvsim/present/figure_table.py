@@ -50,7 +50,9 @@ class FigureFile:
         Its caption in ``report.md``; ``{axis}`` stands for the second axis's name.
     make : callable
         ``make(FigureInput)``: the figure, or None where it does not apply to the run
-        (its files from an earlier drawing are then removed).
+        (its files from an earlier drawing are then removed); it raises
+        :class:`.figure_makers.InputMissing` where a file it is drawn from is gone (its
+        drawing is then kept).
     axis : bool
         Drawn for a second-axis run (its combined report), not for a single run.
     applies : callable, optional
