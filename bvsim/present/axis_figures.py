@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import ticker
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -47,14 +46,28 @@ def _axis_label(axis: str, value: float | str) -> str:
     return f"{axis} = {axis_value_text(value)}"
 
 
+def _categorical(summary: pd.DataFrame, axis: str) -> bool:
+    """Whether the second axis is categorical (penalty, optimizer: names)."""
+    return not pd.api.types.is_numeric_dtype(summary[axis])
+
+
+def _axis_values(summary: pd.DataFrame, axis: str) -> list:
+    """The second axis's values in the order the figures show them: a categorical
+    axis's names as the user listed them (``sweep.axis_labels``, the order of
+    ``summary.csv``), never sorted by name; numbers ascending."""
+    values = list(pd.unique(summary[axis]))
+    return values if _categorical(summary, axis) else sorted(values)
+
+
 @styled
 def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
     """Bias², variance, noise and expected error vs λ, one panel per second-axis value.
 
     A shared y axis, unless one value dwarfs the rest (an interpolation peak); then each
-    panel has its own, symlog where one λ dwarfs the others in it. Bands stop at 0 (every
-    quantity is non-negative), and a linear axis is narrowed to the estimates."""
-    values = sorted(summary[axis].unique())
+    panel has its own, symlog where one λ dwarfs the others in it. Bands stop at 0 (no
+    quantity is negative), or at the estimate where a bias-corrected bias² is negative,
+    and a linear axis is narrowed to the estimates."""
+    values = _axis_values(summary, axis)
     ncol = 2 if len(values) == 4 else min(len(values), 3)
     nrow = int(np.ceil(len(values) / ncol))
     share = not dwarfed(valid_rows(summary)["expected_error"])
@@ -110,7 +123,12 @@ def fig_axis_decomposition(summary: pd.DataFrame, axis: str) -> Figure:
 def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
     """Expected error over (second axis × λ); the best λ of each row is boxed."""
     grid = summary.pivot(index=axis, columns="weight_decay", values="expected_error")
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * grid.shape[1], 1.2 + 0.5 * grid.shape[0]))
+    grid = grid.reindex(_axis_values(summary, axis))  # pivot sorts names alphabetically
+    # a few rows still leave the colour bar's label room beside them and the title room
+    # above (constrained layout keeps both inside the figure)
+    n_rows, n_cols = grid.shape
+    fig, ax = plt.subplots(figsize=(max(6.4, 2.2 + 0.75 * n_cols), max(3.8, 1.4 + 0.5 * n_rows)),
+                           layout="constrained")  # fmt: skip
     finite = grid.to_numpy()[np.isfinite(grid.to_numpy())]
     norm = None
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 30:
@@ -123,8 +141,8 @@ def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
         norm=norm,
         ax=ax,
         cbar_kws={
-            "label": "expected error (bias² + variance + noise)"
-            + (", log colour scale" if norm is not None else "")
+            "label": "expected error\n(bias² + variance + noise"
+            + (", log colour scale)" if norm is not None else ")")
         },
         annot_kws={"fontsize": 8},
     )
@@ -143,8 +161,8 @@ def fig_axis_heatmap(summary: pd.DataFrame, axis: str) -> Figure:
 def _best_by_value(summary: pd.DataFrame, axis: str) -> list[tuple]:
     """(axis value, best λ's row, smallest λ's row) for each value with estimates."""
     rows = []
-    for value, part in summary.groupby(axis):
-        v = valid_rows(part)
+    for value in _axis_values(summary, axis):
+        v = valid_rows(summary[summary[axis] == value])
         if not v.empty:
             rows.append((value, best_row(v), v.iloc[0]))
     return rows
@@ -158,15 +176,20 @@ def _axis_ticks(ax, axis: str, names: list, values: np.ndarray, categorical: boo
         ax.set_xticks(values)
         ax.set_xticklabels(names)
         ax.set_xlim(-0.5, len(values) - 0.5)
-    elif values.min() > 0 and values.max() / values.min() >= 8:
-        ax.set_xscale("log")
-        ticks = [values[0]]
-        for v in values[1:]:
-            if np.log10(v / ticks[-1]) >= 0.12:
-                ticks.append(v)
-        ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
-        ax.xaxis.set_minor_locator(ticker.NullLocator())
+    else:
+        log_x_when_wide(ax, values)
+
+
+def _points(ax, x, y, se, color, label: str, log: bool) -> None:
+    """Estimates of a categorical axis as points with ±2 SE bars, the lower bar stopping
+    at 0 (an error is not negative), and left out on a log axis where it would reach 0
+    (as :func:`.style.band` draws a band there)."""
+    se = np.nan_to_num(np.asarray(se, float))
+    below = np.minimum(2 * se, np.maximum(y, 0.0))
+    if log:
+        below = np.where(y - 2 * se <= 0, 0.0, below)
+    ax.errorbar(x, y, yerr=[below, 2 * se], fmt="o", color=color, ecolor=color, elinewidth=1.4,
+                capsize=4, markersize=6, label=label)  # fmt: skip
 
 
 @styled
@@ -178,11 +201,13 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     if not rows:
         return fig
     names = [r[0] for r in rows]
-    categorical = any(isinstance(v, str) for v in names)
-    # a categorical axis (penalty, optimizer): its names at positions 0, 1, ...
+    categorical = _categorical(summary, axis)
+    # a categorical axis (penalty, optimizer): its names at positions 0, 1, ..., as
+    # points with bars (a line or band would claim values between two names)
     values = np.arange(len(rows), dtype=float) if categorical else np.array(names, dtype=float)
     lam = LambdaAxis(summary["weight_decay"])
-    ax1.plot(values, lam.pos([r[1]["weight_decay"] for r in rows]), "o-", color="C3")
+    ax1.plot(values, lam.pos([r[1]["weight_decay"] for r in rows]), "o" if categorical else "o-",
+             color="C3")  # fmt: skip
     ax1.set_yscale("log")
     ticks = sorted(set(lam.pos(summary["weight_decay"].unique())))
     ax1.set_yticks(ticks)
@@ -198,8 +223,11 @@ def fig_axis_best(summary: pd.DataFrame, axis: str) -> Figure:
     for idx, label, color in ((1, "at the best λ", pal[3]), (2, "at the smallest λ", pal[0])):
         err = np.array([r[idx]["expected_error"] for r in rows])
         se = np.array([r[idx]["expected_error_se"] for r in rows])
-        band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6, floor=0.0,
-             log=log_y)  # fmt: skip
+        if categorical:  # side by side: the best λ is often the smallest
+            _points(ax2, values + (0.08 if idx == 2 else -0.08), err, se, color, label, log_y)
+        else:
+            band(ax2, values, err, se, color, label=label, marker="o", linewidth=1.6,
+                 floor=0.0, log=log_y)  # fmt: skip
     if log_y:
         ax2.set_yscale("log")
     ax2.set_ylabel(f"expected error ({error_label(summary)})")

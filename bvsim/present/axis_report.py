@@ -58,7 +58,8 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     out_dir = Path(out_dir)
     s, meta = tables.summary, tables.meta
     crossed = bool(crossed_factors_of(meta))
-    groups = list(s.groupby(axis, sort=True))
+    # a categorical axis (penalty, optimizer) in the order the user listed it, numbers ascending
+    groups = list(s.groupby(axis, sort=pd.api.types.is_numeric_dtype(s[axis])))
     rows = [_value_row(axis, value, part, meta) for value, part in groups]
     lines = [
         f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",

@@ -1,6 +1,7 @@
 """The makers of :data:`bvsim.present.figure_table.FIGURE_TABLE`: each draws one figure
 from a finished run (:class:`FigureInput`), or returns None where the figure does not
-apply to it; :func:`numeric_axis` and :func:`has_axis_anova` say which second-axis
+apply to it (or raises :class:`InputMissing` where it needs a file the run directory
+no longer has); :func:`numeric_axis` and :func:`has_axis_anova` say which second-axis
 figures apply, from the combined tables alone.
 
 The figures themselves are drawn by :mod:`.lambda_figures`, :mod:`.variance_figures`,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FigureInput",
+    "InputMissing",
     "anova",
     "axis_anova",
     "axis_best",
@@ -44,6 +46,12 @@ __all__ = [
     "weight_hist",
     "weight_norm",
 ]
+
+
+class InputMissing(Exception):
+    """A figure that may apply to the run cannot be drawn: a file it is drawn from is
+    missing (``predictions.npz``, gitignored or deleted). Its drawing from when the run
+    finished is kept (a new sweep removes every figure first); the message says why."""
 
 
 @dataclass
@@ -83,11 +91,16 @@ def decomposition(run: FigureInput) -> Figure:
 
 
 def fits(run: FigureInput) -> Figure | None:
-    """Member fans: a 1-D regression run with predictions.npz and pointwise.csv."""
+    """Member fans: a 1-D regression run with predictions.npz and pointwise.csv
+    (without predictions.npz: :class:`InputMissing`, its inputs' dimension unknown)."""
     from .lambda_figures import fig_fits
 
     s, pw = run.tables.summary, run.tables.pointwise
-    if run.input_dim != 1 or is_classification_run(s) or pw.empty or valid_rows(s).empty:
+    if is_classification_run(s) or pw.empty or valid_rows(s).empty:
+        return None
+    if not (run.run_dir / "predictions.npz").exists():
+        raise InputMissing(f"{run.run_dir / 'predictions.npz'} is missing")
+    if run.input_dim != 1:
         return None
     fits = load_fits(run.run_dir, key_lambdas(s), max_members=30)
     return None if fits.empty else fig_fits(fits, pw, s)

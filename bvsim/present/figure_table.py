@@ -50,7 +50,9 @@ class FigureFile:
         Its caption in ``report.md``; ``{axis}`` stands for the second axis's name.
     make : callable
         ``make(FigureInput)``: the figure, or None where it does not apply to the run
-        (its files from an earlier drawing are then removed).
+        (its files from an earlier drawing are then removed); it raises
+        :class:`.figure_makers.InputMissing` where a file it is drawn from is gone (its
+        drawing is then kept).
     axis : bool
         Drawn for a second-axis run (its combined report), not for a single run.
     applies : callable, optional
@@ -113,10 +115,12 @@ FIGURE_TABLE: tuple[FigureFile, ...] = (
             "and the test error measured directly on noisy test labels; bands are ±2 SE of each "
             "estimate on its own (marginal, not paired: two λ whose bands overlap can still "
             "differ clearly, see `diff_from_best` in `summary.csv`). Bias² is bias-corrected, so "
-            "it can be slightly negative where the true bias is near zero. The best λ is the "
-            "dash-dotted line; the one-SE-rule λ (the largest λ within one paired SE of the "
-            "best), where it differs, the dashed purple one. λ = 0 is drawn left of the axis "
-            "break (//). No band reaches below 0, as none of these can. Where one λ's "
+            "it can be negative where the true bias is near zero (far below 0 where its SE is "
+            "large, as at the interpolation threshold). The best λ is the dash-dotted line; the "
+            "one-SE-rule λ (the largest λ within one paired SE of the best), where it differs, "
+            "the dashed purple one. λ = 0 is drawn left of the axis break (//). Bands stop at 0, "
+            "as none of these quantities can be negative, except below a negative bias² "
+            "estimate: its band reaches down to the estimate. Where one λ's "
             "expected error dwarfs the others' (λ = 0 at the interpolation threshold, where it "
             "diverges) the y axis is symlog, linear only near 0 (axis label); otherwise it "
             "spans the estimates, and a band far wider than them runs off it. " + _TERMS
@@ -227,8 +231,9 @@ FIGURE_TABLE: tuple[FigureFile, ...] = (
         make=makers.axis_decomposition,
         caption=(
             "Bias², variance, noise and their sum against λ, one panel per {axis}; bands ±2 SE "
-            "(marginal), none below 0 (data from a file: no noise line, bias² includes it). "
-            "Bias² is bias-corrected and may be slightly negative; λ = 0 is drawn left of //. "
+            "(marginal), stopping at 0 except below a negative bias² estimate, down to which "
+            "its band reaches (data from a file: no noise line, bias² includes it). Bias² is "
+            "bias-corrected and can be negative; λ = 0 is drawn left of //. "
             "A panel where one λ dwarfs the others (the interpolation threshold) has its own "
             "symlog y axis, linear only near 0."
         ),

@@ -10,12 +10,13 @@ Which figures there are, their captions and makers are declared in
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from joblib import Parallel, cpu_count, delayed
 
 from ..io.tables import Tables
-from .figure_makers import FigureInput
+from .figure_makers import FigureInput, InputMissing
 from .figure_table import FIGURE_TABLE
 from .style import drop_figure, save_figure
 
@@ -25,7 +26,8 @@ __all__ = ["plot_all", "plot_axis", "plot_runs"]
 def _draw(source: FigureInput) -> list[Path]:
     """Draw the figures of ``source`` (those of a second axis when it has one) and save
     them; a figure that does not apply is not drawn, and its files from an earlier
-    drawing are removed. Nothing is drawn for an empty summary."""
+    drawing are removed; one whose input is missing (:class:`.figure_makers.InputMissing`)
+    is kept as drawn, saying so on stderr. Nothing is drawn for an empty summary."""
     fig_dir = source.run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -34,7 +36,15 @@ def _draw(source: FigureInput) -> list[Path]:
     for entry in FIGURE_TABLE:
         if entry.axis != (source.axis is not None):
             continue
-        fig = entry.draw(source)
+        try:
+            fig = entry.draw(source)
+        except InputMissing as why:
+            png = fig_dir / f"{entry.name}.png"
+            if png.exists():
+                print(
+                    f"bvsim: {png} left as drawn: {why}, so it cannot be redrawn", file=sys.stderr
+                )
+            continue
         if fig is not None:
             written += save_figure(fig, fig_dir, entry.name)
         else:
@@ -52,14 +62,15 @@ def plot_all(tables: Tables, out_dir) -> list[Path]:
         (with ``steps.csv`` for the figures along training).
     out_dir : path
         The run directory; figures go to ``out_dir/figures/``. ``predictions.npz`` is
-        read from it for the fitted-curve fans (skipped when it is missing).
+        read from it for the fitted-curve fans: without it they are not drawn, and a
+        drawing from when the run finished is left as it is (said on stderr).
 
     Returns
     -------
     list of Path
         The files written (each figure's ``.png`` and ``.pdf``). A figure that does not
         apply is not drawn, and its files from an earlier drawing are removed (the
-        report lists the figures it finds).
+        report lists the figures it finds); one that cannot be redrawn is kept.
     """
     return _draw(FigureInput(tables, Path(out_dir)))
 

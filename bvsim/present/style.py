@@ -282,12 +282,21 @@ def limit_to_estimates(ax, values, pad: float = 0.6) -> None:
 
 
 def log_x_when_wide(ax, values) -> None:
-    """A log x axis with plain ``%g`` labels when the positive ``values`` span 8× or
-    more (a second axis such as n_train); linear otherwise."""
-    values = np.asarray(values, float)
+    """A log x axis when the positive ``values`` span 8× or more (a second axis such as
+    n_train); linear otherwise. On the log axis the ticks are the values themselves,
+    labelled ``%g``, skipping any within 0.12 decades of the last labelled one, and no
+    minor ticks (a span under two decades gets labelled minor ticks, "3×10¹4×10¹",
+    that collide)."""
+    values = np.unique(np.asarray(values, float))
     if values.min() > 0 and values.max() / values.min() >= 8:
         ax.set_xscale("log")
+        ticks = [values[0]]
+        for v in values[1:]:
+            if np.log10(v / ticks[-1]) >= 0.12:
+                ticks.append(v)
+        ax.set_xticks(ticks)
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
 
 
 def legend_below(fig: Figure, ax, ncol: int = 3, **kw) -> None:

@@ -320,3 +320,22 @@ def test_a_dwarfing_total_runs_off_the_stack_instead_of_flattening_it():
     s["variance_data"], s["variance_init"] = 0.7 * s["variance"], 0.3 * s["variance"]
     ax = fig_variance_split(s).axes[0]
     assert ax.get_ylim()[1] < 1.0 and any("off scale" in t.get_text() for t in ax.texts)
+
+
+def test_the_decomposition_captions_say_a_negative_bias2_band_goes_below_zero():
+    """double-descent n = 40, λ = 0: bias² = −2.69 ± 4.5, its band below 0, under a
+    caption that said no band reaches below 0."""
+    from bvsim.present.axis_figures import fig_axis_decomposition
+    from bvsim.present.figure_table import FIGURE_TABLE
+    from bvsim.present.lambda_figures import fig_decomposition
+
+    s = _summary(n_seeds=1)
+    s.loc[s["weight_decay"] == 0, ["bias2", "bias2_se"]] = [-0.05, 0.1]
+    ax = fig_decomposition(s).axes[0]
+    assert _band_vertices(ax).min() == pytest.approx(-0.05)  # to the estimate, not −0.25
+    ax = fig_axis_decomposition(s.assign(n_train=40), "n_train").axes[0]
+    assert _band_vertices(ax).min() == pytest.approx(-0.05)
+    caption = {f.name: f.caption for f in FIGURE_TABLE}
+    for name in ("decomposition", "axis_decomposition"):
+        assert "except below a negative bias² estimate" in caption[name]
+        assert "none below 0" not in caption[name] and "No band reaches" not in caption[name]
