@@ -20,11 +20,10 @@ from joblib.parallel import BACKENDS
 from .api import load_config, run_sweep
 from .config import BvsimWarning, ConfigError, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
-from .io.rundir import check_config_unchanged
+from .io.rundir import RunDirError, check_config_unchanged
 from .io.tables import read_tables
 from .present.common import noise_in_bias, num, pm, valid_rows
 from .run.executor import check_n_jobs, streaming_backends
-from .run.store import RunDirError
 from .train.devices import resolve_sweep_devices
 from .train.engine import layer_shapes
 from .train.trainers import kind_note
