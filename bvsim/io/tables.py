@@ -25,11 +25,10 @@ from ..run.result import SweepResult
 from ..run.store import PREDICTIONS, atomic_path, read_slice, write_npz, write_text_atomic
 from ..task import task_for
 from .anova import anova_tables
-from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
 from .rundir import ANOVA, FILES, STEPS, THEORY, RunDirError
 from .summary import BOOTSTRAP_STREAM, summary_rows
-from .theory import theory_table
+from .theory import fixed_design_x, theory_table
 
 __all__ = [
     "Tables",
