@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import crossed_shape
-from ..data.csv import repeated_x_noise
+from ..data.csv import file_rows
 from ..estimate import compare
 from ..estimate.crossed import cell_mean, crossed_prob_best, split_df, split_se
-from ..estimate.squared import mean_se
+from ..estimate.squared import mean_se, repeated_x_noise
 from ..run.result import SweepResult
 from ..task import Task, task_for
 from .blocks import labels_block, point_blocks, pred_block
@@ -311,8 +311,8 @@ def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = 
     summary = pd.DataFrame(rows)
     columns = summary_columns(cfg)
     summary["bias2_includes_noise"] = task.bias2_includes_noise(cfg, r.test)
-    if "noise_estimate" in columns:  # from repeated x in the file, if any
-        summary["noise_estimate"], _ = repeated_x_noise(cfg, r.test.data_digest)
+    if "noise_estimate" in columns:  # from repeated x in the file, if any (squared error)
+        summary["noise_estimate"], _ = repeated_x_noise(*file_rows(cfg, r.test.data_digest))
     if per_set_out is not None:
         per_set_out.update(per_set)
     seed = _bootstrap_seed(cfg.seed)
