@@ -38,7 +38,6 @@ __all__ = [
     "LOCK_GRACE_SECONDS",
     "axis_dir_name",
     "axis_dir_names",
-    "axis_value_text",
     "check_config_unchanged",
     "check_run_dir",
     "clear_outputs",
@@ -165,11 +164,6 @@ def axis_dir_name(axis: str, value: float | str) -> str:
         if float(text) != value:
             text = repr(value)
     return f"{axis}={text}"
-
-
-def axis_value_text(value: float | str) -> str:
-    """A second-axis value for a label: a number as ``%g``, a name as it is."""
-    return value if isinstance(value, str) else f"{value:g}"
 
 
 def axis_dir_names(cfg: Config) -> list[str]:
