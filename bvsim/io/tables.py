@@ -20,6 +20,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import axis_values, config_key, crossed_shape
+from ..data.seeds import node_text
 from ..estimate import compare
 from ..run.result import SweepResult
 from ..run.store import PREDICTIONS, atomic_path, read_slice, write_npz, write_text_atomic
@@ -27,7 +28,7 @@ from ..task import task_for
 from .anova import anova_tables
 from .members import curves_table, members_table, weight_hist_table
 from .rundir import ANOVA, FILES, STEPS, THEORY, RunDirError
-from .summary import BOOTSTRAP_STREAM, summary_rows
+from .summary import bootstrap_seed, summary_rows
 from .theory import fixed_design_x, theory_table
 
 __all__ = [
@@ -79,7 +80,7 @@ def summarize(r: SweepResult) -> Tables:
         "task": task_for(r.cfg).name,
         "bvsim": __version__,
         "prob_best_resamples": compare.N_BOOTSTRAP,
-        "prob_best_seed": f"SeedSequence({r.cfg.seed}, spawn_key=({BOOTSTRAP_STREAM},))",
+        "prob_best_seed": node_text(bootstrap_seed(r.cfg.seed)),
         **r.info,
     }
     if task_for(r.cfg).crossed(r.cfg):  # its SEs' factors
