@@ -1,7 +1,7 @@
 """bvsim: a bias-variance Monte Carlo simulator for weight decay (and friends).
 
-Layers, each importing only from those before it: config -> estimate -> task -> data
--> train -> run -> io -> present -> api -> cli (see README, Layout).
+Layers, each importing only from those before it: _version -> config -> estimate ->
+task -> data -> train -> run -> io -> present -> api -> cli (see README, Layout).
 
 >>> import bvsim
 >>> cfg = bvsim.load_config(preset="smoke")

@@ -20,11 +20,10 @@ from joblib.parallel import BACKENDS
 from .api import load_config, run_sweep
 from .config import BvsimWarning, ConfigError, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
-from .io.rundir import check_config_unchanged
+from .io.rundir import RunDirError, check_config_unchanged
 from .io.tables import read_tables
 from .present.common import noise_in_bias, num, pm, valid_rows
 from .run.executor import check_n_jobs, streaming_backends
-from .run.store import RunDirError
 from .train.devices import resolve_sweep_devices
 from .train.engine import layer_shapes
 from .train.trainers import kind_note
@@ -339,6 +338,39 @@ def _sweep(args) -> int:
     return 0
 
 
+def _preset_row(name: str) -> list[str]:
+    """A preset's line in ``bvsim presets``: name, data, model, fit, the grid."""
+    cfg = load_config(preset=name)
+    d = cfg.data
+    data = f"csv {d.path.split(':')[-1]}" if d.source == "csv" else f"truth {d.truth}"
+    shapes = layer_shapes(cfg)
+    widths = "-".join(str(w) for w in [shapes[0][0], *(fo for _, fo in shapes)])
+    model = {"mlp": f"MLP {widths}", "linear": f"linear {widths}"}.get(
+        cfg.model.kind, cfg.model.kind
+    )
+    fit = "exact ridge" if cfg.train.solver == "closed_form" else (
+        f"{cfg.train.steps} {cfg.train.optimizer} steps"
+    )  # fmt: skip
+    n_axis = len(cfg.sweep.axis_values)
+    axis = f" x {n_axis} {cfg.sweep.axis}" if cfg.sweep.axis != "none" else ""
+    grid = (
+        f"{len(cfg.sweep.weight_decay)} lambdas{axis} x {cfg.sweep.n_reps} sets x "
+        f"{cfg.sweep.n_seeds} seed(s)"
+    )
+    return [name, data, model, fit, grid]
+
+
+def _presets() -> int:
+    """``bvsim presets``: one line per shipped preset, each column as wide as its
+    longest entry (so a long name such as double-descent-crossed keeps them in line),
+    two spaces apart (the entries hold single spaces)."""
+    rows = [_preset_row(name) for name in list_presets()]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(v.ljust(w) for v, w in zip(row[:-1], widths, strict=True)), row[-1]]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with _warnings_as_lines():
@@ -350,26 +382,7 @@ def _command(args) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "presets":
-            for name in list_presets():
-                cfg = load_config(preset=name)
-                d = cfg.data
-                data = f"csv {d.path.split(':')[-1]}" if d.source == "csv" else f"truth {d.truth}"
-                shapes = layer_shapes(cfg)
-                widths = "-".join(str(w) for w in [shapes[0][0], *(fo for _, fo in shapes)])
-                model = {"mlp": f"MLP {widths}", "linear": f"linear {widths}"}.get(
-                    cfg.model.kind, cfg.model.kind
-                )
-                fit = "exact ridge" if cfg.train.solver == "closed_form" else (
-                    f"{cfg.train.steps} {cfg.train.optimizer} steps"
-                )  # fmt: skip
-                n_axis = len(cfg.sweep.axis_values)
-                axis = f" x {n_axis} {cfg.sweep.axis}" if cfg.sweep.axis != "none" else ""
-                print(
-                    f"{name:15s} {data:22s} {model:20s} {fit:16s} "
-                    f"{len(cfg.sweep.weight_decay)} lambdas{axis} x {cfg.sweep.n_reps} sets x "
-                    f"{cfg.sweep.n_seeds} seed(s)"
-                )
-            return 0
+            return _presets()
         tables = read_tables(args.run_dir)
         axis = tables.meta.get("axis")  # a second-axis run: its own figures and report
         if args.command == "plot":  # deferred: matplotlib and seaborn, loaded only to draw

@@ -29,7 +29,6 @@ __all__ = [
     "Task",
     "TermWords",
     "task_for",
-    "task_named",
     "task_of_run",
 ]
 
@@ -277,14 +276,6 @@ def task_for(cfg: Config) -> Task:
     """The task of a configuration: classification when its data are
     (:func:`bvsim.config.is_classification`), else regression."""
     return CLASSIFICATION if is_classification(cfg) else REGRESSION
-
-
-def task_named(name: str) -> Task:
-    """The task called ``name`` (as ``run.json`` records it)."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"no task {name!r}: one of {', '.join(TASKS)}") from None
 
 
 def task_of_run(summary, meta: dict | None = None) -> Task:

@@ -16,9 +16,7 @@ from bvsim.io.summary import summary_columns
 from bvsim.task import (
     CLASSIFICATION,
     REGRESSION,
-    TASKS,
     task_for,
-    task_named,
     task_of_run,
 )
 
@@ -46,13 +44,6 @@ def test_output_width_and_training_loss():
     assert REGRESSION.n_out(load_config(preset="linear")) == 1
     assert (REGRESSION.loss, CLASSIFICATION.loss) == ("mse", "cross_entropy")
     assert REGRESSION.squared and not CLASSIFICATION.squared
-
-
-def test_task_named_and_its_errors():
-    for name, task in TASKS.items():
-        assert task_named(name) is task and task.name == name
-    with pytest.raises(ValueError, match="no task 'ranking'"):
-        task_named("ranking")
 
 
 @pytest.mark.parametrize("run", RUNS)

@@ -36,9 +36,9 @@ __all__ = [
     "DataChangedError",
     "check_csv",
     "data_digest",
+    "file_rows",
     "load_split",
     "n_test_rows",
-    "repeated_x_noise",
     "training_rows",
 ]
 
@@ -395,29 +395,9 @@ def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:
     return gen.choice(n_pool, size=d.n_train, replace=False)
 
 
-def repeated_x_noise(cfg: Config, digest: str | None = None) -> tuple[float, int]:
-    """Noise variance estimated from rows that share the same x (all rows of the file;
-    with ``digest``, of those bytes, as :func:`load_split`).
-
-    The pooled within-group variance of the target (ddof = 1 in each group), in the
-    target's units after standardization; with no repeated x it is NaN.
-
-    Returns
-    -------
-    noise_var : float
-    n_groups : int
-        Groups of two or more rows with identical features.
-    """
+def file_rows(cfg: Config, digest: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y): every row of the file, the training pool's then the test split's, as
+    :func:`load_split` gives them (standardized if on; with ``digest``, of those
+    bytes), for :func:`bvsim.estimate.squared.repeated_x_noise`."""
     x_pool, y_pool, x_test, y_test = load_split(cfg, digest)
-    x = np.concatenate([x_pool, x_test])
-    y = np.concatenate([y_pool, y_test])
-    _, group = np.unique(x, axis=0, return_inverse=True)
-    group = group.ravel()
-    sizes = np.bincount(group)
-    if task_for(cfg) is CLASSIFICATION or not (sizes >= 2).any():
-        return float("nan"), 0
-    sums = np.bincount(group, weights=y)
-    sq = np.bincount(group, weights=y * y)
-    keep = sizes >= 2
-    ss = sq[keep] - sums[keep] ** 2 / sizes[keep]  # within-group sum of squares
-    return float(ss.sum() / (sizes[keep] - 1).sum()), int(keep.sum())
+    return np.concatenate([x_pool, x_test]), np.concatenate([y_pool, y_test])

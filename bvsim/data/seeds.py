@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Stream", "crossed_levels", "member_key", "member_word", "rng"]
+__all__ = ["Stream", "crossed_levels", "member_key", "member_word", "node", "node_text", "rng"]
 
 
 class Stream:
@@ -22,6 +22,7 @@ class Stream:
     NOISE = 7  # crossed design: training-label noise vector of noise level b
     CROSSED = 8  # crossed design: (CROSSED, stream, c), member streams of seed level c
     TEST_LABELS = 9  # crossed design: noisy test labels of training set k
+    BOOTSTRAP = 100  # the bootstrap resamples behind summary.csv's prob_best (io/summary)
 
 
 def crossed_levels(k, n_noise: int) -> tuple:
@@ -45,10 +46,20 @@ def member_word(root: int, design: str, stream: int, k: int, s: int, dtype=np.ui
     (:func:`member_key`): the seed handed to a generator outside the tree, which each
     caller reduces to the range that generator takes (``torch.manual_seed``, a
     ``random_state``, a dropout key)."""
-    seq = np.random.SeedSequence(root, spawn_key=member_key(design, stream, k, s))
+    seq = node(root, *member_key(design, stream, k, s))
     return seq.generate_state(1, dtype=dtype)[0]
+
+
+def node(root: int, *key: int) -> np.random.SeedSequence:
+    """Seed-tree node ``key`` under root seed ``root``."""
+    return np.random.SeedSequence(root, spawn_key=tuple(key))
+
+
+def node_text(seq: np.random.SeedSequence) -> str:
+    """A node as ``run.json`` records it: ``SeedSequence(root, spawn_key=(key,))``."""
+    return f"SeedSequence({seq.entropy}, spawn_key={tuple(int(i) for i in seq.spawn_key)})"
 
 
 def rng(root: int, *key: int) -> np.random.Generator:
     """The generator of seed-tree node ``key`` under root seed ``root``."""
-    return np.random.default_rng(np.random.SeedSequence(root, spawn_key=tuple(key)))
+    return np.random.default_rng(node(root, *key))

@@ -32,6 +32,7 @@ __all__ = [
     "jackknife_variance",
     "mean_se",
     "per_set_squared_error",
+    "repeated_x_noise",
     "valid_training_sets",
 ]
 
@@ -208,3 +209,31 @@ def per_set_squared_error(pred: np.ndarray, f: np.ndarray) -> np.ndarray:
     ndarray of shape (..., n_reps)
     """
     return np.square(np.asarray(pred, dtype=np.float64) - f).mean(axis=(-2, -1))
+
+
+def repeated_x_noise(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """Noise variance estimated from rows that share the same x: the pooled
+    within-group variance of a real-valued target ``y`` (ddof = 1 in each group), NaN
+    with no repeated x.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, dim)
+    y : ndarray of shape (n,)
+
+    Returns
+    -------
+    noise_var : float
+    n_groups : int
+        Groups of two or more rows with identical features.
+    """
+    _, group = np.unique(x, axis=0, return_inverse=True)
+    group = group.ravel()
+    sizes = np.bincount(group)
+    if not (sizes >= 2).any():
+        return float("nan"), 0
+    sums = np.bincount(group, weights=y)
+    sq = np.bincount(group, weights=y * y)
+    keep = sizes >= 2
+    ss = sq[keep] - sums[keep] ** 2 / sizes[keep]  # within-group sum of squares
+    return float(ss.sum() / (sizes[keep] - 1).sum()), int(keep.sum())

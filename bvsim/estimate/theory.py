@@ -115,7 +115,6 @@ __all__ = [
     "ridge_fixed_design",
     "ridge_random_design_limit",
     "ridge_random_design_limit_classical",
-    "ridge_random_design_shrinkage",
     "ridgeless_random_design_exact",
     "factors_at_test_points",
     "ridge_theory",
@@ -215,25 +214,6 @@ def _times(noise_var, factor):
     noise_var = np.asarray(noise_var, float)
     with np.errstate(invalid="ignore"):
         return np.where(noise_var == 0, 0.0, noise_var * factor)
-
-
-def ridge_random_design_shrinkage(gamma, alpha_over_n):
-    """The limit c of E ŵ = c·w* for a random isotropic Gaussian design.
-
-    Parameters
-    ----------
-    gamma : float or ndarray
-        p/n.
-    alpha_over_n : float or ndarray
-        λ_r = α/n = bvsim's λ / 2 (≥ 0).
-
-    Returns
-    -------
-    c : ndarray
-        1 − λ_r m(−λ_r); at λ_r = 0: 1 for γ ≤ 1, 1/γ for γ > 1.
-    """
-    lm, _, _ = _limit_parts(gamma, alpha_over_n)
-    return (1 - lm)[()]
 
 
 def ridge_random_design_limit(gamma, coef_norm2, noise_var, alpha_over_n):

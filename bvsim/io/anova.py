@@ -10,8 +10,7 @@ from ..config import crossed_shape
 from ..estimate.anova import anova_terms as anova_term_names
 from ..run.result import SweepResult
 from ..task import task_for
-from .blocks import fixed_design_x
-from .theory import anova_theory_table
+from .theory import anova_theory_table, fixed_design_x
 
 __all__ = ["anova_tables"]
 

@@ -1,17 +1,15 @@
 """A sweep's predictions and test labels, read one weight decay and one block of test
 points at a time (from memory or from the chunk files), so that no table needs all
-predictions in memory at once; and the shared inputs of a fixed design."""
+predictions in memory at once."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..data.generator import draw_training_sets
-from ..estimate.closed_form import has_theory
 from ..run.result import SweepResult, TestLabels
 from ..run.store import ChunkStack
 
-__all__ = ["BLOCK_BYTES", "fixed_design_x", "labels_block", "point_blocks", "pred_block"]
+__all__ = ["BLOCK_BYTES", "labels_block", "point_blocks", "pred_block"]
 
 #: Predictions decomposed at once, in bytes (every training set and seed of one weight
 #: decay): a larger test set is decomposed a block of test points at a time, which the
@@ -39,11 +37,3 @@ def labels_block(r: SweepResult, points: slice) -> np.ndarray:
     if isinstance(r.y_test, TestLabels):
         return r.y_test.read(points)
     return r.y_test[:, points]
-
-
-def fixed_design_x(r: SweepResult) -> np.ndarray | None:
-    """The shared training inputs of a fixed design (for its closed-form theory); None
-    for any other design."""
-    if has_theory(r.cfg) != "fixed_design_exact":
-        return None
-    return draw_training_sets(r.cfg, r.test, [0]).x[0]

@@ -26,15 +26,18 @@ from ..config import (
     from_dict,
     text_key,
 )
-from ..run.store import TMP_PREFIX, RunDirError
-from .tables import ANOVA, FILES, STEPS, THEORY
+from ..run.store import PREDICTIONS, TMP_PREFIX
 
 __all__ = [
+    "ANOVA",
     "FIGURES",
+    "FILES",
+    "STEPS",
+    "THEORY",
+    "RunDirError",
     "LOCK_GRACE_SECONDS",
     "axis_dir_name",
     "axis_dir_names",
-    "axis_value_text",
     "check_config_unchanged",
     "check_run_dir",
     "clear_outputs",
@@ -42,6 +45,22 @@ __all__ = [
     "run_lock",
     "stored_keys",
 ]
+
+
+class RunDirError(Exception):
+    """A run directory's file is unreadable, truncated or not what was written."""
+
+
+#: The CSVs every run writes (``<name>.csv``; :mod:`bvsim.io.tables` writes and reads
+#: them).
+FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
+#: Written only when the configuration has a closed-form theory (bvsim.estimate.theory).
+THEORY = "theory"
+#: Written only by a crossed design (``sweep.design = "crossed"``): the ANOVA of the
+#: variance per λ, and per λ and test point.
+ANOVA = ("anova", "anova_pointwise")
+#: Written only with ``train.decompose_steps`` (:func:`bvsim.io.steps.steps_table`).
+STEPS = "steps"
 
 #: The file names of every figure bvsim draws (``figures/<name>.png`` and ``.pdf``):
 #: ``--overwrite`` removes these and leaves other files in ``figures/`` alone. Each is
@@ -69,7 +88,7 @@ FIGURES = (
 #: Files a run writes at the top of its directory (besides figures/, chunks/, axis/).
 _OUTPUTS = (
     *(f"{n}.csv" for n in (*FILES, THEORY, STEPS, *ANOVA)),
-    "predictions.npz",
+    PREDICTIONS,
     "report.md",
     "run.json",
 )
@@ -145,11 +164,6 @@ def axis_dir_name(axis: str, value: float | str) -> str:
         if float(text) != value:
             text = repr(value)
     return f"{axis}={text}"
-
-
-def axis_value_text(value: float | str) -> str:
-    """A second-axis value for a label: a number as ``%g``, a name as it is."""
-    return value if isinstance(value, str) else f"{value:g}"
 
 
 def axis_dir_names(cfg: Config) -> list[str]:

@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 
 from ..config import crossed_shape
-from ..data.csv import repeated_x_noise
+from ..data.csv import file_rows
+from ..data.seeds import Stream, node
 from ..estimate import compare
 from ..estimate.crossed import cell_mean, crossed_prob_best, split_df, split_se
-from ..estimate.squared import mean_se
+from ..estimate.squared import mean_se, repeated_x_noise
 from ..run.result import SweepResult
 from ..task import Task, task_for
 from .blocks import labels_block, point_blocks, pred_block
 
 __all__ = [
-    "BOOTSTRAP_STREAM",
     "COMPARE_COLUMNS",
     "STATUS_ALL_DIVERGED",
     "STATUS_CROSSING_BROKEN",
@@ -27,14 +27,11 @@ __all__ = [
     "STATUS_TOO_FEW",
     "VALID_STATUSES",
     "best_index",
+    "bootstrap_seed",
     "paired_columns",
     "summary_columns",
     "summary_rows",
 ]
-
-#: Key of the bootstrap stream under the run's root seed (``SeedSequence(seed,
-#: spawn_key=(BOOTSTRAP_STREAM,))``), apart from the data streams (bvsim.data.seeds.Stream).
-BOOTSTRAP_STREAM = 100
 
 #: A λ's ``status`` in ``summary.csv`` (:func:`_lambda_rows`): every training set
 #: usable; some sets diverged (estimated from the usable ones); a crossed design with a
@@ -284,9 +281,11 @@ def summary_columns(cfg) -> list[str]:
     return columns[:-1] + [c for c in COMPARE_COLUMNS if c not in columns] + columns[-1:]
 
 
-def _bootstrap_seed(root: int) -> np.random.SeedSequence:
-    """The seed of the bootstrap behind ``prob_best``, derived from the root seed."""
-    return np.random.SeedSequence(root, spawn_key=(BOOTSTRAP_STREAM,))
+def bootstrap_seed(root: int) -> np.random.SeedSequence:
+    """The seed of the bootstrap behind ``prob_best``: the seed tree's
+    :attr:`bvsim.data.seeds.Stream.BOOTSTRAP` node under the root seed (``run.json``
+    records it, :func:`bvsim.data.seeds.node_text`)."""
+    return node(root, Stream.BOOTSTRAP)
 
 
 def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = None):
@@ -311,11 +310,11 @@ def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = 
     summary = pd.DataFrame(rows)
     columns = summary_columns(cfg)
     summary["bias2_includes_noise"] = task.bias2_includes_noise(cfg, r.test)
-    if "noise_estimate" in columns:  # from repeated x in the file, if any
-        summary["noise_estimate"], _ = repeated_x_noise(cfg, r.test.data_digest)
+    if "noise_estimate" in columns:  # from repeated x in the file, if any (squared error)
+        summary["noise_estimate"], _ = repeated_x_noise(*file_rows(cfg, r.test.data_digest))
     if per_set_out is not None:
         per_set_out.update(per_set)
-    seed = _bootstrap_seed(cfg.seed)
+    seed = bootstrap_seed(cfg.seed)
     summary = paired_columns(summary.reindex(columns=columns), per_set, seed)[columns]
     pointwise = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     return summary, pointwise

@@ -20,35 +20,29 @@ import pandas as pd
 
 from .._version import __version__
 from ..config import axis_values, config_key, crossed_shape
+from ..data.seeds import node_text
 from ..estimate import compare
 from ..run.result import SweepResult
-from ..run.store import RunDirError, atomic_path, read_slice, write_npz, write_text_atomic
+from ..run.store import PREDICTIONS, atomic_path, read_slice, write_npz, write_text_atomic
 from ..task import task_for
 from .anova import anova_tables
-from .blocks import fixed_design_x
 from .members import curves_table, members_table, weight_hist_table
-from .summary import BOOTSTRAP_STREAM, summary_rows
-from .theory import theory_table
+from .rundir import ANOVA, FILES, STEPS, THEORY, RunDirError
+from .summary import bootstrap_seed, summary_rows
+from .theory import fixed_design_x, theory_table
 
 __all__ = [
     "Tables",
     "combine_axis",
     "load_fits",
+    "predictions_path",
     "read_tables",
+    "stored_input_dim",
     "summarize",
     "write_marker",
     "write_run",
     "write_tables",
 ]
-
-FILES = ("summary", "pointwise", "curves", "members", "weight_hist")
-#: Written only when the configuration has a closed-form theory (bvsim.estimate.theory).
-THEORY = "theory"
-#: Written only by a crossed design (``sweep.design = "crossed"``): the ANOVA of the
-#: variance per λ, and per λ and test point.
-ANOVA = ("anova", "anova_pointwise")
-#: Written only with ``train.decompose_steps`` (:func:`bvsim.io.steps.steps_table`).
-STEPS = "steps"
 
 
 @dataclass
@@ -86,7 +80,7 @@ def summarize(r: SweepResult) -> Tables:
         "task": task_for(r.cfg).name,
         "bvsim": __version__,
         "prob_best_resamples": compare.N_BOOTSTRAP,
-        "prob_best_seed": f"SeedSequence({r.cfg.seed}, spawn_key=({BOOTSTRAP_STREAM},))",
+        "prob_best_seed": node_text(bootstrap_seed(r.cfg.seed)),
         **r.info,
     }
     if task_for(r.cfg).crossed(r.cfg):  # its SEs' factors
@@ -115,7 +109,7 @@ def write_run(r: SweepResult, tables: Tables, out: str | Path) -> Path:
     # classification: every class's true probability (f_test holds class 1's only)
     p_test = {} if r.test.p_true is None else {"p_test": r.test.p_true}
     write_npz(
-        out / "predictions.npz",
+        predictions_path(out),
         {
             "weight_decay": r.weight_decay,
             "pred": r.pred,
@@ -172,7 +166,7 @@ def read_tables(run_dir: str | Path) -> Tables:
     """Read the tables of a finished run (for plotting and reporting).
 
     Raises FileNotFoundError when a CSV or ``run.json`` (written last) is missing, and
-    :class:`bvsim.run.store.RunDirError` when a CSV is unreadable or differs from what
+    :class:`bvsim.io.rundir.RunDirError` when a CSV is unreadable or differs from what
     ``run.json`` records of it (rows, columns, numeric columns, missing values).
     """
     run_dir = Path(run_dir)
@@ -205,6 +199,19 @@ def read_tables(run_dir: str | Path) -> Tables:
     return Tables(**frames, meta=meta, theory=theory, **optional)
 
 
+def predictions_path(run_dir: str | Path) -> Path:
+    """A run directory's ``predictions.npz`` (written by :func:`write_run`)."""
+    return Path(run_dir) / PREDICTIONS
+
+
+def stored_input_dim(run_dir: str | Path) -> int:
+    """Dimension of a run's test inputs (``x_test`` in ``predictions.npz``); OSError
+    when the file is missing or unreadable, KeyError, IndexError or ValueError when it is
+    not what :func:`write_run` writes."""
+    with np.load(predictions_path(run_dir)) as z:
+        return int(z["x_test"].shape[1])
+
+
 def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.DataFrame:
     """Member predictions at chosen weight decays, long: for the fitted-curve fans.
 
@@ -213,7 +220,7 @@ def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.D
     DataFrame with columns weight_decay, rep, seed, x, prediction (first ``max_members``
     training sets, seed 0 and up, diverged members left out).
     """
-    path = Path(run_dir) / "predictions.npz"
+    path = predictions_path(run_dir)
     with np.load(path) as z:
         wd, x = z["weight_decay"], z["x_test"][:, 0]
     frames = []

@@ -1,17 +1,30 @@
 """The closed forms of a run laid out as CSV rows: ``theory.csv`` (the closed-form
 bias², variance and expected error per λ, :func:`bvsim.estimate.theory.ridge_theory`)
 and the ``theory`` and ``theory_kind`` columns of ``anova.csv``
-(:func:`bvsim.estimate.anova_theory.anova_theory`)."""
+(:func:`bvsim.estimate.anova_theory.anova_theory`); and :func:`fixed_design_x`, the
+shared training inputs a fixed design's closed forms take."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..config import Config
+from ..data.generator import draw_training_sets
 from ..estimate.anova_theory import anova_theory
+from ..estimate.closed_form import has_theory
 from ..estimate.theory import ridge_theory
+from ..run.result import SweepResult
 
-__all__ = ["anova_theory_table", "theory_table"]
+__all__ = ["anova_theory_table", "fixed_design_x", "theory_table"]
+
+
+def fixed_design_x(r: SweepResult) -> np.ndarray | None:
+    """The shared training inputs of a fixed design (for its closed-form theory); None
+    for any other design."""
+    if has_theory(r.cfg) != "fixed_design_exact":
+        return None
+    return draw_training_sets(r.cfg, r.test, [0]).x[0]
 
 
 def theory_table(cfg: Config, test, x_design=None) -> pd.DataFrame | None:

@@ -14,8 +14,8 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from ..io.rundir import axis_value_text
 from .common import (
+    axis_value_text,
     best_row,
     error_label,
     lambda_label,

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.rundir import axis_dir_name, axis_value_text
+from ..io.rundir import axis_dir_name
 from ..io.tables import Tables
 from ..run.store import write_text_atomic
 from .checks import IDENTITY_SE, identity_worst
 from .common import (
+    axis_value_text,
     critical_value,
     crossed_factors_of,
     crossed_se_text,

@@ -17,6 +17,7 @@ from ..io.summary import VALID_STATUSES, best_index
 from ..task import CLASSIFICATION, task_of_run
 
 __all__ = [
+    "axis_value_text",
     "best_position",
     "best_row",
     "critical_value",
@@ -111,6 +112,11 @@ def lambda_text(value: float) -> str:
     """A weight decay in the report, as ``%g`` (``0``, ``0.0001``, ``1``): the form the
     grid is written in a configuration."""
     return "0" if value == 0 else f"{value:g}"
+
+
+def axis_value_text(value: float | str) -> str:
+    """A second-axis value for a label: a number as ``%g``, a name as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def num(value: float, sig: int = 4) -> str:

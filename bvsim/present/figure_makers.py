@@ -16,10 +16,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from ..io.tables import Tables, load_fits
+from ..io.tables import Tables, load_fits, predictions_path, stored_input_dim
 from .common import error_label, is_classification_run, key_lambdas, valid_rows
 
 if TYPE_CHECKING:
@@ -74,8 +73,7 @@ class FigureInput:
     def input_dim(self) -> int | None:
         """Dimension of the test inputs (``predictions.npz``); None when it is missing."""
         try:
-            with np.load(self.run_dir / "predictions.npz") as z:
-                return int(z["x_test"].shape[1])
+            return stored_input_dim(self.run_dir)
         except (OSError, KeyError, IndexError, ValueError):
             return None
 
@@ -98,8 +96,8 @@ def fits(run: FigureInput) -> Figure | None:
     s, pw = run.tables.summary, run.tables.pointwise
     if is_classification_run(s) or pw.empty or valid_rows(s).empty:
         return None
-    if not (run.run_dir / "predictions.npz").exists():
-        raise InputMissing(f"{run.run_dir / 'predictions.npz'} is missing")
+    if not predictions_path(run.run_dir).exists():
+        raise InputMissing(f"{predictions_path(run.run_dir)} is missing")
     if run.input_dim != 1:
         return None
     fits = load_fits(run.run_dir, key_lambdas(s), max_members=30)

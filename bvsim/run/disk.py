@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import Config, ConfigError, axis_configs
 from .chunks import chunk_file, chunk_list, run_sizes
+from .store import PREDICTIONS
 
 __all__ = ["check_disk", "disk_estimate", "free_space"]
 
@@ -108,7 +109,7 @@ def check_disk(
     ests = [disk_estimate(sub, device_type, d) for sub, d in zip(subs, run_dirs, strict=True)]
     where, free = free_space(out)
     # predictions.npz of an earlier run is removed before the new one is written
-    free += sum(_size(d / "predictions.npz") for d in run_dirs)
+    free += sum(_size(d / PREDICTIONS) for d in run_dirs)
     need = sum(e["total"] for e in ests)
     if need * (1 + _MARGIN[0]) + _MARGIN[1] <= free:
         return

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "PREDICTIONS",
     "ChunkStack",
-    "RunDirError",
     "StepSlice",
     "atomic_path",
     "load_arrays",
@@ -40,9 +40,9 @@ _HEADER_READERS = {
 }
 
 
-class RunDirError(Exception):
-    """A run directory's file is unreadable, truncated or not what was written."""
-
+#: The file of a run's member predictions (:func:`write_npz` streams it; run/disk.py
+#: counts it, io/ writes and reads it and clears an earlier run's).
+PREDICTIONS = "predictions.npz"
 
 #: Prefix of the temporary files outputs are written to before being renamed.
 TMP_PREFIX = ".tmp-"

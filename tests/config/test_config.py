@@ -162,7 +162,11 @@ def test_cli_unwritable_out(tmp_path, capsys):
 
 def test_cli_presets(capsys):
     assert main(["presets"]) == 0
-    assert "seed-demo" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list_presets()
+    # every column starts where it does on the other lines (double-descent-crossed too)
+    starts = {len(line) - len(line.split(maxsplit=1)[1]) for line in lines}
+    assert len(starts) == 1
 
 
 def test_readme_config_reference_is_complete():

@@ -20,12 +20,12 @@ from bvsim.data.generator import draw_training_sets, make_test_set
 from bvsim.estimate.anova_theory import ridgeless_anova_exact
 from bvsim.estimate.closed_form import KINDS, ridge_alpha, theory_kinds
 from bvsim.estimate.theory import (
+    _limit_parts,
     factors_at_test_points,
     mp_stieltjes,
     ridge_fixed_design,
     ridge_random_design_limit,
     ridge_random_design_limit_classical,
-    ridge_random_design_shrinkage,
     ridgeless_random_design_exact,
 )
 from bvsim.io.tables import read_tables
@@ -34,6 +34,14 @@ from bvsim.present.checks import theory_agreement
 from bvsim.present.lambda_figures import fig_decomposition
 
 DRIFT = 0.01  # relative finite-n allowance for the p, n -> infinity limit
+
+
+def ridge_random_design_shrinkage(gamma, alpha_over_n):
+    """The limit c of E ŵ = c·w* for a random isotropic Gaussian design (p/n = γ,
+    λ_r = α/n = bvsim's λ / 2): 1 − λ_r m(−λ_r); at λ_r = 0, 1 for γ ≤ 1 and 1/γ for
+    γ > 1. The oracle the limit's bias² is checked against (bias² = r² (1 − c)²)."""
+    lm, _, _ = _limit_parts(gamma, alpha_over_n)
+    return (1 - lm)[()]
 
 
 def _compare(summary, theory, drift=0.0):
