@@ -289,9 +289,13 @@ def one_se_index(weight_decay: np.ndarray, diff: np.ndarray, diff_se: np.ndarray
     Returns
     -------
     int
-        Index into the arrays (-1 if no λ qualifies).
+        Index into the arrays (-1 if no λ qualifies, or if no λ but the best has a
+        paired SE: with nothing to compare, the rule does not apply, and the best
+        alone would be marked for want of an SE).
     """
     diff, diff_se = np.asarray(diff, dtype=np.float64), np.asarray(diff_se, dtype=np.float64)
+    if np.count_nonzero(np.isfinite(diff_se)) < 2:  # the best's own 0 at most
+        return -1
     ok = np.isfinite(diff) & np.isfinite(diff_se) & (diff <= diff_se)
     if not ok.any():
         return -1

@@ -68,6 +68,10 @@ def test_paired_vs_best_drops_unusable_sets_per_pair():
     assert compare.one_se_index(np.array([0.0, 0.1, 1.0]), out["diff"], out["diff_se"]) == 2
     wd = np.array([0.0, 0.1, 1.0, 3.0])
     assert compare.one_se_index(wd, [0.1, 0.0, 0.05, 0.5], [0.2, 0.0, 0.06, 0.1]) == 2
+    # no paired SE but the best's own (a 2-level crossed factor) or one λ: no rule
+    nan = np.nan
+    assert compare.one_se_index(wd, [0.1, 0.0, 0.05, 0.5], [nan, 0.0, nan, nan]) == -1
+    assert compare.one_se_index(np.array([0.1]), [0.0], [0.0]) == -1
 
 
 def test_pseudo_values_of_a_mean_are_the_values():
