@@ -279,7 +279,8 @@ def _terminal_table(s: pd.DataFrame, cfg) -> str:
         notes.append("the terms of the expected cross-entropy, in nats (noise: the entropy)")
     if folded:
         notes.append("bias2+noise: data from a file has an unknown noise, inside bias²")
-    return out.to_string(index=False) + "\n" + "; ".join(notes)
+    table = "\n".join(line.rstrip() for line in out.to_string(index=False).splitlines())
+    return table + "\n" + "; ".join(notes)
 
 
 def _sweep(args) -> int:
