@@ -328,7 +328,11 @@ def _sweep(args) -> int:
     if "stop_reason" in meta:  # sweep.target_se: how many sets it took, and why it stopped
         print(f"bvsim: {meta['n_reps_done']} of {cfg.sweep.n_reps} training sets; "
               f"{meta['stop_reason']}")  # fmt: skip
-    print(f"bvsim: wrote {out}/ ({result.tables.meta['train_seconds']:.1f} s training)")
+    resumed = meta.get("n_sets_resumed", 0)
+    from_files = (
+        f"; {resumed} of {cfg.sweep.n_reps} training sets from chunk files" if resumed else ""
+    )
+    print(f"bvsim: wrote {out}/ ({meta['train_seconds']:.1f} s training{from_files})")
     if valid_rows(s).empty:  # no λ has an estimate (diverged, too few sets, broken crossing)
         print(
             f"bvsim: error: every member at every weight decay diverged or failed: {out}/ "

@@ -12,12 +12,10 @@ import fcntl
 import os
 import time
 import tomllib
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import (
-    BvsimWarning,
     Config,
     ConfigError,
     axis_values,
@@ -352,17 +350,6 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
         raise ConfigError(
             f"{out} holds results of a different configuration ({saved}); "
             "use --overwrite to replace them or --out for a new directory"
-        )
-    if not same:
-        try:
-            before = tomllib.loads(saved.read_text().removeprefix("\ufeff"))["sweep"]["n_reps"]
-        except (ValueError, KeyError, TypeError, OSError):
-            before = "another number"
-        warnings.warn(
-            f"{out} holds this configuration with sweep.n_reps = {before}: its "
-            f"training sets are reused, the run now has sweep.n_reps = {cfg.sweep.n_reps}",
-            BvsimWarning,
-            stacklevel=2,
         )
 
 

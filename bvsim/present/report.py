@@ -262,7 +262,7 @@ def _precision_lines(meta: dict) -> list[str]:
         why = (
             f"it used all {k} training sets allowed by sweep.n_reps and still missed the "
             f"target (worst SE {num(meta['worst_se'], 3)}): {about}raise sweep.n_reps "
-            "and run again into the same directory, which trains only the sets added"
+            "and run again into the same directory, which reuses its chunks"
         )
     optimistic = (
         " The SEs at such a stop are somewhat optimistic, since the rule stops where the "

@@ -10,13 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import BvsimWarning, Config
+from ..config import BvsimWarning, Config, config_key
 from .chunks import STEP_FIELD, STORED_FIELDS, fields_in, member_fields
 from .fingerprint import input_fingerprints, inputs_key
 from .precision import PrecisionStop
-from .store import load_arrays
+from .store import load_arrays, save_atomic
 
-__all__ = ["ChunkCheck", "kept", "load_chunks", "resume_key"]
+__all__ = [
+    "ChunkCheck",
+    "adopt_legacy_chunks",
+    "kept",
+    "load_chunks",
+    "resume",
+    "resume_key",
+    "warn_unused_chunk_files",
+]
 
 
 def resume_key(
@@ -128,3 +136,77 @@ def load_chunks(results: list, paths: list[Path], chunks: list, expect: ChunkChe
             stacklevel=2,
         )
     return ignored
+
+
+def resume(
+    cfg: Config,
+    device_types: str,
+    test,
+    chunks: list,
+    paths: list[Path],
+    results: list,
+    stopper: PrecisionStop | None = None,
+) -> tuple[dict, dict, dict]:
+    """Fill ``results`` from the chunk files at ``paths`` that hold what chunk ``i``
+    should (:func:`load_chunks`), after adopting those an older bvsim wrote
+    (:func:`adopt_legacy_chunks`); say which files there are not used
+    (:func:`warn_unused_chunk_files`). ``device_types``: those that train
+    (``cpu``, ``cpu+cuda``); ``test``: the run's test set (its data digest keys the
+    chunks). Returns the chunk files ignored by reason, the resume key's parts and the
+    stamp each chunk file carries."""
+    inputs, stamp = resume_key(cfg, device_types, test.data_digest)
+    adopt_legacy_chunks(cfg, chunks, paths, inputs, stamp, len(test.f))
+    check = ChunkCheck(cfg, len(test.f), stamp)
+    ignored = load_chunks(results, paths, chunks, check, stopper)
+    warn_unused_chunk_files(chunks, paths, results)
+    return ignored, inputs, stamp
+
+
+def adopt_legacy_chunks(cfg: Config, chunks: list, paths: list[Path], inputs: dict, stamp: dict,
+                        n_test: int) -> int:  # fmt: skip
+    """Move the chunk files of this very configuration that a bvsim before the chunk key
+    wrote (under ``chunks/<config key>/``, stamped with the configuration's key, which
+    holds ``sweep.n_reps``) to where this one keeps them (``chunks/<chunk key>/``),
+    stamped anew: exactly those the older bvsim would have resumed (same inputs, same
+    training sets, same shapes), so an interrupted run resumes across the upgrade.
+    Others stay where they are. Returns how many were adopted."""
+    new_dir = paths[0].parent
+    old_dir = new_dir.parent / config_key(cfg)
+    if old_dir == new_dir or not old_dir.is_dir():
+        return 0
+    legacy = inputs | {"config": config_key(cfg)}
+    check = ChunkCheck(
+        cfg, n_test, {"key": inputs_key(legacy), "inputs": json.dumps(legacy, sort_keys=True)}
+    )
+    adopted = 0
+    for ks, path in zip(chunks, paths, strict=True):
+        old = old_dir / path.name
+        if path.exists() or (res := load_arrays(old)) is None or check.problem(res, ks):
+            continue
+        save_atomic(path, {**res, **stamp})
+        old.unlink()
+        adopted += 1
+    if not any(old_dir.iterdir()):
+        old_dir.rmdir()
+    return adopted
+
+
+def warn_unused_chunk_files(chunks: list, paths: list[Path], results: list) -> None:
+    """Warn when the chunk directory holds files of other training-set ranges than this
+    run's chunks (from a run with another ``sweep.n_reps`` or ``sweep.chunk_size``):
+    a chunk is reused only whole, so they are not used, and the warning says how many of
+    the run's training sets do come from chunk files."""
+    used = {path.name for path in paths}
+    other = sorted(p.name for p in paths[0].parent.glob("sets_*.npz") if p.name not in used)
+    if not other:
+        return
+    k = sum(len(ks) for ks, r in zip(chunks, results, strict=True) if r is not None)
+    n = sum(len(ks) for ks in chunks)
+    warnings.warn(
+        f"{paths[0].parent} holds {len(other)} chunk file(s) of other training-set ranges "
+        f"({other[0]}{', ...' if len(other) > 1 else ''}: from a run with another "
+        "sweep.n_reps or sweep.chunk_size), not used: a chunk is reused only whole. "
+        f"{k} of this run's {n} training sets come from chunk files, {n - k} trained anew",
+        BvsimWarning,
+        stacklevel=3,
+    )

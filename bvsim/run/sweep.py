@@ -23,7 +23,7 @@ from .chunks import chunk_device_type, chunk_file, chunk_list, member_fields
 from .executor import run_jobs, run_on_devices, worker_count
 from .precision import PrecisionStop
 from .result import SweepResult, TestLabels
-from .resume import ChunkCheck, kept, load_chunks, resume_key
+from .resume import kept, resume
 from .store import ChunkStack, save_atomic
 
 __all__ = ["train_sweep"]
@@ -148,11 +148,8 @@ def train_sweep(
     results: list[dict | None] = [None] * len(chunks)
     ignored, inputs, stamp = {}, None, {}
     if chunk_dir is not None:
-        types = sorted({device_type_of(d) for d in dev.split(",")})
-        # keyed by the data bytes the test set (and so every chunk) is drawn from
-        inputs, stamp = resume_key(cfg, "+".join(types), test.data_digest)
-        check = ChunkCheck(cfg, len(test.f), stamp)
-        ignored = load_chunks(results, paths, chunks, check, stopper)
+        types = "+".join(sorted({device_type_of(d) for d in dev.split(",")}))
+        ignored, inputs, stamp = resume(cfg, types, test, chunks, paths, results, stopper)
     resumed = [r is not None for r in results]
     todo = [i for i, r in enumerate(resumed) if not r]
     if stopper is not None and stopper.stopped:
@@ -179,6 +176,7 @@ def train_sweep(
         "n_chunks": len(chunks),
         "chunk_size": int(len(chunks[0])),
         "n_chunks_resumed": int(sum(resumed)),
+        "n_sets_resumed": int(sum(len(ks) for ks, r in zip(chunks, resumed, strict=True) if r)),
         "chunks_ignored": ignored,
         "train_seconds": wall,
         **_chunk_times(results),

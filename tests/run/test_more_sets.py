@@ -24,28 +24,67 @@ def _meta(out):
     return json.loads((out / "run.json").read_text())
 
 
-def test_more_sets_reuse_the_chunks_and_equal_a_fresh_run(tmp_path):
+def test_more_sets_reuse_the_chunks_and_equal_a_fresh_run(tmp_path, recwarn):
     run = tmp_path / "run"
     run_sweep(_cfg(4), run, progress=False, figures=False)
     first = (run / "summary.csv").read_bytes()
 
-    with pytest.warns(BvsimWarning) as said:  # no --overwrite needed
-        run_sweep(_cfg(7), run, progress=False, figures=False)
-    said = " ".join(str(w.message) for w in said)
-    assert "with sweep.n_reps = 4: its training sets are reused" in said
-    assert "sweep.n_reps = 7" in said
+    run_sweep(_cfg(7), run, progress=False, figures=False)  # no --overwrite needed
+    assert not [w for w in recwarn if issubclass(w.category, BvsimWarning)]  # all used
     meta = _meta(run)
     assert meta["n_chunks"] == 4 and meta["n_chunks_resumed"] == 2  # sets 0-3 reused
+    assert meta["n_sets_resumed"] == 4
     fresh = tmp_path / "fresh"
     run_sweep(_cfg(7), fresh, progress=False, figures=False)
     assert (run / "summary.csv").read_bytes() == (fresh / "summary.csv").read_bytes()
     assert (run / "members.csv").read_bytes() == (fresh / "members.csv").read_bytes()
     assert "n_reps = 7" in (run / "config.toml").read_text()
 
-    with pytest.warns(BvsimWarning, match="sweep.n_reps = 7: its training sets are reused"):
-        run_sweep(_cfg(4), run, progress=False, figures=False)  # fewer: every chunk reused
+    # fewer: every chunk reused; the files of sets 4-6 stay, unused, and are named
+    with pytest.warns(BvsimWarning, match=r"holds 2 chunk file\(s\) of other training-set ") as w:
+        run_sweep(_cfg(4), run, progress=False, figures=False)
+    assert "4 of this run's 4 training sets come from chunk files, 0 trained anew" in str(
+        w[0].message
+    )
     assert _meta(run)["n_chunks_resumed"] == 2
     assert (run / "summary.csv").read_bytes() == first
+
+
+def test_a_chunk_cut_short_is_trained_again_and_the_warning_says_so(tmp_path):
+    """Automatic chunks: smoke's whole sweep is one chunk, so raising n_reps reuses
+    nothing, and the run says that (it does not claim the sets were reused)."""
+    auto = ["train.steps=60", "train.log_every=20"]
+    cfg = load_config(preset="smoke", overrides=[*auto, "sweep.n_reps=4"])
+    run_sweep(cfg, tmp_path, progress=False, figures=False)
+    more = load_config(preset="smoke", overrides=[*auto, "sweep.n_reps=6"])
+    with pytest.warns(BvsimWarning, match="0 of this run's 6 training sets come from chunk"):
+        run_sweep(more, tmp_path, progress=False, figures=False)
+    assert _meta(tmp_path)["n_sets_resumed"] == 0
+
+
+def test_chunks_of_a_bvsim_before_the_chunk_key_are_adopted(tmp_path):
+    """A run directory written before the chunk key (chunks/<config key>/, stamped with
+    it) resumes: its chunk files move to chunks/<chunk key>/ with the new stamp."""
+    from bvsim.run.fingerprint import inputs_key
+    from bvsim.run.store import load_arrays, save_atomic
+
+    cfg = _cfg(4)
+    run_sweep(cfg, tmp_path, progress=False, figures=False)
+    first = (tmp_path / "summary.csv").read_bytes()
+    new_dir = tmp_path / "chunks" / chunk_key(cfg)
+    old_dir = tmp_path / "chunks" / config_key(cfg)
+    old_dir.mkdir()
+    for path in sorted(new_dir.glob("sets_*.npz")):  # as the older bvsim wrote them
+        res = load_arrays(path)
+        inputs = json.loads(str(res["inputs"])) | {"config": config_key(cfg)}
+        stamp = {"key": inputs_key(inputs), "inputs": json.dumps(inputs, sort_keys=True)}
+        save_atomic(old_dir / path.name, {**res, **stamp})
+        path.unlink()
+    new_dir.rmdir()
+    run_sweep(cfg, tmp_path, progress=False, figures=False)
+    assert _meta(tmp_path)["n_chunks_resumed"] == 2  # none retrained
+    assert not old_dir.exists() and len(list(new_dir.glob("sets_*.npz"))) == 2
+    assert (tmp_path / "summary.csv").read_bytes() == first
 
 
 def test_another_key_than_n_reps_is_still_refused(tmp_path):

@@ -75,7 +75,7 @@ def test_target_out_of_reach_uses_every_set():
     assert "optimistic" not in text  # every set allowed was used: no stop selected
     assert (
         f"it would take about {np.ceil(need):.0f} sets" in text
-        and "trains only the sets added" in text
+        and "which reuses its chunks" in text
     )
     # no SE at all (every member diverged): no estimate of the sets needed, no crash
     text = " ".join(_precision_lines(r.info | {"worst_se": float("nan")}))
