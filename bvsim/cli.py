@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 from joblib.parallel import BACKENDS
 
@@ -21,6 +22,7 @@ from .api import load_config, run_sweep
 from .config import BvsimWarning, ConfigError, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import RunDirError, check_config_unchanged
+from .io.summary import VALID_STATUSES
 from .io.tables import read_tables
 from .present.common import noise_in_bias, num, pm, valid_rows
 from .run.executor import check_n_jobs, streaming_backends
@@ -257,26 +259,30 @@ def _devices(args) -> list[str] | None:
 def _terminal_table(s: pd.DataFrame, cfg) -> str:
     """The summary as the terminal shows it after a sweep: each term ± its SE, the best
     λ marked, and a line saying what the columns are where that is not plain."""
-    rows = valid_rows(s).index
+    ok = s["expected_error"].notna() & s["status"].isin(VALID_STATUSES)  # valid_rows' rule
     out = pd.DataFrame(index=s.index)
     if cfg.sweep.axis != "none":
         out[cfg.sweep.axis] = s[cfg.sweep.axis]
     out["weight_decay"] = [f"{v:g}" for v in s["weight_decay"]]
     folded = noise_in_bias(s)  # data from a file: the noise is unknown, inside bias2
     terms = ["bias2", "variance"] + ([] if folded else ["noise"]) + ["expected_error"]
+    shown_se = False
     for name in terms:
         se = s[f"{name}_se"] if f"{name}_se" in s else pd.Series(float("nan"), s.index)
         if name == "noise":  # known (the generator's): no Monte Carlo error
             se = se.where(se > 0)
         out["bias2+noise" if folded and name == "bias2" else name] = [
-            pm(v, e) if i in rows else "—" for i, v, e in zip(s.index, s[name], se, strict=True)
+            pm(v, e) if good else "—" for good, v, e in zip(ok, s[name], se, strict=True)
         ]
+        shown_se = shown_se or bool((ok & np.isfinite(se.astype(float))).any())
     out["test_error"] = [num(v) for v in s["test_error"]]
     if "is_best" in s:
         out["best"] = ["*" if b else "" for b in s["is_best"].fillna(False).astype(bool)]
-    notes = ["± one SE", "* the best λ" + (" of each value" if cfg.sweep.axis != "none" else "")]
+    notes = ["± one SE"] if shown_se else ["no SE in this run"]
+    notes.append("* the best λ" + (" of each value" if cfg.sweep.axis != "none" else ""))
     if is_classification(cfg):
-        notes.append("the terms of the expected cross-entropy, in nats (noise: the entropy)")
+        noise = "" if folded else " (noise: the entropy)"
+        notes.append(f"the terms of the expected cross-entropy, in nats{noise}")
     if folded:
         notes.append("bias2+noise: data from a file has an unknown noise, inside bias²")
     table = "\n".join(line.rstrip() for line in out.to_string(index=False).splitlines())
@@ -328,10 +334,9 @@ def _sweep(args) -> int:
     if "stop_reason" in meta:  # sweep.target_se: how many sets it took, and why it stopped
         print(f"bvsim: {meta['n_reps_done']} of {cfg.sweep.n_reps} training sets; "
               f"{meta['stop_reason']}")  # fmt: skip
-    resumed = meta.get("n_sets_resumed", 0)
-    from_files = (
-        f"; {resumed} of {cfg.sweep.n_reps} training sets from chunk files" if resumed else ""
-    )
+    resumed, n_sets = meta.get("n_sets_resumed", 0), meta.get("n_sets")
+    over = " over all axis values" if cfg.sweep.axis != "none" else ""
+    from_files = f"; {resumed} of {n_sets} training sets{over} from chunk files" if resumed else ""
     print(f"bvsim: wrote {out}/ ({meta['train_seconds']:.1f} s training{from_files})")
     if valid_rows(s).empty:  # no λ has an estimate (diverged, too few sets, broken crossing)
         print(

@@ -279,6 +279,8 @@ def combine_axis(cfg, parts) -> Tables:
         "n_members": int(sum(m.get("n_members", 0) for m in metas)),
         "n_chunks": int(sum(m.get("n_chunks", 0) for m in metas)),
         "n_chunks_resumed": int(sum(m.get("n_chunks_resumed", 0) for m in metas)),
+        "n_sets": int(sum(m.get("n_sets", 0) for m in metas)),
+        "n_sets_resumed": int(sum(m.get("n_sets_resumed", 0) for m in metas)),
         "chunk_seconds_total": float(sum(m.get("chunk_seconds_total", 0.0) for m in metas)),
         "device": metas[0].get("device"),
         "parts": [m.get("config_key") for m in metas],

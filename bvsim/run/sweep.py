@@ -176,6 +176,7 @@ def train_sweep(
         "n_chunks": len(chunks),
         "chunk_size": int(len(chunks[0])),
         "n_chunks_resumed": int(sum(resumed)),
+        "n_sets": int(sum(len(ks) for ks in chunks)),
         "n_sets_resumed": int(sum(len(ks) for ks, r in zip(chunks, resumed, strict=True) if r)),
         "chunks_ignored": ignored,
         "train_seconds": wall,
