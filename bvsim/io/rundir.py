@@ -325,9 +325,9 @@ def check_run_dir(out: Path, cfg: Config, overwrite: bool) -> None:
     ``chunks/``, ...) is someone else's, and the run would replace it, so it is refused
     unless ``overwrite``. An empty directory, or one with other files only, may be used
     (those files stay). A configuration that differs from the stored one only in
-    ``sweep.n_reps`` is the same run with more (or fewer) training sets: accepted,
-    saying so (a :class:`~bvsim.config.BvsimWarning`), and its chunks serve the new run
-    (:func:`bvsim.config.chunk_key`).
+    ``sweep.n_reps`` is the same run with more (or fewer) training sets: accepted, and
+    its chunks serve the new run (:func:`bvsim.config.chunk_key`; what they cover is
+    said once they are read: :func:`bvsim.run.resume.warn_unused_chunk_files`).
     """
     saved = out / "config.toml"
     if overwrite:

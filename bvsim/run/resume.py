@@ -192,21 +192,38 @@ def adopt_legacy_chunks(cfg: Config, chunks: list, paths: list[Path], inputs: di
 
 
 def warn_unused_chunk_files(chunks: list, paths: list[Path], results: list) -> None:
-    """Warn when the chunk directory holds files of other training-set ranges than this
-    run's chunks (from a run with another ``sweep.n_reps`` or ``sweep.chunk_size``):
-    a chunk is reused only whole, so they are not used, and the warning says how many of
-    the run's training sets do come from chunk files."""
+    """Warn about chunk files in the run directory that this run does not use: in its
+    chunk folder, files of other training-set ranges (from a run with another
+    ``sweep.n_reps``, or chunks sized for another device type: a chunk is reused only
+    whole); beside it, other chunk folders (an older bvsim's, whose chunks this
+    configuration could not adopt: :func:`adopt_legacy_chunks`). Says how many of the
+    run's training sets come from chunk files."""
+    here = paths[0].parent
     used = {path.name for path in paths}
-    other = sorted(p.name for p in paths[0].parent.glob("sets_*.npz") if p.name not in used)
-    if not other:
+    other = sorted(p.name for p in here.glob("sets_*.npz") if p.name not in used)
+    folders = sorted(d.name for d in here.parent.iterdir() if d.is_dir() and d != here)
+    folders = [d for d in folders if any((here.parent / d).glob("sets_*.npz"))]
+    if not (other or folders):
         return
+    parts = []
+    if other:
+        parts.append(
+            f"{here} holds {len(other)} chunk file(s) of other training-set ranges "
+            f"({other[0]}{', ...' if len(other) > 1 else ''}: from a run with another "
+            "sweep.n_reps, or sized for another device type), not used: a chunk is reused "
+            "only whole"
+        )
+    if folders:
+        parts.append(
+            f"{here.parent} holds chunk folder(s) of an older bvsim or another "
+            f"configuration ({', '.join(folders)}), not used"
+        )
     k = sum(len(ks) for ks, r in zip(chunks, results, strict=True) if r is not None)
     n = sum(len(ks) for ks in chunks)
     warnings.warn(
-        f"{paths[0].parent} holds {len(other)} chunk file(s) of other training-set ranges "
-        f"({other[0]}{', ...' if len(other) > 1 else ''}: from a run with another "
-        "sweep.n_reps or sweep.chunk_size), not used: a chunk is reused only whole. "
-        f"{k} of this run's {n} training sets come from chunk files, {n - k} trained anew",
+        "; ".join(parts) + f". {k} of this run's {n} training sets come from chunk "
+        f"files, {n - k} to train (deleting the unused files is safe; --overwrite "
+        "removes every chunk file)",
         BvsimWarning,
         stacklevel=3,
     )

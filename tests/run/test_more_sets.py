@@ -43,9 +43,7 @@ def test_more_sets_reuse_the_chunks_and_equal_a_fresh_run(tmp_path, recwarn):
     # fewer: every chunk reused; the files of sets 4-6 stay, unused, and are named
     with pytest.warns(BvsimWarning, match=r"holds 2 chunk file\(s\) of other training-set ") as w:
         run_sweep(_cfg(4), run, progress=False, figures=False)
-    assert "4 of this run's 4 training sets come from chunk files, 0 trained anew" in str(
-        w[0].message
-    )
+    assert "4 of this run's 4 training sets come from chunk files, 0 to train" in str(w[0].message)
     assert _meta(run)["n_chunks_resumed"] == 2
     assert (run / "summary.csv").read_bytes() == first
 
@@ -81,6 +79,14 @@ def test_chunks_of_a_bvsim_before_the_chunk_key_are_adopted(tmp_path):
         save_atomic(old_dir / path.name, {**res, **stamp})
         path.unlink()
     new_dir.rmdir()
+    snapshot = {p.name: p.read_bytes() for p in old_dir.iterdir()}
+    # the older chunks with another n_reps: not adopted (keyed by that n_reps), named
+    with pytest.warns(BvsimWarning, match="chunk folder.* of an older bvsim or another config"):
+        run_sweep(_cfg(6), tmp_path / "more", progress=False, figures=False)  # warm-up dir
+        (tmp_path / "more" / "chunks" / old_dir.name).mkdir()
+        for name, data in snapshot.items():
+            (tmp_path / "more" / "chunks" / old_dir.name / name).write_bytes(data)
+        run_sweep(_cfg(6), tmp_path / "more", progress=False, figures=False)
     run_sweep(cfg, tmp_path, progress=False, figures=False)
     assert _meta(tmp_path)["n_chunks_resumed"] == 2  # none retrained
     assert not old_dir.exists() and len(list(new_dir.glob("sets_*.npz"))) == 2
