@@ -10,11 +10,12 @@ Which figures there are, their captions and makers are declared in
 
 from __future__ import annotations
 
-import sys
+import warnings
 from pathlib import Path
 
 from joblib import Parallel, cpu_count, delayed
 
+from ..config import BvsimWarning
 from ..io.tables import Tables
 from .figure_makers import FigureInput, InputMissing
 from .figure_table import FIGURE_TABLE
@@ -41,8 +42,10 @@ def _draw(source: FigureInput) -> list[Path]:
         except InputMissing as why:
             png = fig_dir / f"{entry.name}.png"
             if png.exists():
-                print(
-                    f"bvsim: {png} left as drawn: {why}, so it cannot be redrawn", file=sys.stderr
+                warnings.warn(
+                    f"{png} left as drawn: {why}, so it cannot be redrawn",
+                    BvsimWarning,
+                    stacklevel=2,
                 )
             continue
         if fig is not None:

@@ -251,7 +251,7 @@ def how_sure(run: Sweep) -> str | None:
     )
 
 
-def reduction(run: Sweep) -> str:
+def reduction(run: Sweep) -> str | None:
     """How much the best λ lowers the expected error relative to the smallest λ."""
     first, ref = run.valid.iloc[0], run.reference
     if len(run.valid) == 1:

@@ -151,13 +151,13 @@ def _findings_section(tables: Tables) -> list[str]:
         *[t for t in [theory_agreement(s, tables.theory)] if t],
         *[t for t in [early_stopping_finding(meta)] if t],
     ]
+    one_lambda = len(valid_rows(s)) <= 1  # nothing compared across λ
     return [
         "## Findings",
         "",
         *[f"- {b}" for b in bullets],
         "",
-        _pairing(s, meta),
-        "",
+        *([] if one_lambda else [_pairing(s, meta), ""]),
     ]
 
 
@@ -262,7 +262,13 @@ def _precision_lines(meta: dict) -> list[str]:
         why = (
             f"it used all {k} training sets allowed by sweep.n_reps and still missed the "
             f"target (worst SE {num(meta['worst_se'], 3)}): {about}raise sweep.n_reps "
-            "and run again into the same directory, which reuses its chunks"
+            + (
+                "and run again into the same directory, which reuses its chunks"
+                if meta.get("n_chunks", 0) > 1
+                else "with sweep.chunk_size set (this run was one chunk, so it could not "
+                "stop early, and a rerun with more sets trains that chunk again: a chunk is "
+                "reused only whole)"
+            )
         )
     optimistic = (
         " The SEs at such a stop are somewhat optimistic, since the rule stops where the "
@@ -371,9 +377,14 @@ def _share_t(t: pd.DataFrame, term: str) -> float:
 
 
 def _df_text(anova: pd.DataFrame) -> str:
-    """The range of the shares' Satterthwaite df and the interval they give."""
+    """The range of the shares' Satterthwaite df and the interval they give (without
+    them: the normal quantile that :func:`_share_t` then uses)."""
     if "share_df" not in anova or not anova["share_df"].notna().any():
-        return ""
+        return (
+            " `anova.csv` has no degrees of freedom of the shares (`share_df`), so a source "
+            f"is said to dominate when its share exceeds 50 % by {critical_value(np.nan):.2f} "
+            "times its SE (the normal quantile; optimistic when the factors have few levels)."
+        )
     lo, hi = anova["share_df"].min(), anova["share_df"].max()
     return (
         f" `anova.csv` gives each SE's Satterthwaite degrees of freedom (`df`, `share_df`;"

@@ -27,7 +27,7 @@ def _sweep(variance, diff_se=None):
 
 def test_monotone_variance():
     assert variance_monotone(_sweep([5.0, 4, 3, 2])) == (
-        "Variance decreases monotonically with λ over the grid."
+        "The variance estimate falls at every step of the λ grid."
     )
 
 
@@ -402,3 +402,11 @@ def test_a_negative_bias_without_any_se_prints_no_nan():
     text = bias_zero(v, crossed=True)
     assert "nan" not in text.lower()
     assert "negative at 1 λ (0); there is no multiway-jackknife SE of it in this run" in text
+
+
+def test_rises_without_a_paired_se_are_said_to_be_untested():
+    run = _sweep([10.0, 11.0, 9.0, 9.5], diff_se=0.1)
+    run.summary.loc[3, "variance_diff_prev_se"] = np.nan  # one rise has no SE
+    text = variance_monotone(run)
+    assert text.startswith("Variance is not monotone in λ: at λ = 0.001 it rises by more")
+    assert text.endswith(" 1 of the rises has no paired SE and is not tested.")

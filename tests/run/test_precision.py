@@ -77,6 +77,10 @@ def test_target_out_of_reach_uses_every_set():
         f"it would take about {np.ceil(need):.0f} sets" in text
         and "which reuses its chunks" in text
     )
+    # a run of one chunk could not stop early and would train that chunk again
+    one = " ".join(_precision_lines(r.info | {"n_chunks": 1}))
+    assert "with sweep.chunk_size set (this run was one chunk" in one
+    assert "reuses its chunks" not in one
     # no SE at all (every member diverged): no estimate of the sets needed, no crash
     text = " ".join(_precision_lines(r.info | {"worst_se": float("nan")}))
     assert "would take" not in text and "worst SE —" in text
