@@ -42,8 +42,8 @@ from bvsim.data.generator import draw_training_sets, make_test_set
 from bvsim.train.devices import setup_process
 from bvsim.train.engine import ParamLayout, TrainSpec, init_params
 from bvsim.train.gram import gram_applies
-from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
+from bvsim.train.trainers import train_batched
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_scaling  # noqa: E402
@@ -93,7 +93,7 @@ def copy_bandwidth(n_bytes: int, repeats: int = 3) -> float:
 
 def bytes_per_step(spec, n: int) -> float:
     """Bytes one member moves in one full-batch step of the engine, as implemented
-    (:func:`bvsim.train.mlp.train_batched`), counting each tensor read or written once
+    (:class:`bvsim.train.mlp.BatchedMLP`), counting each tensor read or written once
     per kernel that touches it (no cache reuse between kernels).
 
     Per layer (fan_in fi, fan_out fo, n points): the forward product reads W, b and

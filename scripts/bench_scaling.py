@@ -21,7 +21,7 @@ import pandas as pd
 from bvsim import load_config
 from bvsim.train.devices import setup_process
 from bvsim.train.engine import TrainSpec
-from bvsim.train.mlp import train_batched
+from bvsim.train.trainers import train_batched
 
 #: The scaling law's workload: W2's network (1-32-32-1, 20 points), 200 steps per member.
 SCALING_MODEL = ["model.hidden=[32, 32]", "data.n_train=20", "train.steps=200",

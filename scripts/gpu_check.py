@@ -37,7 +37,7 @@ from bvsim.io.tables import summarize
 from bvsim.run.sweep import train_sweep
 from bvsim.train.devices import pin_cuda_numerics
 from bvsim.train.engine import TrainSpec
-from bvsim.train.mlp import train_batched
+from bvsim.train.trainers import train_batched
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench  # noqa: E402

@@ -17,7 +17,7 @@ import numpy as np
 from bvsim import load_config
 from bvsim.train.devices import setup_process
 from bvsim.train.engine import TrainSpec
-from bvsim.train.mlp import train_batched
+from bvsim.train.trainers import train_batched
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import members  # noqa: E402

@@ -25,7 +25,7 @@ from bench import W2_MODEL, members  # noqa: E402
 
 from bvsim import load_config  # noqa: E402
 from bvsim.train.devices import setup_process  # noqa: E402
-from bvsim.train.mlp import train_batched  # noqa: E402
+from bvsim.train.trainers import train_batched  # noqa: E402
 
 
 def w2_step(x, y, lam, lr, beta, params, bufs):

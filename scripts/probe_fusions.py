@@ -1,7 +1,7 @@
 """The untried CPU fusions of the engine's SGD step, measured (a probe, not integrated).
 
 One process, one thread, every variant timed interleaved (median of repeats) against
-a step that mirrors ``bvsim.train.mlp.train_batched`` (same helpers, imported
+a step that mirrors ``bvsim.train.mlp.BatchedMLP``'s (same helpers, imported
 read-only), on the MLP workloads of ``scripts/bench.py``:
 
 - **folded bias**: every layer with fan_in > 1 keeps [W; b] as one (fan_in + 1,
@@ -47,8 +47,8 @@ from bvsim.train.mlp import (  # noqa: E402
     _forward,
     _input_grad,
     _linear,
-    train_batched,
 )
+from bvsim.train.trainers import train_batched  # noqa: E402
 
 
 def update_blocks(params, bufs, lam, lr: float):

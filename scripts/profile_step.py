@@ -15,7 +15,7 @@ from torch.profiler import profile
 
 from bvsim import load_config
 from bvsim.train.devices import setup_process
-from bvsim.train.mlp import train_batched
+from bvsim.train.trainers import train_batched
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import WORKLOADS, members  # noqa: E402

@@ -53,7 +53,7 @@ def gram_applies(spec: TrainSpec, minibatch: bool) -> bool:
 
 class GramLinear:
     """A :class:`~bvsim.train.loop.Trainer` for :func:`gram_applies` specs; arguments as
-    :func:`bvsim.train.mlp.train_batched` (``init`` packed: the weights, then the
+    :func:`bvsim.train.trainers.train_batched` (``init`` packed: the weights, then the
     bias)."""
 
     frozen_gradient_is_zero = True  # zero theta and zero M, v: zero gradient

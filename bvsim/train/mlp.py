@@ -19,12 +19,9 @@ import numpy as np
 import torch
 
 from ..task import CLASSIFICATION
-from .engine import EngineResult, ParamLayout, TrainSpec
-from .gram import GramLinear, gram_applies
-from .loop import TrainLoop
-from .ridge import solve_ridge
+from .engine import ParamLayout, TrainSpec
 
-__all__ = ["BatchedMLP", "dropout_masks", "train_batched"]
+__all__ = ["BatchedMLP", "dropout_masks"]
 
 
 def _linear(h, w, b, h_t=None):
@@ -146,7 +143,8 @@ class BatchedMLP:
     """The MLP kernel as a :class:`~bvsim.train.loop.Trainer`: the parameters as one
     layer-major flat tensor, the backward pass by hand.
 
-    Arguments as :func:`train_batched`; ``minibatch`` says whether the loop will pass
+    Arguments as :func:`bvsim.train.trainers.train_batched`, which runs it in
+    :class:`~bvsim.train.loop.TrainLoop`; ``minibatch`` says whether the loop will pass
     minibatch indices. It copies ``x``, ``y`` and ``init``: it writes into them.
     """
 
@@ -271,61 +269,3 @@ class BatchedMLP:
         wn = sum(w.square().sum((1, 2)) for w, _ in views).sqrt().double().cpu().numpy()
         params = self.layout.to_packed(self.flat, self.members).float().cpu().numpy()
         return _predictions(out_t, self.classify), train_error, wn, params
-
-
-def train_batched(
-    spec: TrainSpec,
-    x: np.ndarray,
-    y: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    weight_decay: np.ndarray,
-    init: np.ndarray,
-    schedule: np.ndarray | None = None,
-    device: str | torch.device = "cpu",
-    dropout_keys: np.ndarray | None = None,
-    gram: bool = True,
-) -> EngineResult:
-    """Train ``members`` built-in models at once and evaluate them: closed-form ridge
-    when ``spec.solver`` says so, a linear model under full-batch SGD in its Gram form
-    (:mod:`bvsim.train.gram`) where that applies, else the MLP kernel in the training
-    loop.
-
-    Parameters
-    ----------
-    spec : TrainSpec
-    x : ndarray of shape (members, n_train, dim)
-    y : ndarray of shape (members, n_train)
-    x_test : ndarray of shape (n_test, dim)
-        Shared by all members.
-    y_test : ndarray of shape (members, n_test)
-        Noisy test labels, for the logged test curves.
-    weight_decay : ndarray of shape (members,)
-        Each member's penalty coefficient lambda (``spec.penalty``; l2 is
-        ``torch.optim``'s ``weight_decay``).
-    init : ndarray of shape (members, n_params)
-        Initial parameters, packed as :meth:`~bvsim.train.engine.ParamLayout.pack`
-        does.
-    schedule : ndarray of shape (members, n_epochs, n_train), optional
-        Minibatch orders (see :func:`bvsim.train.engine.batch_schedule`); None for
-        full batch.
-    device : str or torch.device
-    dropout_keys : ndarray of int64, shape (members,), optional
-        Each member's dropout stream (see :func:`dropout_masks`); needed when
-        ``spec.dropout > 0``.
-    gram : bool
-        Use the Gram form where it applies (False: the MLP kernel, for comparisons).
-
-    Returns
-    -------
-    EngineResult
-    """
-    device = torch.device(device)
-    if spec.solver == "closed_form":
-        return solve_ridge(spec, x, y, x_test, y_test, weight_decay, device)
-    if gram and gram_applies(spec, schedule is not None):
-        trainer = GramLinear(spec, x, y, x_test, y_test, weight_decay, init, device)
-        return TrainLoop(spec, trainer, None, device).run()
-    mlp = BatchedMLP(spec, x, y, x_test, y_test, weight_decay, init,
-                     schedule is not None, device, dropout_keys)  # fmt: skip
-    return TrainLoop(spec, mlp, schedule, device).run()

@@ -11,7 +11,7 @@ loop, tests/train/test_module.py):
 
 * A plain ``nn.Sequential`` of ``nn.Linear`` layers with one kind of activation
   (:func:`batched_spec`) goes to the built-in batched MLP kernel
-  (:func:`bvsim.train.mlp.train_batched`), starting from the module's own initial
+  (:func:`bvsim.train.trainers.train_batched`), starting from the module's own initial
   weights (:func:`pack_members`), unless ``model.module_trainer = "func"``.
 * Any other module: the copies' parameters are stacked (as ``stack_module_state``
   does), the per-member gradients come from ``vmap(grad(functional_call(...)))``,
@@ -295,8 +295,8 @@ def train_modules(
     """Train ``members`` copies at once (one module per member, already initialized)
     in the training loop of :mod:`bvsim.train.loop`.
 
-    Parameters as :func:`bvsim.train.mlp.train_batched`; ``modules`` has one entry per
-    member (the same object may appear for several members: it is copied).
+    Parameters as :func:`bvsim.train.trainers.train_batched`; ``modules`` has one
+    entry per member (the same object may appear for several members: it is copied).
     """
     device = torch.device(device)
     trainer = StackedModules(spec, modules, x, y, x_test, y_test, weight_decay, device)

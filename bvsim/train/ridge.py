@@ -28,7 +28,7 @@ def solve_ridge(
     ``X^T (X X^T + alpha I)^-1 y`` when p > n (the same vector, a smaller system). At
     lambda = 0 with p > n this is the minimum-norm interpolator, which gradient
     descent reaches from a zero initialization. Arguments as
-    :func:`bvsim.train.mlp.train_batched`.
+    :func:`bvsim.train.trainers.train_batched`.
     """
     if len(spec.shapes) != 1 or spec.bias:
         raise ValueError("the closed-form solver handles linear models without bias only")

@@ -1,6 +1,8 @@
 """Which trainer trains a ``model.kind``, how large one of its members is, and which
 user code it runs (checked before compute, part of the resume key): the one place the
-kind is dispatched (:data:`KINDS`).
+kind is dispatched (:data:`KINDS`), and the one place that decides how the built-in
+models' members are trained (:func:`train_batched`: closed-form ridge, the Gram form or
+the MLP kernel).
 
 Every trainer takes the members of some training sets as
 :func:`bvsim.run.chunks.members_of` lays them out (``x``, ``y``, ``x_test``,
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..config import Config
 from .engine import (
@@ -25,7 +28,9 @@ from .engine import (
     dropout_keys,
     init_params,
 )
-from .mlp import train_batched
+from .gram import GramLinear, gram_applies
+from .loop import TrainLoop
+from .mlp import BatchedMLP
 from .module import (
     activations_per_point,
     batched_note,
@@ -35,6 +40,7 @@ from .module import (
     pack_members,
     train_modules,
 )
+from .ridge import solve_ridge
 from .sklearn import check_estimator, fit_estimators, random_states
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "kind_note",
     "model_sizes",
     "seed_tree_members",
+    "train_batched",
     "train_members",
     "user_code",
 ]
@@ -105,8 +112,68 @@ def seed_tree_members(cfg: Config, spec: TrainSpec, ks, a: np.ndarray, s: np.nda
     }
 
 
+def train_batched(
+    spec: TrainSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    weight_decay: np.ndarray,
+    init: np.ndarray,
+    schedule: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    dropout_keys: np.ndarray | None = None,
+    gram: bool = True,
+) -> EngineResult:
+    """Train ``members`` built-in models at once and evaluate them: closed-form ridge
+    when ``spec.solver`` says so, a linear model under full-batch SGD in its Gram form
+    (:mod:`bvsim.train.gram`) where that applies, else the MLP kernel
+    (:class:`~bvsim.train.mlp.BatchedMLP`) in the training loop. The trainer of
+    ``mlp`` and ``linear``, and of a ``module`` that is a stack of Linear layers.
+
+    Parameters
+    ----------
+    spec : TrainSpec
+    x : ndarray of shape (members, n_train, dim)
+    y : ndarray of shape (members, n_train)
+    x_test : ndarray of shape (n_test, dim)
+        Shared by all members.
+    y_test : ndarray of shape (members, n_test)
+        Noisy test labels, for the logged test curves.
+    weight_decay : ndarray of shape (members,)
+        Each member's penalty coefficient lambda (``spec.penalty``; l2 is
+        ``torch.optim``'s ``weight_decay``).
+    init : ndarray of shape (members, n_params)
+        Initial parameters, packed as :meth:`~bvsim.train.engine.ParamLayout.pack`
+        does.
+    schedule : ndarray of shape (members, n_epochs, n_train), optional
+        Minibatch orders (see :func:`bvsim.train.engine.batch_schedule`); None for
+        full batch.
+    device : str or torch.device
+    dropout_keys : ndarray of int64, shape (members,), optional
+        Each member's dropout stream (see :func:`bvsim.train.mlp.dropout_masks`);
+        needed when ``spec.dropout > 0``.
+    gram : bool
+        Use the Gram form where it applies (False: the MLP kernel, for comparisons).
+
+    Returns
+    -------
+    EngineResult
+    """
+    device = torch.device(device)
+    if spec.solver == "closed_form":
+        return solve_ridge(spec, x, y, x_test, y_test, weight_decay, device)
+    if gram and gram_applies(spec, schedule is not None):
+        trainer = GramLinear(spec, x, y, x_test, y_test, weight_decay, init, device)
+        return TrainLoop(spec, trainer, None, device).run()
+    mlp = BatchedMLP(spec, x, y, x_test, y_test, weight_decay, init,
+                     schedule is not None, device, dropout_keys)  # fmt: skip
+    return TrainLoop(spec, mlp, schedule, device).run()
+
+
 def _train_mlp(cfg, spec, members, ks, a, s, device) -> EngineResult:
-    """``mlp`` and ``linear``: the batched MLP (closed-form ridge when asked)."""
+    """``mlp`` and ``linear``: :func:`train_batched` from the seed tree's initial
+    parameters, minibatch orders and dropout streams."""
     extras = seed_tree_members(cfg, spec, ks, a, s)
     return train_batched(spec, **members, **extras, device=device)
 

@@ -9,8 +9,8 @@ import torch
 from bvsim import load_config
 from bvsim.train.devices import device_type_of, resolve_device, resolve_devices, setup_process
 from bvsim.train.engine import TrainSpec
-from bvsim.train.mlp import train_batched
 from bvsim.train.reference import train_one
+from bvsim.train.trainers import train_batched
 from tests.conftest import chunk_inputs
 
 BASE = [

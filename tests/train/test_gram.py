@@ -15,7 +15,7 @@ from bvsim import load_config
 from bvsim.run.sweep import train_sweep
 from bvsim.train.engine import TrainSpec
 from bvsim.train.gram import GramLinear, gram_applies
-from bvsim.train.mlp import train_batched
+from bvsim.train.trainers import train_batched
 from tests.conftest import chunk_inputs
 from tests.train.test_engine import _run_both
 
