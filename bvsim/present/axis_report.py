@@ -1,8 +1,9 @@
-"""``report.md`` of a second-axis run (``sweep.axis``): the best λ for each value of
-the axis, with the reduction it gives and bias²'s share at the largest λ, the axis
-figures, and how to reproduce the run (as a run's report does,
-:func:`bvsim.present.common.reproduce_lines`). Each value's own run has a full report
-(:mod:`.report`) under ``axis/``.
+"""``report.md`` of a second-axis run (``sweep.axis``): an introduction, the best λ for
+each value of the axis (with the reduction it gives and bias²'s share at the largest
+λ), the values whose identity check fails, the axis figures, and how to reproduce the
+run (as a run's report does, :func:`bvsim.present.common.reproduce_lines`). Like
+:mod:`.report`, :func:`write_axis_report` assembles the sections from one function
+each. Each value's own run has a full report (:mod:`.report`) under ``axis/``.
 """
 
 from __future__ import annotations
@@ -61,8 +62,22 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
     crossed = bool(crossed_factors_of(meta))
     # a categorical axis (penalty, optimizer) in the order the user listed it, numbers ascending
     groups = list(s.groupby(axis, sort=pd.api.types.is_numeric_dtype(s[axis])))
-    rows = [_value_row(axis, value, part, meta) for value, part in groups]
     lines = [
+        *_header(s, meta, out_dir, axis, crossed),
+        *_table_section(groups, meta, axis, crossed),
+        *_identity_lines(axis, groups, crossed),
+        *_figures_section(tables, axis),
+        *reproduce_lines(meta, out_dir),
+    ]
+    path = out_dir / "report.md"
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+def _header(s: pd.DataFrame, meta: dict, out_dir: Path, axis: str, crossed: bool) -> list[str]:
+    """The title and the introduction: the design, what the ± values are, where each
+    value's own run is, and whether the values share their training sets."""
+    return [
         f"# Bias–variance report: {meta.get('name', out_dir.name)} ({axis} × λ)",
         "",
         f"{len(meta.get('axis_values', []))} values of {axis} crossed with "
@@ -78,6 +93,15 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         + ("factor levels. " if crossed else "training sets. ")
         + _axis_pairing(axis),
         "",
+    ]
+
+
+def _table_section(groups, meta: dict, axis: str, crossed: bool) -> list[str]:
+    """The section "Best λ for each value": one row per value (:func:`_value_row`),
+    what "within its 95 % interval" means, and the heavy-tail note where a row carries
+    its mark."""
+    rows = [_value_row(axis, value, part, meta) for value, part in groups]
+    return [
         "## Best λ for each value",
         "",
         f"| {axis} | best λ | also within its 95 % interval | expected error at best λ | "
@@ -90,33 +114,37 @@ def write_axis_report(tables: Tables, out_dir, axis: str) -> Path:
         "intervals): the best λ is not resolved more finely than that, so a change of "
         f"best λ from one value of {axis} to the next can be noise.",
         "",
-        *(
-            [
-                f"{_HEAVY} Within the 95 % interval of the best but worse "
-                + (
-                    "in every cell of the crossed design: a few draws dominate that "
-                    "difference (a heavy tail), so its SE (at the smallest λ, the "
-                    "reduction's) is no guide there (a count, not a test: see the value's "
-                    "report)."
-                    if crossed
-                    else "in more training sets than chance explains: a few sets dominate "
-                    "that difference (a heavy tail), so its SE (at the smallest λ, the "
-                    "reduction's) is no guide there (sign test in the value's report)."
-                ),
-                "",
-            ]
-            if any(_HEAVY in r for r in rows)
-            else []
+        *(_heavy_note(crossed) if any(_HEAVY in r for r in rows) else []),
+    ]
+
+
+def _heavy_note(crossed: bool) -> list[str]:
+    """The note on the mark :data:`_HEAVY`: a difference within the best's interval
+    that a few draws dominate."""
+    return [
+        f"{_HEAVY} Within the 95 % interval of the best but worse "
+        + (
+            "in every cell of the crossed design: a few draws dominate that "
+            "difference (a heavy tail), so its SE (at the smallest λ, the "
+            "reduction's) is no guide there (a count, not a test: see the value's "
+            "report)."
+            if crossed
+            else "in more training sets than chance explains: a few sets dominate "
+            "that difference (a heavy tail), so its SE (at the smallest λ, the "
+            "reduction's) is no guide there (sign test in the value's report)."
         ),
-        *_identity_lines(axis, groups, crossed),
+        "",
+    ]
+
+
+def _figures_section(tables: Tables, axis: str) -> list[str]:
+    """The section "Figures": those :func:`bvsim.present.figures.plot_axis` draws,
+    drawn or not yet."""
+    return [
         "## Figures",
         "",
-        *figure_lines(axis_figures(s, axis, tables.anova), axis),
-        *reproduce_lines(meta, out_dir),
+        *figure_lines(axis_figures(tables.summary, axis, tables.anova), axis),
     ]
-    path = out_dir / "report.md"
-    write_text_atomic(path, "\n".join(lines))
-    return path
 
 
 #: The mark of a reduction whose SE a heavy tail makes no guide (see the table's note).
