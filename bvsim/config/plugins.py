@@ -154,11 +154,21 @@ def load_object(spec: str, key: str):
         hint = ""
         missing = getattr(err, "name", None)
         if isinstance(err, ModuleNotFoundError) and missing and missing == where.split(".")[0]:
-            dist = _DISTRIBUTIONS.get(missing, missing)
-            hint = (
-                f"; {missing!r} is not installed in this Python ({sys.executable}): "
-                f"install it there, e.g. `{sys.executable} -m pip install {dist}`"
-            )
+            _, _, name = spec.rpartition(":")
+            local = Path(f"{where.replace('.', '/')}.py")
+            if local.is_file():  # a file of the user's, named as if it were installed
+                bare = key.rpartition(": ")[2]  # the key without the message's prefix
+                hint = f"; for the file {str(local)!r} here, write {bare} = '{local}:{name}'"
+            elif missing in _DISTRIBUTIONS:
+                hint = (
+                    f"; {missing!r} is not installed in this Python ({sys.executable}): "
+                    f"`{sys.executable} -m pip install {_DISTRIBUTIONS[missing]}`"
+                )
+            else:
+                hint = (
+                    f"; no module {missing!r} in this Python ({sys.executable}): install the "
+                    "package that provides it, or name a file of yours as 'file.py:name'"
+                )
         raise ConfigError(f"{key} = {spec!r}: cannot import {where!r} ({err}){hint}") from None
     except AttributeError:
         raise ConfigError(f"{key} = {spec!r}: {where!r} has no attribute {name!r}") from None

@@ -164,9 +164,14 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
         bad = values.isna() & df[col].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
+            if col == target:  # labels: a classification task, or the wrong column
+                which = "data.target" if d.target else "the target (data.target: the last column)"
+                hint = f"; it is {which}: for class labels set data.task = 'classification'"
+            else:
+                hint = "; leave it out of the features with data.features = [...]"
             raise ConfigError(
                 f"{key} = {d.path!r}: column {col!r} is not numeric "
-                f"(line {row + 2}: {df[col].iloc[row]!r})"
+                f"(line {row + 2}: {df[col].iloc[row]!r}){hint}"
             )
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])

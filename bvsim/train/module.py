@@ -89,7 +89,8 @@ def check_module(cfg: Config, prefix: str = "") -> None:
         module = factory()
     except Exception as err:
         raise ConfigError(
-            f"{key} = {cfg.model.module!r}: calling it failed: {type(err).__name__}: {err}"
+            f"{key} = {cfg.model.module!r}: calling it failed: {type(err).__name__}: {err} "
+            "(the factory is called with no arguments)"
         ) from None
     if not isinstance(module, nn.Module):
         raise ConfigError(f"{key} = {cfg.model.module!r}: returned {type(module).__name__}, "

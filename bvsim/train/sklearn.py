@@ -108,7 +108,8 @@ def fit_estimators(
     -------
     EngineResult
         A failed fit counts as diverged: its outputs are NaN and a warning carries
-        the first traceback.
+        the first traceback; so does a fit that predicts a non-finite value (a warning
+        names the parameter values).
     """
     m = cfg.model
     cls = load_object(m.estimator, "model.estimator")
@@ -118,7 +119,7 @@ def fit_estimators(
     train = np.full(members, np.nan)
     norm = np.full(members, np.nan)
     failed = np.zeros(members, dtype=bool)
-    first_error = None
+    first_error, non_finite = None, []
     for i in range(members):
         try:
             kwargs = arguments(float(weight_decay[i]), int(seeds[i]))
@@ -129,6 +130,7 @@ def fit_estimators(
             continue
         if not (np.isfinite(p).all() and np.isfinite(t).all()):
             failed[i] = True
+            non_finite.append(float(weight_decay[i]))
             continue
         pred[i] = p
         train[i] = np.mean(np.square(t - y[i]))
@@ -139,6 +141,14 @@ def fit_estimators(
         warnings.warn(
             f"{int(failed.sum())} of {members} fits of {m.estimator} failed and count as "
             f"diverged; the first one:\n{first_error}",
+            BvsimRuntimeWarning,
+            stacklevel=2,
+        )
+    if non_finite:
+        where = ", ".join(f"{v:g}" for v in sorted(set(non_finite)))
+        warnings.warn(
+            f"{len(non_finite)} of {members} fits of {m.estimator} predicted a non-finite "
+            f"value (NaN or inf) and count as diverged ({m.param} = {where})",
             BvsimRuntimeWarning,
             stacklevel=2,
         )

@@ -87,8 +87,14 @@ def test_bad_files(tmp_path):
         _cfg(tmp_path / "missing.csv")
     text = tmp_path / "text.csv"
     text.write_text("a,y\n1,2\n3,x\n5,6\n")
-    with pytest.raises(ConfigError, match=r"column 'y' is not numeric \(line 3: 'x'\)"):
+    with pytest.raises(ConfigError, match=r"column 'y' is not numeric \(line 3: 'x'\)") as info:
         _cfg(text)
+    assert "it is data.target: for class labels set data.task = 'classification'" in str(info.value)
+    feature = tmp_path / "feature.csv"
+    feature.write_text("site,a,y\nA,1,2\nB,3,4\nA,5,6\n")
+    with pytest.raises(ConfigError, match="column 'site' is not numeric") as info:
+        _cfg(feature)
+    assert "leave it out of the features with data.features" in str(info.value)
     gap = tmp_path / "gap.csv"
     gap.write_text("a,y\n1,2\n3,4\n,6\n")
     with pytest.raises(ConfigError, match=r"column 'a' has a missing value \(line 4\)"):

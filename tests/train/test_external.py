@@ -75,7 +75,7 @@ def test_user_truth_file_drives_a_sweep(tmp_path):
         ([f"data.truth={FIX}:not_finite"], "non-finite"),
         ([f"data.truth={FIX}:NOT_CALLABLE"], "not callable"),
         ([f"data.truth={FIX}:missing"], "has no attribute 'missing'"),
-        (["data.truth=no_such_module:f"], "'no_such_module' is not installed in this Python"),
+        (["data.truth=no_such_module:f"], "no module 'no_such_module' in this Python"),
         (["data.truth=bvsim.no_such_module:f"], "(No module named 'bvsim.no_such_module')"),
         (["model.kind=sklearn"], "needs model.estimator"),
         (["model.kind=sklearn", f"model.estimator={FIX}:NoPredict"], "no fit and predict"),
@@ -223,3 +223,27 @@ def test_each_kind_names_the_user_code_it_runs():
         cfg = load_config(preset="smoke", overrides=[f"model.kind={kind}"])
         assert user_code(cfg) is None and kind_note(cfg) is None
     assert {k for k, v in KINDS.items() if v.code_key} == {"module", "sklearn"}
+
+
+def test_a_file_named_as_a_module_gets_the_file_spec_suggested(tmp_path, monkeypatch):
+    """`bvsim` (the script) does not put the current directory on sys.path: 'mytruth:f'
+    for ./mytruth.py fails, and the error says to write 'mytruth.py:f'."""
+    import sys
+
+    (tmp_path / "bvsim_local_truth.py").write_text("def f(x):\n    return x[:, 0]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    with pytest.raises(ConfigError) as info:
+        load_config(preset="smoke", overrides=["data.truth=bvsim_local_truth:f"])
+    assert "write data.truth = 'bvsim_local_truth.py:f'" in str(info.value)
+
+
+def test_non_finite_predictions_count_as_diverged_and_are_said():
+    over = ["model.kind=sklearn", f"model.estimator={FIX}:NanForLargeAlpha",
+            "sweep.weight_decay=[0.5, 2.0]", "sweep.n_reps=4"]  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = run_sweep(load_config(preset="smoke", overrides=over), progress=False).summary
+    said = [str(w.message) for w in caught if "non-finite" in str(w.message)]
+    assert said and "count as diverged (alpha = 2)" in said[0]
+    assert list(s["n_diverged"]) == [0, 8]
