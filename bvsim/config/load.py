@@ -16,7 +16,7 @@ import dataclasses
 import difflib
 import math
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -167,7 +167,10 @@ def _read_toml(path: Path, label: str) -> dict:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{label}: file not found") from None
+        hint = ""
+        if not path.suffix and path.name in list_presets():  # load_config("smoke")
+            hint = f" (for the preset, write preset={path.name!r} or --preset {path.name})"
+        raise ConfigError(f"{label}: file not found{hint}") from None
     except IsADirectoryError:
         raise ConfigError(f"{label}: is a directory, expected a .toml file") from None
     try:
@@ -348,6 +351,11 @@ def load_config(
             # without effect (written by a bvsim before config.moot) is put back to its
             # default like a preset's instead of refusing the run's own Reproduce command
             user = {}
+    if isinstance(overrides, Mapping):  # its keys alone would read as assignments
+        raise TypeError(
+            f"overrides = {overrides!r:.80}: a mapping; give a list of 'KEY=VALUE' strings, "
+            "e.g. [f'{k}={v}' for k, v in overrides.items()]"
+        )
     if not isinstance(overrides, str | bytes):
         overrides = list(overrides or ())
     if isinstance(overrides, str | bytes) or not all(isinstance(a, str) for a in overrides):

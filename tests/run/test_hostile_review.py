@@ -197,6 +197,15 @@ def test_overrides_must_be_a_list_of_strings(overrides):
         load_config(preset="smoke", overrides=overrides)
 
 
+def test_overrides_as_a_mapping_and_a_preset_as_a_path_say_what_to_write():
+    from bvsim import ConfigError, load_config
+
+    with pytest.raises(TypeError, match="a mapping; give a list of 'KEY=VALUE' strings"):
+        load_config(preset="smoke", overrides={"sweep.n_reps": 4})
+    with pytest.raises(ConfigError, match="for the preset, write preset='smoke'"):
+        load_config("smoke")
+
+
 def test_overrides_may_be_any_iterable():
     from bvsim import load_config
 
