@@ -54,9 +54,15 @@ def _check_classification(cfg: Config, prefix: str) -> None:
     if not is_classification(cfg):
         return
     if cfg.model.kind not in ("mlp", "linear") or cfg.train.solver != "gd":
+        task = (
+            f"data.task = {cfg.data.task!r} (data.source = 'csv')"
+            if cfg.data.source == "csv"
+            else f"data.truth = {cfg.data.truth!r}"
+        )
         raise ConfigError(
-            f"{prefix}data.truth = {cfg.data.truth!r} is a classification task: it needs "
-            "model.kind = 'mlp' or 'linear' and train.solver = 'gd'"
+            f"{prefix}{task} is a classification task: it needs model.kind = 'mlp' or "
+            f"'linear' and train.solver = 'gd' (got model.kind = {cfg.model.kind!r}, "
+            f"train.solver = {cfg.train.solver!r})"
         )
     if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
         raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
