@@ -54,9 +54,15 @@ def _check_classification(cfg: Config, prefix: str) -> None:
     if not is_classification(cfg):
         return
     if cfg.model.kind not in ("mlp", "linear") or cfg.train.solver != "gd":
+        task = (
+            f"data.task = {cfg.data.task!r} (data.source = 'csv')"
+            if cfg.data.source == "csv"
+            else f"data.truth = {cfg.data.truth!r}"
+        )
         raise ConfigError(
-            f"{prefix}data.truth = {cfg.data.truth!r} is a classification task: it needs "
-            "model.kind = 'mlp' or 'linear' and train.solver = 'gd'"
+            f"{prefix}{task} is a classification task: it needs model.kind = 'mlp' or "
+            f"'linear' and train.solver = 'gd' (got model.kind = {cfg.model.kind!r}, "
+            f"train.solver = {cfg.train.solver!r})"
         )
     if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
         raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
@@ -78,7 +84,11 @@ def _check_dtype_range(cfg: Config, prefix: str) -> None:
     above 3.4e38 (such a learning rate, weight decay or x range would be inf there),
     and a non-zero value below the dtype's smallest normal number (1.2e-38 in float32,
     2.2e-308 in float64) would train as 0 or as a denormal (flushed to 0 on the CPU
-    workers); distinct weight decays must stay distinct in the dtype."""
+    workers); distinct weight decays must stay distinct in the dtype. A
+    ``model.kind = 'sklearn'`` estimator trains on float64 arrays, not in train.dtype
+    (a key without effect there: :mod:`.moot`), so nothing is checked for it."""
+    if cfg.model.kind == "sklearn":
+        return
     dtype = np.dtype(cfg.train.dtype)
     tiny = float(np.finfo(dtype).tiny)
     for section, cls in SECTIONS.items():

@@ -20,6 +20,7 @@ from .schema import CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
 
 __all__ = [
     "MOOT_RULES",
+    "TORCH_TRAINING_KEYS",
     "Moot",
     "describe_moot",
     "drop_moot_keys",
@@ -59,6 +60,26 @@ def _when(keys: tuple[str, ...], key: str, value: str) -> Moot:
     'value'``), the key its message quotes and its test, from the one pair."""
     return Moot(keys, f"{key} = {value!r}", (key,), lambda c: _value(c, key) == value)
 
+
+#: The ``train`` keys only the torch training loop reads (:mod:`bvsim.train.loop`): a
+#: ``model.kind = 'sklearn'`` estimator reads none of them (:mod:`bvsim.train.sklearn`:
+#: one ``fit`` per member on float64 arrays, a failed or non-finite fit diverged, one
+#: logged step). It does read ``train.decompose_steps`` (the final step) and needs
+#: ``train.solver = 'gd'`` (refused otherwise).
+TORCH_TRAINING_KEYS = (
+    "train.optimizer",
+    "train.lr",
+    "train.momentum",
+    "train.betas",
+    "train.eps",
+    "train.steps",
+    "train.batch_size",
+    "train.penalty",
+    "train.decay_bias",
+    "train.log_every",
+    "train.dtype",
+    "train.diverge_threshold",
+)
 
 #: The rules, in the order they are tried: a key moot by several is reported by the
 #: first (``data.frequency`` with data from a file: by data.source, not data.truth).
@@ -131,6 +152,13 @@ MOOT_RULES = (
         "model.kind = 'mlp' with hidden layers",
         ("model.kind", "model.hidden"),
         lambda c: c.model.kind == "mlp" and bool(c.model.hidden),
+    ),
+    Moot(
+        TORCH_TRAINING_KEYS,
+        "model.kind = 'mlp', 'linear' or 'module' (a model.kind = 'sklearn' estimator "
+        "trains with its own fit, on float64 arrays)",
+        ("model.kind",),
+        lambda c: c.model.kind != "sklearn",
     ),
     _when(("train.momentum",), "train.optimizer", "sgd"),
     _when(("train.betas", "train.eps"), "train.optimizer", "adam"),

@@ -264,8 +264,11 @@ def _check_header(d: DataConfig, key: str) -> None:
 
 
 def _limit(cfg: Config) -> float:
-    """Largest magnitude a CSV value may have (see :data:`MAX_CSV_MAGNITUDE`)."""
-    if not cfg.data.standardize and cfg.train.dtype == "float32":
+    """Largest magnitude a CSV value may have (see :data:`MAX_CSV_MAGNITUDE`); float32's
+    largest where the values train unstandardized in float32 (a ``model.kind =
+    'sklearn'`` estimator fits float64 arrays whatever train.dtype says)."""
+    float32 = cfg.train.dtype == "float32" and cfg.model.kind != "sklearn"
+    if not cfg.data.standardize and float32:
         return float(np.finfo(np.float32).max)
     return MAX_CSV_MAGNITUDE
 

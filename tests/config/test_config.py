@@ -199,3 +199,23 @@ def test_cli_plot_and_report_redraw_without_training(tmp_path, capsys):
     assert (out / "figures" / "decomposition.png").stat().st_size > 0
     assert main(["report", str(out)]) == 0
     assert "best" in (out / "report.md").read_text().lower()
+
+
+@pytest.mark.parametrize(
+    "preset, named, not_named",
+    [
+        ("wine", "data.task = 'classification' (data.source = 'csv')", "data.truth"),
+        ("gaussians", "data.truth = 'gaussians'", "data.task"),
+    ],
+)
+def test_classification_with_another_model_names_the_key_that_makes_the_task(
+    preset, named, not_named
+):
+    """A CSV's task comes from data.task (data.truth is unused there): the message
+    names it, with the model.kind that classification cannot train."""
+    over = ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge"]
+    with pytest.raises(ConfigError, match="is a classification task") as err:
+        load_config(preset=preset, overrides=over)
+    msg = str(err.value)
+    assert f": {named} is a classification task" in msg and "model.kind = 'sklearn'" in msg
+    assert not_named not in msg

@@ -60,6 +60,27 @@ REFUSED = [
         "train.optimizer = 'sgd'",
     ),
     ("smoke", ["train.betas=[0.8, 0.9]"], "train.betas = [0.8, 0.9]", "train.optimizer = 'adam'"),
+    *[
+        (
+            "smoke",
+            ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge", assignment],
+            key,
+            "model.kind = 'mlp', 'linear' or 'module'",
+        )
+        for assignment, key in [
+            ("train.penalty=l1", "train.penalty = 'l1'"),
+            ("train.optimizer=adam", "train.optimizer = 'adam'"),
+            ("train.steps=5000", "train.steps = 5000"),
+            ("train.dtype=float64", "train.dtype = 'float64'"),
+            ("train.lr=0.5", "train.lr = 0.5"),
+            ("train.batch_size=5", "train.batch_size = 5"),
+            ("train.decay_bias=false", "train.decay_bias = False"),
+            ("train.log_every=10", "train.log_every = 10"),
+            ("train.diverge_threshold=1e6", "train.diverge_threshold = 1000000.0"),
+            # moot by train.optimizer = 'sgd' too: the first rule, model.kind, is named
+            ("train.momentum=0.5", "train.momentum = 0.5"),
+        ]
+    ],
     (
         "smoke",
         ["data.truth=linear", "data.frequency=2"],
@@ -89,6 +110,55 @@ def test_a_key_without_effect_is_refused_naming_what_makes_it_moot(preset, over,
     with pytest.raises(ConfigError, match="has no effect unless") as err:
         load_config(preset=preset, overrides=over)
     assert key in str(err.value) and why in str(err.value)
+
+
+def test_torch_training_keys_with_an_sklearn_estimator_exit_2_before_compute(
+    tmp_path, capsys, monkeypatch
+):
+    """The reviewer's command: train.penalty, optimizer, steps and dtype with
+    model.kind = 'sklearn' were accepted and saved in config.toml though the
+    estimator's fit reads none of them."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "est.py").write_text(
+        "import numpy as np\n\n\nclass Est:\n"
+        "    def __init__(self, alpha=1.0):\n        self.alpha = alpha\n\n"
+        "    def fit(self, x, y):\n        self.mean_ = float(np.mean(y))\n"
+        "        return self\n\n"
+        "    def predict(self, x):\n        return np.full(len(x), self.mean_)\n"
+    )
+    over = ["model.kind=sklearn", "model.estimator=est.py:Est", "train.penalty=l1"]
+    over += ["train.optimizer=adam", "train.steps=5000", "train.dtype=float64"]
+    out = tmp_path / "run"
+    args = ["sweep", "--preset", "smoke", "--n-jobs", "1", "--out", str(out)]
+    assert main([*args, *(a for o in over for a in ("--set", o))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bvsim: error: preset 'smoke' with --set (overrides): ")
+    assert "train.optimizer = 'adam' has no effect unless model.kind = 'mlp'" in err
+    assert "(here model.kind = 'sklearn')" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_an_sklearn_run_keeps_the_keys_it_reads_and_resets_the_presets_torch_keys():
+    """smoke's steps, lr and log_every are put back to their defaults with
+    model.kind = 'sklearn' (config.toml records only what the run uses);
+    train.decompose_steps (the final step) and sweep.n_seeds (a random_state per
+    seed where the estimator takes one) are kept."""
+    over = ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge"]
+    cfg = load_config(preset="smoke", overrides=[*over, "train.decompose_steps=true"])
+    t = cfg.train
+    assert (t.steps, t.lr, t.log_every) == (2000, 0.01, 100)
+    assert t.decompose_steps and cfg.sweep.n_seeds == 2
+    assert from_dict(tomllib.loads(dumps_toml(cfg))) == cfg
+
+
+def test_an_sklearn_estimator_is_not_held_to_the_float32_range():
+    """It fits float64 arrays: train.dtype (moot there) neither limits its inputs nor
+    is asked for."""
+    over = ["data.x_high=1e39"]
+    with pytest.raises(ConfigError, match="not representable in train.dtype"):
+        load_config(preset="smoke", overrides=over)
+    sk = ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge"]
+    assert load_config(preset="smoke", overrides=[*sk, *over]).data.x_high == 1e39
 
 
 def test_a_csv_key_in_a_file_without_the_csv_source_exits_2_before_compute(

@@ -26,9 +26,10 @@ def test_sklearn_ridge_equals_closed_form_ridge():
     """sklearn's alpha is ridge's alpha = n lambda / 2 (README, "Closed-form theory on
     the plots"), without intercept."""
     lambdas = [0.01, 0.1, 1.0]
-    base = ["sweep.n_reps=20", "train.dtype=float64"]
+    base = ["sweep.n_reps=20"]  # an estimator fits float64 arrays (no train.dtype)
     exact = run_sweep(
-        load_config(preset="linear", overrides=[*base, "train.solver=closed_form",
+        load_config(preset="linear", overrides=[*base, "train.dtype=float64",
+                                                "train.solver=closed_form",
                                                 f"sweep.weight_decay={lambdas}"]),
         progress=False,
     )  # fmt: skip
@@ -186,7 +187,6 @@ def test_the_probe_fits_the_runs_own_data(tmp_path):
             "model.estimator=sklearn.linear_model:PoissonRegressor",
             "model.param=alpha",
             "sweep.n_seeds=1",
-            "train.steps=1",
         ],
     )
 
