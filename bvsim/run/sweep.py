@@ -120,9 +120,6 @@ def train_sweep(
     Parameters
     ----------
     cfg : Config
-        Its files and code are checked first unless :func:`bvsim.load_config` did
-        (:func:`bvsim.run.preflight.checked_user_code`); the other checks before
-        compute are :func:`bvsim.run_sweep`'s (:func:`bvsim.run.preflight.preflight`).
     device : str
         ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     n_jobs : int
@@ -138,7 +135,7 @@ def train_sweep(
         twice for two CPU workers). A GPU takes many chunks per batch. Overrides
         ``device`` and ``n_jobs``.
     """
-    cfg = checked_user_code(cfg)  # unless load_config checked it (a no-op then)
+    cfg = checked_user_code(cfg)  # its files and code, unless load_config checked them
     dev, devices = resolve_sweep_devices(device, devices)  # dev: run.json's text
     device_type = chunk_device_type(dev, devices)
     test = make_test_set(cfg)
