@@ -13,7 +13,7 @@ from .config import Config, axis_configs, dumps_toml
 from .io.rundir import axis_dir_names, check_run_dir, clear_outputs, run_lock
 from .io.steps import add_steps
 from .io.tables import Tables, combine_axis, summarize, write_marker, write_run, write_tables
-from .run.preflight import check_user_code, preflight
+from .run.preflight import check_user_code, checked_user_code, preflight
 from .run.result import SweepResult
 from .run.store import write_text_atomic
 from .run.sweep import train_sweep
@@ -104,7 +104,10 @@ def run_sweep(
     Parameters
     ----------
     cfg : Config
-        From :func:`bvsim.load_config`.
+        From :func:`bvsim.load_config`, or any other (:func:`bvsim.config.from_dict`,
+        :func:`dataclasses.replace`): the files and code it names are then checked here
+        before anything is created or trained (:func:`bvsim.run.preflight.preflight`),
+        and the run trains and keys it with a CSV source's columns and size filled in.
     out : path, optional
         Run directory for CSVs, figures, report and resumable chunks. Re-running with
         the same configuration resumes (chunk files of other data or code are
@@ -127,11 +130,12 @@ def run_sweep(
         Several devices at once, e.g. ``["cuda:0", "cpu", "cpu"]``; see
         :func:`bvsim.run.sweep.train_sweep`.
     """
+    cfg = checked_user_code(cfg)  # unless load_config checked it: before any compute
     dirs = None
     if out is not None and axis_configs(cfg)[0][0] is not None:  # each value's sub-run
         dirs = [Path(out) / "axis" / name for name in axis_dir_names(cfg)]
     device, devices = resolve_sweep_devices(device, devices)  # once: passed down
-    preflight(cfg, n_jobs=n_jobs, device=device, devices=devices, out=out, run_dirs=dirs)
+    cfg = preflight(cfg, n_jobs=n_jobs, device=device, devices=devices, out=out, run_dirs=dirs)
     train = {"device": device, "n_jobs": n_jobs, "progress": progress, "devices": devices}
     return _run_one(cfg, out, train, overwrite=overwrite, figures=figures)
 

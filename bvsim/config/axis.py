@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from .moot import reset_moot_keys
-from .schema import CATEGORICAL_AXES, Config, ConfigError
+from .schema import CATEGORICAL_AXES, Config, ConfigError, mark_user_code_checked, user_code_checked
 
 __all__ = ["axis_configs", "axis_values", "check_axis"]
 
@@ -117,6 +117,8 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
     ``sweep.axis = "none"`` and the axis value set in its own key, so it is a plain
     one-axis sweep (with its own seed tree under the same root seed); a key without
     effect in it goes back to its default (:func:`bvsim.config.moot.reset_moot_keys`).
+    A value's configuration is marked checked when ``cfg`` is
+    (:func:`bvsim.config.schema.mark_user_code_checked`).
     """
     sw = cfg.sweep
     if sw.axis == "none":
@@ -143,7 +145,10 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
         else:  # dropout
             model = dataclasses.replace(cfg.model, dropout=float(value))
             sub = dataclasses.replace(cfg, model=model, sweep=sweep)
-        out.append((value, reset_moot_keys(sub)))
+        sub = reset_moot_keys(sub)
+        if user_code_checked(cfg):  # what the values change names no other file or code
+            sub = mark_user_code_checked(sub)
+        out.append((value, sub))
     return out
 
 

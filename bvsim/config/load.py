@@ -24,7 +24,7 @@ from .axis import axis_configs
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
 from .moot import drop_moot_keys
 from .plugins import absolute
-from .schema import SECTIONS, Config, ConfigError
+from .schema import SECTIONS, Config, ConfigError, mark_user_code_checked
 
 __all__ = ["from_dict", "list_presets", "load_config"]
 
@@ -217,7 +217,12 @@ def from_dict(
     """Validate a nested dict (as read from TOML) into a :class:`Config`.
 
     ``check_user_code(cfg, prefix)``, when given, checks what the configuration names
-    outside itself (see the module docstring), after the cross-key checks.
+    outside itself (see the module docstring), after the cross-key checks, and the
+    result is marked checked (:func:`bvsim.config.schema.mark_user_code_checked`).
+    Without it (the default) those checks are left to :func:`bvsim.run_sweep`, which
+    runs them before any compute on a configuration not marked checked; reading a
+    run's ``config.toml`` for its keys (:func:`bvsim.io.rundir.stored_keys`) imports
+    nothing.
     ``user_raw`` is the part of ``raw`` the user wrote (file and ``--set``, not the
     preset; default: all of ``raw``), for
     :func:`bvsim.config.checks.check_crossed_n_reps` and
@@ -248,9 +253,9 @@ def from_dict(
     if cleaned != cfg:  # a preset's key put back to its default
         cfg = cleaned
         check_consistency(cfg, prefix)
-    if check_user_code is not None:
-        cfg = check_user_code(cfg, prefix)
-    return _absolute_paths(cfg)
+    if check_user_code is None:
+        return _absolute_paths(cfg)
+    return mark_user_code_checked(_absolute_paths(check_user_code(cfg, prefix)))
 
 
 #: Keys naming a file: a data file, or a plugin spec ('file.py:name' names one).

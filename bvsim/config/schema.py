@@ -407,6 +407,25 @@ class Config:
         return dataclasses.asdict(self)
 
 
+#: The instance attribute (not a field: no part of equality, the dump or the keys) that
+#: marks a configuration whose user code was checked (:func:`mark_user_code_checked`).
+_USER_CODE_CHECKED = "_bvsim_user_code_checked"
+
+
+def mark_user_code_checked(cfg: Config) -> Config:
+    """Mark ``cfg`` (this object) as one whose files and code were checked
+    (:func:`bvsim.run.preflight.check_user_code`), so that a sweep does not check them
+    again; returns it. A copy made with :func:`dataclasses.replace` is not marked: what
+    it names may have changed."""
+    object.__setattr__(cfg, _USER_CODE_CHECKED, True)
+    return cfg
+
+
+def user_code_checked(cfg: Config) -> bool:
+    """Whether ``cfg`` is marked by :func:`mark_user_code_checked`."""
+    return bool(getattr(cfg, _USER_CODE_CHECKED, False))
+
+
 SECTIONS = {
     "data": DataConfig,
     "model": ModelConfig,

@@ -2,8 +2,11 @@
 
 * :func:`check_user_code`: what the configuration names outside itself (its CSV file,
   the user's truth function, module or estimator), each checked by the part that owns
-  it; :func:`bvsim.load_config` runs it while loading.
-* :func:`preflight`: the machine's share of a sweep (``n_jobs`` and the joblib backend:
+  it; :func:`bvsim.load_config` runs it while loading and marks the configuration
+  checked. :func:`user_code_checked_config` runs it on a configuration not so marked
+  (one from :func:`bvsim.config.from_dict`, :class:`bvsim.Config` or
+  :func:`dataclasses.replace`), so that every route into a sweep is checked once.
+* :func:`preflight`: that check, the machine's share of a sweep (``n_jobs`` and the joblib backend:
   :mod:`bvsim.run.executor`; memory: :mod:`bvsim.run.memory`; disk space:
   :mod:`bvsim.run.disk`) and the truth function on the real points;
   :func:`bvsim.run_sweep` runs it before anything is created or trained.
@@ -17,6 +20,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import Config, axis_configs
+from ..config.schema import mark_user_code_checked, user_code_checked
 from ..data.csv import check_csv
 from ..data.generator import check_truth, check_truth_function
 from ..train.devices import device_type_of
@@ -26,7 +30,7 @@ from .disk import check_disk
 from .executor import check_joblib_backend, check_n_jobs
 from .memory import check_memory, gpu_batch_config
 
-__all__ = ["check_user_code", "preflight"]
+__all__ = ["check_user_code", "checked_user_code", "preflight"]
 
 
 def check_user_code(cfg: Config, prefix: str = "") -> Config:
@@ -42,6 +46,16 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
     return cfg
 
 
+def checked_user_code(cfg: Config) -> Config:
+    """``cfg`` if its user code was checked (:func:`bvsim.load_config` marks the
+    configurations it returns), else :func:`check_user_code` run on it (the messages
+    start ``config:`` as those of :func:`bvsim.config.from_dict`), marked checked:
+    the configuration to train, a CSV source's columns and size filled in."""
+    if user_code_checked(cfg):
+        return cfg
+    return mark_user_code_checked(check_user_code(cfg, "config: "))
+
+
 def preflight(
     cfg: Config,
     *,
@@ -50,8 +64,9 @@ def preflight(
     devices: list[str] | None = None,
     out: str | Path | None = None,
     run_dirs: list | None = None,
-) -> None:
+) -> Config:
     """Every check that needs more than the configuration file, once, before compute:
+    the user's files and code unless they were checked (:func:`checked_user_code`),
     ``n_jobs``, the joblib backend in effect, memory, the disk space of the run
     directory ``out`` (:func:`bvsim.run.disk.check_disk`; none without ``out``,
     ``run_dirs`` its sub-runs of a second axis), and the user's truth function on the
@@ -60,7 +75,10 @@ def preflight(
     ``device`` is a resolved device (``cpu``, ``cuda`` or ``cuda:N``). With
     ``devices`` (several at once, resolved) the machine's memory is checked for the
     CPU-sized units and each GPU in the list for the batch it takes.
+
+    Returns the configuration to train (:func:`checked_user_code`).
     """
+    cfg = checked_user_code(cfg)
     check_n_jobs(n_jobs)
     if not devices:  # several devices run in threads of their own, not through joblib
         check_joblib_backend()
@@ -77,3 +95,4 @@ def preflight(
         check_disk(cfg, out, run_dirs, chunk_device_type(device, devices))
     for sub in subs:
         check_truth(sub)
+    return cfg

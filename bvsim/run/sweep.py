@@ -22,6 +22,7 @@ from ..train.devices import device_type_of, resolve_sweep_devices
 from .chunks import chunk_device_type, chunk_file, chunk_list, member_fields
 from .executor import run_jobs, run_on_devices, worker_count
 from .precision import PrecisionStop
+from .preflight import checked_user_code
 from .result import SweepResult, TestLabels
 from .resume import kept, resume
 from .store import ChunkStack, save_atomic
@@ -134,6 +135,7 @@ def train_sweep(
         twice for two CPU workers). A GPU takes many chunks per batch. Overrides
         ``device`` and ``n_jobs``.
     """
+    cfg = checked_user_code(cfg)  # its files and code, unless load_config checked them
     dev, devices = resolve_sweep_devices(device, devices)  # dev: run.json's text
     device_type = chunk_device_type(dev, devices)
     test = make_test_set(cfg)
