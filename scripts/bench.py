@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 
 from bvsim import load_config
+from bvsim.config.moot import GD_SOLVER_KEYS
 from bvsim.data.generator import draw_training_sets, make_test_set
 from bvsim.train.devices import setup_process
 from bvsim.train.engine import ParamLayout, TrainSpec, init_params
@@ -200,8 +201,9 @@ def bench_workloads(quick: bool, repeats: int) -> list[dict]:
             c = counts[0]
             variants.append((f"bvsim gd (plain kernel), {c} members", spec,
                              drawn[c], c, False, plain))  # fmt: skip
+            no_loop = [o for o in over if o.split("=")[0] not in GD_SOLVER_KEYS]
             exact = TrainSpec.from_config(
-                load_config(preset=preset, overrides=[*over, "train.solver=closed_form"])
+                load_config(preset=preset, overrides=[*no_loop, "train.solver=closed_form"])
             )
             c = counts[-1]
             variants.append((f"bvsim closed_form, {c} members", exact, drawn[c], c,

@@ -20,6 +20,7 @@ from .schema import CLASSIFICATION_TRUTHS, SECTIONS, Config, ConfigError
 
 __all__ = [
     "MOOT_RULES",
+    "GD_SOLVER_KEYS",
     "TORCH_TRAINING_KEYS",
     "Moot",
     "describe_moot",
@@ -66,6 +67,19 @@ def _when(keys: tuple[str, ...], key: str, value: str) -> Moot:
 #: one ``fit`` per member on float64 arrays, a failed or non-finite fit diverged, one
 #: logged step). It does read ``train.decompose_steps`` (the final step) and needs
 #: ``train.solver = 'gd'`` (refused otherwise).
+#: The keys only the optimizer loop reads (``train.solver = 'gd'``), none of them read by
+#: the exact ridge solution (``'closed_form'``).
+GD_SOLVER_KEYS = (
+    "train.optimizer",
+    "train.lr",
+    "train.momentum",
+    "train.betas",
+    "train.eps",
+    "train.steps",
+    "train.batch_size",
+    "train.log_every",
+)
+
 TORCH_TRAINING_KEYS = (
     "train.optimizer",
     "train.lr",
@@ -160,6 +174,7 @@ MOOT_RULES = (
         ("model.kind",),
         lambda c: c.model.kind != "sklearn",
     ),
+    _when(GD_SOLVER_KEYS, "train.solver", "gd"),  # closed_form: no optimizer, no steps
     _when(("train.momentum",), "train.optimizer", "sgd"),
     _when(("train.betas", "train.eps"), "train.optimizer", "adam"),
 )

@@ -236,3 +236,12 @@ def test_each_run_of_a_second_axis_loads_from_its_own_config_toml():
     assert cfg.train.momentum == sgd.train.momentum == 0.5 and adam.train.momentum == 0.9
     for sub in (sgd, adam):
         assert from_dict(tomllib.loads(dumps_toml(sub))) == sub
+
+
+def test_optimizer_keys_have_no_effect_under_the_closed_form_solver():
+    """train.solver = 'closed_form' solves ridge exactly: the optimizer, its steps and
+    logging are not read (set by the user: refused; the preset sets none of them)."""
+    with pytest.raises(ConfigError, match="train.lr.*train.solver"):
+        load_config(preset="double-descent", overrides=["train.lr=0.1"])
+    cfg = load_config(preset="double-descent")
+    assert cfg.train.steps == type(cfg.train)().steps  # the preset's values: defaults
