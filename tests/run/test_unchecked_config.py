@@ -17,6 +17,7 @@ import bvsim.run.executor
 import bvsim.run.preflight
 from bvsim import ConfigError, load_config, run_sweep
 from bvsim.config import chunk_key, config_key, dumps_toml, from_dict
+from bvsim.config.moot import TORCH_TRAINING_KEYS
 from bvsim.run.sweep import train_sweep
 
 pytest.importorskip("sklearn")
@@ -44,6 +45,9 @@ def smoke_raw(over=()) -> dict:
         raw[section][name] = value
     if raw["model"]["kind"] != "mlp":
         del raw["model"]["hidden"]  # without effect there: refused
+    if raw["model"]["kind"] == "sklearn":  # the torch training keys too
+        for key in TORCH_TRAINING_KEYS:
+            raw["train"].pop(key.split(".")[1], None)
     return raw
 
 
