@@ -35,6 +35,7 @@ __all__ = [
     "DATA_PREFIX",
     "DataChangedError",
     "check_csv",
+    "class_labels",
     "data_digest",
     "file_rows",
     "load_split",
@@ -389,6 +390,14 @@ def load_split(cfg: Config, digest: str | None = None):
         cfg.seed,
         task_for(cfg) is CLASSIFICATION,
     )
+
+
+def class_labels(cfg: Config, digest: str | None = None) -> list[str]:
+    """The labels of a classification target in the order of their class indices
+    0..C−1 (sorted, as :func:`load_split` codes them), as text, for ``run.json``."""
+    d = cfg.data
+    df = _READS[(d.path, _held(d.path, digest))]
+    return [str(c) for c in pd.Categorical(df[d.target]).categories]
 
 
 def training_rows(cfg: Config, k: int, n_pool: int) -> np.ndarray:

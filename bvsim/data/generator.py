@@ -16,7 +16,7 @@ from ..config import CLASSIFICATION_TRUTHS, Config, ConfigError, DataConfig
 from ..config.plugins import load_object
 from ..estimate.linear_truth import true_coef
 from ..task import CLASSIFICATION, task_for
-from .csv import data_digest, load_split, training_rows
+from .csv import class_labels, data_digest, load_split, training_rows
 from .seeds import Stream, crossed_levels, rng
 
 __all__ = [
@@ -177,6 +177,8 @@ class TestSet:
     data_digest : str or None
         A CSV source: the digest of the file's bytes the test set was read from; the
         training sets are drawn from the same bytes (:func:`draw_training_sets`).
+    class_labels : list of str or None
+        A CSV classification target: the label of each class index 0..C−1.
     """
 
     x: np.ndarray
@@ -184,6 +186,7 @@ class TestSet:
     noise_var: float
     p_true: np.ndarray | None = None
     data_digest: str | None = None
+    class_labels: list[str] | None = None
 
 
 def make_test_set(cfg: Config) -> TestSet:
@@ -191,11 +194,13 @@ def make_test_set(cfg: Config) -> TestSet:
     if d.source == "csv":  # labels stand in for the truth; the noise is unknown
         digest = data_digest(cfg)  # the bytes the whole sweep is drawn from
         _, _, x_test, y_test = load_split(cfg, digest)
-        p_true = None
+        p_true, labels = None, None
         if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)
             p_true = np.eye(d.n_classes)[y_test.astype(np.int64)]
+            labels = class_labels(cfg, digest)
         nan = float("nan")
-        return TestSet(x=x_test, f=y_test, noise_var=nan, p_true=p_true, data_digest=digest)
+        return TestSet(x=x_test, f=y_test, noise_var=nan, p_true=p_true, data_digest=digest,
+                       class_labels=labels)  # fmt: skip
     if task_for(cfg) is CLASSIFICATION:
         if d.test_design == "grid":
             x = np.linspace(d.x_low, d.x_high, d.n_test)[:, None]

@@ -85,6 +85,8 @@ def summarize(r: SweepResult) -> Tables:
     }
     if task_for(r.cfg).crossed(r.cfg):  # its SEs' factors
         meta["crossed_factors"] = list(crossed_shape(r.cfg)[0])
+    if r.test.class_labels is not None:  # a CSV target's label of each class index
+        meta["class_labels"] = list(r.test.class_labels)
     return Tables(
         summary=summary,
         pointwise=pointwise,

@@ -121,7 +121,9 @@ def test_csv_classification_with_string_labels(tmp_path):
             "sweep.n_reps=5", "sweep.n_seeds=1"]  # fmt: skip
     cfg = load_config(preset="smoke", overrides=over)
     assert cfg.data.n_classes == 2 and cfg.data.dim == 2
-    s = run_sweep(cfg, progress=False).summary
+    result = run_sweep(cfg, progress=False)
+    s = result.summary
+    assert result.tables.meta["class_labels"] == ["no", "yes"]  # class c: sorted labels
     assert (s["loss"] == "cross_entropy").all() and s["bias2_includes_noise"].all()
     assert s["noise"].isna().all()
     np.testing.assert_allclose(s["expected_error"], s["bias2"] + s["variance"], atol=1e-10)
