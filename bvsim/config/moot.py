@@ -62,11 +62,6 @@ def _when(keys: tuple[str, ...], key: str, value: str) -> Moot:
     return Moot(keys, f"{key} = {value!r}", (key,), lambda c: _value(c, key) == value)
 
 
-#: The ``train`` keys only the torch training loop reads (:mod:`bvsim.train.loop`): a
-#: ``model.kind = 'sklearn'`` estimator reads none of them (:mod:`bvsim.train.sklearn`:
-#: one ``fit`` per member on float64 arrays, a failed or non-finite fit diverged, one
-#: logged step). It does read ``train.decompose_steps`` (the final step) and needs
-#: ``train.solver = 'gd'`` (refused otherwise).
 #: The keys only the optimizer loop reads (``train.solver = 'gd'``), none of them read by
 #: the exact ridge solution (``'closed_form'``).
 GD_SOLVER_KEYS = (
@@ -80,17 +75,15 @@ GD_SOLVER_KEYS = (
     "train.log_every",
 )
 
+#: The ``train`` keys only the torch training loop reads (:mod:`bvsim.train.loop`): a
+#: ``model.kind = 'sklearn'`` estimator reads none of them (:mod:`bvsim.train.sklearn`:
+#: one ``fit`` per member on float64 arrays, a failed or non-finite fit diverged, one
+#: logged step). It does read ``train.decompose_steps`` (the final step) and needs
+#: ``train.solver = 'gd'`` (refused otherwise).
 TORCH_TRAINING_KEYS = (
-    "train.optimizer",
-    "train.lr",
-    "train.momentum",
-    "train.betas",
-    "train.eps",
-    "train.steps",
-    "train.batch_size",
+    *GD_SOLVER_KEYS,
     "train.penalty",
     "train.decay_bias",
-    "train.log_every",
     "train.dtype",
     "train.diverge_threshold",
 )
