@@ -229,10 +229,16 @@ def from_dict(
     :func:`bvsim.config.moot.drop_moot_keys` (a key without effect is refused where the
     user set it, put back to its default where the preset did)."""
     prefix = f"{source}: " if source else ""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{prefix}expected a table of sections (a dict), not {type(raw).__name__}"
+        )
     top_fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in SECTIONS}
     allowed = list(top_fields) + list(SECTIONS)
     top, sections = {}, {}
     for key, value in raw.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{prefix}key {key!r}: keys are names (str)")
         if key in SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}[{key}] must be a table")

@@ -17,10 +17,11 @@ Each problem is a :class:`ConfigError` naming what to change.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path
 
-from ..config import Config, axis_configs
-from ..config.schema import mark_user_code_checked, user_code_checked
+from ..config import Config, ConfigError, axis_configs, dumps_toml, from_dict
+from ..config.schema import user_code_checked
 from ..data.csv import check_csv
 from ..data.generator import check_truth, check_truth_function
 from ..train.devices import device_type_of
@@ -47,13 +48,20 @@ def check_user_code(cfg: Config, prefix: str = "") -> Config:
 
 
 def checked_user_code(cfg: Config) -> Config:
-    """``cfg`` if its user code was checked (:func:`bvsim.load_config` marks the
-    configurations it returns), else :func:`check_user_code` run on it (the messages
-    start ``config:`` as those of :func:`bvsim.config.from_dict`), marked checked:
+    """``cfg`` if it was checked (:func:`bvsim.load_config` marks the configurations
+    it returns), else checked whole: written out and read back as a file is
+    (:func:`bvsim.config.from_dict`: every key, value, cross-key rule and key without
+    effect, then :func:`check_user_code`; the messages start ``config:``), marked
+    checked. A configuration changed with ``dataclasses.replace`` or built with
+    ``Config(...)`` so meets the checks a file's does before anything trains. Returns
     the configuration to train, a CSV source's columns and size filled in."""
     if user_code_checked(cfg):
         return cfg
-    return mark_user_code_checked(check_user_code(cfg, "config: "))
+    try:
+        raw = tomllib.loads(dumps_toml(cfg))
+    except (TypeError, ValueError, AttributeError) as err:  # a value TOML cannot hold
+        raise ConfigError(f"config: a value that a configuration cannot hold ({err})") from None
+    return from_dict(raw, "config", check_user_code)
 
 
 def preflight(

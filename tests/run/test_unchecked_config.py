@@ -7,6 +7,7 @@ module factory. One that ``load_config`` checked is not checked again."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
@@ -155,3 +156,31 @@ def test_a_loaded_config_is_checked_once(monkeypatch):
     changed = dataclasses.replace(cfg, seed=1)
     run_sweep(changed, progress=False)
     assert len(calls) == 3  # a copy made otherwise is checked again
+
+
+@pytest.mark.parametrize(
+    "section, change, needle",
+    [
+        ("sweep", {"weight_decay": [-1.0, 0.1]}, "sweep.weight_decay = [-1.0, 0.1]: every value"),
+        ("sweep", {"n_reps": 1}, "sweep.n_reps = 1: must be >= 2"),
+        ("train", {"optimizer": "rmsprop"}, "train.optimizer = 'rmsprop': must be one of"),
+        ("train", {"optimizer": "adam", "momentum": 0.5}, "train.momentum = 0.5 has no effect"),
+        ("sweep", {"weight_decay": "0.1"}, "sweep.weight_decay = '0.1': expected a list"),
+    ],
+)
+def test_a_replaced_config_is_checked_whole_before_compute(section, change, needle, no_training):
+    """dataclasses.replace skips every check load_config made: run_sweep reads the
+    configuration back as a file is read (keys, values, cross-key rules, keys without
+    effect) before anything trains (a negative λ trained and reported bias² 2.5e10)."""
+    cfg = load_config(preset="smoke", overrides=["sweep.n_reps=4", "train.steps=60"])
+    bad = dataclasses.replace(
+        cfg, **{section: dataclasses.replace(getattr(cfg, section), **change)}
+    )
+    with pytest.raises(ConfigError, match=re.escape("config: " + needle)):
+        run_sweep(bad, progress=False)
+
+
+def test_from_dict_refuses_what_is_not_a_table():
+    for raw in (None, [1], {1: 2}):
+        with pytest.raises(ConfigError, match="config: "):
+            from_dict(raw)
