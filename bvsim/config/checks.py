@@ -179,13 +179,7 @@ def resolve_design(cfg: Config, prefix: str) -> Config:
     design has no draws of x, data from a file no separate label noise, closed-form
     ridge no initialization; classification is not decomposed this way."""
     sw = cfg.sweep
-    if sw.design != "crossed":
-        for key in ("n_inputs", "n_noise"):
-            if getattr(sw, key) != 1:
-                raise ConfigError(
-                    f"{prefix}sweep.{key} = {getattr(sw, key)}: only for sweep.design = "
-                    "'crossed' (the nested design draws sweep.n_reps training sets)"
-                )
+    if sw.design != "crossed":  # its n_inputs, n_noise: keys without effect (config.moot)
         return cfg
     where = f"{prefix}sweep.design = 'crossed'"
     d = cfg.data
