@@ -164,7 +164,16 @@ def check_consistency(cfg: Config, prefix: str) -> None:
             "activations of model.kind = 'mlp'; leave it 0"
         )
     check_axis(cfg, prefix)
-    if cfg.train.batch_size > d.n_train:
+    b = cfg.train.batch_size
+    if cfg.sweep.axis == "n_train":  # each run's data.n_train is a value of the axis
+        below = [int(v) for v in cfg.sweep.axis_values if b > v]
+        if below:
+            raise ConfigError(
+                f"{prefix}train.batch_size = {b} exceeds the sweep.axis = 'n_train' values "
+                f"{below} (sweep.axis_values = {[int(v) for v in cfg.sweep.axis_values]}): "
+                "use 0 for full batch, or a batch size no larger than the smallest value"
+            )
+    elif b > d.n_train:
         raise ConfigError(
             f"{prefix}train.batch_size = {cfg.train.batch_size} exceeds data.n_train = "
             f"{d.n_train}; use 0 for full batch"
@@ -179,13 +188,7 @@ def resolve_design(cfg: Config, prefix: str) -> Config:
     design has no draws of x, data from a file no separate label noise, closed-form
     ridge no initialization; classification is not decomposed this way."""
     sw = cfg.sweep
-    if sw.design != "crossed":
-        for key in ("n_inputs", "n_noise"):
-            if getattr(sw, key) != 1:
-                raise ConfigError(
-                    f"{prefix}sweep.{key} = {getattr(sw, key)}: only for sweep.design = "
-                    "'crossed' (the nested design draws sweep.n_reps training sets)"
-                )
+    if sw.design != "crossed":  # its n_inputs, n_noise: keys without effect (config.moot)
         return cfg
     where = f"{prefix}sweep.design = 'crossed'"
     d = cfg.data

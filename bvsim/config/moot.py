@@ -170,6 +170,8 @@ MOOT_RULES = (
     _when(GD_SOLVER_KEYS, "train.solver", "gd"),  # closed_form: no optimizer, no steps
     _when(("train.momentum",), "train.optimizer", "sgd"),
     _when(("train.betas", "train.eps"), "train.optimizer", "adam"),
+    # the nested design draws sweep.n_reps training sets (resolve_design: n_reps of crossed)
+    _when(("sweep.n_inputs", "sweep.n_noise"), "sweep.design", "crossed"),
 )
 
 

@@ -102,6 +102,14 @@ REFUSED = [
         "train.momentum = 0.5",
         "in every run of sweep.axis = 'optimizer'",
     ),
+    ("smoke", ["sweep.n_inputs=3"], "sweep.n_inputs = 3", "sweep.design = 'crossed'"),
+    ("smoke", ["sweep.n_noise=2"], "sweep.n_noise = 2", "sweep.design = 'crossed'"),
+    (
+        "sine-crossed",
+        ["sweep.design=nested", "sweep.n_inputs=8"],
+        "sweep.n_inputs = 8",
+        "(here sweep.design = 'nested')",
+    ),
 ]
 
 
@@ -245,3 +253,15 @@ def test_optimizer_keys_have_no_effect_under_the_closed_form_solver():
         load_config(preset="double-descent", overrides=["train.lr=0.1"])
     cfg = load_config(preset="double-descent")
     assert cfg.train.steps == type(cfg.train)().steps  # the preset's values: defaults
+
+
+@pytest.mark.parametrize("preset", ["sine-crossed", "double-descent-crossed"])
+def test_a_crossed_presets_factors_go_back_to_their_defaults_in_the_nested_design(preset):
+    """--preset sine-crossed --set sweep.design=nested: the preset set sweep.n_inputs and
+    sweep.n_noise, not the user, so they go back to 1 (were refused as the user's)."""
+    cfg = load_config(preset=preset, overrides=["sweep.design=nested"])
+    assert cfg.sweep.design == "nested" and (cfg.sweep.n_inputs, cfg.sweep.n_noise) == (1, 1)
+    assert cfg.sweep.n_reps == load_config().sweep.n_reps  # neither preset sets n_reps
+    # its run's config.toml, read as bvsim's (double-descent's data.n_train = 40 beside
+    # sweep.axis = 'n_train' is the preset's: config.axis.check_axis_key_unset)
+    assert from_dict(tomllib.loads(dumps_toml(cfg)), user_raw={}) == cfg
