@@ -7,17 +7,7 @@ import dataclasses
 from .moot import reset_moot_keys
 from .schema import CATEGORICAL_AXES, Config, ConfigError, mark_user_code_checked, user_code_checked
 
-__all__ = ["AXIS_KEYS", "axis_configs", "axis_values", "check_axis", "check_axis_key_unset"]
-
-#: The key each second axis sets in every one of its runs (``hidden_width`` is left
-#: out: it sets the widths of ``model.hidden``, whose number of layers the runs keep).
-AXIS_KEYS = {
-    "n_train": "data.n_train",
-    "noise_std": "data.noise_std",
-    "dropout": "model.dropout",
-    "penalty": "train.penalty",
-    "optimizer": "train.optimizer",
-}
+__all__ = ["axis_configs", "axis_values", "check_axis"]
 
 
 def _check_categorical_axis(cfg: Config, prefix: str) -> None:
@@ -89,35 +79,6 @@ def _check_axis_has_effect(cfg: Config, prefix: str) -> None:
             f"{prefix}model.dropout = {m.dropout!r} is replaced by the values of "
             "sweep.axis = 'dropout': leave it 0"
         )
-
-
-def check_axis_key_unset(cfg: Config, user_raw: dict, prefix: str) -> None:
-    """The key a second axis sets (:data:`AXIS_KEYS`) has no effect of its own: set by
-    the user (in ``user_raw``: the file and ``--set``) to a value other than its
-    default, it is refused, naming the axis. A preset's value is kept as it is (it
-    changes no run; double-descent's ``data.n_train = 40`` is in its config key), and
-    so is the default (a saved ``config.toml`` writes every key)."""
-    key = AXIS_KEYS.get(cfg.sweep.axis)
-    if key is None:
-        return
-    section, name = key.split(".")
-    table = user_raw.get(section)
-    if not isinstance(table, dict) or name not in table:
-        return
-    value, default = (
-        getattr(getattr(cfg, section), name),
-        getattr(type(getattr(cfg, section))(), name),
-    )
-    if value == default:
-        return
-    values = axis_values(cfg)
-    if cfg.sweep.axis == "n_train":
-        values = [int(v) for v in values]
-    raise ConfigError(
-        f"{prefix}{key} = {value!r} has no effect with sweep.axis = {cfg.sweep.axis!r}, "
-        f"whose runs set it to each of {values!r} in turn: leave it out or set it to "
-        f"its default {default!r}"
-    )
 
 
 def check_axis(cfg: Config, prefix: str) -> None:

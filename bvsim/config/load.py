@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
-from .axis import axis_configs, check_axis_key_unset
+from .axis import axis_configs
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
 from .moot import drop_moot_keys
 from .plugins import absolute
@@ -255,7 +255,6 @@ def from_dict(
     user_raw = raw if user_raw is None else user_raw
     check_crossed_n_reps(cfg, user_raw, prefix)
     check_consistency(cfg, prefix)
-    check_axis_key_unset(cfg, user_raw, prefix)
     cleaned = drop_moot_keys(cfg, [sub for _, sub in axis_configs(cfg)], user_raw, prefix)
     if cleaned != cfg:  # a preset's key put back to its default
         cfg = cleaned
