@@ -251,7 +251,7 @@ def _check_header(d: DataConfig, key: str) -> None:
     """No column name repeated in the header (pandas would silently rename the second
     ``y`` to ``y.1``, and data.target would pick the wrong column)."""
     try:
-        with _open(d.path).open("r", encoding="utf-8", newline="") as fh:
+        with _open(d.path).open("r", encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         return  # pandas read it; nothing more to say here

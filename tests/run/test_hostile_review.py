@@ -99,6 +99,12 @@ REVIEW = [
         {"data.csv": "a,y,y\n" + "".join(f"{i},{i},{i}\n" for i in range(40))},
         ["data.path", "the header repeats column name(s) 'y'"],
     ),
+    (  # a byte-order mark: the header check read '\ufeffy' and let the repeat through
+        "csv_repeated_column_after_a_bom",
+        CSV,
+        {"data.csv": "\ufeffy,b,y\n" + "".join(f"{i},{i},{i}\n" for i in range(40))},
+        ["data.path", "the header repeats column name(s) 'y'"],
+    ),
     (
         "csv_huge_integer",
         CSV,
