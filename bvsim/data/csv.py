@@ -20,6 +20,8 @@ import hashlib
 import io
 import os
 import re
+import tarfile
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -113,6 +115,22 @@ def _held(path: str, digest: str | None) -> str:
     return now
 
 
+def _read_or_refuse(path: str, key: str) -> pd.DataFrame:
+    """The file's table (:func:`_read`), or a one-line :class:`ConfigError` naming
+    ``key`` for a file that is missing, not a CSV, or not what its name says (a
+    ``.gz``/``.zip``/``.bz2``/``.tar`` that is not one)."""
+    try:
+        return _read(path)[1]
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"{key} = {path!r}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        what = " ".join(str(err).split())  # pandas' messages end in a newline
+        raise ConfigError(f"{key} = {path!r}: not a readable CSV file ({what})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
+        what = " ".join(str(err).split()) or type(err).__name__
+        raise ConfigError(f"{key} = {path!r}: cannot be read ({what})") from None
+
+
 def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
     """Validate ``data.source = "csv"``; returns the data config with ``dim``, ``target``
     and ``features`` resolved from the file."""
@@ -120,13 +138,7 @@ def check_csv(cfg: Config, prefix: str = "") -> DataConfig:
     key = f"{prefix}data.path"
     if not d.path:
         raise ConfigError(f"{key}: data.source = 'csv' needs data.path = 'file.csv'")
-    try:
-        _, df = _read(d.path)
-    except (FileNotFoundError, IsADirectoryError):
-        raise ConfigError(f"{key} = {d.path!r}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        what = " ".join(str(err).split())  # pandas' messages end in a newline
-        raise ConfigError(f"{key} = {d.path!r}: not a readable CSV file ({what})") from None
+    df = _read_or_refuse(d.path, key)
     _check_header(d, key)
     columns = [str(c) for c in df.columns]
     target = d.target or columns[-1]

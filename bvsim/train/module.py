@@ -117,6 +117,13 @@ def check_module(cfg: Config, prefix: str = "") -> None:
             f"{key} = {cfg.model.module!r}: forward on x of shape (7, {cfg.data.dim}) "
             f"failed: {type(err).__name__}: {err}"
         ) from None
+    if not (isinstance(out, torch.Tensor) and out.is_floating_point() and out.requires_grad):
+        got = type(out).__name__ if not isinstance(out, torch.Tensor) else f"dtype {out.dtype}"
+        how = "" if not isinstance(out, torch.Tensor) or out.requires_grad else ", no gradient"
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: the output ({got}{how}) must be a floating "
+            "tensor that depends on the parameters (training follows its gradient)"
+        )
     if tuple(out.shape) not in ((7,), (7, 1)):
         raise ConfigError(
             f"{key} = {cfg.model.module!r}: output shape {tuple(out.shape)} for x of shape "
@@ -188,7 +195,7 @@ def pack_members(modules: list[nn.Module]) -> np.ndarray:
 def activations_per_point(cfg: Config) -> tuple[int, int]:
     """(parameters, activation values per input point) of one copy of the module,
     from one forward pass on one point: what a chunk of copies holds per member."""
-    module = _factory(cfg)()
+    module = _factory(cfg)().to(torch.float32)  # sizes only; training casts it too
     sizes = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
              for m in module.modules() if not list(m.children())]  # fmt: skip

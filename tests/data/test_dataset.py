@@ -194,3 +194,10 @@ def test_a_compressed_csv_is_read_as_pandas_reads_it(tmp_path, name):
     _, frame = _read(str(tmp_path / name))
     pd.testing.assert_frame_equal(frame, pd.read_csv(tmp_path / name))
     pd.testing.assert_frame_equal(frame, df)
+
+
+def test_a_file_named_gz_that_is_not_gzip_is_a_one_line_error(tmp_path):
+    fake = tmp_path / "data.csv.gz"
+    fake.write_text("a,y\n1,2\n3,4\n")
+    with pytest.raises(ConfigError, match=r"data.path = .*data.csv.gz': cannot be read \("):
+        _cfg(fake)

@@ -107,6 +107,7 @@ def test_module_sweep_end_to_end(tmp_path):
         ("make_dropout_net", "has dropout layers"),
         ("make_not_a_module", "not a torch.nn.Module"),
         ("make_wrong_output", "expected (7,) or (7, 1)"),
+        ("make_integer_output", "must be a floating tensor that depends on the parameters"),
         ("nope", "has no attribute"),
     ],
 )
@@ -116,3 +117,14 @@ def test_bad_modules_fail_at_load(factory, needle):
             preset="smoke", overrides=["model.kind=module", f"model.module={FIX}:{factory}"]
         )
     assert needle in str(info.value)
+
+
+def test_a_half_precision_module_loads_and_is_sized():
+    """A float16 factory: its size is taken in float32 (it raised 'Float and Half')."""
+    from bvsim.train.module import activations_per_point
+
+    cfg = load_config(
+        preset="smoke", overrides=["model.kind=module", f"model.module={FIX}:make_half_net"]
+    )
+    n_params, per_point = activations_per_point(cfg)
+    assert n_params == 1 * 8 + 8 + 8 * 1 + 1 and per_point >= 8
