@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from .axis import axis_configs
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
+from .dump import text_key
 from .moot import drop_moot_keys
 from .plugins import absolute
 from .schema import SECTIONS, Config, ConfigError, mark_user_code_checked
@@ -308,11 +310,22 @@ def _absolute_paths(cfg: Config) -> Config:
 
 def _saved_by_a_run(path: Path) -> bool:
     """Whether ``path`` is a run directory's ``config.toml`` (beside the run's
-    ``run.json`` or ``chunks/``), which bvsim wrote."""
+    ``run.json`` or ``chunks/``) as bvsim wrote it: where ``run.json`` records the
+    configuration's key (``config_key``), the file's text must still have it, so a
+    key the user edited in is the user's (refused where it has no effect), not
+    bvsim's (put back to its default). A run without that record is taken as written."""
     folder = path.absolute().parent
-    return path.name == "config.toml" and (
-        (folder / "run.json").is_file() or (folder / "chunks").is_dir()
-    )
+    if path.name != "config.toml":
+        return False
+    record = folder / "run.json"
+    if record.is_file():
+        try:
+            recorded = json.loads(record.read_text()).get("config_key")
+            text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+        except (OSError, ValueError, AttributeError):
+            return True  # unreadable: judged by what it says, as before
+        return not recorded or text_key(text) == recorded
+    return (folder / "chunks").is_dir()
 
 
 def load_config(

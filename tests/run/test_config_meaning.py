@@ -124,3 +124,19 @@ def test_an_older_runs_config_with_a_key_without_effect_still_reruns(tmp_path):
         load_config(mine)
     assert config_key(load_config(saved)) == config_key(new)  # reset, not refused
     assert config_key(new) in stored_keys(saved)  # so a rerun into the run is accepted
+
+
+def test_a_key_edited_into_a_runs_config_toml_is_the_users(tmp_path):
+    """A run's own config.toml is read as bvsim's (a key without effect put back to its
+    default) only while its text is the one run.json records (config_key): a key the
+    user edited in is refused where it has no effect, as in any file of theirs."""
+    from bvsim import ConfigError, load_config, run_sweep
+
+    cfg = load_config(preset="smoke", overrides=["sweep.n_reps=3", "train.steps=20"])
+    run_sweep(cfg, tmp_path, progress=False, figures=False)
+    saved = tmp_path / "config.toml"
+    assert load_config(saved) == cfg  # as written: bvsim's
+    text = saved.read_text().replace('optimizer = "sgd"', 'optimizer = "adam"')
+    saved.write_text(text.replace("momentum = 0.9", "momentum = 0.5"))
+    with pytest.raises(ConfigError, match="train.momentum = 0.5 has no effect"):
+        load_config(saved)
