@@ -22,9 +22,8 @@ from .api import load_config, run_sweep
 from .config import BvsimWarning, ConfigError, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import RunDirError, check_config_unchanged
-from .io.summary import VALID_STATUSES
 from .io.tables import read_tables
-from .present.common import noise_in_bias, num, pm, valid_rows
+from .present.common import noise_in_bias, num, pm, valid_mask, valid_rows
 from .run.executor import check_n_jobs, streaming_backends
 from .train.devices import resolve_sweep_devices
 from .train.engine import layer_shapes
@@ -259,7 +258,7 @@ def _devices(args) -> list[str] | None:
 def _terminal_table(s: pd.DataFrame, cfg) -> str:
     """The summary as the terminal shows it after a sweep: each term ± its SE, the best
     λ marked, and a line saying what the columns are where that is not plain."""
-    ok = s["expected_error"].notna() & s["status"].isin(VALID_STATUSES)  # valid_rows' rule
+    ok = valid_mask(s)  # on the summary's own index (valid_rows renumbers)
     out = pd.DataFrame(index=s.index)
     if cfg.sweep.axis != "none":
         out[cfg.sweep.axis] = s[cfg.sweep.axis]

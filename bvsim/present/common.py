@@ -41,6 +41,7 @@ __all__ = [
     "t_interval_text",
     "term_name",
     "training_phrase",
+    "valid_mask",
     "valid_rows",
     "z_score",
 ]
@@ -48,16 +49,21 @@ __all__ = [
 # --- rows -------------------------------------------------------------------------------
 
 
-def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The λ with estimates (a status of :data:`bvsim.io.summary.VALID_STATUSES` and an
-    expected error), sorted by λ and numbered 0, 1, ... (an empty summary is returned as
-    it is)."""
-    if summary.empty:
-        return summary
+def valid_mask(summary: pd.DataFrame) -> pd.Series:
+    """Which rows of ``summary`` (on its own index) have estimates: a status of
+    :data:`bvsim.io.summary.VALID_STATUSES` and an expected error."""
     ok = summary["expected_error"].notna()
     if "status" in summary:
         ok &= summary["status"].isin(VALID_STATUSES)
-    return summary[ok].sort_values("weight_decay").reset_index(drop=True)
+    return ok
+
+
+def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The λ with estimates (:func:`valid_mask`), sorted by λ and numbered 0, 1, ...
+    (an empty summary is returned as it is)."""
+    if summary.empty:
+        return summary
+    return summary[valid_mask(summary)].sort_values("weight_decay").reset_index(drop=True)
 
 
 def best_position(valid: pd.DataFrame) -> int:

@@ -178,13 +178,13 @@ def train_sweep(
         "n_chunks": len(chunks),
         "chunk_size": int(len(chunks[0])),
         "n_chunks_resumed": int(sum(resumed)),
-        "n_sets": int(sum(len(ks) for ks in chunks)),
+        "n_sets": (n_sets := int(sum(len(ks) for ks in chunks))),
         "n_sets_resumed": int(sum(len(ks) for ks, r in zip(chunks, resumed, strict=True) if r)),
         "chunks_ignored": ignored,
         "train_seconds": wall,
         **_chunk_times(results),
         **_versions(),
-        "n_members": _members_per_set(cfg) * int(sum(len(ks) for ks in chunks)),
+        "n_members": _members_per_set(cfg) * n_sets,
     }
     if chunk_dir is not None:  # what the chunks were computed from (the resume key)
         info["inputs_key"], info["inputs"] = stamp["key"], inputs
