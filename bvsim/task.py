@@ -129,6 +129,13 @@ class Task:
         sets of a crossed design as the nested design's."""
         return self.squared and cfg.sweep.design == "crossed"
 
+    @property
+    def min_sets(self) -> int:
+        """The fewest usable training sets a λ's estimate needs: 2 for a squared error
+        (a jackknife SE), 3 for the cross-entropy (its jackknife bias correction, also
+        why a classification sweep needs ``sweep.n_reps >= 3``)."""
+        return 2 if self.squared else 3
+
     def summary_head(self, noise: float) -> dict:
         """The summary columns that are the same in every row of a run."""
         return {"noise": noise} if self.squared else {"loss": self.loss}
@@ -147,7 +154,8 @@ class Task:
             at = columns.index("expected_error_se") + 1
             columns[at:at] = ENSEMBLE_COLUMNS
         if cfg.data.source == "csv":  # an estimate of the noise from repeated x, if any
-            columns.insert(columns.index("bias2_includes_noise") + 1, "noise_estimate")
+            at = columns.index("bias2_includes_noise") + 1
+            columns[at:at] = ["noise_estimate", "noise_estimate_se"]
         return columns
 
     def bias2_includes_noise(self, cfg: Config, test) -> bool:

@@ -66,6 +66,11 @@ def _check_classification(cfg: Config, prefix: str) -> None:
         )
     if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
         raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
+    if cfg.sweep.n_reps < 3:  # the cross-entropy's jackknife correction (task.min_sets)
+        raise ConfigError(
+            f"{prefix}sweep.n_reps = {cfg.sweep.n_reps}: a classification task needs at "
+            "least 3 training sets (the cross-entropy terms are jackknife-corrected)"
+        )
 
 
 #: Largest finite float32: a value that enters float32 training must not exceed it.
@@ -157,6 +162,12 @@ def check_consistency(cfg: Config, prefix: str) -> None:
             "model.bias = false (it solves ridge regression exactly)"
         )
     m = cfg.model
+    if m.kind == "sklearn" and m.param in m.estimator_args:
+        raise ConfigError(
+            f"{prefix}model.estimator_args sets {m.param!r}, the parameter model.param "
+            "sweeps (its values come from sweep.weight_decay): leave it out of "
+            "model.estimator_args"
+        )
     if m.dropout and (m.kind != "mlp" or not m.hidden):
         raise ConfigError(
             f"{prefix}model.dropout = {m.dropout!r} has no effect with model.kind = "
@@ -185,8 +196,9 @@ def resolve_design(cfg: Config, prefix: str) -> Config:
     ``sweep.n_reps`` to ``n_inputs * n_noise`` (training set k = a * n_noise + b).
 
     A factor that the data or the solver do not have must have one level: a fixed
-    design has no draws of x, data from a file no separate label noise, closed-form
-    ridge no initialization; classification is not decomposed this way."""
+    design has no draws of x, data from a file no separate label noise (closed-form
+    ridge has no initialization in any design: a key without effect, config.moot);
+    classification is not decomposed this way."""
     sw = cfg.sweep
     if sw.design != "crossed":  # its n_inputs, n_noise: keys without effect (config.moot)
         return cfg
@@ -211,11 +223,6 @@ def resolve_design(cfg: Config, prefix: str) -> Config:
         raise ConfigError(
             f"{where}: data.train_design = 'fixed' draws x once, so there is no x factor: "
             f"set sweep.n_inputs = 1 (got {sw.n_inputs})"
-        )
-    if cfg.train.solver == "closed_form" and sw.n_seeds != 1:
-        raise ConfigError(
-            f"{where}: train.solver = 'closed_form' has no initialization: set "
-            f"sweep.n_seeds = 1 (got {sw.n_seeds})"
         )
     n_sets = sw.n_inputs * sw.n_noise
     if n_sets < 2:

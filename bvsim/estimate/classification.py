@@ -145,18 +145,18 @@ def _ce_init_corrected(logp_ks: np.ndarray) -> np.ndarray:
     return s * v_k - (s - 1) * v_loo
 
 
-def _ce_corrected(full: dict, loo: dict | None, logp: np.ndarray) -> dict:
+def _ce_corrected(full: dict, loo: dict | None, k: int, init_k: np.ndarray | None) -> dict:
     """The jackknife bias-corrected cross-entropy parts (see ``corrected`` in
-    :func:`decompose_cross_entropy`)."""
-    k, s = logp.shape[:2]
+    :func:`decompose_cross_entropy`); ``init_k`` the per-set corrected init variance
+    (:func:`_ce_init_corrected`), None with one seed."""
     if k < 3:
         raise ValueError("corrected=True needs at least 3 training sets")
     corr = dict(full)
     for name in ("bias", "variance"):
         corr[name] = k * full[name] - (k - 1) * loo[name].mean(axis=0)
     corr["expected_loss"] = full["expected_loss"]  # linear: jackknife is the identity
-    if s > 1:
-        corr["variance_init"] = _ce_init_corrected(logp).mean(axis=0)
+    if init_k is not None:
+        corr["variance_init"] = init_k.mean(axis=0)
     corr["variance_data"] = corr["variance"] - corr["variance_init"]
     return corr
 
@@ -249,9 +249,10 @@ def decompose_cross_entropy(
     -------
     overall : dict of str to float
         Each of :data:`CE_COMPONENTS` averaged over test points, with ``<name>_se``
-        (delete-one-training-set jackknife of the plug-in, used for the corrected
-        estimate too: the correction is O(1/K) and does not change the SE to first
-        order). ``noise`` is not estimated from the members; its SE is 0.
+        (delete-one-set jackknife of the plug-in, also for the corrected estimate: its
+        O(1/K) correction leaves the SE as it is to first order; ``variance_init``'s
+        from its corrected per-set values, ~S/(S-1) times the plug-in's). ``noise`` is
+        not estimated from the members; its SE is 0.
     pointwise : dict of str to ndarray of shape (n_test,)
         The same per test point, plus ``mean_distribution`` (``pibar``, shape
         (n_test, n_classes)).
@@ -277,14 +278,18 @@ def decompose_cross_entropy(
     abar = a_k.mean(axis=0)
     init_k = _ce_init(logp) if s > 1 else np.zeros((k, j))
     full = _ce_parts(abar, p, init_k.mean(axis=0))
+    # the corrected init variance is a mean over sets of per-set values (a factor of
+    # about S / (S - 1) on the plug-in's): its SE is theirs, not the plug-in's
+    init_corr = _ce_init_corrected(logp) if corrected and s > 1 else None
+    init_se_k = init_k if init_corr is None else init_corr
 
     loo = None
     if k >= 3:
         a_loo = (k * abar - a_k) / (k - 1)
-        init_loo = (k * init_k.mean(axis=0) - init_k) / (k - 1)
+        init_loo = (k * init_se_k.mean(axis=0) - init_se_k) / (k - 1)
         loo = _ce_parts(a_loo, p, init_loo)
 
-    corr = _ce_corrected(full, loo, logp) if corrected else None
+    corr = _ce_corrected(full, loo, k, init_corr) if corrected else None
 
     if s == 1:
         for d in (full, loo, corr):

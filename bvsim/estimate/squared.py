@@ -211,7 +211,7 @@ def per_set_squared_error(pred: np.ndarray, f: np.ndarray) -> np.ndarray:
     return np.square(np.asarray(pred, dtype=np.float64) - f).mean(axis=(-2, -1))
 
 
-def repeated_x_noise(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+def repeated_x_noise(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
     """Noise variance estimated from rows that share the same x: the pooled
     within-group variance of a real-valued target ``y`` (ddof = 1 in each group), NaN
     with no repeated x.
@@ -224,6 +224,9 @@ def repeated_x_noise(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     Returns
     -------
     noise_var : float
+    noise_var_se : float
+        Its delete-one-group jackknife SE (valid for any noise with a finite fourth
+        moment, noisy itself under heavy tails; NaN with fewer than 2 groups).
     n_groups : int
         Groups of two or more rows with identical features.
     """
@@ -231,9 +234,15 @@ def repeated_x_noise(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     group = group.ravel()
     sizes = np.bincount(group)
     if not (sizes >= 2).any():
-        return float("nan"), 0
+        return float("nan"), float("nan"), 0
     sums = np.bincount(group, weights=y)
     sq = np.bincount(group, weights=y * y)
     keep = sizes >= 2
     ss = sq[keep] - sums[keep] ** 2 / sizes[keep]  # within-group sum of squares
-    return float(ss.sum() / (sizes[keep] - 1).sum()), int(keep.sum())
+    df = sizes[keep] - 1
+    g = len(ss)
+    se = float("nan")
+    if g >= 2:  # the ratio of sums without each group in turn
+        loo = (ss.sum() - ss) / (df.sum() - df)
+        se = float(np.sqrt((g - 1) / g * np.square(loo - loo.mean()).sum()))
+    return float(ss.sum() / df.sum()), se, g

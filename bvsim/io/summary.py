@@ -60,7 +60,7 @@ def best_index(expected_error, weight_decay) -> int:
 def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
     """One summary row (and one pointwise frame) per weight decay.
 
-    Where at least two training sets converged, ``task.fill`` adds the decomposition
+    Where at least ``task.min_sets`` training sets converged, ``task.fill`` adds the decomposition
     of the usable sets to the row, reading the predictions one block of test points at
     a time, and returns (per-set test error, pointwise columns, per-set values).
     Everything else a row holds is common to every task and filled here.
@@ -95,7 +95,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
             "n_diverged": int(r.diverged[i].sum()),
             **task.summary_head(float(r.test.noise_var)),
         }
-        if n_ok >= 2 and (n_ok == n_reps or not crossed):  # a broken crossing: no estimate
+        if n_ok >= task.min_sets and (n_ok == n_reps or not crossed):  # a broken crossing
             parts = ((b, pred_block(r, i, b)[ok], labels_block(r, b)[ok]) for b in blocks)
             err_k, point, sets = task.fill(row, cfg, r.test, parts)
             if crossed:
@@ -117,7 +117,7 @@ def _lambda_rows(r: SweepResult, usable: np.ndarray, task: Task):
             frame = {"weight_decay": float(wd), "point": np.arange(len(r.test.x))}
             point = pd.DataFrame({**frame, "x": r.test.x[:, 0], **point})
             points.append(point[list(task.pointwise_columns)])
-        elif n_ok >= 2:  # a crossed design with a diverged member
+        elif n_ok >= task.min_sets:  # a crossed design with a diverged member: no estimate
             row["status"] = STATUS_CROSSING_BROKEN
         else:
             row["status"] = STATUS_ALL_DIVERGED if n_ok == 0 else STATUS_TOO_FEW
@@ -159,6 +159,21 @@ COMPARE_COLUMNS = [
 ]  # fmt: skip
 
 
+def _ranked_sets(ee: np.ndarray, expected: np.ndarray | None) -> np.ndarray | None:
+    """Where members diverged at some λ (a λ's estimates then average its own converged
+    sets, which leave out the sets hard at that λ, so the means of two λ are not of
+    the same sets): the training sets usable at every λ with an estimate, on which the
+    best λ and ``prob_best`` are chosen, paired as the differences are. None where
+    every estimated λ kept every set, or fewer than 2 sets are common (each λ's own
+    mean ranks then)."""
+    if expected is None or not np.isfinite(ee).any():
+        return None
+    common = np.isfinite(expected[np.isfinite(ee)]).all(axis=0)
+    if common.all() or common.sum() < 2:
+        return None
+    return common
+
+
 def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     """The comparisons across weight decays, paired over training sets.
 
@@ -189,6 +204,12 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     summary = summary.copy()
     n_wd = len(summary)
     ee = summary["expected_error"].to_numpy(float)
+    ranked = per_set.get("expected") if "levels" not in per_set else None
+    common = _ranked_sets(ee, ranked)
+    if common is not None:  # members diverged: rank on the sets every λ kept (paired)
+        est = np.isfinite(ee)
+        ee = np.full(n_wd, np.nan)
+        ee[est] = ranked[est][:, common].mean(axis=1)
     best = best_index(ee, summary["weight_decay"])
     summary["is_best"] = np.arange(n_wd) == best
     nan = np.full(n_wd, np.nan)
@@ -212,7 +233,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     wd = summary["weight_decay"].to_numpy(float)
     one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
     summary["is_one_se"] = np.arange(n_wd) == one_se
-    summary["prob_best"] = compare.prob_best(expected, seed=seed)
+    ranked = expected if common is None else np.where(common, expected, np.nan)
+    summary["prob_best"] = compare.prob_best(ranked, seed=seed)
     for i in range(n_wd):
         red = compare.paired_ratio(expected[best], expected[i])
         summary.loc[i, ["reduction_by_best", "reduction_by_best_se"]] = 1 - red[0], red[1]
@@ -311,7 +333,8 @@ def summary_rows(r: SweepResult, usable: np.ndarray, per_set_out: dict | None = 
     columns = summary_columns(cfg)
     summary["bias2_includes_noise"] = task.bias2_includes_noise(cfg, r.test)
     if "noise_estimate" in columns:  # from repeated x in the file, if any (squared error)
-        summary["noise_estimate"], _ = repeated_x_noise(*file_rows(cfg, r.test.data_digest))
+        noise, se, _ = repeated_x_noise(*file_rows(cfg, r.test.data_digest))
+        summary["noise_estimate"], summary["noise_estimate_se"] = noise, se
     if per_set_out is not None:
         per_set_out.update(per_set)
     seed = bootstrap_seed(cfg.seed)

@@ -96,6 +96,12 @@ def bias_zero(v: pd.DataFrame, crossed: bool = False) -> str | None:
             f" At λ = {', '.join(lambda_text(x) for x in lams[below])} it is more than 2 "
             "such SE below zero, which a true bias² of 0 does not explain."
         )
+    n = int(np.isfinite(z).sum())
+    if (above.any() or below.any()) and n > 1:
+        text += (
+            f" Each λ is tested on its own ({n} tests, not corrected for their number): "
+            "where the bias² is 0, about one λ in 20 lies beyond 2 SE by chance."
+        )
     return text
 
 

@@ -31,12 +31,14 @@ __all__ = [
     "lambda_text",
     "noise_in_bias",
     "num",
+    "p_text",
     "paired_dof",
     "panel_lambdas",
     "pct",
     "pct_pm",
     "pm",
     "reproduce_lines",
+    "se_units_text",
     "share_of",
     "t_interval_text",
     "term_name",
@@ -67,9 +69,13 @@ def valid_rows(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_position(valid: pd.DataFrame) -> int:
-    """Position of the best λ among :func:`valid_rows`, as ``summary.csv``'s ``is_best``
-    picks it (:func:`bvsim.io.summary.best_index`: least expected error, the smaller λ
-    on a tie)."""
+    """Position of the best λ among :func:`valid_rows`: ``summary.csv``'s ``is_best``
+    (:func:`bvsim.io.summary.paired_columns`: where members diverged, ranked on the
+    sets every λ kept), else as it picks it without divergence
+    (:func:`bvsim.io.summary.best_index`: least expected error, the smaller λ on a
+    tie)."""
+    if "is_best" in valid and valid["is_best"].astype(bool).sum() == 1:
+        return int(np.flatnonzero(valid["is_best"].astype(bool).to_numpy())[0])
     return best_index(valid["expected_error"], valid["weight_decay"])
 
 
@@ -130,6 +136,17 @@ def num(value: float, sig: int = 4) -> str:
     if value is None or not np.isfinite(value):
         return "—"
     return f"{value:.{sig}g}"
+
+
+def p_text(p: float) -> str:
+    """A p-value for the report: ``< 1e-10`` below that, else two significant digits."""
+    return "< 1e-10" if p < 1e-10 else f"= {p:.2g}"
+
+
+def se_units_text(ratio: float) -> str:
+    """A difference in SE units: one decimal (3.9), or 3 significant digits from 1000
+    on (1.24e+16 where a difference hardly varies over the sets)."""
+    return f"{ratio:.1f}" if abs(ratio) < 1000 else f"{ratio:.3g}"
 
 
 def pm(value: float, se: float) -> str:

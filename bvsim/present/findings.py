@@ -25,9 +25,11 @@ from .common import (
     lambda_text,
     noise_in_bias,
     num,
+    p_text,
     pct,
     pct_pm,
     pm,
+    se_units_text,
     share_of,
     valid_rows,
 )
@@ -60,10 +62,11 @@ def noise_estimate(run: Sweep) -> str | None:
         return None
     if not ("noise_estimate" in s and s["noise_estimate"].notna().any()):
         return None
+    noise, se = s["noise_estimate"].iloc[0], get(s.iloc[0], "noise_estimate_se")
+    said = num(noise) if math.isnan(se) else f"{pm(noise, se)} (SE: jackknife over the x)"
     return (
-        f"Rows with repeated x give a noise estimate of "
-        f"{num(s['noise_estimate'].iloc[0])} (pooled within-group variance): "
-        "bias² itself is roughly bias2 minus that."
+        f"Rows with repeated x give a noise estimate of {said} (pooled within-group "
+        "variance): bias² itself is roughly bias2 minus that."
     )
 
 
@@ -147,7 +150,7 @@ def best_lambda(run: Sweep) -> str:
             f"difference paired over shared {'factor levels' if run.crossed else 'training sets'}"
             "); the closest is λ = "
             f"{lambda_text(v.loc[c, 'weight_decay'])}, worse by {pm(d[c], se[c])} "
-            f"({d[c] / se[c]:.1f} SE)."
+            f"({se_units_text(d[c] / se[c])} SE)."
         )
     return text
 
@@ -171,7 +174,7 @@ def _apart_text(run: Sweep, apart, d, se, width: str, how_set: str) -> str:
         )
     parts = ", ".join(
         f"{lambda_text(v.loc[i, 'weight_decay'])} (+{pm(d[i], se[i])}, worse in "
-        f"{signs[i][0]}; sign test p {_p_text(signs[i][1])})"
+        f"{signs[i][0]}; sign test p {p_text(signs[i][1])})"
         for i in apart
     )
     return (
@@ -182,11 +185,6 @@ def _apart_text(run: Sweep, apart, d, se, width: str, how_set: str) -> str:
         "per-set differences, Bonferroni-corrected for the "
         f"{len(signs)} λ compared with the best)."
     )
-
-
-def _p_text(p: float) -> str:
-    """A p-value for the report: ``< 1e-10`` below that, else two significant digits."""
-    return "< 1e-10" if p < 1e-10 else f"= {p:.2g}"
 
 
 #: Below this many training sets the report says how few resamples the bootstrap has.
@@ -328,12 +326,14 @@ def zero_one(run: Sweep) -> str | None:
     s, best = run.valid, run.best
     if "zero_one_error" not in s or pd.isna(best.get("zero_one_error")):
         return None
+    error = pm(best["zero_one_error"], best["zero_one_error_se"])
+    terms = f"noise term {num(best['zero_one_noise_term'])} + bias {num(best['zero_one_bias'])}"
+    if noise_in_bias(s):  # test labels stand in for the truth: the noise is in the bias
+        terms = f"bias, noise included (unknown here) {num(best['zero_one_bias'])}"
     return (
-        f"0-1 loss at the best λ (Domingos 2000; the terms add up exactly): error "
-        f"{pm(best['zero_one_error'], best['zero_one_error_se'])} = noise term "
-        f"{num(best['zero_one_noise_term'])} + bias {num(best['zero_one_bias'])} + "
-        f"variance term {num(best['zero_one_variance_term'])} (unweighted variance "
-        f"{num(best['zero_one_variance'])})."
+        f"0-1 loss at the best λ (Domingos 2000; the terms add up exactly): error {error} "
+        f"= {terms} + variance term {num(best['zero_one_variance_term'])} (unweighted "
+        f"variance {num(best['zero_one_variance'])})."
     )
 
 
@@ -382,7 +382,16 @@ def diverged(run: Sweep) -> str:
         for r in s.itertuples()
         if r.n_diverged > 0
     )
-    return f"{n_div} member(s) diverged and were left out, with their whole training set ({per})."
+    out = f"{n_div} member(s) diverged and were left out, with their whole training set ({per})."
+    if (s["status"] == "some_diverged").any():
+        out += (
+            " Where some sets diverged, a λ's estimates average the sets that converged "
+            "there, which leave out the sets hard at that λ; so the best λ and "
+            "`prob_best` are chosen on the training sets usable at every λ with "
+            "estimates, paired, and each difference from the best is over the sets both "
+            "kept."
+        )
+    return out
 
 
 def missing_estimates(run: Sweep) -> str | None:

@@ -130,14 +130,15 @@ class Sweep:
 
     def near(self) -> list[int]:
         """Positions other than the best whose difference from it lies within its 95 %
-        interval (:attr:`t_mult` paired SE)."""
+        interval (:attr:`t_mult` paired SE), on either side (a λ whose members
+        diverged is compared on fewer sets than the best was chosen on)."""
         v = self.valid
         d, se = v["diff_from_best"].to_numpy(float), v["diff_from_best_se"].to_numpy(float)
         return [
             i
             for i in range(len(v))
             if i != self.best_pos and np.isfinite(se[i]) and se[i] > 0
-            and d[i] <= self.t_mult[i] * se[i]
+            and abs(d[i]) <= self.t_mult[i] * se[i]
         ]  # fmt: skip
 
     @cached_property

@@ -145,6 +145,8 @@ def test_noise_estimated_from_repeated_x(tmp_path):
             "data.n_train=40", "model.kind=linear", "train.steps=50", "sweep.n_reps=4"]  # fmt: skip
     s = run_sweep(load_config(preset="smoke", overrides=over), progress=False).summary
     assert s["noise_estimate"].iloc[0] == pytest.approx(4.0, rel=0.25)  # sigma = 2
+    # 30 groups of 4: df 90, so about 4 * sqrt(2 / 90) = 0.6 under normal noise
+    assert 0.35 < s["noise_estimate_se"].iloc[0] < 0.9
 
 
 def test_a_saved_index_is_refused_unless_listed(tmp_path):

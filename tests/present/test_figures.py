@@ -322,6 +322,7 @@ def test_one_lambda_has_one_colour_in_every_figure_of_a_run(tmp_path):
     tables = _fake_run(run)
     s = tables.summary
     s.loc[s["weight_decay"] == 0.1, "expected_error"] = 0.0  # best: mid-grid
+    s["is_best"] = s["weight_decay"] == 0.1  # as summary.csv has it
     assert key_lambdas(s, extra=True) == [0.0, 1e-3, 0.1, 1.0]
     r = makers.FigureInput(tables, run)
     expected = {lambda_label(wd): c for wd, c in style.lambda_colors(WDS).items()}

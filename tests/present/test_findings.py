@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bvsim.present.checks import variance_monotone
-from bvsim.present.findings import Sweep
+from bvsim.present.findings import Sweep, findings
 
 
 def _sweep(variance, diff_se=None):
@@ -410,3 +410,35 @@ def test_rises_without_a_paired_se_are_said_to_be_untested():
     text = variance_monotone(run)
     assert text.startswith("Variance is not monotone in λ: at λ = 0.001 it rises by more")
     assert text.endswith(" 1 of the rises has no paired SE and is not tested.")
+
+
+def test_a_lambda_whose_hard_sets_diverged_is_not_made_best_by_their_absence():
+    """The statistics review: λ = 0.01 is 0.02 worse than λ = 0 in every set, but its 8
+    hardest sets diverged, so its mean over the sets it kept was the lower one: it was
+    named best with 82 % prob_best, λ = 0 'within 2 SE' at -16 SE, and a negative
+    reduction. The best and prob_best are now chosen on the sets both kept."""
+    from bvsim.io.summary import paired_columns
+
+    gen = np.random.default_rng(3)
+    base = np.sort(gen.uniform(0.2, 1.0, 32))  # the last sets are the hard ones
+    loss = np.stack([base, base + 0.02])
+    loss[1, 24:] = np.nan  # diverged at λ = 0.01
+    s = pd.DataFrame(
+        {
+            "weight_decay": [0.0, 0.01],
+            "n_reps_used": [32, 24],
+            "n_diverged": [0, 8],
+            "expected_error": np.nanmean(loss, axis=1),
+            "expected_error_se": np.nanstd(loss, axis=1, ddof=1) / np.sqrt([32, 24]),
+            "bias2": 0.1, "bias2_se": 0.01, "variance": 0.1, "variance_se": 0.01,
+            "noise": 0.0, "test_error": np.nan, "status": ["ok", "some_diverged"],
+        }
+    )  # fmt: skip
+    assert s["expected_error"].iloc[1] < s["expected_error"].iloc[0]  # the trap
+    out = paired_columns(s, {"expected": loss}, seed=0)
+    assert out["is_best"].tolist() == [True, False]
+    assert out["prob_best"].tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(out["diff_from_best"].iloc[1], 0.02)
+    text = " ".join(findings(out))
+    assert _best_finding(out).startswith("**Best λ = 0**: ")
+    assert "chosen on the training sets usable at every λ with estimates" in text

@@ -97,3 +97,22 @@ def test_the_task_is_recorded_once_and_read_back(run):
         task_of_run(t.summary.drop(columns="loss"), {"task": "classification"}).name
         == "classification"
     )
+
+
+def test_a_classification_lambda_with_two_usable_sets_is_too_few_not_a_crash(run):
+    """The README review: the cross-entropy terms are jackknife-corrected, which needs 3
+    sets; a λ left with 2 converged sets raised a ValueError after all the training
+    (and n_reps = 2 was accepted). Now such a λ is too_few_converged, the others
+    estimated, and a classification sweep needs n_reps >= 3 before any compute."""
+    import dataclasses
+
+    from bvsim.io.tables import summarize
+
+    raw = run[0].raw
+    diverged, pred = np.array(raw.diverged, copy=True), np.array(raw.pred, copy=True)
+    diverged[1, 2:], pred[1, 2:] = True, np.nan  # λ = 0.03: 2 of 8 sets left
+    s = summarize(dataclasses.replace(raw, diverged=diverged, pred=pred)).summary
+    assert list(s["status"]) == ["ok", "too_few_converged", "ok"]
+    assert s["expected_error"].isna().tolist() == [False, True, False]
+    with pytest.raises(ConfigError, match="needs at least 3 training sets"):
+        load_config(preset="gaussians", overrides=["sweep.n_reps=2"])
