@@ -161,7 +161,13 @@ def _run_one(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        what = "exists and is not a directory" if out.exists() else "a parent is not a directory"
+        what = (
+            "exists and is not a directory"
+            if out.exists()
+            else "a link to a missing path"
+            if out.is_symlink()
+            else "a parent is not a directory"
+        )
         raise config.ConfigError(f"out = {out}: {what}") from None
     with run_lock(out):
         check_run_dir(out, cfg, overwrite)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import re
 import signal
@@ -293,7 +294,14 @@ def _sweep(args) -> int:
         args.preset = "seed-demo"
     overrides = list(args.overrides)
     if args.target_se is not None:
+        if not (math.isfinite(args.target_se) and args.target_se >= 0):
+            raise ConfigError(f"--target-se {args.target_se:g}: must be a finite number >= 0")
         overrides.append(f"sweep.target_se={args.target_se!r}")
+    if args.out is not None and not args.out.strip():
+        raise ConfigError(
+            f"--out {args.out!r}: an empty path; give a directory, or leave --out out "
+            "for results/<name>"
+        )
     cfg = load_config(args.config, preset=args.preset, overrides=overrides)
     check_n_jobs(args.n_jobs, "--n-jobs")
     out = Path(args.out) if args.out else Path("results") / cfg.name

@@ -7,7 +7,10 @@ import dataclasses
 from .moot import reset_moot_keys
 from .schema import CATEGORICAL_AXES, Config, ConfigError, mark_user_code_checked, user_code_checked
 
-__all__ = ["axis_configs", "axis_values", "check_axis"]
+__all__ = ["INTEGER_AXES", "axis_configs", "axis_values", "check_axis"]
+
+#: Second axes whose values count something (checked to be positive integers).
+INTEGER_AXES = ("n_train", "hidden_width")
 
 
 def _check_categorical_axis(cfg: Config, prefix: str) -> None:
@@ -71,8 +74,9 @@ def _check_axis_has_effect(cfg: Config, prefix: str) -> None:
     if sw.axis == "dropout" and (m.kind != "mlp" or not m.hidden):
         raise ConfigError(
             f"{where} sets model.dropout, which acts after the hidden activations of "
-            f"model.kind = 'mlp' (got model.kind = {m.kind!r}, model.hidden = {m.hidden!r}): "
-            "every value would train the same run"
+            f"model.kind = 'mlp' (got model.kind = {m.kind!r}"
+            + (f", model.hidden = {m.hidden!r}" if m.kind == "mlp" else "")
+            + "): every value would train the same run"
         )
     if sw.axis == "dropout" and m.dropout:
         raise ConfigError(
@@ -96,9 +100,7 @@ def check_axis(cfg: Config, prefix: str) -> None:
         raise ConfigError(f"{where}: sweep.axis = {sw.axis!r} needs a non-empty list of values")
     if len(set(values)) != len(values):
         raise ConfigError(f"{where}: must not repeat a value")
-    if sw.axis in ("n_train", "hidden_width") and not all(
-        v >= 1 and float(v).is_integer() for v in values
-    ):
+    if sw.axis in INTEGER_AXES and not all(v >= 1 and float(v).is_integer() for v in values):
         raise ConfigError(f"{where}: {sw.axis} values must be positive integers")
     if sw.axis == "hidden_width" and cfg.model.kind != "mlp":
         raise ConfigError(f"{prefix}sweep.axis = 'hidden_width' needs model.kind = 'mlp'")
@@ -151,6 +153,11 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
 
 def axis_values(cfg: Config) -> list:
     """The values of the second axis: ``sweep.axis_labels`` (str) for a categorical
-    axis, else ``sweep.axis_values`` (float)."""
+    axis, ``sweep.axis_values`` as int for a count (n_train, hidden_width: the axis
+    column of the CSVs reads ``10``, not ``10.0``), else as float."""
     sw = cfg.sweep
-    return list(sw.axis_labels) if sw.axis in CATEGORICAL_AXES else list(sw.axis_values)
+    if sw.axis in CATEGORICAL_AXES:
+        return list(sw.axis_labels)
+    if sw.axis in INTEGER_AXES:
+        return [int(v) for v in sw.axis_values]
+    return list(sw.axis_values)

@@ -42,6 +42,8 @@ def _toml_key(k: str) -> str:
 
 
 def _toml_value(v):
+    if type(v).__module__ == "numpy" and hasattr(v, "tolist"):  # np.float64(0.1), arrays
+        v = v.tolist()  # as Python's values (repr(np.float64(0.1)) is not TOML)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

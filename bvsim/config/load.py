@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from .axis import axis_configs
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
 from .dump import text_key
@@ -45,6 +47,11 @@ def _coerce(where, value, kind):
     def bad(expected):
         return ConfigError(f"{where} = {value!r}: expected {expected}")
 
+    if isinstance(value, np.generic | np.ndarray):  # from the Python API: numpy's values
+        value = value.tolist()  # as Python's (np.int64 -> int, an array -> a list)
+    elif isinstance(value, tuple):
+        value = list(value)
+
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad("true or false")
@@ -58,9 +65,10 @@ def _coerce(where, value, kind):
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad("a number")
-        value = float(value)
+        value = float(value) + 0.0  # -0.0 as 0.0 (a grid's λ = -0 is λ = 0)
         if not math.isfinite(value):
-            raise bad(f"a finite number, not {value}")
+            beyond = " (a number beyond ±1.8e308 reads as inf)" if math.isinf(value) else ""
+            raise bad(f"a finite number, not {value}{beyond}")
         return value
     if kind == "str":
         if not isinstance(value, str):
@@ -69,6 +77,7 @@ def _coerce(where, value, kind):
     if kind == "table":
         if not isinstance(value, dict):
             raise bad("a table, e.g. {fit_intercept = false}")
+        value = {k: v.item() if isinstance(v, np.generic) else v for k, v in value.items()}
         for k, v in value.items():
             if not isinstance(v, bool | int | float | str):
                 raise ConfigError(f"{where}.{k} = {v!r}: expected a number, string or boolean")

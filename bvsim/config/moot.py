@@ -73,6 +73,7 @@ GD_SOLVER_KEYS = (
     "train.steps",
     "train.batch_size",
     "train.log_every",
+    "train.diverge_threshold",  # closed_form: only a non-finite solution diverges
 )
 
 #: The ``train`` keys only the torch training loop reads (:mod:`bvsim.train.loop`): a
@@ -85,7 +86,6 @@ TORCH_TRAINING_KEYS = (
     "train.penalty",
     "train.decay_bias",
     "train.dtype",
-    "train.diverge_threshold",
 )
 
 #: The rules, in the order they are tried: a key moot by several is reported by the
@@ -104,6 +104,7 @@ MOOT_RULES = (
             "data.test_design",
             "data.noise_std",
             "data.test_noise_std",
+            "data.n_test",
         ),
         "data.source",
         "generator",
@@ -137,8 +138,9 @@ MOOT_RULES = (
         is_classification,
     ),
     Moot(
-        ("data.noise_std", "data.test_noise_std"),
-        "a regression truth (the classes of data.truth = 'gaussians' carry their own noise)",
+        ("data.noise_std", "data.test_noise_std", "data.x_dist"),
+        "a regression truth (data.truth = 'gaussians' draws x and its noise from the "
+        "normals of its classes)",
         ("data.truth",),
         lambda c: not is_classification(c),
     ),
@@ -155,6 +157,12 @@ MOOT_RULES = (
     _when(("model.module", "model.module_trainer"), "model.kind", "module"),
     _when(("model.hidden",), "model.kind", "mlp"),
     Moot(
+        ("model.bias",),
+        "model.kind = 'mlp' or 'linear' (a module's layers and an estimator bring their own)",
+        ("model.kind",),
+        lambda c: c.model.kind in ("mlp", "linear"),
+    ),
+    Moot(
         ("model.activation",),
         "model.kind = 'mlp' with hidden layers",
         ("model.kind", "model.hidden"),
@@ -167,7 +175,19 @@ MOOT_RULES = (
         ("model.kind",),
         lambda c: c.model.kind != "sklearn",
     ),
+    Moot(
+        ("train.decay_bias",),
+        "the model has biases (model.bias = true, or a model.kind = 'module' layer's own)",
+        ("model.kind", "model.bias"),
+        lambda c: c.model.kind == "module" or (c.model.kind != "sklearn" and c.model.bias),
+    ),
     _when(GD_SOLVER_KEYS, "train.solver", "gd"),  # closed_form: no optimizer, no steps
+    Moot(  # the exact solution has no initialization: its seeds would fit copies
+        ("sweep.n_seeds",),
+        "train.solver = 'gd' (closed_form's fits of a training set would be identical)",
+        ("train.solver",),
+        lambda c: c.train.solver == "gd",
+    ),
     _when(("train.momentum",), "train.optimizer", "sgd"),
     _when(("train.betas", "train.eps"), "train.optimizer", "adam"),
     # the nested design draws sweep.n_reps training sets (resolve_design: n_reps of crossed)

@@ -119,7 +119,8 @@ def _user_truth(x: np.ndarray, data: DataConfig, prefix: str = "") -> np.ndarray
         ) from None
     if out.shape not in ((len(x),), (len(x), 1)):
         raise ConfigError(
-            f"{key}: returned shape {out.shape} for x of shape {x.shape}; expected ({len(x)},)"
+            f"{key}: returned shape {out.shape} for x of shape {x.shape}; expected "
+            f"({len(x)},) or ({len(x)}, 1)"
         )
     if not _real(out):
         raise ConfigError(

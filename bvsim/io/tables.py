@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -209,9 +210,12 @@ def predictions_path(run_dir: str | Path) -> Path:
 def stored_input_dim(run_dir: str | Path) -> int:
     """Dimension of a run's test inputs (``x_test`` in ``predictions.npz``); OSError
     when the file is missing or unreadable, KeyError, IndexError or ValueError when it is
-    not what :func:`write_run` writes."""
-    with np.load(predictions_path(run_dir)) as z:
-        return int(z["x_test"].shape[1])
+    not what :func:`write_run` writes (a truncated or foreign file included)."""
+    try:
+        with np.load(predictions_path(run_dir)) as z:
+            return int(z["x_test"].shape[1])
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{predictions_path(run_dir)}: not a readable .npz ({err})") from None
 
 
 def load_fits(run_dir: str | Path, weight_decays, max_members: int = 40) -> pd.DataFrame:

@@ -98,6 +98,8 @@ def fits(run: FigureInput) -> Figure | None:
         return None
     if not predictions_path(run.run_dir).exists():
         raise InputMissing(f"{predictions_path(run.run_dir)} is missing")
+    if run.input_dim is None:
+        raise InputMissing(f"{predictions_path(run.run_dir)} is unreadable (truncated?)")
     if run.input_dim != 1:
         return None
     fits = load_fits(run.run_dir, key_lambdas(s), max_members=30)

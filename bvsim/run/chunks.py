@@ -13,7 +13,7 @@ from ..data.csv import n_test_rows
 from ..data.generator import TestSet, draw_training_sets
 from ..task import task_for
 from ..train.devices import device_type_of
-from ..train.engine import logged_steps
+from ..train.engine import n_logged_steps
 from ..train.trainers import ModelSizes, model_sizes
 
 __all__ = [
@@ -87,7 +87,7 @@ def run_sizes(cfg: Config, model: ModelSizes | None = None) -> RunSizes:
         n_test=n_test_rows(cfg) if d.source == "csv" else d.n_test,
         dim=d.dim,
         n_out=task_for(cfg).n_out(cfg),
-        n_log=1 if no_steps else len(logged_steps(t.steps, t.log_every)),
+        n_log=1 if no_steps else n_logged_steps(t.steps, t.log_every),
         model=model,
     )
 

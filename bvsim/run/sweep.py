@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config
 from ..data.generator import TestSet, draw_training_sets, make_test_set
-from ..train.devices import device_type_of, resolve_sweep_devices
+from ..train.devices import device_type_of, resolve_sweep_devices, settings_restored
 from .chunks import chunk_device_type, chunk_file, chunk_list, member_fields
 from .executor import run_jobs, run_on_devices, worker_count
 from .precision import PrecisionStop
@@ -161,7 +161,7 @@ def train_sweep(
     elif device_type != "cuda":  # capped by the chunks to train, the cores and memory
         n_jobs = worker_count(cfg, n_jobs, len(todo), device_type)
     t0 = time.perf_counter()
-    with _progress_bar(cfg, chunks, results, progress) as bar:
+    with settings_restored(), _progress_bar(cfg, chunks, results, progress) as bar:
         done = _keeper(cfg, chunks, paths, results, stamp, stopper, bar)
         if todo and devices:
             run_on_devices(cfg, test, chunks, todo, devices, done)

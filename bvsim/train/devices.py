@@ -5,6 +5,7 @@ process dies, and which torch device a ``--device`` string names."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -26,6 +27,7 @@ __all__ = [
     "resolve_device",
     "resolve_devices",
     "resolve_sweep_devices",
+    "settings_restored",
     "setup_process",
 ]
 
@@ -60,6 +62,21 @@ def setup_process(
     if device is not None and device_type_of(device) == "cuda":
         pin_cuda_numerics()
     exit_with_owner(owner)
+
+
+@contextlib.contextmanager
+def settings_restored():
+    """Put back the process-wide torch settings :func:`setup_process` changes on the
+    CPU (thread count, denormal flushing) when the block ends: a sweep that trains in
+    the caller's process (one job, the threading backend) leaves the caller's torch as
+    it found it. A CUDA device's pinned float32 numerics stay (README)."""
+    threads = torch.get_num_threads()
+    flushing = torch.tensor([1e-40]).mul(1.0).item() == 0.0  # torch has no getter
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(flushing)
 
 
 #: Exit status of a worker that ended because the sweep's process died.

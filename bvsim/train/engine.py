@@ -48,7 +48,14 @@ def logged_steps(steps: int, log_every: int) -> np.ndarray:
     """Steps after which the training loop logs its curves: 0 (before training), every
     ``log_every``, and ``steps`` (:attr:`TrainSpec.log_steps`, a chunk's
     ``log_steps``)."""
-    return np.array(sorted({*range(0, steps, log_every), steps}))
+    return np.append(np.arange(0, steps, log_every, dtype=np.int64), steps)
+
+
+def n_logged_steps(steps: int, log_every: int) -> int:
+    """``len(logged_steps(steps, log_every))`` without building it: a run's sizes are
+    computed before any check of their memory (a train.steps of 1e13 is refused by
+    it, not built)."""
+    return -(-steps // log_every) + 1
 
 
 def init_params(cfg: Config, ks, n_seeds: int) -> list[np.ndarray]:

@@ -14,13 +14,17 @@ import warnings
 
 import numpy as np
 
-from ..config import BvsimRuntimeWarning, Config, ConfigError
+from ..config import BvsimRuntimeWarning, BvsimWarning, Config, ConfigError
 from ..config.plugins import load_object
 from ..data.generator import draw_training_sets, make_test_set
 from ..data.seeds import Stream, member_word
 from .engine import EngineResult
 
-__all__ = ["check_estimator", "fit_estimators", "random_states"]
+__all__ = ["PREDICTION_LIMIT", "check_estimator", "fit_estimators", "random_states"]
+
+#: A fit predicting beyond ± this (or NaN) diverged: sums of squared errors of larger
+#: values overflow float64 in the estimates (an estimator has no train.diverge_threshold).
+PREDICTION_LIMIT = 1e100
 
 
 def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
@@ -53,14 +57,22 @@ def _default_params(cls, estimator_args: dict) -> dict | None:
     return params | dict(estimator_args)
 
 
-def _arguments(cls, m):
+def _arguments(cls, cfg: Config):
     """``arguments(value, seed)``: the keyword arguments of one member's estimator, with
-    ``model.param`` set to ``value`` (an integer for an integer parameter such as
-    n_neighbors or max_depth) and ``random_state`` to ``seed`` where the estimator takes
-    one and the user did not fix it. Every value reaches the constructor."""
+    ``model.param`` set to ``value`` and ``random_state`` to ``seed`` where the
+    estimator takes one and the user did not fix it. Every value reaches the
+    constructor. ``value`` is passed as an int where the parameter counts something:
+    its default is an int (n_neighbors), or it is None (max_depth) and every value of
+    the grid is a whole number (a grid with a fraction, as max_samples = [0.5, 1.0],
+    stays float: 1.0 there means all rows, 1 one row)."""
+    m = cfg.model
     defaults = _default_params(cls, m.estimator_args) or {}
     takes_seed = "random_state" in defaults and "random_state" not in m.estimator_args
-    as_int = isinstance(defaults.get(m.param), int) and not isinstance(defaults[m.param], bool)
+    default = defaults.get(m.param)
+    whole = all(float(v).is_integer() for v in cfg.sweep.weight_decay)
+    as_int = (isinstance(default, int) and not isinstance(default, bool)) or (
+        default is None and whole
+    )
 
     def arguments(value: float, seed: int) -> dict:
         kwargs = dict(m.estimator_args)
@@ -113,7 +125,7 @@ def fit_estimators(
     """
     m = cfg.model
     cls = load_object(m.estimator, "model.estimator")
-    arguments = _arguments(cls, m)
+    arguments = _arguments(cls, cfg)
     members, n_test = len(x), len(x_test)
     pred = np.full((members, n_test), np.nan)
     train = np.full(members, np.nan)
@@ -128,7 +140,7 @@ def fit_estimators(
             failed[i] = True
             first_error = first_error or traceback.format_exc()
             continue
-        if not (np.isfinite(p).all() and np.isfinite(t).all()):
+        if not (np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT):
             failed[i] = True
             non_finite.append(float(weight_decay[i]))
             continue
@@ -148,7 +160,8 @@ def fit_estimators(
         where = ", ".join(f"{v:g}" for v in sorted(set(non_finite)))
         warnings.warn(
             f"{len(non_finite)} of {members} fits of {m.estimator} predicted a non-finite "
-            f"value (NaN or inf) and count as diverged ({m.param} = {where})",
+            f"value (NaN, inf, or beyond ±{PREDICTION_LIMIT:g}, whose squares overflow the "
+            f"estimates) and count as diverged ({m.param} = {where})",
             BvsimRuntimeWarning,
             stacklevel=2,
         )
@@ -182,7 +195,7 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
     x, y = first_set.x[0], first_set.y[0]
     x_test = test.x[:PROBE_TEST_ROWS]
     try:
-        arguments = _arguments(cls, m)
+        arguments = _arguments(cls, cfg)
     except Exception as err:
         raise ConfigError(_probe_error(m, prefix, err)) from None
     first = None
@@ -191,7 +204,7 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p, t, _ = _fit_predict(cls, arguments(float(value), 0), x, y, x_test)
-            if not (np.isfinite(p).all() and np.isfinite(t).all()):
+            if not (np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT):
                 raise ValueError("its predictions are not finite")
             return
         except Exception as err:
@@ -208,6 +221,33 @@ def _probe_error(m, prefix: str, err: BaseException) -> str:
         f"{prefix}model.estimator = {m.estimator!r}{args}: fit/predict failed on a probe "
         f"set at every value of sweep.weight_decay (as {m.param}), so no member could "
         f"train: {what}"
+    )
+
+
+def _check_seeds(cfg: Config, params: dict | None, prefix: str) -> None:
+    """``sweep.n_seeds > 1`` fits of a training set that nothing random tells apart (an
+    estimator without ``random_state``, or with one fixed in ``model.estimator_args``)
+    are identical copies: refused in the crossed design (no initialization factor to
+    split off), a warning in the nested one (right, at n_seeds times the cost)."""
+    m, n_seeds = cfg.model, cfg.sweep.n_seeds
+    if n_seeds == 1:
+        return
+    if "random_state" in m.estimator_args:
+        why = "model.estimator_args fixes random_state"
+        fix = "leave random_state out (bvsim then gives each fit its own) or set"
+    elif params is not None and "random_state" not in params:
+        why = f"{m.estimator} takes no random_state"
+        fix = "set"
+    else:
+        return
+    what = f"{prefix}sweep.n_seeds = {n_seeds}: {why}, so the fits of a training set are identical"
+    if cfg.sweep.design == "crossed":
+        raise ConfigError(f"{what}: no initialization factor; {fix} sweep.n_seeds = 1")
+    warnings.warn(
+        f"{what} copies (initialization variance 0, at {n_seeds} times the training "
+        f"time): {fix} sweep.n_seeds = 1",
+        BvsimWarning,
+        stacklevel=2,
     )
 
 
@@ -235,10 +275,5 @@ def check_estimator(cfg: Config, prefix: str = "") -> None:
         )
     if cfg.train.solver != "gd":  # (model.dropout needs hidden layers: config.checks)
         raise ConfigError(f"{prefix}model.kind = 'sklearn' trains with the estimator's fit only")
-    seeded = params is not None and "random_state" in params
-    if cfg.sweep.design == "crossed" and cfg.sweep.n_seeds > 1 and not seeded:
-        raise ConfigError(
-            f"{prefix}sweep.design = 'crossed': {m.estimator} takes no random_state, so it "
-            f"has no initialization factor: set sweep.n_seeds = 1 (got {cfg.sweep.n_seeds})"
-        )
+    _check_seeds(cfg, params, prefix)
     _probe(cfg, cls, prefix)

@@ -219,3 +219,30 @@ def test_classification_with_another_model_names_the_key_that_makes_the_task(
     msg = str(err.value)
     assert f": {named} is a classification task" in msg and "model.kind = 'sklearn'" in msg
     assert not_named not in msg
+
+
+def test_numpy_values_and_tuples_from_the_python_api_are_read_as_pythons():
+    """np.int64(6) was 'not an integer', and a configuration holding np.float64(0.3)
+    (repr 'np.float64(0.3)') could not be written to config.toml; an array or a tuple
+    stands for a list."""
+    import dataclasses
+
+    import numpy as np
+
+    from bvsim.run.preflight import checked_user_code
+
+    raw = {
+        "sweep": {"n_reps": np.int64(6), "weight_decay": np.array([0.0, 0.1])},
+        "model": {"hidden": (8, np.int32(8))},
+        "data": {"noise_std": np.float32(0.25)},
+    }
+    cfg = from_dict(raw)
+    assert (cfg.sweep.n_reps, cfg.sweep.weight_decay) == (6, [0.0, 0.1])
+    assert (cfg.model.hidden, cfg.data.noise_std) == ([8, 8], 0.25)
+    assert type(cfg.sweep.n_reps) is int and type(cfg.model.hidden[1]) is int
+    smoke = load_config(preset="smoke")
+    sweep = dataclasses.replace(smoke.sweep, n_reps=np.int64(4), weight_decay=np.array([0.0, 1.0]))
+    data = dataclasses.replace(smoke.data, noise_std=np.float64(0.3))
+    cfg = checked_user_code(dataclasses.replace(smoke, sweep=sweep, data=data))
+    assert (cfg.sweep.n_reps, cfg.sweep.weight_decay, cfg.data.noise_std) == (4, [0.0, 1.0], 0.3)
+    assert from_dict(tomllib.loads(dumps_toml(cfg))) == cfg

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import bvsim
 from bvsim.cli import main
 from bvsim.config import (
     ConfigError,
@@ -101,6 +102,32 @@ REFUSED = [
         ["train.momentum=0.5", "sweep.axis=optimizer", "sweep.axis_labels=['adam']"],
         "train.momentum = 0.5",
         "in every run of sweep.axis = 'optimizer'",
+    ),
+    (
+        "smoke",
+        ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge", "model.bias=false"],
+        "model.bias = False",
+        "model.kind = 'mlp' or 'linear'",
+    ),
+    (
+        "smoke",
+        ["model.kind=linear", "model.bias=false", "train.decay_bias=false"],
+        "train.decay_bias = False",
+        "the model has biases",
+    ),
+    ("gaussians", ["data.x_dist=gaussian"], "data.x_dist = 'gaussian'", "a regression truth"),
+    ("diabetes", ["data.n_test=50"], "data.n_test = 50", "data.source = 'generator'"),
+    (
+        "smoke",
+        ["model.kind=linear", "model.bias=false", "train.solver=closed_form", "sweep.n_seeds=3"],
+        "sweep.n_seeds = 3",
+        "closed_form's fits of a training set would be identical",
+    ),
+    (
+        "double-descent",
+        ["train.diverge_threshold=1e6"],
+        "train.diverge_threshold = 1000000.0",
+        "train.solver = 'gd'",
     ),
     ("smoke", ["sweep.n_inputs=3"], "sweep.n_inputs = 3", "sweep.design = 'crossed'"),
     ("smoke", ["sweep.n_noise=2"], "sweep.n_noise = 2", "sweep.design = 'crossed'"),
@@ -263,3 +290,42 @@ def test_a_crossed_presets_factors_go_back_to_their_defaults_in_the_nested_desig
     assert cfg.sweep.design == "nested" and (cfg.sweep.n_inputs, cfg.sweep.n_noise) == (1, 1)
     assert cfg.sweep.n_reps == load_config().sweep.n_reps  # neither preset sets n_reps
     assert from_dict(tomllib.loads(dumps_toml(cfg))) == cfg
+
+
+@pytest.mark.parametrize(
+    "over, words",
+    [
+        (
+            ["model.kind=sklearn", "model.estimator=sklearn.tree:DecisionTreeRegressor",
+             "model.param=max_depth", "sweep.weight_decay=[1, 2]",
+             "model.estimator_args={random_state = 0}", "sweep.n_seeds=2"],
+            "model.estimator_args fixes random_state",
+        ),
+        (
+            ["model.kind=sklearn", "model.estimator=sklearn.neighbors:KNeighborsRegressor",
+             "model.param=n_neighbors", "sweep.weight_decay=[1, 2]", "sweep.n_seeds=2"],
+            "takes no random_state, so the fits of a training set are identical",
+        ),
+    ],
+)  # fmt: skip
+def test_seeds_that_fit_identical_copies_are_said_nested_and_refused_crossed(over, words):
+    """sweep.n_seeds > 1 fits of a training set that nothing random tells apart (an
+    estimator without, or with a fixed, random_state) are copies: in the nested design
+    right at n_seeds times the cost (a warning), in the crossed one no initialization
+    factor (refused, as before)."""
+    pytest.importorskip("sklearn")
+    with pytest.warns(bvsim.BvsimWarning, match=words):
+        bvsim.load_config(preset="smoke", overrides=over)  # the user's code checked too
+    crossed = ["sweep.design=crossed", "sweep.n_inputs=2", "sweep.n_noise=2"]
+    with pytest.raises(ConfigError, match="no initialization factor") as err:
+        bvsim.load_config(preset="smoke", overrides=[*over, *crossed])
+    assert words in str(err.value)
+
+
+def test_estimator_args_holding_the_swept_parameter_is_refused():
+    """model.estimator_args = {alpha = 2} beside model.param = 'alpha' was overwritten
+    by each λ's value without a word."""
+    over = ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge"]
+    over += ["model.param=alpha", "model.estimator_args={alpha = 2.0}"]
+    with pytest.raises(ConfigError, match="model.estimator_args sets 'alpha', the parameter"):
+        load_config(preset="smoke", overrides=over)

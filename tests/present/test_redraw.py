@@ -48,6 +48,21 @@ def test_plot_keeps_the_fits_drawn_when_predictions_npz_is_gone(tmp_path):
     assert not any(f.exists() for f in fits)
 
 
+def test_plot_keeps_the_fits_drawn_when_predictions_npz_is_truncated(tmp_path):
+    """The hostile review: a cut predictions.npz gave a raw zipfile.BadZipFile
+    traceback from `bvsim plot`; now the drawing is kept with a warning."""
+    run = tmp_path / "run"
+    tables = _fake_run(run)
+    plot_all(tables, run)
+    fits = run / "figures" / "fits.png"
+    drawn = fits.read_bytes()
+    npz = run / "predictions.npz"
+    npz.write_bytes(npz.read_bytes()[:200])
+    with pytest.warns(BvsimWarning, match="predictions.npz is unreadable"):
+        plot_all(tables, run)
+    assert fits.read_bytes() == drawn
+
+
 def test_plot_without_predictions_npz_and_no_earlier_drawing_says_nothing(tmp_path):
     run = tmp_path / "run"
     tables = _fake_run(run)

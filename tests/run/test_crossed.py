@@ -48,7 +48,7 @@ def _cfg(preset="smoke", *overrides):
         (
             "linear",
             ["sweep.n_noise=3", "train.solver=closed_form", "sweep.n_seeds=2"],
-            "set sweep.n_seeds = 1",
+            "sweep.n_seeds = 2 has no effect unless train.solver = 'gd'",
         ),  # fmt: skip
         ("smoke", ["sweep.n_seeds=4"], "n_inputs x sweep.n_noise >= 2"),
         ("smoke", ["sweep.n_inputs=3", "sweep.target_se=0.01"], "set sweep.target_se = 0"),

@@ -65,7 +65,6 @@ def test_several_devices_check_each_gpu_for_its_batch(free_gpu):
             [
                 "data.truth=gaussians",
                 "data.dim=2",
-                "data.x_dist=gaussian",
                 "data.test_design=sample",
                 "data.n_classes=1e10",
             ],

@@ -320,3 +320,19 @@ def test_dropout_and_penalties_independent_of_chunking():
         )
         np.testing.assert_allclose(one.pred, ref.pred, rtol=0, atol=1e-12)
         assert np.isfinite(ref.pred).all()
+
+
+def test_a_sweep_in_the_callers_process_leaves_its_torch_settings_as_they_were():
+    """The hostile review: run_sweep with one job set the caller's torch to one thread
+    and flushed its denormals for the rest of the session."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_flush_denormal(False)
+    try:
+        cfg = load_config(preset="smoke", overrides=["sweep.n_reps=2", "train.steps=5"])
+        run_sweep(cfg, progress=False, figures=False)
+        assert torch.get_num_threads() == threads
+        assert torch.tensor([1e-40]).mul(1.0).item() != 0.0  # denormals kept
+    finally:
+        torch.set_flush_denormal(True)

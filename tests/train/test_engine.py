@@ -83,7 +83,6 @@ CASES = {
         "data.truth=gaussians",
         "data.n_classes=3",
         "data.dim=2",
-        "data.x_dist=gaussian",
         "data.test_design=sample",
     ],
     "cross-entropy-adamw-minibatch": [

@@ -58,6 +58,30 @@ def test_random_state_comes_from_the_seed_tree():
     assert not np.allclose(a, other.raw.pred)
 
 
+@pytest.mark.parametrize(
+    "grid, passed",
+    [([1, 2, 4], [1, 2, 4]), ([0.5, 1.0], [0.5, 1.0])],
+)
+def test_a_none_default_parameter_gets_ints_only_from_a_grid_of_whole_numbers(grid, passed):
+    """max_depth (default None) was passed 1.0 and refused by the estimator, so the
+    classic tree-depth sweep could not run; a grid with a fraction (max_samples =
+    [0.5, 1.0], where 1 and 1.0 differ) stays float."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from bvsim.config import load_config as load_unchecked
+    from bvsim.train.sklearn import _arguments
+
+    over = ["model.kind=sklearn", "model.estimator=sklearn.tree:DecisionTreeRegressor",
+            "model.param=max_depth", f"sweep.weight_decay={grid}"]  # fmt: skip
+    cfg = load_unchecked(preset="smoke", overrides=over)  # the grid's 0.5: no probe
+    arguments = _arguments(DecisionTreeRegressor, cfg)
+    got = [arguments(float(v), 0)["max_depth"] for v in grid]
+    assert got == passed and [type(v) for v in got] == [type(v) for v in passed]
+    if grid[0] == 1:
+        cfg = load_config(preset="smoke", overrides=[*over, "sweep.n_reps=3"])
+        assert run_sweep(cfg, progress=False).summary["n_diverged"].sum() == 0
+
+
 def test_user_truth_file_drives_a_sweep(tmp_path):
     argv = ["sweep", "--preset", "smoke", "--set", f"data.truth={FIX}:bump",
             "--set", "train.steps=50", "--set", "sweep.n_reps=3", "--out", str(tmp_path),
@@ -71,7 +95,7 @@ def test_user_truth_file_drives_a_sweep(tmp_path):
 @pytest.mark.parametrize(
     "over, needle",
     [
-        ([f"data.truth={FIX}:wrong_shape"], "expected (7,)"),
+        ([f"data.truth={FIX}:wrong_shape"], "expected (7,) or (7, 1)"),
         ([f"data.truth={FIX}:raises"], "RuntimeError: boom"),
         ([f"data.truth={FIX}:not_finite"], "non-finite"),
         ([f"data.truth={FIX}:NOT_CALLABLE"], "not callable"),
@@ -238,8 +262,11 @@ def test_a_file_named_as_a_module_gets_the_file_spec_suggested(tmp_path, monkeyp
     assert "write data.truth = 'bvsim_local_truth.py:f'" in str(info.value)
 
 
-def test_non_finite_predictions_count_as_diverged_and_are_said():
-    over = ["model.kind=sklearn", f"model.estimator={FIX}:NanForLargeAlpha",
+@pytest.mark.parametrize("estimator", ["NanForLargeAlpha", "HugeForLargeAlpha"])
+def test_non_finite_predictions_count_as_diverged_and_are_said(estimator):
+    """NaN, and (the hostile review) finite predictions of 1e200, whose squares made
+    the estimates inf and NaN under status 'ok' and 'No member diverged'."""
+    over = ["model.kind=sklearn", f"model.estimator={FIX}:{estimator}",
             "sweep.weight_decay=[0.5, 2.0]", "sweep.n_reps=4"]  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
