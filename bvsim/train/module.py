@@ -4,28 +4,34 @@
 returns an ``nn.Module`` mapping x of shape (n, dim) to (n,) or (n, 1). Every member
 (weight decay, training set k, seed s) is a copy with its own parameters, initialized
 by the module's own code under ``torch.manual_seed`` of seed-tree node (INIT, k, s)
-(the same for every lambda).
+(the same for every lambda), with torch's default dtype float32 while the factory runs
+(so a process's ``torch.set_default_dtype(torch.float64)`` changes no initial weight).
 
 Two trainers, the same numbers (float64 tests against a per-model ``torch.optim``
-loop, tests/train/test_module.py):
+loop, tests/train/test_module.py and test_module_faithful.py):
 
 * A plain ``nn.Sequential`` of ``nn.Linear`` layers with one kind of activation
-  (:func:`batched_spec`) goes to the built-in batched MLP kernel
-  (:func:`bvsim.train.trainers.train_batched`), starting from the module's own initial
-  weights (:func:`pack_members`), unless ``model.module_trainer = "func"``.
+  (:func:`batched_spec`: these classes exactly, no hooks, no frozen parameter) goes to
+  the built-in batched MLP kernel (:func:`bvsim.train.trainers.train_batched`),
+  starting from the module's own initial weights (:func:`pack_members`), unless
+  ``model.module_trainer = "func"``.
 * Any other module: the copies' parameters are stacked (as ``stack_module_state``
   does), the per-member gradients come from ``vmap(grad(functional_call(...)))``,
   in the same training loop as the built-in MLP's (:mod:`bvsim.train.loop`: SGD with
   momentum or Adam; l2, l1 or decoupled decay; biases optionally undecayed).
 
-Modules with buffers (batch norm statistics) and random layers (dropout) are refused
-when the configuration loads.
+A frozen parameter (``requires_grad = False``) keeps its initial value, as
+``torch.optim`` leaves a parameter without gradient (no step, no decay). Modules with
+buffers (batch norm statistics), random layers (dropout), gradient hooks (torch.func
+does not run them) or no parameter to train are refused when the configuration loads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import threading
 
 import numpy as np
 import torch
@@ -55,6 +61,31 @@ def _factory(cfg: Config):
     return load_object(cfg.model.module, "model.module")
 
 
+#: torch's default dtype is one setting per process: builds in threads take turns
+_DEFAULT_DTYPE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _float32_default():
+    """torch's default dtype float32 inside (the factory's own ``nn.Linear`` etc. draw
+    their initial values in it), the process's own restored after, so that a user's
+    ``torch.set_default_dtype(torch.float64)`` does not change the initial weights."""
+    with _DEFAULT_DTYPE_LOCK:
+        before = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(before)
+
+
+def _instance(cfg: Config) -> nn.Module:
+    """One module from the factory, built under a float32 default dtype and without
+    touching the global random state."""
+    with torch.random.fork_rng(devices=[]), _float32_default():
+        return _factory(cfg)()
+
+
 def member_seed(cfg: Config, k: int, s: int) -> int:
     """The ``torch.manual_seed`` that initializes member (k, s)."""
     word = member_word(cfg.seed, cfg.sweep.design, Stream.INIT, k, s, np.uint64)
@@ -62,7 +93,7 @@ def member_seed(cfg: Config, k: int, s: int) -> int:
 
 
 def _build(cfg: Config, seed: int, dtype: torch.dtype) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _float32_default():
         torch.manual_seed(seed)
         module = _factory(cfg)()
     return module.to(dtype)
@@ -79,14 +110,34 @@ def batched_note(cfg: Config) -> str | None:
     )
 
 
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_GLOBAL_HOOKS = tuple(f"_global{name}" for name in _HOOKS)
+
+
+def _gradient_hooks(module: nn.Module) -> list[str]:
+    """Where ``module`` has hooks on its gradients: module backward hooks (its own,
+    its layers', torch's global ones) and hooks on parameter tensors."""
+    found = [
+        f"a backward hook on {repr(name) if name else 'the module'}"
+        for name, m in module.named_modules()
+        if any(getattr(m, n, None) for n in _HOOKS[2:])
+    ]
+    if any(getattr(nn.modules.module, n, None) for n in _GLOBAL_HOOKS[2:]):
+        found.append("a global module backward hook")
+    for name, p in module.named_parameters():
+        if p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None):
+            found.append(f"a hook on parameter {name!r}")
+    return found
+
+
 def check_module(cfg: Config, prefix: str = "") -> None:
     """Refuse, before any compute, a factory that does not give a usable module."""
     key = f"{prefix}model.module"
     if not cfg.model.module:
         raise ConfigError(f"{key}: model.kind = 'module' needs model.module = 'file.py:factory'")
-    factory = _factory(cfg)
+    _factory(cfg)  # an import error names the file
     try:
-        module = factory()
+        module = _instance(cfg)
     except Exception as err:
         raise ConfigError(
             f"{key} = {cfg.model.module!r}: calling it failed: {type(err).__name__}: {err} "
@@ -109,9 +160,18 @@ def check_module(cfg: Config, prefix: str = "") -> None:
         )
     if not list(module.parameters()):
         raise ConfigError(f"{key} = {cfg.model.module!r}: the module has no parameters")
-    probe = torch.linspace(-1, 1, 7 * cfg.data.dim).reshape(7, cfg.data.dim)
+    hooked = _gradient_hooks(module)
+    if hooked:
+        raise ConfigError(
+            f"{key} = {cfg.model.module!r}: has gradient hooks ({', '.join(hooked)}), which "
+            "the stacked training (torch.func) does not run; remove them"
+        )
+    if not any(p.requires_grad for p in module.parameters()):
+        raise ConfigError(f"{key} = {cfg.model.module!r}: every parameter is frozen "
+                          "(requires_grad = False): nothing would train")  # fmt: skip
+    probe = torch.linspace(-1, 1, 7 * cfg.data.dim, dtype=torch.float64)
     try:
-        out = module.to(torch.float64)(probe.double())
+        out = module.to(torch.float64)(probe.reshape(7, cfg.data.dim))
     except Exception as err:
         raise ConfigError(
             f"{key} = {cfg.model.module!r}: forward on x of shape (7, {cfg.data.dim}) "
@@ -140,24 +200,43 @@ def check_module(cfg: Config, prefix: str = "") -> None:
 _ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}
 
 
+def _runs_as_written(module: nn.Module) -> bool:
+    """Whether calling ``module`` runs exactly its class's ``forward`` on its own
+    parameters: no hooks (its own, its layers', torch's global module hooks), no
+    ``forward`` set on an instance, no parameter frozen (``requires_grad = False``)."""
+    if any(getattr(nn.modules.module, name, None) for name in _GLOBAL_HOOKS):
+        return False
+    for m in module.modules():
+        if any(getattr(m, name, None) for name in _HOOKS) or "forward" in vars(m):
+            return False
+    return all(p.requires_grad for p in module.parameters())
+
+
 def batched_spec(cfg: Config) -> TrainSpec | None:
     """The batched MLP's spec for the configured module, or None when the MLP kernel
     cannot train it exactly (then torch.func does).
 
-    The kernel takes an ``nn.Sequential`` of ``nn.Linear`` layers, all with or all
-    without bias, separated by one kind of activation (``nn.ReLU`` or ``nn.Tanh``),
-    with a single output; ``model.module_trainer = "func"`` declines it.
+    The kernel takes an ``nn.Sequential`` itself (not a subclass, which may have its
+    own ``forward``) of ``nn.Linear`` layers, all with or all without bias, separated
+    by one kind of activation (``nn.ReLU`` or ``nn.Tanh``), with a single output, the
+    layers of exactly these classes and without extra parameters, and nothing that
+    changes what a call computes or trains (:func:`_runs_as_written`);
+    ``model.module_trainer = "func"`` declines it.
     """
     if cfg.model.module_trainer != "auto":
         return None
-    module = _factory(cfg)()
-    if not isinstance(module, nn.Sequential):
+    module = _instance(cfg)
+    if type(module) is not nn.Sequential or module._parameters or not _runs_as_written(module):
         return None
     layers = list(module)
     linears, acts = layers[0::2], layers[1::2]
     if len(acts) != len(linears) - 1 or not all(type(m) is nn.Linear for m in linears):
         return None
+    if any(set(m._parameters) != {"weight", "bias"} for m in linears):
+        return None  # a parameter registered besides the layer's own
     kinds = {_ACTIVATIONS.get(type(a)) for a in acts}
+    if any(a._parameters for a in acts):
+        return None
     if None in kinds or len(kinds) > 1 or len({m.bias is not None for m in linears}) > 1:
         return None
     shapes = tuple((m.in_features, m.out_features) for m in linears)
@@ -195,13 +274,13 @@ def pack_members(modules: list[nn.Module]) -> np.ndarray:
 def activations_per_point(cfg: Config) -> tuple[int, int]:
     """(parameters, activation values per input point) of one copy of the module,
     from one forward pass on one point: what a chunk of copies holds per member."""
-    module = _factory(cfg)().to(torch.float32)  # sizes only; training casts it too
+    module = _instance(cfg).to(torch.float32)  # sizes only; training casts it too
     sizes = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
              for m in module.modules() if not list(m.children())]  # fmt: skip
     try:
         with torch.no_grad():
-            module(torch.zeros(1, cfg.data.dim))
+            module(torch.zeros(1, cfg.data.dim, dtype=torch.float32))
     finally:
         for h in hooks:
             h.remove()
@@ -229,10 +308,15 @@ class StackedModules:
         dt = spec.dtype
         self.members = m = len(modules)
         named = [dict(mod.named_parameters()) for mod in modules]
-        self.stacked = {  # stacked copies (as stack_module_state, without copying modules)
+        stacked = {  # stacked copies (as stack_module_state, without copying modules)
             k: torch.stack([p[k].detach() for p in named]).to(device=device, dtype=dt)
             for k in named[0]
         }
+        # a frozen parameter (requires_grad = False) keeps its initial value, as
+        # torch.optim leaves a parameter without gradient: no step, no decay
+        self.stacked = {k: v for k, v in stacked.items() if named[0][k].requires_grad}
+        self.fixed = {k: v for k, v in stacked.items() if k not in self.stacked}
+        self.args = (self.stacked, self.fixed)  # the first arguments of the functions
         self.params = list(self.stacked.values())
         base = copy.deepcopy(modules[0]).to("meta")
 
@@ -241,16 +325,16 @@ class StackedModules:
 
         self.xt, self.yt, self.xte, self.yte = tensor(x), tensor(y), tensor(x_test), tensor(y_test)
 
-        def predict(p, xx):
-            return functional_call(base, p, (xx,)).reshape(-1)
+        def predict(p, fixed, xx):
+            return functional_call(base, {**p, **fixed}, (xx,)).reshape(-1)
 
-        def loss(p, xx, yy):
-            return torch.mean(torch.square(predict(p, xx) - yy))
+        def loss(p, fixed, xx, yy):
+            return torch.mean(torch.square(predict(p, fixed, xx) - yy))
 
         self.grad_fn = vmap(grad(loss))
         self.loss_fn = vmap(loss)
-        self.test_fn = vmap(loss, in_dims=(0, None, 0))
-        self.pred_fn = vmap(predict, in_dims=(0, None))
+        self.test_fn = vmap(loss, in_dims=(0, 0, None, 0))
+        self.pred_fn = vmap(predict, in_dims=(0, 0, None))
         lam = tensor(weight_decay)
         self.decay = [  # an undecayed bias: lambda times 0
             lam.view(m, *([1] * (p.dim() - 1)))
@@ -264,7 +348,7 @@ class StackedModules:
     def gradient(self, step, batch, bufs, momentum, active) -> None:
         if batch is not None:
             raise ValueError("a user module trains full batch")
-        grads = self.grad_fn(self.stacked, self.xt, self.yt)
+        grads = self.grad_fn(*self.args, self.xt, self.yt)
         with torch.no_grad():
             for k, b in zip(self.stacked, bufs, strict=True):
                 if momentum is None:
@@ -273,9 +357,10 @@ class StackedModules:
                     b.mul_(momentum).add_(grads[k])
 
     def evaluate(self, with_pred: bool):
-        train = self.loss_fn(self.stacked, self.xt, self.yt)
-        test = self.test_fn(self.stacked, self.xte, self.yte)
-        pred = self.pred_fn(self.stacked, self.xte).double().cpu().numpy() if with_pred else None
+        train = self.loss_fn(*self.args, self.xt, self.yt)
+        test = self.test_fn(*self.args, self.xte, self.yte)
+        pred = (self.pred_fn(*self.args, self.xte).double().cpu().numpy()
+                if with_pred else None)  # fmt: skip
         return train, test, pred
 
     def freeze(self, idx) -> None:
@@ -283,9 +368,9 @@ class StackedModules:
 
     def finish(self):
         m = self.members
-        pred = self.pred_fn(self.stacked, self.xte).double().cpu().numpy()
-        train_error = self.loss_fn(self.stacked, self.xt, self.yt).double().cpu().numpy()
-        weights = [p for k, p in self.stacked.items() if not k.endswith("bias")]
+        pred = self.pred_fn(*self.args, self.xte).double().cpu().numpy()
+        train_error = self.loss_fn(*self.args, self.xt, self.yt).double().cpu().numpy()
+        weights = [p for k, p in {**self.stacked, **self.fixed}.items() if not k.endswith("bias")]
         norm = torch.sqrt(sum(p.square().reshape(m, -1).sum(1) for p in weights))
         return pred, train_error, norm.double().cpu().numpy(), np.zeros((m, 0), dtype=np.float32)
 

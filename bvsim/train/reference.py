@@ -83,12 +83,11 @@ def train_one(
 
 def _optimizer(model: nn.Module, spec: TrainSpec, weight_decay: float):
     """The decayed parameters (all, or all but the biases when ``spec.decay_bias`` is
-    false) and the ``torch.optim`` optimizer of ``spec`` over them."""
-    if not spec.decay_bias:
-        decayed = [p for name, p in model.named_parameters() if not name.endswith("bias")]
-    else:
-        decayed = list(model.parameters())
-    rest = [p for p in model.parameters() if all(p is not q for q in decayed)]
+    false) and the ``torch.optim`` optimizer of ``spec`` over them. A frozen parameter
+    (``requires_grad = False``) is in neither: never stepped, never decayed."""
+    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decayed = [p for name, p in trained if spec.decay_bias or not name.endswith("bias")]
+    rest = [p for _, p in trained if all(p is not q for q in decayed)]
     # l2 and AdamW's decoupled decay are torch.optim's own weight_decay; l1 is a term of
     # the loss; decoupled SGD (SGDW) shrinks the weights by hand before each step.
     torch_decay = weight_decay if spec.penalty == "l2" else 0.0
