@@ -67,7 +67,9 @@ class RunResult:
         one per value of a second sweep axis. With a run directory the predictions
         and curves stay in the chunk files (:class:`bvsim.run.store.ChunkStack`:
         ``raw.pred[i]`` reads weight decay ``i``, ``np.asarray(raw.pred)`` all), so
-        they can be read only while ``out/chunks`` exists. With
+        they can be read only while ``out/chunks`` holds this run's files: once a later
+        run into ``out`` replaced them (other data or code) or removed them, a read is a
+        :class:`bvsim.run.store.ChunkReplacedError`. With
         ``train.decompose_steps`` also ``raw.pred_steps``, the predictions after every
         logged step, shape (n_wd, n_reps, n_seeds, n_log, n_test[, n_classes]).
     tables : Tables

@@ -119,7 +119,7 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
     ``sweep.axis = "none"`` and the axis value set in its own key, so it is a plain
     one-axis sweep (with its own seed tree under the same root seed); a key without
     effect in it goes back to its default (:func:`bvsim.config.moot.reset_moot_keys`).
-    A value's configuration is marked checked when ``cfg`` is
+    A value's configuration is marked checked when ``cfg`` is, with its digests
     (:func:`bvsim.config.schema.mark_user_code_checked`).
     """
     sw = cfg.sweep
@@ -145,8 +145,8 @@ def axis_configs(cfg: Config) -> list[tuple[float | None, Config]]:
             model = dataclasses.replace(cfg.model, dropout=float(value))
             sub = dataclasses.replace(cfg, model=model, sweep=sweep)
         sub = reset_moot_keys(sub)
-        if user_code_checked(cfg):  # what the values change names no other file or code
-            sub = mark_user_code_checked(sub)
+        if (digests := user_code_checked(cfg)) is not None:  # the values name no other file
+            sub = mark_user_code_checked(sub, digests)
         out.append((value, sub))
     return out
 

@@ -28,7 +28,7 @@ from .checks import check_consistency, check_crossed_n_reps, resolve_design
 from .dump import text_key
 from .moot import drop_moot_keys
 from .plugins import absolute
-from .schema import SECTIONS, Config, ConfigError, mark_user_code_checked
+from .schema import SECTIONS, Config, ConfigError, mark_user_code_checked, user_code_checked
 
 __all__ = ["from_dict", "list_presets", "load_config"]
 
@@ -215,7 +215,8 @@ def _preset_raw(name: str) -> dict:
 
 
 #: Checks that read the user's files or run the user's code: ``(cfg, prefix) -> cfg``
-#: (the CSV source may fill in defaults, e.g. its columns).
+#: (the CSV source may fill in defaults, e.g. its columns), marked with the digests of
+#: the files they read (:func:`bvsim.config.schema.mark_user_code_checked`).
 UserCodeCheck = Callable[[Config, str], Config]
 
 
@@ -229,7 +230,9 @@ def from_dict(
 
     ``check_user_code(cfg, prefix)``, when given, checks what the configuration names
     outside itself (see the module docstring), after the cross-key checks, and the
-    result is marked checked (:func:`bvsim.config.schema.mark_user_code_checked`).
+    result is marked checked with the digests of the files it read
+    (:func:`bvsim.config.schema.mark_user_code_checked`; none noted: checked again by a
+    sweep where it names a file).
     Without it (the default) those checks are left to :func:`bvsim.run_sweep`, which
     runs them before any compute on a configuration not marked checked; reading a
     run's ``config.toml`` for its keys (:func:`bvsim.io.rundir.stored_keys`) imports
@@ -272,7 +275,8 @@ def from_dict(
         check_consistency(cfg, prefix)
     if check_user_code is None:
         return _absolute_paths(cfg)
-    return mark_user_code_checked(_absolute_paths(check_user_code(cfg, prefix)))
+    checked = check_user_code(cfg, prefix)  # marked with the digests of what it read
+    return mark_user_code_checked(_absolute_paths(checked), user_code_checked(checked) or {})
 
 
 #: Keys naming a file: a data file, or a plugin spec ('file.py:name' names one).

@@ -9,7 +9,9 @@ overrides in :mod:`bvsim.config.load`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from . import values as check
@@ -408,22 +410,26 @@ class Config:
 
 
 #: The instance attribute (not a field: no part of equality, the dump or the keys) that
-#: marks a configuration whose user code was checked (:func:`mark_user_code_checked`).
+#: marks a configuration whose user code was checked (:func:`mark_user_code_checked`):
+#: the digests of the files that check read.
 _USER_CODE_CHECKED = "_bvsim_user_code_checked"
 
 
-def mark_user_code_checked(cfg: Config) -> Config:
+def mark_user_code_checked(cfg: Config, digests: Mapping[str, str | None]) -> Config:
     """Mark ``cfg`` (this object) as one whose files and code were checked
-    (:func:`bvsim.run.preflight.check_user_code`), so that a sweep does not check them
-    again; returns it. A copy made with :func:`dataclasses.replace` is not marked: what
-    it names may have changed."""
-    object.__setattr__(cfg, _USER_CODE_CHECKED, True)
+    (:func:`bvsim.run.preflight.check_user_code`) as they were when their ``digests``
+    (by key: ``data.path``, ``model.module``, ...;
+    :func:`bvsim.run.fingerprint.user_digests`) were taken, so that a sweep does not
+    check them again while they still have those digests; returns it. A copy made with
+    :func:`dataclasses.replace` is not marked: what it names may have changed."""
+    object.__setattr__(cfg, _USER_CODE_CHECKED, MappingProxyType(dict(digests)))
     return cfg
 
 
-def user_code_checked(cfg: Config) -> bool:
-    """Whether ``cfg`` is marked by :func:`mark_user_code_checked`."""
-    return bool(getattr(cfg, _USER_CODE_CHECKED, False))
+def user_code_checked(cfg: Config) -> Mapping[str, str | None] | None:
+    """The digests of the files ``cfg``'s check read (:func:`mark_user_code_checked`),
+    or None where it is not marked checked."""
+    return getattr(cfg, _USER_CODE_CHECKED, None)
 
 
 SECTIONS = {

@@ -190,10 +190,12 @@ class TestSet:
     class_labels: list[str] | None = None
 
 
-def make_test_set(cfg: Config) -> TestSet:
+def make_test_set(cfg: Config, digest: str | None = None) -> TestSet:
+    """The test set of ``cfg``; a CSV source's from the bytes of digest ``digest``
+    (those this process read and checked; default: the file as it is now)."""
     d = cfg.data
     if d.source == "csv":  # labels stand in for the truth; the noise is unknown
-        digest = data_digest(cfg)  # the bytes the whole sweep is drawn from
+        digest = digest or data_digest(cfg)  # the bytes the whole sweep is drawn from
         _, _, x_test, y_test = load_split(cfg, digest)
         p_true, labels = None, None
         if task_for(cfg) is CLASSIFICATION:  # observed labels stand in for p(class | x)

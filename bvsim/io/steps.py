@@ -20,7 +20,7 @@ import pandas as pd
 from ..estimate import compare
 from ..estimate.crossed import split_df, split_se
 from ..run.result import SweepResult
-from ..run.store import ChunkStack, StepSlice, read_part
+from ..run.store import ChunkStack, StepSlice
 from .summary import best_index, summary_rows
 from .tables import Tables
 
@@ -73,7 +73,7 @@ def _usable_steps(r: SweepResult) -> np.ndarray:
         return ok.all(axis=lead - 1)  # every seed of the set
 
     if isinstance(ps, ChunkStack):
-        parts = [finite(read_part(p, ps.name, (slice(None),))) for p in ps.paths]
+        parts = [finite(ps.part(p, (slice(None),))) for p in ps.paths]
         ok = np.concatenate(parts, axis=1)  # (n_wd, n_reps, n_log)
     else:
         ok = np.stack([finite(ps[i]) for i in range(len(ps))])

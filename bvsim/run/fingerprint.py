@@ -6,7 +6,9 @@ training set k is the same in a run with more sets), the bytes of a CSV data
 file, the source of every user plugin (truth, module factory, sklearn estimator) as
 executed, the versions of bvsim, torch and numpy, and the device types that train.
 :func:`input_fingerprints` lists them (for ``run.json`` and for saying what changed);
-:func:`inputs_key` hashes them.
+:func:`inputs_key` hashes them. :func:`user_digests` is their part that the user's files
+make (the digests :func:`bvsim.run.preflight.check_user_code` marks a configuration
+checked with).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..config.plugins import executed_source, is_file_spec, load_object
 from ..data.csv import data_digest
 from ..train.trainers import user_code
 
-__all__ = ["input_fingerprints", "inputs_key", "plugin_source"]
+__all__ = ["input_fingerprints", "inputs_key", "plugin_digest", "plugin_source", "user_digests"]
 
 
 def plugin_source(spec: str, key: str) -> str:
@@ -34,8 +36,7 @@ def plugin_source(spec: str, key: str) -> str:
     first if it changed: :func:`bvsim.config.plugins.load_object`); for a module, also
     its distribution's name and version."""
     where, _, _name = spec.rpartition(":")
-    load_object(spec, key)
-    digest = executed_source(spec)
+    digest = plugin_digest(spec, key)
     if is_file_spec(where):
         return digest
     top = where.split(".")[0]
@@ -44,6 +45,39 @@ def plugin_source(spec: str, key: str) -> str:
     if digest:
         parts.append(digest)
     return " ".join(parts) or "unversioned"
+
+
+def plugin_digest(spec: str, key: str) -> str | None:
+    """The digest of the plugin file of ``spec`` as this process executed it, loading
+    it again first if it changed (:func:`bvsim.config.plugins.executed_source`; None
+    for a module without a file)."""
+    load_object(spec, key)
+    return executed_source(spec)
+
+
+def _plugins(cfg: Config) -> list[tuple[str, str]]:
+    """(key, spec) of each user plugin ``cfg`` runs: data.truth, model.module or
+    model.estimator."""
+    found = []
+    if cfg.data.source != "csv" and ":" in cfg.data.truth:
+        found.append(("data.truth", cfg.data.truth))
+    code = user_code(cfg)
+    if code is not None:  # model.module or model.estimator
+        found.append(code)
+    return found
+
+
+def user_digests(cfg: Config) -> dict[str, str | None]:
+    """The digests of the user's files ``cfg`` names, by key: ``data.path`` (the CSV
+    bytes as read now) and each plugin's file as executed (:func:`plugin_digest`); what
+    a check of the configuration's files and code read, and (with a module plugin's
+    distribution) what the resume key records of them."""
+    out: dict[str, str | None] = {}
+    if cfg.data.source == "csv" and cfg.data.path:
+        out["data.path"] = data_digest(cfg)
+    for key, spec in _plugins(cfg):
+        out[key] = plugin_digest(spec, key)
+    return out
 
 
 def input_fingerprints(
@@ -65,14 +99,9 @@ def input_fingerprints(
     }
     if devices:
         out["devices"] = devices
-    d = cfg.data
-    if d.source == "csv" and d.path:
+    if cfg.data.source == "csv" and cfg.data.path:
         out["data.path"] = data or data_digest(cfg)
-    if d.source != "csv" and ":" in d.truth:
-        out["data.truth"] = plugin_source(d.truth, "data.truth")
-    code = user_code(cfg)
-    if code is not None:  # model.module or model.estimator
-        key, spec = code
+    for key, spec in _plugins(cfg):
         out[key] = plugin_source(spec, key)
     return out
 

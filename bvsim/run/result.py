@@ -21,11 +21,15 @@ class TestLabels:
     the seed tree (a set's labels do not depend on the chunk that draws them).
 
     ``read(points)`` gives the labels at test points ``points`` of every set (the last
-    block read is kept, read-only); ``np.asarray`` reads them all.
+    block read is kept, read-only); ``np.asarray`` reads them all. With ``stamp`` (the
+    resume key of the chunk files) each read checks it, as a
+    :class:`~bvsim.run.store.ChunkStack` does.
     """
 
-    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray], paths: list):
+    def __init__(self, cfg: Config, test: TestSet, chunks: list[np.ndarray], paths: list,
+                 stamp: str | None = None):  # fmt: skip
         self.cfg, self.test, self.chunks, self.paths = cfg, test, chunks, paths
+        self.stamp = stamp
         self.shape = (int(sum(len(ks) for ks in chunks)), len(test.f))
         self.ndim = 2
         self._cached: tuple[tuple, np.ndarray] | None = None
@@ -37,7 +41,7 @@ class TestLabels:
         """The labels of each chunk's training sets at ``points``, in set order."""
         for ks, path in zip(self.chunks, self.paths, strict=True):
             try:
-                yield read_part(path, "y_test", (slice(None), points))
+                yield read_part(path, "y_test", (slice(None), points), self.stamp)
             except KeyError:  # an older chunk file without the labels
                 labels = draw_training_sets(self.cfg, self.test, ks).y_test
                 yield np.ascontiguousarray(labels[:, points])

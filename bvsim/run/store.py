@@ -23,6 +23,8 @@ import numpy as np
 
 __all__ = [
     "PREDICTIONS",
+    "STAMP",
+    "ChunkReplacedError",
     "ChunkStack",
     "StepSlice",
     "atomic_path",
@@ -90,20 +92,21 @@ def load_arrays(path: Path) -> dict | None:
         return None
 
 
-def _member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
-    """Shape, dtype, header size of array ``name`` in the npz ``path``, and the file
-    offset of its data (None when the member is compressed).
+def _member(fh, path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
+    """Shape, dtype, header size of array ``name`` in the npz ``path`` open as ``fh``,
+    and the file offset of its data (None when the member is compressed).
 
     Remembered per file and name while the file is unchanged (the same inode, size and
-    modification time: a chunk file is replaced, never rewritten in place), so reading
-    many small parts of a chunk file parses its zip directory once."""
-    st = os.stat(path)
+    modification time of the open file: a chunk file is replaced, never rewritten in
+    place), so reading many small parts of a chunk file parses its zip directory
+    once."""
+    st = os.fstat(fh.fileno())
     key = (str(path), name, st.st_ino, st.st_size, st.st_mtime_ns)
     found = _MEMBERS.get(key)
     if found is None:
         if len(_MEMBERS) >= _MEMBERS_MAX:
             _MEMBERS.clear()
-        found = _MEMBERS[key] = _read_member(path, name)
+        found = _MEMBERS[key] = _read_member(fh, path, name)
     return found
 
 
@@ -112,23 +115,83 @@ _MEMBERS: dict = {}
 _MEMBERS_MAX = 4096
 
 
-def _read_member(path: str | Path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
-    with zipfile.ZipFile(path) as zf:
+def _read_member(fh, path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
+    with zipfile.ZipFile(fh) as zf:
         info = zf.getinfo(f"{name}.npy")
-        with zf.open(info) as fh:
-            version = np.lib.format.read_magic(fh)
-            shape, fortran, dtype = _HEADER_READERS[version](fh)
-            header = fh.tell()
-        if fortran or dtype.hasobject or not shape:
-            raise ValueError(f"{path}:{name}: only C-ordered numeric arrays with an axis 0 "
-                             "can be sliced")  # fmt: skip
+        with zf.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            shape, fortran, dtype = _HEADER_READERS[version](member)
+            header = member.tell()
+        if fortran or dtype.hasobject:
+            raise ValueError(f"{path}:{name}: only C-ordered numeric arrays can be read in "
+                             "parts")  # fmt: skip
         offset = None
         if info.compress_type == zipfile.ZIP_STORED:
-            zf.fp.seek(info.header_offset)
-            local = zf.fp.read(zipfile.sizeFileHeader)
+            fh.seek(info.header_offset)
+            local = fh.read(zipfile.sizeFileHeader)
             name_len, extra_len = struct.unpack("<HH", local[26:30])
             offset = info.header_offset + zipfile.sizeFileHeader + name_len + extra_len + header
     return shape, dtype, header, offset
+
+
+def _rows_member(fh, path, name: str) -> tuple[tuple, np.dtype, int, int | None]:
+    """:func:`_member`, refusing an array without an axis 0."""
+    found = _member(fh, path, name)
+    if not found[0]:
+        raise ValueError(f"{path}:{name}: only arrays with an axis 0 can be sliced")
+    return found
+
+
+class ChunkReplacedError(RuntimeError):
+    """A chunk file that a result reads lazily no longer holds the numbers it held when
+    the result was made: a later run into the same run directory replaced it (other
+    data or code, the same chunk key) or removed it."""
+
+
+#: The stamp a chunk file carries: the resume key it was computed under
+#: (:func:`bvsim.run.resume.resume_key`), a small array of the npz.
+STAMP = "key"
+
+
+def _open_stamped(path: Path, stamp: str | None):
+    """``path`` opened for reading, after checking that it holds array :data:`STAMP`
+    equal to ``stamp`` (None: unchecked): a :class:`ChunkReplacedError` where it does
+    not or the file is gone. What is read next comes from this open file, so from the
+    file checked, even if another replaces the path meanwhile."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        if stamp is None:
+            raise
+        raise _replaced(path, "removed") from None
+    if stamp is None:
+        return fh
+    try:
+        shape, dtype, _, offset = _member(fh, path, STAMP)
+        if offset is not None and shape == () and dtype.kind == "U":  # stored: a few bytes
+            fh.seek(offset)
+            found = str(np.frombuffer(fh.read(dtype.itemsize), dtype=dtype)[0])
+        else:
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as z:
+                found = str(z[STAMP])
+    except (KeyError, ValueError, OSError, EOFError, IndexError, zipfile.BadZipFile):
+        found = None
+    if found != stamp:
+        fh.close()
+        raise _replaced(path, "replaced by a later run")
+    return fh
+
+
+def _replaced(path: Path, what: str) -> ChunkReplacedError:
+    run = path.parent.parent.parent  # <run>/chunks/<chunk key>/sets_*.npz
+    return ChunkReplacedError(
+        f"the chunk files of this result were {what} ({path}): its large arrays (pred, "
+        f"curves, test labels) are read from {run} and are no longer the numbers this "
+        "result was computed with; rerun, or keep the result in memory (np.asarray of "
+        "them, or run_sweep without a run directory) before running into the same "
+        "directory again"
+    )
 
 
 def read_slice(path: str | Path, name: str, start: int, stop: int | None = None) -> np.ndarray:
@@ -139,7 +202,12 @@ def read_slice(path: str | Path, name: str, start: int, stop: int | None = None)
     Works for stored and compressed npz files alike; a compressed one is decompressed
     up to the rows, in bounded memory.
     """
-    shape, dtype, header, offset = _member(path, name)
+    with open(path, "rb") as fh:
+        return _read_slice(fh, path, name, start, stop)
+
+
+def _read_slice(fh, path, name: str, start: int, stop: int | None) -> np.ndarray:
+    shape, dtype, header, offset = _rows_member(fh, path, name)
     n = shape[0]
     if stop is None:  # one row
         if not -n <= start < n:
@@ -152,34 +220,37 @@ def read_slice(path: str | Path, name: str, start: int, stop: int | None = None)
     items = int(np.prod(shape[1:], dtype=np.int64))
     skip = rows.start * items * dtype.itemsize
     if offset is not None:  # stored: read the rows straight from the file
-        with open(path, "rb") as fh:
-            fh.seek(offset + skip)
-            out = np.fromfile(fh, dtype=dtype, count=count * items)
+        fh.seek(offset + skip)
+        out = np.fromfile(fh, dtype=dtype, count=count * items)
     else:  # compressed: decompress up to the rows
-        with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as fh:
-            fh.seek(header + skip)
-            data = fh.read(count * items * dtype.itemsize)
+        with zipfile.ZipFile(fh) as zf, zf.open(f"{name}.npy") as member:
+            member.seek(header + skip)
+            data = member.read(count * items * dtype.itemsize)
         out = np.frombuffer(data, dtype=dtype).copy()
     out = out.reshape(count, *shape[1:])
     return out[0] if stop is None else out
 
 
-def read_part(path: str | Path, name: str, index: tuple) -> np.ndarray:
+def read_part(path: str | Path, name: str, index: tuple, stamp: str | None = None) -> np.ndarray:
     """``array[index]`` (a copy) of array ``name`` in the npz ``path``. A stored member
     is memory-mapped, so only the indexed part is read; of a compressed one, only the
     row ``index[0]`` when that is an int, else all of it. KeyError if there is no
-    ``name``."""
-    shape, dtype, _, offset = _member(path, name)
-    if offset is not None:
-        mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-        try:
-            return np.array(mapped[index])
-        finally:
-            del mapped
-    if isinstance(index[0], (int, np.integer)):
-        return np.ascontiguousarray(read_slice(path, name, int(index[0]))[index[1:]])
-    with np.load(path) as z:
-        return np.ascontiguousarray(z[name][index])
+    ``name``. With ``stamp``, from a file that carries that stamp only (a chunk file's
+    resume key), else a :class:`ChunkReplacedError`."""
+    with _open_stamped(Path(path), stamp) as fh:
+        shape, dtype, _, offset = _rows_member(fh, path, name)
+        if offset is not None:
+            mapped = np.memmap(fh, dtype=dtype, mode="r", offset=offset, shape=shape)
+            try:
+                return np.array(mapped[index])
+            finally:
+                del mapped
+        if isinstance(index[0], (int, np.integer)):
+            row = _read_slice(fh, path, name, int(index[0]), None)
+            return np.ascontiguousarray(row[index[1:]])
+        fh.seek(0)
+        with np.load(fh) as z:
+            return np.ascontiguousarray(z[name][index])
 
 
 class ChunkStack:
@@ -189,7 +260,11 @@ class ChunkStack:
     three axes): an integer first index reads that weight decay from every chunk (the
     training sets of the chunks concatenated, in order), and the last one read is kept
     (read-only). ``np.asarray`` reads everything. It reads the files each time, so it
-    works only while they exist (``--overwrite`` or deleting ``chunks/`` ends it).
+    works only while they hold what they held when it was made: with ``stamp`` (the
+    resume key the chunk files were written under) each read checks the file's, and a
+    file replaced by a later run into the same directory (other data or code under the
+    same chunk key), or removed (``--overwrite``, deleting ``chunks/``), is a
+    :class:`ChunkReplacedError`, never another computation's numbers.
 
     Parameters
     ----------
@@ -200,13 +275,16 @@ class ChunkStack:
     shape : tuple of int
         The shape of the whole array.
     dtype : numpy dtype
+    stamp : str, optional
+        The resume key every chunk file holds (:data:`STAMP`); None reads unchecked.
     """
 
-    def __init__(self, paths, name: str, shape: tuple, dtype):
+    def __init__(self, paths, name: str, shape: tuple, dtype, stamp: str | None = None):
         self.paths = [Path(p) for p in paths]
         self.name = name
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
+        self.stamp = stamp
         self._cached: tuple[int, np.ndarray] | None = None
 
     @property
@@ -219,11 +297,16 @@ class ChunkStack:
     def __repr__(self) -> str:
         return f"ChunkStack({self.name!r}, shape={self.shape}, {len(self.paths)} chunk files)"
 
+    def part(self, path: Path, index: tuple) -> np.ndarray:
+        """``[index]`` of the array in chunk file ``path`` (one of :attr:`paths`), from
+        the file this stack was made from (:func:`read_part` with its stamp)."""
+        return read_part(path, self.name, index, self.stamp)
+
     def blocks(self, i: int, points: slice = slice(None)):
         """``[i][:, :, points]`` of each chunk, in training-set order. A stored chunk
         file is memory-mapped, so only those test points are read."""
         for path in self.paths:
-            yield read_part(path, self.name, (i, slice(None), slice(None), points))
+            yield self.part(path, (i, slice(None), slice(None), points))
 
     def iter_blocks(self):
         """C-order pieces of the whole array (for streaming it to a file)."""
@@ -266,12 +349,13 @@ class StepSlice(ChunkStack):
     """
 
     def __init__(self, stack: ChunkStack, t: int):
-        super().__init__(stack.paths, stack.name, stack.shape[:3] + stack.shape[4:], stack.dtype)
+        shape = stack.shape[:3] + stack.shape[4:]
+        super().__init__(stack.paths, stack.name, shape, stack.dtype, stack.stamp)
         self.t = int(t)
 
     def blocks(self, i: int, points: slice = slice(None)):
         for path in self.paths:
-            yield read_part(path, self.name, (i, slice(None), slice(None), self.t, points))
+            yield self.part(path, (i, slice(None), slice(None), self.t, points))
 
 
 def write_npz(path: str | Path, arrays: dict) -> None:

@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import Config
+from ..config.schema import user_code_checked
 from ..data.generator import TestSet, draw_training_sets, make_test_set
 from ..train.devices import device_type_of, resolve_sweep_devices, settings_restored
 from .chunks import chunk_device_type, chunk_file, chunk_list, member_fields
@@ -30,9 +31,10 @@ from .store import ChunkStack, save_atomic
 __all__ = ["train_sweep"]
 
 
-def _gather(cfg: Config, results: list[dict], paths: list, n_reps: int) -> dict:
+def _gather(cfg: Config, results: list[dict], paths: list, n_reps: int, stamp) -> dict:
     """The per-member arrays of all chunks: small ones concatenated, large ones left in
-    the chunk files behind a :class:`ChunkStack`."""
+    the chunk files behind a :class:`ChunkStack` (reading only files stamped
+    ``stamp``, the resume key they were written or resumed under)."""
     gathered = {}
     for name in member_fields(cfg):
         if name in results[0]:
@@ -40,7 +42,7 @@ def _gather(cfg: Config, results: list[dict], paths: list, n_reps: int) -> dict:
         else:  # stays in the chunk files
             tail, dtype = results[0]["stored"][name]
             shape = (*results[0]["diverged"].shape[:1], n_reps, *tail)
-            gathered[name] = ChunkStack(paths, name, shape, dtype)
+            gathered[name] = ChunkStack(paths, name, shape, dtype, stamp)
     return gathered
 
 
@@ -135,10 +137,10 @@ def train_sweep(
         twice for two CPU workers). A GPU takes many chunks per batch. Overrides
         ``device`` and ``n_jobs``.
     """
-    cfg = checked_user_code(cfg)  # its files and code, unless load_config checked them
+    cfg = checked_user_code(cfg)  # its files and code, unless checked as they are now
     dev, devices = resolve_sweep_devices(device, devices)  # dev: run.json's text
     device_type = chunk_device_type(dev, devices)
-    test = make_test_set(cfg)
+    test = make_test_set(cfg, user_code_checked(cfg).get("data.path"))  # the checked bytes
     chunks = chunk_list(cfg, device_type)
     if device_type == "cuda":
         n_jobs = 1  # one process drives the GPU; its chunks are large instead
@@ -194,12 +196,15 @@ def train_sweep(
 
 
 def _sweep_result(cfg: Config, test: TestSet, chunks, paths, results, info) -> SweepResult:
+    """The sweep's result; with chunk files, its large arrays read back from them, from
+    files that still carry the resume key (``info["inputs_key"]``) only."""
     n_reps = int(sum(len(ks) for ks in chunks))
-    gathered = _gather(cfg, results, paths, n_reps)
+    stamp = info.get("inputs_key")
+    gathered = _gather(cfg, results, paths, n_reps, stamp)
     if paths[0] is None:
         y_test = draw_training_sets(cfg, test, np.arange(n_reps)).y_test
     else:  # read back chunk by chunk
-        y_test = TestLabels(cfg, test, chunks, paths)
+        y_test = TestLabels(cfg, test, chunks, paths, stamp)
     return SweepResult(
         cfg=cfg,
         test=test,
