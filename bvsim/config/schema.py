@@ -422,14 +422,16 @@ def mark_user_code_checked(cfg: Config, digests: Mapping[str, str | None]) -> Co
     :func:`bvsim.run.fingerprint.user_digests`) were taken, so that a sweep does not
     check them again while they still have those digests; returns it. A copy made with
     :func:`dataclasses.replace` is not marked: what it names may have changed."""
-    object.__setattr__(cfg, _USER_CODE_CHECKED, MappingProxyType(dict(digests)))
+    # a tuple of pairs: immutable, and a marked Config still pickles and deep-copies
+    object.__setattr__(cfg, _USER_CODE_CHECKED, tuple(dict(digests).items()))
     return cfg
 
 
 def user_code_checked(cfg: Config) -> Mapping[str, str | None] | None:
     """The digests of the files ``cfg``'s check read (:func:`mark_user_code_checked`),
     or None where it is not marked checked."""
-    return getattr(cfg, _USER_CODE_CHECKED, None)
+    pairs = getattr(cfg, _USER_CODE_CHECKED, None)
+    return None if pairs is None else MappingProxyType(dict(pairs))
 
 
 SECTIONS = {

@@ -21,7 +21,7 @@ from ..estimate import compare
 from ..estimate.crossed import split_df, split_se
 from ..run.result import SweepResult
 from ..run.store import ChunkStack, StepSlice
-from .summary import best_index, summary_rows
+from .summary import best_index, ranked_expected, summary_rows
 from .tables import Tables
 
 __all__ = ["STEP_COLUMNS", "add_steps", "early_stopping", "step_view", "steps_table"]
@@ -155,7 +155,9 @@ def early_stopping(steps: pd.DataFrame, per_set: list, log_steps, weight_decay) 
     if early.empty or late.empty:
         return None
     e = early.loc[early["expected_error"].idxmin()]
-    w = late.iloc[best_index(late["expected_error"], late["weight_decay"])]  # as summary.csv
+    late_ee = late.set_index("weight_decay")["expected_error"].reindex(wds).to_numpy(float)
+    ranked, _ = ranked_expected(late_ee, per_set[-1])  # as summary.csv's is_best
+    w = late[late["weight_decay"] == wds[best_index(ranked, wds)]].iloc[0]
     g = steps.loc[steps["expected_error"].idxmin()]
     a = per_set[log_steps.index(int(e["step"]))]["expected"][wds.index(lam_min)]
     b = per_set[-1]["expected"][wds.index(float(w["weight_decay"]))]

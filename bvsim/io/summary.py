@@ -162,16 +162,34 @@ COMPARE_COLUMNS = [
 def _ranked_sets(ee: np.ndarray, expected: np.ndarray | None) -> np.ndarray | None:
     """Where members diverged at some λ (a λ's estimates then average its own converged
     sets, which leave out the sets hard at that λ, so the means of two λ are not of
-    the same sets): the training sets usable at every λ with an estimate, on which the
-    best λ and ``prob_best`` are chosen, paired as the differences are. None where
-    every estimated λ kept every set, or fewer than 2 sets are common (each λ's own
-    mean ranks then)."""
-    if expected is None or not np.isfinite(ee).any():
+    the same sets): the training sets usable at every λ that has per-set values, on
+    which the best λ, ``prob_best`` and every difference from the best are computed,
+    paired. A λ with an estimate but no per-set values (2 sets) is then not ranked.
+    None where every estimated λ kept every set, or fewer than 2 sets are common (each
+    λ's own mean ranks then, and each pair is compared on the sets both kept)."""
+    if expected is None:
         return None
-    common = np.isfinite(expected[np.isfinite(ee)]).all(axis=0)
-    if common.all() or common.sum() < 2:
+    rows = np.isfinite(expected).any(axis=1)
+    if not rows.any():
+        return None
+    common = np.isfinite(expected[rows]).all(axis=0)
+    if (common.all() and (rows == np.isfinite(ee)).all()) or common.sum() < 2:
         return None
     return common
+
+
+def ranked_expected(ee: np.ndarray, per_set: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """The expected errors the best λ is chosen on (:func:`best_index` of them is
+    ``is_best``), and the common sets (:func:`_ranked_sets`) or None: each λ's own
+    mean ``ee``, or where members diverged its mean over the common sets."""
+    per_set_ee = per_set.get("expected") if "levels" not in per_set else None
+    common = _ranked_sets(ee, per_set_ee)
+    if common is None:
+        return ee, None
+    rows = np.isfinite(per_set_ee).any(axis=1)
+    ranked = np.full(len(ee), np.nan)
+    ranked[rows] = per_set_ee[rows][:, common].mean(axis=1)
+    return ranked, common
 
 
 def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
@@ -203,13 +221,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     """
     summary = summary.copy()
     n_wd = len(summary)
-    ee = summary["expected_error"].to_numpy(float)
-    ranked = per_set.get("expected") if "levels" not in per_set else None
-    common = _ranked_sets(ee, ranked)
-    if common is not None:  # members diverged: rank on the sets every λ kept (paired)
-        est = np.isfinite(ee)
-        ee = np.full(n_wd, np.nan)
-        ee[est] = ranked[est][:, common].mean(axis=1)
+    own = summary["expected_error"].to_numpy(float)
+    ee, common = ranked_expected(own, per_set)  # members diverged: on the common sets
     best = best_index(ee, summary["weight_decay"])
     summary["is_best"] = np.arange(n_wd) == best
     nan = np.full(n_wd, np.nan)
@@ -224,6 +237,8 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     if "levels" in per_set:
         return _crossed_paired(summary, per_set, best, seed)
     expected = per_set["expected"]
+    if common is not None:  # every comparison with the best on the sets it was chosen on
+        expected = np.where(common, expected, np.nan)
     vs = compare.paired_vs_best(expected, best=best)
     summary["diff_from_best"], summary["diff_from_best_se"] = vs["diff"], vs["diff_se"]
     summary["n_common_with_best"] = vs["n_common"]
@@ -233,17 +248,17 @@ def paired_columns(summary: pd.DataFrame, per_set: dict, seed) -> pd.DataFrame:
     wd = summary["weight_decay"].to_numpy(float)
     one_se = compare.one_se_index(wd, vs["diff"], vs["diff_se"])
     summary["is_one_se"] = np.arange(n_wd) == one_se
-    ranked = expected if common is None else np.where(common, expected, np.nan)
-    summary["prob_best"] = compare.prob_best(ranked, seed=seed)
+    summary["prob_best"] = compare.prob_best(expected, seed=seed)
     for i in range(n_wd):
         red = compare.paired_ratio(expected[best], expected[i])
         summary.loc[i, ["reduction_by_best", "reduction_by_best_se"]] = 1 - red[0], red[1]
-        if "test_error" in per_set:
-            _, se, _ = compare.paired_difference(per_set["test_error"][i], expected[i])
+        if "test_error" in per_set:  # a λ's own sets, as its row's estimates
+            own_sets = per_set["expected"][i]
+            _, se, _ = compare.paired_difference(per_set["test_error"][i], own_sets)
             gap = summary["test_error"].iloc[i] - summary["expected_error"].iloc[i]
             summary.loc[i, ["identity_gap", "identity_gap_se"]] = gap, se
     if "variance" in per_set:  # each λ against the next smaller one with estimates
-        valid = [i for i in np.argsort(wd, kind="stable") if np.isfinite(ee[i])]
+        valid = [i for i in np.argsort(wd, kind="stable") if np.isfinite(own[i])]
         for prev, i in zip(valid[:-1], valid[1:], strict=True):
             _, se, n = compare.paired_difference(per_set["variance"][i], per_set["variance"][prev])
             gap = summary["variance"].iloc[i] - summary["variance"].iloc[prev]

@@ -374,24 +374,24 @@ def variance_split(run: Sweep) -> str | None:
 def diverged(run: Sweep) -> str:
     """How many members diverged, per λ."""
     s = run.summary
-    n_div = int(s["n_diverged"].fillna(0).sum())
-    if not n_div:
+    if not (n_div := int(s["n_diverged"].fillna(0).sum())):
         return "No member diverged."
-    per = ", ".join(
-        f"λ = {lambda_text(r.weight_decay)}: {int(r.n_diverged)}"
-        for r in s.itertuples()
-        if r.n_diverged > 0
-    )
+    per = ", ".join(f"λ = {lambda_text(r.weight_decay)}: {int(r.n_diverged)}"
+                    for r in s.itertuples() if r.n_diverged > 0)  # fmt: skip
     out = f"{n_div} member(s) diverged and were left out, with their whole training set ({per})."
-    if (s["status"] == "some_diverged").any():
-        out += (
-            " Where some sets diverged, a λ's estimates average the sets that converged "
-            "there, which leave out the sets hard at that λ; so the best λ and "
-            "`prob_best` are chosen on the training sets usable at every λ with "
-            "estimates, paired, and each difference from the best is over the sets both "
-            "kept."
+    if not (s["status"] == "some_diverged").any():
+        return out
+    out += (" Where some sets diverged, a λ's estimates average the sets that converged "
+            "there, which leave out the sets hard at that λ; ")  # fmt: skip
+    n = s["n_common_with_best"].dropna().unique() if "n_common_with_best" in s else []
+    if len(n) == 1 and n[0] < s["n_reps_used"].max():
+        return out + (
+            f"so the best λ, `prob_best` and every difference from the best are "
+            f"computed on the {int(n[0])} training sets usable at every λ, paired."
         )
-    return out
+    return out + ("too few sets are usable at every λ to rank them on the same sets, so "
+                  "each λ's own mean ranks it and each difference from the best is over the "
+                  "sets both kept.")  # fmt: skip
 
 
 def missing_estimates(run: Sweep) -> str | None:

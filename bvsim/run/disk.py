@@ -121,7 +121,8 @@ def check_disk(
         drives += f" x {e['n_log']} logged steps (train.decompose_steps: {_gb(steps)})"
     several = f" x {len(ests)} values of {cfg.sweep.axis}" if len(ests) > 1 else ""
     resumed = f"; {kept} chunk file(s) already there not counted" if kept else ""
-    fix = "lower sweep.n_reps or data.n_test"
+    test = "data.test_fraction" if cfg.data.source == "csv" else "data.n_test"
+    fix = f"lower sweep.n_reps or {test}"
     if steps:
         fix += ", log fewer steps (raise train.log_every) or set train.decompose_steps = false"
     raise ConfigError(

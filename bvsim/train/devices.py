@@ -64,19 +64,32 @@ def setup_process(
     exit_with_owner(owner)
 
 
+#: (depth, saved settings) of :func:`settings_restored`: sweeps nested or run at once
+#: in threads of one process restore the settings found by the first, when the last ends.
+_RESTORE = {"depth": 0, "saved": None}
+_RESTORE_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def settings_restored():
     """Put back the process-wide torch settings :func:`setup_process` changes on the
     CPU (thread count, denormal flushing) when the block ends: a sweep that trains in
     the caller's process (one job, the threading backend) leaves the caller's torch as
     it found it. A CUDA device's pinned float32 numerics stay (README)."""
-    threads = torch.get_num_threads()
-    flushing = torch.tensor([1e-40]).mul(1.0).item() == 0.0  # torch has no getter
+    with _RESTORE_LOCK:
+        if _RESTORE["depth"] == 0:
+            tiny = torch.tensor([1e-40], dtype=torch.float32)  # denormal in float32 only
+            _RESTORE["saved"] = (torch.get_num_threads(), tiny.mul(1.0).item() == 0.0)
+        _RESTORE["depth"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
-        torch.set_flush_denormal(flushing)
+        with _RESTORE_LOCK:
+            _RESTORE["depth"] -= 1
+            if _RESTORE["depth"] == 0:
+                threads, flushing = _RESTORE["saved"]
+                torch.set_num_threads(threads)
+                torch.set_flush_denormal(flushing)
 
 
 #: Exit status of a worker that ended because the sweep's process died.

@@ -82,8 +82,9 @@ def _float32_default():
 def _instance(cfg: Config) -> nn.Module:
     """One module from the factory, built under a float32 default dtype and without
     touching the global random state."""
-    with torch.random.fork_rng(devices=[]), _float32_default():
-        return _factory(cfg)()
+    factory = _factory(cfg)  # imported first: a file's own set_default_dtype is undone
+    with _DEFAULT_DTYPE_LOCK, torch.random.fork_rng(devices=[]), _float32_default():
+        return factory()
 
 
 def member_seed(cfg: Config, k: int, s: int) -> int:
@@ -93,9 +94,12 @@ def member_seed(cfg: Config, k: int, s: int) -> int:
 
 
 def _build(cfg: Config, seed: int, dtype: torch.dtype) -> nn.Module:
-    with torch.random.fork_rng(devices=[]), _float32_default():
+    """Member ``seed``'s module. The lock is outermost: a thread's RNG state restored
+    by ``fork_rng`` must not land in the middle of another thread's seeded build."""
+    factory = _factory(cfg)  # imported first: a file's own set_default_dtype is undone
+    with _DEFAULT_DTYPE_LOCK, torch.random.fork_rng(devices=[]), _float32_default():
         torch.manual_seed(seed)
-        module = _factory(cfg)()
+        module = factory()
     return module.to(dtype)
 
 

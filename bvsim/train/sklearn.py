@@ -22,9 +22,10 @@ from .engine import EngineResult
 
 __all__ = ["PREDICTION_LIMIT", "check_estimator", "fit_estimators", "random_states"]
 
-#: A fit predicting beyond ± this (or NaN) diverged: sums of squared errors of larger
-#: values overflow float64 in the estimates (an estimator has no train.diverge_threshold).
-PREDICTION_LIMIT = 1e100
+#: A fit predicting beyond ± this (or NaN) diverged: the jackknife SEs of the variance
+#: hold fourth powers of the predictions, which overflow float64 beyond about 1e75 (an
+#: estimator has no train.diverge_threshold).
+PREDICTION_LIMIT = 1e50
 
 
 def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
@@ -205,7 +206,7 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
                 warnings.simplefilter("ignore")
                 p, t, _ = _fit_predict(cls, arguments(float(value), 0), x, y, x_test)
             if not (np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT):
-                raise ValueError("its predictions are not finite")
+                raise ValueError(f"its predictions are not finite or beyond ±{PREDICTION_LIMIT:g}")
             return
         except Exception as err:
             first = first or err

@@ -246,3 +246,17 @@ def test_numpy_values_and_tuples_from_the_python_api_are_read_as_pythons():
     cfg = checked_user_code(dataclasses.replace(smoke, sweep=sweep, data=data))
     assert (cfg.sweep.n_reps, cfg.sweep.weight_decay, cfg.data.noise_std) == (4, [0.0, 1.0], 0.3)
     assert from_dict(tomllib.loads(dumps_toml(cfg))) == cfg
+
+
+def test_a_checked_configuration_pickles_and_deep_copies():
+    """The diff review: the checked mark (the digests of the files checked) was a
+    mappingproxy, so a Config from load_config could not go through pickle or
+    copy.deepcopy (multiprocessing, a user's own executor)."""
+    import copy
+    import pickle
+
+    from bvsim.config.schema import user_code_checked
+
+    cfg = load_config(preset="smoke")
+    for other in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg)):
+        assert other == cfg and user_code_checked(other) == user_code_checked(cfg)

@@ -441,4 +441,4 @@ def test_a_lambda_whose_hard_sets_diverged_is_not_made_best_by_their_absence():
     np.testing.assert_allclose(out["diff_from_best"].iloc[1], 0.02)
     text = " ".join(findings(out))
     assert _best_finding(out).startswith("**Best λ = 0**: ")
-    assert "chosen on the training sets usable at every λ with estimates" in text
+    assert "every difference from the best are computed on the 24 training sets usable" in text

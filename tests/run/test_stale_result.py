@@ -71,7 +71,7 @@ def test_a_result_refuses_chunk_files_a_later_run_replaced(tmp_path):
             read()
         assert str(out) in str(info.value), what
         assert "\n" not in str(info.value)
-    np.testing.assert_array_equal(np.asarray(r2.raw.pred), np.asarray(r2.raw.pred))
+    assert np.isfinite(np.asarray(r2.raw.pred)).any()  # the later result itself reads
 
 
 def test_an_untouched_result_still_reads_after_a_run_that_resumed(tmp_path):

@@ -328,11 +328,16 @@ def test_a_sweep_in_the_callers_process_leaves_its_torch_settings_as_they_were()
     import torch
 
     threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # not the 1 a sweep sets
     torch.set_flush_denormal(False)
+    torch.set_default_dtype(torch.float64)  # the denormal probe must not depend on it
     try:
         cfg = load_config(preset="smoke", overrides=["sweep.n_reps=2", "train.steps=5"])
         run_sweep(cfg, progress=False, figures=False)
-        assert torch.get_num_threads() == threads
-        assert torch.tensor([1e-40]).mul(1.0).item() != 0.0  # denormals kept
+        assert torch.get_num_threads() == 3
+        tiny = torch.tensor([1e-40], dtype=torch.float32)
+        assert tiny.mul(1.0).item() != 0.0  # denormals kept
     finally:
+        torch.set_default_dtype(torch.float32)
+        torch.set_num_threads(threads)
         torch.set_flush_denormal(True)
