@@ -17,7 +17,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..io.summary import VALID_STATUSES
 from .checks import bias_zero, identity_check, theory_agreement, variance_monotone
 from .common import (
     get,
@@ -33,6 +32,7 @@ from .common import (
     share_of,
     valid_rows,
 )
+from .diverged import diverged, missing_estimates
 from .run_view import Sweep
 
 __all__ = [
@@ -369,42 +369,6 @@ def variance_split(run: Sweep) -> str | None:
     else:
         how = "law of total variance"
     return f"Variance split ({how}): " + "; ".join(parts) + "."
-
-
-def diverged(run: Sweep) -> str:
-    """How many members diverged, per λ."""
-    s = run.summary
-    if not (n_div := int(s["n_diverged"].fillna(0).sum())):
-        return "No member diverged."
-    per = ", ".join(f"λ = {lambda_text(r.weight_decay)}: {int(r.n_diverged)}"
-                    for r in s.itertuples() if r.n_diverged > 0)  # fmt: skip
-    out = f"{n_div} member(s) diverged and were left out, with their whole training set ({per})."
-    if not (s["status"] == "some_diverged").any():
-        return out
-    out += (" Where some sets diverged, a λ's estimates average the sets that converged "
-            "there, which leave out the sets hard at that λ; ")  # fmt: skip
-    n = s["n_common_with_best"].dropna().unique() if "n_common_with_best" in s else []
-    if len(n) == 1 and n[0] < s["n_reps_used"].max():
-        return out + (
-            f"so the best λ, `prob_best` and every difference from the best are "
-            f"computed on the {int(n[0])} training sets usable at every λ, paired."
-        )
-    return out + ("too few sets are usable at every λ to rank them on the same sets, so "
-                  "each λ's own mean ranks it and each difference from the best is over the "
-                  "sets both kept.")  # fmt: skip
-
-
-def missing_estimates(run: Sweep) -> str | None:
-    """The λ without estimates, with their status."""
-    s = run.summary
-    bad = s[~s["status"].isin(VALID_STATUSES)] if "status" in s else s.iloc[:0]
-    if bad.empty:
-        return None
-    return (
-        "No estimates at "
-        + ", ".join(f"λ = {lambda_text(r.weight_decay)} ({r.status})" for r in bad.itertuples())
-        + "."
-    )
 
 
 #: The findings of a run with estimates, in report order; each gives a bullet or None.

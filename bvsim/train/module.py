@@ -164,6 +164,9 @@ def check_module(cfg: Config, prefix: str = "") -> None:
         )
     if not list(module.parameters()):
         raise ConfigError(f"{key} = {cfg.model.module!r}: the module has no parameters")
+    problem = _structure_problem(module) or _copies_problem(cfg, module)
+    if problem:
+        raise ConfigError(f"{key} = {cfg.model.module!r}: {problem}")
     hooked = _gradient_hooks(module)
     if hooked:
         raise ConfigError(
@@ -199,6 +202,42 @@ def check_module(cfg: Config, prefix: str = "") -> None:
             f"{key}: a user module trains full batch (train.batch_size = 0), with "
             "train.solver = 'gd' and no model.dropout"
         )
+
+
+def _structure_problem(module: nn.Module) -> str | None:
+    """What the stacked training (one copy of the module's structure, each member's
+    own parameters) cannot carry: a script module, one that cannot be copied, a layer
+    or parameter used twice (weight tying: each use would train as its own), a tensor
+    attribute that is neither parameter nor buffer (every member would share member
+    0's)."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return "a TorchScript module (torch.jit.script): give the plain nn.Module"
+    try:
+        copy.deepcopy(module)
+    except Exception as err:
+        return f"cannot be copied ({type(err).__name__}: {err}); old-style weight_norm?"
+    n_params = len(list(module.named_parameters(remove_duplicate=False)))
+    n_layers = len(list(module.named_modules(remove_duplicate=False)))
+    if n_params != len(list(module.parameters())) or n_layers != len(list(module.modules())):
+        return ("uses a layer or a parameter in two places (weight tying), which the "
+                "stacked training would train as separate copies: not supported")  # fmt: skip
+    for name, m in module.named_modules():
+        held = [k for k, v in vars(m).items() if isinstance(v, torch.Tensor)]
+        if held:
+            where = f"{name}.{held[0]}" if name else held[0]
+            return (f"holds the tensor {where!r}, neither a parameter nor a buffer: every "
+                    "member would share the first member's; register it as a parameter "
+                    "(requires_grad = False if fixed: each member then draws its own)")  # fmt: skip
+    return None
+
+
+def _copies_problem(cfg: Config, module: nn.Module) -> str | None:
+    """A factory returning the same object on every call: every member would be one
+    module (identical copies, a shared initialization)."""
+    if _instance(cfg) is module:
+        return ("returns the same module object on every call: each member needs its "
+                "own (build it inside the factory)")  # fmt: skip
+    return None
 
 
 _ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}

@@ -442,3 +442,35 @@ def test_a_lambda_whose_hard_sets_diverged_is_not_made_best_by_their_absence():
     text = " ".join(findings(out))
     assert _best_finding(out).startswith("**Best λ = 0**: ")
     assert "every difference from the best are computed on the 24 training sets usable" in text
+
+
+def test_a_lambda_with_an_estimate_but_no_per_set_values_is_not_ranked_and_said():
+    """The diff review, then a real run (smoke, lr 0.9): λ = 0.1 and 1 kept 2 sets each,
+    enough for an estimate, too few for per-set values; their own means were the
+    lowest, unpaired. They are not ranked, the ranking is on the sets the others share,
+    and the report names them (it first said the ranking had fallen back)."""
+    from bvsim.io.summary import paired_columns
+
+    gen = np.random.default_rng(4)
+    base = gen.uniform(0.4, 0.8, 12)
+    loss = np.stack([base, base + 0.1, np.full(12, np.nan)])
+    loss[1, 9:] = np.nan
+    s = pd.DataFrame(
+        {
+            "weight_decay": [0.0, 0.01, 0.1],
+            "n_reps_used": [12, 9, 2],
+            "n_diverged": [0, 3, 10],
+            "expected_error": [base.mean(), np.nanmean(loss[1]), 0.1],  # the trap: lowest
+            "expected_error_se": 0.02, "bias2": 0.1, "bias2_se": 0.01, "variance": 0.1,
+            "variance_se": 0.01, "noise": 0.0, "test_error": np.nan,
+            "status": ["ok", "some_diverged", "some_diverged"],
+        }
+    )  # fmt: skip
+    out = paired_columns(s, {"expected": loss}, seed=0)
+    assert out["is_best"].tolist() == [True, False, False]
+    assert out["n_common_with_best"].tolist()[:2] == [9, 9]
+    text = " ".join(findings(out))
+    assert (
+        "computed on the 9 training sets usable at every λ ranked, paired (not ranked: λ = 0.1,"
+        in text
+    )

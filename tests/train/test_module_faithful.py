@@ -105,6 +105,12 @@ def test_frozen_parameters_keep_their_initial_values(extra):
         ("make_all_frozen", "every parameter is frozen"),
         ("make_backward_hooked", "a backward hook on '1'"),
         ("make_tensor_hooked", "a hook on parameter '0.weight'"),
+        # the second hostile review: silently wrong numbers, or tracebacks after load
+        ("make_tied_layer", "uses a layer or a parameter in two places (weight tying)"),
+        ("make_tied_weight", "uses a layer or a parameter in two places (weight tying)"),
+        ("make_random_features", "holds the tensor 'proj', neither a parameter nor a buffer"),
+        ("make_shared", "returns the same module object on every call"),
+        ("make_scripted", "a TorchScript module"),
     ],
 )
 def test_what_torch_func_cannot_train_is_refused_at_load(factory, needle):
