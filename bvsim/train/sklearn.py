@@ -207,10 +207,38 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
                 p, t, _ = _fit_predict(cls, arguments(float(value), 0), x, y, x_test)
             if not (np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT):
                 raise ValueError(f"its predictions are not finite or beyond ±{PREDICTION_LIMIT:g}")
-            return
         except Exception as err:
             first = first or err
+            continue
+        _warn_seed_ignored(cfg, cls, arguments, float(value), (x, y, x_test), p, prefix)
+        return
     raise ConfigError(_probe_error(m, prefix, first))
+
+
+def _warn_seed_ignored(cfg: Config, cls, arguments, value: float, data, p, prefix: str) -> None:
+    """With ``sweep.n_seeds > 1``, fit the probe again with another ``random_state``:
+    identical predictions say the estimator ignores it here (Ridge's default solver),
+    so the seeds of a training set would likely be identical copies: a warning (a
+    probe set is evidence, not proof)."""
+    if cfg.sweep.n_seeds == 1 or "random_state" not in arguments(value, 0):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            other, _, _ = _fit_predict(cls, arguments(value, 1), *data)
+    except Exception:
+        return
+    if np.array_equal(other, p):
+        m = cfg.model
+        warnings.warn(
+            f"{prefix}sweep.n_seeds = {cfg.sweep.n_seeds}: {m.estimator} gave identical "
+            f"predictions on a probe set with two random_state values ({m.param} = "
+            f"{value:g}): its fits of a training set are likely identical copies "
+            "(initialization variance 0, at n_seeds times the training time); set "
+            "sweep.n_seeds = 1 unless it draws at random elsewhere",
+            BvsimWarning,
+            stacklevel=3,
+        )
 
 
 def _probe_error(m, prefix: str, err: BaseException) -> str:

@@ -35,11 +35,11 @@ from .module import (
     activations_per_point,
     batched_note,
     batched_spec,
-    check_module,
     make_members,
     pack_members,
     train_modules,
 )
+from .module_checks import check_module
 from .ridge import solve_ridge
 from .sklearn import check_estimator, fit_estimators, random_states
 

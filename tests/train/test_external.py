@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bvsim import ConfigError, load_config, run_sweep
+from bvsim import BvsimWarning, ConfigError, load_config, run_sweep
 from bvsim.cli import main
 
 pytest.importorskip("sklearn")
@@ -274,3 +274,19 @@ def test_non_finite_predictions_count_as_diverged_and_are_said(estimator):
     said = [str(w.message) for w in caught if "non-finite" in str(w.message)]
     assert said and "count as diverged (alpha = 2)" in said[0]
     assert list(s["n_diverged"]) == [0, 8]
+
+
+def test_an_estimator_that_ignores_random_state_is_said_when_seeds_would_copy():
+    """The second hostile check: Ridge takes random_state but its default solver
+    ignores it, so n_seeds = 2 fitted identical copies (variance_init 3e-32) without a
+    word; the probe now fits two random_state values and warns where they agree. A
+    random forest, which uses it, is not warned about."""
+    ridge = ["model.kind=sklearn", "model.estimator=sklearn.linear_model:Ridge"]
+    with pytest.warns(BvsimWarning, match="gave identical predictions on a probe set"):
+        load_config(preset="smoke", overrides=ridge)
+    forest = ["model.kind=sklearn", "model.estimator=sklearn.ensemble:RandomForestRegressor",
+              "model.param=ccp_alpha", "model.estimator_args={n_estimators = 5}"]  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_config(preset="smoke", overrides=forest)
+    assert not [w for w in caught if "identical predictions" in str(w.message)]

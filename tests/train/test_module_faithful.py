@@ -111,6 +111,8 @@ def test_frozen_parameters_keep_their_initial_values(extra):
         ("make_random_features", "holds the tensor 'proj', neither a parameter nor a buffer"),
         ("make_shared", "returns the same module object on every call"),
         ("make_scripted", "a TorchScript module"),
+        ("make_noisy", "cannot be trained as stacked copies through torch.func"),
+        ("make_freezing_in_forward", "cannot be trained as stacked copies through torch.func"),
     ],
 )
 def test_what_torch_func_cannot_train_is_refused_at_load(factory, needle):
