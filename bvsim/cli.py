@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import re
 import signal
@@ -20,7 +19,7 @@ import pandas as pd
 from joblib.parallel import BACKENDS
 
 from .api import load_config, run_sweep
-from .config import BvsimWarning, ConfigError, is_classification, list_presets
+from .config import BvsimWarning, ConfigError, check_key, is_classification, list_presets
 from .config.checks import MIN_SETS_FOR_TARGET
 from .io.rundir import RunDirError, check_config_unchanged
 from .io.tables import read_tables
@@ -294,8 +293,7 @@ def _sweep(args) -> int:
         args.preset = "seed-demo"
     overrides = list(args.overrides)
     if args.target_se is not None:
-        if not (math.isfinite(args.target_se) and args.target_se >= 0):
-            raise ConfigError(f"--target-se {args.target_se:g}: must be a finite number >= 0")
+        check_key("sweep.target_se", args.target_se, "--target-se: ")  # not as --set's
         overrides.append(f"sweep.target_se={args.target_se!r}")
     if args.out is not None and not args.out.strip():
         raise ConfigError(

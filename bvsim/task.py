@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Config, crossed_shape, is_classification
+from .config import MIN_SETS_CROSS_ENTROPY, Config, crossed_shape, is_classification
 from .estimate.classification import per_set_cross_entropy
 from .estimate.rows import cross_entropy_fill, crossed_fill, label_loss, squared_fill
 from .estimate.squared import per_set_squared_error
@@ -134,7 +134,7 @@ class Task:
         """The fewest usable training sets a λ's estimate needs: 2 for a squared error
         (a jackknife SE), 3 for the cross-entropy (its jackknife bias correction, also
         why a classification sweep needs ``sweep.n_reps >= 3``)."""
-        return 2 if self.squared else 3
+        return 2 if self.squared else MIN_SETS_CROSS_ENTROPY
 
     def summary_head(self, noise: float) -> dict:
         """The summary columns that are the same in every row of a run."""

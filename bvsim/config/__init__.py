@@ -4,10 +4,11 @@ from presets, TOML files and ``--set`` overrides, checked before any compute."""
 from .axis import axis_configs, axis_values
 from .checks import crossed_factors, crossed_shape, is_classification
 from .dump import chunk_key, config_key, describe_keys, dumps_toml, text_key
-from .load import from_dict, list_presets, load_config
+from .load import check_key, from_dict, list_presets, load_config
 from .schema import (
     CATEGORICAL_AXES,
     CLASSIFICATION_TRUTHS,
+    MIN_SETS_CROSS_ENTROPY,
     BvsimRuntimeWarning,
     BvsimWarning,
     Config,
@@ -21,6 +22,7 @@ from .schema import (
 __all__ = [
     "CATEGORICAL_AXES",
     "CLASSIFICATION_TRUTHS",
+    "MIN_SETS_CROSS_ENTROPY",
     "BvsimRuntimeWarning",
     "BvsimWarning",
     "Config",
@@ -31,6 +33,7 @@ __all__ = [
     "TrainConfig",
     "axis_configs",
     "axis_values",
+    "check_key",
     "chunk_key",
     "config_key",
     "crossed_factors",

@@ -14,7 +14,13 @@ import numpy as np
 from .axis import check_axis
 from .moot import is_classification
 from .schema import CATEGORICAL_AXES, SECTIONS, Config, ConfigError
-from .values import FACTOR_INIT, FACTOR_INPUTS, FACTOR_NOISE, FACTOR_ROWS
+from .values import (
+    FACTOR_INIT,
+    FACTOR_INPUTS,
+    FACTOR_NOISE,
+    FACTOR_ROWS,
+    MIN_SETS_CROSS_ENTROPY,
+)
 
 __all__ = [
     "check_consistency",
@@ -66,10 +72,11 @@ def _check_classification(cfg: Config, prefix: str) -> None:
         )
     if cfg.sweep.axis not in ("none", "n_train", "hidden_width", "dropout", *CATEGORICAL_AXES):
         raise ConfigError(f"{prefix}sweep.axis = {cfg.sweep.axis!r}: not for classification")
-    if cfg.sweep.n_reps < 3:  # the cross-entropy's jackknife correction (task.min_sets)
+    if cfg.sweep.n_reps < MIN_SETS_CROSS_ENTROPY:  # what Task.min_sets asks of each λ
         raise ConfigError(
             f"{prefix}sweep.n_reps = {cfg.sweep.n_reps}: a classification task needs at "
-            "least 3 training sets (the cross-entropy terms are jackknife-corrected)"
+            f"least {MIN_SETS_CROSS_ENTROPY} training sets (the cross-entropy terms are "
+            "jackknife-corrected)"
         )
 
 

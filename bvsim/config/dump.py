@@ -15,6 +15,7 @@ __all__ = [
     "config_key",
     "describe_keys",
     "dumps_toml",
+    "plain_value",
     "text_key",
 ]
 
@@ -41,9 +42,15 @@ def _toml_key(k: str) -> str:
     return k if bare else _toml_value(k)
 
 
+def plain_value(v):
+    """A value as Python's: numpy's scalars and arrays (from the Python API) through
+    ``tolist`` (np.int64 -> int, an array -> a list; ``repr(np.float64(0.1))`` is not
+    TOML), anything else as it is."""
+    return v.tolist() if type(v).__module__ == "numpy" and hasattr(v, "tolist") else v
+
+
 def _toml_value(v):
-    if type(v).__module__ == "numpy" and hasattr(v, "tolist"):  # np.float64(0.1), arrays
-        v = v.tolist()  # as Python's values (repr(np.float64(0.1)) is not TOML)
+    v = plain_value(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

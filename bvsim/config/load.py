@@ -21,16 +21,14 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from .axis import axis_configs
 from .checks import check_consistency, check_crossed_n_reps, resolve_design
-from .dump import text_key
+from .dump import plain_value, text_key
 from .moot import drop_moot_keys
 from .plugins import absolute
 from .schema import SECTIONS, Config, ConfigError, mark_user_code_checked, user_code_checked
 
-__all__ = ["from_dict", "list_presets", "load_config"]
+__all__ = ["check_key", "from_dict", "list_presets", "load_config"]
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -47,9 +45,8 @@ def _coerce(where, value, kind):
     def bad(expected):
         return ConfigError(f"{where} = {value!r}: expected {expected}")
 
-    if isinstance(value, np.generic | np.ndarray):  # from the Python API: numpy's values
-        value = value.tolist()  # as Python's (np.int64 -> int, an array -> a list)
-    elif isinstance(value, tuple):
+    value = plain_value(value)  # from the Python API: numpy's values as Python's
+    if isinstance(value, tuple):
         value = list(value)
 
     if kind == "bool":
@@ -77,7 +74,7 @@ def _coerce(where, value, kind):
     if kind == "table":
         if not isinstance(value, dict):
             raise bad("a table, e.g. {fit_intercept = false}")
-        value = {k: v.item() if isinstance(v, np.generic) else v for k, v in value.items()}
+        value = {k: plain_value(v) for k, v in value.items()}
         for k, v in value.items():
             if not isinstance(v, bool | int | float | str):
                 raise ConfigError(f"{where}.{k} = {v!r}: expected a number, string or boolean")
@@ -113,6 +110,14 @@ def _build(cls, raw, prefix, section=""):
             raise ConfigError(f"{where}{key} = {value!r}: {problem}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def check_key(key: str, value, prefix: str = ""):
+    """``value`` of the dotted ``key`` as a configuration reads it (its type, then its
+    schema check), or the ConfigError a file would give, after ``prefix``: for a value
+    that comes from elsewhere than a file or ``--set`` (the CLI's ``--target-se``)."""
+    section, name = key.split(".")
+    return getattr(_build(SECTIONS[section], {name: value}, prefix, section), name)
 
 
 def _merge(base, over):

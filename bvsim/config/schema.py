@@ -15,11 +15,17 @@ from types import MappingProxyType
 from typing import Any
 
 from . import values as check
-from .values import CATEGORICAL_AXES, CLASSIFICATION_TRUTHS, MAX_NAME_LENGTH
+from .values import (
+    CATEGORICAL_AXES,
+    CLASSIFICATION_TRUTHS,
+    MAX_NAME_LENGTH,
+    MIN_SETS_CROSS_ENTROPY,
+)
 
 __all__ = [
     "CATEGORICAL_AXES",
     "CLASSIFICATION_TRUTHS",
+    "MIN_SETS_CROSS_ENTROPY",
     "BvsimRuntimeWarning",
     "BvsimWarning",
     "Config",

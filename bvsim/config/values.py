@@ -81,6 +81,11 @@ CATEGORICAL_AXES = {
 #: Truths that make a classification task (trained with cross-entropy).
 CLASSIFICATION_TRUTHS = ("gaussians",)
 
+#: The fewest usable training sets a classification λ's estimate needs: its
+#: cross-entropy terms are jackknife bias-corrected (``bvsim.task.Task.min_sets``), so a
+#: classification sweep needs ``sweep.n_reps`` at least this.
+MIN_SETS_CROSS_ENTROPY = 3
+
 #: The crossed design's factors as anova.csv's terms and run.json's ``crossed_factors``
 #: name them (:func:`bvsim.config.crossed_factors`): the training inputs (``sample`` for
 #: data from a file: the drawn rows), the label noise and the initialization.

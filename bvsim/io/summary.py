@@ -159,36 +159,29 @@ COMPARE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _ranked_sets(ee: np.ndarray, expected: np.ndarray | None) -> np.ndarray | None:
-    """Where members diverged at some λ (a λ's estimates then average its own converged
-    sets, which leave out the sets hard at that λ, so the means of two λ are not of
-    the same sets): the training sets usable at every λ that has per-set values, on
-    which the best λ, ``prob_best`` and every difference from the best are computed,
-    paired. A λ with an estimate but no per-set values (2 sets) is then not ranked.
-    None where every estimated λ kept every set, or fewer than 2 sets are common (each
-    λ's own mean ranks then, and each pair is compared on the sets both kept)."""
-    if expected is None:
-        return None
-    rows = np.isfinite(expected).any(axis=1)
-    if not rows.any():
-        return None
-    common = np.isfinite(expected[rows]).all(axis=0)
-    if (common.all() and (rows == np.isfinite(ee)).all()) or common.sum() < 2:
-        return None
-    return common
-
-
 def ranked_expected(ee: np.ndarray, per_set: dict) -> tuple[np.ndarray, np.ndarray | None]:
     """The expected errors the best λ is chosen on (:func:`best_index` of them is
-    ``is_best``), and the common sets (:func:`_ranked_sets`) or None: each λ's own
-    mean ``ee``, or where members diverged its mean over the common sets."""
-    per_set_ee = per_set.get("expected") if "levels" not in per_set else None
-    common = _ranked_sets(ee, per_set_ee)
-    if common is None:
+    ``is_best``) and the training sets they average, None for each λ's own ``ee``.
+
+    Where members diverged at some λ, its estimates average its own converged sets,
+    which leave out the sets hard at that λ, so the means of two λ are not of the same
+    sets: the best λ, ``prob_best`` and every difference from the best are then
+    computed on the sets usable at every λ that has per-set values, paired, and a λ
+    with an estimate but no per-set values (2 sets) is not ranked. Each λ's own mean
+    ranks where every estimated λ kept every set, in a crossed design (no λ with
+    estimates lost a member), or where fewer than 2 sets are common (each pair is then
+    compared on the sets both kept)."""
+    expected = per_set.get("expected") if "levels" not in per_set else None
+    if expected is None:
         return ee, None
-    rows = np.isfinite(per_set_ee).any(axis=1)
+    rows = np.isfinite(expected).any(axis=1)
+    if not rows.any():
+        return ee, None
+    common = np.isfinite(expected[rows]).all(axis=0)
+    if (common.all() and (rows == np.isfinite(ee)).all()) or common.sum() < 2:
+        return ee, None
     ranked = np.full(len(ee), np.nan)
-    ranked[rows] = per_set_ee[rows][:, common].mean(axis=1)
+    ranked[rows] = expected[rows][:, common].mean(axis=1)
     return ranked, common
 
 

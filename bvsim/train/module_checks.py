@@ -148,10 +148,13 @@ def _func_problem(module: nn.Module, dim: int) -> str | None:
     """One gradient of two stacked float64 copies through ``vmap(grad(functional_call))``
     on a probe batch, as :class:`bvsim.train.module.StackedModules` takes it: a forward
     that draws random numbers or changes ``requires_grad`` fails here, not in training."""
-    module = copy.deepcopy(module).to(torch.float64)
     named = dict(module.named_parameters())
-    params = {k: torch.stack([p.detach()] * 2) for k, p in named.items() if p.requires_grad}
-    fixed = {k: torch.stack([p.detach()] * 2) for k, p in named.items() if k not in params}
+
+    def two(p):
+        return torch.stack([p.detach().to(torch.float64)] * 2)
+
+    params = {k: two(p) for k, p in named.items() if p.requires_grad}
+    fixed = {k: two(p) for k, p in named.items() if k not in params}
     base = copy.deepcopy(module).to("meta")
     x = torch.linspace(-1, 1, 7 * dim, dtype=torch.float64).reshape(7, dim)
 

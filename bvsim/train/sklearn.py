@@ -28,6 +28,12 @@ __all__ = ["PREDICTION_LIMIT", "check_estimator", "fit_estimators", "random_stat
 PREDICTION_LIMIT = 1e50
 
 
+def _usable(p: np.ndarray, t: np.ndarray) -> bool:
+    """Test and training predictions all within ±:data:`PREDICTION_LIMIT` (NaN is not):
+    the one rule for the probe and for every fit."""
+    return bool(np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT)
+
+
 def random_states(cfg: Config, ks, n_seeds: int) -> np.ndarray:
     """``random_state`` of members (k, s), shape (n_sets, n_seeds)."""
     out = np.empty((len(ks), n_seeds), dtype=np.int64)
@@ -141,7 +147,7 @@ def fit_estimators(
             failed[i] = True
             first_error = first_error or traceback.format_exc()
             continue
-        if not (np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT):
+        if not _usable(p, t):
             failed[i] = True
             non_finite.append(float(weight_decay[i]))
             continue
@@ -161,8 +167,8 @@ def fit_estimators(
         where = ", ".join(f"{v:g}" for v in sorted(set(non_finite)))
         warnings.warn(
             f"{len(non_finite)} of {members} fits of {m.estimator} predicted a non-finite "
-            f"value (NaN, inf, or beyond ±{PREDICTION_LIMIT:g}, whose squares overflow the "
-            f"estimates) and count as diverged ({m.param} = {where})",
+            f"value (NaN, inf, or beyond ±{PREDICTION_LIMIT:g}, whose powers overflow the "
+            f"estimates' SEs) and count as diverged ({m.param} = {where})",
             BvsimRuntimeWarning,
             stacklevel=2,
         )
@@ -205,7 +211,7 @@ def _probe(cfg: Config, cls, prefix: str) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p, t, _ = _fit_predict(cls, arguments(float(value), 0), x, y, x_test)
-            if not (np.abs(p).max() <= PREDICTION_LIMIT and np.abs(t).max() <= PREDICTION_LIMIT):
+            if not _usable(p, t):
                 raise ValueError(f"its predictions are not finite or beyond ±{PREDICTION_LIMIT:g}")
         except Exception as err:
             first = first or err
